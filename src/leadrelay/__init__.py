@@ -1,0 +1,3 @@
+"""LeadRelay: the lead lifecycle and handoff engine between marketing and sales."""
+
+__version__ = "0.1.0"

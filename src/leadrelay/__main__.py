@@ -1,0 +1,3 @@
+from leadrelay.cli.app import main
+
+main()

@@ -1,0 +1,57 @@
+"""Build the application from one Settings object. Tests pass their own playbook and clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from leadrelay.playbook.loader import Playbook, load_playbook, starter_playbook
+from leadrelay.settings import Settings
+from leadrelay.storage.database import connect
+from leadrelay.storage.migrate import upgrade
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """What every service function needs: the store, the active playbook and the clock."""
+
+    engine: Engine
+    playbook: Playbook
+    settings: Settings
+    clock: Clock = utc_now
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def resolve_playbook(path: str | None) -> Playbook:
+    """The playbook at `path`, or the built-in starter when that file does not exist."""
+    if path and Path(path).exists():
+        return load_playbook(path)
+    return starter_playbook()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    playbook: Playbook | None = None,
+    clock: Clock = utc_now,
+    migrate: bool = True,
+) -> App:
+    """Connect to the database (migrating it to the newest schema) and load the playbook."""
+    settings = settings or Settings()
+    playbook = playbook or resolve_playbook(settings.playbook)
+    engine = connect(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    return App(engine=engine, playbook=playbook, settings=settings, clock=clock)

@@ -1,0 +1,84 @@
+"""The playbook as the engine sees it: compiled, immutable rules holding plain functions.
+
+The playbook package builds a `Rules` from the YAML file; the domain only ever reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadrelay.domain.stages import Stage, Transition
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class FitRule:
+    id: str
+    when: Predicate
+    points: float
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementRule:
+    id: str
+    when: Predicate
+    points: float
+    per_day: float | None = None
+    lifetime: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Disqualifier:
+    """A test over the lead's fit fields; `reason` says in words why the lead is out."""
+
+    id: str
+    test: Predicate
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    id: str
+    titles: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StageEntry:
+    stage: Stage
+    when: Predicate
+
+
+@dataclass(frozen=True, slots=True)
+class HandRaiser:
+    id: str
+    when: Predicate
+    to: Stage
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything the engine needs to score, qualify and stage leads."""
+
+    version: str
+    fit_rules: tuple[FitRule, ...] = ()
+    fit_min: float | None = None
+    fit_max: float | None = None
+    engagement_rules: tuple[EngagementRule, ...] = ()
+    half_life_seconds: float | None = None
+    engagement_min: float | None = None
+    engagement_max: float | None = None
+    personas: tuple[Persona, ...] = ()
+    disqualifiers: tuple[Disqualifier, ...] = ()
+    auto_reopen: bool = True
+    stage_entries: tuple[StageEntry, ...] = ()  # in funnel order
+    hand_raisers: tuple[HandRaiser, ...] = ()
+    stage_owners: Mapping[Stage, str] = field(default_factory=dict)
+    reasons: Mapping[Transition, frozenset[str]] = field(default_factory=dict)
+    is_webmail: Callable[[str], bool] = lambda domain: False
+    normalise_country: Callable[[Any], str | None] = lambda value: None

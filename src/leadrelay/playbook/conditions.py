@@ -1,0 +1,246 @@
+"""Conditions: a declarative tree (all / any / not over field comparisons), compiled once.
+
+A comparison is written as one field and one operator::
+
+    - event: Demo Requested                 # shorthand for ==
+    - path: {starts with: /pricing}
+    - fit: {">=": 40}
+    - traits.country: {in: [US, CA]}
+
+Compiling turns the tree into plain Python closures; nothing is ever passed to `eval`.
+String comparisons ignore case, because marketing data rarely agrees on it
+(`Google` and `google` are the same lead source). A field that is missing fails every
+comparison except `!=`, `not in` and `exists: false`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+OPERATORS = {
+    "==": "==", "eq": "==", "equals": "==",
+    "!=": "!=", "ne": "!=", "not equals": "!=",
+    "<": "<", "lt": "<",
+    "<=": "<=", "lte": "<=",
+    ">": ">", "gt": ">",
+    ">=": ">=", "gte": ">=",
+    "in": "in",
+    "not in": "not in", "not_in": "not in",
+    "contains": "contains",
+    "starts with": "starts with", "starts_with": "starts with",
+    "matches": "matches",
+    "exists": "exists",
+}
+_NUMERIC = {"<", "<=", ">", ">="}
+_MISSING = object()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Compare(_Strict):
+    """`field op value`, e.g. `path starts with /pricing`."""
+
+    field: str
+    op: str
+    value: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or set(data) <= {"field", "op", "value"} and "field" in data:
+            return data
+        if len(data) != 1:
+            raise ValueError(
+                f"a comparison names exactly one field, e.g. {{path: {{starts with: /pricing}}}}; "
+                f"got keys {sorted(map(str, data))}"
+            )
+        (field, spec), = data.items()
+        if isinstance(spec, dict):
+            if len(spec) != 1:
+                raise ValueError(f"'{field}': give exactly one operator, e.g. {{'>=': 10}}")
+            (op, value), = spec.items()
+            return {"field": field, "op": op, "value": value}
+        return {"field": field, "op": "==", "value": spec}
+
+    @model_validator(mode="after")
+    def _check(self) -> Compare:
+        op = OPERATORS.get(str(self.op).strip().lower())
+        if op is None:
+            raise ValueError(f"'{self.field}': unknown operator '{self.op}' (use one of {', '.join(_CANONICAL)})")
+        value = self.value
+        if op in _NUMERIC and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"'{self.field} {op}' needs a number, got {value!r}")
+        if op in ("in", "not in") and not isinstance(value, list):
+            raise ValueError(f"'{self.field} {op}' needs a list, got {value!r}")
+        if op == "exists" and not isinstance(value, bool):
+            raise ValueError(f"'{self.field} exists' needs true or false, got {value!r}")
+        if op in ("contains", "starts with", "matches") and not isinstance(value, (str, int, float)):
+            raise ValueError(f"'{self.field} {op}' needs a text value, got {value!r}")
+        if op == "matches":
+            try:
+                re.compile(str(value))
+            except re.error as exc:
+                raise ValueError(f"'{self.field} matches': bad regular expression {value!r}: {exc}") from None
+        object.__setattr__(self, "op", op)
+        return self
+
+
+_CANONICAL = sorted(set(OPERATORS.values()))
+
+
+class AllOf(_Strict):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(_Strict):
+    any: list[Condition] = Field(min_length=1)
+
+
+class NotOf(_Strict):
+    not_: Condition = Field(alias="not")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        for key in ("all", "any", "not"):
+            if key in value:
+                return key
+        return "compare"
+    return {AllOf: "all", AnyOf: "any", NotOf: "not"}.get(type(value), "compare")
+
+
+Condition = Annotated[
+    Union[
+        Annotated[AllOf, Tag("all")],
+        Annotated[AnyOf, Tag("any")],
+        Annotated[NotOf, Tag("not")],
+        Annotated[Compare, Tag("compare")],
+    ],
+    Discriminator(_kind),
+]
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+NotOf.model_rebuild()
+
+
+def fields_of(condition: Condition) -> list[str]:
+    """Every field path a condition reads, in order of appearance."""
+    if isinstance(condition, AllOf):
+        return [f for c in condition.all for f in fields_of(c)]
+    if isinstance(condition, AnyOf):
+        return [f for c in condition.any for f in fields_of(c)]
+    if isinstance(condition, NotOf):
+        return fields_of(condition.not_)
+    return [condition.field]
+
+
+def check_fields(condition: Condition, roots: frozenset[str], what: str) -> None:
+    """Raise ValueError naming the first field whose root is not one of `roots`.
+
+    A root ending in "." (like "traits.") admits any nested path below it.
+    """
+    for path in fields_of(condition):
+        if path in roots or any(r.endswith(".") and path.startswith(r) and len(path) > len(r) for r in roots):
+            continue
+        known = ", ".join(sorted(r + "*" if r.endswith(".") else r for r in roots))
+        raise ValueError(f"unknown field '{path}' in {what} (known: {known})")
+
+
+def compile_condition(condition: Condition) -> Predicate:
+    """Turn a validated condition tree into a function of a field mapping."""
+    if isinstance(condition, AllOf):
+        parts = tuple(compile_condition(c) for c in condition.all)
+        return lambda fields: all(p(fields) for p in parts)
+    if isinstance(condition, AnyOf):
+        parts = tuple(compile_condition(c) for c in condition.any)
+        return lambda fields: any(p(fields) for p in parts)
+    if isinstance(condition, NotOf):
+        inner = compile_condition(condition.not_)
+        return lambda fields: not inner(fields)
+    return _compile_compare(condition)
+
+
+def getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
+    """A function reading a dotted path (`properties.plan`) from nested mappings."""
+    head, *rest = path.split(".")
+    if not rest:
+        return lambda fields: fields.get(head, _MISSING)
+
+    def get(fields: Mapping[str, Any]) -> Any:
+        value = fields.get(head, _MISSING)
+        for part in rest:
+            if not isinstance(value, Mapping):
+                return _MISSING
+            value = value.get(part, _MISSING)
+        return value
+
+    return get
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _compile_compare(cond: Compare) -> Predicate:
+    get = getter(cond.field)
+    op, want = cond.op, cond.value
+
+    if op == "exists":
+        return lambda f: (get(f) not in (_MISSING, None)) is want
+    if op in _NUMERIC:
+        compare = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}[op]
+        limit = float(want)
+
+        def numeric(f: Mapping[str, Any]) -> bool:
+            v = get(f)
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and compare(float(v), limit)
+
+        return numeric
+    if op in ("==", "!="):
+        target = _fold(want)
+        negate = op == "!="
+        return lambda f: (_fold(get(f)) == target) is not negate
+    if op in ("in", "not in"):
+        choices = frozenset(_fold(v) for v in want if _hashable(v))
+        negate = op == "not in"
+
+        def member(f: Mapping[str, Any]) -> bool:
+            v = _fold(get(f))
+            return (_hashable(v) and v in choices) is not negate
+
+        return member
+    if op == "contains":
+        needle = _fold(str(want))
+
+        def contains(f: Mapping[str, Any]) -> bool:
+            v = get(f)
+            if isinstance(v, str):
+                return needle in v.casefold()
+            if isinstance(v, (list, tuple)):
+                return any(_fold(x) == needle for x in v)
+            return False
+
+        return contains
+    if op == "starts with":
+        prefix = _fold(str(want))
+        return lambda f: isinstance(v := get(f), str) and v.casefold().startswith(prefix)
+    pattern = re.compile(str(want), re.IGNORECASE)
+    return lambda f: isinstance(v := get(f), str) and pattern.search(v) is not None
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None
+
+
+__all__ = [
+    "AllOf", "AnyOf", "Compare", "Condition", "NotOf", "OPERATORS", "Predicate",
+    "check_fields", "compile_condition", "fields_of", "getter",
+]

@@ -1,0 +1,235 @@
+"""The playbook file format: what marketing and sales agreed, as validated Pydantic models.
+
+Every model forbids unknown keys, so a typo is an error instead of a silently ignored
+rule. Cross-field checks (unique rule ids, fields a condition may read) live here too,
+so a playbook either loads whole or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from leadrelay.domain.stages import AUTOMATIC_STAGES, Stage, Team
+from leadrelay.playbook.conditions import Condition, check_fields
+from leadrelay.playbook.countries import normalise_country
+
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
+
+LEAD_FIELDS = frozenset({
+    "fit", "engagement", "persona", "stage", "segment", "email", "email_domain",
+    "company_domain", "country", "disqualified", "traits.", "account.",
+})
+FIT_FIELDS = LEAD_FIELDS - {"fit", "engagement", "stage", "segment", "disqualified"}
+ACTIVITY_FIELDS = frozenset({
+    "type", "event", "name", "path", "url", "referrer", "title",
+    "properties.", "traits.", "context.",
+})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebmailPolicy(Strict):
+    disqualify: bool = Field(True, description="Disqualify leads whose email is at a webmail domain.")
+    extra_domains: list[str] = Field(default_factory=list, description="Webmail domains beyond the built-in list.")
+
+
+class SizeBounds(Strict):
+    min: int | None = Field(None, ge=0, description="Fewest employees a served company has.")
+    max: int | None = Field(None, ge=0, description="Most employees a served company has.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SizeBounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class DisqualifierRule(Strict):
+    id: RuleId
+    when: Condition
+    reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fields(self) -> DisqualifierRule:
+        check_fields(self.when, FIT_FIELDS, "a disqualifier")
+        return self
+
+
+class Qualification(Strict):
+    """Who is out, whatever their score: competitors, webmail, unserved countries, off-ICP."""
+
+    competitors: list[str] = Field(default_factory=list, description="Competitor email/company domains.")
+    served_countries: list[str] | None = Field(
+        None, description="ISO 3166 codes or names of served countries; leads elsewhere are disqualified."
+    )
+    webmail: WebmailPolicy = Field(default_factory=WebmailPolicy)
+    industries: list[str] | None = Field(None, description="If set, leads in other industries are disqualified.")
+    company_size: SizeBounds | None = None
+    rules: list[DisqualifierRule] = Field(default_factory=list)
+    auto_reopen: bool = Field(
+        True, description="Reopen a lead a rule disqualified once no disqualifier holds any more."
+    )
+
+    @field_validator("competitors")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower().removeprefix("@") for d in value]
+
+    @field_validator("served_countries")
+    @classmethod
+    def _countries(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        unknown = [c for c in value if normalise_country(c) is None]
+        if unknown:
+            raise ValueError(f"not a country: {', '.join(map(repr, unknown))} (use ISO codes like US, DE, or names)")
+        return [normalise_country(c) for c in value]
+
+
+class Persona(Strict):
+    id: RuleId
+    titles: list[str] = Field(min_length=1, description="Regular expressions matched against the job title.")
+
+    @field_validator("titles")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+        return value
+
+
+class Cap(Strict):
+    per_day: float | None = Field(None, gt=0, description="Most points (by size) this rule adds per UTC day.")
+    lifetime: float | None = Field(None, gt=0, description="Most points (by size) this rule adds ever.")
+
+
+class FitRule(Strict):
+    id: RuleId
+    description: str | None = None
+    when: Condition
+    points: float
+
+    @model_validator(mode="after")
+    def _fields(self) -> FitRule:
+        check_fields(self.when, FIT_FIELDS, "a fit rule")
+        return self
+
+
+class EngagementRule(Strict):
+    id: RuleId
+    description: str | None = None
+    when: Condition
+    points: float
+    cap: Cap | None = None
+
+    @model_validator(mode="after")
+    def _fields(self) -> EngagementRule:
+        check_fields(self.when, ACTIVITY_FIELDS, "an engagement rule")
+        return self
+
+
+class FitScoring(Strict):
+    min: float | None = None
+    max: float | None = Field(None, description="The total fit score never goes above this.")
+    rules: list[FitRule] = Field(default_factory=list)
+
+
+class EngagementScoring(Strict):
+    half_life_days: float | None = Field(
+        None, gt=0, description="Engagement halves after this many days without new activity; none means no decay."
+    )
+    min: float | None = None
+    max: float | None = Field(None, description="The total engagement score never goes above this.")
+    rules: list[EngagementRule] = Field(default_factory=list)
+
+
+class Scoring(Strict):
+    fit: FitScoring = Field(default_factory=FitScoring)
+    engagement: EngagementScoring = Field(default_factory=EngagementScoring)
+
+
+class StageSpec(Strict):
+    owner: Team
+    entry: Condition | None = Field(None, description="Criteria that move a lead into this stage automatically.")
+
+    @model_validator(mode="after")
+    def _fields(self) -> StageSpec:
+        if self.entry is not None:
+            check_fields(self.entry, LEAD_FIELDS, "stage entry criteria")
+        return self
+
+
+class HandRaiser(Strict):
+    id: RuleId
+    description: str | None = None
+    when: Condition
+    to: Stage = Stage.SAL
+
+    @model_validator(mode="after")
+    def _fields(self) -> HandRaiser:
+        check_fields(self.when, ACTIVITY_FIELDS, "a hand-raiser trigger")
+        if self.to not in AUTOMATIC_STAGES:
+            raise ValueError(f"a hand-raiser can move a lead to {', '.join(s.value for s in AUTOMATIC_STAGES)}")
+        return self
+
+
+def _default_stages() -> dict[Stage, StageSpec]:
+    return {stage: StageSpec(owner=stage.default_owner) for stage in Stage if stage is not Stage.DISQUALIFIED}
+
+
+class ReasonCodes(Strict):
+    recycle: list[RuleId] = Field(
+        default_factory=lambda: ["not_ready", "no_budget_now", "under_contract", "changed_jobs", "no_response", "closed_lost"]
+    )
+    reject: list[RuleId] = Field(default_factory=lambda: ["bad_fit", "bad_data", "duplicate", "not_a_buyer"])
+    disqualify: list[RuleId] = Field(default_factory=lambda: ["competitor", "student", "spam", "out_of_territory", "bad_data"])
+    reopen: list[RuleId] = Field(default_factory=lambda: ["new_information", "disqualified_in_error"])
+
+
+class PlaybookModel(Strict):
+    """The whole playbook file."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    qualification: Qualification = Field(default_factory=Qualification)
+    personas: list[Persona] = Field(default_factory=list)
+    scoring: Scoring = Field(default_factory=Scoring)
+    stages: dict[Stage, StageSpec] = Field(default_factory=_default_stages)
+    hand_raisers: list[HandRaiser] = Field(default_factory=list)
+    reasons: ReasonCodes = Field(default_factory=ReasonCodes)
+
+    @field_validator("stages")
+    @classmethod
+    def _stages(cls, value: dict[Stage, StageSpec]) -> dict[Stage, StageSpec]:
+        if Stage.DISQUALIFIED in value:
+            raise ValueError("'disqualified' is not a stage you configure: it is reached through disqualifiers")
+        for stage, spec in value.items():
+            if spec.entry is not None and stage not in AUTOMATIC_STAGES:
+                allowed = ", ".join(s.value for s in AUTOMATIC_STAGES)
+                raise ValueError(f"'{stage.value}' cannot have entry criteria (only {allowed}); sales actions reach it")
+        return {**_default_stages(), **value}
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PlaybookModel:
+        groups = {
+            "personas": [p.id for p in self.personas],
+            "scoring.fit.rules": [r.id for r in self.scoring.fit.rules],
+            "scoring.engagement.rules": [r.id for r in self.scoring.engagement.rules],
+            "hand_raisers": [h.id for h in self.hand_raisers],
+            "qualification.rules": [r.id for r in self.qualification.rules],
+        }
+        for where, ids in groups.items():
+            seen: set[str] = set()
+            for rule_id in ids:
+                if rule_id in seen:
+                    raise ValueError(f"{where}: rule id '{rule_id}' is used twice")
+                seen.add(rule_id)
+        return self

@@ -1,0 +1,229 @@
+"""Ingesting activities: the one service function every source goes through.
+
+Per batch, in one transaction: validate, drop duplicates (by source and message id),
+resolve identities (merging leads where needed), attach accounts, score, qualify and
+move stages, then store the activities, every score change and every stage move.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+
+from sqlalchemy import Connection, insert, select
+
+from leadrelay.bootstrap import App
+from leadrelay.domain.activities import Activity, Rejection
+from leadrelay.domain.engine import Outcome, process, reset_derived, sort_key
+from leadrelay.domain.identity import IdentityGraph, identity_keys
+from leadrelay.domain.lead import Lead
+from leadrelay.domain.segment import iter_messages, parse_message
+from leadrelay.playbook.loader import Playbook
+from leadrelay.storage import repository as repo
+from leadrelay.storage import tables as t
+from leadrelay.storage.accounts_repo import upsert_accounts
+from leadrelay.storage.database import transaction
+
+REPORTED_REJECTIONS = 200  # rejections kept in the report; all of them are stored
+
+
+@dataclass
+class IngestReport:
+    """What one ingest call did. Rejections are stored too (table `rejections`)."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    leads_created: int = 0
+    leads_merged: int = 0
+    stage_moves: Counter = field(default_factory=Counter)  # to-stage -> count
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def add(self, other: IngestReport) -> None:
+        self.received += other.received
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.leads_created += other.leads_created
+        self.leads_merged += other.leads_merged
+        self.stage_moves.update(other.stage_moves)
+        room = REPORTED_REJECTIONS - len(self.rejections)
+        self.rejections.extend(other.rejections[:max(room, 0)])
+
+    def as_dict(self) -> dict:
+        return {
+            "received": self.received, "accepted": self.accepted, "duplicates": self.duplicates,
+            "rejected": self.rejected, "leads_created": self.leads_created, "leads_merged": self.leads_merged,
+            "stage_moves": dict(sorted(self.stage_moves.items())),
+            "rejections": [{"position": r.position, "message_id": r.message_id, "reason": r.reason}
+                           for r in self.rejections],
+        }
+
+
+def ingest(
+    app: App,
+    messages: Iterable[tuple[str, object]],
+    *,
+    source: str | None = None,
+    received_at: datetime | None = None,
+    on_batch: Callable[[IngestReport], None] | None = None,
+) -> IngestReport:
+    """Ingest `(position, message)` pairs in transactions of `settings.batch_size` messages.
+
+    Batch envelopes are unpacked. Each transaction stands alone: a failure rolls back
+    that batch only. `on_batch(report_of_batch)` is called after each commit (progress).
+    """
+    report = IngestReport()
+    flat = (pair for position, raw in messages for pair in iter_messages(raw, position=position))
+    for chunk in _batched(flat, app.settings.batch_size):
+        part = ingest_batch(app, chunk, source=source, received_at=received_at)
+        report.add(part)
+        if on_batch:
+            on_batch(part)
+    return report
+
+
+def ingest_batch(
+    app: App,
+    items: list[tuple[str, object]],
+    *,
+    source: str | None = None,
+    received_at: datetime | None = None,
+) -> IngestReport:
+    """Ingest already-unpacked `(position, message)` pairs in one transaction."""
+    source = source or app.settings.source
+    now = app.clock()
+    received_at = received_at or now
+    report = IngestReport(received=len(items))
+    parsed: list[Activity] = []
+    rejections: list[Rejection] = []
+    for position, raw in items:
+        result = parse_message(raw, source=source, received_at=received_at, position=position)
+        (parsed if isinstance(result, Activity) else rejections).append(result)
+    report.rejected = len(rejections)
+    report.rejections = rejections[:REPORTED_REJECTIONS]
+
+    with transaction(app.engine) as conn:
+        record_playbook(conn, app.playbook, now)
+        fresh = _drop_duplicates(conn, source, parsed)
+        report.duplicates = len(parsed) - len(fresh)
+        report.accepted = len(fresh)
+        repo.insert_rejections(conn, source, rejections, received_at)
+        if fresh:
+            _apply(conn, app, fresh, now, report)
+    return report
+
+
+def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, report: IngestReport) -> None:
+    rules = app.playbook.rules
+    graph = _identity_graph(conn, fresh)
+    assigned = [(activity, graph.resolve(activity)) for activity in fresh]
+    assigned = [(activity, graph.lead_for(lead)) for activity, lead in assigned]
+    by_lead: dict[int, tuple[Lead, list[Activity]]] = {}
+    for activity, lead in assigned:
+        by_lead.setdefault(id(lead), (lead, []))[1].append(activity)
+
+    merges = [(m.loser, graph.lead_for(m.survivor)) for m in graph.merges]
+    replay = {id(survivor) for _, survivor in merges}
+    for lead, acts in by_lead.values():
+        if lead.last_activity_at is not None and min(a.occurred_at for a in acts) < lead.last_activity_at:
+            replay.add(id(lead))  # a late activity: caps and decay must be recomputed in time order
+    replayed = [lead for lead, _ in by_lead.values() if id(lead) in replay]
+    stored = repo.lead_activities(conn, [lead.id for lead in replayed if lead.id] + [loser.id for loser, _ in merges])
+    history: dict[int, list[Activity]] = {id(lead): list(stored.get(lead.id, [])) for lead in replayed}
+    for loser, survivor in merges:
+        history[id(survivor)].extend(stored[loser.id])
+
+    _attach_accounts(conn, assigned, now)
+
+    outcome = Outcome()
+    for lead, acts in by_lead.values():
+        acts.sort(key=sort_key)
+        if id(lead) in replay:
+            new = {id(a) for a in acts}
+            everything = sorted(history[id(lead)] + acts, key=sort_key)
+            reset_derived(lead)
+            process(lead, everything, rules, outcome, decide=lambda a, new=new: id(a) in new)
+        else:
+            process(lead, acts, rules, outcome)
+
+    repo.insert_leads(conn, graph.new_leads, now)
+    for loser, survivor in merges:
+        repo.move_lead_rows(conn, loser.id, survivor.id)
+        loser.merged_into = survivor.id
+    repo.insert_activities(conn, assigned)
+    repo.delete_score_changes(conn, [lead.id for lead in replayed if lead.id])
+    repo.insert_score_changes(conn, outcome.score_changes, rules.version)
+    repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
+    repo.insert_identities(conn, graph.new_keys)
+    new_ids = {id(lead) for lead in graph.new_leads}
+    touched = [lead for lead, _ in by_lead.values() if id(lead) not in new_ids]
+    repo.update_leads(conn, touched + [loser for loser, _ in merges], now)
+    report.leads_created = len(graph.new_leads)
+    report.leads_merged = len(merges)
+    report.stage_moves = Counter(c.to_stage.value for c in outcome.stage_changes)
+
+
+def _identity_graph(conn: Connection, activities: list[Activity]) -> IdentityGraph:
+    keys = {key for a in activities for key in identity_keys(a)}
+    for a in activities:
+        if a.type == "alias" and a.previous_id:
+            keys.update({("user", a.previous_id), ("anonymous", a.previous_id)})
+    owners = repo.identity_owners(conn, keys)
+    leads = repo.load_leads(conn, sorted(set(owners.values())), for_update=True)
+    return IdentityGraph(owners={key: leads[lead_id] for key, lead_id in owners.items()})
+
+
+def _attach_accounts(conn: Connection, assigned: list[tuple[Activity, Lead]], now: datetime) -> None:
+    """Link leads to the accounts their newest group call or `context.groupId` names."""
+    grouped = []
+    for activity, _ in assigned:
+        if activity.group_id is None and isinstance(gid := activity.context.get("groupId"), (str, int)) and gid != "":
+            activity.group_id = str(gid)
+        if activity.group_id is not None:
+            grouped.append(activity)
+    if not grouped:
+        return
+    account_ids = upsert_accounts(conn, grouped, now)
+    newest: dict[int, tuple[Lead, Activity]] = {}
+    for activity, lead in assigned:
+        if activity.group_id is not None:
+            seen = newest.get(id(lead))
+            if seen is None or activity.occurred_at >= seen[1].occurred_at:
+                newest[id(lead)] = (lead, activity)
+    traits = dict(conn.execute(select(t.accounts.c.id, t.accounts.c.traits)
+                               .where(t.accounts.c.id.in_(set(account_ids.values())))).all())
+    for lead, activity in newest.values():
+        lead.account_id = account_ids[activity.group_id]
+        lead.account = dict(traits[lead.account_id] or {})
+
+
+def _drop_duplicates(conn: Connection, source: str, activities: list[Activity]) -> list[Activity]:
+    seen: set[str] = set()
+    unique = []
+    for activity in activities:
+        if activity.message_id not in seen:
+            seen.add(activity.message_id)
+            unique.append(activity)
+    stored = repo.existing_message_ids(conn, source, [a.message_id for a in unique])
+    return [a for a in unique if a.message_id not in stored] if stored else unique
+
+
+def record_playbook(conn: Connection, playbook: Playbook, now: datetime) -> None:
+    """Store the playbook text under its version, so every decision can name the rules that made it."""
+    c = t.playbooks.c
+    if conn.scalar(select(c.version).where(c.version == playbook.version)) is None:
+        conn.execute(insert(t.playbooks).values(
+            version=playbook.version, name=playbook.model.name, source=playbook.source, text=playbook.text,
+            created_at=now,
+        ))
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

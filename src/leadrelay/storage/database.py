@@ -1,0 +1,78 @@
+"""Connecting to the store: SQLite (embedded default, WAL, one writer) or PostgreSQL.
+
+SQLite allows one writer at a time; a write transaction that starts as a read and later
+upgrades can fail with "database is locked". So every transaction here starts with
+`BEGIN IMMEDIATE`, taking the write lock up front and waiting for it (busy timeout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from leadrelay.domain.errors import StorageUnavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URLs people write (postgres://, postgresql://) and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def connect(url: str, *, check: bool = True) -> Engine:
+    """An engine for `url`. With `check`, connect once so a bad URL fails here with a clear message."""
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            _sqlite_pragmas(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise StorageUnavailable(f"bad database URL {url!r}: {exc}") from None
+    if check:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            engine.dispose()
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StorageUnavailable(f"cannot connect to {safe_url(url)}: {detail}") from None
+    return engine
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work: commits when the block ends, rolls back if it raises."""
+    with engine.begin() as conn:
+        yield conn

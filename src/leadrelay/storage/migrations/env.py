@@ -1,0 +1,13 @@
+"""Alembic environment: runs on the connection LeadRelay hands it (see storage/migrate.py)."""
+
+from alembic import context
+
+from leadrelay.storage.tables import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `leadrelay db upgrade`, which passes the connection")
+
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
