@@ -39,3 +39,9 @@ class InvalidInput(LeadRelayError):
 
 class StorageUnavailable(LeadRelayError):
     code = "storage_unavailable"
+
+
+class Conflict(LeadRelayError):
+    """Someone else changed the record since it was read (optimistic locking)."""
+
+    code = "conflict"

@@ -88,6 +88,7 @@ def parse_message(
     received_at: datetime,
     position: str,
     default_type: str | None = None,
+    live: bool = True,
 ) -> Activity | Rejection:
     """Validate one Segment-spec message and normalise it into an `Activity`.
 
@@ -102,6 +103,8 @@ def parse_message(
     `originalTimestamp` if given (a replayed message, whose `timestamp` is already
     corrected) else `timestamp`; otherwise `timestamp`, then `originalTimestamp`, then the
     receipt time. Timestamps without a zone are UTC; every datetime returned is UTC.
+    With `live=False` (a file of old messages, received long after they were sent) the
+    correction is applied only when the message carries its own `receivedAt`.
 
     Returns a `Rejection` (never raises) for anything not a valid message.
     """
@@ -121,7 +124,7 @@ def parse_message(
         reason = f"messageId: longer than {MAX_MESSAGE_ID_LENGTH} characters"
         return Rejection(position, reason, None, raw)
     try:
-        return _build(raw, message_id, source, received_at, default_type)
+        return _build(raw, message_id, source, received_at, default_type, live)
     except _Invalid as invalid:
         return Rejection(position, str(invalid), message_id, raw)
 
@@ -132,6 +135,7 @@ def _build(
     source: str,
     received_at: datetime,
     default_type: str | None,
+    live: bool = True,
 ) -> Activity:
     kind = raw.get("type")
     if kind is None:
@@ -189,7 +193,7 @@ def _build(
     if own_received_at is not None:
         received_at = own_received_at
     client_time = original if original is not None else timestamp
-    if sent_at is not None and client_time is not None:
+    if sent_at is not None and client_time is not None and (live or own_received_at is not None):
         try:
             occurred_at = received_at - (sent_at - client_time)
         except OverflowError:

@@ -54,10 +54,11 @@ class DisqualifierRule(Strict):
     when: Condition
     reason: str = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _fields(self) -> DisqualifierRule:
-        check_fields(self.when, FIT_FIELDS, "a disqualifier")
-        return self
+    @field_validator("when")
+    @classmethod
+    def _fields(cls, value: Condition) -> Condition:
+        check_fields(value, FIT_FIELDS, "a disqualifier")
+        return value
 
 
 class Qualification(Strict):
@@ -117,10 +118,11 @@ class FitRule(Strict):
     when: Condition
     points: float
 
-    @model_validator(mode="after")
-    def _fields(self) -> FitRule:
-        check_fields(self.when, FIT_FIELDS, "a fit rule")
-        return self
+    @field_validator("when")
+    @classmethod
+    def _fields(cls, value: Condition) -> Condition:
+        check_fields(value, FIT_FIELDS, "a fit rule")
+        return value
 
 
 class EngagementRule(Strict):
@@ -130,10 +132,11 @@ class EngagementRule(Strict):
     points: float
     cap: Cap | None = None
 
-    @model_validator(mode="after")
-    def _fields(self) -> EngagementRule:
-        check_fields(self.when, ACTIVITY_FIELDS, "an engagement rule")
-        return self
+    @field_validator("when")
+    @classmethod
+    def _fields(cls, value: Condition) -> Condition:
+        check_fields(value, ACTIVITY_FIELDS, "an engagement rule")
+        return value
 
 
 class FitScoring(Strict):
@@ -160,11 +163,12 @@ class StageSpec(Strict):
     owner: Team
     entry: Condition | None = Field(None, description="Criteria that move a lead into this stage automatically.")
 
-    @model_validator(mode="after")
-    def _fields(self) -> StageSpec:
-        if self.entry is not None:
-            check_fields(self.entry, LEAD_FIELDS, "stage entry criteria")
-        return self
+    @field_validator("entry")
+    @classmethod
+    def _fields(cls, value: Condition | None) -> Condition | None:
+        if value is not None:
+            check_fields(value, LEAD_FIELDS, "stage entry criteria")
+        return value
 
 
 class HandRaiser(Strict):
@@ -173,12 +177,18 @@ class HandRaiser(Strict):
     when: Condition
     to: Stage = Stage.SAL
 
-    @model_validator(mode="after")
-    def _fields(self) -> HandRaiser:
-        check_fields(self.when, ACTIVITY_FIELDS, "a hand-raiser trigger")
-        if self.to not in AUTOMATIC_STAGES:
+    @field_validator("when")
+    @classmethod
+    def _fields(cls, value: Condition) -> Condition:
+        check_fields(value, ACTIVITY_FIELDS, "a hand-raiser trigger")
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _target(cls, value: Stage) -> Stage:
+        if value not in AUTOMATIC_STAGES:
             raise ValueError(f"a hand-raiser can move a lead to {', '.join(s.value for s in AUTOMATIC_STAGES)}")
-        return self
+        return value
 
 
 def _default_stages() -> dict[Stage, StageSpec]:

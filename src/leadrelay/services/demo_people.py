@@ -1,4 +1,5 @@
-"""Who visits the Acme Analytics demo site: personas, names, titles, companies, countries.
+"""Who visits the Acme Analytics demo site: personas, names, titles, companies, countries,
+and how they arrive.
 
 Used by `leadrelay.services.demo_stream`. Everything here is either a constant table or
 a function drawing from a caller-supplied `random.Random`, so the stream stays
@@ -79,7 +80,7 @@ SERVED_COUNTRIES = ("US", "CA", "GB", "IE", "DE", "FR", "NL", "SE", "DK", "AU", 
 _SERVED_WEIGHTS = (40, 6, 12, 3, 9, 6, 5, 3, 2, 5, 2)
 UNSERVED_COUNTRIES = ("BR", "IN", "RU", "NG", "CN", "MX", "ID")
 _UNSERVED_WEIGHTS = (4, 5, 2, 2, 2, 2, 1)
-UNSERVED_SHARE = 0.09
+UNSERVED_SHARE = 0.08
 
 # Only names pycountry resolves, so a failed lookup downstream is a real bug, not our
 # spelling. Russia is left out on purpose: pycountry knows it only as "Russian Federation".
@@ -119,8 +120,8 @@ LOCALES = ("en-US", "en-US", "en-US", "en-GB", "de-DE", "fr-FR", "nl-NL", "en-AU
 PERSONAS = ("buyer", "practitioner", "job_seeker", "student", "competitor", "casual")
 PERSONA_SHARES = (12, 22, 10, 8, 1, 47)  # percent of visitors
 SESSION_ALPHA = dict(buyer=.9, practitioner=1.0, job_seeker=1.2, student=1.3, competitor=1.1, casual=1.4)
-IDENTIFY_P = dict(buyer=.40, practitioner=.35, job_seeker=.08, student=.30, competitor=.50, casual=.18)
-WEBMAIL_P = dict(buyer=.03, practitioner=.05, job_seeker=.45, student=.65, competitor=0, casual=.12)
+IDENTIFY_P = dict(buyer=.40, practitioner=.35, job_seeker=.08, student=.30, competitor=.65, casual=.18)
+WEBMAIL_P = dict(buyer=.03, practitioner=.05, job_seeker=.4, student=.55, competitor=0, casual=.10)
 RECONVERT_P = dict(buyer=.03, practitioner=.03, job_seeker=.005, student=.01, competitor=.05, casual=.01)
 EMAIL_ENGAGEMENT = dict(buyer=(.45, .35), practitioner=(.38, .25), job_seeker=(.15, .05),
                         student=(.2, .1), competitor=(.3, .1), casual=(.22, .12))  # (open, click|open)
@@ -130,7 +131,7 @@ CONVERSION_WEIGHTS = dict(
     buyer=(.10, .35, .30, .25), practitioner=(.2, .3, .2, .3), job_seeker=(.8, .2, 0, 0),
     student=(.25, .65, .1, 0), casual=(.5, .3, .2, 0), competitor=(0, .6, .2, .2))
 # Hand-raising follows the title, not the persona: casual readers can be buyers too.
-HAND_RAISE_P = {**{t: .08 for t in ECONOMIC_TITLES}, **{t: .02 for t in PRACTITIONER_TITLES}}
+HAND_RAISE_P = {**{t: .06 for t in ECONOMIC_TITLES}, **{t: .015 for t in PRACTITIONER_TITLES}}  # others .005
 
 
 def title_for(rng: random.Random, persona: str) -> str:
@@ -145,6 +146,61 @@ def title_for(rng: random.Random, persona: str) -> str:
         return rng.choice(("Student", "Student", "Intern"))
     r = rng.random()
     return rng.choice(ECONOMIC_TITLES if r < .25 else PRACTITIONER_TITLES if r < .65 else OTHER_TITLES)
+
+
+# What each persona reads, as weights over these site sections (see demo_stream._SECTIONS).
+PAGE_SECTIONS = ("home", "product", "feature", "pricing", "careers", "job", "blog", "case", "compare", "docs",
+                 "webinar")
+PAGE_WEIGHTS = {
+    "buyer":        (1, 3, 3, 4, .1, 0, 1.5, 3, 2.5, .5, 1.5),
+    "practitioner": (1, 2, 3, 1.5, .1, 0, 3, 1, 1, 4, 1.5),
+    "job_seeker":   (1.5, 1, .3, .2, 5, 6, .8, .1, 0, .3, 0),
+    "student":      (1, .8, .5, .2, .8, .5, 4, .3, .2, 2, .8),
+    "casual":       (3, 1.5, 1, 1, .5, .3, 4, .5, .5, .5, .3),
+    "competitor":   (1, 3, 3, 5, 0, 0, .5, 2, 3, 2, .5),
+}
+SALES_MESSAGES = (
+    "We're evaluating attribution tools for a team of {n}. Can we talk pricing?",
+    "Looking to replace our spreadsheets before Q4 planning. Who can walk us through Acme?",
+    "Need SSO and a DPA for procurement. Is there an enterprise plan for ~{n} employees?",
+)
+
+# -- where and when visitors arrive ---------------------------------------------------------
+# UTC start hours: European afternoons overlap American mornings, nights are quiet.
+_HOUR_CUM = list(accumulate((1, 1, .5, .5, .5, .5, 1, 2, 4, 6, 7, 7, 8, 9, 10, 10, 9, 8, 6, 5, 4, 3, 2, 1.5)))
+_PAID = (("google", "cpc", "https://www.google.com/"), ("linkedin", "paid-social", "https://www.linkedin.com/"),
+         ("bing", "cpc", "https://www.bing.com/"), ("capterra", "ppc", "https://www.capterra.com/"))
+_PAID_CAMPAIGNS = ("brand-search", "analytics-buyers-q3", "retargeting-pricing", "revops-webinar-promo")
+_IP_FIRST_OCTETS = (23, 45, 63, 81, 98, 104, 142, 172, 185, 203)
+
+
+def start_hour(rng: random.Random) -> int:
+    """UTC hour a session starts."""
+    return bisect(_HOUR_CUM, rng.random() * _HOUR_CUM[-1])
+
+
+def make_ip(rng: random.Random) -> str:
+    """A public-looking IPv4 address (first octets avoid private and reserved ranges)."""
+    return f"{rng.choice(_IP_FIRST_OCTETS)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def traffic_source(rng: random.Random) -> tuple[dict | None, str]:
+    """(UTM campaign or None, referrer) for a session: 30% direct, 32% organic search,
+    18% paid with UTM tags, 10% review sites, 10% social."""
+    r = rng.random()
+    if r < 0.30:
+        return None, ""
+    if r < 0.62:
+        return None, rng.choice(("https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/"))
+    if r < 0.80:
+        source, medium, referrer = rng.choice(_PAID)
+        campaign = {"name": rng.choice(_PAID_CAMPAIGNS), "source": source, "medium": medium}
+        if medium == "cpc":
+            campaign["term"] = rng.choice(("b2b analytics software", "marketing attribution tool"))
+        return campaign, referrer
+    if r < 0.90:
+        return None, rng.choice(("https://www.g2.com/", "https://www.capterra.com/"))
+    return None, rng.choice(("https://www.linkedin.com/", "https://t.co/", "https://news.ycombinator.com/"))
 
 
 @dataclass(slots=True)
@@ -269,3 +325,56 @@ def make_person(
         email, n = f"{local}{n}@{domain}", n + 1
     taken.add(email)
     return Person(first, last, title, email, country, company, not webmail, make_phone(rng, country))
+
+
+class Directory:
+    """The companies visitors work at, and the people who fill in forms (unique emails)."""
+
+    def __init__(self, rng: random.Random, companies: int) -> None:
+        self.rng = rng
+        self.companies = make_companies(rng, companies)
+        # A 10,000-person company sends more visitors than a 10-person one, but not 1,000x more.
+        self.cum = list(accumulate(c.employees ** 0.4 for c in self.companies))
+        self.schools = [c for c in self.companies if c.industry == "Education"]
+        self.competitors = competitor_companies()
+        self.taken: set[str] = set()
+
+    def new_person(self, persona: str) -> Person:
+        """Someone of `persona` identifying for the first time."""
+        rng = self.rng
+        title = title_for(rng, persona)
+        if persona == "competitor":
+            return make_person(rng, title, rng.choice(self.competitors), False, self.taken)
+        webmail = rng.random() < WEBMAIL_P[persona]
+        company = weighted(rng, self.companies, self.cum)
+        if title == "Student" and self.schools:
+            company = rng.choice(self.schools)
+        if webmail and (persona in ("student", "job_seeker") or rng.random() < 0.5):
+            company = None
+        return make_person(rng, title, company, webmail, self.taken)
+
+
+def person_traits(rng: random.Random, p: Person, phone: bool) -> dict:
+    """Identify traits as a form would send them: email always, the rest usually."""
+    traits: dict = {"email": p.email}
+    if rng.random() < 0.95:
+        traits.update(first_name=p.first_name, last_name=p.last_name)
+    if rng.random() < 0.85:
+        traits["title"] = p.title
+    if p.company and rng.random() < (0.9 if p.work_email else 0.5):
+        traits["company"] = p.company.name
+        if rng.random() < 0.7:
+            traits["employees"] = p.company.employees
+        if rng.random() < 0.6:
+            traits["industry"] = p.company.industry
+    if rng.random() < 0.85:
+        traits["country"] = country_as_sent(rng, p.country)
+    if phone:
+        traits["phone"] = p.phone
+    return traits
+
+
+def company_traits(rng: random.Random, c: Company, plan: str) -> dict:
+    """Group-call traits for an account."""
+    return {"name": c.name, "domain": c.domain, "industry": c.industry, "employees": c.employees,
+            "country": country_as_sent(rng, c.country), "plan": plan}

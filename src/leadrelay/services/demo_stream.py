@@ -1,44 +1,46 @@
 """Seeded demo activity stream: a B2B SaaS site ("Acme Analytics") as Segment-spec messages.
 
 `generate_demo_stream()` returns plain dicts shaped like the ones the Segment SDKs send
-(analytics.js for browser events, analytics-python for email and webinar events), so the
-demo exercises the real ingest path: identity stitching, dedup, late arrival, rejection.
-Only the standard library and one `random.Random(seed)` are used, so a seed fixes the
-stream exactly (no set or dict iteration order leaks into the output).
+(analytics.js in the browser, analytics-python for email and webinar events), so the demo
+exercises the real ingest path: identity stitching, dedup, late arrival and rejection.
+Only the standard library and one `random.Random(seed)` are used, and nothing iterates a
+set, so a seed fixes the stream exactly, whatever PYTHONHASHSEED is.
 
-Distributions (per visitor unless stated):
+Distributions (tables in `demo_people`; seed 7 / 3000 visitors gives ~35k messages):
 
-* Personas: 12% economic buyers, 22% practitioners, 10% job seekers, 8% students,
-  1% competitor staff, 47% casual readers. Persona drives page mix, identification,
+* Personas: 12% economic buyers, 22% practitioners, 10% job seekers, 8% students, 1%
+  competitor staff, 47% casual readers. The persona drives page mix (buyers: pricing, case
+  studies, comparisons; job seekers: careers; students: blog, docs, the ebook), conversion,
   titles, email engagement and hand-raising.
-* Sessions: min(30, Pareto(alpha)) per visitor, alpha 1.0 (buyers) to 1.6 (casual), so most
-  come once or twice and a few come back dozens of times. Gaps are exponential with a
-  per-visitor mean of 1-8 days; start hours peak 12:00-17:00 UTC; 70% of weekend visits
-  move to Monday. Pages per session 1 + Exp(mean 2.5), capped at 15; dwell log-normal,
-  median ~35 s.
+* Sessions: min(30, Pareto(alpha)) planned per visitor, alpha 0.9 (buyers) to 1.4 (casual):
+  most come once or twice, a few dozens of times. The first is uniform over the period,
+  the rest spread over what remains; start hours peak 12:00-17:00 UTC and 70% of weekend
+  visits move to Monday. Pages per session 1 + Exp(mean 3.2), at most 15; dwell
+  log-normal, median ~35 s.
 * Traffic: 30% direct, 32% organic search, 18% paid (UTM in `context.campaign` and the page
-  `search`, on the landing page only, as analytics.js does), 10% review sites, 10% social.
-* Identification (~25% overall): buyers 40%, practitioners 35%, students 30%, competitors
-  50%, casual 18%, job seekers 8%; via Newsletter Subscribed, Guide Downloaded, Webinar
-  Registered or Trial Started, each preceded by an identify (email + traits). Earlier
-  events keep only anonymousId; later ones carry userId ("usr_<n>") too. Identified people
-  sometimes convert again (40% of forms re-send identify, 15% with a phone number).
+  `search`, landing page only, as analytics.js does), 10% review sites, 10% social.
+* Identification (~23-25%): buyers 40%, practitioners 35%, students 30%, competitors 50%,
+  casual 18%, job seekers 8%, via Newsletter Subscribed, Guide Downloaded, Webinar
+  Registered or Trial Started, each right after an identify (email + traits). Earlier
+  events keep only anonymousId; later ones add userId "usr_<n>". Identified people convert
+  again on ~1-5% of pages; 40% of those forms re-send identify (15% with a phone).
 * Sign-ups: ~12% webmail (mostly students and job seekers), ~2% competitor staff
-  (rivalytics.com, funnelforge.io), ~8% unserved countries; the country trait is a full
-  English name 10% of the time. Work emails are first.last@<company domain>. Companies:
-  visitors/4 accounts, 1-20,000 employees (log-triangular, mode ~60); bigger ones send more
-  people. 30% of identified people with a work email get a group call, and 60% of their
-  later browser events carry `context.groupId`.
-* Webinars: four, at 16%, 38%, 62% and 86% of the period; 35-55% of registrants attend.
-* Email (server side, userId only): nurture mails at +1/+6/+13/+24 days after identifying
-  plus a fortnightly newsletter; 15-45% opened and 5-35% of opens clicked, by persona; a
-  click starts a UTM-tagged session. ~1.2% of addresses bounce; 2% of opens unsubscribe.
-* Hand-raisers (~2-3% of identified, mostly economic buyers): Demo Requested (65%) or
-  Contact Sales Submitted, with a phone number; 60% view /pricing 1-10 minutes before.
-* Transport noise: ~2% of browser messages arrive 2 hours to 4 days late (sentAt is the
-  late send, as after an offline queue flush); ~3% duplicates (identical, same messageId;
-  90% within 5 minutes, the rest hours later); ~0.5% malformed (missing messageId,
-  unknown type, timestamp "yesterday", traits as a list).
+  (rivalytics.com, funnelforge.io), ~8-9% unserved countries; the country trait is a full
+  English name 10% of the time. Work email is first.last@<company domain>. There are
+  visitors/4 companies of 1-20,000 employees (log-triangular, mode ~60); bigger ones send
+  more people. 30% of identified people with a work email get a group call, and 60% of
+  their later browser events carry `context.groupId`.
+* Webinars: four, at 16/38/62/86% of the period; 35-55% of registrants attend.
+* Email (server side, userId only): nurture mails 1/6/13/24 days after identifying plus a
+  fortnightly newsletter; 15-45% opened and 5-35% of opens clicked, by persona; a click
+  starts a UTM-tagged session. 1.2% of addresses bounce; 1% of opens unsubscribe.
+* Hand-raisers (~3% of identified: 8% of economic titles, 2% of practitioners, 1% of the
+  rest): Demo Requested (65%) or Contact Sales Submitted, with an identify carrying a
+  phone; 60% come 1-10 minutes after a /pricing view.
+* Transport noise: 2% of browser messages arrive 2 hours to 4 days late (sentAt is the
+  late send, as after an offline queue flush); 3% duplicates (identical, same messageId;
+  90% within 5 minutes, the rest hours later); 0.5% malformed (missing messageId, unknown
+  type, timestamp "yesterday", traits as a list), all otherwise ordinary.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ TRACK_EVENTS = (
     "Trial Started", "Email Unsubscribed", "Email Bounced",
 )
 
-# section -> (path prefix or exact path, slugs or None, page name)
+# section -> (path prefix or exact path, slugs or None, page name); order matches dp.PAGE_WEIGHTS
 _SECTIONS = {
     "home": ("/", None, "Home"), "product": ("/product", None, "Product"),
     "feature": ("/product/", FEATURES, "Product Feature"), "pricing": ("/pricing", None, "Pricing"),
@@ -91,29 +93,15 @@ _SECTIONS = {
     "webinar": ("/webinars/", tuple(w for w, _ in WEBINARS), "Webinar"),
 }
 _SECTION_KEYS = tuple(_SECTIONS)
-_PAGE_WEIGHTS = {  # in _SECTION_KEYS order
-    "buyer":        (1, 3, 3, 4, .1, 0, 1.5, 3, 2.5, .5, 1.5),
-    "practitioner": (1, 2, 3, 1.5, .1, 0, 3, 1, 1, 4, 1.5),
-    "job_seeker":   (1.5, 1, .3, .2, 5, 6, .8, .1, 0, .3, 0),
-    "student":      (1, .8, .5, .2, .8, .5, 4, .3, .2, 2, .8),
-    "casual":       (3, 1.5, 1, 1, .5, .3, 4, .5, .5, .5, .3),
-    "competitor":   (1, 3, 3, 5, 0, 0, .5, 2, 3, 2, .5),
-}
+assert _SECTION_KEYS == dp.PAGE_SECTIONS
 _CONVERSIONS = ("Newsletter Subscribed", "Guide Downloaded", "Webinar Registered", "Trial Started")
 _TRIGGER_CUM = {p: list(accumulate(w)) for p, w in dp.CONVERSION_WEIGHTS.items()}
 _PERSONA_CUM = list(accumulate(dp.PERSONA_SHARES))
-_HOURS = tuple(range(24))
-_HOUR_CUM = list(accumulate((1, 1, .5, .5, .5, .5, 1, 2, 4, 6, 7, 7, 8, 9, 10, 10, 9, 8, 6, 5, 4, 3, 2, 1.5)))
+# Students want the ebook, buyers the evaluation material, competitors what we say about them.
+_GUIDES_FOR = {"student": ("ebook-data-stack",), "job_seeker": ("ebook-data-stack",),
+               "buyer": ("comparison-guide", "roi-calculator"), "competitor": ("comparison-guide",)}
 _NURTURE = (("nurture-welcome", 1, "product"), ("nurture-roi", 6, "feature"),
             ("nurture-case-studies", 13, "case"), ("nurture-pricing", 24, "pricing"))
-_PAID = (("google", "cpc", "https://www.google.com/"), ("linkedin", "paid-social", "https://www.linkedin.com/"),
-         ("bing", "cpc", "https://www.bing.com/"), ("capterra", "ppc", "https://www.capterra.com/"))
-_PAID_CAMPAIGNS = ("brand-search", "analytics-buyers-q3", "retargeting-pricing", "revops-webinar-promo")
-_SALES_MESSAGES = (
-    "We're evaluating attribution tools for a team of {n}. Can we talk pricing?",
-    "Looking to replace our spreadsheets before Q4 planning. Who can walk us through Acme?",
-    "Need SSO and a DPA for procurement. Is there an enterprise plan for ~{n} employees?",
-)
 
 
 @dataclass(slots=True)
@@ -124,7 +112,7 @@ class _Visitor:
     ua: str
     locale: str
     user_id: str | None = None
-    person: Person | None = None
+    person: Person = None  # type: ignore[assignment]  # set when the visitor identifies
     group_id: str | None = None
     identified_at: float = 0.0
     done: list[str] = field(default_factory=list)  # conversion events and guides so far
@@ -143,15 +131,9 @@ class _Stream:
         self.span = days * 86400.0
         self.weekday0 = self.start.weekday()
         self.records: list[list[Any]] = []  # [arrival, seq, timestamp, message]
-        self.companies = dp.make_companies(rng, max(20, visitors // 4))
-        # sqrt-ish weighting: a 10,000-person company sends more visitors than a 10-person
-        # one, but not a thousand times more.
-        self.company_cum = list(accumulate(c.employees ** 0.4 for c in self.companies))
-        self.schools = [c for c in self.companies if c.industry == "Education"]
-        self.competitors = dp.competitor_companies()
-        self.emails_taken: set[str] = set()
+        self.directory = dp.Directory(rng, max(20, visitors // 4))
         self.next_user = 10001
-        self.page_cum = {p: list(accumulate(w)) for p, w in _PAGE_WEIGHTS.items()}
+        self.page_cum = {p: list(accumulate(w)) for p, w in dp.PAGE_WEIGHTS.items()}
         self.webinars = [(slug, int(frac * days) * 86400.0 + 16 * 3600) for slug, frac in WEBINARS]
         self.newsletters = [(d * 86400.0 + 15 * 3600, f"newsletter-{(self.start + timedelta(days=d)):%Y-%m-%d}")
                             for d in range(6, days, 14)]
@@ -192,12 +174,12 @@ class _Stream:
                            "context": {"library": {"name": "analytics-python", "version": "2.3.3"}}}, 5.0)
 
     # -- browsing ---------------------------------------------------------------------
-    def _page(self, section: str) -> tuple[str, str, str]:
+    def _page(self, section: str, slug: str | None = None) -> tuple[str, str, str]:
         base, slugs, name = _SECTIONS[section]
         if slugs is None:
             return base, name, ("Acme Analytics | B2B analytics for revenue teams" if base == "/"
                                 else f"{name} | Acme Analytics")
-        slug = self.rng.choice(slugs)
+        slug = slug or self.rng.choice(slugs)
         return base + slug, name, f"{slug.replace('-', ' ').title()} | Acme Analytics"
 
     def _page_view(self, v: _Visitor, t: float, page: tuple[str, str, str], referrer: str,
@@ -209,22 +191,6 @@ class _Stream:
         self._browser(v, t, {"type": "page", "name": name, "properties": {
             "path": path, "referrer": referrer, "search": v.search, "title": title,
             "url": SITE + path + v.search}})
-
-    def _traffic(self) -> tuple[dict | None, str]:
-        rng, r = self.rng, self.rng.random()
-        if r < 0.30:
-            return None, ""
-        if r < 0.62:
-            return None, rng.choice(("https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/"))
-        if r < 0.80:
-            source, medium, referrer = rng.choice(_PAID)
-            campaign = {"name": rng.choice(_PAID_CAMPAIGNS), "source": source, "medium": medium}
-            if medium == "cpc":
-                campaign["term"] = rng.choice(("b2b analytics software", "marketing attribution tool"))
-            return campaign, referrer
-        if r < 0.90:
-            return None, rng.choice(("https://www.g2.com/", "https://www.capterra.com/"))
-        return None, rng.choice(("https://www.linkedin.com/", "https://t.co/", "https://news.ycombinator.com/"))
 
     def _session_times(self, n: int) -> list[float]:
         rng, out = self.rng, []
@@ -238,7 +204,7 @@ class _Stream:
             weekday = (self.weekday0 + day) % 7
             if weekday >= 5 and rng.random() < 0.7:
                 day += 7 - weekday
-            s = day * 86400 + weighted(rng, _HOURS, _HOUR_CUM) * 3600 + rng.random() * 3600
+            s = day * 86400 + dp.start_hour(rng) * 3600 + rng.random() * 3600
             if s < self.span:
                 out.append(s)
             t += rng.expovariate(1 / gap)
@@ -249,11 +215,14 @@ class _Stream:
         rng = self.rng
         referrer = ""  # email clients send no referrer
         if landing is None:
-            campaign, referrer = self._traffic()
+            campaign, referrer = dp.traffic_source(rng)
         n = min(15, 1 + int(rng.expovariate(1 / 3.2)))
         convert_at = rng.randrange(n) if identify_here else -1
         for j in range(n):
-            page = landing if (j == 0 and landing) else self._page(weighted(rng, _SECTION_KEYS, self.page_cum[v.persona]))
+            if j == 0 and landing:
+                page = landing
+            else:
+                page = self._page(weighted(rng, _SECTION_KEYS, self.page_cum[v.persona]))
             self._page_view(v, t, page, referrer, campaign if j == 0 else None)
             t += rng.uniform(5, 40)
             if j == convert_at:
@@ -262,49 +231,12 @@ class _Stream:
                 t = self._conversion(v, t, weighted(rng, _CONVERSIONS, _TRIGGER_CUM[v.persona]))
             referrer = SITE + v.page[0]
             t += rng.lognormvariate(3.5, 0.9)
-            if t >= self.span and j >= convert_at:
+            if t >= self.span:
                 break
 
     # -- identity and conversions -----------------------------------------------------
-    def _new_person(self, v: _Visitor) -> Person:
-        rng, persona = self.rng, v.persona
-        title = dp.title_for(rng, persona)
-        if persona == "competitor":
-            return dp.make_person(rng, title, rng.choice(self.competitors), False, self.emails_taken)
-        webmail = rng.random() < dp.WEBMAIL_P[persona]
-        company = weighted(rng, self.companies, self.company_cum)
-        if title == "Student" and self.schools:
-            company = rng.choice(self.schools)
-        if webmail and (persona in ("student", "job_seeker") or rng.random() < 0.5):
-            company = None
-        return dp.make_person(rng, title, company, webmail, self.emails_taken)
-
     def _identify(self, v: _Visitor, t: float, phone: bool) -> None:
-        rng, p = self.rng, v.person
-        assert p is not None
-        traits: dict[str, Any] = {"email": p.email}
-        if rng.random() < 0.95:
-            traits.update(first_name=p.first_name, last_name=p.last_name)
-        if rng.random() < 0.85:
-            traits["title"] = p.title
-        if p.company and rng.random() < (0.9 if p.work_email else 0.5):
-            traits["company"] = p.company.name
-            if rng.random() < 0.7:
-                traits["employees"] = p.company.employees
-            if rng.random() < 0.6:
-                traits["industry"] = p.company.industry
-        if rng.random() < 0.85:
-            traits["country"] = dp.country_as_sent(rng, p.country)
-        if phone:
-            traits["phone"] = p.phone
-        self._browser(v, t, {"type": "identify", "traits": traits})
-
-    def _group(self, v: _Visitor, t: float, plan: str) -> None:
-        c = v.person.company  # type: ignore[union-attr]
-        v.group_id = f"acct_{c.slug}"
-        self._browser(v, t, {"type": "group", "groupId": v.group_id, "traits": {
-            "name": c.name, "domain": c.domain, "industry": c.industry, "employees": c.employees,
-            "country": dp.country_as_sent(self.rng, c.country), "plan": plan}})
+        self._browser(v, t, {"type": "identify", "traits": dp.person_traits(self.rng, v.person, phone)})
 
     def _conversion(self, v: _Visitor, t: float, event: str) -> float:
         """A form fill: maybe a page to host it, identify (first time or re-sent), then track."""
@@ -312,11 +244,10 @@ class _Stream:
         if event in v.done and event != "Guide Downloaded":
             return t
         if event == "Newsletter Subscribed":
-            props = {"source": {"/": "homepage"}.get(v.page[0], "blog" if v.page[0].startswith("/blog/") else "footer")}
+            path = v.page[0]
+            props = {"source": "homepage" if path == "/" else "blog" if path.startswith("/blog/") else "footer"}
         elif event == "Guide Downloaded":
-            wanted = {"student": ("ebook-data-stack",), "job_seeker": ("ebook-data-stack",),
-                      "buyer": ("comparison-guide", "roi-calculator"), "competitor": ("comparison-guide",)}
-            options = [g for g in wanted.get(v.persona, GUIDES) if g not in v.done]
+            options = [g for g in _GUIDES_FOR.get(v.persona, GUIDES) if g not in v.done]
             if not options:
                 return t
             props = {"guide": rng.choice(options)}
@@ -324,8 +255,9 @@ class _Stream:
             upcoming = [(s, w) for s, w in self.webinars if w > t + 3600]
             if not upcoming:
                 return t if v.user_id else self._conversion(v, t, "Guide Downloaded")
-            slug, when = upcoming[0] if rng.random() < 0.7 else rng.choice(upcoming)
-            page, props = ("/webinars/" + slug, "Webinar", f"{slug.replace('-', ' ').title()} | Acme Analytics"), {"webinar": slug}
+            here = [u for u in upcoming if v.page[0] == "/webinars/" + u[0]]
+            slug, when = here[0] if here else upcoming[0] if rng.random() < 0.7 else rng.choice(upcoming)
+            page, props = self._page("webinar", slug), {"webinar": slug}
             if rng.random() < dp.ATTEND_P.get(v.persona, 0.35):
                 attend_at = when + rng.uniform(0, 600)
                 minutes = int(min(60, max(3, rng.gauss(38, 15))))
@@ -337,13 +269,16 @@ class _Stream:
             t += rng.lognormvariate(3.0, 0.7)
         first = v.user_id is None
         if first:
-            v.person, v.user_id, v.identified_at = self._new_person(v), f"usr_{self.next_user}", t
+            v.person, v.user_id, v.identified_at = self.directory.new_person(v.persona), f"usr_{self.next_user}", t
             self.next_user += 1
         if first or rng.random() < 0.4:
             self._identify(v, t, phone=rng.random() < 0.15)
             t += rng.uniform(0.2, 2)
-            if first and v.person.work_email and rng.random() < 0.3:  # type: ignore[union-attr]
-                self._group(v, t, "trial" if event == "Trial Started" else "none")
+            if first and v.person.work_email and rng.random() < 0.3:
+                c = v.person.company
+                v.group_id = f"acct_{c.slug}"
+                self._browser(v, t, {"type": "group", "groupId": v.group_id, "traits": dp.company_traits(
+                    rng, c, "trial" if event == "Trial Started" else "none")})
                 t += rng.uniform(0.1, 1)
         self._browser(v, t, {"type": "track", "event": event, "properties": props})
         v.done.append(event)
@@ -356,8 +291,8 @@ class _Stream:
     def _hand_raise(self, v: _Visitor) -> None:
         rng, t0 = self.rng, v.identified_at
         t = t0 + rng.expovariate(1 / (5 * 86400))
-        if t >= self.span:
-            t = t0 + rng.random() * max(0.0, self.span - t0)
+        if t >= self.span - 3600:  # keep the form inside the period
+            t = t0 + rng.random() * max(0.0, self.span - 3600 - t0)
         self._page_view(v, t, self._page(rng.choice(("case", "product", "compare"))), "https://www.google.com/")
         t += rng.lognormvariate(3.5, 0.6)
         quick = rng.random() < 0.6
@@ -365,14 +300,14 @@ class _Stream:
         t += rng.uniform(60, 600) if quick else rng.lognormvariate(4, 0.5)
         self._identify(v, t, phone=True)
         t += rng.uniform(0.2, 2)
-        c = v.person.company  # type: ignore[union-attr]
+        c = v.person.company
         size = c.employees if c else rng.randrange(5, 500)
         if rng.random() < 0.65:
             plan = "Enterprise" if size >= 1000 else rng.choice(("Team", "Business"))
             props = {"form": "demo", "plan_interest": plan}
             self._browser(v, t, {"type": "track", "event": "Demo Requested", "properties": props})
         else:
-            props = {"form": "contact-sales", "message": rng.choice(_SALES_MESSAGES).format(n=size)}
+            props = {"form": "contact-sales", "message": rng.choice(dp.SALES_MESSAGES).format(n=size)}
             self._browser(v, t, {"type": "track", "event": "Contact Sales Submitted", "properties": props})
 
     def _email_lifecycle(self, v: _Visitor) -> None:
@@ -392,9 +327,11 @@ class _Stream:
                 return self._server(v, t + rng.uniform(5, 120), "Email Unsubscribed", {"campaign": campaign})
             if rng.random() < p_click and t < self.span:
                 page = self._page(section)
-                utm = {"name": campaign, "source": "nurture" if campaign.startswith("nurture") else "newsletter", "medium": "email"}
+                source = "nurture" if campaign.startswith("nurture") else "newsletter"
+                utm = {"name": campaign, "source": source, "medium": "email"}
+                link = f"{SITE}{page[0]}?utm_source={source}&utm_medium=email&utm_campaign={campaign}"
                 t += rng.uniform(3, 90)
-                self._server(v, t, "Email Clicked", {"campaign": campaign, "link": f"{SITE}{page[0]}?utm_source={utm['source']}&utm_medium=email&utm_campaign={campaign}"})
+                self._server(v, t, "Email Clicked", {"campaign": campaign, "link": link})
                 if t + 5 < self.span:
                     self._session(v, t + rng.uniform(1, 5), landing=page, campaign=utm)
 
@@ -402,15 +339,14 @@ class _Stream:
     def visitor(self) -> None:
         rng = self.rng
         persona = weighted(rng, dp.PERSONAS, _PERSONA_CUM)
-        ip = f"{rng.choice((23, 45, 63, 81, 98, 104, 142, 172, 185, 203))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-        v = _Visitor(self._uuid(), persona, ip, rng.choice(dp.USER_AGENTS), rng.choice(dp.LOCALES))
+        v = _Visitor(self._uuid(), persona, dp.make_ip(rng), rng.choice(dp.USER_AGENTS), rng.choice(dp.LOCALES))
         times = self._session_times(min(30, int(rng.paretovariate(dp.SESSION_ALPHA[persona]))))
         # Skewed early so identified people usually have later, stitched sessions too.
         id_idx = int(len(times) * rng.random() ** 1.5) if rng.random() < dp.IDENTIFY_P[persona] else -1
         for i, t in enumerate(times):
             self._session(v, t, identify_here=i == id_idx)
         if v.user_id:
-            if rng.random() < dp.HAND_RAISE_P.get(v.person.title, .01 if v.persona != "competitor" else 0):  # type: ignore[union-attr]
+            if rng.random() < dp.HAND_RAISE_P.get(v.person.title, .005 if v.persona != "competitor" else 0):
                 self._hand_raise(v)
             self._email_lifecycle(v)
 

@@ -70,17 +70,20 @@ def ingest(
     *,
     source: str | None = None,
     received_at: datetime | None = None,
+    live: bool = True,
     on_batch: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
     """Ingest `(position, message)` pairs in transactions of `settings.batch_size` messages.
 
     Batch envelopes are unpacked. Each transaction stands alone: a failure rolls back
     that batch only. `on_batch(report_of_batch)` is called after each commit (progress).
+    `live=False` is for files of messages sent long ago: timestamps are taken as sent,
+    without Segment's clock-skew correction against the time of receipt.
     """
     report = IngestReport()
     flat = (pair for position, raw in messages for pair in iter_messages(raw, position=position))
     for chunk in _batched(flat, app.settings.batch_size):
-        part = ingest_batch(app, chunk, source=source, received_at=received_at)
+        part = ingest_batch(app, chunk, source=source, received_at=received_at, live=live)
         report.add(part)
         if on_batch:
             on_batch(part)
@@ -93,6 +96,7 @@ def ingest_batch(
     *,
     source: str | None = None,
     received_at: datetime | None = None,
+    live: bool = True,
 ) -> IngestReport:
     """Ingest already-unpacked `(position, message)` pairs in one transaction."""
     source = source or app.settings.source
@@ -102,7 +106,10 @@ def ingest_batch(
     parsed: list[Activity] = []
     rejections: list[Rejection] = []
     for position, raw in items:
-        result = parse_message(raw, source=source, received_at=received_at, position=position)
+        if isinstance(raw, Rejection):  # the reader already knew it was bad (not JSON, broken CSV row)
+            rejections.append(raw)
+            continue
+        result = parse_message(raw, source=source, received_at=received_at, position=position, live=live)
         (parsed if isinstance(result, Activity) else rejections).append(result)
     report.rejected = len(rejections)
     report.rejections = rejections[:REPORTED_REJECTIONS]

@@ -1,0 +1,77 @@
+"""`leadrelay <noun> <verb>`: the command line. Errors become one line on stderr and a trusted exit code.
+
+Exit codes: 0 done; 1 error, nothing changed; 2 bad usage; 3 done, but some input was
+rejected (the good input was kept; the rejections are listed).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from leadrelay.cli import demo_cmd, ingest_cmd, leads_cmd, playbook_cmd, reports_cmd
+from leadrelay.cli.context import CliState
+from leadrelay.cli.output import err_console
+from leadrelay.domain.errors import InvalidPlaybook, LeadRelayError
+from leadrelay.settings import Settings
+
+EXIT_ERROR = 1
+EXIT_REJECTED = 3
+
+app = typer.Typer(
+    name="leadrelay",
+    help="LeadRelay: score, qualify and hand over leads between marketing and sales.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    database: str = typer.Option(None, "--database", "-d", envvar="LEADRELAY_DATABASE_URL",
+                                 help="Database URL (default sqlite:///leadrelay.db)."),
+    playbook: str = typer.Option(None, "--playbook", "-p", envvar="LEADRELAY_PLAYBOOK",
+                                 help="Playbook file (default playbook.yaml; the built-in starter if absent)."),
+) -> None:
+    overrides = {k: v for k, v in {"database_url": database, "playbook": playbook}.items() if v}
+    ctx.obj = CliState(settings=Settings(**overrides))
+
+
+app.command("init", help="Write a commented starter playbook (playbook.yaml) into DIR.")(playbook_cmd.init)
+app.add_typer(playbook_cmd.app, name="playbook")
+app.command("ingest", help="Ingest Segment-spec messages from a JSON-lines file (or - for stdin).")(ingest_cmd.ingest)
+app.command("import", help="Import leads from a CSV export (HubSpot, Salesforce, a spreadsheet).")(ingest_cmd.import_csv)
+app.command("rescore", help="Replay every stored activity through the current playbook.")(ingest_cmd.rescore)
+app.add_typer(leads_cmd.app, name="leads")
+app.command("funnel", help="Leads per stage and conversion from each stage to the next.")(reports_cmd.funnel)
+app.add_typer(reports_cmd.rejections_app, name="rejections")
+app.add_typer(reports_cmd.db_app, name="db")
+app.command("demo", help="Generate a realistic B2B activity stream and run it through the starter playbook.")(
+    demo_cmd.demo)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning LeadRelay errors into one clear line and exit code 1."""
+    try:
+        code = app(standalone_mode=False)
+    except InvalidPlaybook as exc:
+        for issue in exc.issues:
+            err_console.print(f"[red]error:[/red] {issue}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    except LeadRelayError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:  # usage errors: exit 2 with click's message
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        err_console.print("aborted")
+        sys.exit(EXIT_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+__all__ = ["EXIT_ERROR", "EXIT_REJECTED", "CliState", "app", "main"]

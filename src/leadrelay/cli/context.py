@@ -1,0 +1,25 @@
+"""The CLI's shared state: settings from global options and the environment, built into an App on use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import typer
+
+from leadrelay.bootstrap import App, bootstrap
+from leadrelay.settings import Settings
+
+
+@dataclass
+class CliState:
+    settings: Settings = field(default_factory=Settings)
+    _app: App | None = None
+
+    def app(self) -> App:
+        if self._app is None:
+            self._app = bootstrap(self.settings)
+        return self._app
+
+
+def state(ctx: typer.Context) -> CliState:
+    return ctx.ensure_object(CliState)

@@ -1,0 +1,43 @@
+"""`leadrelay demo`: the whole engine on a realistic stream, in under a minute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from sqlalchemy.engine import make_url
+
+from leadrelay.cli.leads_cmd import print_explanation
+from leadrelay.cli.output import console, err_console, print_json
+from leadrelay.cli.reports_cmd import print_funnel
+from leadrelay.services.demo import run_demo
+
+
+def demo(
+    database: str = typer.Option("sqlite:///leadrelay-demo.db", "--database", help="Where to keep the demo data."),
+    fresh: bool = typer.Option(False, "--fresh", help="Delete the demo SQLite file first."),
+    visitors: int = typer.Option(3000, "--visitors", min=10, help="Anonymous visitors to simulate."),
+    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed gives the same stream."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    url = make_url(database)
+    if fresh and url.get_backend_name() == "sqlite" and url.database:
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.database + suffix).unlink(missing_ok=True)
+    if not as_json:
+        err_console.print(f"generating {visitors} visitors (seed {seed}) and ingesting them into {database} ...")
+    result = run_demo(database, seed=seed, visitors=visitors)
+    if as_json:
+        print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
+                    "examples": result.examples})
+        return
+    r = result.report
+    console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
+                  f"{r.rejected} rejected; {r.leads_created} leads created, {r.leads_merged} merged", highlight=False)
+    for rejection in r.rejections[:5]:
+        console.print(f"  rejected {rejection.position}: {rejection.reason}", highlight=False)
+    print_funnel(result.funnel)
+    titles = {"mql": "An MQL: why?", "sal": "A hand-raiser: straight to sales", "disqualified": "Disqualified: why?"}
+    for lead in result.examples:
+        console.rule(titles.get(lead["stage"], f"A lead in {lead['stage']}"))
+        print_explanation(lead)

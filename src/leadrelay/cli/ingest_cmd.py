@@ -1,0 +1,127 @@
+"""`leadrelay ingest`, `leadrelay import`, `leadrelay rescore`: getting activities in and replaying them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from leadrelay.cli.context import state
+from leadrelay.cli.output import console, err_console, print_json
+from leadrelay.domain.activities import Rejection
+from leadrelay.domain.errors import InvalidInput
+from leadrelay.services.csv_import import parse_mapping, read_csv_messages
+from leadrelay.services.ingest import IngestReport
+from leadrelay.services.ingest import ingest as ingest_messages
+from leadrelay.services.rescore import count_rescorable
+from leadrelay.services.rescore import rescore as rescore_all
+
+EXIT_REJECTED = 3
+
+
+def read_jsonl(handle, name: str) -> Iterator[tuple[str, object]]:
+    """`(position, message)` per non-blank line; a line that is not JSON becomes a Rejection."""
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        position = f"{name} line {number}"
+        try:
+            yield position, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield position, Rejection(position, f"not JSON: {exc.msg} at column {exc.colno}")
+
+
+def _progress(total: int | None, label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err_console, transient=True, disable=not err_console.is_terminal)
+
+
+def _report(report: IngestReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        moves = ", ".join(f"{n} to {s}" for s, n in sorted(report.stage_moves.items())) or "none"
+        console.print(
+            f"received {report.received}: accepted {report.accepted}, duplicates {report.duplicates}, "
+            f"rejected {report.rejected}; leads created {report.leads_created}, merged {report.leads_merged}; "
+            f"stage moves: {moves}", highlight=False)
+        for r in report.rejections:
+            err_console.print(f"rejected {r.position}: {r.reason}", highlight=False, soft_wrap=True)
+        if report.rejected > len(report.rejections):
+            err_console.print(f"... and {report.rejected - len(report.rejections)} more: leadrelay rejections list")
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def ingest(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="JSON-lines file of Segment messages or batches; - reads stdin."),
+    source: str = typer.Option(None, "--source", help="Source name (deduplication is per source)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    app = state(ctx).app()
+    if file == "-":
+        handle, name = sys.stdin, "stdin"
+    else:
+        try:
+            handle, name = open(file, encoding="utf-8"), Path(file).name  # noqa: SIM115
+        except OSError as exc:
+            raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
+    with handle, _progress(None, "ingesting") as bar:
+        task = bar.add_task("ingest", total=None)
+        report = ingest_messages(app, read_jsonl(handle, name), source=source, live=False,
+                                 on_batch=lambda part: bar.advance(task, part.received))
+    _report(report, as_json)
+
+
+def import_csv(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV file with a header row."),
+    mapping: list[str] = typer.Option([], "--map", "-m", help="COLUMN=trait[:type], type one of text, int, float, bool."),
+    email_column: str = typer.Option(None, "--email-column", help="Column holding the email (found by name if not given)."),
+    id_column: str = typer.Option(None, "--id-column", help="Column holding a stable lead id (used as userId)."),
+    time_column: str = typer.Option(None, "--time-column", help="Column holding when the row was created (ISO-8601)."),
+    null: list[str] = typer.Option([], "--null", help="A value meaning 'missing' (e.g. Select); repeatable."),
+    source: str = typer.Option("csv-import", "--source", help="Source name recorded on the imported rows."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    mappings = [parse_mapping(spec) for spec in mapping]
+    if not file.is_file():
+        raise InvalidInput(f"{file}: no such file")
+    rows = read_csv_messages(file, mappings, email_column=email_column, id_column=id_column,
+                             time_column=time_column, null_values=null)
+    first = next(rows, None)  # surfaces a bad header before anything is written
+    app = state(ctx).app()
+    with open(file, encoding="utf-8-sig") as f:
+        total = max(sum(1 for _ in f) - 1, 0)
+
+    def all_rows():
+        if first is not None:
+            yield first
+        yield from rows
+
+    with _progress(total, "importing") as bar:
+        task = bar.add_task("import", total=total)
+        report = ingest_messages(app, all_rows(), source=source, live=False, on_batch=lambda part: bar.advance(task, part.received))
+    _report(report, as_json)
+
+
+def rescore(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    app = state(ctx).app()
+    total = count_rescorable(app)
+    with _progress(total, "rescoring") as bar:
+        task = bar.add_task("rescore", total=total)
+        report = rescore_all(app, on_progress=lambda n: bar.advance(task, n))
+    if as_json:
+        print_json(report.as_dict())
+        return
+    moves = ", ".join(f"{n} to {s}" for s, n in report.moves.items()) or "none"
+    console.print(f"rescored {report.leads} leads ({report.activities} activities) with playbook "
+                  f"{report.playbook_version}: {report.stage_changed} changed stage ({moves})", highlight=False)

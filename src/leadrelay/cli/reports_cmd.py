@@ -1,0 +1,78 @@
+"""`leadrelay funnel`, `leadrelay rejections list`, `leadrelay db upgrade|status`."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from leadrelay.cli.context import state
+from leadrelay.cli.output import console, fmt, print_json
+from leadrelay.reports.funnel import funnel as funnel_report
+from leadrelay.storage import tables as t
+from leadrelay.storage.database import connect, safe_url
+from leadrelay.storage.migrate import current_revision, head_revision, upgrade
+
+rejections_app = typer.Typer(help="Messages that were rejected, with the reason.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+
+
+def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    app = state(ctx).app()
+    with app.engine.connect() as conn:
+        report = funnel_report(conn)
+    if as_json:
+        print_json(report)
+        return
+    print_funnel(report)
+
+
+def print_funnel(report: dict) -> None:
+    table = Table("stage", "now", "ever reached", "→ next", title="Funnel")
+    for row in report["stages"]:
+        rate = row["conversion_to_next"]
+        table.add_row(row["stage"], str(row["current"]), str(row["reached"]), "-" if rate is None else f"{rate:.1%}")
+    table.add_row("disqualified", str(report["disqualified"]), "", "")
+    console.print(table)
+    console.print(f"{report['known_leads']} known leads, {report['anonymous_visitors']} anonymous visitors",
+                  highlight=False)
+
+
+@rejections_app.command("list", help="The most recent rejected messages.")
+def rejections_list(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, "--limit", "-n", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    app = state(ctx).app()
+    c = t.rejections.c
+    with app.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            select(c.id, c.source, c.position, c.message_id, c.reason, c.received_at).order_by(c.id.desc()).limit(limit))]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "source", "where", "message id", "reason")
+    for r in rows:
+        table.add_row(str(r["id"]), r["source"], r["position"], fmt(r["message_id"]), r["reason"])
+    console.print(table)
+
+
+@db_app.command("upgrade", help="Create or migrate the schema to the newest version.")
+def db_upgrade(ctx: typer.Context) -> None:
+    url = state(ctx).settings.database_url
+    engine = connect(url)
+    upgrade(engine)
+    console.print(f"{safe_url(engine.url.render_as_string(hide_password=False))} is at {head_revision()}",
+                  highlight=False)
+
+
+@db_app.command("status", help="The schema version of the database and the newest one.")
+def db_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    engine = connect(state(ctx).settings.database_url)
+    current, head = current_revision(engine), head_revision()
+    if as_json:
+        print_json({"current": current, "head": head, "up_to_date": current == head})
+    else:
+        console.print(f"schema {fmt(current)}, newest {head}: {'up to date' if current == head else 'run leadrelay db upgrade'}",
+                      highlight=False)

@@ -1,0 +1,111 @@
+"""Shared fixtures: every storage test runs on SQLite and, when reachable, on PostgreSQL.
+
+Under CI (CI=true) an unreachable PostgreSQL is a failure, not a skip. Each PostgreSQL
+test gets its own schema (via search_path), so tests stay independent under xdist.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from leadrelay.bootstrap import App, bootstrap
+from leadrelay.playbook.loader import Playbook, parse_playbook, starter_playbook
+from leadrelay.settings import Settings
+
+PG_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure means: not reachable
+        return str(exc).splitlines()[0]
+
+
+_PG_PROBLEM = _postgres_reachable()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'leadrelay.db'}"
+        return
+    yield from postgres_schema_url()
+
+
+def postgres_schema_url() -> Iterator[str]:
+    if _PG_PROBLEM is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL must be reachable under CI: {_PG_PROBLEM}")
+        pytest.skip(f"PostgreSQL not reachable: {_PG_PROBLEM}")
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def playbook() -> Playbook:
+    return starter_playbook()
+
+
+@pytest.fixture
+def app(database_url, playbook, clock) -> Iterator[App]:
+    application = bootstrap(Settings(database_url=database_url, batch_size=500), playbook=playbook, clock=clock)
+    yield application
+    application.close()
+
+
+def make_playbook(text_: str) -> Playbook:
+    return parse_playbook(text_, "test-playbook.yaml")
+
+
+@pytest.fixture
+def datasets() -> Path:
+    if not DATASETS.is_dir():
+        if IN_CI:
+            pytest.fail(f"datasets folder missing under CI: {DATASETS}")
+        pytest.skip(f"datasets not present at {DATASETS}")
+    return DATASETS
