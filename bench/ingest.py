@@ -1,0 +1,259 @@
+"""Ingest throughput: the engine against a raw append of the same rows, on SQLite and PostgreSQL.
+
+N synthetic Segment messages (the demo stream: page views, tracks, identifies and groups
+from tens of thousands of visitors; bad and duplicate messages dropped, so N activities
+are really stored) go through `ingest(app, pairs, live=False)` with the starter playbook
+and the default batch size. In the same run the same N rows (`activity_values` of the same
+parsed activities) are appended raw into the real migrated `activities` table of a fresh
+database (same columns, unique constraint, indexes, FK and connection pragmas), with one
+batched executemany per transaction of the same batch size. Raw append is the physical
+limit of the store; ratio = engine activities/s / raw activities/s (target on SQLite with
+200,000 activities: >= 25 %). Per backend raw runs first, then the engine.
+
+After the SQLite bulk run, 200 known leads below sal each get one "Demo Requested" track
+through `ingest()`; the time from call to return (committed) is reported as p50/p99, and
+each lead is checked to be in sal.
+
+    python bench/ingest.py [--activities N] [--json] [--backends sqlite,postgresql]
+
+PostgreSQL: LEADRELAY_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test);
+every run uses fresh schemas (search_path) that are dropped afterwards. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, insert, select, text
+
+from leadrelay.bootstrap import bootstrap
+from leadrelay.domain.activities import Activity
+from leadrelay.domain.errors import StorageUnavailable
+from leadrelay.domain.segment import parse_message
+from leadrelay.playbook.loader import starter_playbook
+from leadrelay.services.demo_stream import generate_demo_stream
+from leadrelay.services.ingest import ingest
+from leadrelay.settings import Settings
+from leadrelay.storage import tables as t
+from leadrelay.storage.database import connect, transaction
+from leadrelay.storage.migrate import upgrade
+from leadrelay.storage.rows import activity_values
+
+PG_URL = os.environ.get("LEADRELAY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SOURCE = "bench"
+START = datetime(2026, 9, 1, tzinfo=UTC)
+DAYS = 60
+NOW = START + timedelta(days=DAYS + 1)  # the clock: after every generated activity
+HAND_RAISERS = 200
+TARGET = 0.25
+
+
+def log(*args) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_messages(n: int) -> tuple[list[dict], list[Activity]]:
+    """Exactly n valid, unique demo-stream messages (arrival order) and their parsed activities."""
+    visitors = int(n / 11.9 * 1.08) + 50  # ~11.9 messages per visitor in the demo stream
+    while True:
+        messages, activities, seen = [], [], set()
+        for i, raw in enumerate(generate_demo_stream(seed=7, visitors=visitors, start=START, days=DAYS)):
+            parsed = parse_message(raw, source=SOURCE, received_at=NOW, position=str(i), live=False)
+            if isinstance(parsed, Activity) and parsed.message_id not in seen:
+                seen.add(parsed.message_id)
+                messages.append(raw)
+                activities.append(parsed)
+                if len(messages) == n:
+                    return messages, activities
+        visitors = int(visitors * 1.25) + 10
+
+
+def raw_rows(activities: list[Activity]) -> tuple[list[dict], int]:
+    """Row dicts as the engine stores them, spread over one stand-in lead per visitor/user."""
+    leads: dict[str, int] = {}
+    rows = []
+    for a in activities:
+        lead_id = leads.setdefault(a.anonymous_id or a.user_id, len(leads) + 1)
+        row = activity_values(a, lead_id)
+        gid = a.context.get("groupId")  # as the engine's _attach_accounts does
+        if row["group_id"] is None and isinstance(gid, (str, int)) and gid != "":
+            row["group_id"] = str(gid)
+        rows.append(row)
+    return rows, len(leads)
+
+
+def run_raw(url: str, rows: list[dict], n_leads: int, batch: int) -> float:
+    engine = connect(url)
+    try:
+        upgrade(engine)
+        with transaction(engine) as conn:  # stand-in leads for the FK, outside the timed part
+            conn.execute(insert(t.leads), [
+                {"id": i, "traits": {}, "trait_times": {}, "engine_state": {}, "segment": "new",
+                 "fit_score": 0.0, "engagement_score": 0.0, "version": 0, "created_at": NOW, "updated_at": NOW}
+                for i in range(1, n_leads + 1)])
+        stmt = insert(t.activities)
+        started = time.perf_counter()
+        for i in range(0, len(rows), batch):
+            with transaction(engine) as conn:
+                conn.execute(stmt, rows[i:i + batch])
+        elapsed = time.perf_counter() - started
+        with engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(t.activities)) == len(rows)
+        return len(rows) / elapsed
+    finally:
+        engine.dispose()
+
+
+def run_engine(url: str, messages: list[dict], hand_raisers: bool) -> tuple[float, int, list[float] | None]:
+    clock = Clock(NOW)
+    app = bootstrap(Settings(database_url=url), playbook=starter_playbook(), clock=clock)
+    try:
+        pairs = [(str(i), m) for i, m in enumerate(messages)]
+        started = time.perf_counter()
+        report = ingest(app, pairs, source=SOURCE, live=False)
+        elapsed = time.perf_counter() - started
+        with app.engine.connect() as conn:
+            stored = conn.scalar(select(func.count()).select_from(t.activities).where(t.activities.c.source == SOURCE))
+        if stored != len(messages) or report.rejected or report.duplicates:
+            raise SystemExit(f"engine stored {stored} of {len(messages)} activities "
+                             f"(rejected {report.rejected}, duplicates {report.duplicates})")
+        latencies = hand_raiser_latencies(app, clock) if hand_raisers else None
+        return len(messages) / elapsed, app.settings.batch_size, latencies
+    finally:
+        app.close()
+
+
+def hand_raiser_latencies(app, clock: Clock) -> list[float]:
+    c = t.leads.c
+    with app.engine.connect() as conn:
+        known = conn.execute(select(c.id, c.user_id).where(
+            c.merged_into.is_(None), c.user_id.is_not(None), c.disqualified_by.is_(None),
+            c.stage.in_(("subscriber", "lead", "mql"))).order_by(c.id)).all()
+    if len(known) < HAND_RAISERS:
+        raise SystemExit(f"only {len(known)} known leads below sal; need {HAND_RAISERS}")
+    latencies = []
+    for i, (lead_id, user_id) in enumerate(random.Random(1).sample(known, HAND_RAISERS)):
+        clock.now += timedelta(seconds=1)
+        message = {"type": "track", "event": "Demo Requested", "userId": user_id,
+                   "messageId": f"bench-hand-raiser-{uuid.uuid4()}", "timestamp": clock.now.isoformat()}
+        started = time.perf_counter()
+        ingest(app, [(f"hand-raiser {i}", message)], source=SOURCE)
+        latencies.append((time.perf_counter() - started) * 1000)
+        with app.engine.connect() as conn:
+            stage = conn.scalar(select(c.stage).where(c.id == lead_id))
+        if stage != "sal":
+            raise SystemExit(f"hand-raiser lead {lead_id} ({user_id}) is in {stage!r}, not sal")
+    return latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def pg_schema_url(admin) -> tuple[str, str]:
+    schema = "bench_" + uuid.uuid4().hex[:12]
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    return schema, f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def bench_backend(backend: str, messages, rows, n_leads, batch, hand_raisers) -> tuple[dict, list[float] | None]:
+    log(f"[{backend}] raw append of {len(rows)} rows ...")
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="leadrelay-bench-") as tmp:
+            raw = run_raw(f"sqlite:///{Path(tmp) / 'raw.db'}", rows, n_leads, batch)
+            log(f"[{backend}] raw {raw:,.0f}/s; engine ...")
+            engine_rate, batch, latencies = run_engine(f"sqlite:///{Path(tmp) / 'engine.db'}", messages, hand_raisers)
+    else:
+        admin = connect(PG_URL)
+        schemas = []
+        try:
+            schema, url = pg_schema_url(admin)
+            schemas.append(schema)
+            raw = run_raw(url, rows, n_leads, batch)
+            log(f"[{backend}] raw {raw:,.0f}/s; engine ...")
+            schema, url = pg_schema_url(admin)
+            schemas.append(schema)
+            engine_rate, batch, latencies = run_engine(url, messages, hand_raisers)
+        finally:
+            with admin.begin() as conn:
+                for schema in schemas:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+    log(f"[{backend}] engine {engine_rate:,.0f}/s")
+    return {"engine_per_s": round(engine_rate, 1), "raw_per_s": round(raw, 1),
+            "ratio": round(engine_rate / raw, 4)}, latencies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--activities", type=int, default=200_000, help="activities to ingest (default 200000)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
+    args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if unknown := set(backends) - {"sqlite", "postgresql"}:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    batch = Settings().batch_size  # the engine default, not tuned for the benchmark
+
+    log(f"generating {args.activities} messages ...")
+    messages, activities = make_messages(args.activities)
+    rows, n_leads = raw_rows(activities)
+    del activities
+    results: dict = {"activities": args.activities, "batch_size": batch, "sqlite": None, "postgresql": None,
+                     "hand_raiser_p50_ms": None, "hand_raiser_p99_ms": None}
+    for backend in backends:
+        if backend == "postgresql":
+            try:
+                connect(PG_URL).dispose()
+            except StorageUnavailable as exc:
+                log(f"[postgresql] skipped: {exc}")
+                continue
+        result, latencies = bench_backend(backend, messages, rows, n_leads, batch, hand_raisers=backend == "sqlite")
+        results[backend] = result
+        if latencies:
+            results["hand_raiser_p50_ms"] = round(percentile(latencies, 50), 2)
+            results["hand_raiser_p99_ms"] = round(percentile(latencies, 99), 2)
+
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    print(f"activities: {args.activities:,}   batch size: {batch}   ({n_leads:,} visitors/users)")
+    print(f"{'backend':<12}{'engine/s':>12}{'raw/s':>12}{'ratio':>9}")
+    for backend in ("sqlite", "postgresql"):
+        r = results[backend]
+        if r is None:
+            print(f"{backend:<12}{'skipped':>12}")
+        else:
+            print(f"{backend:<12}{r['engine_per_s']:>12,.0f}{r['raw_per_s']:>12,.0f}{r['ratio']:>9.1%}")
+    if results["sqlite"]:
+        met = "met" if results["sqlite"]["ratio"] >= TARGET else "NOT met"
+        print(f"target: engine >= {TARGET:.0%} of raw append on SQLite: {met}")
+    if results["hand_raiser_p99_ms"] is not None:
+        print(f"hand-raiser to committed sal ({HAND_RAISERS} leads, SQLite): "
+              f"p50 {results['hand_raiser_p50_ms']:.1f} ms, p99 {results['hand_raiser_p99_ms']:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
