@@ -148,9 +148,9 @@ def hand_raiser_latencies(app, clock: Clock) -> list[float]:
             c.merged_into.is_(None), c.user_id.is_not(None), c.disqualified_by.is_(None),
             c.stage.in_(("subscriber", "lead", "mql"))).order_by(c.id)).all()
     if len(known) < HAND_RAISERS:
-        raise SystemExit(f"only {len(known)} known leads below sal; need {HAND_RAISERS}")
+        log(f"only {len(known)} known leads below sal (wanted {HAND_RAISERS}); timing those")
     latencies = []
-    for i, (lead_id, user_id) in enumerate(random.Random(1).sample(known, HAND_RAISERS)):
+    for i, (lead_id, user_id) in enumerate(random.Random(1).sample(known, min(HAND_RAISERS, len(known)))):
         clock.now += timedelta(seconds=1)
         message = {"type": "track", "event": "Demo Requested", "userId": user_id,
                    "messageId": f"bench-hand-raiser-{uuid.uuid4()}", "timestamp": clock.now.isoformat()}
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, n_leads = raw_rows(activities)
     del activities
     results: dict = {"activities": args.activities, "batch_size": batch, "sqlite": None, "postgresql": None,
-                     "hand_raiser_p50_ms": None, "hand_raiser_p99_ms": None}
+                     "hand_raiser_p50_ms": None, "hand_raiser_p99_ms": None, "hand_raisers": 0}
     for backend in backends:
         if backend == "postgresql":
             try:
@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         if latencies:
             results["hand_raiser_p50_ms"] = round(percentile(latencies, 50), 2)
             results["hand_raiser_p99_ms"] = round(percentile(latencies, 99), 2)
+            results["hand_raisers"] = len(latencies)
 
     if args.json:
         print(json.dumps(results))
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         met = "met" if results["sqlite"]["ratio"] >= TARGET else "NOT met"
         print(f"target: engine >= {TARGET:.0%} of raw append on SQLite: {met}")
     if results["hand_raiser_p99_ms"] is not None:
-        print(f"hand-raiser to committed sal ({HAND_RAISERS} leads, SQLite): "
+        print(f"hand-raiser to committed sal ({results['hand_raisers']} leads, SQLite): "
               f"p50 {results['hand_raiser_p50_ms']:.1f} ms, p99 {results['hand_raiser_p99_ms']:.1f} ms")
     return 0
 

@@ -59,12 +59,12 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         disqualifiers=tuple(disqualifiers),
         auto_reopen=q.auto_reopen,
         stage_entries=tuple(
-            r.StageEntry(stage, compile_condition(model.stages[stage].entry))
+            r.StageEntry(stage, compile_condition(model.stages.spec(stage).entry))
             for stage in FUNNEL
-            if stage in model.stages and model.stages[stage].entry is not None
+            if model.stages.spec(stage).entry is not None
         ),
         hand_raisers=tuple(r.HandRaiser(h.id, compile_condition(h.when), h.to) for h in model.hand_raisers),
-        stage_owners={stage: spec.owner.value for stage, spec in model.stages.items()}
+        stage_owners={stage: model.stages.spec(stage).owner.value for stage in FUNNEL}
         | {Stage.DISQUALIFIED: Stage.DISQUALIFIED.default_owner.value},
         reasons={
             Transition.RECYCLE: frozenset(reasons.recycle),

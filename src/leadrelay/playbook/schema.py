@@ -8,7 +8,7 @@ so a playbook either loads whole or not at all.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -160,6 +160,8 @@ class Scoring(Strict):
 
 
 class StageSpec(Strict):
+    """A stage the engine may enter on its own: who owns it and the criteria that move a lead in."""
+
     owner: Team
     entry: Condition | None = Field(None, description="Criteria that move a lead into this stage automatically.")
 
@@ -169,6 +171,40 @@ class StageSpec(Strict):
         if value is not None:
             check_fields(value, LEAD_FIELDS, "stage entry criteria")
         return value
+
+
+class ActionStageSpec(Strict):
+    """A stage reached by an action (identifying, a sales step): only its owner is configured."""
+
+    owner: Team
+    entry: Any = None
+
+    @field_validator("entry")
+    @classmethod
+    def _no_entry(cls, value: Any) -> None:
+        if value is not None:
+            allowed = ", ".join(s.value for s in AUTOMATIC_STAGES)
+            raise ValueError(f"only {allowed} have entry criteria; this stage is reached by an action")
+        return None
+
+
+def _owned(stage: Stage, spec: type[Strict]):
+    return Field(default_factory=lambda: spec(owner=stage.default_owner))
+
+
+class Stages(Strict):
+    """The lifecycle stages in funnel order. `disqualified` is reached through disqualifiers only."""
+
+    subscriber: ActionStageSpec = _owned(Stage.SUBSCRIBER, ActionStageSpec)
+    lead: StageSpec = _owned(Stage.LEAD, StageSpec)
+    mql: StageSpec = _owned(Stage.MQL, StageSpec)
+    sal: StageSpec = _owned(Stage.SAL, StageSpec)
+    sql: ActionStageSpec = _owned(Stage.SQL, ActionStageSpec)
+    opportunity: ActionStageSpec = _owned(Stage.OPPORTUNITY, ActionStageSpec)
+    customer: ActionStageSpec = _owned(Stage.CUSTOMER, ActionStageSpec)
+
+    def spec(self, stage: Stage) -> StageSpec | ActionStageSpec:
+        return getattr(self, stage.value)
 
 
 class HandRaiser(Strict):
@@ -191,10 +227,6 @@ class HandRaiser(Strict):
         return value
 
 
-def _default_stages() -> dict[Stage, StageSpec]:
-    return {stage: StageSpec(owner=stage.default_owner) for stage in Stage if stage is not Stage.DISQUALIFIED}
-
-
 class ReasonCodes(Strict):
     recycle: list[RuleId] = Field(
         default_factory=lambda: ["not_ready", "no_budget_now", "under_contract", "changed_jobs", "no_response", "closed_lost"]
@@ -212,20 +244,9 @@ class PlaybookModel(Strict):
     qualification: Qualification = Field(default_factory=Qualification)
     personas: list[Persona] = Field(default_factory=list)
     scoring: Scoring = Field(default_factory=Scoring)
-    stages: dict[Stage, StageSpec] = Field(default_factory=_default_stages)
+    stages: Stages = Field(default_factory=Stages)
     hand_raisers: list[HandRaiser] = Field(default_factory=list)
     reasons: ReasonCodes = Field(default_factory=ReasonCodes)
-
-    @field_validator("stages")
-    @classmethod
-    def _stages(cls, value: dict[Stage, StageSpec]) -> dict[Stage, StageSpec]:
-        if Stage.DISQUALIFIED in value:
-            raise ValueError("'disqualified' is not a stage you configure: it is reached through disqualifiers")
-        for stage, spec in value.items():
-            if spec.entry is not None and stage not in AUTOMATIC_STAGES:
-                allowed = ", ".join(s.value for s in AUTOMATIC_STAGES)
-                raise ValueError(f"'{stage.value}' cannot have entry criteria (only {allowed}); sales actions reach it")
-        return {**_default_stages(), **value}
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PlaybookModel:
