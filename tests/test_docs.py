@@ -1,0 +1,27 @@
+"""The README stays true to the code: every setting documented with its default, quickstart intact."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from leadrelay.settings import Settings
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name,field", Settings.model_fields.items())
+def test_every_setting_is_documented_with_its_default(name, field):
+    row = re.search(rf"^\| `LEADRELAY_{name.upper()}` \| `([^`]*)` \|", README, re.MULTILINE)
+    assert row, f"LEADRELAY_{name.upper()} is missing from the README's settings table"
+    assert row.group(1) == str(field.default)
+
+
+def test_the_quickstart_is_the_two_make_commands():
+    quickstart = README.split("## Quickstart", 1)[1].split("##", 1)[0]
+    assert "make demo" in quickstart and "make test" in quickstart
+
+
+def test_the_ci_entry_runs_make_test_under_ci():
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert "CI=true" in ci and "make test" in ci
