@@ -125,3 +125,25 @@ def test_every_score_change_names_the_rule_and_the_activity_that_caused_it(app):
     version = app.playbook.version
     assert [tuple(r) for r in rows][-1] == ("pricing_page", 10.0, "pricing-view", version)
     assert ("economic_buyer", 30.0) in [(r[0], r[1]) for r in rows]
+
+
+def test_two_writers_ingesting_the_same_stream_at_once_store_each_message_once(app, database_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from leadrelay.bootstrap import bootstrap
+    from leadrelay.settings import Settings
+
+    stream = []
+    for n in range(40):
+        stream += [page("/pricing", anon=f"a{n}", when=at(n)),
+                   identify(anon=f"a{n}", user=f"u{n}", when=at(n, days=1), email=f"p{n}@acme.io")]
+    writers = [bootstrap(Settings(database_url=database_url, batch_size=10), playbook=app.playbook, clock=app.clock)
+               for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda w: ingest(w, numbered(stream)), writers))
+    for w in writers:
+        w.close()
+    assert sum(r.accepted for r in reports) == len(stream)
+    assert count(app, t.activities) == len(stream)
+    assert len(lead_rows(app)) == 40
+    assert count(app, t.identities) == 120

@@ -14,6 +14,7 @@ from datetime import datetime
 from itertools import islice
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.activities import Activity, Rejection
@@ -28,6 +29,7 @@ from leadrelay.storage.accounts_repo import upsert_accounts
 from leadrelay.storage.database import transaction
 
 REPORTED_REJECTIONS = 200  # rejections kept in the report; all of them are stored
+CONCURRENT_RETRIES = 3
 
 
 @dataclass
@@ -114,20 +116,29 @@ def ingest_batch(
     report.rejected = len(rejections)
     report.rejections = rejections[:REPORTED_REJECTIONS]
 
-    with transaction(app.engine) as conn:
-        record_playbook(conn, app.playbook, now)
-        fresh = _drop_duplicates(conn, source, parsed)
-        report.duplicates = len(parsed) - len(fresh)
-        report.accepted = len(fresh)
-        repo.insert_rejections(conn, source, rejections, received_at)
-        if fresh:
-            _apply(conn, app, fresh, now, report)
+    for attempt in range(1, CONCURRENT_RETRIES + 1):
+        try:
+            with transaction(app.engine) as conn:
+                record_playbook(conn, app.playbook, now)
+                fresh = _drop_duplicates(conn, source, parsed)
+                report.duplicates = len(parsed) - len(fresh)
+                report.accepted = len(fresh)
+                repo.insert_rejections(conn, source, rejections, received_at)
+                if fresh:
+                    _apply(conn, app, fresh, now, report)
+            return report
+        except IntegrityError:
+            # Another process stored the same message or identity first (PostgreSQL runs
+            # writers side by side). The batch rolled back whole; run it again, and the
+            # other process's rows are now seen as duplicates and known identities.
+            if attempt == CONCURRENT_RETRIES:
+                raise
     return report
 
 
 def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, report: IngestReport) -> None:
     rules = app.playbook.rules
-    graph = _identity_graph(conn, fresh)
+    graph, stored_keys = _identity_graph(conn, fresh)
     assigned = [(activity, graph.resolve(activity)) for activity in fresh]
     assigned = [(activity, graph.lead_for(lead)) for activity, lead in assigned]
     by_lead: dict[int, tuple[Lead, list[Activity]]] = {}
@@ -166,7 +177,7 @@ def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, rep
     repo.delete_score_changes(conn, [lead.id for lead in replayed if lead.id])
     repo.insert_score_changes(conn, outcome.score_changes, rules.version)
     repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
-    repo.insert_identities(conn, graph.new_keys)
+    repo.insert_identities(conn, graph.new_keys, stored_keys)
     new_ids = {id(lead) for lead in graph.new_leads}
     touched = [lead for lead, _ in by_lead.values() if id(lead) not in new_ids]
     repo.update_leads(conn, touched + [loser for loser, _ in merges], now)
@@ -175,14 +186,14 @@ def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, rep
     report.stage_moves = Counter(c.to_stage.value for c in outcome.stage_changes)
 
 
-def _identity_graph(conn: Connection, activities: list[Activity]) -> IdentityGraph:
+def _identity_graph(conn: Connection, activities: list[Activity]) -> tuple[IdentityGraph, set]:
     keys = {key for a in activities for key in identity_keys(a)}
     for a in activities:
         if a.type == "alias" and a.previous_id:
             keys.update({("user", a.previous_id), ("anonymous", a.previous_id)})
     owners = repo.identity_owners(conn, keys)
     leads = repo.load_leads(conn, sorted(set(owners.values())), for_update=True)
-    return IdentityGraph(owners={key: leads[lead_id] for key, lead_id in owners.items()})
+    return IdentityGraph(owners={key: leads[lead_id] for key, lead_id in owners.items()}), set(owners)
 
 
 def _attach_accounts(conn: Connection, assigned: list[tuple[Activity, Lead]], now: datetime) -> None:

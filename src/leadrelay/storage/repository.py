@@ -101,21 +101,16 @@ def update_leads(conn: Connection, changed: Iterable[Lead], now: datetime) -> No
         conn.execute(update(t.leads).where(t.leads.c.id == bindparam("b_id")), rows)
 
 
-def insert_identities(conn: Connection, keys: dict[IdentityKey, Lead]) -> None:
-    rows = [{"kind": k, "value": v, "lead_id": lead.id} for (k, v), lead in keys.items()]
-    if not rows:
-        return
-    existing = identity_owners(conn, keys)
-    updates = [r for r in rows if (r["kind"], r["value"]) in existing]
-    inserts = [r for r in rows if (r["kind"], r["value"]) not in existing]
+def insert_identities(conn: Connection, keys: dict[IdentityKey, Lead], stored: set[IdentityKey]) -> None:
+    """Store identities named for the first time; repoint the `stored` ones that now belong elsewhere."""
+    inserts = [{"kind": k, "value": v, "lead_id": lead.id} for (k, v), lead in keys.items() if (k, v) not in stored]
+    updates = [{"b_kind": k, "b_value": v, "lead_id": lead.id} for (k, v), lead in keys.items() if (k, v) in stored]
     if inserts:
         conn.execute(insert(t.identities), inserts)
     if updates:
         c = t.identities.c
-        conn.execute(
-            update(t.identities).where(c.kind == bindparam("b_kind"), c.value == bindparam("b_value")),
-            [{"b_kind": r["kind"], "b_value": r["value"], "lead_id": r["lead_id"]} for r in updates],
-        )
+        conn.execute(update(t.identities).where(c.kind == bindparam("b_kind"), c.value == bindparam("b_value")),
+                     updates)
 
 
 def insert_activities(conn: Connection, items: Sequence[tuple[Activity, Lead]]) -> None:
