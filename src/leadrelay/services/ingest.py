@@ -14,7 +14,7 @@ from datetime import datetime
 from itertools import islice
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.activities import Activity, Rejection
@@ -30,6 +30,7 @@ from leadrelay.storage.database import transaction
 
 REPORTED_REJECTIONS = 200  # rejections kept in the report; all of them are stored
 CONCURRENT_RETRIES = 3
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 
 
 @dataclass
@@ -127,11 +128,12 @@ def ingest_batch(
                 if fresh:
                     _apply(conn, app, fresh, now, report)
             return report
-        except IntegrityError:
-            # Another process stored the same message or identity first (PostgreSQL runs
-            # writers side by side). The batch rolled back whole; run it again, and the
-            # other process's rows are now seen as duplicates and known identities.
-            if attempt == CONCURRENT_RETRIES:
+        except DBAPIError as exc:
+            # Another process stored the same message or identity first, or the two
+            # deadlocked (PostgreSQL runs writers side by side). The batch rolled back
+            # whole; run it again, and the other process's rows are now seen as
+            # duplicates and known identities.
+            if attempt == CONCURRENT_RETRIES or not _lost_a_race(exc):
                 raise
     return report
 
@@ -184,6 +186,10 @@ def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, rep
     report.leads_created = len(graph.new_leads)
     report.leads_merged = len(merges)
     report.stage_moves = Counter(c.to_stage.value for c in outcome.stage_changes)
+
+
+def _lost_a_race(exc: DBAPIError) -> bool:
+    return isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 def _identity_graph(conn: Connection, activities: list[Activity]) -> tuple[IdentityGraph, set]:
