@@ -110,3 +110,14 @@ def test_the_funnel_counts_current_and_reached_stages_with_conversion(app):
     assert rows["lead"] | {} == {"stage": "lead", "current": 3, "reached": 3, "conversion_to_next": round(1 / 3, 4)}
     assert rows["sal"]["reached"] == 1 and rows["sal"]["current"] == 0
     assert (report["known_leads"], report["disqualified"], report["anonymous_visitors"]) == (3, 0, 0)
+
+
+def test_a_lead_is_found_by_id_email_user_id_or_anonymous_id(app):
+    ingest(app, numbered([page("/x", anon="anon-1", when=at(0)),
+                          identify(anon="anon-1", user="crm-42", when=at(1), email="ann@acme.io")]))
+    ids = {explain_lead(app, ref)["id"] for ref in ("ann@acme.io", "ANN@acme.io", "crm-42", "anon-1")}
+    assert len(ids) == 1
+    assert explain_lead(app, str(ids.pop()))["email"] == "ann@acme.io"
+    from leadrelay.domain.errors import NotFound
+    with pytest.raises(NotFound, match="no lead crm-43"):
+        explain_lead(app, "crm-43")

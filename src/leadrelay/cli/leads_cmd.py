@@ -36,7 +36,7 @@ def list_(
 @app.command("show", help="One lead: traits, scores with the rule behind every point, stage history, activities.")
 def show(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Lead id or email."),
+    ref: str = typer.Argument(..., help="Lead id, email, user id or anonymous id."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     lead = explain_lead(state(ctx).app(), ref)
@@ -75,7 +75,7 @@ def print_explanation(lead: dict) -> None:
 def _mover(kind: Transition):
     def command(
         ctx: typer.Context,
-        ref: str = typer.Argument(..., help="Lead id or email."),
+        ref: str = typer.Argument(..., help="Lead id, email, user id or anonymous id."),
         reason: str = typer.Option(..., "--reason", "-r", help=f"A {kind.value} reason code from the playbook."),
         by: str = typer.Option("cli", "--by", help="Who is doing this (recorded as the actor)."),
         version: int = typer.Option(None, "--if-version", help="Fail if the lead is no longer at this version."),

@@ -21,23 +21,27 @@ RECENT_ACTIVITIES = 20
 
 
 def find_lead(conn: Connection, ref: str | int) -> Lead:
-    """A lead by id or email (a merged lead's id leads to its survivor). Raises NotFound."""
+    """A lead by id, email, user id or anonymous id (a merged lead leads to its survivor). Raises NotFound."""
     text = str(ref).strip()
+    if not text:
+        raise InvalidInput("give a lead id, email, user id or anonymous id")
+    row = None
     if text.isdigit():
         row = conn.execute(select(t.leads).where(t.leads.c.id == int(text))).first()
     else:
         email = normalise_email(text)
-        if email is None:
-            raise InvalidInput(f"'{text}' is neither a lead id nor an email address")
-        lead_id = conn.scalar(select(t.identities.c.lead_id).where(
-            t.identities.c.kind == "email", t.identities.c.value == email))
-        row = conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).first() if lead_id else None
+        keys = [("email", email)] if email else [("user", text), ("anonymous", text)]
+        c = t.identities.c
+        for kind, value in keys:
+            lead_id = conn.scalar(select(c.lead_id).where(c.kind == kind, c.value == value))
+            if lead_id is not None:
+                row = conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).first()
+                break
     if row is None:
         raise NotFound(f"no lead {text}")
     if row.merged_into is not None:
         return find_lead(conn, row.merged_into)
-    lead = lead_from_row(row)
-    return lead
+    return lead_from_row(row)
 
 
 def engagement_now(app: App, lead: Lead, now: datetime) -> float:
