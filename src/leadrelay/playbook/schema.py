@@ -29,6 +29,17 @@ ACTIVITY_FIELDS = frozenset({
 })
 
 
+def reads(field: str, roots: frozenset[str], what: str):
+    """A validator: the condition in `field` may only read fields under `roots`."""
+
+    def check(cls, value: Condition | None) -> Condition | None:
+        if value is not None:
+            check_fields(value, roots, what)
+        return value
+
+    return field_validator(field)(check)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,11 +65,7 @@ class DisqualifierRule(Strict):
     when: Condition
     reason: str = Field(min_length=1)
 
-    @field_validator("when")
-    @classmethod
-    def _fields(cls, value: Condition) -> Condition:
-        check_fields(value, FIT_FIELDS, "a disqualifier")
-        return value
+    _reads = reads("when", FIT_FIELDS, "a disqualifier")
 
 
 class Qualification(Strict):
@@ -118,11 +125,7 @@ class FitRule(Strict):
     when: Condition
     points: float
 
-    @field_validator("when")
-    @classmethod
-    def _fields(cls, value: Condition) -> Condition:
-        check_fields(value, FIT_FIELDS, "a fit rule")
-        return value
+    _reads = reads("when", FIT_FIELDS, "a fit rule")
 
 
 class EngagementRule(Strict):
@@ -132,11 +135,7 @@ class EngagementRule(Strict):
     points: float
     cap: Cap | None = None
 
-    @field_validator("when")
-    @classmethod
-    def _fields(cls, value: Condition) -> Condition:
-        check_fields(value, ACTIVITY_FIELDS, "an engagement rule")
-        return value
+    _reads = reads("when", ACTIVITY_FIELDS, "an engagement rule")
 
 
 class FitScoring(Strict):
@@ -165,12 +164,7 @@ class StageSpec(Strict):
     owner: Team
     entry: Condition | None = Field(None, description="Criteria that move a lead into this stage automatically.")
 
-    @field_validator("entry")
-    @classmethod
-    def _fields(cls, value: Condition | None) -> Condition | None:
-        if value is not None:
-            check_fields(value, LEAD_FIELDS, "stage entry criteria")
-        return value
+    _reads = reads("entry", LEAD_FIELDS, "stage entry criteria")
 
 
 class ActionStageSpec(Strict):
@@ -213,11 +207,7 @@ class HandRaiser(Strict):
     when: Condition
     to: Stage = Stage.SAL
 
-    @field_validator("when")
-    @classmethod
-    def _fields(cls, value: Condition) -> Condition:
-        check_fields(value, ACTIVITY_FIELDS, "a hand-raiser trigger")
-        return value
+    _reads = reads("when", ACTIVITY_FIELDS, "a hand-raiser trigger")
 
     @field_validator("to")
     @classmethod
