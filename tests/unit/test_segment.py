@@ -526,11 +526,11 @@ TYPES = "identify, track, page, screen, group, alias"
         (message(userId=True), "userId: expected a string or number, got boolean"),
         (message(anonymousId=["a"]), "anonymousId: expected a string or number, got list"),
         (message(userId=float("nan")), "userId: expected a finite number, got nan"),
-        (message(type="identify", userId=...), "identify: needs userId or anonymousId"),
-        (message(userId=""), "track: needs userId or anonymousId"),
-        (message(type="page", userId=None, anonymousId="  "), "page: needs userId or anonymousId"),
-        (message(type="screen", userId=...), "screen: needs userId or anonymousId"),
-        (message(type="group", userId=..., groupId="g"), "group: needs userId or anonymousId"),
+        (message(type="identify", userId=...), "identify: needs userId, anonymousId or an email in traits"),
+        (message(userId=""), "track: needs userId, anonymousId or an email in traits"),
+        (message(type="page", userId=None, anonymousId="  "), "page: needs userId, anonymousId or an email in traits"),
+        (message(type="screen", userId=...), "screen: needs userId, anonymousId or an email in traits"),
+        (message(type="group", userId=..., groupId="g"), "group: needs userId, anonymousId or an email in traits"),
         (
             message(type="alias", userId=..., anonymousId="a", previousId="p"),
             "alias: missing userId",
@@ -597,3 +597,10 @@ def test_every_rejection_reason_is_one_line():
 
     assert rejection == rejected(raw, "timestamp: not an ISO-8601 date: '2024-05-01\\nT12:00'")
     assert "\n" not in rejection.reason
+
+
+def test_an_identify_with_only_an_email_in_traits_is_accepted():
+    result = parse_message({"type": "identify", "messageId": "m1", "traits": {"email": "Ann@Acme.io"}},
+                           source="s", received_at=datetime(2026, 1, 1, tzinfo=timezone.utc), position="p")
+    assert isinstance(result, Activity)
+    assert (result.user_id, result.anonymous_id, result.email) == (None, None, "ann@acme.io")

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -14,7 +15,7 @@ from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, print_json
 from leadrelay.domain.activities import Rejection
 from leadrelay.domain.errors import InvalidInput
-from leadrelay.services.csv_import import parse_mapping, read_csv_messages
+from leadrelay.services.csv_import import count_rows, parse_mapping, read_csv_messages
 from leadrelay.services.ingest import IngestReport
 from leadrelay.services.ingest import ingest as ingest_messages
 from leadrelay.services.rescore import count_rescorable
@@ -23,21 +24,44 @@ from leadrelay.services.rescore import rescore as rescore_all
 EXIT_REJECTED = 3
 
 
-def read_jsonl(handle, name: str) -> Iterator[tuple[str, object]]:
-    """`(position, message)` per non-blank line; a line that is not JSON becomes a Rejection."""
-    for number, line in enumerate(handle, start=1):
+def read_jsonl(handle: BinaryIO, name: str) -> Iterator[tuple[str, object]]:
+    """`(position, message)` per non-blank line; a line that is not UTF-8 JSON becomes a Rejection."""
+    for number, raw in enumerate(handle, start=1):
+        position = f"{name} line {number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield position, Rejection(position, f"not UTF-8 text (byte {exc.start + 1})")
+            continue
         if not line.strip():
             continue
-        position = f"{name} line {number}"
         try:
             yield position, json.loads(line)
         except json.JSONDecodeError as exc:
             yield position, Rejection(position, f"not JSON: {exc.msg} at column {exc.colno}")
 
 
-def _progress(total: int | None, label: str) -> Progress:
+class _Silent:
+    """Stands in for a progress bar when stderr is not a terminal (logs, pipes, CI)."""
+
+    def __enter__(self) -> _Silent:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def advance(self, *args) -> None:
+        return None
+
+
+def _progress(total: int | None, label: str) -> Progress | _Silent:
+    if not err_console.is_terminal:
+        return _Silent()
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=True, disable=not err_console.is_terminal)
+                    console=err_console, transient=True)
 
 
 def _report(report: IngestReport, as_json: bool) -> None:
@@ -65,10 +89,10 @@ def ingest(
 ) -> None:
     app = state(ctx).app()
     if file == "-":
-        handle, name = sys.stdin, "stdin"
+        handle, name = sys.stdin.buffer, "stdin"
     else:
         try:
-            handle, name = open(file, encoding="utf-8"), Path(file).name  # noqa: SIM115
+            handle, name = open(file, "rb"), Path(file).name  # noqa: SIM115
         except OSError as exc:
             raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
     with handle, _progress(None, "ingesting") as bar:
@@ -86,18 +110,16 @@ def import_csv(
     id_column: str = typer.Option(None, "--id-column", help="Column holding a stable lead id (used as userId)."),
     time_column: str = typer.Option(None, "--time-column", help="Column holding when the row was created (ISO-8601)."),
     null: list[str] = typer.Option([], "--null", help="A value meaning 'missing' (e.g. Select); repeatable."),
+    encoding: str = typer.Option("utf-8-sig", "--encoding", help="Text encoding of the file (e.g. cp1252 for Excel)."),
     source: str = typer.Option("csv-import", "--source", help="Source name recorded on the imported rows."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     mappings = [parse_mapping(spec) for spec in mapping]
-    if not file.is_file():
-        raise InvalidInput(f"{file}: no such file")
+    total = count_rows(file, encoding)  # also: a file that cannot be decoded fails before anything is written
     rows = read_csv_messages(file, mappings, email_column=email_column, id_column=id_column,
-                             time_column=time_column, null_values=null)
+                             time_column=time_column, null_values=null, encoding=encoding)
     first = next(rows, None)  # surfaces a bad header before anything is written
     app = state(ctx).app()
-    with open(file, encoding="utf-8-sig") as f:
-        total = max(sum(1 for _ in f) - 1, 0)
 
     def all_rows():
         if first is not None:

@@ -18,6 +18,8 @@ def init(
     directory: Path = typer.Argument(Path("."), help="Where to write playbook.yaml."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing playbook.yaml."),
 ) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise InvalidInput(f"{directory} is a file, not a directory")
     target = directory / "playbook.yaml"
     if target.exists() and not force:
         raise InvalidInput(f"{target} already exists (use --force to overwrite it)")

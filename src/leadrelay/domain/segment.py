@@ -156,8 +156,6 @@ def _build(
         previous_id = _identifier(raw, "previousId")
         if previous_id is None:
             raise _Invalid("alias: missing previousId")
-    elif user_id is None and anonymous_id is None:
-        raise _Invalid(f"{kind}: needs userId or anonymousId")
 
     name = None
     group_id = None
@@ -212,6 +210,10 @@ def _build(
         else:
             merged_traits = dict(traits or context_traits or ())
         email = normalise_email(merged_traits.get("email"))
+    if kind != "alias" and user_id is None and anonymous_id is None and email is None:
+        # Segment asks for userId or anonymousId; an email in the traits identifies a lead
+        # just as well (a CSV export, a web form posted server-side).
+        raise _Invalid(f"{kind}: needs userId, anonymousId or an email in traits")
 
     properties = dict(properties) if properties else {}
     if kind == "page" and context:

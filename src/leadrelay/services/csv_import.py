@@ -67,6 +67,23 @@ def _convert(value: str, kind: str) -> Any:
     return number
 
 
+def count_rows(path: str | Path, encoding: str = "utf-8-sig") -> int:
+    """Data rows (lines after the header), reading the whole file once so that a file that is
+    missing or not in `encoding` fails here, before anything is imported."""
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            return max(sum(1 for _ in handle) - 1, 0)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file") from None
+    except LookupError:
+        raise InvalidInput(f"unknown encoding '{encoding}'") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not {encoding} text (byte {exc.start + 1}); "
+                           "give the file's encoding with --encoding, e.g. --encoding cp1252") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+
+
 def read_csv_messages(
     path: str | Path,
     mappings: Sequence[ColumnMap],
@@ -76,6 +93,7 @@ def read_csv_messages(
     time_column: str | None = None,
     null_values: Sequence[str] = (),
     imported_at: datetime | None = None,
+    encoding: str = "utf-8-sig",
 ) -> Iterator[tuple[str, dict | Rejection]]:
     """Yield `(position, identify message or Rejection)` for every data row of a CSV file.
 
@@ -83,7 +101,7 @@ def read_csv_messages(
     """
     imported_at = imported_at or datetime.now(UTC)
     nulls = {v.strip().casefold() for v in null_values} | {""}
-    handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by the generator
+    handle = open(path, newline="", encoding=encoding)  # noqa: SIM115 - closed by the generator
     with handle:
         reader = csv.reader(handle)
         header = next(reader, None)

@@ -7,6 +7,7 @@ upgrades can fail with "database is locked". So every transaction here starts wi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,7 +39,10 @@ def connect(url: str, *, check: bool = True) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise StorageUnavailable(f"bad database URL {url!r}: {exc}") from None
+        raise StorageUnavailable(f"bad database URL {_masked(url)!r}: {exc}") from None
+    except ImportError as exc:
+        raise StorageUnavailable(f"no database driver for {_masked(url)!r} ({exc.name} is not installed); "
+                                 "LeadRelay speaks sqlite:// and postgresql://") from None
     if check:
         try:
             with engine.connect() as conn:
@@ -53,6 +57,11 @@ def connect(url: str, *, check: bool = True) -> Engine:
 def safe_url(url: str) -> str:
     """The URL with any password hidden, for messages."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _masked(url: str) -> str:
+    """Hide a password even in a URL too broken to parse."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
