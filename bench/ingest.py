@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     for backend in ("sqlite", "postgresql"):
         r = results[backend]
         if r is None:
-            print(f"{backend:<12}{'skipped':>12}")
+            print(f"{backend:<12}{'not run':>12}")
         else:
             print(f"{backend:<12}{r['engine_per_s']:>12,.0f}{r['raw_per_s']:>12,.0f}{r['ratio']:>9.1%}")
     if results["sqlite"]:

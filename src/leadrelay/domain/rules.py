@@ -31,6 +31,12 @@ class EngagementRule:
     per_day: float | None = None
     lifetime: float | None = None
     description: str | None = None
+    types: frozenset[str] | None = None  # activity types the rule can match (None: any)
+    events: frozenset[str] | None = None  # case-folded track event names it can match (None: any)
+
+    def may_match(self, kind: str, event: str | None) -> bool:
+        return (self.types is None or kind in self.types) and (
+            self.events is None or (event is not None and event.casefold() in self.events))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +88,14 @@ class Rules:
     reasons: Mapping[Transition, frozenset[str]] = field(default_factory=dict)
     is_webmail: Callable[[str], bool] = lambda domain: False
     normalise_country: Callable[[Any], str | None] = lambda value: None
+    _candidates: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def engagement_candidates(self, kind: str, event: str | None) -> tuple[EngagementRule, ...]:
+        """The engagement rules that can match an activity of this type and event name, in order."""
+        key = (kind, event)
+        found = self._candidates.get(key)
+        if found is None:
+            found = tuple(rule for rule in self.engagement_rules if rule.may_match(kind, event))
+            if len(self._candidates) < 10_000:  # event names come from outside: bound the cache
+                self._candidates[key] = found
+        return found

@@ -62,7 +62,7 @@ def apply_engagement(
     state = lead.scoring
     value = engagement_at(state, ts, rules.half_life_seconds)
     day = ts // _DAY
-    for rule in rules.engagement_rules:
+    for rule in rules.engagement_candidates(fields["type"], fields["event"]):
         if not rule.when(fields):
             continue
         points = rule.points

@@ -8,11 +8,19 @@ from leadrelay.domain import rules as r
 from leadrelay.domain.qualification import builtin_disqualifiers
 from leadrelay.domain.stages import FUNNEL, Stage, Transition
 from leadrelay.domain.webmail import WEBMAIL_DOMAINS
-from leadrelay.playbook.conditions import compile_condition
+from leadrelay.playbook.conditions import compile_condition, required_values
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.schema import PlaybookModel
 
 _DAY = 86400.0
+
+
+def _types(condition) -> frozenset[str] | None:
+    """Activity types a rule can match: pinned by `type`, and `event` only exists on tracks."""
+    types = required_values(condition, "type")
+    if required_values(condition, "event") is not None:
+        types = frozenset({"track"}) if types is None else types & {"track"}
+    return types
 
 
 def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
@@ -47,6 +55,8 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
                 per_day=x.cap.per_day if x.cap else None,
                 lifetime=x.cap.lifetime if x.cap else None,
                 description=x.description,
+                types=_types(x.when),
+                events=required_values(x.when, "event"),
             )
             for x in eng.rules
         ),

@@ -157,15 +157,45 @@ def check_fields(condition: Condition, roots: frozenset[str], what: str) -> None
 def compile_condition(condition: Condition) -> Predicate:
     """Turn a validated condition tree into a function of a field mapping."""
     if isinstance(condition, AllOf):
-        parts = tuple(compile_condition(c) for c in condition.all)
-        return lambda fields: all(p(fields) for p in parts)
+        return _chain([compile_condition(c) for c in condition.all], every=True)
     if isinstance(condition, AnyOf):
-        parts = tuple(compile_condition(c) for c in condition.any)
-        return lambda fields: any(p(fields) for p in parts)
+        return _chain([compile_condition(c) for c in condition.any], every=False)
     if isinstance(condition, NotOf):
         inner = compile_condition(condition.not_)
         return lambda fields: not inner(fields)
     return _compile_compare(condition)
+
+
+def _chain(parts: list[Predicate], *, every: bool) -> Predicate:
+    """`all`/`any` as nested short-circuit closures: no generator per call on the hot path."""
+    if len(parts) == 1:
+        return parts[0]
+    first, rest = parts[0], _chain(parts[1:], every=every)
+    if every:
+        return lambda fields: first(fields) and rest(fields)
+    return lambda fields: first(fields) or rest(fields)
+
+
+def required_values(condition: Condition, field: str) -> frozenset | None:
+    """The values `field` must take (case-folded) for the condition to hold, if it says so.
+
+    Found in a top-level comparison (`field == v`, `field in [...]`) or in any part of a
+    top-level `all`. None when the condition does not pin the field down. Lets the
+    engine skip rules that cannot match an activity without evaluating them.
+    """
+    if isinstance(condition, Compare) and condition.field == field:
+        if condition.op == "==":
+            return frozenset({_fold(condition.value)})
+        if condition.op == "in":
+            return frozenset(_fold(v) for v in condition.value if _hashable(v))
+        return None
+    if isinstance(condition, AllOf):
+        found = [v for v in (required_values(c, field) for c in condition.all) if v is not None]
+        return frozenset.intersection(*found) if found else None
+    if isinstance(condition, AnyOf):
+        options = [required_values(c, field) for c in condition.any]
+        return None if any(o is None for o in options) else frozenset().union(*options)
+    return None
 
 
 def getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -242,5 +272,5 @@ def _hashable(value: Any) -> bool:
 
 __all__ = [
     "AllOf", "AnyOf", "Compare", "Condition", "NotOf", "OPERATORS", "Predicate",
-    "check_fields", "compile_condition", "fields_of", "getter",
+    "check_fields", "compile_condition", "fields_of", "getter", "required_values",
 ]

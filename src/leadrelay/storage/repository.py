@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 
 from leadrelay.domain.activities import Activity, Rejection
 from leadrelay.domain.identity import IdentityKey
@@ -82,14 +82,30 @@ def lead_activities(conn: Connection, lead_ids: Sequence[int]) -> dict[int, list
     return out
 
 
+def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """Reserve `count` primary keys for rows about to be inserted.
+
+    Knowing ids up front lets inserts be plain batched executemany (RETURNING forces
+    row-at-a-time statements on SQLite). On SQLite the transaction holds the write lock
+    (BEGIN IMMEDIATE), so nobody else can take the ids after the current maximum; on
+    PostgreSQL they come from the column's sequence.
+    """
+    if count == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        sequence = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
+        return list(conn.scalars(text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": sequence, "n": count}))
+    start = (conn.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + count))
+
+
 def insert_leads(conn: Connection, new: Sequence[Lead], now: datetime) -> None:
     """Insert new leads and give each its id."""
     if not new:
         return
-    rows = [lead_values(lead, now) | {"created_at": now} for lead in new]
-    stmt = insert(t.leads).returning(t.leads.c.id, sort_by_parameter_order=True)
-    for lead, lead_id in zip(new, conn.scalars(stmt, rows), strict=True):
+    for lead, lead_id in zip(new, allocate_ids(conn, t.leads, len(new)), strict=True):
         lead.id = lead_id
+    conn.execute(insert(t.leads), [lead_values(lead, now) | {"id": lead.id, "created_at": now} for lead in new])
 
 
 def update_leads(conn: Connection, changed: Iterable[Lead], now: datetime) -> None:
@@ -117,10 +133,11 @@ def insert_activities(conn: Connection, items: Sequence[tuple[Activity, Lead]]) 
     """Store activities and give each its id."""
     if not items:
         return
-    stmt = insert(t.activities).returning(t.activities.c.id, sort_by_parameter_order=True)
-    rows = [activity_values(activity, lead.id) for activity, lead in items]
-    for (activity, _), activity_id in zip(items, conn.scalars(stmt, rows), strict=True):
+    rows = []
+    for (activity, lead), activity_id in zip(items, allocate_ids(conn, t.activities, len(items)), strict=True):
         activity.id = activity_id
+        rows.append(activity_values(activity, lead.id) | {"id": activity_id})
+    conn.execute(insert(t.activities), rows)
 
 
 def move_lead_rows(conn: Connection, loser_id: int, survivor_id: int) -> None:
