@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import InvalidInput, NotFound
@@ -164,10 +164,6 @@ def _activities(conn: Connection, lead_id: int) -> list[dict]:
             item["path"] = path
         out.append(item)
     return out
-
-
-def count_leads(conn: Connection) -> int:
-    return conn.scalar(select(func.count()).select_from(t.leads).where(t.leads.c.merged_into.is_(None))) or 0
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -31,8 +31,3 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
-
-
-def is_current(engine: Engine) -> bool:
-    """True when the database is at the newest migration."""
-    return current_revision(engine) == head_revision()

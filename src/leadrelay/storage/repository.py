@@ -159,7 +159,8 @@ def insert_score_changes(conn: Connection, changes: Sequence[ScoreChange], versi
     conn.execute(insert(t.score_changes), [
         {
             "lead_id": c.lead.id, "kind": c.kind, "rule_id": c.rule_id, "delta": c.delta,
-            "occurred_at": fromts(c.at, UTC), "activity_id": c.activity.id if c.activity is not None else None,
+            "occurred_at": c.activity.occurred_at if c.activity is not None else fromts(c.at, UTC),
+            "activity_id": c.activity.id if c.activity is not None else None,
             "playbook_version": version,
         }
         for c in changes
