@@ -1,0 +1,22 @@
+"""handoff routing sla suppression
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-24
+"""
+from alembic import op
+import sqlalchemy as sa
+import leadrelay.storage.tables
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

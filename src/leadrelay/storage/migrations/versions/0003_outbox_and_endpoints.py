@@ -1,0 +1,22 @@
+"""outbox and endpoints
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-24
+"""
+from alembic import op
+import sqlalchemy as sa
+import leadrelay.storage.tables
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
