@@ -395,11 +395,12 @@ def test_recycling_a_sales_accepted_lead_sends_it_back_to_nurture(cli):
 
     moved = cli("leads", "recycle", "alice@acme-corp.com", "--reason", "not_ready", "--json")
     assert (moved.code, moved.err) == (0, "")
+    # Version 1: the hand-raiser's handoff gave the lead an owner in the same ingest.
     assert moved.json() == {"id": 1, "from": "sal", "to": "lead", "transition": "recycle", "reason": "not_ready",
-                            "version": 1}
+                            "owner": None, "version": 2}
 
     lead = cli("leads", "show", "1", "--json").json()
-    assert (lead["stage"], lead["segment"], lead["version"]) == ("lead", "recycled", 1)
+    assert (lead["stage"], lead["segment"], lead["version"]) == ("lead", "recycled", 2)
     last = lead["history"][-1]
     assert datetime.fromisoformat(last.pop("at")) >= before - timedelta(seconds=1)
     assert last == {"from": "sal", "to": "lead", "transition": "recycle", "actor": "user:cli",
@@ -432,12 +433,12 @@ def test_disqualify_then_reopen_puts_the_lead_back_where_it_was(cli):
     out = cli("leads", "disqualify", "bob@beta-inc.com", "--reason", "spam", "--by", "carla", "--json")
     assert (out.code, out.err) == (0, "")
     assert out.json() == {"id": 2, "from": "lead", "to": "disqualified", "transition": "disqualify",
-                          "reason": "spam", "version": 1}
+                          "reason": "spam", "owner": None, "version": 1}
 
     back = cli("leads", "reopen", "bob@beta-inc.com", "--reason", "new_information", "--json")
     assert (back.code, back.err) == (0, "")
     assert back.json() == {"id": 2, "from": "disqualified", "to": "lead", "transition": "reopen",
-                           "reason": "new_information", "version": 2}
+                           "reason": "new_information", "owner": None, "version": 2}
 
     lead = cli("leads", "show", "2", "--json").json()
     assert (lead["stage"], lead["disqualified_by"], lead["version"]) == ("lead", None, 2)
@@ -452,13 +453,13 @@ def test_a_move_with_a_stale_if_version_is_refused_and_changes_nothing(cli):
 
     stale = cli("leads", "recycle", "1", "--reason", "not_ready", "--if-version", "5")
     assert (stale.code, stale.out) == (1, "")
-    assert stale.err == "error: lead 1 is at version 0, not 5: read it again\n"
+    assert stale.err == "error: lead 1 is at version 1, not 5: read it again\n"
     lead = cli("leads", "show", "1", "--json").json()
-    assert (lead["stage"], lead["version"], len(lead["history"])) == ("sal", 0, 3)
+    assert (lead["stage"], lead["version"], len(lead["history"])) == ("sal", 1, 3)
 
-    current = cli("leads", "recycle", "1", "--reason", "not_ready", "--if-version", "0", "--json")
+    current = cli("leads", "recycle", "1", "--reason", "not_ready", "--if-version", "1", "--json")
     assert current.code == 0
-    assert current.json()["version"] == 1
+    assert current.json()["version"] == 2
 
 
 # --------------------------------------------------------------------------- funnel

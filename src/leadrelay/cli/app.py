@@ -11,7 +11,9 @@ import sys
 import click
 import typer
 
-from leadrelay.cli import demo_cmd, ingest_cmd, leads_cmd, playbook_cmd, reports_cmd
+from leadrelay.cli import demo_cmd, handoff_cmd, ingest_cmd, leads_cmd, playbook_cmd, reports_cmd
+from leadrelay.cli import outbox_cmd
+from leadrelay.cli import serve_cmd, tokens_cmd
 from leadrelay.cli.context import CliState
 from leadrelay.cli.output import err_console
 from leadrelay.domain.errors import InvalidPlaybook, LeadRelayError
@@ -47,9 +49,24 @@ app.command("ingest", help="Ingest Segment-spec messages from a JSON-lines file 
 app.command("import", help="Import leads from a CSV export (HubSpot, Salesforce, a spreadsheet).")(ingest_cmd.import_csv)
 app.command("rescore", help="Replay every stored activity through the current playbook.")(ingest_cmd.rescore)
 app.add_typer(leads_cmd.app, name="leads")
+leads_cmd.app.command("accept", help="Accept a lead handed to you (an MQL becomes SAL).")(handoff_cmd.accept)
+leads_cmd.app.command("touch", help="Log a call, email or meeting with its outcome.")(handoff_cmd.touch)
+leads_cmd.app.command("reassign", help="Give a lead to another rep (or let routing pick).")(handoff_cmd.reassign)
+leads_cmd.app.command("route-explain", help="Why a lead went to whom: rules, candidates, skips.")(
+    handoff_cmd.explain_route)
+leads_cmd.app.command("queue", help="A rep's open leads, most urgent deadline first.")(handoff_cmd.queue)
+app.add_typer(handoff_cmd.reps_app, name="reps")
+app.add_typer(handoff_cmd.suppression_app, name="suppression")
+app.add_typer(handoff_cmd.accounts_app, name="accounts")
+app.add_typer(handoff_cmd.sla_app, name="sla")
+app.command("worker", help="Run SLA timers, queued assignment, stale detection and notification delivery.")(
+    handoff_cmd.worker)
 app.command("funnel", help="Leads per stage and conversion from each stage to the next.")(reports_cmd.funnel)
 app.add_typer(reports_cmd.rejections_app, name="rejections")
 app.add_typer(reports_cmd.db_app, name="db")
+app.add_typer(outbox_cmd.app, name="outbox")
+app.command("serve", help="Serve the HTTP API: Segment-compatible ingestion and REST (uvicorn).")(serve_cmd.serve)
+app.add_typer(tokens_cmd.app, name="tokens")
 app.command("demo", help="Generate a realistic B2B activity stream and run it through the starter playbook.")(
     demo_cmd.demo)
 

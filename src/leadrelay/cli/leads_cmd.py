@@ -9,6 +9,7 @@ from leadrelay.cli.context import state
 from leadrelay.cli.output import console, fmt, print_json, when
 from leadrelay.domain.stages import Transition
 from leadrelay.services.leads import explain_lead, list_leads
+from leadrelay.services import rep_actions
 from leadrelay.services.transitions import change_stage
 
 app = typer.Typer(help="Look at leads and move them by hand.", no_args_is_help=True)
@@ -72,17 +73,25 @@ def print_explanation(lead: dict) -> None:
     console.print(recent)
 
 
+REP_MOVES = {Transition.RECYCLE: rep_actions.recycle, Transition.REJECT: rep_actions.reject,
+             Transition.DISQUALIFY: rep_actions.disqualify}
+
+
 def _mover(kind: Transition):
     def command(
         ctx: typer.Context,
         ref: str = typer.Argument(..., help="Lead id, email, user id or anonymous id."),
         reason: str = typer.Option(..., "--reason", "-r", help=f"A {kind.value} reason code from the playbook."),
         by: str = typer.Option("cli", "--by", help="Who is doing this (recorded as the actor)."),
+        rep: str = typer.Option(None, "--rep", help="Act as this rep: refused unless the rep owns the lead."),
         version: int = typer.Option(None, "--if-version", help="Fail if the lead is no longer at this version."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
-        result = change_stage(state(ctx).app(), ref, kind, reason=reason, actor=f"user:{by}",
-                              expected_version=version)
+        app = state(ctx).app()
+        if rep is not None and kind in REP_MOVES:
+            result = REP_MOVES[kind](app, ref, rep=rep, reason=reason, expected_version=version)
+        else:
+            result = change_stage(app, ref, kind, reason=reason, actor=f"user:{by}", expected_version=version)
         if as_json:
             print_json(result)
         else:

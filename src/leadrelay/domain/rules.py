@@ -88,6 +88,7 @@ class Rules:
     reasons: Mapping[Transition, frozenset[str]] = field(default_factory=dict)
     is_webmail: Callable[[str], bool] = lambda domain: False
     normalise_country: Callable[[Any], str | None] = lambda value: None
+    handoff: Any = None  # HandoffRules (domain.handoff), kept untyped here to avoid an import cycle
     _candidates: dict = field(default_factory=dict, compare=False, repr=False)
 
     def engagement_candidates(self, kind: str, event: str | None) -> tuple[EngagementRule, ...]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from leadrelay.domain import rules as r
 from leadrelay.domain.qualification import builtin_disqualifiers
+from leadrelay.domain.handoff import HandoffRules, PermanentSuppression
+from leadrelay.domain.routing import Directory, Rep, Route, TeamInfo
+from leadrelay.domain.sla import Policy
 from leadrelay.domain.stages import FUNNEL, Stage, Transition
 from leadrelay.domain.webmail import WEBMAIL_DOMAINS
 from leadrelay.playbook.conditions import compile_condition, required_values
 from leadrelay.playbook.countries import normalise_country
+from leadrelay.playbook.crosscheck import rep_calendar
 from leadrelay.playbook.schema import PlaybookModel
 
 _DAY = 86400.0
@@ -21,6 +26,47 @@ def _types(condition) -> frozenset[str] | None:
     if required_values(condition, "event") is not None:
         types = frozenset({"track"}) if types is None else types & {"track"}
     return types
+
+
+def compile_handoff(model: PlaybookModel) -> HandoffRules:
+    """Teams, reps, routing, SLA policies, stale-lead and suppression rules, compiled."""
+    managers = {team.id: team.manager for team in model.teams}
+    reps = {}
+    for rep in model.reps:
+        manager = rep.manager or managers.get(rep.team)
+        reps[rep.id] = Rep(
+            id=rep.id, name=rep.name, email=rep.email, team=rep.team, calendar=rep_calendar(model, rep.id),
+            manager_name=manager.name if manager else None, manager_email=manager.email if manager else None,
+            active=rep.active, capacity=rep.capacity, daily_quota=rep.daily_quota, weight=rep.weight,
+            away=tuple((p.start, p.end) for p in rep.out_of_office),
+        )
+    directory = Directory(
+        teams={t.id: TeamInfo(t.id, t.function.value, t.strategy, t.working_hours_only) for t in model.teams},
+        reps=reps,
+        routes=tuple(Route(x.id, compile_condition(x.when) if x.when else None, x.team, x.rep)
+                     for x in model.routing.rules),
+        account_owner_first=model.routing.account_owner_first,
+    )
+    policies = {
+        p.handoff: Policy(
+            id=p.id, kind=p.handoff, business=p.clock == "business", accept=p.accept_within,
+            first_touch=p.first_touch_within, touches=(p.touches.count, p.touches.within) if p.touches else None,
+            warn_before=p.warn_before, escalation=tuple((step.after, step.action) for step in p.escalation),
+        )
+        for p in model.sla.policies
+    }
+    stale = model.stale
+    return HandoffRules(
+        directory=directory,
+        policies=policies,
+        mqls_per_month=model.sla.marketing.mqls_per_month if model.sla.marketing else None,
+        stale_after=timedelta(days=stale.after_days) if stale else None,
+        stale_recycle=bool(stale and stale.recycle),
+        stale_reason=stale.reason if stale else "no_response",
+        suppress_while_sales=tuple(model.suppression.while_owned_by_sales),
+        permanent=tuple(PermanentSuppression(x.id, compile_condition(x.when), x.channel, x.reason)
+                        for x in model.suppression.permanent),
+    )
 
 
 def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
@@ -84,4 +130,5 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         },
         is_webmail=is_webmail,
         normalise_country=normalise_country,
+        handoff=compile_handoff(model),
     )

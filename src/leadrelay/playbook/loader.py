@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from leadrelay.domain.errors import InvalidPlaybook
 from leadrelay.domain.rules import Rules
 from leadrelay.playbook.compiler import compile_rules
+from leadrelay.playbook.crosscheck import cross_check
 from leadrelay.playbook.schema import PlaybookModel
 from leadrelay.playbook.yamlsource import describe_validation_error, load_yaml
 
@@ -37,8 +38,18 @@ def parse_playbook(text: str, filename: str) -> Playbook:
     except ValidationError as exc:
         issues = describe_validation_error(exc, source_map)
         raise InvalidPlaybook(f"{filename}: {len(issues)} error(s) in playbook", issues) from None
+    problems = cross_check(model)
+    if problems:
+        issues = [_located(source_map, path, message) for path, message in problems]
+        raise InvalidPlaybook(f"{filename}: {len(issues)} error(s) in playbook", issues)
     version = hashlib.sha256(text.encode()).hexdigest()[:12]
     return Playbook(model, compile_rules(model, version), version, text, filename)
+
+
+def _located(source_map, path: tuple, message: str) -> str:
+    line = source_map.line_of(path)
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return f"{source_map.filename}:{line}: {where}: {message}" if line else f"{source_map.filename}: {where}: {message}"
 
 
 def load_playbook(path: str | Path) -> Playbook:

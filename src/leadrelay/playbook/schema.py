@@ -8,40 +8,20 @@ so a playbook either loads whole or not at all.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from leadrelay.domain.stages import AUTOMATIC_STAGES, Stage, Team
-from leadrelay.playbook.conditions import Condition, check_fields
+from leadrelay.playbook.conditions import Condition
+from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, FIT_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 from leadrelay.playbook.countries import normalise_country
+from leadrelay.playbook.notifications import Notifications
+from leadrelay.playbook.handoff_schema import (
+    CalendarSpec, RepSpec, Routing, Sla, Stale, Suppression, TeamSpec,
+)
 
-RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
-
-LEAD_FIELDS = frozenset({
-    "fit", "engagement", "persona", "stage", "segment", "email", "email_domain",
-    "company_domain", "country", "disqualified", "traits.", "account.",
-})
-FIT_FIELDS = LEAD_FIELDS - {"fit", "engagement", "stage", "segment", "disqualified"}
-ACTIVITY_FIELDS = frozenset({
-    "type", "event", "name", "path", "url", "referrer", "title",
-    "properties.", "traits.", "context.",
-})
-
-
-def reads(field: str, roots: frozenset[str], what: str):
-    """A validator: the condition in `field` may only read fields under `roots`."""
-
-    def check(cls, value: Condition | None) -> Condition | None:
-        if value is not None:
-            check_fields(value, roots, what)
-        return value
-
-    return field_validator(field)(check)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["ACTIVITY_FIELDS", "FIT_FIELDS", "LEAD_FIELDS", "PlaybookModel", "RuleId", "Strict"]
 
 
 class WebmailPolicy(Strict):
@@ -237,6 +217,14 @@ class PlaybookModel(Strict):
     stages: Stages = Field(default_factory=Stages)
     hand_raisers: list[HandRaiser] = Field(default_factory=list)
     reasons: ReasonCodes = Field(default_factory=ReasonCodes)
+    notifications: Notifications = Field(default_factory=Notifications)
+    calendars: dict[str, CalendarSpec] = Field(default_factory=dict)
+    teams: list[TeamSpec] = Field(default_factory=list)
+    reps: list[RepSpec] = Field(default_factory=list)
+    routing: Routing = Field(default_factory=Routing)
+    sla: Sla = Field(default_factory=Sla)
+    stale: Stale | None = None
+    suppression: Suppression = Field(default_factory=Suppression)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PlaybookModel:
@@ -246,6 +234,11 @@ class PlaybookModel(Strict):
             "scoring.engagement.rules": [r.id for r in self.scoring.engagement.rules],
             "hand_raisers": [h.id for h in self.hand_raisers],
             "qualification.rules": [r.id for r in self.qualification.rules],
+            "teams": [team.id for team in self.teams],
+            "reps": [rep.id for rep in self.reps],
+            "routing.rules": [rule.id for rule in self.routing.rules],
+            "sla.policies": [policy.id for policy in self.sla.policies],
+            "suppression.permanent": [rule.id for rule in self.suppression.permanent],
         }
         for where, ids in groups.items():
             seen: set[str] = set()

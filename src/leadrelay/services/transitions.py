@@ -1,15 +1,23 @@
-"""Moving a lead by hand: recycle, reject, disqualify, reopen — each with a reason code."""
+"""Moving a lead by hand or by an SLA rule: recycle, reject, disqualify, reopen — each with a reason code.
+
+Every caller goes through `move_lead`, inside its own transaction: the lifecycle table is
+checked, the lead is written with its version checked, the history row is stored and
+the handoff consequences (close, return to marketing, suppression, notices) follow.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import Conflict, InvalidTransition
-from leadrelay.domain.lifecycle import move
+from leadrelay.domain.lead import Lead
+from leadrelay.domain.lifecycle import StageChange, move
 from leadrelay.domain.stages import Stage, Transition
+from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.leads import find_lead
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
@@ -22,6 +30,48 @@ MANUAL = {
     Transition.DISQUALIFY: Stage.DISQUALIFIED,
     Transition.REOPEN: None,  # back to where it was before disqualification
 }
+
+
+def check_reason(app: App, kind: Transition, reason: str) -> None:
+    """A person's reason must be one the playbook lists for this kind of move."""
+    allowed = app.playbook.rules.reasons.get(kind, frozenset())
+    if reason not in allowed:
+        raise InvalidTransition(f"'{reason}' is not a {kind.value} reason in the playbook "
+                                f"(one of {', '.join(sorted(allowed))})")
+
+
+def load_for_update(conn: Connection, ref: str | int, expected_version: int | None = None) -> Lead:
+    lead = find_lead(conn, ref)
+    lead = repo.load_leads(conn, [lead.id], for_update=True)[lead.id]
+    if expected_version is not None and lead.version != expected_version:
+        raise Conflict(f"lead {lead.id} is at version {lead.version}, not {expected_version}: read it again")
+    return lead
+
+
+def save_lead(conn: Connection, lead: Lead, now: datetime) -> None:
+    """Write a lead back, failing with Conflict if someone else wrote it since it was read."""
+    version = lead.version
+    lead.version += 1
+    result = conn.execute(update(t.leads).where(t.leads.c.id == lead.id, t.leads.c.version == version)
+                          .values(**lead_values(lead, now)))
+    if result.rowcount != 1:
+        raise Conflict(f"lead {lead.id} changed while it was being moved: try again")
+
+
+def move_lead(conn: Connection, app: App, lead: Lead, kind: Transition, target: Stage, *, actor: str,
+              reason: str | None, now: datetime, desk: HandoffDesk | None = None) -> StageChange:
+    """Move, store the history row, and let the handoff desk react — all in `conn`'s transaction."""
+    change = move(lead, kind, target, at=now, actor=actor, reason=reason)
+    if kind is Transition.DISQUALIFY:
+        lead.disqualified_by = None  # a person's (or SLA's) decision: never reopened automatically
+    repo.insert_stage_changes(conn, [change], app.playbook.version)
+    own_desk = desk is None
+    desk = desk or HandoffDesk(conn, app, now)
+    desk.on_stage_changes([change])
+    if own_desk:
+        desk.flush()
+    save_lead(conn, lead, now)
+    return change
 
 
 def change_stage(
@@ -41,28 +91,16 @@ def change_stage(
     if kind not in MANUAL:
         raise InvalidTransition(f"'{kind.value}' is not a move a person makes; use one of "
                                 f"{', '.join(k.value for k in MANUAL)}")
-    allowed = app.playbook.rules.reasons.get(kind, frozenset())
-    if reason not in allowed:
-        raise InvalidTransition(f"'{reason}' is not a {kind.value} reason in the playbook "
-                                f"(one of {', '.join(sorted(allowed))})")
+    check_reason(app, kind, reason)
     now = app.clock()
     with transaction(app.engine) as conn:
-        lead = find_lead(conn, ref)
-        lead = repo.load_leads(conn, [lead.id], for_update=True)[lead.id]
-        if expected_version is not None and lead.version != expected_version:
-            raise Conflict(f"lead {lead.id} is at version {lead.version}, not {expected_version}: read it again")
+        lead = load_for_update(conn, ref, expected_version)
         target = MANUAL[kind] or lead.disqualified_from or Stage.SUBSCRIBER
-        change = move(lead, kind, target, at=now, actor=actor, reason=reason)
-        if kind is Transition.DISQUALIFY:
-            lead.disqualified_by = None  # a person's decision: never reopened automatically
-        version = lead.version
-        lead.version += 1
-        result = conn.execute(
-            update(t.leads).where(t.leads.c.id == lead.id, t.leads.c.version == version)
-            .values(**lead_values(lead, now))
-        )
-        if result.rowcount != 1:
-            raise Conflict(f"lead {lead.id} changed while it was being moved: try again")
-        repo.insert_stage_changes(conn, [change], app.playbook.version)
+        change = move_lead(conn, app, lead, kind, target, actor=actor, reason=reason, now=now)
+    return moved(lead, change)
+
+
+def moved(lead: Lead, change: StageChange) -> dict[str, Any]:
     return {"id": lead.id, "from": change.from_stage.value if change.from_stage else None,
-            "to": change.to_stage.value, "transition": kind.value, "reason": reason, "version": lead.version}
+            "to": change.to_stage.value, "transition": change.transition.value, "reason": change.reason,
+            "owner": lead.owner, "version": lead.version}

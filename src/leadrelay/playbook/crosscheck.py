@@ -1,0 +1,79 @@
+"""Checks across playbook sections (a rule naming an unknown team, a team nobody is in, ...).
+
+They run after the model validated, and each problem carries the path of the value at
+fault, so `playbook check` can name the file and line.
+"""
+
+from __future__ import annotations
+
+from leadrelay.domain.stages import FUNNEL, Team
+from leadrelay.playbook.schema import PlaybookModel
+
+Issue = tuple[tuple, str]  # (path in the document, message)
+
+
+def cross_check(model: PlaybookModel) -> list[Issue]:
+    """Every cross-section problem in the playbook, in document order."""
+    issues: list[Issue] = []
+    teams = {team.id: team for team in model.teams}
+    reps = {rep.id: rep for rep in model.reps}
+    for i, team in enumerate(model.teams):
+        if team.calendar is not None and team.calendar not in model.calendars:
+            issues.append((("teams", i, "calendar"), f"unknown calendar '{team.calendar}' "
+                           f"(defined: {', '.join(model.calendars) or 'none'})"))
+        if team.function is not Team.MARKETING and not any(rep.team == team.id for rep in model.reps):
+            issues.append((("teams", i), f"team '{team.id}' has no members: no rep names it as `team`"))
+    for i, rep in enumerate(model.reps):
+        if rep.team not in teams:
+            issues.append((("reps", i, "team"), f"unknown team '{rep.team}' (teams: {', '.join(teams) or 'none'})"))
+        elif rep.timezone is None and rep.working_hours is None and teams[rep.team].calendar is None:
+            issues.append((("reps", i), f"rep '{rep.id}' has no calendar: give the rep a timezone and "
+                           "working_hours, or the team a calendar"))
+        if rep.timezone is not None or rep.working_hours is not None:
+            try:
+                rep_calendar(model, rep.id)
+            except ValueError as exc:
+                issues.append((("reps", i), str(exc)))
+    issues += _routing_issues(model, teams, reps)
+    return issues
+
+
+def _routing_issues(model: PlaybookModel, teams: dict, reps: dict) -> list[Issue]:
+    issues: list[Issue] = []
+    covered: dict[Team, str] = {}  # function -> id of its catch-all rule
+    for i, rule in enumerate(model.routing.rules):
+        if rule.team is not None and rule.team not in teams:
+            issues.append((("routing", "rules", i, "team"), f"unknown team '{rule.team}'"))
+            continue
+        if rule.rep is not None and rule.rep not in reps:
+            issues.append((("routing", "rules", i, "rep"), f"unknown rep '{rule.rep}'"))
+            continue
+        function = teams[rule.team].function if rule.team else teams[reps[rule.rep].team].function \
+            if reps[rule.rep].team in teams else None
+        if function is None:
+            continue
+        if function in covered:
+            issues.append((("routing", "rules", i), f"rule '{rule.id}' can never match: the catch-all "
+                           f"'{covered[function]}' before it takes every {function.value} lead"))
+        elif rule.when is None:
+            covered[function] = rule.id
+    if model.teams:
+        receiving = {model.stages.spec(stage).owner for stage in FUNNEL} - {Team.MARKETING}
+        for function in sorted(receiving - set(covered), key=lambda f: f.value):
+            if any(team.function is function for team in model.teams):
+                issues.append((("routing",), f"no catch-all rule (a rule without `when`) for {function.value} "
+                               "leads: a lead no rule matches would have nowhere to go"))
+    return issues
+
+
+def rep_calendar(model: PlaybookModel, rep_id: str):
+    """The business calendar a rep's SLA deadlines run on: the team's, with the rep's overrides."""
+    from leadrelay.domain.calendar import BusinessCalendar
+
+    rep = next(r for r in model.reps if r.id == rep_id)
+    team = next((t for t in model.teams if t.id == rep.team), None)
+    base = model.calendars.get(team.calendar) if team and team.calendar else None
+    timezone = rep.timezone or (base.timezone if base else "UTC")
+    hours = rep.working_hours or (base.hours if base else {"mon-fri": "09:00-17:00"})
+    holidays = base.holidays if base else []
+    return BusinessCalendar.parse(timezone, hours, holidays)

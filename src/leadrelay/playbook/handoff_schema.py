@@ -1,0 +1,199 @@
+"""Playbook sections for the handoff: calendars, teams, reps, routing, SLA policies, stale leads, suppression."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from leadrelay.domain.calendar import BusinessCalendar, parse_duration
+from leadrelay.domain.stages import Team
+from leadrelay.playbook.conditions import Condition
+from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
+
+
+def _duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"give a duration with a unit, e.g. '{value}m' or '{value}h'")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration like '5m', '48h' or '2d', got {value!r}")
+    return parse_duration(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Hours = dict[str, str | list[str]]
+
+
+class CalendarSpec(Strict):
+    """Working hours in a timezone, with holidays: the clock business-hours SLAs run on."""
+
+    timezone: str
+    hours: Hours = Field(default_factory=lambda: {"mon-fri": "09:00-17:00"})
+    holidays: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> CalendarSpec:
+        self.build()
+        return self
+
+    def build(self) -> BusinessCalendar:
+        return BusinessCalendar.parse(self.timezone, self.hours, self.holidays)
+
+
+class Person(Strict):
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class TeamSpec(Strict):
+    id: RuleId
+    function: Team = Field(description="Which stage owner this team serves: sdr, ae, customer_success, marketing.")
+    strategy: Literal["round_robin", "least_loaded"] = "round_robin"
+    calendar: str | None = Field(None, description="Name of a calendar in `calendars`.")
+    manager: Person | None = None
+    working_hours_only: bool = Field(False, description="Skip reps who are outside their working hours now.")
+
+
+class AwayPeriod(Strict):
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AwayPeriod:
+        if self.end < self.start:
+            raise ValueError(f"'to' ({self.end}) is before 'from' ({self.start})")
+        return self
+
+
+class RepSpec(Strict):
+    id: RuleId
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    team: str
+    manager: Person | None = Field(None, description="Overrides the team's manager.")
+    timezone: str | None = Field(None, description="Overrides the team calendar's timezone.")
+    working_hours: Hours | None = Field(None, description="Overrides the team calendar's hours.")
+    out_of_office: list[AwayPeriod] = Field(default_factory=list)
+    active: bool = True
+    capacity: int | None = Field(None, ge=0, description="Most open leads at once, e.g. 500.")
+    daily_quota: int | None = Field(None, ge=0, description="Most new leads per day.")
+    weight: float = Field(1.0, gt=0, description="Share of round-robin assignments relative to teammates.")
+
+
+class RouteRule(Strict):
+    id: RuleId
+    when: Condition | None = Field(None, description="No condition: a catch-all.")
+    team: str | None = None
+    rep: str | None = None
+
+    _reads = reads("when", LEAD_FIELDS, "a routing rule")
+
+    @model_validator(mode="after")
+    def _target(self) -> RouteRule:
+        if (self.team is None) == (self.rep is None):
+            raise ValueError("a routing rule names exactly one of `team` or `rep`")
+        return self
+
+
+class Routing(Strict):
+    account_owner_first: bool = Field(True, description="A lead whose company has an account owner goes to that owner.")
+    rules: list[RouteRule] = Field(default_factory=list)
+
+
+EscalationAction = Literal["notify_rep", "notify_manager", "reassign", "return_to_marketing"]
+
+
+class EscalationStep(Strict):
+    after: Duration = Field(description="Time after the breach (on the policy's clock).")
+    action: EscalationAction
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _zero_ok(cls, value: object) -> object:
+        return timedelta(0) if value in ("0", "0m", "0s", 0) else value
+
+
+class Persistence(Strict):
+    count: int = Field(ge=1, description="Touches required...")
+    within: Duration = Field(description="...within this long after the handoff opens.")
+
+
+HandoffKind = Literal["mql", "hand_raise", "sal", "sql", "expansion"]
+
+
+class SlaPolicy(Strict):
+    id: RuleId
+    handoff: HandoffKind = Field(description="Which handoffs it applies to.")
+    clock: Literal["business", "wall"] = "business"
+    accept_within: Duration | None = None
+    first_touch_within: Duration | None = None
+    touches: Persistence | None = None
+    warn_before: Duration | None = None
+    escalation: list[EscalationStep] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_deadline(self) -> SlaPolicy:
+        if not (self.accept_within or self.first_touch_within or self.touches):
+            raise ValueError("an SLA policy needs at least one of accept_within, first_touch_within, touches")
+        steps = [s.after for s in self.escalation]
+        if steps != sorted(steps):
+            raise ValueError("escalation steps must be in order of `after`")
+        return self
+
+
+class MarketingSla(Strict):
+    mqls_per_month: int = Field(ge=1, description="MQLs marketing promises to deliver each calendar month.")
+
+
+class Sla(Strict):
+    policies: list[SlaPolicy] = Field(default_factory=list)
+    marketing: MarketingSla | None = None
+
+    @model_validator(mode="after")
+    def _one_per_kind(self) -> Sla:
+        seen: dict[str, str] = {}
+        for policy in self.policies:
+            if policy.handoff in seen:
+                raise ValueError(f"policies '{seen[policy.handoff]}' and '{policy.id}' both apply to "
+                                 f"'{policy.handoff}' handoffs")
+            seen[policy.handoff] = policy.id
+        return self
+
+
+class Stale(Strict):
+    after_days: float = Field(gt=0, description="A lead in a sales stage with no touch for this long is stale.")
+    recycle: bool = Field(False, description="Recycle stale leads (else only alert).")
+    reason: RuleId = "no_response"
+
+
+Channel = Literal["email", "ads", "calls"]
+
+
+class PermanentSuppression(Strict):
+    id: RuleId
+    when: Condition
+    channel: Channel = "email"
+    reason: str
+
+    _reads = reads("when", ACTIVITY_FIELDS, "a suppression rule")
+
+
+def _default_permanent() -> list[PermanentSuppression]:
+    return [
+        PermanentSuppression(id="unsubscribed", when={"event": "Email Unsubscribed"}, reason="unsubscribed"),
+        PermanentSuppression(id="bounced", when={"event": "Email Bounced"}, reason="bounced"),
+    ]
+
+
+class Suppression(Strict):
+    while_owned_by_sales: list[Channel] = Field(default_factory=lambda: ["email"])
+    permanent: list[PermanentSuppression] = Field(default_factory=_default_permanent)
+
+
+__all__ = [
+    "CalendarSpec", "Duration", "EscalationStep", "HandoffKind", "Person", "RepSpec", "RouteRule", "Routing",
+    "Sla", "SlaPolicy", "Stale", "Suppression", "TeamSpec",
+]

@@ -1,0 +1,184 @@
+"""The playbook's `notifications:` section: where notices go (webhooks, Slack, email).
+
+```yaml
+notifications:
+  webhooks:
+    - id: crm
+      url: https://crm.example.com/hooks/leadrelay
+      secret_env: LEADRELAY_WEBHOOK_SECRET_CRM   # env var holding whsec_...; never the secret inline
+      events: [lead.assigned, sla.breached]        # default: every event type
+      timeout_seconds: 5
+  slack:
+    - id: sales
+      url_env: LEADRELAY_SLACK_SALES_URL          # or `url:` directly
+      events: [lead.handoff_opened, sla.breached]
+  email:
+    from: leadrelay@acme.io
+    events:                                       # event type -> roles (owner, manager) or addresses
+      lead.assigned: [owner]
+      sla.breached: [owner, manager]
+```
+
+Secrets and Slack URLs (which are secrets too) are read from the environment when a
+message is sent, so the playbook can live in version control.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from email.utils import parseaddr
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from leadrelay.domain.notices import EVENT_TYPES, RECIPIENT_ROLES, Notice
+
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _event_type(value: str) -> str:
+    if value not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {value!r}; allowed: {', '.join(EVENT_TYPES)}")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value.strip()
+
+
+def is_email(value: str) -> bool:
+    return len(value) <= 320 and bool(_EMAIL.match(value))
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if not is_email(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+def _from_address(value: str) -> str:
+    """A plain address or `Name <address>`."""
+    _, address = parseaddr(value)
+    if not address or not is_email(address):
+        raise ValueError(f"{value!r} is not an email address (use leadrelay@acme.io or 'LeadRelay <leadrelay@acme.io>')")
+    return value.strip()
+
+
+def _recipient(value: str) -> str:
+    value = value.strip()
+    if value in RECIPIENT_ROLES or is_email(value):
+        return value
+    raise ValueError(f"{value!r} is neither a role ({', '.join(RECIPIENT_ROLES)}) nor an email address")
+
+
+class Strict(BaseModel):
+    """The same base as `leadrelay.playbook.schema.Strict` (unknown keys are errors, frozen).
+
+    Declared here rather than imported because schema.py imports this module for its
+    `notifications` field: importing back would be a cycle that breaks whichever of the two
+    modules is imported first. tests/integration/test_delivery.py keeps the two in step.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ChannelId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
+EventType = Annotated[str, AfterValidator(_event_type)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Recipient = Annotated[str, AfterValidator(_recipient)]
+EnvName = Annotated[str, Field(pattern=_ENV_NAME, max_length=200)]
+
+
+class _Channel(Strict):
+    id: ChannelId
+    events: list[EventType] | None = Field(
+        None, description="Event types this channel receives; every event type when omitted.")
+
+    def wants(self, event_type: str) -> bool:
+        return self.events is None or event_type in self.events
+
+
+class WebhookChannel(_Channel):
+    """An HTTP endpoint that receives signed JSON (Standard Webhooks)."""
+
+    url: HttpUrl
+    secret_env: EnvName = Field(description="Environment variable holding the signing secret (whsec_...).")
+    timeout_seconds: float = Field(5, gt=0, le=30, description="Seconds to wait for the endpoint to answer.")
+
+    def secret(self, environ: Mapping[str, str] | None = None) -> str | None:
+        return (os.environ if environ is None else environ).get(self.secret_env) or None
+
+
+class SlackChannel(_Channel):
+    """A Slack incoming webhook."""
+
+    url: HttpUrl | None = Field(None, description="The incoming-webhook URL (prefer url_env: it is a secret).")
+    url_env: EnvName | None = Field(None, description="Environment variable holding the incoming-webhook URL.")
+    timeout_seconds: float = Field(5, gt=0, le=30, description="Seconds to wait for Slack to answer.")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SlackChannel:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url or url_env")
+        return self
+
+    def resolve_url(self, environ: Mapping[str, str] | None = None) -> str | None:
+        if self.url is not None:
+            return self.url
+        return (os.environ if environ is None else environ).get(self.url_env or "") or None
+
+
+class EmailChannel(Strict):
+    """Email through the SMTP server in the settings (LEADRELAY_SMTP_*)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    from_: str = Field(alias="from", description="Sender address.")
+    events: dict[EventType, list[Recipient]] = Field(
+        default_factory=dict, description="Event type -> roles (owner, manager) or email addresses.")
+
+    @field_validator("from_")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _from_address(value)
+
+    def addresses(self, notice: Notice) -> list[str]:
+        """Who gets an email about `notice`: roles resolved through its recipients, duplicates dropped."""
+        found: list[str] = []
+        for who in self.events.get(notice.type, []):
+            address = notice.recipients.get(who) if who in RECIPIENT_ROLES else who
+            if address and address.lower() not in {a.lower() for a in found}:
+                found.append(address)
+        return found
+
+
+class Notifications(Strict):
+    """Where notices go. Empty by default: nothing is sent."""
+
+    webhooks: list[WebhookChannel] = Field(default_factory=list)
+    slack: list[SlackChannel] = Field(default_factory=list)
+    email: EmailChannel | None = None
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Notifications:
+        seen: set[str] = set()
+        for channel in [*self.webhooks, *self.slack]:
+            if channel.id in seen:
+                raise ValueError(f"channel id '{channel.id}' is used twice (webhook and Slack ids share one namespace)")
+            seen.add(channel.id)
+        return self
+
+    def webhook(self, channel_id: str) -> WebhookChannel | None:
+        return next((w for w in self.webhooks if w.id == channel_id), None)
+
+    def slack_channel(self, channel_id: str) -> SlackChannel | None:
+        return next((s for s in self.slack if s.id == channel_id), None)

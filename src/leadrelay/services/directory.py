@@ -1,0 +1,152 @@
+"""The rep directory as routing sees it now: playbook reps with CLI overrides, and their loads."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, insert, select, text, update
+
+from leadrelay.bootstrap import App
+from leadrelay.domain.errors import InvalidInput, NotFound
+from leadrelay.domain.lead import Lead
+from leadrelay.domain.routing import Directory, Load
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage import tables as t
+from leadrelay.storage.database import transaction
+
+ROUTING_LOCK = 7_361_902  # PostgreSQL advisory lock: one router at a time, so caps hold across processes
+
+
+def lock_routing(conn: Connection) -> None:
+    """Serialise assignment across processes (SQLite's single writer already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTING_LOCK})
+
+
+def effective_directory(conn: Connection, app: App) -> Directory:
+    """The playbook's directory with the overrides people made through the CLI applied."""
+    base: Directory = app.playbook.rules.handoff.directory
+    overrides = conn.execute(select(h.rep_overrides)).all()
+    if not overrides:
+        return base
+    reps = dict(base.reps)
+    for row in overrides:
+        rep = reps.get(row.rep)
+        if rep is None:
+            continue  # a rep the playbook no longer has
+        changes: dict[str, Any] = {}
+        for column in ("active", "capacity", "daily_quota", "weight"):
+            value = getattr(row, column)
+            if value is not None:
+                changes[column] = value
+        if row.away:
+            changes["away"] = rep.away + tuple((date.fromisoformat(a), date.fromisoformat(b)) for a, b in row.away)
+        reps[row.rep] = replace(rep, **changes)
+    return replace(base, reps=reps)
+
+
+def rep_loads(conn: Connection, directory: Directory, now: datetime) -> dict[str, Load]:
+    """Open leads, today's assignments (in each rep's own day) and all assignments, per rep."""
+    loads = {rep: Load() for rep in directory.reps}
+    c = h.handoffs.c
+    for owner, count in conn.execute(select(c.owner, func.count()).where(c.status == "open", c.owner.is_not(None))
+                                     .group_by(c.owner)):
+        if owner in loads:
+            loads[owner].open = count
+    d = h.routing_decisions.c
+    for owner, count in conn.execute(select(d.owner, func.count()).where(d.owner.is_not(None)).group_by(d.owner)):
+        if owner in loads:
+            loads[owner].total = count
+    recent = conn.execute(select(d.owner, d.at).where(d.owner.is_not(None), d.at >= now - timedelta(days=1, hours=14)))
+    today = Counter()
+    for owner, at in recent:
+        rep = directory.reps.get(owner)
+        if rep is not None:
+            zone = ZoneInfo(rep.calendar.timezone)
+            if at.astimezone(zone).date() == now.astimezone(zone).date():
+                today[owner] += 1
+    for owner, count in today.items():
+        loads[owner].today = count
+    return loads
+
+
+def account_owner(conn: Connection, lead: Lead) -> str | None:
+    """The rep who owns the lead's company: its account, or an account with the lead's email domain."""
+    a, o = t.accounts.c, h.account_owners.c
+    if lead.account_id is not None:
+        found = conn.scalar(select(o.rep).where(o.account_id == lead.account_id))
+        if found:
+            return found
+    if lead.company_domain:
+        return conn.scalar(select(o.rep).join(t.accounts, a.id == o.account_id).where(a.domain == lead.company_domain)
+                           .order_by(o.account_id).limit(1))
+    return None
+
+
+def set_rep(app: App, rep_id: str, *, actor: str, active: bool | None = None, capacity: int | None = None,
+            daily_quota: int | None = None, weight: float | None = None,
+            away: tuple[date, date] | None = None, reset: bool = False) -> dict:
+    """Change a rep at run time (the playbook stays as written); `reset` drops every override."""
+    if rep_id not in app.playbook.rules.handoff.directory.reps:
+        raise NotFound(f"no rep '{rep_id}' in the playbook")
+    if away is not None and away[1] < away[0]:
+        raise InvalidInput(f"away until {away[1]} is before {away[0]}")
+    now = app.clock()
+    with transaction(app.engine) as conn:
+        row = conn.execute(select(h.rep_overrides).where(h.rep_overrides.c.rep == rep_id)).first()
+        values: dict[str, Any] = {"updated_by": actor, "updated_at": now}
+        if reset:
+            values |= {"active": None, "capacity": None, "daily_quota": None, "weight": None, "away": None}
+        for key, value in (("active", active), ("capacity", capacity), ("daily_quota", daily_quota),
+                           ("weight", weight)):
+            if value is not None:
+                values[key] = value
+        if away is not None:
+            values["away"] = list(row.away or []) + [[away[0].isoformat(), away[1].isoformat()]] if row \
+                else [[away[0].isoformat(), away[1].isoformat()]]
+        if row is None:
+            conn.execute(insert(h.rep_overrides).values(rep=rep_id, **values))
+        else:
+            conn.execute(update(h.rep_overrides).where(h.rep_overrides.c.rep == rep_id).values(**values))
+        directory = effective_directory(conn, app)
+        return rep_summary(directory, rep_loads(conn, directory, now), rep_id)
+
+
+def rep_summary(directory: Directory, loads: dict[str, Load], rep_id: str) -> dict:
+    rep, load = directory.reps[rep_id], loads.get(rep_id) or Load()
+    return {
+        "id": rep.id, "name": rep.name, "email": rep.email, "team": rep.team, "active": rep.active,
+        "capacity": rep.capacity, "daily_quota": rep.daily_quota, "weight": rep.weight,
+        "open_leads": load.open, "assigned_today": load.today, "assigned_total": load.total,
+        "away": [[a.isoformat(), b.isoformat()] for a, b in rep.away], "timezone": rep.calendar.timezone,
+        "manager": rep.manager_email,
+    }
+
+
+def list_reps(app: App) -> list[dict]:
+    now = app.clock()
+    with app.engine.connect() as conn:
+        directory = effective_directory(conn, app)
+        loads = rep_loads(conn, directory, now)
+    return [rep_summary(directory, loads, rep_id) for rep_id in directory.reps]
+
+
+def set_account_owner(app: App, account: str, rep_id: str, *, actor: str) -> dict:
+    """Make a rep the owner of an account (by account id, group id or domain)."""
+    if rep_id not in app.playbook.rules.handoff.directory.reps:
+        raise NotFound(f"no rep '{rep_id}' in the playbook")
+    a = t.accounts.c
+    with transaction(app.engine) as conn:
+        query = select(a.id, a.name, a.domain).where(
+            (a.group_id == account) | (a.domain == account.lower()) | (a.id == int(account) if account.isdigit() else False))
+        row = conn.execute(query.order_by(a.id).limit(1)).first()
+        if row is None:
+            raise NotFound(f"no account '{account}' (give an account id, group id or domain)")
+        o = h.account_owners.c
+        conn.execute(h.account_owners.delete().where(o.account_id == row.id))
+        conn.execute(insert(h.account_owners).values(account_id=row.id, rep=rep_id, set_by=actor, set_at=app.clock()))
+    return {"account": row.id, "name": row.name, "domain": row.domain, "owner": rep_id}

@@ -1,0 +1,195 @@
+"""The worker: fires SLA timers that came due, assigns queued leads, catches stale ones, delivers the outbox.
+
+Every step takes `now` as an argument and is idempotent: sweeping twice at the same
+moment does nothing the second time, and a worker that was down catches up on whatever
+came due while it was away. On PostgreSQL several workers share the work: due timers are
+claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from leadrelay.bootstrap import App
+from leadrelay.domain.sla import ACCEPT, BREACH, ESCALATION, FIRST_TOUCH, TOUCHES, WARNING
+from leadrelay.domain.stages import Stage, Transition
+from leadrelay.services.handoffs import HandoffDesk
+from leadrelay.services.transitions import move_lead
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage import repository as repo
+from leadrelay.storage.database import transaction
+
+TIMERS_PER_TRANSACTION = 200
+SALES_STAGES = {Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY}
+
+
+@dataclass
+class SweepReport:
+    timers: Counter = field(default_factory=Counter)  # "breach", "escalation:reassign", "met", ...
+    assigned: int = 0
+    still_queued: int = 0
+    stale: int = 0
+    delivered: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"timers": dict(sorted(self.timers.items())), "assigned": self.assigned,
+                "still_queued": self.still_queued, "stale": self.stale, "delivered": self.delivered}
+
+
+def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
+    """One pass of everything the worker does, as of `now`."""
+    report = SweepReport()
+    fire_timers(app, now, report)
+    assign_queued(app, now, report)
+    detect_stale(app, now, report)
+    if deliver:
+        from leadrelay.delivery.dispatcher import deliver_due
+
+        result = deliver_due(app.engine, app.settings, app.playbook.model.notifications, now)
+        report.delivered = result.as_dict() if hasattr(result, "as_dict") else dict(vars(result))
+    return report
+
+
+def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[[], datetime] | None = None,
+        on_sweep: Callable[[SweepReport], None] | None = None) -> None:
+    """Sweep every `interval` seconds until interrupted (or once)."""
+    clock = clock or app.clock
+    while True:
+        report = sweep(app, clock())
+        if on_sweep:
+            on_sweep(report)
+        if once:
+            return
+        time.sleep(interval)
+
+
+def _claim(conn: Connection, query):
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return conn.execute(query).all()
+
+
+def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
+    """Warn, breach and escalate: every pending timer whose moment has come, oldest first."""
+    c = h.sla_timers.c
+    while True:
+        with transaction(app.engine) as conn:
+            timers = _claim(conn, select(h.sla_timers).where(c.fired_at.is_(None), c.cancelled_at.is_(None),
+                                                             c.fire_at <= now)
+                            .order_by(c.fire_at, c.id).limit(TIMERS_PER_TRANSACTION))
+            if not timers:
+                return
+            desk = HandoffDesk(conn, app, now)
+            for timer in timers:
+                outcome = _fire(conn, app, desk, timer, now)
+                report.timers[outcome.split(":")[0] if outcome.startswith("skipped") else outcome] += 1
+                column = c.cancelled_at if outcome.startswith(("met", "skipped")) else c.fired_at
+                conn.execute(update(h.sla_timers).where(c.id == timer.id).values({column: now, c.outcome: outcome}))
+            desk.flush()
+
+
+def _fire(conn: Connection, app: App, desk: HandoffDesk, timer: Any, now: datetime) -> str:
+    handoff = conn.execute(select(h.handoffs).where(h.handoffs.c.id == timer.handoff_id)).one()
+    if handoff.status != "open":
+        return f"skipped: handoff {handoff.status}"
+    met_at = {ACCEPT: handoff.accepted_at, FIRST_TOUCH: handoff.first_touch_at,
+              TOUCHES: handoff.last_touch_at if handoff.touches >= (handoff.touches_required or 0) else None
+              }[timer.deadline]
+    if met_at is not None and met_at <= timer.due_at:
+        return "met"
+    if met_at is not None and timer.step != BREACH:
+        return "skipped: met late"  # the breach is recorded; warning or escalating it now would be noise
+    lead = repo.load_leads(conn, [handoff.lead_id], for_update=True)[handoff.lead_id]
+    sla = {"policy": timer.policy_id, "deadline": timer.deadline, "due_at": timer.due_at.isoformat()}
+    owner = handoff.owner
+    if timer.step == WARNING:
+        desk.notice("sla.warning", lead, now, sla=sla, owner=owner, recipients=_only(desk.people(owner), "owner"))
+        return WARNING
+    if timer.step == BREACH:
+        desk.notice("sla.breached", lead, now, sla=sla, owner=owner, recipients=desk.people(owner))
+        return BREACH
+    action = timer.action
+    if action == "notify_rep":
+        desk.notice("sla.escalated", lead, now, sla=sla, owner=owner, escalated_to=owner, reason=action,
+                    recipients=_only(desk.people(owner), "owner"))
+    elif action == "notify_manager":
+        rep = desk.directory.reps.get(owner)
+        desk.notice("sla.escalated", lead, now, sla=sla, owner=owner, reason=action,
+                    escalated_to=rep.manager_email if rep else None, recipients=_only(desk.people(owner), "manager"))
+    elif action == "reassign":
+        if owner in desk.loads:
+            desk.loads[owner].open = max(desk.loads[owner].open - 1, 0)
+        decision = desk.assign(handoff.id, lead, handoff.kind, handoff.to_function, now,
+                               actor=f"rule:sla.{timer.policy_id}", exclude=frozenset({owner}) if owner else frozenset())
+        if decision.owner is None:
+            conn.execute(update(h.handoffs).where(h.handoffs.c.id == handoff.id).values(status="queued"))
+        repo.update_leads(conn, [lead], now)
+        desk.notice("sla.escalated", lead, now, sla=sla, owner=decision.owner, reason=action,
+                    escalated_to=decision.owner, recipients=desk.people(decision.owner))
+    elif action == "return_to_marketing":
+        if lead.stage in SALES_STAGES:
+            move_lead(conn, app, lead, Transition.REJECT, Stage.LEAD, actor=f"rule:sla.{timer.policy_id}",
+                      reason="sla_breached", now=now, desk=desk)
+        desk.notice("sla.escalated", lead, now, sla=sla, owner=owner, reason=action, escalated_to="marketing")
+    return f"{ESCALATION}:{action}"
+
+
+def _only(people: dict[str, str], role: str) -> dict[str, str]:
+    return {role: people[role]} if role in people else {}
+
+
+def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
+    """Give waiting leads to reps who can now take them, oldest first."""
+    c = h.handoffs.c
+    with transaction(app.engine) as conn:
+        queued = _claim(conn, select(h.handoffs).where(c.status == "queued").order_by(c.opened_at, c.id))
+        if not queued:
+            return
+        desk = HandoffDesk(conn, app, now)
+        leads = repo.load_leads(conn, sorted({row.lead_id for row in queued}), for_update=True)
+        changed = []
+        for row in queued:
+            lead = leads[row.lead_id]
+            decision = desk.assign(row.id, lead, row.kind, row.to_function, row.opened_at,
+                                   actor="rule:routing.queue")
+            if decision.owner is None:
+                report.still_queued += 1
+            else:
+                report.assigned += 1
+                changed.append(lead)
+        repo.update_leads(conn, changed, now)
+        desk.flush()
+
+
+def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
+    """Leads sales holds with no touch for too long: alert, and recycle when the playbook says so."""
+    rules = app.playbook.rules.handoff
+    if rules.stale_after is None:
+        return
+    c = h.handoffs.c
+    cutoff = now - rules.stale_after
+    last = func.coalesce(c.last_touch_at, c.accepted_at, c.assigned_at)
+    with transaction(app.engine) as conn:
+        rows = _claim(conn, select(h.handoffs).where(c.status == "open", c.stale_alerted_at.is_(None), last < cutoff)
+                      .order_by(c.id))
+        if not rows:
+            return
+        desk = HandoffDesk(conn, app, now)
+        leads = repo.load_leads(conn, sorted({row.lead_id for row in rows}), for_update=True)
+        for row in rows:
+            lead = leads[row.lead_id]
+            conn.execute(update(h.handoffs).where(c.id == row.id).values(stale_alerted_at=now))
+            desk.notice("lead.stale", lead, now, owner=row.owner, reason=f"no touch for {rules.stale_after.days} days",
+                        recipients=desk.people(row.owner))
+            report.stale += 1
+            if rules.stale_recycle and lead.stage in SALES_STAGES:
+                move_lead(conn, app, lead, Transition.RECYCLE, Stage.LEAD, actor="rule:stale",
+                          reason=rules.stale_reason, now=now, desk=desk)
+        desk.flush()

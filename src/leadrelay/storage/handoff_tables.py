@@ -1,0 +1,116 @@
+"""Tables for the handoff: handoffs, routing decisions, SLA timers, touches, rep overrides, suppressions."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+
+from leadrelay.storage.tables import Document, Id, UTCDateTime, metadata
+
+handoffs = Table(
+    "handoffs", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # mql | hand_raise | sal | sql | ... | recycle | reject
+    Column("from_function", String(20), nullable=False),
+    Column("to_function", String(20), nullable=False),
+    Column("team", String(80)),
+    Column("owner", String(80)),
+    Column("status", String(10), nullable=False),  # queued | open | closed
+    Column("outcome", String(20)),  # advanced | rejected | recycled | disqualified | returned | superseded
+    Column("reason", Text),
+    Column("policy_id", String(80)),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("assigned_at", UTCDateTime),
+    Column("accepted_at", UTCDateTime),
+    Column("first_touch_at", UTCDateTime),
+    Column("last_touch_at", UTCDateTime),
+    Column("touches", Integer, nullable=False, default=0),
+    Column("touches_required", Integer),
+    Column("accept_due_at", UTCDateTime),
+    Column("first_touch_due_at", UTCDateTime),
+    Column("touches_due_at", UTCDateTime),
+    Column("stale_alerted_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("playbook_version", String(12)),
+    Index("ix_handoffs_status_owner", "status", "owner"),
+    Index("ix_handoffs_status_team_opened_at", "status", "team", "opened_at"),
+)
+
+routing_decisions = Table(
+    "routing_decisions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id"), nullable=False, index=True),
+    Column("handoff_id", Id, ForeignKey("handoffs.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("rule_id", String(80)),
+    Column("team", String(80)),
+    Column("owner", String(80), index=True),
+    Column("reason", Text, nullable=False),
+    Column("candidates", Document, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("playbook_version", String(12)),
+)
+
+sla_timers = Table(
+    "sla_timers", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("handoff_id", Id, ForeignKey("handoffs.id"), nullable=False, index=True),
+    Column("lead_id", Id, ForeignKey("leads.id"), nullable=False),
+    Column("policy_id", String(80), nullable=False),
+    Column("deadline", String(12), nullable=False),  # accept | first_touch | touches
+    Column("step", String(12), nullable=False),  # warning | breach | escalation
+    Column("step_index", Integer, nullable=False),
+    Column("action", String(24)),
+    Column("due_at", UTCDateTime, nullable=False),  # the deadline this timer belongs to
+    Column("fire_at", UTCDateTime, nullable=False),
+    Column("fired_at", UTCDateTime),
+    Column("cancelled_at", UTCDateTime),
+    Column("outcome", Text),
+    Index("ix_sla_timers_pending", "fired_at", "cancelled_at", "fire_at"),
+)
+
+touches = Table(
+    "touches", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id"), nullable=False, index=True),
+    Column("handoff_id", Id, ForeignKey("handoffs.id")),
+    Column("rep", String(80), nullable=False),
+    Column("kind", String(16), nullable=False),  # call | email | meeting | social | other
+    Column("outcome", String(40), nullable=False),
+    Column("note", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+rep_overrides = Table(
+    "rep_overrides", metadata,
+    Column("rep", String(80), primary_key=True),
+    Column("active", Boolean),
+    Column("capacity", Integer),
+    Column("daily_quota", Integer),
+    Column("weight", Float),
+    Column("away", Document),  # [[from, to], ...] added through the CLI
+    Column("updated_by", String(120), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+account_owners = Table(
+    "account_owners", metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("rep", String(80), nullable=False),
+    Column("set_by", String(120), nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+)
+
+suppressions = Table(
+    "suppressions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id"), nullable=False, index=True),
+    Column("channel", String(10), nullable=False),  # email | ads | calls
+    Column("reason", Text, nullable=False),
+    Column("source", String(120), nullable=False),  # handoff:<id>, rule:<id>, user:<who>
+    Column("permanent", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("lifted_at", UTCDateTime),
+    Column("lifted_reason", Text),
+    Index("ix_suppressions_channel_lifted_at", "channel", "lifted_at"),
+)
