@@ -593,7 +593,7 @@ def test_email_goes_through_a_real_smtp_server_with_subject_and_body(engine, smt
         assert message["Subject"] == "[LeadRelay] SLA breached: jane@acme.io (Acme)"
         assert message["To"] == envelope.rcpt_tos[0]
         assert message["X-LeadRelay-Message-Id"] == by_address[envelope.rcpt_tos[0]].message_id
-        content = message.get_content()
+        content = message.get_content().replace("\r\n", "\n")  # CRLF on the wire
         assert content.startswith("SLA breached: lead jane@acme.io (Acme) — acceptance due 14:05 UTC, owner Alice\n")
         assert "When:  2026-10-01 09:00:00 UTC" in content and "sla.due_at: 2026-10-01T14:05:00Z" in content
     assert {r.status for r in rows(engine)} == {"sent"}

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/leads", tags=["leads"], responses=error_response
 _MAX_ID = 2**63 - 1
 
 
-class LeadSummary(BaseModel):
+class LeadBase(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: int
@@ -42,8 +42,11 @@ class LeadSummary(BaseModel):
     fit_score: float
     engagement_score: float = Field(description="Decayed to now.")
     last_activity_at: str | None
-    updated_at: str | None = None
     version: int | None = Field(None, description="Send it back as `version` to act only if nobody changed the lead.")
+
+
+class LeadSummary(LeadBase):
+    updated_at: str | None = None
 
 
 class LeadPage(BaseModel):
@@ -51,7 +54,7 @@ class LeadPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
-class LeadDetail(LeadSummary):
+class LeadDetail(LeadBase):
     """A lead with every point and stage move explained."""
 
     user_id: str | None = None

@@ -12,7 +12,6 @@ from sqlalchemy import Connection, func, insert, select, text, update
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import InvalidInput, NotFound
-from leadrelay.domain.lead import Lead
 from leadrelay.domain.routing import Directory, Load
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -74,17 +73,16 @@ def rep_loads(conn: Connection, directory: Directory, now: datetime) -> dict[str
     return loads
 
 
-def account_owner(conn: Connection, lead: Lead) -> str | None:
-    """The rep who owns the lead's company: its account, or an account with the lead's email domain."""
+def account_owners(conn: Connection) -> tuple[dict[int, str], dict[str, str]]:
+    """Account owners by account id, and by the account's domain (for leads not linked to the account)."""
     a, o = t.accounts.c, h.account_owners.c
-    if lead.account_id is not None:
-        found = conn.scalar(select(o.rep).where(o.account_id == lead.account_id))
-        if found:
-            return found
-    if lead.company_domain:
-        return conn.scalar(select(o.rep).join(t.accounts, a.id == o.account_id).where(a.domain == lead.company_domain)
-                           .order_by(o.account_id).limit(1))
-    return None
+    by_account, by_domain = {}, {}
+    for account_id, domain, rep in conn.execute(select(o.account_id, a.domain, o.rep)
+                                                .join(t.accounts, a.id == o.account_id).order_by(o.account_id)):
+        by_account[account_id] = rep
+        if domain:
+            by_domain.setdefault(domain, rep)
+    return by_account, by_domain
 
 
 def set_rep(app: App, rep_id: str, *, actor: str, active: bool | None = None, capacity: int | None = None,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.activities import Activity
@@ -23,7 +23,7 @@ from leadrelay.domain.notices import Notice
 from leadrelay.domain.routing import Decision, Directory, Load, route
 from leadrelay.domain.sla import ACCEPT, FIRST_TOUCH, TOUCHES, plan
 from leadrelay.domain.stages import Stage
-from leadrelay.services.directory import account_owner, effective_directory, lock_routing, rep_loads
+from leadrelay.services.directory import account_owners, effective_directory, lock_routing, rep_loads
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.repository import allocate_ids
 
@@ -39,6 +39,10 @@ class HandoffDesk:
         self.version = app.playbook.version
         self._directory: Directory | None = None
         self._loads: dict[str, Load] | None = None
+        self._owners: tuple[dict, dict] | None = None
+        self._decisions: list[dict] = []
+        self._timers: list[dict] = []
+        self._updates: list[dict] = []
         self.notices: list[Notice] = []
 
     @property
@@ -98,24 +102,31 @@ class HandoffDesk:
             status="queued", opened_at=at, touches=0, playbook_version=self.version))
         self.suppress_for_sales(lead.id, handoff_id)
         self.notice("lead.handoff_opened", lead, at, team=to_function, kind=kind)
-        self.assign(handoff_id, lead, kind, to_function, at, actor="rule:routing")
+        self.assign(handoff_id, lead, kind, to_function, at, actor="rule:routing", fresh=True)
         return self.conn.execute(select(h.handoffs).where(h.handoffs.c.id == handoff_id)).one()
 
     def assign(self, handoff_id: int, lead: Lead, kind: str, to_function: str, at: datetime, *, actor: str,
-               exclude: frozenset[str] = frozenset(), owner: str | None = None) -> Decision:
-        """Route (or give to `owner`), store the decision, and start the SLA clock for the new owner."""
+               exclude: frozenset[str] = frozenset(), owner: str | None = None, fresh: bool = False,
+               defer: bool = False) -> Decision:
+        """Route (or give to `owner`), store the decision, and start the SLA clock for the new owner.
+
+        `fresh`: the handoff never had timers (skip cancelling them). `defer`: buffer the
+        writes for `write_pending()` (bulk assignment of a queue).
+        """
         directory = self.directory
         if owner is not None:
             rep = directory.reps[owner]
             decision = Decision("manual", rep.team, owner, f"assigned by {actor}")
         else:
             decision = route(lead.lead_fields(lead.scoring.engagement), to_function, directory, self.loads,
-                             self.now, account_owner=account_owner(self.conn, lead), exclude=exclude)
-        self.conn.execute(insert(h.routing_decisions).values(
-            lead_id=lead.id, handoff_id=handoff_id, at=self.now, rule_id=decision.rule, team=decision.team,
-            owner=decision.owner, reason=decision.reason, candidates=decision.as_dict()["candidates"], actor=actor,
-            playbook_version=self.version))
+                             self.now, account_owner=self.account_owner(lead), exclude=exclude)
+        self._decisions.append({
+            "lead_id": lead.id, "handoff_id": handoff_id, "at": self.now, "rule_id": decision.rule,
+            "team": decision.team, "owner": decision.owner, "reason": decision.reason,
+            "candidates": decision.as_dict()["candidates"], "actor": actor, "playbook_version": self.version})
         values: dict[str, Any] = {"team": decision.team, "owner": decision.owner}
+        if not fresh:
+            self.cancel_timers(handoff_id, None, "reassigned" if decision.owner else "unassigned")
         if decision.owner is not None:
             load = self.loads.setdefault(decision.owner, Load())
             load.open, load.today, load.total = load.open + 1, load.today + 1, load.total + 1
@@ -125,27 +136,45 @@ class HandoffDesk:
             rep = directory.reps[decision.owner]
             self.notice("lead.assigned", lead, self.now, owner={"name": rep.name, "email": rep.email},
                         team=decision.team, reason=decision.reason, recipients=self.people(decision.owner))
-        else:
-            self.cancel_timers(handoff_id, None, "unassigned")
         lead.owner = decision.owner
-        self.conn.execute(update(h.handoffs).where(h.handoffs.c.id == handoff_id).values(**values))
+        self._updates.append(values | {"b_id": handoff_id})
+        if not defer:
+            self.write_pending()
         return decision
 
+    def write_pending(self) -> None:
+        """Write buffered routing decisions, timers and handoff updates in batches."""
+        if self._decisions:
+            self.conn.execute(insert(h.routing_decisions), self._decisions)
+        if self._timers:
+            self.conn.execute(insert(h.sla_timers), self._timers)
+        by_shape: dict[tuple, list[dict]] = {}
+        for row in self._updates:
+            by_shape.setdefault(tuple(sorted(row)), []).append(row)
+        for shape, batch in by_shape.items():
+            self.conn.execute(update(h.handoffs).where(h.handoffs.c.id == bindparam("b_id")), batch)
+        self._decisions, self._timers, self._updates = [], [], []
+
+    def account_owner(self, lead: Lead) -> str | None:
+        """The rep who owns the lead's company (its account, or an account with its email domain)."""
+        if self._owners is None:
+            self._owners = account_owners(self.conn)
+        by_account, by_domain = self._owners
+        return by_account.get(lead.account_id) or by_domain.get(lead.company_domain)
+
     def schedule(self, handoff_id: int, lead_id: int, kind: str, owner: str, start: datetime) -> dict[str, Any]:
-        """Plan the policy's deadlines and timers from `start` on the owner's calendar."""
+        """Plan the policy's deadlines and timers from `start` on the owner's calendar (buffered)."""
         policy = self.rules.handoff.policies.get(kind)
-        self.cancel_timers(handoff_id, None, "rescheduled")
         if policy is None:
             return {"policy_id": None}
         calendar = self.directory.reps[owner].calendar
         due, timers = plan(policy, start, calendar)
-        if timers:
-            self.conn.execute(insert(h.sla_timers), [
-                {"handoff_id": handoff_id, "lead_id": lead_id, "policy_id": policy.id, "deadline": timer.deadline,
-                 "step": timer.step, "step_index": timer.index, "action": timer.action, "due_at": due[timer.deadline],
-                 "fire_at": timer.fire_at}
-                for timer in timers
-            ])
+        self._timers.extend(
+            {"handoff_id": handoff_id, "lead_id": lead_id, "policy_id": policy.id, "deadline": timer.deadline,
+             "step": timer.step, "step_index": timer.index, "action": timer.action, "due_at": due[timer.deadline],
+             "fire_at": timer.fire_at}
+            for timer in timers
+        )
         values = {"policy_id": policy.id, "touches_required": policy.touches[0] if policy.touches else None}
         return values | {DUE_COLUMNS[name]: at for name, at in due.items()}
 
@@ -153,7 +182,9 @@ class HandoffDesk:
         """A hand-raiser on a lead sales already has: keep the owner, put it on the hand-raiser clock."""
         values: dict[str, Any] = {"kind": kind}
         if current.owner is not None:
+            self.cancel_timers(current.id, None, "hand-raiser clock")
             values |= self.schedule(current.id, lead.id, kind, current.owner, max(at, current.opened_at))
+            self.write_pending()
         self.conn.execute(update(h.handoffs).where(h.handoffs.c.id == current.id).values(**values))
         self.notice("lead.handoff_opened", lead, at, team=current.to_function, kind=kind,
                     reason="hand-raiser on a lead sales already had", recipients=self.people(current.owner))
@@ -241,7 +272,8 @@ class HandoffDesk:
         self.notices.append(Notice(event, at, lead.id, data, recipients or {}))
 
     def flush(self) -> None:
-        """Write the notices into the outbox, in this transaction."""
+        """Write what is buffered, and the notices into the outbox, in this transaction."""
+        self.write_pending()
         if not self.notices:
             return
         from leadrelay.delivery.outbox import enqueue

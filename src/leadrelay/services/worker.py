@@ -157,8 +157,9 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
         changed = []
         for row in queued:
             lead = leads[row.lead_id]
-            decision = desk.assign(row.id, lead, row.kind, row.to_function, row.opened_at,
-                                   actor="rule:routing.queue")
+            # The SLA clock starts when someone gets the lead, not when it started waiting.
+            decision = desk.assign(row.id, lead, row.kind, row.to_function, now,
+                                   actor="rule:routing.queue", fresh=True, defer=True)
             if decision.owner is None:
                 report.still_queued += 1
             else:
