@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from leadrelay import __version__
 from leadrelay.api import health, ingest_segment, leads, playbook, reports, tokens
 from leadrelay.api.errors import JsonResponse, install_error_handlers
-from leadrelay.api.logs import RequestContext
+from leadrelay.api.middleware import RequestContext
 from leadrelay.api.runtime import Runtime
 from leadrelay.bootstrap import App, bootstrap
 from leadrelay.services.playbooks import active_playbook

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from leadrelay.api.logs import request_id_var
 from leadrelay.domain.errors import InvalidPlaybook, LeadRelayError
 
 log = logging.getLogger("leadrelay.api")
@@ -100,7 +101,7 @@ def error_response(code: str, message: str, *, issues: list[str] | None = None,
     if status in _RETRY_LATER:
         headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     log.log(logging.ERROR if status >= 500 else logging.WARNING, "%s: %s", code, message,
-            extra={"event": "error", "code": code, "status": status})
+            extra={"event": "error", "code": code, "status": status, "request_id": request_id_var.get()})
     return JsonResponse(body, status_code=status, headers=headers)
 
 

@@ -131,7 +131,7 @@ class HandoffDesk:
             load = self.loads.setdefault(decision.owner, Load())
             load.open, load.today, load.total = load.open + 1, load.today + 1, load.total + 1
             start = max(at, self.now) if exclude or owner else at
-            values |= {"status": "open", "assigned_at": self.now} | self.schedule(handoff_id, lead.id, kind,
+            values |= {"status": "open", "assigned_at": start} | self.schedule(handoff_id, lead.id, kind,
                                                                                decision.owner, start)
             rep = directory.reps[decision.owner]
             self.notice("lead.assigned", lead, self.now, owner={"name": rep.name, "email": rep.email},

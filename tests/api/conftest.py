@@ -1,0 +1,157 @@
+"""Fixtures for the HTTP API: the app, a client, one token per role, leads with owners, a real server.
+
+The playbook is the starter with one extra rep, Zoe, so a test can "delete" her by
+activating the plain starter. The people tests rely on are read from the playbook:
+`team` (a team with at least two reps), `rep` and `teammate` in it, `stranger` in
+another team.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+import yaml
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from leadrelay.api.app import create_app
+from leadrelay.bootstrap import App
+from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
+from leadrelay.services.ingest import ingest
+from leadrelay.services.tokens import create_token
+from leadrelay.storage import tables as t
+from tests.messages import identify, numbered
+
+ZOE = {"id": "zoe", "name": "Zoe Test", "email": "zoe@acme-analytics.example", "timezone": "UTC",
+       "working_hours": {"mon-fri": "09:00-17:00"}}
+
+
+def playbook_with_zoe() -> Playbook:
+    data = yaml.safe_load(starter_text())
+    people = People.of(parse_playbook(starter_text(), "starter.yaml"))
+    data["reps"] = [*data["reps"], {**ZOE, "team": people.team}]
+    return parse_playbook(yaml.safe_dump(data, sort_keys=False), "api-test-playbook.yaml")
+
+
+@dataclass(frozen=True)
+class People:
+    team: str  # a team with at least two reps
+    rep: str
+    teammate: str
+    stranger: str  # a rep in another team
+
+    @classmethod
+    def of(cls, playbook: Playbook) -> People:
+        reps = playbook.model.reps
+        for team in playbook.model.teams:
+            members = [r.id for r in reps if r.team == team.id]
+            others = [r.id for r in reps if r.team != team.id]
+            if len(members) >= 2 and others:
+                return cls(team.id, members[0], members[1], others[0])
+        raise AssertionError("the starter playbook needs a team of two reps and a rep in another team")
+
+
+@pytest.fixture
+def playbook() -> Playbook:
+    return playbook_with_zoe()
+
+
+@pytest.fixture
+def people(playbook) -> People:
+    return People.of(playbook)
+
+
+@pytest.fixture
+def api(app) -> FastAPI:
+    return create_app(app)
+
+
+@pytest.fixture
+def client(api) -> Iterator[TestClient]:
+    with TestClient(api) as test_client:
+        yield test_client
+
+
+@dataclass
+class Tokens:
+    admin: str
+    marketing: str
+    manager: str
+    rep: str
+    teammate: str
+    stranger: str
+    zoe: str
+    ingest: str
+
+    def of(self, role: str) -> str:
+        return getattr(self, role)
+
+
+@pytest.fixture
+def tokens(app, people) -> Tokens:
+    def make(role, **kw):
+        return create_token(app.engine, role, now=app.clock(), **kw)[1]
+
+    return Tokens(
+        admin=make("admin"), marketing=make("marketing"), manager=make("manager", team=people.team),
+        rep=make("rep", rep_id=people.rep), teammate=make("rep", rep_id=people.teammate),
+        stranger=make("rep", rep_id=people.stranger), zoe=make("rep", rep_id="zoe"),
+        ingest=make("ingest", source="web"),
+    )
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def add_lead(app: App, email: str, *, owner: str | None, title: str = "VP Sales", **traits) -> int:
+    """A known lead (an identify through the engine), then given to `owner` by hand."""
+    ingest(app, numbered([identify(user=email, email=email, title=title, **traits)]))
+    with app.engine.begin() as conn:
+        lead_id = conn.scalar(t.identities.select().with_only_columns(t.identities.c.lead_id)
+                              .where(t.identities.c.kind == "email", t.identities.c.value == email))
+        conn.execute(update(t.leads).where(t.leads.c.id == lead_id).values(owner=owner))
+    return lead_id
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningServer:
+    """The app on uvicorn, on a free loopback port, in a thread."""
+
+    def __init__(self, api: FastAPI):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=self.port, log_config=None,
+                                                    access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(api) -> Iterator[RunningServer]:
+    with RunningServer(api) as running:
+        yield running
