@@ -8,6 +8,7 @@ another team.
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 import time
@@ -22,17 +23,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from leadrelay.api.app import create_app
-from leadrelay.bootstrap import App
+from leadrelay.bootstrap import App, bootstrap
 from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
 from leadrelay.services.ingest import ingest
 from leadrelay.services.tokens import create_token
+from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
-from tests.messages import identify, numbered
+from tests.conftest import T0, Clock
+from tests.messages import identify, numbered, track
 
 ZOE = {"id": "zoe", "name": "Zoe Test", "email": "zoe@acme-analytics.example", "timezone": "UTC",
        "working_hours": {"mon-fri": "09:00-17:00"}}
 
 
+@functools.cache
 def playbook_with_zoe() -> Playbook:
     data = yaml.safe_load(starter_text())
     people = People.of(parse_playbook(starter_text(), "starter.yaml"))
@@ -96,6 +100,10 @@ class Tokens:
 
 @pytest.fixture
 def tokens(app, people) -> Tokens:
+    return make_tokens(app, people)
+
+
+def make_tokens(app: App, people: People) -> Tokens:
     def make(role, **kw):
         return create_token(app.engine, role, now=app.clock(), **kw)[1]
 
@@ -107,13 +115,38 @@ def tokens(app, people) -> Tokens:
     )
 
 
+@dataclass
+class Shared:
+    """One SQLite-backed app for a whole module: for behaviour no database changes (parsing, limits, auth)."""
+
+    app: App
+    api: FastAPI
+    client: TestClient
+    tokens: Tokens
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> Iterator[Shared]:
+    path = tmp_path_factory.mktemp("api") / "leadrelay.db"
+    app = bootstrap(Settings(database_url=f"sqlite:///{path}", batch_size=500), playbook=playbook_with_zoe(),
+                    clock=Clock(T0))
+    api = create_app(app)
+    with TestClient(api) as test_client:
+        yield Shared(app, api, test_client, make_tokens(app, People.of(app.playbook)))
+    app.close()
+
+
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def add_lead(app: App, email: str, *, owner: str | None, title: str = "VP Sales", **traits) -> int:
-    """A known lead (an identify through the engine), then given to `owner` by hand."""
-    ingest(app, numbered([identify(user=email, email=email, title=title, **traits)]))
+def add_lead(app: App, email: str, *, owner: str | None, title: str = "VP Sales", hand_raise: bool = False,
+             **traits) -> int:
+    """A known lead (an identify, and a demo request with `hand_raise`, through the engine), given to `owner` by hand."""
+    messages = [identify(user=email, email=email, title=title, **traits)]
+    if hand_raise:
+        messages.append(track("Demo Requested", user=email))
+    ingest(app, numbered(messages))
     with app.engine.begin() as conn:
         lead_id = conn.scalar(t.identities.select().with_only_columns(t.identities.c.lead_id)
                               .where(t.identities.c.kind == "email", t.identities.c.value == email))

@@ -87,15 +87,15 @@ def test_a_client_retry_never_double_counts(client, app, tokens):
     ("group", group("acme", user="u1", name="Acme")),
     ("alias", {"messageId": "al1", "previousId": "a1", "userId": "u1"}),
 ])
-def test_each_single_endpoint_takes_a_message_of_its_type_without_a_type_field(client, tokens, kind, message):
+def test_each_single_endpoint_takes_a_message_of_its_type_without_a_type_field(shared, kind, message):
     message = {k: v for k, v in message.items() if k != "type"}
-    response = post(client, f"/v1/{kind}", message, tokens.ingest)
+    response = post(shared.client, f"/v1/{kind}", message, shared.tokens.ingest)
     assert response.status_code == 200
     assert response.json()["accepted"] == 1
 
 
-def test_a_message_of_another_type_on_a_single_endpoint_is_rejected(client, tokens):
-    body = post(client, "/v1/track", identify(user="u1", email="jane@acme.io"), tokens.ingest).json()
+def test_a_message_of_another_type_on_a_single_endpoint_is_rejected(shared):
+    body = post(shared.client, "/v1/track", identify(user="u1", email="jane@acme.io"), shared.tokens.ingest).json()
     assert body["rejected"] == 1
     assert body["rejections"][0]["reason"] == "type 'identify' sent to /v1/track"
 
@@ -117,10 +117,11 @@ def test_traits_and_context_traits_merge_and_campaign_page_ip_user_agent_come_fr
     assert (context["ip"], context["userAgent"], context["page"]["path"]) == ("203.0.113.9", "Mozilla/5.0", "/pricing")
 
 
-def test_unknown_fields_are_ignored(client, tokens):
+def test_unknown_fields_are_ignored(shared):
     message = {**track("Demo Requested", user="u1"), "integrations": {"All": False}, "channel": "server",
                "someday": {"a": [1, 2]}}
-    assert post(client, "/v1/batch", {"batch": [message], "extra": True}, tokens.ingest).json()["accepted"] == 1
+    body = {"batch": [message], "extra": True}
+    assert post(shared.client, "/v1/batch", body, shared.tokens.ingest).json()["accepted"] == 1
 
 
 def test_the_write_key_may_come_in_the_body_and_is_never_stored(client, app, tokens):
@@ -171,8 +172,8 @@ def test_bad_write_keys_get_401_with_the_error_shape(client, app, tokens):
     assert count(app, t.activities) == 0
 
 
-def test_an_api_token_is_not_a_write_key(client, tokens):
-    response = post(client, "/v1/track", track("Demo Requested", user="u1"), tokens.admin)
+def test_an_api_token_is_not_a_write_key(shared):
+    response = post(shared.client, "/v1/track", track("Demo Requested", user="u1"), shared.tokens.admin)
     assert response.status_code == 403
     assert response.json()["code"] == "forbidden"
 
@@ -180,16 +181,17 @@ def test_an_api_token_is_not_a_write_key(client, tokens):
 # --------------------------------------------------------------------------- bad bodies
 
 
-def test_gzip_bodies_are_accepted(client, tokens):
+def test_gzip_bodies_are_accepted(shared):
     body = gzip.compress(json.dumps({"batch": [track("Demo Requested", user="u1")]}).encode())
-    response = post(client, "/v1/batch", body, tokens.ingest, **{"Content-Encoding": "gzip"})
+    response = post(shared.client, "/v1/batch", body, shared.tokens.ingest, **{"Content-Encoding": "gzip"})
     assert response.status_code == 200 and response.json()["accepted"] == 1
 
 
-def test_several_gzip_members_are_one_body(client, tokens):
-    raw = json.dumps({"batch": [track("Demo Requested", user="u1")]}).encode()
+def test_several_gzip_members_are_one_body(shared):
+    raw = json.dumps({"batch": [track("Demo Requested", user="u2")]}).encode()
     body = gzip.compress(raw[:10]) + gzip.compress(raw[10:])
-    assert post(client, "/v1/batch", body, tokens.ingest, **{"Content-Encoding": "gzip"}).json()["accepted"] == 1
+    answer = post(shared.client, "/v1/batch", body, shared.tokens.ingest, **{"Content-Encoding": "gzip"}).json()
+    assert answer["accepted"] == 1
 
 
 @pytest.mark.parametrize("case,body,headers,code", [
@@ -211,26 +213,27 @@ def test_several_gzip_members_are_one_body(client, tokens):
      {"Content-Encoding": "gzip"}, "too_large"),
     ("over 2,500 messages", json.dumps({"batch": [{}] * 2501}).encode(), {}, "too_large"),
 ])
-def test_bad_bodies_get_400_the_error_shape_and_a_log_line(client, app, tokens, caplog, case, body, headers, code):
+def test_bad_bodies_get_400_the_error_shape_and_a_log_line(shared, caplog, case, body, headers, code):
     caplog.set_level(logging.INFO, logger="leadrelay.api")
-    response = post(client, "/v1/batch", body, tokens.ingest, **headers)
+    before = count(shared.app, t.activities)
+    response = post(shared.client, "/v1/batch", body, shared.tokens.ingest, **headers)
 
     assert response.status_code == 400, case
     assert response.json()["code"] == code and set(response.json()) == {"code", "message"}, case
     errors = [r for r in caplog.records if getattr(r, "event", None) == "error"]
     assert [(r.code, r.request_id) for r in errors] == [(code, response.headers["X-Request-ID"])]
-    assert count(app, t.activities) == 0
-    assert client.get("/healthz").status_code == 200  # and the server keeps serving
+    assert count(shared.app, t.activities) == before
+    assert shared.client.get("/healthz").status_code == 200  # and the server keeps serving
 
 
-def test_a_single_message_over_32_kb_is_too_large(client, tokens):
+def test_a_single_message_over_32_kb_is_too_large(shared):
     message = track("Demo Requested", user="u1", properties={"pad": "x" * 33_000})
-    response = post(client, "/v1/track", message, tokens.ingest)
+    response = post(shared.client, "/v1/track", message, shared.tokens.ingest)
     assert (response.status_code, response.json()["code"]) == (400, "too_large")
 
 
-def test_a_single_endpoint_takes_an_object(client, tokens):
-    response = post(client, "/v1/track", [track("Demo Requested", user="u1")], tokens.ingest)
+def test_a_single_endpoint_takes_an_object(shared):
+    response = post(shared.client, "/v1/track", [track("Demo Requested", user="u1")], shared.tokens.ingest)
     assert (response.status_code, response.json()["code"]) == (400, "bad_json")
 
 

@@ -40,6 +40,7 @@ _ID_FIELDS = ("userId", "anonymousId", "previousId", "groupId")
 # Escapes of NUL or of a UTF-16 surrogate: the only ways JSON text can carry characters the
 # store refuses. Bodies without them (nearly all) skip the closer look.
 _SUSPECT = re.compile(rb"\\u0000|\\u[dD][89abAB]")
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # json.dumps escapes a NUL even with ensure_ascii=False
 
 router = APIRouter(tags=["ingestion"])
 
@@ -167,7 +168,7 @@ def _problem(message: dict, kind: str | None, measure: bool, suspect: bool) -> s
         return f"type {str(message.get('type'))[:40]!r} sent to /v1/{kind}"
     if measure or suspect:
         text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-        if suspect and "\x00" in text:
+        if suspect and _NUL_ESCAPE.search(text):
             return "contains a NUL character (\\u0000), which LeadRelay does not store"
         try:
             size = len(text.encode("utf-8"))

@@ -10,7 +10,8 @@ from sqlalchemy.engine import make_url
 from leadrelay.cli.leads_cmd import print_explanation
 from leadrelay.cli.output import console, err_console, print_json
 from leadrelay.cli.reports_cmd import print_funnel
-from leadrelay.services.demo import run_demo
+from leadrelay.cli.handoff_cmd import print_reps, print_route, print_sla
+from leadrelay.services.demo import DEMO_DAYS, run_demo
 
 
 def demo(
@@ -29,7 +30,8 @@ def demo(
     result = run_demo(database, seed=seed, visitors=visitors)
     if as_json:
         print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
-                    "examples": result.examples})
+                    "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
+                    "handoffs": result.handoff_examples})
         return
     r = result.report
     console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
@@ -41,3 +43,14 @@ def demo(
     for lead in result.examples:
         console.rule(titles.get(lead["stage"], f"A lead in {lead['stage']}"))
         print_explanation(lead)
+    console.rule("The handoff")
+    done = ", ".join(f"{n} {what}" for what, n in sorted(result.sales.items()))
+    console.print(f"sales floor and worker over {DEMO_DAYS} days: {done}")
+    print_reps(result.reps)
+    print_sla(result.sla)
+    for example in result.handoff_examples:
+        title = {"escalated": "An SLA breach, escalated: the lead is handed to the next rep",
+                 "recycled": "A recycled lead: back to nurture, with a reason"}[example["title"]]
+        console.rule(title)
+        print_route(example["route"])
+        print_explanation(example["lead"])

@@ -55,6 +55,11 @@ def explain_route(ctx: typer.Context, ref: str = REF, as_json: bool = JSON) -> N
     if as_json:
         print_json(result)
         return
+    print_route(result)
+
+
+def print_route(result: dict) -> None:
+    """The human form of `leads route-explain`."""
     console.print(f"lead {result['id']} {fmt(result['email'])}: owner {fmt(result['owner'])}")
     for d in result["decisions"]:
         console.print(f"{when(d['at'])}  rule {fmt(d['rule'])} → team {fmt(d['team'])} → [bold]{fmt(d['owner'])}"
@@ -86,6 +91,10 @@ def reps_list(ctx: typer.Context, as_json: bool = JSON) -> None:
     if as_json:
         print_json(rows)
         return
+    print_reps(rows)
+
+
+def print_reps(rows: list[dict]) -> None:
     table = Table("rep", "team", "active", "open/capacity", "today/quota", "weight", "away", "timezone")
     for r in rows:
         table.add_row(r["id"], r["team"], "yes" if r["active"] else "no", f"{r['open_leads']}/{fmt(r['capacity'])}",
@@ -182,6 +191,10 @@ def sla_report_cmd(ctx: typer.Context, as_json: bool = JSON) -> None:
     if as_json:
         print_json(result)
         return
+    print_sla(result)
+
+
+def print_sla(result: dict) -> None:
     table = Table("policy", "deadline", "met", "breached", "pending", "compliance", title="Sales SLAs")
     for r in result["sales"]:
         rate = "-" if r["compliance"] is None else f"{r['compliance']:.0%}"

@@ -1,8 +1,13 @@
-"""The demo: a seeded B2B activity stream through the starter playbook, end to end."""
+"""The demo: a seeded B2B activity stream through the starter playbook, end to end, a day at a time.
+
+Marketing's side (scores, stages, MQLs, hand-raisers) comes from the stream; sales' side
+(accepting, calling, recycling, forgetting) from a simulated sales floor; a worker sweeps
+SLA timers as the clock moves, so breaches escalate as they would live.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -10,10 +15,14 @@ from sqlalchemy import select
 from leadrelay.bootstrap import App, bootstrap
 from leadrelay.playbook.loader import starter_playbook
 from leadrelay.reports.funnel import funnel
+from leadrelay.services.demo_sales import SalesFloor
 from leadrelay.services.demo_stream import generate_demo_stream
+from leadrelay.services.directory import list_reps
+from leadrelay.services.handoff_queries import route_explain, sla_report
 from leadrelay.services.ingest import IngestReport, ingest
 from leadrelay.services.leads import explain_lead
 from leadrelay.settings import Settings
+from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 
 DEMO_START = datetime(2026, 9, 1, tzinfo=UTC)
@@ -26,19 +35,52 @@ class DemoResult:
     funnel: dict
     examples: list[dict]  # explained leads: an MQL, a hand-raiser, a disqualified lead
     messages: int
+    sales: dict = field(default_factory=dict)  # what the sales floor and the worker did
+    reps: list[dict] = field(default_factory=list)
+    sla: dict = field(default_factory=dict)
+    handoff_examples: list[dict] = field(default_factory=list)  # an escalated lead, a recycled lead
 
 
-def run_demo(database_url: str, *, seed: int = 7, visitors: int = 3000, on_batch=None) -> DemoResult:
-    """Generate the stream, ingest it with the starter playbook, and pick three leads to explain."""
+class _Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, now: datetime) -> None:
+        self.now = max(self.now, now)
+
+
+def _arrival(message: dict) -> str:
+    return str(message.get("sentAt") or message.get("timestamp") or "")
+
+
+def run_demo(database_url: str, *, seed: int = 7, visitors: int = 3000) -> DemoResult:
+    """Replay the generated stream day by day through ingest, the sales floor and the worker."""
     messages = generate_demo_stream(seed=seed, visitors=visitors, start=DEMO_START, days=DEMO_DAYS)
-    end = DEMO_START + timedelta(days=DEMO_DAYS)
-    app = bootstrap(Settings(database_url=database_url), playbook=starter_playbook(), clock=lambda: end)
+    by_arrival = sorted(enumerate(messages, start=1), key=lambda pair: _arrival(pair[1]))
+    clock = _Clock(DEMO_START)
+    app = bootstrap(Settings(database_url=database_url), playbook=starter_playbook(), clock=clock)
+    floor = SalesFloor(app, clock, clock.set, seed)
+    report = IngestReport()
     try:
-        report = ingest(app, ((f"demo message {i}", m) for i, m in enumerate(messages, start=1)),
-                        source="demo", received_at=end, live=False, on_batch=on_batch)
+        cursor, day = 0, 0
+        while day < DEMO_DAYS or cursor < len(by_arrival):  # late retries may arrive after the last day
+            day += 1
+            day_end = DEMO_START + timedelta(days=day)
+            todays = []
+            while cursor < len(by_arrival) and _arrival(by_arrival[cursor][1]) < day_end.isoformat():
+                todays.append(by_arrival[cursor])
+                cursor += 1
+            clock.set(day_end - timedelta(seconds=1))
+            report.add(ingest(app, ((f"demo message {i}", m) for i, m in todays), source="demo", live=False))
+            floor.plan_new_handoffs()
+            floor.run_until(day_end)
         with app.engine.connect() as conn:
             result_funnel = funnel(conn)
-        return DemoResult(report, result_funnel, _examples(app), len(messages))
+        return DemoResult(report, result_funnel, _examples(app), len(messages), dict(floor.done), list_reps(app),
+                          sla_report(app, clock()), _handoff_examples(app))
     finally:
         app.close()
 
@@ -53,3 +95,19 @@ def _examples(app: App) -> list[dict]:
             if lead_id is not None:
                 picks.append(lead_id)
     return [explain_lead(app, lead_id) for lead_id in picks]
+
+
+def _handoff_examples(app: App) -> list[dict]:
+    """A lead an SLA breach reassigned, and one a rep recycled: their routing and history."""
+    d, c = h.routing_decisions.c, t.stage_changes.c
+    with app.engine.connect() as conn:
+        escalated = conn.scalar(select(d.lead_id).join(h.handoffs, h.handoffs.c.id == d.handoff_id)
+                                .where(d.actor.like("rule:sla.%"), d.owner.is_not(None), h.handoffs.c.status == "open")
+                                .order_by(d.id.desc()).limit(1))
+        recycled = conn.scalar(select(c.lead_id).where(c.transition == "recycle", c.actor.like("user:%"))
+                               .order_by(c.id).limit(1))
+    out = []
+    for title, lead_id in (("escalated", escalated), ("recycled", recycled)):
+        if lead_id is not None:
+            out.append({"title": title, "route": route_explain(app, lead_id), "lead": explain_lead(app, lead_id)})
+    return out

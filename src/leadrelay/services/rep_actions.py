@@ -24,6 +24,15 @@ from leadrelay.storage.database import transaction
 TOUCH_KINDS = ("call", "email", "meeting", "social", "other")
 
 
+def _when(app: App, at: datetime | None) -> datetime:
+    now = app.clock()
+    if at is None:
+        return now
+    if at > now:
+        raise InvalidInput(f"that is in the future ({at.isoformat()})")
+    return at
+
+
 def _open_handoff(conn, lead: Lead, rep: str | None):
     row = conn.execute(select(h.handoffs).where(h.handoffs.c.lead_id == lead.id, h.handoffs.c.status != "closed")
                        .order_by(h.handoffs.c.id.desc()).limit(1)).first()
@@ -35,9 +44,13 @@ def _open_handoff(conn, lead: Lead, rep: str | None):
     return row
 
 
-def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None = None) -> dict[str, Any]:
-    """The owner accepts the lead: the accept deadline is met, and an MQL becomes sales-accepted (SAL)."""
-    now = app.clock()
+def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None = None,
+           at: datetime | None = None) -> dict[str, Any]:
+    """The owner accepts the lead: the accept deadline is met, and an MQL becomes sales-accepted (SAL).
+
+    `at` records an acceptance that happened earlier (a rep catching up on their notes).
+    """
+    now = _when(app, at)
     with transaction(app.engine) as conn:
         lead = load_for_update(conn, ref, expected_version)
         row = _open_handoff(conn, lead, rep)
@@ -65,9 +78,7 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
     if not outcome or not outcome.strip():
         raise InvalidInput("a touch needs an outcome, e.g. connected, voicemail, no_answer, meeting_booked")
     now = app.clock()
-    at = at or now
-    if at > now:
-        raise InvalidInput(f"a touch cannot be in the future ({at.isoformat()})")
+    at = _when(app, at)
     with transaction(app.engine) as conn:
         lead = load_for_update(conn, ref)
         row = _open_handoff(conn, lead, rep)

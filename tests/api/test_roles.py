@@ -1,0 +1,135 @@
+"""Every endpoint, every role: allowed, forbidden (403), unauthenticated (401) or hidden (404).
+
+The list of endpoints comes from the app itself (its OpenAPI document, which lists every
+route), so an endpoint added without an entry in EXPECTED fails this test. "scoped" means: allowed on a lead in the caller's scope,
+and on any other lead answered exactly like a lead that does not exist (404), so a rep
+cannot learn that another rep's lead exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import update
+
+from leadrelay.playbook.loader import starter_text
+from leadrelay.services.tokens import create_token
+from leadrelay.storage import tables as t
+from tests.api.conftest import add_lead, bearer
+from tests.api.test_ingest_segment import basic
+from tests.messages import track
+
+ROLES = ("admin", "marketing", "manager", "rep", "ingest", "anonymous")
+OK, FORBIDDEN, SCOPED = "ok", "forbidden", "scoped"
+
+PUBLIC = dict.fromkeys(ROLES, OK)
+INGEST = {"admin": FORBIDDEN, "marketing": FORBIDDEN, "manager": FORBIDDEN, "rep": FORBIDDEN, "ingest": OK}
+PEOPLE = {"admin": OK, "marketing": OK, "manager": OK, "rep": OK, "ingest": FORBIDDEN}
+PEOPLE_SCOPED = {"admin": SCOPED, "marketing": SCOPED, "manager": SCOPED, "rep": SCOPED, "ingest": FORBIDDEN}
+SALES_SCOPED = {"admin": SCOPED, "marketing": FORBIDDEN, "manager": SCOPED, "rep": SCOPED, "ingest": FORBIDDEN}
+PLAYBOOK_EDITORS = {"admin": OK, "marketing": OK, "manager": FORBIDDEN, "rep": FORBIDDEN, "ingest": FORBIDDEN}
+ADMIN_ONLY = {"admin": OK, "marketing": FORBIDDEN, "manager": FORBIDDEN, "rep": FORBIDDEN, "ingest": FORBIDDEN}
+
+EXPECTED: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    **{("POST", f"/v1/{kind}"): INGEST for kind in ("batch", "identify", "track", "page", "screen", "group", "alias")},
+    ("GET", "/api/leads"): PEOPLE,
+    ("GET", "/api/leads/{ref}"): PEOPLE_SCOPED,
+    ("POST", "/api/leads/{ref}/recycle"): SALES_SCOPED,
+    ("POST", "/api/leads/{ref}/reject"): SALES_SCOPED,
+    ("POST", "/api/leads/{ref}/disqualify"): PEOPLE_SCOPED,
+    ("POST", "/api/leads/{ref}/reopen"): PEOPLE_SCOPED,
+    ("GET", "/api/playbook"): PEOPLE,
+    ("GET", "/api/playbook/versions"): PLAYBOOK_EDITORS,
+    ("POST", "/api/playbook/validate"): PLAYBOOK_EDITORS,
+    ("POST", "/api/playbook/activate"): PLAYBOOK_EDITORS,
+    ("GET", "/api/me"): PEOPLE,
+    ("GET", "/api/tokens"): ADMIN_ONLY,
+    ("POST", "/api/tokens"): ADMIN_ONLY,
+    ("POST", "/api/tokens/{token_id}/revoke"): ADMIN_ONLY,
+    ("GET", "/api/funnel"): {"admin": OK, "marketing": OK, "manager": OK, "rep": FORBIDDEN, "ingest": FORBIDDEN},
+    ("GET", "/api/rejections"): {**ADMIN_ONLY, "marketing": OK},
+}
+
+
+@dataclass
+class Call:
+    path: str
+    json: object | None = None
+
+
+def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
+    """A valid request for `route`, so that only authorization can turn it down."""
+    app = shared.app
+    kind = route.rsplit("/", 1)[-1]
+    if route.startswith("/v1/"):
+        message = track("Demo Requested", user="matrix-user")
+        return Call(route, {"batch": [message]} if kind == "batch" else {**message, "type": kind})
+    if route == "/api/leads/{ref}":
+        return Call(f"/api/leads/{lead_ref}")
+    if route.startswith("/api/leads/{ref}/"):
+        reason = sorted(app.playbook.rules.reasons[next(t for t in app.playbook.rules.reasons if t.value == kind)])[0]
+        return Call(f"/api/leads/{lead_ref}/{kind}", {"reason": reason})
+    if route == "/api/playbook/validate":
+        return Call(route, {"text": starter_text()})
+    if route == "/api/playbook/activate":
+        return Call(route, {"version": app.playbook.version})
+    if route == "/api/tokens" and method == "POST":
+        return Call(route, {"role": "marketing", "label": "matrix"})
+    if route == "/api/tokens/{token_id}/revoke":
+        token, _ = create_token(app.engine, "marketing", now=app.clock(), label="to revoke")
+        return Call(f"/api/tokens/{token.id}/revoke")
+    return Call(route)
+
+
+def credentials(shared, role: str, key: str) -> dict[str, str]:
+    if role == "anonymous":
+        return {}
+    secret = shared.tokens.of(role)
+    return basic(secret) if key == "basic" else bearer(secret)
+
+
+def test_the_matrix_covers_every_route(shared):
+    routes = {(method.upper(), path) for path, operations in shared.api.openapi()["paths"].items()
+              for method in operations}
+    assert routes == set(EXPECTED), "give every endpoint its row in EXPECTED"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_endpoint_with_every_role(shared, people, role):
+    mine = add_lead(shared.app, f"mine-{role}@acme.io", owner=people.rep, hand_raise=True)
+    theirs = add_lead(shared.app, f"theirs-{role}@acme.io", owner=people.stranger, hand_raise=True)
+    nobody = 999_999
+    outcomes = []
+    for (method, route), expected_by_role in EXPECTED.items():
+        expected = expected_by_role.get(role, "unauthorized")
+        if route in ("/healthz", "/readyz"):
+            expected = OK
+        key = "basic" if route.startswith("/v1/") else "bearer"
+        in_scope = role in ("admin", "marketing", "manager", "rep")
+        targets = [(mine, True), (theirs, role in ("admin", "marketing"))] if "{ref}" in route else [(None, True)]
+        for lead_id, visible in targets:
+            if lead_id is not None:  # a move may have handed the lead back to marketing (no owner)
+                owner = people.rep if lead_id == mine else people.stranger
+                with shared.app.engine.begin() as conn:
+                    conn.execute(update(t.leads).where(t.leads.c.id == lead_id).values(owner=owner))
+            call = build_call(method, route, shared, str(lead_id))
+            response = shared.client.request(method, call.path, json=call.json, headers=credentials(shared, role, key))
+            body = response.json()
+            status = response.status_code
+            if expected == "unauthorized":
+                ok = status == 401 and body["code"] == "unauthorized"
+            elif expected == FORBIDDEN:
+                ok = status == 403 and body["code"] == "forbidden"
+            elif expected == SCOPED and in_scope and not visible:
+                hidden = shared.client.request(method, call.path.replace(str(lead_id), str(nobody)), json=call.json,
+                                               headers=credentials(shared, role, key))
+                ok = (status, body) == (404, {"code": "not_found", "message": f"no lead {lead_id}"}) and \
+                    (hidden.status_code, hidden.json()) == (404, {"code": "not_found", "message": f"no lead {nobody}"})
+            else:  # allowed: it worked, or the rules (not the role) said no
+                ok = status in (200, 201) or body.get("code") in ("invalid_transition", "conflict")
+            outcomes.append((method, route, lead_id, status, body.get("code") if isinstance(body, dict) else None, ok))
+    failures = [o for o in outcomes if not o[-1]]
+    assert not failures, f"role {role}: {failures}"
