@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, fmt, print_json, when
@@ -45,8 +45,8 @@ def list_(
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "message id", "event", "channel", "target", "status", "attempts", "next attempt",
-                  "sent", "last error")
+    table = Table("id", Column("message id", no_wrap=True, min_width=36), "event", "channel", "target", "status",
+                  "attempts", "next attempt", "sent", "last error")
     for r in rows:
         table.add_row(str(r["id"]), r["message_id"], r["event_type"], r["channel"], r["target"], r["status"],
                       str(r["attempts"]), when(r["next_attempt_at"]) if r["status"] == "pending" else "-",

@@ -32,9 +32,10 @@ from email.utils import parseaddr
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from leadrelay.domain.notices import EVENT_TYPES, RECIPIENT_ROLES, Notice
+from leadrelay.playbook.schema_base import RuleId, Strict
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
@@ -80,18 +81,7 @@ def _recipient(value: str) -> str:
     raise ValueError(f"{value!r} is neither a role ({', '.join(RECIPIENT_ROLES)}) nor an email address")
 
 
-class Strict(BaseModel):
-    """The same base as `leadrelay.playbook.schema.Strict` (unknown keys are errors, frozen).
-
-    Declared here rather than imported because schema.py imports this module for its
-    `notifications` field: importing back would be a cycle that breaks whichever of the two
-    modules is imported first. tests/integration/test_delivery.py keeps the two in step.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-ChannelId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
+ChannelId = RuleId
 EventType = Annotated[str, AfterValidator(_event_type)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Recipient = Annotated[str, AfterValidator(_recipient)]

@@ -118,6 +118,7 @@ def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str 
             believed = current or app.playbook.version
             if expected_active is not None and expected_active != believed:
                 raise Conflict(f"playbook version {believed} is active, not {expected_active}: read it again")
+            record_playbook(conn, app.playbook, now)  # the version being replaced stays available for a rollback
             record_playbook(conn, playbook, now)
             values = {"version": playbook.version, "activated_by": actor, "activated_at": now}
             if current is None:

@@ -1,0 +1,96 @@
+"""`/api/playbook`: the active version, candidates, activation, versions kept, decisions naming their version."""
+
+from __future__ import annotations
+
+import yaml
+from fastapi.testclient import TestClient
+
+from leadrelay.api import runtime
+from leadrelay.api.app import create_app
+from leadrelay.bootstrap import bootstrap
+from leadrelay.playbook.loader import starter_playbook, starter_text
+from leadrelay.services import playbooks
+from tests.api.conftest import add_lead, bearer
+
+
+def stricter_text() -> str:
+    """The starter with a higher bar for `lead`: fit 45 instead of 25."""
+    data = yaml.safe_load(starter_text())
+    data["name"] = "Stricter playbook"
+    data["stages"]["lead"]["entry"] = {"any": [{"fit": {">=": 45}}, {"engagement": {">=": 15}}]}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_until_someone_activates_one_the_file_playbook_rules(client, app, tokens):
+    body = client.get("/api/playbook", headers=bearer(tokens.rep)).json()
+    assert (body["version"], body["activated_by"], body["activated_at"]) == (app.playbook.version, None, None)
+    assert body["text"] == app.playbook.text
+
+
+def test_a_candidate_is_validated_with_every_problem_and_its_line(client, tokens):
+    good = client.post("/api/playbook/validate", json={"text": stricter_text()}, headers=bearer(tokens.marketing))
+    assert good.json() == {"valid": True, "version": playbooks.check(stricter_text())[0], "issues": []}
+
+    broken = "name: x\nscoring:\n  fit:\n    max: lots\n"
+    bad = client.post("/api/playbook/validate", json={"text": broken, "filename": "candidate.yaml"},
+                      headers=bearer(tokens.marketing)).json()
+    assert bad["valid"] is False and bad["version"] is None
+    assert bad["issues"] and bad["issues"][0].startswith("candidate.yaml:4: scoring.fit.max:")
+
+
+def test_activating_a_version_changes_later_decisions_and_keeps_every_version(client, app, tokens, people):
+    old = app.playbook.version
+    add_lead(app, "before@acme.io", owner=None, title="Marketing Analyst")  # fit 25: lead under the old bar
+
+    response = client.post("/api/playbook/activate", json={"text": stricter_text(), "expected_active": old},
+                           headers=bearer(tokens.admin))
+    assert response.status_code == 200, response.text
+    new = response.json()["version"]
+    assert (response.json()["name"], response.json()["activated_by"]) == ("Stricter playbook", "token:1")
+
+    client.post("/v1/identify", json={"messageId": "m-after", "userId": "after@acme.io", "writeKey": tokens.ingest,
+                                      "traits": {"email": "after@acme.io", "title": "Marketing Analyst"}})
+    admin = bearer(tokens.admin)
+    before = client.get("/api/leads/before@acme.io", headers=admin).json()
+    after = client.get("/api/leads/after@acme.io", headers=admin).json()
+    assert (before["stage"], {h["playbook_version"] for h in before["history"]}) == ("lead", {old})
+    assert (after["stage"], {h["playbook_version"] for h in after["history"]}) == ("subscriber", {new})
+    versions = client.get("/api/playbook/versions", headers=admin).json()
+    assert {(v["version"], v["active"]) for v in versions} == {(old, False), (new, True)}
+
+
+def test_activating_over_a_version_you_did_not_see_gets_409_and_changes_nothing(client, app, tokens):
+    old = app.playbook.version
+    client.post("/api/playbook/activate", json={"text": stricter_text()}, headers=bearer(tokens.admin))
+
+    stale = client.post("/api/playbook/activate", json={"version": old, "expected_active": old},
+                        headers=bearer(tokens.marketing))
+    assert stale.status_code == 409 and stale.json()["code"] == "conflict"
+    assert client.get("/api/playbook", headers=bearer(tokens.admin)).json()["name"] == "Stricter playbook"
+
+    rollback = client.post("/api/playbook/activate", json={"version": old}, headers=bearer(tokens.marketing))
+    assert rollback.status_code == 200 and rollback.json()["version"] == old
+
+
+def test_an_invalid_playbook_is_never_activated(client, app, tokens):
+    response = client.post("/api/playbook/activate", json={"text": "name: [unclosed"}, headers=bearer(tokens.admin))
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_playbook" and response.json()["issues"]
+    assert playbooks.active_version(app.engine) is None
+
+
+def test_the_active_version_in_the_database_wins_over_the_file_and_every_process_follows(app, tokens, monkeypatch):
+    first = create_app(app)
+    with TestClient(first) as one:
+        one.post("/api/playbook/activate", json={"text": stricter_text()}, headers=bearer(tokens.admin))
+    stricter = playbooks.active_version(app.engine)
+
+    restarted = bootstrap(app.settings, playbook=starter_playbook(), clock=app.clock)  # the file says: starter
+    with TestClient(create_app(restarted)) as two:
+        assert two.get("/api/playbook", headers=bearer(tokens.admin)).json()["version"] == stricter
+        monkeypatch.setattr(runtime, "RECHECK_SECONDS", 0.0)
+        with TestClient(first) as one:
+            back = one.post("/api/playbook/activate", json={"text": starter_text()}, headers=bearer(tokens.admin))
+            assert back.status_code == 200, back.text
+        assert two.get("/api/playbook", headers=bearer(tokens.admin)).json()["version"] == starter_playbook().version
+    restarted.close()
