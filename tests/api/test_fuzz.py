@@ -1,0 +1,41 @@
+"""Fuzzing the API from its own OpenAPI document (schemathesis), a bounded run of a few hundred cases.
+
+Every operation gets generated requests, valid and invalid, with a working credential
+(an admin token for /api, a write key for /v1). No answer may be a 500, and every answer
+must match the document: a declared status, the declared content type, headers and body.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
+)
+
+from tests.api.conftest import add_lead, bearer
+from tests.api.test_ingest_segment import basic
+
+CASES_PER_OPERATION = 15  # x 24 operations: a few hundred requests
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(shared):
+    add_lead(shared.app, "jane@acme.io", owner=None, hand_raise=True)  # something to find
+    return schemathesis.openapi.from_asgi("/openapi.json", shared.api)
+
+
+schema = schemathesis.pytest.from_fixture("fuzzed")
+
+
+@schema.parametrize()
+@settings(max_examples=CASES_PER_OPERATION, deadline=None, derandomize=True, database=None,
+          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+def test_no_server_errors_and_every_answer_matches_the_schema(case, shared):
+    secret = shared.tokens.ingest if case.path.startswith("/v1/") else shared.tokens.admin
+    headers = basic(secret) if case.path.startswith("/v1/") else bearer(secret)
+    case.call_and_validate(headers=headers, checks=CHECKS)

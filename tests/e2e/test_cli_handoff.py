@@ -1,0 +1,77 @@
+"""End-to-end: the handoff commands through the real `leadrelay` executable (SQLite)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from tests.e2e.test_cli import Cli
+from tests.messages import identify, page, track
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def stream(*messages) -> str:
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
+def seeded(tmp_path) -> Cli:
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'lr.db'}")
+    earlier = NOW - timedelta(minutes=10)
+    result = cli("ingest", "-", "--json", stdin=stream(
+        identify(user="u1", when=earlier, email="jane@acme-corp.com", title="VP Sales", employees=300, country="US"),
+        track("Demo Requested", user="u1", when=earlier + timedelta(seconds=5)),
+        identify(user="u2", when=earlier, email="olaf@nordic.de", title="Head of Growth", employees=90, country="DE"),
+        track("Contact Sales Submitted", user="u2", when=earlier + timedelta(seconds=5)),
+    ))
+    assert result.code == 0, result.err
+    return cli
+
+
+def test_hand_raisers_are_routed_and_a_rep_sees_them_in_their_queue(tmp_path):
+    cli = seeded(tmp_path)
+    explained = cli("leads", "route-explain", "jane@acme-corp.com", "--json").json()
+    assert (explained["owner"], explained["decisions"][0]["rule"]) == ("alice", "sdr_everyone_else")
+    assert cli("leads", "route-explain", "olaf@nordic.de", "--json").json()["owner"] == "chloe"  # rule emea
+    queue = cli("leads", "queue", "alice", "--json").json()
+    assert [(q["email"], q["kind"]) for q in queue] == [("jane@acme-corp.com", "hand_raise")]
+
+
+def test_a_rep_accepts_and_touches_and_the_worker_finds_nothing_to_escalate(tmp_path):
+    cli = seeded(tmp_path)
+    assert cli("leads", "touch", "jane@acme-corp.com", "--rep", "alice", "--kind", "call",
+               "--outcome", "connected").code == 0
+    accepted = cli("leads", "accept", "jane@acme-corp.com", "--rep", "alice", "--json")
+    assert (accepted.code, accepted.json()["stage"]) == (0, "sal")
+    wrong = cli("leads", "accept", "olaf@nordic.de", "--rep", "alice")
+    assert (wrong.code, wrong.err) == (1, "error: lead 2 is owned by chloe, not alice\n")
+    later = (NOW + timedelta(hours=1)).isoformat()
+    sweep = cli("worker", "--once", "--now", later, "--json").json()
+    # Both hand-raisers came in 10 minutes ago: jane's touch was late (the breach stays on record, her
+    # warning and escalations are skipped); olaf was never touched: warned, breached, escalated, reassigned.
+    assert sweep["timers"] == {"warning": 1, "breach": 2, "escalation:notify_manager": 1,
+                               "escalation:reassign": 1, "skipped": 3}
+    assert cli("leads", "route-explain", "olaf@nordic.de", "--json").json()["owner"] == "david"
+
+
+def test_reps_can_be_changed_at_run_time_and_the_suppression_list_exported(tmp_path):
+    cli = seeded(tmp_path)
+    changed = cli("reps", "set", "ben", "--inactive", "--capacity", "10", "--json").json()
+    assert (changed["active"], changed["capacity"]) == (False, 10)
+    reps = {r["id"]: r for r in cli("reps", "list", "--json").json()}
+    assert (reps["ben"]["active"], reps["alice"]["open_leads"]) == (False, 1)
+    exported = cli("suppression", "export", "--channel", "email")
+    assert exported.out.splitlines()[0] == "email,channel,reason,permanent,since"
+    assert sorted(line.split(",")[0] for line in exported.out.splitlines()[1:]) == [
+        "jane@acme-corp.com", "olaf@nordic.de"]
+    bad = cli("reps", "set", "nobody", "--inactive")
+    assert (bad.code, bad.err) == (1, "error: no rep 'nobody' in the playbook\n")
+
+
+def test_a_recycle_by_the_owner_lifts_the_suppression(tmp_path):
+    cli = seeded(tmp_path)
+    moved = cli("leads", "recycle", "jane@acme-corp.com", "--rep", "alice", "--reason", "not_ready", "--json")
+    assert (moved.code, moved.json()["to"], moved.json()["owner"]) == (0, "lead", None)
+    assert "jane@acme-corp.com" not in cli("suppression", "export").out
+    report = cli("sla", "report", "--json").json()
+    assert report["marketing"]["target"] == 100
