@@ -47,11 +47,20 @@ def bootstrap(
     playbook: Playbook | None = None,
     clock: Clock = utc_now,
     migrate: bool = True,
+    prefer_active: bool = False,
 ) -> App:
-    """Connect to the database (migrating it to the newest schema) and load the playbook."""
+    """Connect to the database (migrating it to the newest schema) and load the playbook.
+
+    With `prefer_active`, a playbook version activated in the database (through the API)
+    wins over the file; a playbook passed in, or named explicitly, always wins.
+    """
     settings = settings or Settings()
-    playbook = playbook or resolve_playbook(settings.playbook)
     engine = connect(settings.database_url)
     if migrate:
         upgrade(engine)
+    if playbook is None and prefer_active:
+        from leadrelay.services.playbooks import active_playbook  # the service layer sits above bootstrap
+
+        playbook = active_playbook(engine)
+    playbook = playbook or resolve_playbook(settings.playbook)
     return App(engine=engine, playbook=playbook, settings=settings, clock=clock)

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP password (used with smtp_user).")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS before logging in and sending.")
     host: str = Field("127.0.0.1", description="Address `leadrelay serve` listens on (0.0.0.0 for every interface).")
-    port: int = Field(8000, ge=0, le=65535, description="Port `leadrelay serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `leadrelay serve` listens on.")
     workers: int = Field(1, ge=1, le=64, description="Server processes `leadrelay serve` runs (PostgreSQL scales with "
                          "them; SQLite has one writer whatever the number).")
     max_inflight: int = Field(64, ge=1, le=10_000, description="Requests one server process works on at once; more "

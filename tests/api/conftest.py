@@ -20,11 +20,12 @@ import uvicorn
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from leadrelay.api.app import create_app
 from leadrelay.bootstrap import App, bootstrap
 from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
+from leadrelay.services import rep_actions
 from leadrelay.services.ingest import ingest
 from leadrelay.services.tokens import create_token
 from leadrelay.settings import Settings
@@ -142,15 +143,25 @@ def bearer(secret: str) -> dict[str, str]:
 
 def add_lead(app: App, email: str, *, owner: str | None, title: str = "VP Sales", hand_raise: bool = False,
              **traits) -> int:
-    """A known lead (an identify, and a demo request with `hand_raise`, through the engine), given to `owner` by hand."""
+    """A known lead, through the engine, owned by `owner`.
+
+    With `hand_raise` it requests a demo: sales-accepted and handed over, and the handoff
+    is reassigned to `owner` (as `leadrelay leads reassign` does). Without, the lead stays
+    with marketing and `owner` is written by hand.
+    """
     messages = [identify(user=email, email=email, title=title, **traits)]
     if hand_raise:
         messages.append(track("Demo Requested", user=email))
     ingest(app, numbered(messages))
-    with app.engine.begin() as conn:
-        lead_id = conn.scalar(t.identities.select().with_only_columns(t.identities.c.lead_id)
-                              .where(t.identities.c.kind == "email", t.identities.c.value == email))
-        conn.execute(update(t.leads).where(t.leads.c.id == lead_id).values(owner=owner))
+    with app.engine.connect() as conn:
+        lead_id, current = conn.execute(
+            select(t.leads.c.id, t.leads.c.owner).join(t.identities, t.identities.c.lead_id == t.leads.c.id)
+            .where(t.identities.c.kind == "email", t.identities.c.value == email)).one()
+    if hand_raise and owner is not None and owner != current:
+        rep_actions.reassign(app, lead_id, actor="test:setup", to=owner)
+    elif not hand_raise:
+        with app.engine.begin() as conn:
+            conn.execute(update(t.leads).where(t.leads.c.id == lead_id).values(owner=owner))
     return lead_id
 
 

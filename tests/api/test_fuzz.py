@@ -19,13 +19,15 @@ from tests.api.conftest import add_lead, bearer
 from tests.api.test_ingest_segment import basic
 
 CASES_PER_OPERATION = 15  # x 24 operations: a few hundred requests
+KEEP = {str(i) for i in range(1, 9)}  # ids of the tokens `shared` made, the fuzzer's credentials among them
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
 def fuzzed(shared):
-    add_lead(shared.app, "jane@acme.io", owner=None, hand_raise=True)  # something to find
+    # Something to find.
+    add_lead(shared.app, "sam@acme.io", owner=None, hand_raise=True)
     return schemathesis.openapi.from_asgi("/openapi.json", shared.api)
 
 
@@ -36,6 +38,8 @@ schema = schemathesis.pytest.from_fixture("fuzzed")
 @settings(max_examples=CASES_PER_OPERATION, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_every_answer_matches_the_schema(case, shared):
+    if case.path == "/api/tokens/{token_id}/revoke" and str(case.path_parameters.get("token_id")) in KEEP:
+        case.path_parameters["token_id"] = 10**12  # the fuzzer must not revoke its own credentials
     secret = shared.tokens.ingest if case.path.startswith("/v1/") else shared.tokens.admin
     headers = basic(secret) if case.path.startswith("/v1/") else bearer(secret)
     case.call_and_validate(headers=headers, checks=CHECKS)

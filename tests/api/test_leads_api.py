@@ -95,8 +95,8 @@ def test_a_move_is_recorded_with_the_token_as_actor_and_a_stale_version_gets_409
     moved = client.post(f"/api/leads/{lead_id}/recycle", json={"reason": "not_ready", "version": version}, headers=rep)
     assert moved.status_code == 200, moved.text
     assert moved.json() == {"id": lead_id, "from": "sal", "to": "lead", "transition": "recycle",
-                            "reason": "not_ready", "version": version + 1}
-    with app.engine.begin() as conn:  # sales handed it back; give it to the rep again for the next move
+                            "reason": "not_ready", "owner": None, "version": version + 1}
+    with app.engine.begin() as conn:  # back with marketing now; let the rep see it again for the next move
         conn.execute(update(t.leads).where(t.leads.c.id == lead_id).values(owner=people.rep))
 
     stale = client.post(f"/api/leads/{lead_id}/disqualify", json={"reason": "spam", "version": version}, headers=rep)
@@ -107,12 +107,29 @@ def test_a_move_is_recorded_with_the_token_as_actor_and_a_stale_version_gets_409
     assert lead["stage"] == "lead" and lead["history"][-1]["actor"] == f"user:{people.rep}"
 
 
-def test_a_move_needs_a_reason_code_from_the_playbook(client, app, tokens, people):
+def test_a_move_needs_a_reason_code_from_the_playbook_and_nothing_else(client, app, tokens, people):
     lead_id = add_lead(app, "jane@acme.io", owner=people.rep, hand_raise=True)
-    response = client.post(f"/api/leads/{lead_id}/recycle", json={"reason": "bored"}, headers=bearer(tokens.admin))
-    assert (response.status_code, response.json()["code"]) == (422, "invalid_transition")
-    missing = client.post(f"/api/leads/{lead_id}/recycle", json={}, headers=bearer(tokens.admin))
-    assert (missing.status_code, missing.json()["code"]) == (422, "invalid_request")
+    admin = bearer(tokens.admin)
+    cases = [({"reason": "bored"}, "invalid_transition"), ({}, "invalid_request"),
+             ({"reason": "not_ready", "by": "someone else"}, "invalid_request")]
+    for body, code in cases:
+        response = client.post(f"/api/leads/{lead_id}/recycle", json=body, headers=admin)
+        assert (response.status_code, response.json()["code"]) == (422, code), body
+    assert client.get(f"/api/leads/{lead_id}", headers=admin).json()["stage"] == "sal"
+
+
+def test_activities_page_latest_first(client, app, tokens, people, clock):
+    add_lead(app, "jane@acme.io", owner=people.rep)
+    ingest(app, numbered([page(f"/product/{i}", user="jane@acme.io", when=(T0 + timedelta(minutes=i)).isoformat())
+                          for i in range(5)]))
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/leads/jane@acme.io/activities", params=params, headers=bearer(tokens.rep)).json()
+        seen += [a["properties"].get("path") or a["type"] for a in body["activities"]]
+        if (cursor := body["next_cursor"]) is None:
+            break
+    assert seen == ["/product/4", "/product/3", "/product/2", "/product/1", "/product/0", "identify"]
 
 
 def test_a_token_for_a_deleted_rep_stops_working(client, app, tokens, caplog):

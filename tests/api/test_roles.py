@@ -1,9 +1,10 @@
 """Every endpoint, every role: allowed, forbidden (403), unauthenticated (401) or hidden (404).
 
 The list of endpoints comes from the app itself (its OpenAPI document, which lists every
-route), so an endpoint added without an entry in EXPECTED fails this test. "scoped" means: allowed on a lead in the caller's scope,
-and on any other lead answered exactly like a lead that does not exist (404), so a rep
-cannot learn that another rep's lead exists.
+route), so an endpoint added without an entry in EXPECTED fails this test. "scoped"
+means: allowed on a lead in the caller's scope, and on any other lead answered exactly
+like a lead that does not exist (404), so a rep cannot learn that another rep's lead
+exists.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     **{("POST", f"/v1/{kind}"): INGEST for kind in ("batch", "identify", "track", "page", "screen", "group", "alias")},
     ("GET", "/api/leads"): PEOPLE,
     ("GET", "/api/leads/{ref}"): PEOPLE_SCOPED,
+    ("GET", "/api/leads/{ref}/activities"): PEOPLE_SCOPED,
     ("POST", "/api/leads/{ref}/recycle"): SALES_SCOPED,
     ("POST", "/api/leads/{ref}/reject"): SALES_SCOPED,
     ("POST", "/api/leads/{ref}/disqualify"): PEOPLE_SCOPED,
@@ -67,8 +69,8 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
     if route.startswith("/v1/"):
         message = track("Demo Requested", user="matrix-user")
         return Call(route, {"batch": [message]} if kind == "batch" else {**message, "type": kind})
-    if route == "/api/leads/{ref}":
-        return Call(f"/api/leads/{lead_ref}")
+    if route in ("/api/leads/{ref}", "/api/leads/{ref}/activities"):
+        return Call(route.replace("{ref}", lead_ref))
     if route.startswith("/api/leads/{ref}/"):
         reason = sorted(app.playbook.rules.reasons[next(t for t in app.playbook.rules.reasons if t.value == kind)])[0]
         return Call(f"/api/leads/{lead_ref}/{kind}", {"reason": reason})

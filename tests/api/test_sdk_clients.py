@@ -37,7 +37,7 @@ def send_a_day_of_activity(client) -> None:
     client.track(user_id="jane", event="Webinar Attended", properties={"webinar": "forecasting"},
                  context={"traits": {"industry": "Software", "country": "DE"}})
     client.track(user_id="jane", event="Guide Downloaded", properties={"guide": "comparison-guide"})
-    client.flush()  # the alias in a later batch: see test_an_alias_joining_two_visitors_new_in_the_same_batch
+    client.flush()  # the alias in a later batch: see test_a_visitor_new_in_a_batch_merged_in_the_same_batch
     client.alias(previous_id="anon-jane-phone", user_id="jane")
     client.identify(user_id="bob", traits={"email": "bob@globex.com", "title": "Director of Sales"})
     client.track(user_id="bob", event="Demo Requested")
@@ -97,11 +97,14 @@ def test_write_keys_of_two_sources_deduplicate_apart(server, app, client, tokens
     assert len(activities) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug in services/ingest.py: merging two leads created in the same "
-                   "batch stores activities without a lead (IntegrityError activities.lead_id), so the batch fails")
-def test_an_alias_joining_two_visitors_new_in_the_same_batch(server, app, client, tokens):
+@pytest.mark.parametrize("known_before", [False, True], ids=["two-new-visitors", "visitor-becomes-known-lead"])
+def test_a_visitor_new_in_a_batch_merged_in_the_same_batch(server, app, client, tokens, known_before):
     analytics = segment_analytics.Client(tokens.ingest, host=server.url, upload_interval=0.05, max_retries=0,
                                          on_error=lambda error, batch: None)
+    if known_before:
+        analytics.identify(user_id="jane", traits={"email": "jane@acme.io"})
+        analytics.flush()
+    analytics.page(anonymous_id="anon-laptop", properties={"path": "/case-studies/globex"})
     analytics.page(anonymous_id="anon-phone", properties={"path": "/pricing"})
     analytics.identify(user_id="jane", anonymous_id="anon-laptop", traits={"email": "jane@acme.io"})
     analytics.alias(previous_id="anon-phone", user_id="jane")
@@ -109,4 +112,4 @@ def test_an_alias_joining_two_visitors_new_in_the_same_batch(server, app, client
     analytics.join()
     jane = client.get("/api/leads/jane@acme.io", headers=bearer(tokens.admin))
     assert jane.status_code == 200
-    assert jane.json()["engagement_score"] == 10.0
+    assert jane.json()["engagement_score"] == 15.0

@@ -148,3 +148,12 @@ def test_two_writers_ingesting_the_same_stream_at_once_store_each_message_once(a
     assert count(app, t.activities) == len(stream)
     assert len(lead_rows(app)) == 40
     assert count(app, t.identities) == 120
+
+
+def test_two_new_visitors_merged_in_the_batch_that_creates_them_become_one_stored_lead(app):
+    report = ingest(app, numbered([page("/pricing", anon="a1", when=at(0)), page("/pricing", anon="a2", when=at(1)),
+                                   identify(anon="a2", user="u1", when=at(2), email="ann@acme.io"),
+                                   alias("a1", "u1", when=at(3))]))
+    assert (report.accepted, report.leads_created, report.leads_merged) == (4, 1, 0)
+    (lead,) = lead_rows(app)
+    assert {i["value"] for i in explain_lead(app, lead.id)["identities"]} == {"a1", "a2", "u1", "ann@acme.io"}

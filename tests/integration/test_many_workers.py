@@ -58,7 +58,8 @@ SECRET = generate_secret()
 
 LEADS = 48
 CAPACITY = {"ann": 2, "bob": 3, "cat": 1, "dan": 2, "eve": 2, "fay": 1, "gus": 2, "hal": 1}  # 14 < 48
-ACTIVE_SECONDS = 5.0  # reps available: assignment, timers and reassignment all run at once
+ACTIVE_SECONDS = 4.0  # reps available: assignment, timers and reassignment all run at once ...
+ACTIVE_MAX_SECONDS = 20.0  # ... until the seats have been filled three times over (or this long)
 SETTLE_TIMEOUT = 30.0  # after the reps leave: timers run out, outbox drains
 OPS_FAILURES = 2  # the `ops` endpoint answers 503 to its first requests: those messages are retried
 
@@ -262,10 +263,18 @@ def run_workers(url: str, workers: int, tmp_path: Path, receiver: Receiver) -> N
             snapshots += 1
             over.extend((rep, n) for rep, n in loads.items() if n > CAPACITY[rep])
 
-        active_until = time.monotonic() + ACTIVE_SECONDS
-        while time.monotonic() < active_until:
+        # Long enough for ladders to reach `reassign` and the queue to refill the freed seats, on a slow machine too.
+        active_from, seats = time.monotonic(), sum(CAPACITY.values())
+        while True:
             snapshot()
             assert all(p.poll() is None for p in procs), "a worker died while working"
+            with app.engine.connect() as conn:
+                d = h.routing_decisions.c
+                assignments = conn.scalar(select(func.count()).select_from(h.routing_decisions)
+                                          .where(d.owner.is_not(None)))
+            elapsed = time.monotonic() - active_from
+            if elapsed >= ACTIVE_MAX_SECONDS or (elapsed >= ACTIVE_SECONDS and assignments >= 3 * seats):
+                break
             time.sleep(0.1)
 
         # 4. The reps leave: ladders end in a reassignment to nobody, timers run out, the outbox drains.
@@ -311,11 +320,11 @@ def run_workers(url: str, workers: int, tmp_path: Path, receiver: Receiver) -> N
     assert busy >= min(2, workers), "the work was not shared: fewer than two workers ever did anything"
 
     try:
-        check(app, receiver, snapshots, over)
+        summary = check(app, receiver, snapshots, over)
     finally:
         app.close()
-    elapsed = time.monotonic() - started
-    print(f"{workers} workers on {app.engine.dialect.name}: {elapsed:.1f}s, {snapshots} snapshots")
+    print(f"{workers} workers on {app.engine.dialect.name}: {time.monotonic() - started:.1f}s, {snapshots} snapshots, "
+          f"{summary}")
 
 
 def check(app, receiver: Receiver, snapshots: int, over: list) -> None:
@@ -332,8 +341,9 @@ def check(app, receiver: Receiver, snapshots: int, over: list) -> None:
     assert len(handoffs) == LEADS and all(x.status == "queued" and x.owner is None for x in handoffs.values())
     assert timer_outcomes["escalation:reassign"] >= 10 and timer_outcomes["breach"] >= 10
     assert timer_outcomes["warning"] >= 1 and timer_outcomes["escalation:notify_manager"] >= 1
-    queue_assignments = [d for d in decisions if d.actor == "rule:routing.queue" and d.owner]
-    assert len(queue_assignments) > sum(CAPACITY.values()), "no churn: the queue was assigned only once"
+    assignments = Counter(d.actor for d in decisions if d.owner)
+    assert assignments["rule:routing.queue"] > sum(CAPACITY.values()), "the queue was assigned only once"
+    assert sum(assignments.values()) > 2 * sum(CAPACITY.values()), "no churn: seats were not freed and refilled"
     assert any("at capacity" in (c["skipped"] or "") for d in decisions for c in d.candidates), "caps never bound"
 
     # No handoff assigned twice, no rep over capacity: replay the decisions in commit order.
@@ -382,6 +392,8 @@ def check(app, receiver: Receiver, snapshots: int, over: list) -> None:
         bodies[hit.message_id].add(hit.body)
     by_id = {m.message_id: m for m in messages}
     assert all(json.loads(next(iter(b)))["type"] == by_id[i].event_type for i, b in bodies.items())
+    return (f"{len(decisions)} routing decisions ({sum(assignments.values())} with an owner), "
+            f"{sum(timer_outcomes.values())} timers fired, {len(messages)} messages")
 
 
 @pytest.mark.postgres
@@ -391,3 +403,78 @@ def test_four_workers_on_postgresql_share_the_work_without_doubles_or_overflow(p
 
 def test_two_workers_on_sqlite_keep_the_same_promises(sqlite_url, tmp_path, receiver):
     run_workers(sqlite_url, 2, tmp_path, receiver)
+
+
+# --------------------------------------------------------------------------- a burst of timers
+
+BURST_LEADS = 300
+BURST_PLAYBOOK = """
+name: timer burst
+qualification: {webmail: {disqualify: false}}
+scoring:
+  fit: {rules: [{id: known, when: {email: {exists: true}}, points: 60}]}
+  engagement: {rules: [{id: pricing, when: {path: /pricing}, points: 40}]}
+stages:
+  mql: {owner: sdr, entry: {all: [{fit: {">=": 50}}, {engagement: {">=": 30}}]}}
+calendars: {utc: {timezone: UTC}}
+teams: [{id: sdr_a, function: sdr, calendar: utc, manager: {name: Mia, email: mia@x.io}}]
+reps:
+  - {id: ann, name: Ann, email: ann@x.io, team: sdr_a}
+  - {id: bob, name: Bob, email: bob@x.io, team: sdr_a}
+routing: {rules: [{id: rest, team: sdr_a}]}
+sla:
+  policies:
+    - id: mql
+      handoff: mql
+      clock: wall
+      accept_within: 1m
+      escalation: [{after: 0m, action: notify_rep}, {after: 0m, action: notify_manager}]
+notifications:  # the secret is not set: messages are written, and fail to send without touching the network
+  webhooks:
+    - {id: crm, url: "http://127.0.0.1:9/hook", secret_env: LEADRELAY_TEST_BURST_UNSET,
+       events: [sla.breached, sla.escalated]}
+"""
+
+
+@pytest.mark.postgres
+def test_workers_firing_a_burst_of_timers_due_at_the_same_moment_do_not_deadlock(postgres_url, tmp_path):
+    """Leads assigned together get deadlines at the same moment (overnight leads on a business
+    clock all fall due at 9:00). Three timers per handoff, 900 in all, more than one claim
+    (TIMERS_PER_TRANSACTION) takes: the claims split a handoff's timers between workers,
+    who must still not deadlock (PostgreSQL would abort one, and the worker would die)."""
+    from leadrelay.services.worker import TIMERS_PER_TRANSACTION
+
+    assert 3 * BURST_LEADS > 2 * TIMERS_PER_TRANSACTION and TIMERS_PER_TRANSACTION % 3
+    playbook_path = tmp_path / "burst.yaml"
+    playbook_path.write_text(BURST_PLAYBOOK)
+    app = bootstrap(Settings(database_url=postgres_url), playbook=load_playbook(playbook_path))
+    try:
+        now = app.clock()
+        at = (now - timedelta(seconds=5)).isoformat()
+        ingest(app, [m for n in range(BURST_LEADS) for m in (
+            (f"{n}i", {"type": "identify", "messageId": f"i{n}", "userId": f"u{n}", "timestamp": at,
+                       "traits": {"email": f"p{n}@c{n}.io"}}),
+            (f"{n}p", {"type": "page", "messageId": f"p{n}", "userId": f"u{n}", "timestamp": at,
+                       "properties": {"path": "/pricing"}}))])
+        with app.engine.connect() as conn:
+            t = h.sla_timers.c
+            assert conn.execute(select(func.count(), func.count(t.fire_at.distinct()))).one() == (3 * BURST_LEADS, 1)
+        env = {k: v for k, v in os.environ.items() if k != "LEADRELAY_TEST_BURST_UNSET"} | {
+            "LEADRELAY_DATABASE_URL": postgres_url, "LEADRELAY_PLAYBOOK": str(playbook_path)}
+        later = (now + timedelta(minutes=2)).isoformat()
+        procs = [subprocess.Popen([str(LEADRELAY), "worker", "--once", "--now", later, "--json"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        results = [proc.communicate(timeout=60) for proc in procs]
+        for proc, (out, err) in zip(procs, results, strict=True):
+            assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
+        fired = Counter()
+        for out, _ in results:
+            fired.update(json.loads(out)["timers"])
+        assert fired == {"breach": BURST_LEADS, "escalation:notify_rep": BURST_LEADS,
+                         "escalation:notify_manager": BURST_LEADS}  # each timer fired by exactly one worker
+        with app.engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(h.sla_timers).where(t.fired_at.is_(None))) == 0
+            notices = Counter(conn.scalars(select(outbox.c.event_type)))
+        assert notices == {"sla.breached": BURST_LEADS, "sla.escalated": 2 * BURST_LEADS}  # one per timer fired
+    finally:
+        app.close()

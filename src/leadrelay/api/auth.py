@@ -20,7 +20,8 @@ from leadrelay.bootstrap import App
 from leadrelay.services.tokens import Token, Unauthorized, authenticate
 
 bearer = HTTPBearer(auto_error=False, scheme_name="apiToken",
-                    description="An API token from `leadrelay tokens create --role ROLE`: `Authorization: Bearer lrk_...`.")
+                    description="An API token from `leadrelay tokens create --role ROLE`: "
+                                "`Authorization: Bearer lrk_...`.")
 
 
 def current_app(request: Request) -> App:

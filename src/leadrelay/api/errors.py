@@ -80,11 +80,12 @@ class ErrorBody(BaseModel):
 
     code: str = Field(description="Stable, machine-readable: bad_json, unauthorized, not_found, conflict, ...")
     message: str = Field(description="What went wrong, for a person.")
-    issues: list[str] | None = Field(None, description="For invalid_playbook: every problem, as FILE:LINE: path: message.")
+    issues: list[str] | None = Field(None, description="For invalid_playbook: every problem, as "
+                                                       "FILE:LINE: path: message.")
 
 
 class JsonResponse(JSONResponse):
-    """JSON that is always valid UTF-8: non-ASCII is escaped, so even a stray surrogate in stored data cannot break it."""
+    """JSON that is always valid: non-ASCII is escaped, so even a stray surrogate in stored data cannot break it."""
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")

@@ -75,7 +75,8 @@ def _message_schema(kind: str | None) -> dict[str, Any]:
             "event": {"type": "string"}, "name": {"type": ["string", "null"]},
             "groupId": id_or_number, "previousId": id_or_number,
             "traits": {"type": ["object", "null"]}, "properties": {"type": ["object", "null"]},
-            "context": {"type": ["object", "null"], "description": "campaign (UTM), page, ip, userAgent, traits, groupId"},
+            "context": {"type": ["object", "null"],
+                        "description": "campaign (UTM), page, ip, userAgent, traits, groupId"},
             "timestamp": {"type": "string", "format": "date-time"},
             "sentAt": {"type": "string", "format": "date-time"},
             "writeKey": {"type": "string", "description": "The write key, when not sent with Basic auth."},
@@ -101,9 +102,28 @@ def _body_schema(kind: str | None) -> dict[str, Any]:
     }
 
 
+_CONTEXT = {"campaign": {"source": "google", "medium": "cpc", "name": "spring"}, "ip": "203.0.113.9",
+            "userAgent": "Mozilla/5.0"}
+_EXAMPLES: dict[str, dict[str, Any]] = {
+    "identify": {"userId": "jane", "anonymousId": "anon-42", "traits": {"email": "jane@acme.io", "title": "VP Sales"}},
+    "track": {"userId": "jane", "event": "Demo Requested", "properties": {"plan": "team"}},
+    "page": {"anonymousId": "anon-42", "name": "Pricing", "properties": {"path": "/pricing"}},
+    "screen": {"userId": "jane", "name": "Dashboard"},
+    "group": {"userId": "jane", "groupId": "acme", "traits": {"name": "Acme", "employees": 200}},
+    "alias": {"previousId": "anon-42", "userId": "jane"},
+}
+
+
+def _example(kind: str) -> dict[str, Any]:
+    return {"type": kind, "messageId": f"example-{kind}-1", "timestamp": "2026-11-24T10:00:00Z",
+            **_EXAMPLES[kind], "context": _CONTEXT}
+
+
 def _openapi_extra(kind: str | None) -> dict[str, Any]:
+    example = {"batch": [_example("page"), _example("identify"), _example("track")]} if kind is None else _example(kind)
     return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema(kind)}},
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": _body_schema(kind), "example": example}},
                         "description": "JSON, optionally with `Content-Encoding: gzip`. Limits (after "
                                        "decompression): 32 KB per message, 500 KB and 2,500 messages per batch."},
         "security": [{"writeKey": []}],

@@ -105,7 +105,8 @@ def _where(query, filters: LeadFilters, owner_sets: list[frozenset[str]]):
         try:
             query = query.where(c.stage == Stage(filters.stage.lower()).value)
         except ValueError:
-            raise InvalidInput(f"unknown stage '{filters.stage}' (one of {', '.join(s.value for s in Stage)})") from None
+            stages = ", ".join(s.value for s in Stage)
+            raise InvalidInput(f"unknown stage '{filters.stage}' (one of {stages})") from None
     elif not filters.include_anonymous:
         query = query.where(c.stage.is_not(None))
     for owners in owner_sets:

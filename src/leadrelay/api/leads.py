@@ -16,13 +16,16 @@ from leadrelay.api import authz
 from leadrelay.api.auth import allow, current_app
 from leadrelay.api.authz import Action, Caller
 from leadrelay.api.errors import error_responses
+from leadrelay.api.lead_activities import lead_activities
 from leadrelay.api.lead_search import NEWEST_FIRST, OLDEST_FIRST, LeadFilters, search_leads
 from leadrelay.api.schemas import SafeText
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import NotFound
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.stages import Transition
+from leadrelay.services import rep_actions
 from leadrelay.services.leads import explain_lead, find_lead
+from leadrelay.services.tokens import Role
 from leadrelay.services.transitions import change_stage
 
 router = APIRouter(prefix="/api/leads", tags=["leads"], responses=error_responses(400, 401, 403, 422, 429, 503))
@@ -81,17 +84,19 @@ class Move(BaseModel):
 
 
 class MoveResult(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, extra="allow")
+
     id: int
     transition: str
-    reason: str
+    reason: str | None
     version: int
     from_: str | None = Field(alias="from")
     to: str
+    owner: str | None = None
 
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
-
-LeadRef = Path(description="Lead id, email, user id or anonymous id.", max_length=320)
+LeadRef = Path(description="Lead id, email, user id or anonymous id.", max_length=320,
+               openapi_examples={"email": {"value": "jane@acme.io"}, "id": {"value": "42"}})
 
 
 @router.get("", response_model=LeadPage, summary="List leads")
@@ -136,6 +141,43 @@ def show_lead(
     return explain_lead(app, lead.id)
 
 
+class Activity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    type: str
+    name: str | None
+    source: str
+    message_id: str
+    occurred_at: str
+    received_at: str
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+    campaign: dict[str, Any] | None = Field(description="context.campaign: the UTM parameters.")
+    page: dict[str, Any] | None = Field(description="context.page: path, url, title, referrer.")
+    ip: str | None
+    user_agent: str | None
+
+
+class ActivityPage(BaseModel):
+    activities: list[Activity]
+    next_cursor: str | None
+
+
+@router.get("/{ref}/activities", response_model=ActivityPage, summary="A lead's activities, latest first",
+            responses=error_responses(404))
+def list_activities(
+    ref: str = LeadRef,
+    caller: Caller = Depends(allow(Action.READ_LEADS)),
+    app: App = Depends(current_app),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=400),
+) -> ActivityPage:
+    lead = _visible_lead(app, caller, ref)
+    items, next_cursor = lead_activities(app, lead.id, limit=limit, cursor=cursor)
+    return ActivityPage(activities=items, next_cursor=next_cursor)
+
+
 def _visible_lead(app: App, caller: Caller, ref: str) -> Lead:
     """The lead `ref` names, if the caller may see it; otherwise NotFound, as if it did not exist."""
     text = ref.strip()
@@ -147,6 +189,11 @@ def _visible_lead(app: App, caller: Caller, ref: str) -> Lead:
     return lead
 
 
+# As in `leadrelay leads recycle --rep`: a rep moves a lead through its open handoff, which must be theirs.
+REP_MOVES = {Transition.RECYCLE: rep_actions.recycle, Transition.REJECT: rep_actions.reject,
+             Transition.DISQUALIFY: rep_actions.disqualify}
+
+
 def _mover(kind: Transition, action: Action):
     def move(
         body: Move,
@@ -155,6 +202,9 @@ def _mover(kind: Transition, action: Action):
         app: App = Depends(current_app),
     ) -> dict[str, Any]:
         lead = _visible_lead(app, caller, ref)
+        if caller.role is Role.REP and kind in REP_MOVES:
+            return REP_MOVES[kind](app, lead.id, rep=caller.token.rep_id, reason=body.reason,
+                                   expected_version=body.version)
         return change_stage(app, lead.id, kind, reason=body.reason, actor=caller.actor,
                             expected_version=body.version)
 

@@ -57,7 +57,8 @@ class RequestContext:
         limited = path.startswith(_LIMITED_PREFIXES)
         try:
             if "\x00" in path or b"%00" in scope.get("query_string", b""):
-                await error_response("bad_request", "NUL characters are not allowed in URLs")(scope, receive, send_with_id)
+                response = error_response("bad_request", "NUL characters are not allowed in URLs")
+                await response(scope, receive, send_with_id)
             elif limited and self.inflight >= self.max_inflight:
                 response = error_response("overloaded", f"this server is working on {self.inflight} requests; "
                                                         "retry after the Retry-After header's seconds")
@@ -76,7 +77,8 @@ class RequestContext:
         finally:
             client = scope.get("client")
             log.info("%s %s %s", scope.get("method"), path, status, extra={
-                "event": "request", "request_id": request_id, "method": scope.get("method"), "path": path, "status": status,
+                "event": "request", "request_id": request_id, "method": scope.get("method"), "path": path,
+                "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "client": client[0] if client else None,
             })

@@ -72,7 +72,8 @@ class Activation(BaseModel):
 
 
 @router.get("", response_model=ActivePlaybook, summary="The active playbook")
-def read_active(app: App = Depends(current_app), caller: Caller = Depends(allow(Action.READ_PLAYBOOK))) -> ActivePlaybook:
+def read_active(app: App = Depends(current_app),
+                caller: Caller = Depends(allow(Action.READ_PLAYBOOK))) -> ActivePlaybook:
     return _active(app)
 
 

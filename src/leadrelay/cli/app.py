@@ -14,6 +14,7 @@ import typer
 from leadrelay.cli import demo_cmd, handoff_cmd, ingest_cmd, leads_cmd, playbook_cmd, reports_cmd
 from leadrelay.cli import outbox_cmd
 from leadrelay.cli import serve_cmd, tokens_cmd
+from leadrelay.cli import sales_cmd
 from leadrelay.cli.context import CliState
 from leadrelay.cli.output import err_console
 from leadrelay.domain.errors import InvalidPlaybook, LeadRelayError
@@ -40,7 +41,7 @@ def _global(
                                  help="Playbook file (default playbook.yaml; the built-in starter if absent)."),
 ) -> None:
     overrides = {k: v for k, v in {"database_url": database, "playbook": playbook}.items() if v}
-    ctx.obj = CliState(settings=Settings(**overrides))
+    ctx.obj = CliState(settings=Settings(**overrides), explicit_playbook=playbook is not None)
 
 
 app.command("init", help="Write a commented starter playbook (playbook.yaml) into DIR.")(playbook_cmd.init)
@@ -59,6 +60,14 @@ app.add_typer(handoff_cmd.reps_app, name="reps")
 app.add_typer(handoff_cmd.suppression_app, name="suppression")
 app.add_typer(handoff_cmd.accounts_app, name="accounts")
 app.add_typer(handoff_cmd.sla_app, name="sla")
+app.command("qualify", help="Record a lead's answers to the framework; show met/missing/failed and the SQL gate.")(
+    sales_cmd.qualify)
+leads_cmd.app.command("sql", help="Move a sales-accepted lead to SQL (refused until the SQL gate is met).")(
+    sales_cmd.advance)
+leads_cmd.app.command("advance", help="Same as `leads sql`: the SQL gate decides.")(sales_cmd.advance)
+app.command("convert", help="Convert an SQL into an opportunity on its company's account.")(sales_cmd.convert)
+app.add_typer(sales_cmd.opps_app, name="opps")
+app.add_typer(sales_cmd.forecast_app, name="forecast")
 app.command("worker", help="Run SLA timers, queued assignment, stale detection and notification delivery.")(
     handoff_cmd.worker)
 app.command("funnel", help="Leads per stage and conversion from each stage to the next.")(reports_cmd.funnel)

@@ -13,11 +13,12 @@ from leadrelay.settings import Settings
 @dataclass
 class CliState:
     settings: Settings = field(default_factory=Settings)
+    explicit_playbook: bool = False  # --playbook or LEADRELAY_PLAYBOOK given: it beats the activated version
     _app: App | None = None
 
     def app(self) -> App:
         if self._app is None:
-            self._app = bootstrap(self.settings)
+            self._app = bootstrap(self.settings, prefer_active=not self.explicit_playbook)
         return self._app
 
 

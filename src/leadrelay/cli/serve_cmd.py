@@ -17,7 +17,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(None, "--host", help="Address to listen on (default: the host setting, 127.0.0.1)."),
-    port: int = typer.Option(None, "--port", min=0, max=65535, help="Port (default: the port setting, 8000)."),
+    port: int = typer.Option(None, "--port", min=1, max=65535, help="Port (default: the port setting, 8000)."),
     workers: int = typer.Option(None, "--workers", min=1, max=64,
                                 help="Server processes (default: the workers setting, 1)."),
     log_level: str = typer.Option("info", "--log-level", help=f"One of {', '.join(LOG_LEVELS)}."),

@@ -18,7 +18,8 @@ ROLES = ", ".join(r.value for r in Role)
 @app.command("create", help="Create a token; its secret is printed once and only its hash is kept.")
 def create(
     ctx: typer.Context,
-    role: str = typer.Option(..., "--role", help=f"One of {ROLES}. ingest makes a write key for the Segment endpoints."),
+    role: str = typer.Option(..., "--role",
+                             help=f"One of {ROLES}. ingest makes a write key for the Segment endpoints."),
     rep: str = typer.Option(None, "--rep", help="Role rep: the rep's id in the playbook (they see their own leads)."),
     team: str = typer.Option(None, "--team", help="Role manager: the team's id in the playbook."),
     source: str = typer.Option(None, "--source", help="Role ingest: the source name recorded on what it sends."),

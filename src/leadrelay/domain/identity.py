@@ -45,6 +45,10 @@ class IdentityGraph:
     merges: list[Merge] = field(default_factory=list)
     _redirect: dict[int, Lead] = field(default_factory=dict)  # id(loser) -> survivor
 
+    def keys_to_store(self) -> dict[IdentityKey, Lead]:
+        """New identities, each pointing at the lead that holds it after every merge in the batch."""
+        return {key: self.lead_for(lead) for key, lead in self.new_keys.items()}
+
     def lead_for(self, lead: Lead) -> Lead:
         """Follow merges to the lead that now holds this one's history."""
         while id(lead) in self._redirect:
@@ -83,7 +87,7 @@ class IdentityGraph:
         survivor, loser = (a, b) if _survivor_rank(a) <= _survivor_rank(b) else (b, a)
         self._redirect[id(loser)] = survivor
         if loser.id is None:
-            self.new_leads.remove(loser)
+            self.new_leads = [lead for lead in self.new_leads if lead is not loser]
         else:
             self.merges.append(Merge(loser, survivor))
         return survivor

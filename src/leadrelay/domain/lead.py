@@ -23,9 +23,10 @@ class ScoringState:
     fit: float = 0.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Lead:
-    """One person. `id` is None until storage gives it one."""
+    """One person. `id` is None until storage gives it one. Equality is identity: two new,
+    empty leads are still two people."""
 
     id: int | None = None
     email: str | None = None

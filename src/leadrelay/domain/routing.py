@@ -110,8 +110,7 @@ def why_not(rep: Rep, load: Load, now: datetime, team: TeamInfo | None) -> str |
     """Why a rep cannot take a lead now, or None."""
     if not rep.active:
         return "inactive"
-    local_day = now.astimezone(ZoneInfo(rep.calendar.timezone)).date()
-    back = rep.away_on(local_day)
+    back = rep.away_on(now.astimezone(ZoneInfo(rep.calendar.timezone)).date()) if rep.away else None
     if back is not None:
         return f"out of office until {back.isoformat()}"
     if rep.capacity is not None and load.open >= rep.capacity:

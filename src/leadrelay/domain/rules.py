@@ -89,6 +89,7 @@ class Rules:
     is_webmail: Callable[[str], bool] = lambda domain: False
     normalise_country: Callable[[Any], str | None] = lambda value: None
     handoff: Any = None  # HandoffRules (domain.handoff), kept untyped here to avoid an import cycle
+    sales: Any = None  # SalesRules (domain.sales_rules): frameworks, SQL gate, PQL, deals, expansion
     _candidates: dict = field(default_factory=dict, compare=False, repr=False)
 
     def engagement_candidates(self, kind: str, event: str | None) -> tuple[EngagementRule, ...]:

@@ -15,6 +15,7 @@ from leadrelay.domain.webmail import WEBMAIL_DOMAINS
 from leadrelay.playbook.conditions import compile_condition, required_values
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.crosscheck import rep_calendar
+from leadrelay.playbook.sales_compiler import compile_sales
 from leadrelay.playbook.schema import PlaybookModel
 
 _DAY = 86400.0
@@ -131,4 +132,5 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         is_webmail=is_webmail,
         normalise_country=normalise_country,
         handoff=compile_handoff(model),
+        sales=compile_sales(model),
     )

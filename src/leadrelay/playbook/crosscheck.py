@@ -7,6 +7,7 @@ fault, so `playbook check` can name the file and line.
 from __future__ import annotations
 
 from leadrelay.domain.stages import FUNNEL, Team
+from leadrelay.playbook.sales_check import sales_issues
 from leadrelay.playbook.schema import PlaybookModel
 
 Issue = tuple[tuple, str]  # (path in the document, message)
@@ -35,6 +36,7 @@ def cross_check(model: PlaybookModel) -> list[Issue]:
             except ValueError as exc:
                 issues.append((("reps", i), str(exc)))
     issues += _routing_issues(model, teams, reps)
+    issues += sales_issues(model)
     return issues
 
 

@@ -20,6 +20,7 @@ from leadrelay.playbook.notifications import Notifications
 from leadrelay.playbook.handoff_schema import (
     CalendarSpec, RepSpec, Routing, Sla, Stale, Suppression, TeamSpec,
 )
+from leadrelay.playbook.sales_schema import Expansion, Frameworks, Opportunities, Pql, SqlGate
 
 __all__ = ["ACTIVITY_FIELDS", "FIT_FIELDS", "LEAD_FIELDS", "PlaybookModel", "RuleId", "Strict"]
 
@@ -225,6 +226,11 @@ class PlaybookModel(Strict):
     sla: Sla = Field(default_factory=Sla)
     stale: Stale | None = None
     suppression: Suppression = Field(default_factory=Suppression)
+    frameworks: Frameworks = Field(default_factory=Frameworks)  # the sales side: playbook/sales_schema.py
+    sql_gate: SqlGate = Field(default_factory=SqlGate)
+    pql: Pql = Field(default_factory=Pql)
+    opportunities: Opportunities = Field(default_factory=Opportunities)
+    expansion: Expansion = Field(default_factory=Expansion)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PlaybookModel:

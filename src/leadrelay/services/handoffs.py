@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Integer, String, insert, literal, select, update
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.activities import Activity
@@ -25,7 +25,8 @@ from leadrelay.domain.sla import ACCEPT, FIRST_TOUCH, TOUCHES, plan
 from leadrelay.domain.stages import Stage
 from leadrelay.services.directory import account_owners, effective_directory, lock_routing, rep_loads
 from leadrelay.storage import handoff_tables as h
-from leadrelay.storage.repository import allocate_ids
+from leadrelay.storage.repository import allocate_ids, chunks
+from leadrelay.storage.tables import UTCDateTime
 
 DUE_COLUMNS = {ACCEPT: "accept_due_at", FIRST_TOUCH: "first_touch_due_at", TOUCHES: "touches_due_at"}
 
@@ -41,8 +42,9 @@ class HandoffDesk:
         self._loads: dict[str, Load] | None = None
         self._owners: tuple[dict, dict] | None = None
         self._decisions: list[dict] = []
-        self._timers: list[dict] = []
+        self._timers: dict[tuple, list[int]] = {}  # plan key -> handoffs getting that plan's timers
         self._updates: list[dict] = []
+        self._plans: dict[tuple, tuple] = {}  # (policy, start, owner) -> plan: a queue assigned at once shares them
         self.notices: list[Notice] = []
 
     @property
@@ -94,15 +96,21 @@ class HandoffDesk:
         rows = self.conn.execute(select(h.handoffs).where(c.lead_id.in_(ids), c.status != "closed")) if ids else []
         return {row.lead_id: row for row in rows}
 
-    def open(self, lead: Lead, kind: str, from_function: str, to_function: str, at: datetime) -> Any:
-        """A new handoff to another team, routed at once when someone can take it."""
+    def open(self, lead: Lead, kind: str, from_function: str, to_function: str, at: datetime, *,
+             owner: str | None = None, actor: str = "rule:routing", suppress: bool = True) -> Any:
+        """A new handoff to another team, routed at once when someone can take it.
+
+        `owner` gives it to that rep instead of routing (an expansion goes to the account
+        owner); `suppress=False` leaves marketing's channels open (a customer stays in them).
+        """
         handoff_id = allocate_ids(self.conn, h.handoffs, 1)[0]
         self.conn.execute(insert(h.handoffs).values(
             id=handoff_id, lead_id=lead.id, kind=kind, from_function=from_function, to_function=to_function,
             status="queued", opened_at=at, touches=0, playbook_version=self.version))
-        self.suppress_for_sales(lead.id, handoff_id)
+        if suppress:
+            self.suppress_for_sales(lead.id, handoff_id)
         self.notice("lead.handoff_opened", lead, at, team=to_function, kind=kind)
-        self.assign(handoff_id, lead, kind, to_function, at, actor="rule:routing", fresh=True)
+        self.assign(handoff_id, lead, kind, to_function, at, actor=actor, fresh=True, owner=owner)
         return self.conn.execute(select(h.handoffs).where(h.handoffs.c.id == handoff_id)).one()
 
     def assign(self, handoff_id: int, lead: Lead, kind: str, to_function: str, at: datetime, *, actor: str,
@@ -146,14 +154,39 @@ class HandoffDesk:
         """Write buffered routing decisions, timers and handoff updates in batches."""
         if self._decisions:
             self.conn.execute(insert(h.routing_decisions), self._decisions)
-        if self._timers:
-            self.conn.execute(insert(h.sla_timers), self._timers)
-        by_shape: dict[tuple, list[dict]] = {}
+        self._insert_timers()
+        # One UPDATE ... WHERE id IN (...) per distinct set of values (a queue assigned at once: one per
+        # owner) rather than one statement per handoff. Later updates of a handoff override earlier ones.
+        latest: dict[int, dict] = {}
         for row in self._updates:
-            by_shape.setdefault(tuple(sorted(row)), []).append(row)
-        for shape, batch in by_shape.items():
-            self.conn.execute(update(h.handoffs).where(h.handoffs.c.id == bindparam("b_id")), batch)
-        self._decisions, self._timers, self._updates = [], [], []
+            latest[row["b_id"]] = latest.get(row["b_id"], {}) | row
+        same: dict[tuple, list[int]] = {}
+        for handoff_id, row in latest.items():
+            same.setdefault(tuple(sorted((k, v) for k, v in row.items() if k != "b_id")), []).append(handoff_id)
+        for values, ids in same.items():
+            for part in chunks(ids):
+                self.conn.execute(update(h.handoffs).where(h.handoffs.c.id.in_(part)).values(dict(values)))
+        self._decisions, self._timers, self._updates = [], {}, []
+
+    def _insert_timers(self) -> None:
+        """The planned timers: handoffs sharing a plan get each of its timers in one INSERT ... SELECT.
+
+        A queue assigned at once shares a handful of plans (one per owner), so this is a few
+        statements instead of a row per timer; each handoff's timers still get ids in plan order.
+        """
+        c = h.handoffs.c
+        columns = ["handoff_id", "lead_id", "policy_id", "deadline", "step", "step_index", "action", "due_at",
+                   "fire_at"]
+        for key, ids in self._timers.items():
+            policy_id = key[0]
+            due, timers = self._plans[key]
+            for timer in timers:
+                constants = (literal(policy_id, String), literal(timer.deadline, String), literal(timer.step, String),
+                             literal(timer.index, Integer), literal(timer.action, String),
+                             literal(due[timer.deadline], UTCDateTime), literal(timer.fire_at, UTCDateTime))
+                for part in chunks(ids):
+                    self.conn.execute(insert(h.sla_timers).from_select(
+                        columns, select(c.id, c.lead_id, *constants).where(c.id.in_(part)).order_by(c.id)))
 
     def account_owner(self, lead: Lead) -> str | None:
         """The rep who owns the lead's company (its account, or an account with its email domain)."""
@@ -167,14 +200,11 @@ class HandoffDesk:
         policy = self.rules.handoff.policies.get(kind)
         if policy is None:
             return {"policy_id": None}
-        calendar = self.directory.reps[owner].calendar
-        due, timers = plan(policy, start, calendar)
-        self._timers.extend(
-            {"handoff_id": handoff_id, "lead_id": lead_id, "policy_id": policy.id, "deadline": timer.deadline,
-             "step": timer.step, "step_index": timer.index, "action": timer.action, "due_at": due[timer.deadline],
-             "fire_at": timer.fire_at}
-            for timer in timers
-        )
+        key = (policy.id, start, owner)
+        if key not in self._plans:
+            self._plans[key] = plan(policy, start, self.directory.reps[owner].calendar)
+        due, timers = self._plans[key]
+        self._timers.setdefault(key, []).append(handoff_id)  # written by write_pending (lead id: the handoff's)
         values = {"policy_id": policy.id, "touches_required": policy.touches[0] if policy.touches else None}
         return values | {DUE_COLUMNS[name]: at for name, at in due.items()}
 

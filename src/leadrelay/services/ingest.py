@@ -24,6 +24,7 @@ from leadrelay.domain.lead import Lead
 from leadrelay.domain.segment import iter_messages, parse_message
 from leadrelay.playbook.loader import Playbook
 from leadrelay.services.handoffs import HandoffDesk
+from leadrelay.services.sales_signals import on_activities as watch_sales_signals
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
 from leadrelay.storage.accounts_repo import upsert_accounts
@@ -182,10 +183,11 @@ def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, rep
     repo.delete_score_changes(conn, [lead.id for lead in replayed if lead.id])
     repo.insert_score_changes(conn, outcome.score_changes, rules.version)
     repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
-    repo.insert_identities(conn, graph.new_keys, stored_keys)
+    repo.insert_identities(conn, graph.keys_to_store(), stored_keys)
     desk = HandoffDesk(conn, app, now)
     desk.suppress_from_activities(assigned)
     desk.on_stage_changes(outcome.stage_changes)
+    watch_sales_signals(desk, assigned)  # PQL marks and customers' expansion handoffs
     desk.flush()
     new_ids = {id(lead) for lead in graph.new_leads}
     touched = [lead for lead, _ in by_lead.values() if id(lead) not in new_ids or lead.owner is not None]

@@ -26,8 +26,9 @@ def find_lead(conn: Connection, ref: str | int) -> Lead:
     if not text:
         raise InvalidInput("give a lead id, email, user id or anonymous id")
     row = None
-    if text.isdigit():
-        row = conn.execute(select(t.leads).where(t.leads.c.id == int(text))).first()
+    if text.isascii() and text.isdigit():
+        lead_id = int(text)
+        row = conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).first() if lead_id < 2**63 else None
     else:
         email = normalise_email(text)
         keys = [("email", email)] if email else [("user", text), ("anonymous", text)]

@@ -19,6 +19,7 @@ from leadrelay.domain.lifecycle import StageChange, move
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.leads import find_lead
+from leadrelay.services.sql_gate import require_sql_gate
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import transaction
@@ -61,6 +62,7 @@ def save_lead(conn: Connection, lead: Lead, now: datetime) -> None:
 def move_lead(conn: Connection, app: App, lead: Lead, kind: Transition, target: Stage, *, actor: str,
               reason: str | None, now: datetime, desk: HandoffDesk | None = None) -> StageChange:
     """Move, store the history row, and let the handoff desk react — all in `conn`'s transaction."""
+    require_sql_gate(conn, app, lead, kind, target, now)  # no way into SQL without the playbook's bar
     change = move(lead, kind, target, at=now, actor=actor, reason=reason)
     if kind is Transition.DISQUALIFY:
         lead.disqualified_by = None  # a person's (or SLA's) decision: never reopened automatically

@@ -20,11 +20,14 @@ from sqlalchemy import Connection, func, select, update
 from leadrelay.bootstrap import App
 from leadrelay.domain.sla import ACCEPT, BREACH, ESCALATION, FIRST_TOUCH, TOUCHES, WARNING
 from leadrelay.domain.stages import Stage, Transition
+from leadrelay.services.directory import lock_routing
 from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.transitions import move_lead
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import repository as repo
+from leadrelay.storage import tables as t
 from leadrelay.storage.database import transaction
+from leadrelay.storage.sales_repo import has_open_deal
 
 TIMERS_PER_TRANSACTION = 200
 SALES_STAGES = {Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY}
@@ -81,6 +84,7 @@ def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
     c = h.sla_timers.c
     while True:
         with transaction(app.engine) as conn:
+            lock_routing(conn)  # before timer and lead rows: else workers splitting a handoff's timers deadlock
             timers = _claim(conn, select(h.sla_timers).where(c.fired_at.is_(None), c.cancelled_at.is_(None),
                                                              c.fire_at <= now)
                             .order_by(c.fire_at, c.id).limit(TIMERS_PER_TRANSACTION))
@@ -165,8 +169,21 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
             else:
                 report.assigned += 1
                 changed.append(lead)
-        repo.update_leads(conn, changed, now)
+        _set_owners(conn, changed, now)
         desk.flush()
+
+
+def _set_owners(conn: Connection, leads: list, now: datetime) -> None:
+    """Store the new owners: only the owner changed, so one UPDATE per owner, not a full row per lead."""
+    by_owner: dict[str, list[int]] = {}
+    for lead in leads:
+        by_owner.setdefault(lead.owner, []).append(lead.id)
+        lead.version += 1
+    c = t.leads.c
+    for owner, ids in by_owner.items():
+        for part in repo.chunks(ids):
+            conn.execute(update(t.leads).where(c.id.in_(part))
+                         .values(owner=owner, version=c.version + 1, updated_at=now))
 
 
 def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
@@ -190,7 +207,7 @@ def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
             desk.notice("lead.stale", lead, now, owner=row.owner, reason=f"no touch for {rules.stale_after.days} days",
                         recipients=desk.people(row.owner))
             report.stale += 1
-            if rules.stale_recycle and lead.stage in SALES_STAGES:
+            if rules.stale_recycle and lead.stage in SALES_STAGES and not has_open_deal(conn, lead.id):
                 move_lead(conn, app, lead, Transition.RECYCLE, Stage.LEAD, actor="rule:stale",
                           reason=rules.stale_reason, now=now, desk=desk)
         desk.flush()

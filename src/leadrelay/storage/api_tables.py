@@ -12,7 +12,7 @@ from leadrelay.storage.tables import Id, UTCDateTime, metadata
 api_tokens = Table(
     "api_tokens", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the secret; the secret is never stored
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the secret, never the secret
     Column("role", String(16), nullable=False),  # admin | marketing | manager | rep | ingest
     Column("rep_id", String(80)),  # role rep: whose leads
     Column("team", String(80)),  # role manager: which team's leads
