@@ -4,7 +4,8 @@ The list of endpoints comes from the app itself (its OpenAPI document, which lis
 route), so an endpoint added without an entry in EXPECTED fails this test. "scoped"
 means: allowed on a lead in the caller's scope, and on any other lead answered exactly
 like a lead that does not exist (404), so a rep cannot learn that another rep's lead
-exists.
+exists. "forbidden_scoped": 403 on a lead in the caller's scope, and the same 404 on any
+other (a rep asking to reassign: their own lead is refused, another's does not exist).
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 
 from leadrelay.playbook.loader import starter_text
 from leadrelay.services.tokens import create_token
 from leadrelay.storage import tables as t
-from tests.api.conftest import add_lead, bearer
+from tests.api.conftest import People, add_lead, bearer
 from tests.api.test_ingest_segment import basic
 from tests.messages import track
 
 ROLES = ("admin", "marketing", "manager", "rep", "ingest", "anonymous")
-OK, FORBIDDEN, SCOPED = "ok", "forbidden", "scoped"
+OK, FORBIDDEN, SCOPED, FORBIDDEN_SCOPED = "ok", "forbidden", "scoped", "forbidden_scoped"
 
 PUBLIC = dict.fromkeys(ROLES, OK)
 INGEST = {"admin": FORBIDDEN, "marketing": FORBIDDEN, "manager": FORBIDDEN, "rep": FORBIDDEN, "ingest": OK}
@@ -31,6 +32,12 @@ PEOPLE_SCOPED = {"admin": SCOPED, "marketing": SCOPED, "manager": SCOPED, "rep":
 SALES_SCOPED = {"admin": SCOPED, "marketing": FORBIDDEN, "manager": SCOPED, "rep": SCOPED, "ingest": FORBIDDEN}
 PLAYBOOK_EDITORS = {"admin": OK, "marketing": OK, "manager": FORBIDDEN, "rep": FORBIDDEN, "ingest": FORBIDDEN}
 ADMIN_ONLY = {"admin": OK, "marketing": FORBIDDEN, "manager": FORBIDDEN, "rep": FORBIDDEN, "ingest": FORBIDDEN}
+OWNING_REP = {"admin": FORBIDDEN, "marketing": FORBIDDEN, "manager": FORBIDDEN, "rep": SCOPED, "ingest": FORBIDDEN}
+REASSIGNERS = {"admin": SCOPED, "marketing": FORBIDDEN, "manager": SCOPED, "rep": FORBIDDEN_SCOPED,
+               "ingest": FORBIDDEN}
+SALES = {"admin": OK, "marketing": FORBIDDEN, "manager": OK, "rep": OK, "ingest": FORBIDDEN}
+REP_MANAGERS = {"admin": OK, "marketing": FORBIDDEN, "manager": OK, "rep": FORBIDDEN, "ingest": FORBIDDEN}
+REPORT_READERS = {"admin": OK, "marketing": OK, "manager": OK, "rep": FORBIDDEN, "ingest": FORBIDDEN}
 
 EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/healthz"): PUBLIC,
@@ -39,6 +46,11 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/leads"): PEOPLE,
     ("GET", "/api/leads/{ref}"): PEOPLE_SCOPED,
     ("GET", "/api/leads/{ref}/activities"): PEOPLE_SCOPED,
+    # the handoff first, while it is open (the moves below close it)
+    ("POST", "/api/leads/{ref}/accept"): OWNING_REP,
+    ("POST", "/api/leads/{ref}/touches"): OWNING_REP,
+    ("POST", "/api/leads/{ref}/reassign"): REASSIGNERS,
+    ("GET", "/api/leads/{ref}/routing"): PEOPLE_SCOPED,
     ("POST", "/api/leads/{ref}/recycle"): SALES_SCOPED,
     ("POST", "/api/leads/{ref}/reject"): SALES_SCOPED,
     ("POST", "/api/leads/{ref}/disqualify"): PEOPLE_SCOPED,
@@ -51,8 +63,18 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/tokens"): ADMIN_ONLY,
     ("POST", "/api/tokens"): ADMIN_ONLY,
     ("POST", "/api/tokens/{token_id}/revoke"): ADMIN_ONLY,
-    ("GET", "/api/funnel"): {"admin": OK, "marketing": OK, "manager": OK, "rep": FORBIDDEN, "ingest": FORBIDDEN},
+    ("GET", "/api/funnel"): REPORT_READERS,
     ("GET", "/api/rejections"): {**ADMIN_ONLY, "marketing": OK},
+    ("GET", "/api/queue"): SALES,
+    ("GET", "/api/suppressions"): REPORT_READERS,
+    ("GET", "/api/sla"): REPORT_READERS,
+    ("GET", "/api/teams"): PEOPLE,
+    ("GET", "/api/reps"): PEOPLE,
+    ("PATCH", "/api/reps/{rep_id}"): REP_MANAGERS,
+    ("POST", "/api/reps/{rep_id}/away"): REP_MANAGERS,
+    ("PUT", "/api/accounts/{account}/owner"): REP_MANAGERS,
+    ("GET", "/api/outbox"): ADMIN_ONLY,
+    ("POST", "/api/outbox/retry"): ADMIN_ONLY,
 }
 
 
@@ -69,8 +91,11 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
     if route.startswith("/v1/"):
         message = track("Demo Requested", user="matrix-user")
         return Call(route, {"batch": [message]} if kind == "batch" else {**message, "type": kind})
-    if route in ("/api/leads/{ref}", "/api/leads/{ref}/activities"):
+    if route in ("/api/leads/{ref}", "/api/leads/{ref}/activities", "/api/leads/{ref}/routing"):
         return Call(route.replace("{ref}", lead_ref))
+    handoff_bodies = {"accept": {}, "touches": {"kind": "call", "outcome": "connected"}, "reassign": {}}
+    if route.startswith("/api/leads/{ref}/") and kind in handoff_bodies:
+        return Call(route.replace("{ref}", lead_ref), handoff_bodies[kind])
     if route.startswith("/api/leads/{ref}/"):
         reason = sorted(app.playbook.rules.reasons[next(t for t in app.playbook.rules.reasons if t.value == kind)])[0]
         return Call(f"/api/leads/{lead_ref}/{kind}", {"reason": reason})
@@ -83,7 +108,30 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
     if route == "/api/tokens/{token_id}/revoke":
         token, _ = create_token(app.engine, "marketing", now=app.clock(), label="to revoke")
         return Call(f"/api/tokens/{token.id}/revoke")
+    rep = People.of(app.playbook).rep  # in the manager's team
+    if route == "/api/queue":
+        return Call(f"/api/queue?rep={rep}")
+    if route == "/api/reps/{rep_id}":
+        return Call(f"/api/reps/{rep}", {"capacity": 500})
+    if route == "/api/reps/{rep_id}/away":
+        return Call(f"/api/reps/{rep}/away", {"from": "2031-01-01", "to": "2031-01-02"})
+    if route == "/api/accounts/{account}/owner":
+        return Call(f"/api/accounts/{matrix_account(app)}/owner", {"rep": rep})
+    if route == "/api/outbox/retry":
+        return Call(route, {"dead": True})
     return Call(route)
+
+
+def matrix_account(app) -> int:
+    """An account to give an owner to (made once per app)."""
+    a = t.accounts.c
+    with app.engine.begin() as conn:
+        found = conn.scalar(select(a.id).where(a.group_id == "matrix-co"))
+        if found is None:
+            found = conn.execute(insert(t.accounts).values(group_id="matrix-co", domain="matrix.example",
+                                                           name="Matrix Co", traits={}, created_at=app.clock(),
+                                                           updated_at=app.clock())).inserted_primary_key[0]
+    return found
 
 
 def credentials(shared, role: str, key: str) -> dict[str, str]:
@@ -125,11 +173,13 @@ def test_every_endpoint_with_every_role(shared, people, role):
                 ok = status == 401 and body["code"] == "unauthorized"
             elif expected == FORBIDDEN:
                 ok = status == 403 and body["code"] == "forbidden"
-            elif expected == SCOPED and in_scope and not visible:
+            elif expected in (SCOPED, FORBIDDEN_SCOPED) and in_scope and not visible:
                 hidden = shared.client.request(method, call.path.replace(str(lead_id), str(nobody)), json=call.json,
                                                headers=credentials(shared, role, key))
                 ok = (status, body) == (404, {"code": "not_found", "message": f"no lead {lead_id}"}) and \
                     (hidden.status_code, hidden.json()) == (404, {"code": "not_found", "message": f"no lead {nobody}"})
+            elif expected == FORBIDDEN_SCOPED:
+                ok = status == 403 and body["code"] == "forbidden"
             else:  # allowed: it worked, or the rules (not the role) said no
                 ok = status in (200, 201) or body.get("code") in ("invalid_transition", "conflict")
             outcomes.append((method, route, lead_id, status, body.get("code") if isinstance(body, dict) else None, ok))

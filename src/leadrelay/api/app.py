@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from leadrelay import __version__
-from leadrelay.api import health, ingest_segment, leads, playbook, reports, tokens
+from leadrelay.api import handoff, health, ingest_segment, leads, outbox, playbook, reports, team, tokens
 from leadrelay.api.errors import JsonResponse, install_error_handlers
 from leadrelay.api.middleware import RequestContext
 from leadrelay.api.runtime import Runtime
@@ -30,6 +30,9 @@ ROUTERS: list[APIRouter] = [
     playbook.router,
     tokens.router,
     reports.router,
+    handoff.router,
+    team.router,
+    outbox.router,
 ]
 
 DESCRIPTION = """\

@@ -10,6 +10,12 @@ Two questions, answered apart:
   does not exist (404, "no lead REF"), so a rep cannot learn that another rep's lead
   exists.
 
+Reps themselves (their queue, load and settings) follow the same scope: a rep sees their
+own, a manager their team's, admin and marketing everyone's; a manager changes, gives
+leads and accounts to, and reads the queues of the reps of their team only. Accepting a
+handoff and logging touches are the owning rep's own work; reassigning is a manager's
+or an admin's.
+
 A rep or manager token stops working (401) once the active playbook no longer names
 its rep or team: that is how a deleted rep's token dies.
 """
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from leadrelay.api.errors import Forbidden
-from leadrelay.domain.errors import NotFound
+from leadrelay.domain.errors import InvalidInput, NotFound
 from leadrelay.domain.lead import Lead
 from leadrelay.playbook.loader import Playbook
 from leadrelay.services.tokens import Role, Token, Unauthorized
@@ -37,6 +43,15 @@ class Action(str, Enum):
     READ_REJECTIONS = "read_rejections"
     MANAGE_TOKENS = "manage_tokens"
     WHOAMI = "whoami"
+    ACT_AS_OWNER = "act_as_owner"  # accept a handoff, log touches: the owning rep's own work
+    REASSIGN = "reassign"  # give a lead to another rep (or back to routing)
+    READ_QUEUE = "read_queue"  # a rep's open handoffs
+    READ_TEAMS = "read_teams"  # teams, and the reps in the caller's scope with their load
+    MANAGE_REPS = "manage_reps"  # active, capacity, quota, weight, away
+    MANAGE_ACCOUNTS = "manage_accounts"  # account owners
+    READ_SUPPRESSIONS = "read_suppressions"
+    READ_SLA = "read_sla"
+    MANAGE_OUTBOX = "manage_outbox"  # list and replay notifications
 
 
 _PEOPLE = frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER, Role.REP})
@@ -53,6 +68,15 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_REJECTIONS: frozenset({Role.ADMIN, Role.MARKETING}),
     Action.MANAGE_TOKENS: frozenset({Role.ADMIN}),
     Action.WHOAMI: _PEOPLE,
+    Action.ACT_AS_OWNER: frozenset({Role.REP}),
+    Action.REASSIGN: frozenset({Role.ADMIN, Role.MANAGER}),
+    Action.READ_QUEUE: _SALES,
+    Action.READ_TEAMS: _PEOPLE,
+    Action.MANAGE_REPS: frozenset({Role.ADMIN, Role.MANAGER}),
+    Action.MANAGE_ACCOUNTS: frozenset({Role.ADMIN, Role.MANAGER}),
+    Action.READ_SUPPRESSIONS: frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER}),
+    Action.READ_SLA: frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER}),
+    Action.MANAGE_OUTBOX: frozenset({Role.ADMIN}),
 }
 
 
@@ -109,6 +133,56 @@ def ensure_visible(caller: Caller, playbook: Playbook, lead: Lead, ref: str) -> 
     owners = visible_owners(caller, playbook)
     if owners is not None and lead.owner not in owners:
         raise NotFound(f"no lead {str(ref).strip()}")
+
+
+def visible_reps(caller: Caller, playbook: Playbook) -> frozenset[str] | None:
+    """The reps whose load and settings the caller may see (None: every rep): the owners of the leads they see."""
+    return visible_owners(caller, playbook)
+
+
+def ensure_rep_exists(playbook: Playbook, rep_id: str) -> None:
+    """Raise NotFound unless the playbook names the rep (the playbook is readable by every person)."""
+    if rep_id not in {rep.id for rep in _reps(playbook)}:
+        raise NotFound(f"no rep '{rep_id}' in the playbook")
+
+
+def queue_owner(caller: Caller, playbook: Playbook, rep_id: str | None) -> str:
+    """Whose queue the caller reads: a rep, their own; a manager, a rep of their team; an admin, any rep.
+
+    Raises InvalidInput when a manager or admin names no rep, NotFound for a rep the
+    playbook does not name, Forbidden for someone else's (a rep) or another team's (a manager).
+    """
+    if caller.role is Role.REP:
+        if rep_id is not None and rep_id != caller.token.rep_id:
+            raise Forbidden("a rep sees only their own queue")
+        return caller.token.rep_id
+    if rep_id is None:
+        raise InvalidInput("give ?rep=REP: only a rep token has a queue of its own")
+    ensure_rep_exists(playbook, rep_id)
+    require_manages(caller, playbook, rep_id, "see the queue of")
+    return rep_id
+
+
+def require_manages(caller: Caller, playbook: Playbook, rep_id: str, what: str = "manage") -> None:
+    """A manager acts only on the reps of their team (admin on any); raise Forbidden otherwise."""
+    if caller.role is Role.MANAGER and rep_id not in team_members(playbook, caller.token.team):
+        raise Forbidden(f"a manager may only {what} the reps of their team ({caller.token.team})")
+
+
+def require_manages_rep(caller: Caller, playbook: Playbook, rep_id: str, what: str = "change") -> None:
+    """A rep someone changes (or gives an account to) must exist (else NotFound) and, for a
+    manager, be in their team (else Forbidden). Whether the role may do it at all is `require`'s."""
+    ensure_rep_exists(playbook, rep_id)
+    require_manages(caller, playbook, rep_id, what)
+
+
+def require_assignee(caller: Caller, playbook: Playbook, rep_id: str | None) -> None:
+    """Who a lead may be given to: any rep by an admin, a rep of their own team by a manager.
+
+    A rep the playbook does not name is left to the service (404); None lets routing pick.
+    """
+    if rep_id is not None and rep_id in {rep.id for rep in _reps(playbook)}:
+        require_manages(caller, playbook, rep_id, "give leads to")
 
 
 def _reps(playbook: Playbook) -> list:

@@ -11,6 +11,7 @@ from leadrelay.cli.leads_cmd import print_explanation
 from leadrelay.cli.output import console, err_console, print_json
 from leadrelay.cli.reports_cmd import print_funnel
 from leadrelay.cli.handoff_cmd import print_reps, print_route, print_sla
+from leadrelay.cli.sales_cmd import print_forecast
 from leadrelay.services.demo import DEMO_DAYS, run_demo
 
 
@@ -31,7 +32,7 @@ def demo(
     if as_json:
         print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
                     "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
-                    "handoffs": result.handoff_examples})
+                    "handoffs": result.handoff_examples, "deals": result.deals})
         return
     r = result.report
     console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
@@ -54,3 +55,7 @@ def demo(
         console.rule(title)
         print_route(example["route"])
         print_explanation(example["lead"])
+    console.rule("Deals: qualified with BANT, converted, won or lost")
+    deals = {k: v for k, v in result.deals.items() if k != "forecast"}
+    console.print(", ".join(f"{k}: {v}" for k, v in deals.items()))
+    print_forecast(result.deals["forecast"])

@@ -267,7 +267,8 @@ def _close(deal: Opportunity, stage: DealStage, at: datetime, actor: str, action
         changes["close_date"] = (deal.close_date.isoformat(), at.date().isoformat())
     if reason:
         changes["lost_reason"] = (None, reason)
-    deal.status, deal.stage, deal.probability, deal.category = stage.outcome, stage.id, stage.probability, stage.category
+    deal.status, deal.stage, deal.category = stage.outcome, stage.id, stage.category
+    deal.probability = stage.probability
     deal.probability_override, deal.close_date, deal.closed_at, deal.lost_reason = None, at.date(), at, reason
     return DealChange(action, at, actor, changes, reason)
 

@@ -7,6 +7,7 @@ SLA timers as the clock moves, so breaches escalate as they would live.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from leadrelay.bootstrap import App, bootstrap
 from leadrelay.playbook.loader import starter_playbook
 from leadrelay.reports.funnel import funnel
+from leadrelay.services.demo_deals import work_deals
 from leadrelay.services.demo_sales import SalesFloor
 from leadrelay.services.demo_stream import generate_demo_stream
 from leadrelay.services.directory import list_reps
@@ -39,6 +41,7 @@ class DemoResult:
     reps: list[dict] = field(default_factory=list)
     sla: dict = field(default_factory=dict)
     handoff_examples: list[dict] = field(default_factory=list)  # an escalated lead, a recycled lead
+    deals: dict = field(default_factory=dict)  # qualified with BANT, converted, won or lost; the forecast
 
 
 class _Clock:
@@ -77,10 +80,11 @@ def run_demo(database_url: str, *, seed: int = 7, visitors: int = 3000) -> DemoR
             report.add(ingest(app, ((f"demo message {i}", m) for i, m in todays), source="demo", live=False))
             floor.plan_new_handoffs()
             floor.run_until(day_end)
+        deals = work_deals(app, random.Random(seed), clock())
         with app.engine.connect() as conn:
             result_funnel = funnel(conn)
         return DemoResult(report, result_funnel, _examples(app), len(messages), dict(floor.done), list_reps(app),
-                          sla_report(app, clock()), _handoff_examples(app))
+                          sla_report(app, clock()), _handoff_examples(app), deals)
     finally:
         app.close()
 

@@ -15,6 +15,7 @@ without those checks (the CLI's `--by`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -55,14 +56,14 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
     """
     rules = app.playbook.rules
     now = now or app.clock()
+    actor = f"user:{rep}" if rep is not None else actor
+    if not actor:
+        raise InvalidInput("say who is converting: a rep (--rep) or a person (--by)")
     owner = owner or rep
     if owner is None:
         raise InvalidInput("say who owns the opportunity (--owner) when converting without --rep")
     if owner not in rules.handoff.directory.reps:
         raise NotFound(f"no rep '{owner}' in the playbook")
-    actor = f"user:{rep}" if rep is not None else actor
-    if not actor:
-        raise InvalidInput("say who is converting: a rep (--rep) or a person (--by)")
     # Check the deal before touching anything (the account id is not known yet).
     deals.open_opportunity(account_id=0, lead_id=None, name=name, amount=amount, currency=currency,
                            close_date=close_date, owner=owner, rules=rules.sales.deals, at=now, actor=actor,
@@ -121,8 +122,8 @@ def _check_converter(conn: Connection, lead: Lead, rep: str, kind: str) -> None:
     c = h.handoffs.c
     owns_handoff = conn.scalar(select(c.id).where(c.lead_id == lead.id, c.kind == "expansion", c.status != "closed",
                                                   c.owner == rep).limit(1)) is not None
-    account_owner = conn.scalar(select(h.account_owners.c.rep).where(h.account_owners.c.account_id == lead.account_id)) \
-        if lead.account_id is not None else None
+    o = h.account_owners.c
+    account_owner = conn.scalar(select(o.rep).where(o.account_id == lead.account_id)) if lead.account_id else None
     if not owns_handoff and account_owner != rep:
         raise InvalidTransition(f"lead {lead.id} is a customer: its expansion belongs to "
                                 f"{account_owner or 'the account owner'}, not {rep}")
@@ -209,19 +210,24 @@ def _authorise(app: App, deal: Opportunity, rep: str | None, team: str | None, a
     return actor
 
 
-def _act(app: App, deal_id: int | str, action, *, rep: str | None, team: str | None, actor: str | None,
-         expected_version: int | None, now: datetime | None) -> dict[str, Any]:
-    """Load, authorise, apply `action(conn, deal, who, now) -> extra`, store the deal and its history row."""
+DealAction = Callable[[Opportunity, str, datetime], tuple[deals.DealChange, dict[str, Any]]]
+LeadFollowUp = Callable[[Connection, Opportunity, str, datetime], dict[str, Any]]
+
+
+def _act(app: App, deal_id: int | str, action: DealAction, *, rep: str | None, team: str | None,
+         actor: str | None, expected_version: int | None, now: datetime | None,
+         then: LeadFollowUp | None = None) -> dict[str, Any]:
+    """One transaction: load and authorise, `action(deal, who, now)`, store the deal and its history row,
+    then `then(conn, deal, who, now)` for what it means for the lead."""
     now = now or app.clock()
     with transaction(app.engine) as conn:
         deal = repo.load_deal(conn, deal_id, for_update=True, expected_version=expected_version)
         who = _authorise(app, deal, rep, team, actor)
-        change, extra = action(conn, deal, who, now)
+        change, extra = action(deal, who, now)
         repo.save_deal(conn, deal, now)
         repo.insert_history(conn, deal.id, change)
-        lead_move = extra.pop("lead_move", None)
-        if lead_move is not None:
-            lead_move(conn, who, now)
+        if then is not None:
+            extra |= then(conn, deal, who, now)
         account = _account_row(conn, deal.account_id)
     return {"opportunity": deal_dict(deal, account)} | extra
 
@@ -231,18 +237,16 @@ def move_opportunity(app: App, deal_id: int | str, stage: str, *, rep: str | Non
                      now: datetime | None = None) -> dict[str, Any]:
     """Move an open deal to another open stage of the playbook (its default probability applies again)."""
     rules = app.playbook.rules.sales.deals
-    return _act(app, deal_id, lambda conn, deal, who, at: (
-        deals.move_stage(deal, stage, rules, at=at, actor=who), {}),
-        rep=rep, team=team, actor=actor, expected_version=expected_version, now=now)
+    return _act(app, deal_id, lambda deal, who, at: (deals.move_stage(deal, stage, rules, at=at, actor=who), {}),
+                rep=rep, team=team, actor=actor, expected_version=expected_version, now=now)
 
 
 def set_probability(app: App, deal_id: int | str, percent: Any, *, rep: str | None = None, team: str | None = None,
                     actor: str | None = None, expected_version: int | None = None,
                     now: datetime | None = None) -> dict[str, Any]:
     """Override an open deal's probability (0-100); None goes back to the stage's default."""
-    return _act(app, deal_id, lambda conn, deal, who, at: (
-        deals.set_probability(deal, percent, at=at, actor=who), {}),
-        rep=rep, team=team, actor=actor, expected_version=expected_version, now=now)
+    return _act(app, deal_id, lambda deal, who, at: (deals.set_probability(deal, percent, at=at, actor=who), {}),
+                rep=rep, team=team, actor=actor, expected_version=expected_version, now=now)
 
 
 def update_opportunity(app: App, deal_id: int | str, *, name: str | None = None, amount: Any = None,
@@ -255,7 +259,7 @@ def update_opportunity(app: App, deal_id: int | str, *, name: str | None = None,
     if owner is not None and owner not in rules.handoff.directory.reps:
         raise NotFound(f"no rep '{owner}' in the playbook")
 
-    def action(conn, deal, who, at):
+    def action(deal: Opportunity, who: str, at: datetime):
         change, warnings = deals.update_deal(deal, rules.sales.deals, at=at, actor=who, name=name, amount=amount,
                                              currency=currency, close_date=close_date, owner=owner,
                                              allow_past_close=allow_past_close)
@@ -270,23 +274,17 @@ def win_opportunity(app: App, deal_id: int | str, *, rep: str | None = None, tea
     """Close a deal as won; a new-business deal makes its lead a customer (handed to customer success)."""
     rules = app.playbook.rules.sales.deals
 
-    def action(conn, deal, who, at):
-        change = deals.win(deal, rules, at=at, actor=who)
-        result: dict[str, Any] = {"lead": None}
+    def to_customer(conn: Connection, deal: Opportunity, who: str, at: datetime) -> dict[str, Any]:
+        if deal.kind != NEW_BUSINESS or deal.lead_id is None:
+            return {"lead": None}
+        lead = load_for_update(conn, deal.lead_id)
+        if lead.stage is Stage.OPPORTUNITY:
+            move_lead(conn, app, lead, Transition.ADVANCE, Stage.CUSTOMER, actor=who,
+                      reason=f"won: opportunity {deal.id}", now=at)
+        return {"lead": {"id": lead.id, "stage": lead.stage.value, "version": lead.version}}
 
-        def lead_move(conn, who, at):
-            if deal.kind != NEW_BUSINESS or deal.lead_id is None:
-                return
-            lead = load_for_update(conn, deal.lead_id)
-            if lead.stage is Stage.OPPORTUNITY:
-                move_lead(conn, app, lead, Transition.ADVANCE, Stage.CUSTOMER, actor=who,
-                          reason=f"won: opportunity {deal.id}", now=at)
-            result["lead"] = {"id": lead.id, "stage": lead.stage.value, "version": lead.version}
-
-        result["lead_move"] = lead_move
-        return change, result
-
-    return _act(app, deal_id, action, rep=rep, team=team, actor=actor, expected_version=expected_version, now=now)
+    return _act(app, deal_id, lambda deal, who, at: (deals.win(deal, rules, at=at, actor=who), {}),
+                rep=rep, team=team, actor=actor, expected_version=expected_version, now=now, then=to_customer)
 
 
 def lose_opportunity(app: App, deal_id: int | str, reason: str, *, rep: str | None = None, team: str | None = None,
@@ -295,25 +293,17 @@ def lose_opportunity(app: App, deal_id: int | str, reason: str, *, rep: str | No
     """Close a deal as lost with one of the playbook's lost reasons; per the playbook, its lead goes to nurture."""
     rules = app.playbook.rules.sales.deals
 
-    def action(conn, deal, who, at):
-        change = deals.lose(deal, reason, rules, at=at, actor=who)
-        result: dict[str, Any] = {"lead": None}
+    def to_nurture(conn: Connection, deal: Opportunity, who: str, at: datetime) -> dict[str, Any]:
+        if deal.kind != NEW_BUSINESS or deal.lead_id is None:
+            return {"lead": None}
+        lead = load_for_update(conn, deal.lead_id)
+        others = repo.open_deals_of(conn, repo.lead_ids_with_merged(conn, lead.id), kind=NEW_BUSINESS)
+        if rules.lost_to_nurture and not others and lead.stage in (Stage.SQL, Stage.OPPORTUNITY):
+            move_lead(conn, app, lead, Transition.RECYCLE, Stage.LEAD, actor=who, reason=rules.nurture_reason, now=at)
+        return {"lead": {"id": lead.id, "stage": lead.stage.value, "segment": lead.segment, "version": lead.version}}
 
-        def lead_move(conn, who, at):
-            if deal.kind != NEW_BUSINESS or deal.lead_id is None:
-                return
-            lead = load_for_update(conn, deal.lead_id)
-            others = repo.open_deals_of(conn, repo.lead_ids_with_merged(conn, lead.id), kind=NEW_BUSINESS)
-            if rules.lost_to_nurture and not others and lead.stage in (Stage.SQL, Stage.OPPORTUNITY):
-                move_lead(conn, app, lead, Transition.RECYCLE, Stage.LEAD, actor=who, reason=rules.nurture_reason,
-                          now=at)
-            result["lead"] = {"id": lead.id, "stage": lead.stage.value, "segment": lead.segment,
-                              "version": lead.version}
-
-        result["lead_move"] = lead_move
-        return change, result
-
-    return _act(app, deal_id, action, rep=rep, team=team, actor=actor, expected_version=expected_version, now=now)
+    return _act(app, deal_id, lambda deal, who, at: (deals.lose(deal, reason, rules, at=at, actor=who), {}),
+                rep=rep, team=team, actor=actor, expected_version=expected_version, now=now, then=to_nurture)
 
 
 # --- reading -----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ handoff desk, after the stage moves are stored. Interest and intent stay apart:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -43,25 +43,32 @@ def on_activities(desk: HandoffDesk, assigned: Sequence[tuple[Activity, Lead]]) 
     for activity, lead in assigned:
         if lead.id is None or lead.stage is None or lead.stage is Stage.DISQUALIFIED:
             continue
-        event = activity.name if activity.type == "track" else None
-        fields = None
         if lead.stage is Stage.CUSTOMER:
             if lead.id in expansion or (lead.stage_changed_at and activity.occurred_at < lead.stage_changed_at):
                 continue  # one handoff per batch; signals from before the purchase are not expansion
-            for signal in sales.expansion_signals:
-                if signal.may_match(activity.type, event) and signal.when(fields := fields or activity_fields(activity)):
-                    expansion[lead.id] = (lead, signal, activity)
-                    break
+            signal = next(_matching(sales.expansion_signals, activity), None)
+            if signal is not None:
+                expansion[lead.id] = (lead, signal, activity)
             continue
-        for signal in sales.pql_signals:
-            if signal.may_match(activity.type, event) and signal.when(fields := fields or activity_fields(activity)):
-                seen = pql.setdefault(lead.id, (lead, {}))[1]
-                if signal.id not in seen or activity.occurred_at < seen[signal.id].occurred_at:
-                    seen[signal.id] = activity
+        for signal in _matching(sales.pql_signals, activity):
+            seen = pql.setdefault(lead.id, (lead, {}))[1]
+            if signal.id not in seen or activity.occurred_at < seen[signal.id].occurred_at:
+                seen[signal.id] = activity
     if pql:
         _mark_pql(desk, sales, pql)
     if expansion:
         _open_expansions(desk, sales, expansion)
+
+
+def _matching(signals: Sequence[Signal], activity: Activity) -> Iterator[Signal]:
+    """The signals an activity matches, in playbook order (its fields are built only if one may match)."""
+    event = activity.name if activity.type == "track" else None
+    fields = None
+    for signal in signals:
+        if signal.may_match(activity.type, event):
+            fields = fields if fields is not None else activity_fields(activity)
+            if signal.when(fields):
+                yield signal
 
 
 def _mark_pql(desk: HandoffDesk, sales: SalesRules, hits: dict[int, tuple[Lead, dict[str, Activity]]]) -> None:

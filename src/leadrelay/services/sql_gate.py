@@ -81,7 +81,8 @@ def crosses_sql(lead: Lead, kind: Transition, target: Stage) -> bool:
             and lead.stage.rank < Stage.SQL.rank <= target.rank)
 
 
-def require_sql_gate(conn: Connection, app: App, lead: Lead, kind: Transition, target: Stage, now: datetime) -> str | None:
+def require_sql_gate(conn: Connection, app: App, lead: Lead, kind: Transition, target: Stage,
+                     now: datetime) -> str | None:
     """Raise SqlGateNotMet (with every reason) if this move crosses into SQL without the gate met.
 
     Returns the verdict's one-line summary when the move crosses the gate, else None.
