@@ -639,7 +639,7 @@ def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     result = Cli(tmp_path, None)("demo", "--visitors", "200", "--database", "sqlite:///demo.db", "--json")
     assert (result.code, result.err) == (0, "")
     demo = result.json()
-    assert set(demo) == {"messages", "ingest", "funnel", "examples", "sales", "reps", "sla", "handoffs"}
+    assert set(demo) == {"messages", "ingest", "funnel", "examples", "sales", "reps", "sla", "handoffs", "deals"}
     assert demo["ingest"]["received"] == demo["messages"] > 0
     assert [s["stage"] for s in demo["funnel"]["stages"]] == STAGE_NAMES
     assert demo["funnel"]["known_leads"] > 0
@@ -647,4 +647,7 @@ def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     assert sum(rep["assigned_total"] for rep in demo["reps"]) > 0
     assert demo["sales"]["accept"] > 0 and any(k.startswith("sweep ") for k in demo["sales"])
     assert {row["policy"] for row in demo["sla"]["sales"]} >= {"mql_acceptance"}
+    deals = demo["deals"]
+    assert deals["qualified"] >= deals["sql"] >= deals["converted"] >= deals["won"] + deals["lost"]
+    assert deals["converted"] > 0 and set(deals["forecast"]) == {"as_of", "week", "by", "rows", "totals", "snapshots"}
     assert (tmp_path / "demo.db").is_file()
