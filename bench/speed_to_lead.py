@@ -219,7 +219,8 @@ def run(url: str, requests: int, rate: float, workdir: Path) -> dict:
                 "p99_ms": round(percentile(first, 99), 1), "max_ms": round(max(first), 1),
                 "assigned_p50_ms": round(percentile(assigned, 50), 1),
                 "assigned_p99_ms": round(percentile(assigned, 99), 1),
-                "ingest_p50_ms": round(percentile(ingest_ms, 50), 1), "ingest_p99_ms": round(percentile(ingest_ms, 99), 1),
+                "ingest_p50_ms": round(percentile(ingest_ms, 50), 1),
+                "ingest_p99_ms": round(percentile(ingest_ms, 99), 1),
                 "lost": lost, "duplicates": duplicates, "outbox_rows": rows, "leads_in_sal": sal,
                 "rate": rate or None, "seconds": round(elapsed, 1)}
     finally:
@@ -268,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
           f"({'one at a time' if not args.rate else f'{args.rate:g}/s'}):")
     print(f"  demo request -> first webhook: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
           f"max {result['max_ms']:.1f} ms   (target p99 < {TARGET_MS:.0f} ms: {met})")
-    print(f"  -> lead.assigned:              p50 {result['assigned_p50_ms']:.1f} ms, p99 {result['assigned_p99_ms']:.1f} ms")
-    print(f"  ingest() call (committed):     p50 {result['ingest_p50_ms']:.1f} ms, p99 {result['ingest_p99_ms']:.1f} ms")
+    print(f"  -> lead.assigned:              p50 {result['assigned_p50_ms']:.1f} ms, "
+          f"p99 {result['assigned_p99_ms']:.1f} ms")
+    print(f"  ingest() call (committed):     p50 {result['ingest_p50_ms']:.1f} ms, "
+          f"p99 {result['ingest_p99_ms']:.1f} ms")
     print(f"  lost {result['lost']}, delivered twice {result['duplicates']}")
     return 0
 

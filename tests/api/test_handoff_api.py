@@ -104,8 +104,6 @@ def test_the_owning_rep_accepts_and_logs_touches_and_nobody_else_can(client, app
         "marketing": {"month": "2026-10", "mqls": 0, "target": 100, "on_track": False},
     }
     error(client.get("/api/sla", headers=rep), 403, "forbidden", "role rep may not read sla")
-    history = ok(client.get(f"/api/leads/{jane}", headers=rep))["history"]
-    assert history[-1]["actor"] == "user:alice"
 
 
 def test_managers_and_admins_reassign_and_the_routing_explains_it(client, app, tokens, clock):
@@ -174,7 +172,7 @@ def test_managers_and_admins_reassign_and_the_routing_explains_it(client, app, t
 def test_a_queue_is_the_callers_own_or_one_they_manage_most_urgent_first(client, app, tokens, clock):
     first = add_lead(app, "first@acme.io", owner="alice", hand_raise=True)  # due 09:05
     clock.advance(minutes=1)
-    second = add_lead(app, "second@acme.io", owner="alice", hand_raise=True)  # due 09:06
+    second = add_lead(app, "second@acme.io", owner="alice", hand_raise=True)  # assigned at 09:01: due 09:06
     clock.advance(minutes=1)
     with app.engine.connect() as conn:
         handoffs = dict(conn.execute(select(h.handoffs.c.lead_id, h.handoffs.c.id)).all())  # one handoff per lead
@@ -183,8 +181,8 @@ def test_a_queue_is_the_callers_own_or_one_they_manage_most_urgent_first(client,
     ok(client.post(f"/api/leads/{first}/reassign", json={"to": "alice"}, headers=admin))  # clock restarts: due 09:07
 
     expected = {"rep": "alice", "handoffs": [
-        open_handoff(second, handoffs[second], assigned="2026-10-01T09:01:00Z", due="2026-10-01T09:06:00Z",
-                     opened_at="2026-10-01T09:01:00Z") | {"email": "second@acme.io"},
+        open_handoff(second, handoffs[second], assigned="2026-10-01T09:01:00Z", due="2026-10-01T09:06:00Z")
+        | {"email": "second@acme.io"},
         open_handoff(first, handoffs[first], assigned="2026-10-01T09:02:00Z", due="2026-10-01T09:07:00Z")
         | {"email": "first@acme.io"},
     ]}
@@ -226,7 +224,8 @@ def rep(rep_id: str, **changes) -> dict:
         "zoe": ("Zoe Test", "sdr_na", None, None, 1.0, "UTC", "dana.whitfield"),
     }
     name, team, capacity, quota, weight, zone, manager = people[rep_id]
-    email = "zoe@acme-analytics.example" if rep_id == "zoe" else f"{name.lower().replace(' ', '.')}@acme-analytics.example"
+    local = "zoe" if rep_id == "zoe" else name.lower().replace(" ", ".")
+    email = f"{local}@acme-analytics.example"
     return {"id": rep_id, "name": name, "email": email, "team": team, "active": True, "capacity": capacity,
             "daily_quota": quota, "weight": weight, "open_leads": 0, "assigned_today": 0, "assigned_total": 0,
             "away": [], "timezone": zone, "manager": f"{manager}@acme-analytics.example", **changes}
@@ -311,14 +310,14 @@ def test_suppressions_per_channel_and_a_manager_sees_their_teams_leads(client, a
 
     owned = [
         {"lead_id": carl, "email": "carl@acme.io", "channel": "email", "reason": "owned by sales",
-         "source": f"handoff:{2}", "permanent": False, "since": "2026-10-01T09:01:00Z"},
+         "source": "handoff:2", "permanent": False, "since": "2026-10-01T09:01:00Z"},
         {"lead_id": jane, "email": "jane@acme.io", "channel": "email", "reason": "owned by sales",
-         "source": f"handoff:{1}", "permanent": False, "since": "2026-10-01T09:00:00Z"},
+         "source": "handoff:1", "permanent": False, "since": "2026-10-01T09:00:00Z"},
     ]
     everyone = ok(client.get("/api/suppressions", headers=bearer(tokens.marketing)))
-    assert everyone == [owned[0], {"lead_id": dora, "email": "dora@acme.io", "channel": "email",
-                                   "reason": "unsubscribed", "source": everyone[1]["source"], "permanent": True,
-                                   "since": "2026-10-01T09:02:00Z"}, owned[1]]
+    unsubscribed = {"lead_id": dora, "email": "dora@acme.io", "channel": "email", "reason": "unsubscribed",
+                    "source": "rule:suppression.unsubscribed", "permanent": True, "since": "2026-10-01T09:02:00Z"}
+    assert everyone == [owned[0], unsubscribed, owned[1]]  # by email
     assert ok(client.get("/api/suppressions?channel=email", headers=bearer(tokens.admin))) == everyone
     assert ok(client.get("/api/suppressions?channel=ads", headers=bearer(tokens.admin))) == []
     assert ok(client.get("/api/suppressions", headers=bearer(tokens.manager))) == [owned[1]]
@@ -339,7 +338,7 @@ def outbox_row(message_id: str, status: str, *, channel: str = "webhook", target
 
 def listed(row_id: int, row: dict) -> dict:
     iso = lambda moment: moment.isoformat().replace("+00:00", "Z") if moment else None  # noqa: E731
-    return {"id": row_id, **{k: v for k, v in row.items() if k != "payload"},
+    return {"id": row_id, **row, "payload": None,
             "next_attempt_at": iso(row["next_attempt_at"]), "created_at": iso(row["created_at"]),
             "sent_at": iso(row["sent_at"])}
 

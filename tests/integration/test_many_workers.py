@@ -35,7 +35,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -229,7 +229,23 @@ def run_workers(url: str, workers: int, tmp_path: Path, receiver: Receiver) -> N
     playbook_path.write_text(PLAYBOOK % {"base": receiver.base, "secret_env": SECRET_ENV})
     env = os.environ | {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_PLAYBOOK": str(playbook_path), SECRET_ENV: SECRET}
     app = bootstrap(Settings(database_url=url), playbook=load_playbook(playbook_path))
+    try:
+        summary = _run(app, env, workers, tmp_path, receiver)
+    finally:
+        app.close()
+    print(f"{workers} workers on {app.engine.dialect.name}: {time.monotonic() - started:.1f}s, {summary}")
+
+
+def _run(app, env: dict[str, str], workers: int, tmp_path: Path, receiver: Receiver) -> str:
     procs: list[subprocess.Popen] = []
+    logs: list = []
+
+    def alive(when: str) -> None:
+        for i, proc in enumerate(procs):
+            if proc.poll() is not None:
+                pytest.fail(f"worker {i} died {when} (exit {proc.returncode}):\n"
+                            f"{(tmp_path / f'worker{i}.err').read_text()[-3000:]}")
+
     try:
         # 1. Leads arrive while nobody is working: every handoff waits in the queue.
         now = app.clock()
@@ -246,7 +262,6 @@ def run_workers(url: str, workers: int, tmp_path: Path, receiver: Receiver) -> N
         for rep in CAPACITY:
             if rep != "ann":
                 set_rep(app, rep, actor="user:test", active=True)
-        logs = []
         for i in range(workers):
             out, err = open(tmp_path / f"worker{i}.out", "w"), open(tmp_path / f"worker{i}.err", "w")
             logs.append((out, err))
@@ -267,7 +282,7 @@ def run_workers(url: str, workers: int, tmp_path: Path, receiver: Receiver) -> N
         active_from, seats = time.monotonic(), sum(CAPACITY.values())
         while True:
             snapshot()
-            assert all(p.poll() is None for p in procs), "a worker died while working"
+            alive("while working")
             with app.engine.connect() as conn:
                 d = h.routing_decisions.c
                 assignments = conn.scalar(select(func.count()).select_from(h.routing_decisions)
@@ -283,7 +298,7 @@ def run_workers(url: str, workers: int, tmp_path: Path, receiver: Receiver) -> N
         settle_until = time.monotonic() + SETTLE_TIMEOUT
         while True:
             snapshot()
-            assert all(p.poll() is None for p in procs), "a worker died while settling"
+            alive("while settling")
             with app.engine.connect() as conn:
                 t, o = h.sla_timers.c, outbox.c
                 timers_left = conn.scalar(select(func.count()).select_from(h.sla_timers)
@@ -308,7 +323,7 @@ def run_workers(url: str, workers: int, tmp_path: Path, receiver: Receiver) -> N
             except subprocess.TimeoutExpired:
                 proc.kill()
                 codes.append("hung")
-        for out, err in logs if procs else []:
+        for out, err in logs:
             out.close()
             err.close()
     stderr = [(tmp_path / f"worker{i}.err").read_text() for i in range(workers)]
@@ -319,15 +334,10 @@ def run_workers(url: str, workers: int, tmp_path: Path, receiver: Receiver) -> N
     busy = sum(1 for text in stderr if "'assigned':" in text)  # a worker prints the sweeps that did something
     assert busy >= min(2, workers), "the work was not shared: fewer than two workers ever did anything"
 
-    try:
-        summary = check(app, receiver, snapshots, over)
-    finally:
-        app.close()
-    print(f"{workers} workers on {app.engine.dialect.name}: {time.monotonic() - started:.1f}s, {snapshots} snapshots, "
-          f"{summary}")
+    return f"{snapshots} snapshots, " + check(app, receiver, snapshots, over)
 
 
-def check(app, receiver: Receiver, snapshots: int, over: list) -> None:
+def check(app, receiver: Receiver, snapshots: int, over: list) -> str:
     assert snapshots > 10 and over == [], f"reps over capacity while the workers ran: {over[:10]}"
     with app.engine.connect() as conn:
         decisions = conn.execute(select(h.routing_decisions).order_by(h.routing_decisions.c.id)).all()
@@ -354,7 +364,8 @@ def check(app, receiver: Receiver, snapshots: int, over: list) -> None:
     for d in decisions:
         previous = owner.get(d.handoff_id)
         if d.actor in ("rule:routing", "rule:routing.queue"):
-            assert previous is None, f"handoff {d.handoff_id} assigned to {d.owner} while {previous} had it ({d.id})"
+            assert previous is None, (f"decision {d.id}: the queue routed handoff {d.handoff_id} (to {d.owner}) "
+                                      f"while {previous} had it")
         else:
             assert d.actor in ("rule:sla.demo", "rule:sla.mql"), d.actor
             assert previous is not None, f"decision {d.id}: SLA reassignment of handoff {d.handoff_id} nobody had"

@@ -122,7 +122,8 @@ class Candidate(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     rep: str
-    skipped: str | None = Field(description="Why the rep could not take it (inactive, at capacity, ...); null: eligible.")
+    skipped: str | None = Field(description="Why the rep could not take it (inactive, at capacity, ...); "
+                                            "null: eligible.")
 
 
 class RoutingDecision(BaseModel):

@@ -59,7 +59,8 @@ class OutboxPage(BaseModel):
 class Retry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[Annotated[int, Field(ge=1, le=_MAX_ID)]] = Field([], max_length=1000, description="Outbox message ids (sent ones too: a replay).")
+    ids: list[Annotated[int, Field(ge=1, le=_MAX_ID)]] = Field(
+        [], max_length=1000, description="Outbox message ids (sent ones too: a replay).")
     dead: bool = Field(False, description="Every message in the dead letters.")
     enable_endpoint: SafeText | None = Field(None, max_length=80, description="Re-enable this endpoint (disabled "
                                              "after a 410) and requeue the messages held for it.")

@@ -271,9 +271,9 @@ def _sender(channel: str, target: str, settings: Settings, notifications: Notifi
             key = webhook.decode_secret(secret)
         except SecretError as exc:
             return failing(f"{hook.secret_env}: {exc}")
-        client = webhook.new_client()
+        client = webhook.shared_client()
         return (lambda row: webhook.send(client, hook.url, key=key, message_id=row.message_id, payload=row.payload,
-                                         now=now, timeout=hook.timeout_seconds)), client.close
+                                         now=now, timeout=hook.timeout_seconds)), _keep
     if channel == "slack":
         channel_spec = notifications.slack_channel(target)
         if channel_spec is None:
@@ -281,9 +281,9 @@ def _sender(channel: str, target: str, settings: Settings, notifications: Notifi
         url = channel_spec.resolve_url(environ)
         if url is None:
             return failing(f"environment variable {channel_spec.url_env} (URL of Slack channel '{target}') is not set")
-        client = webhook.new_client()
+        client = webhook.shared_client()
         return (lambda row: slack_channel.send(client, url, row.payload, lead_id=row.lead_id,
-                                               timeout=channel_spec.timeout_seconds)), client.close
+                                               timeout=channel_spec.timeout_seconds)), _keep
     if channel == "email":
         if notifications.email is None:
             return failing("the playbook's notifications have no email section")
@@ -401,3 +401,7 @@ def retry(engine: Engine, ids: Iterable[int] | None = None, now: datetime | None
                                        .distinct()).scalars()
                 report.still_disabled = sorted(t for t in targets if t in disabled)
     return report
+
+
+def _keep() -> None:
+    """The shared HTTP client outlives a sweep: nothing to close."""

@@ -140,7 +140,7 @@ def set_account_owner(app: App, account: str, rep_id: str, *, actor: str) -> dic
     a = t.accounts.c
     with transaction(app.engine) as conn:
         query = select(a.id, a.name, a.domain).where(
-            (a.group_id == account) | (a.domain == account.lower()) | (a.id == int(account) if account.isdigit() else False))
+            (a.group_id == account) | (a.domain == account.lower()) | (a.id == int(account) if account.isascii() and account.isdigit() and len(account) < 19 else False))
         row = conn.execute(query.order_by(a.id).limit(1)).first()
         if row is None:
             raise NotFound(f"no account '{account}' (give an account id, group id or domain)")

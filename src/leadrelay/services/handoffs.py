@@ -115,11 +115,12 @@ class HandoffDesk:
 
     def assign(self, handoff_id: int, lead: Lead, kind: str, to_function: str, at: datetime, *, actor: str,
                exclude: frozenset[str] = frozenset(), owner: str | None = None, fresh: bool = False,
-               defer: bool = False) -> Decision:
+               defer: bool = False, unless_queued_as: Any = None) -> Decision:
         """Route (or give to `owner`), store the decision, and start the SLA clock for the new owner.
 
         `fresh`: the handoff never had timers (skip cancelling them). `defer`: buffer the
-        writes for `write_pending()` (bulk assignment of a queue).
+        writes for `write_pending()` (bulk assignment of a queue). `unless_queued_as`: the
+        candidates of the last decision; a lead still queued for the same reasons stores nothing.
         """
         directory = self.directory
         if owner is not None:
@@ -128,6 +129,9 @@ class HandoffDesk:
         else:
             decision = route(lead.lead_fields(lead.scoring.engagement), to_function, directory, self.loads,
                              self.now, account_owner=self.account_owner(lead), exclude=exclude)
+        if decision.owner is None and unless_queued_as is not None \
+                and decision.as_dict()["candidates"] == unless_queued_as:
+            return decision  # still waiting, for the same reasons: nothing new to record
         self._decisions.append({
             "lead_id": lead.id, "handoff_id": handoff_id, "at": self.now, "rule_id": decision.rule,
             "team": decision.team, "owner": decision.owner, "reason": decision.reason,

@@ -33,6 +33,11 @@ def _when(app: App, at: datetime | None) -> datetime:
     return at
 
 
+def _not_before(handoff, at: datetime) -> None:
+    if at < handoff.opened_at:
+        raise InvalidInput(f"{at.isoformat()} is before the handoff opened ({handoff.opened_at.isoformat()})")
+
+
 def _open_handoff(conn, lead: Lead, rep: str | None):
     row = conn.execute(select(h.handoffs).where(h.handoffs.c.lead_id == lead.id, h.handoffs.c.status != "closed")
                        .order_by(h.handoffs.c.id.desc()).limit(1)).first()
@@ -54,6 +59,7 @@ def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None =
     with transaction(app.engine) as conn:
         lead = load_for_update(conn, ref, expected_version)
         row = _open_handoff(conn, lead, rep)
+        _not_before(row, now)
         if row.accepted_at is not None:
             raise InvalidTransition(f"lead {lead.id} was already accepted at {row.accepted_at.isoformat()}")
         desk = HandoffDesk(conn, app, now)
@@ -82,6 +88,7 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
     with transaction(app.engine) as conn:
         lead = load_for_update(conn, ref)
         row = _open_handoff(conn, lead, rep)
+        _not_before(row, at)
         conn.execute(insert(h.touches).values(lead_id=lead.id, handoff_id=row.id, rep=rep, kind=kind,
                                               outcome=outcome.strip(), note=note, at=at))
         touches = row.touches + 1

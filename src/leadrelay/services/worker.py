@@ -8,6 +8,7 @@ claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.sla import ACCEPT, BREACH, ESCALATION, FIRST_TOUCH, TOUCHES, WARNING
@@ -29,6 +31,7 @@ from leadrelay.storage import tables as t
 from leadrelay.storage.database import transaction
 from leadrelay.storage.sales_repo import has_open_deal
 
+log = logging.getLogger("leadrelay.worker")
 TIMERS_PER_TRANSACTION = 200
 SALES_STAGES = {Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY}
 
@@ -62,14 +65,25 @@ def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
 
 def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[[], datetime] | None = None,
         on_sweep: Callable[[SweepReport], None] | None = None) -> None:
-    """Sweep every `interval` seconds until interrupted (or once)."""
+    """Sweep every `interval` seconds until interrupted (or once).
+
+    A database error in one sweep (a deadlock, a lost connection) is logged and the next
+    sweep tries again: everything a sweep does is idempotent, and what it left undone is
+    still due. With `once`, the error is raised.
+    """
     clock = clock or app.clock
     while True:
-        report = sweep(app, clock())
-        if on_sweep:
-            on_sweep(report)
-        if once:
-            return
+        try:
+            report = sweep(app, clock())
+        except DBAPIError as exc:
+            if once:
+                raise
+            log.warning("sweep failed, retrying in %.2fs: %s", interval, str(exc.orig or exc).splitlines()[0])
+        else:
+            if on_sweep:
+                on_sweep(report)
+            if once:
+                return
         time.sleep(interval)
 
 
@@ -158,12 +172,13 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
             return
         desk = HandoffDesk(conn, app, now)
         leads = repo.load_leads(conn, sorted({row.lead_id for row in queued}), for_update=True)
+        previous = _last_candidates(conn, [row.id for row in queued])
         changed = []
         for row in queued:
             lead = leads[row.lead_id]
             # The SLA clock starts when someone gets the lead, not when it started waiting.
-            decision = desk.assign(row.id, lead, row.kind, row.to_function, now,
-                                   actor="rule:routing.queue", fresh=True, defer=True)
+            decision = desk.assign(row.id, lead, row.kind, row.to_function, now, actor="rule:routing.queue",
+                                   fresh=True, defer=True, unless_queued_as=previous.get(row.id))
             if decision.owner is None:
                 report.still_queued += 1
             else:
@@ -171,6 +186,16 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
                 changed.append(lead)
         _set_owners(conn, changed, now)
         desk.flush()
+
+
+def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]:
+    """The candidates of each handoff's latest routing decision (to store a still-queued one only when it changed)."""
+    d = h.routing_decisions.c
+    out: dict[int, Any] = {}
+    for part in repo.chunks(handoff_ids):
+        latest = select(func.max(d.id)).where(d.handoff_id.in_(part)).group_by(d.handoff_id)
+        out.update(conn.execute(select(d.handoff_id, d.candidates).where(d.id.in_(latest))).all())
+    return out
 
 
 def _set_owners(conn: Connection, leads: list, now: datetime) -> None:
