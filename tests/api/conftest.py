@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 import uvicorn
@@ -25,8 +26,9 @@ from sqlalchemy import select, update
 from leadrelay.api.app import create_app
 from leadrelay.bootstrap import App, bootstrap
 from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
-from leadrelay.services import rep_actions
+from leadrelay.services import opportunities, rep_actions
 from leadrelay.services.ingest import ingest
+from leadrelay.services.qualify import advance_to_sql, record_answers
 from leadrelay.services.tokens import create_token
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
@@ -163,6 +165,29 @@ def add_lead(app: App, email: str, *, owner: str | None, title: str = "VP Sales"
         with app.engine.begin() as conn:
             conn.execute(update(t.leads).where(t.leads.c.id == lead_id).values(owner=owner))
     return lead_id
+
+
+QUALIFIED = [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical")]  # 3 of 4 BANT: the gate's bar
+
+
+def add_sql(app: App, email: str, *, sdr: str = "alice") -> int:
+    """An SQL, through the services: a demo request that `sdr` qualifies (a meeting booked) and passes to the
+    AEs (erin, then felix: round robin). Returns the lead's id."""
+    lead_id = add_lead(app, email, owner=sdr, hand_raise=True)
+    record_answers(app, lead_id, QUALIFIED, rep=sdr)
+    rep_actions.log_touch(app, lead_id, rep=sdr, kind="call", outcome="meeting_booked")
+    advance_to_sql(app, lead_id, rep=sdr)
+    return lead_id
+
+
+def add_deal(app: App, email: str, *, owner: str, sdr: str = "alice", amount: str = "1000",
+             close_in_days: int = 60) -> int:
+    """An open opportunity owned by `owner`: an SQL (`add_sql`) converted by an admin. Returns its id."""
+    lead_id = add_sql(app, email, sdr=sdr)
+    close = app.clock().date() + timedelta(days=close_in_days)
+    result = opportunities.convert(app, lead_id, rep=None, actor="test:setup", owner=owner, name=f"Deal {email}",
+                                   amount=amount, close_date=close)
+    return result["opportunity"]["id"]
 
 
 def free_port() -> int:

@@ -15,10 +15,10 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
 )
 
-from tests.api.conftest import add_lead, bearer
+from tests.api.conftest import add_deal, add_lead, add_sql, bearer
 from tests.api.test_ingest_segment import basic
 
-CASES_PER_OPERATION = 15  # x 24 operations: a few hundred requests
+CASES_PER_OPERATION = 15  # x 35 operations: a few hundred requests
 KEEP = {str(i) for i in range(1, 9)}  # ids of the tokens `shared` made, the fuzzer's credentials among them
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
@@ -26,8 +26,10 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def fuzzed(shared):
-    # Something to find.
+    # Something to find: a lead, an SQL and an open deal.
     add_lead(shared.app, "sam@acme.io", owner=None, hand_raise=True)
+    add_sql(shared.app, "quinn@acme.io")
+    add_deal(shared.app, "olga@acme.io", owner="erin")
     return schemathesis.openapi.from_asgi("/openapi.json", shared.api)
 
 

@@ -6,19 +6,22 @@ means: allowed on a lead in the caller's scope, and on any other lead answered e
 like a lead that does not exist (404), so a rep cannot learn that another rep's lead
 exists. "forbidden_scoped": 403 on a lead in the caller's scope, and the same 404 on any
 other (a rep asking to reassign: their own lead is refused, another's does not exist).
+Opportunities (`{deal_id}`) are scoped the same way, by their owner.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, select, update
 
 from leadrelay.playbook.loader import starter_text
 from leadrelay.services.tokens import create_token
+from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
-from tests.api.conftest import People, add_lead, bearer
+from tests.api.conftest import People, add_deal, add_lead, bearer
 from tests.api.test_ingest_segment import basic
 from tests.messages import track
 
@@ -51,6 +54,10 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/leads/{ref}/touches"): OWNING_REP,
     ("POST", "/api/leads/{ref}/reassign"): REASSIGNERS,
     ("GET", "/api/leads/{ref}/routing"): PEOPLE_SCOPED,
+    ("GET", "/api/leads/{ref}/qualification"): PEOPLE_SCOPED,
+    ("POST", "/api/leads/{ref}/qualification"): SALES_SCOPED,
+    ("POST", "/api/leads/{ref}/sql"): OWNING_REP,
+    ("POST", "/api/leads/{ref}/convert"): SALES_SCOPED,
     ("POST", "/api/leads/{ref}/recycle"): SALES_SCOPED,
     ("POST", "/api/leads/{ref}/reject"): SALES_SCOPED,
     ("POST", "/api/leads/{ref}/disqualify"): PEOPLE_SCOPED,
@@ -75,6 +82,13 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("PUT", "/api/accounts/{account}/owner"): REP_MANAGERS,
     ("GET", "/api/outbox"): ADMIN_ONLY,
     ("POST", "/api/outbox/retry"): ADMIN_ONLY,
+    ("GET", "/api/opportunities"): PEOPLE,
+    ("GET", "/api/opportunities/{deal_id}"): PEOPLE_SCOPED,
+    ("POST", "/api/opportunities/{deal_id}/move"): SALES_SCOPED,
+    ("POST", "/api/opportunities/{deal_id}/probability"): SALES_SCOPED,
+    ("POST", "/api/opportunities/{deal_id}/win"): SALES_SCOPED,
+    ("POST", "/api/opportunities/{deal_id}/lose"): SALES_SCOPED,
+    ("GET", "/api/forecast"): REPORT_READERS,
 }
 
 
@@ -91,8 +105,19 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
     if route.startswith("/v1/"):
         message = track("Demo Requested", user="matrix-user")
         return Call(route, {"batch": [message]} if kind == "batch" else {**message, "type": kind})
-    if route in ("/api/leads/{ref}", "/api/leads/{ref}/activities", "/api/leads/{ref}/routing"):
+    if method == "GET" and "{ref}" in route:
         return Call(route.replace("{ref}", lead_ref))
+    sales_bodies = {"qualification": {"answers": {"budget": "yes"}}, "sql": {},
+                    "convert": {"name": "Matrix deal", "amount": 1000,
+                                "expected_close": (app.clock().date() + timedelta(days=60)).isoformat()}}
+    if route.startswith("/api/leads/{ref}/") and kind in sales_bodies:
+        return Call(route.replace("{ref}", lead_ref), sales_bodies[kind])
+    if route.startswith("/api/opportunities/{deal_id}"):
+        with app.engine.connect() as conn:
+            stage = conn.scalar(select(s.opportunities.c.stage).where(s.opportunities.c.id == int(lead_ref)))
+        deal_bodies = {"move": {"stage": "proposal" if stage == "demo" else "demo"}, "probability": {"probability": 55},
+                       "win": {}, "lose": {"reason": "price"}}
+        return Call(route.replace("{deal_id}", lead_ref), deal_bodies.get(kind))
     handoff_bodies = {"accept": {}, "touches": {"kind": "call", "outcome": "connected"}, "reassign": {}}
     if route.startswith("/api/leads/{ref}/") and kind in handoff_bodies:
         return Call(route.replace("{ref}", lead_ref), handoff_bodies[kind])
@@ -151,6 +176,8 @@ def test_the_matrix_covers_every_route(shared):
 def test_every_endpoint_with_every_role(shared, people, role):
     mine = add_lead(shared.app, f"mine-{role}@acme.io", owner=people.rep, hand_raise=True)
     theirs = add_lead(shared.app, f"theirs-{role}@acme.io", owner=people.stranger, hand_raise=True)
+    my_deal = add_deal(shared.app, f"deal-mine-{role}@acme.io", owner=people.rep)
+    their_deal = add_deal(shared.app, f"deal-theirs-{role}@acme.io", owner=people.stranger)
     nobody = 999_999
     outcomes = []
     for (method, route), expected_by_role in EXPECTED.items():
@@ -159,9 +186,12 @@ def test_every_endpoint_with_every_role(shared, people, role):
             expected = OK
         key = "basic" if route.startswith("/v1/") else "bearer"
         in_scope = role in ("admin", "marketing", "manager", "rep")
-        targets = [(mine, True), (theirs, role in ("admin", "marketing"))] if "{ref}" in route else [(None, True)]
+        everyone = role in ("admin", "marketing")
+        deals = "{deal_id}" in route
+        targets = ([(mine, True), (theirs, everyone)] if "{ref}" in route else
+                   [(my_deal, True), (their_deal, everyone)] if deals else [(None, True)])
         for lead_id, visible in targets:
-            if lead_id is not None:  # a move may have handed the lead back to marketing (no owner)
+            if lead_id is not None and not deals:  # a move may have handed the lead back to marketing (no owner)
                 owner = people.rep if lead_id == mine else people.stranger
                 with shared.app.engine.begin() as conn:
                     conn.execute(update(t.leads).where(t.leads.c.id == lead_id).values(owner=owner))
@@ -176,12 +206,15 @@ def test_every_endpoint_with_every_role(shared, people, role):
             elif expected in (SCOPED, FORBIDDEN_SCOPED) and in_scope and not visible:
                 hidden = shared.client.request(method, call.path.replace(str(lead_id), str(nobody)), json=call.json,
                                                headers=credentials(shared, role, key))
-                ok = (status, body) == (404, {"code": "not_found", "message": f"no lead {lead_id}"}) and \
-                    (hidden.status_code, hidden.json()) == (404, {"code": "not_found", "message": f"no lead {nobody}"})
+                noun = "opportunity" if deals else "lead"
+                ok = (status, body) == (404, {"code": "not_found", "message": f"no {noun} {lead_id}"}) and \
+                    (hidden.status_code, hidden.json()) == (404, {"code": "not_found",
+                                                                   "message": f"no {noun} {nobody}"})
             elif expected == FORBIDDEN_SCOPED:
                 ok = status == 403 and body["code"] == "forbidden"
             else:  # allowed: it worked, or the rules (not the role) said no
-                ok = status in (200, 201) or body.get("code") in ("invalid_transition", "conflict")
+                ok = status in (200, 201) or body.get("code") in ("invalid_transition", "sql_gate_not_met",
+                                                                      "conflict")
             outcomes.append((method, route, lead_id, status, body.get("code") if isinstance(body, dict) else None, ok))
     failures = [o for o in outcomes if not o[-1]]
     assert not failures, f"role {role}: {failures}"

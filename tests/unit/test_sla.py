@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from leadrelay.domain.calendar import BusinessCalendar
-from leadrelay.domain.sla import Policy, Timer, plan
+from leadrelay.domain.sla import Policy, Timer, escalation_timers, plan
 
 START = datetime(2026, 10, 2, 14, 0, tzinfo=UTC)  # Friday 16:00 in Berlin
 BERLIN = BusinessCalendar.parse("Europe/Berlin", {"mon-fri": "09:00-17:00"})
@@ -16,6 +16,9 @@ def test_a_wall_clock_policy_counts_minutes_day_and_night_and_plans_warning_brea
     assert timers == [
         Timer("first_touch", "warning", 0, START + timedelta(minutes=3)),
         Timer("first_touch", "breach", 0, START + timedelta(minutes=5)),
+    ]
+    # The ladder is planned when the breach fires.
+    assert escalation_timers(policy, "first_touch", due["first_touch"], BERLIN) == [
         Timer("first_touch", "escalation", 1, START + timedelta(minutes=5), "notify_manager"),
         Timer("first_touch", "escalation", 2, START + timedelta(minutes=20), "reassign"),
     ]

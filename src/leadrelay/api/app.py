@@ -1,7 +1,8 @@
 """The HTTP app: `create_app(app)` builds the FastAPI application around one App.
 
 One router per concept (health, Segment ingestion, leads, playbook, tokens, reports);
-a new concept (handoffs and rep queues, teams, suppression lists, the outbox) is one
+a new concept (handoffs and rep queues, teams, suppression lists, the outbox,
+qualification, opportunities and the forecast) is one
 more module in this package and one more line in `ROUTERS`, with its entries in the
 role-matrix test (tests/api/test_roles.py), which fails for a route it does not know.
 """
@@ -15,7 +16,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from leadrelay import __version__
-from leadrelay.api import handoff, health, ingest_segment, leads, outbox, playbook, reports, team, tokens
+from leadrelay.api import (
+    handoff, health, ingest_segment, leads, opportunities, outbox, playbook, qualification, reports, team, tokens,
+)
 from leadrelay.api.errors import JsonResponse, install_error_handlers
 from leadrelay.api.middleware import RequestContext
 from leadrelay.api.runtime import Runtime
@@ -33,6 +36,8 @@ ROUTERS: list[APIRouter] = [
     handoff.router,
     team.router,
     outbox.router,
+    qualification.router,
+    opportunities.router,
 ]
 
 DESCRIPTION = """\

@@ -13,8 +13,15 @@ Two questions, answered apart:
 Reps themselves (their queue, load and settings) follow the same scope: a rep sees their
 own, a manager their team's, admin and marketing everyone's; a manager changes, gives
 leads and accounts to, and reads the queues of the reps of their team only. Accepting a
-handoff and logging touches are the owning rep's own work; reassigning is a manager's
-or an admin's.
+handoff, logging touches and passing a lead through the SQL gate are the owning rep's
+own work; reassigning is a manager's or an admin's.
+
+Qualifying and converting a lead, and working an opportunity (move, probability, win,
+lose), are sales work: a rep on their own leads and deals (as themselves, so the
+services check they own it), a manager on their team's, an admin on any; marketing reads
+deals but does not change them. Opportunities follow the leads' scope by their owner, and
+one outside it is "not found" ("no opportunity ID"). The forecast is admin's and
+marketing's (every deal) and a manager's (the deals of their team's reps only).
 
 A rep or manager token stops working (401) once the active playbook no longer names
 its rep or team: that is how a deleted rep's token dies.
@@ -52,6 +59,12 @@ class Action(str, Enum):
     READ_SUPPRESSIONS = "read_suppressions"
     READ_SLA = "read_sla"
     MANAGE_OUTBOX = "manage_outbox"  # list and replay notifications
+    QUALIFY = "qualify"  # record answers to the playbook's framework
+    ADVANCE_TO_SQL = "advance_to_sql"  # through the SQL gate: the owning rep's own work
+    CONVERT = "convert"  # open an opportunity from an SQL
+    READ_DEALS = "read_deals"
+    CHANGE_DEALS = "change_deals"  # move, probability, win, lose
+    READ_FORECAST = "read_forecast"
 
 
 _PEOPLE = frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER, Role.REP})
@@ -77,6 +90,12 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_SUPPRESSIONS: frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER}),
     Action.READ_SLA: frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER}),
     Action.MANAGE_OUTBOX: frozenset({Role.ADMIN}),
+    Action.QUALIFY: _SALES,
+    Action.ADVANCE_TO_SQL: frozenset({Role.REP}),
+    Action.CONVERT: _SALES,
+    Action.READ_DEALS: _PEOPLE,
+    Action.CHANGE_DEALS: _SALES,
+    Action.READ_FORECAST: frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER}),
 }
 
 
@@ -183,6 +202,57 @@ def require_assignee(caller: Caller, playbook: Playbook, rep_id: str | None) -> 
     """
     if rep_id is not None and rep_id in {rep.id for rep in _reps(playbook)}:
         require_manages(caller, playbook, rep_id, "give leads to")
+
+
+def ensure_deal_visible(caller: Caller, playbook: Playbook, owner: str, deal_id: int | str) -> None:
+    """Raise NotFound, worded as for a deal that does not exist, unless the caller may see a deal of `owner`."""
+    owners = visible_owners(caller, playbook)
+    if owners is not None and owner not in owners:
+        raise NotFound(f"no opportunity {str(deal_id).strip()}")
+
+
+def answering_as(caller: Caller) -> dict[str, str | None]:
+    """Who records qualification answers: a rep as themselves (the service checks they own the lead), anyone
+    else by name. Call it on a lead the caller may see (`ensure_visible`), which is the manager's scope."""
+    if caller.role is Role.REP:
+        return {"rep": caller.token.rep_id, "actor": None}
+    return {"rep": None, "actor": caller.actor}
+
+
+def working_deals_as(caller: Caller) -> dict[str, str | None]:
+    """The opportunity services' `rep=`/`team=`/`actor=`: a rep must own the deal, a manager act within their
+    team, an admin acts by name."""
+    if caller.role is Role.REP:
+        return {"rep": caller.token.rep_id, "team": None, "actor": None}
+    if caller.role is Role.MANAGER:
+        return {"rep": None, "team": caller.token.team, "actor": caller.actor}
+    return {"rep": None, "team": None, "actor": caller.actor}
+
+
+def converting_as(caller: Caller, playbook: Playbook, lead: Lead, owner: str | None) -> dict[str, str | None]:
+    """Who converts a lead the caller may see, and who owns the new deal: the `rep=`, `actor=`, `owner=` of
+    `opportunities.convert`.
+
+    A rep converts a lead they own into a deal of their own (naming anyone else: Forbidden).
+    A manager gives the deal to a rep of their team, an admin to any rep; by default the
+    lead's owner. A rep the playbook does not name is left to the service (404).
+    """
+    if caller.role is Role.REP:
+        if owner is not None and owner != caller.token.rep_id:
+            raise Forbidden("a rep converts a lead into a deal of their own: leave out owner")
+        return {"rep": caller.token.rep_id, "actor": None, "owner": None}
+    owner = owner if owner is not None else lead.owner
+    if owner is None:
+        raise InvalidInput(f"lead {lead.id} has no owner: say who owns the opportunity (owner)")
+    if owner in {rep.id for rep in _reps(playbook)}:
+        require_manages(caller, playbook, owner, "give deals to")
+    return {"rep": None, "actor": caller.actor, "owner": owner}
+
+
+def forecast_owners(caller: Caller, playbook: Playbook) -> frozenset[str] | None:
+    """Whose deals the caller's forecast adds up: a manager, their team's reps; None: every deal."""
+    require(caller, Action.READ_FORECAST)
+    return visible_owners(caller, playbook)
 
 
 def _reps(playbook: Playbook) -> list:

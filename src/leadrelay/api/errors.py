@@ -66,6 +66,7 @@ STATUS: dict[str, int] = {
     "conflict": 409,
     "invalid_request": 422,
     "invalid_transition": 422,
+    "sql_gate_not_met": 422,  # a move the rules forbid, like invalid_transition; the message lists every reason
     "invalid_playbook": 422,
     "overloaded": 429,
     "internal_error": 500,

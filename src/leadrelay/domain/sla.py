@@ -56,7 +56,11 @@ def deadlines(policy: Policy, start: datetime, calendar: BusinessCalendar | None
 
 def timers_for(policy: Policy, name: str, due: datetime, start: datetime,
                calendar: BusinessCalendar | None) -> list[Timer]:
-    """Warning (if the policy warns and there is time to), breach, then each escalation step."""
+    """The warning (if the policy warns and there is time to) and the breach of one deadline.
+
+    The escalation ladder is planned when the breach fires (`escalation_timers`): most
+    deadlines are met, and their ladders would only be rows to cancel.
+    """
     clock = calendar if policy.business else None
     out = []
     if policy.warn_before is not None:
@@ -64,12 +68,17 @@ def timers_for(policy: Policy, name: str, due: datetime, start: datetime,
         if warn_at > start:
             out.append(Timer(name, WARNING, 0, warn_at))
     out.append(Timer(name, BREACH, 0, due))
-    for index, (after, action) in enumerate(policy.escalation, start=1):
-        out.append(Timer(name, ESCALATION, index, deadline(due, after, clock) if after else due, action))
     return out
 
 
+def escalation_timers(policy: Policy, name: str, due: datetime, calendar: BusinessCalendar | None) -> list[Timer]:
+    """Each escalation step after a breached deadline, on the policy's clock."""
+    clock = calendar if policy.business else None
+    return [Timer(name, ESCALATION, index, deadline(due, after, clock) if after else due, action)
+            for index, (after, action) in enumerate(policy.escalation, start=1)]
+
+
 def plan(policy: Policy, start: datetime, calendar: BusinessCalendar | None) -> tuple[dict[str, datetime], list[Timer]]:
-    """Deadlines and all their timers for a handoff starting at `start`."""
+    """Deadlines, with their warning and breach timers, for a handoff starting at `start`."""
     due = deadlines(policy, start, calendar)
     return due, [timer for name, at in due.items() for timer in timers_for(policy, name, at, start, calendar)]

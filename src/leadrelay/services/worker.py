@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.bootstrap import App
-from leadrelay.domain.sla import ACCEPT, BREACH, ESCALATION, FIRST_TOUCH, TOUCHES, WARNING
+from leadrelay.domain.sla import ACCEPT, BREACH, ESCALATION, FIRST_TOUCH, TOUCHES, WARNING, escalation_timers
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.services.directory import lock_routing
 from leadrelay.services.handoffs import HandoffDesk
@@ -132,6 +132,7 @@ def _fire(conn: Connection, app: App, desk: HandoffDesk, timer: Any, now: dateti
         return WARNING
     if timer.step == BREACH:
         desk.notice("sla.breached", lead, now, sla=sla, owner=owner, recipients=desk.people(owner))
+        _plan_escalation(conn, desk, timer, owner)
         return BREACH
     action = timer.action
     if action == "notify_rep":
@@ -159,6 +160,21 @@ def _fire(conn: Connection, app: App, desk: HandoffDesk, timer: Any, now: dateti
     return f"{ESCALATION}:{action}"
 
 
+def _plan_escalation(conn: Connection, desk: HandoffDesk, timer: Any, owner: str | None) -> None:
+    """The ladder after a breach: its steps become timers now (the same sweep fires those already due)."""
+    policy = next((p for p in desk.rules.handoff.policies.values() if p.id == timer.policy_id), None)
+    if policy is None or not policy.escalation:
+        return
+    rep = desk.directory.reps.get(owner) if owner else None
+    steps = escalation_timers(policy, timer.deadline, timer.due_at, rep.calendar if rep else None)
+    conn.execute(insert(h.sla_timers), [
+        {"handoff_id": timer.handoff_id, "lead_id": timer.lead_id, "policy_id": timer.policy_id,
+         "deadline": step.deadline, "step": step.step, "step_index": step.index, "action": step.action,
+         "due_at": timer.due_at, "fire_at": step.fire_at}
+        for step in steps
+    ])
+
+
 def _only(people: dict[str, str], role: str) -> dict[str, str]:
     return {role: people[role]} if role in people else {}
 
@@ -171,7 +187,7 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
         if not queued:
             return
         desk = HandoffDesk(conn, app, now)
-        leads = repo.load_leads(conn, sorted({row.lead_id for row in queued}), for_update=True)
+        leads = repo.load_leads_for_routing(conn, sorted({row.lead_id for row in queued}))
         previous = _last_candidates(conn, [row.id for row in queued])
         changed = []
         for row in queued:

@@ -61,6 +61,36 @@ def load_leads(conn: Connection, lead_ids: Sequence[int], *, for_update: bool = 
     return out
 
 
+_ROUTING_COLUMNS = ("id", "email", "user_id", "company_domain", "country", "persona", "traits", "account_id", "stage",
+                    "segment", "owner", "fit_score", "engagement_score", "engagement_as_of", "version")
+
+
+def load_leads_for_routing(conn: Connection, lead_ids: Sequence[int]) -> dict[int, Lead]:
+    """Leads with just what routing reads (no engine state to decode): for assigning a queue in bulk.
+
+    Locked on PostgreSQL like `load_leads(for_update=True)`: an ingest writing the same lead
+    waits, instead of writing back an owner read before the assignment.
+    """
+    from leadrelay.domain.lead import ScoringState
+    from leadrelay.domain.stages import Stage
+
+    out: dict[int, Lead] = {}
+    columns = [t.leads.c[name] for name in _ROUTING_COLUMNS]
+    for part in chunks(list(lead_ids)):
+        query = select(*columns).where(t.leads.c.id.in_(part))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        for row in conn.execute(query):
+            out[row.id] = Lead(
+                id=row.id, email=row.email, user_id=row.user_id, company_domain=row.company_domain,
+                country=row.country, persona=row.persona, traits=row.traits or {}, account_id=row.account_id,
+                stage=Stage(row.stage) if row.stage else None, segment=row.segment, owner=row.owner,
+                scoring=ScoringState(engagement=row.engagement_score, as_of=row.engagement_as_of, fit=row.fit_score),
+                version=row.version)
+    attach_accounts(conn, out.values())
+    return out
+
+
 def attach_accounts(conn: Connection, leads: Iterable[Lead]) -> None:
     wanted = {lead.account_id for lead in leads if lead.account_id is not None}
     if not wanted:
