@@ -235,16 +235,15 @@ def converting_as(caller: Caller, playbook: Playbook, lead: Lead, owner: str | N
 
     A rep converts a lead they own into a deal of their own (naming anyone else: Forbidden).
     A manager gives the deal to a rep of their team, an admin to any rep; by default the
-    lead's owner. A rep the playbook does not name is left to the service (404).
+    lead's owner (None when the lead has none: the caller must name one). A rep the
+    playbook does not name is left to the service (404).
     """
     if caller.role is Role.REP:
         if owner is not None and owner != caller.token.rep_id:
             raise Forbidden("a rep converts a lead into a deal of their own: leave out owner")
         return {"rep": caller.token.rep_id, "actor": None, "owner": None}
     owner = owner if owner is not None else lead.owner
-    if owner is None:
-        raise InvalidInput(f"lead {lead.id} has no owner: say who owns the opportunity (owner)")
-    if owner in {rep.id for rep in _reps(playbook)}:
+    if owner is not None and owner in {rep.id for rep in _reps(playbook)}:
         require_manages(caller, playbook, owner, "give deals to")
     return {"rep": None, "actor": caller.actor, "owner": owner}
 

@@ -277,7 +277,8 @@ def probability(
 ) -> dict[str, Any]:
     """The owner's own figure until the next stage move; null goes back to the stage's default."""
     _visible_deal(app, caller, deal_id)
-    return opps.set_probability(app, deal_id, body.probability, expected_version=body.version,
+    percent = None if body.probability is None else format(body.probability, "f")  # as typed, in any refusal
+    return opps.set_probability(app, deal_id, percent, expected_version=body.version,
                                 **authz.working_deals_as(caller))
 
 

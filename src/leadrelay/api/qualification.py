@@ -221,6 +221,10 @@ def convert(
     """
     lead = _visible_lead(app, caller, ref)
     who = authz.converting_as(caller, app.playbook, lead, body.owner)
+    if who["rep"] is None and who["owner"] is None:  # a lead nobody owns (disqualified, recycled, queued)
+        with app.engine.connect() as conn:
+            opps._conversion_kind(conn, lead)  # why it cannot be converted anyway comes first
+        raise InvalidInput(f"lead {lead.id} has no owner: say who owns the opportunity (owner)")
     return opps.convert(app, lead.id, name=body.name, amount=_amount(body.amount), currency=body.currency,
                         close_date=body.expected_close, stage=body.stage, account_domain=body.account_domain,
                         allow_past_close=body.allow_past_close, **who)
