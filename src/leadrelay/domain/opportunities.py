@@ -126,10 +126,10 @@ def check_amount(value: Any) -> Decimal:
         raise InvalidInput(f"amount must be a number like 12000 or 12000.50, got {value!r}")
     if amount < 0:
         raise InvalidInput(f"amount must be zero or more, got {_money_text(amount)}")
+    if amount >= MAX_AMOUNT:  # before quantize: a huge value cannot be rounded to cents at all
+        raise InvalidInput(f"amount is too large: {value}")
     if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
         raise InvalidInput(f"amount has more than two decimals: {value}")
-    if amount >= MAX_AMOUNT:
-        raise InvalidInput(f"amount is too large: {value}")
     return amount.quantize(CENT)
 
 
