@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from leadrelay.domain.lifecycle import StageChange
 from leadrelay.domain.routing import Directory
-from leadrelay.domain.rules import Predicate
+from leadrelay.domain.rules import Predicate, may_match
 from leadrelay.domain.sla import Policy
 from leadrelay.domain.stages import Stage, Transition
 
@@ -21,6 +21,11 @@ class PermanentSuppression:
     when: Predicate
     channel: str
     reason: str
+    types: frozenset[str] | None = None  # activity types it can match (None: any)
+    events: frozenset[str] | None = None  # case-folded track events it can match (None: any)
+
+    def may_match(self, kind: str, event: str | None) -> bool:
+        return may_match(self.types, self.events, kind, event)
 
 
 @dataclass(frozen=True)

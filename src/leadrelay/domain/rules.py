@@ -15,6 +15,11 @@ from leadrelay.domain.stages import Stage, Transition
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 
+def may_match(types: frozenset[str] | None, events: frozenset[str] | None, kind: str, event: str | None) -> bool:
+    """Whether a rule pinned to these activity types and event names could match this activity."""
+    return (types is None or kind in types) and (events is None or (event is not None and event.casefold() in events))
+
+
 @dataclass(frozen=True, slots=True)
 class FitRule:
     id: str
@@ -35,8 +40,7 @@ class EngagementRule:
     events: frozenset[str] | None = None  # case-folded track event names it can match (None: any)
 
     def may_match(self, kind: str, event: str | None) -> bool:
-        return (self.types is None or kind in self.types) and (
-            self.events is None or (event is not None and event.casefold() in self.events))
+        return may_match(self.types, self.events, kind, event)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from leadrelay.domain.frameworks import Framework, Gate
 from leadrelay.domain.opportunities import DealRules
-from leadrelay.domain.rules import Predicate
+from leadrelay.domain.rules import Predicate, may_match
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +19,7 @@ class Signal:
     events: frozenset[str] | None = None  # case-folded track names it can match (None: any)
 
     def may_match(self, kind: str, event: str | None) -> bool:
-        return (self.types is None or kind in self.types) and (
-            self.events is None or (event is not None and event.casefold() in self.events))
+        return may_match(self.types, self.events, kind, event)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,8 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
         stale_recycle=bool(stale and stale.recycle),
         stale_reason=stale.reason if stale else "no_response",
         suppress_while_sales=tuple(model.suppression.while_owned_by_sales),
-        permanent=tuple(PermanentSuppression(x.id, compile_condition(x.when), x.channel, x.reason)
+        permanent=tuple(PermanentSuppression(x.id, compile_condition(x.when), x.channel, x.reason,
+                                             _types(x.when), required_values(x.when, "event"))
                         for x in model.suppression.permanent),
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Integer, String, insert, literal, select, upd
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.activities import Activity
+from leadrelay.domain.engine import activity_fields
 from leadrelay.domain.handoff import MARKETING, handoff_need
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.lifecycle import StageChange
@@ -275,12 +276,14 @@ class HandoffDesk:
         rules = self.rules.handoff.permanent
         if not rules:
             return
-        from leadrelay.domain.engine import activity_fields
-
         rows = []
         for activity, lead in assigned:
-            fields = activity_fields(activity)
+            event = activity.name if activity.type == "track" else None
+            fields = None
             for rule in rules:
+                if not rule.may_match(activity.type, event):
+                    continue  # most activities are page views no suppression rule can match
+                fields = fields if fields is not None else activity_fields(activity)
                 if rule.when(fields):
                     rows.append({"lead_id": lead.id, "channel": rule.channel, "reason": rule.reason,
                                  "source": f"rule:suppression.{rule.id}", "permanent": True,
