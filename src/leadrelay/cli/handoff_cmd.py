@@ -159,9 +159,8 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
         elif once or sweep.timers or sweep.assigned or sweep.stale:
             err_console.print(f"{clock().isoformat()} {sweep.as_dict()}")
 
-    try:
-        run(app, interval=interval, once=once, clock=clock, on_sweep=report)
-    except KeyboardInterrupt:
+    run(app, interval=interval, once=once, clock=clock, on_sweep=report)  # returns on Ctrl-C or SIGTERM
+    if not once:
         err_console.print("worker stopped")
 
 

@@ -9,9 +9,11 @@ claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
 from __future__ import annotations
 
 import logging
-import time
+import signal
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,26 +67,43 @@ def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
 
 def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[[], datetime] | None = None,
         on_sweep: Callable[[SweepReport], None] | None = None) -> None:
-    """Sweep every `interval` seconds until interrupted (or once).
+    """Sweep every `interval` seconds until Ctrl-C or SIGTERM (or once).
 
-    A database error in one sweep (a deadlock, a lost connection) is logged and the next
-    sweep tries again: everything a sweep does is idempotent, and what it left undone is
-    still due. With `once`, the error is raised.
+    A stop signal lets the sweep in progress finish, then returns: interrupting a query
+    instead would surface as a database error. A database error in one sweep (a deadlock,
+    a lost connection) is logged and the next sweep tries again: everything a sweep does is
+    idempotent, and what it left undone is still due. With `once`, the error is raised.
     """
     clock = clock or app.clock
-    while True:
-        try:
-            report = sweep(app, clock())
-        except DBAPIError as exc:
-            if once:
-                raise
-            log.warning("sweep failed, retrying in %.2fs: %s", interval, str(exc.orig or exc).splitlines()[0])
-        else:
-            if on_sweep:
-                on_sweep(report)
-            if once:
-                return
-        time.sleep(interval)
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        while not stop.is_set():
+            try:
+                report = sweep(app, clock())
+            except DBAPIError as exc:
+                if once:
+                    raise
+                log.warning("sweep failed, retrying in %.2fs: %s", interval, str(exc.orig or exc).splitlines()[0])
+            else:
+                if on_sweep:
+                    on_sweep(report)
+                if once:
+                    return
+            stop.wait(interval)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (only the main thread may install signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _claim(conn: Connection, query):
