@@ -20,15 +20,17 @@ from leadrelay.storage.rows import lead_from_row
 RECENT_ACTIVITIES = 20
 
 
-def find_lead(conn: Connection, ref: str | int) -> Lead:
-    """A lead by id, email, user id or anonymous id (a merged lead leads to its survivor). Raises NotFound."""
+def lead_id_for(conn: Connection, ref: str | int) -> int:
+    """The id of a lead given by id, email, user id or anonymous id; a merged lead gives its survivor.
+
+    Raises NotFound.
+    """
     text = str(ref).strip()
     if not text:
         raise InvalidInput("give a lead id, email, user id or anonymous id")
-    row = None
+    lead_id = None
     if text.isascii() and text.isdigit():
-        lead_id = int(text)
-        row = conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).first() if lead_id < 2**63 else None
+        lead_id = int(text) if int(text) < 2**63 else None
     else:
         email = normalise_email(text)
         keys = [("email", email)] if email else [("user", text), ("anonymous", text)]
@@ -36,13 +38,23 @@ def find_lead(conn: Connection, ref: str | int) -> Lead:
         for kind, value in keys:
             lead_id = conn.scalar(select(c.lead_id).where(c.kind == kind, c.value == value))
             if lead_id is not None:
-                row = conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).first()
                 break
-    if row is None:
-        raise NotFound(f"no lead {text}")
-    if row.merged_into is not None:
-        return find_lead(conn, row.merged_into)
-    return lead_from_row(row)
+    seen = set()
+    while lead_id is not None and lead_id not in seen:  # follow merges to the survivor
+        seen.add(lead_id)
+        row = conn.execute(select(t.leads.c.id, t.leads.c.merged_into).where(t.leads.c.id == lead_id)).first()
+        if row is None:
+            break
+        if row.merged_into is None:
+            return row.id
+        lead_id = row.merged_into
+    raise NotFound(f"no lead {text}")
+
+
+def find_lead(conn: Connection, ref: str | int) -> Lead:
+    """A lead by id, email, user id or anonymous id (a merged lead leads to its survivor). Raises NotFound."""
+    lead_id = lead_id_for(conn, ref)
+    return lead_from_row(conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).one())
 
 
 def engagement_now(app: App, lead: Lead, now: datetime) -> float:

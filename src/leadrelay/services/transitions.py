@@ -18,7 +18,7 @@ from leadrelay.domain.lead import Lead
 from leadrelay.domain.lifecycle import StageChange, move
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.services.handoffs import HandoffDesk
-from leadrelay.services.leads import find_lead
+from leadrelay.services.leads import lead_id_for
 from leadrelay.services.sql_gate import require_sql_gate
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
@@ -42,8 +42,8 @@ def check_reason(app: App, kind: Transition, reason: str) -> None:
 
 
 def load_for_update(conn: Connection, ref: str | int, expected_version: int | None = None) -> Lead:
-    lead = find_lead(conn, ref)
-    lead = repo.load_leads(conn, [lead.id], for_update=True)[lead.id]
+    lead_id = lead_id_for(conn, ref)  # the id only: the row is read once, locked
+    lead = repo.load_leads(conn, [lead_id], for_update=True)[lead_id]
     if expected_version is not None and lead.version != expected_version:
         raise Conflict(f"lead {lead.id} is at version {lead.version}, not {expected_version}: read it again")
     return lead
