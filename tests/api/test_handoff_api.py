@@ -44,7 +44,7 @@ def open_handoff(lead_id: int, handoff_id: int, *, owner: str = "alice", assigne
     """A demo request's open handoff to sdr_na, as `handoff_queries.handoff_dict` writes it."""
     return {
         "id": handoff_id, "lead_id": lead_id, "kind": "hand_raise", "from": "marketing", "to": "sdr",
-        "team": "sdr_na", "owner": owner, "status": "open", "outcome": None, "reason": None, "policy": "demo_request",
+        "team": "sdr_na", "owner": owner, "status": "assigned", "outcome": None, "reason": None, "policy": "demo_request",
         "opened_at": "2026-10-01T09:00:00Z", "assigned_at": assigned, "accepted_at": None, "first_touch_at": None,
         "touches": 0, "touches_required": None, "accept_due_at": None, "first_touch_due_at": due,
         "touches_due_at": None, "closed_at": None, **changes,
@@ -96,8 +96,8 @@ def test_the_owning_rep_accepts_and_logs_touches_and_nobody_else_can(client, app
           "invalid_input", "a touch needs an outcome, e.g. connected, voicemail, no_answer, meeting_booked")
 
     assert ok(client.get("/api/queue", headers=rep)) == {"rep": "alice", "handoffs": [open_handoff(
-        jane, handoff, accepted_at="2026-10-01T09:02:00Z", first_touch_at="2026-10-01T09:03:00Z", touches=2)
-        | {"email": "jane@acme.io"}]}
+        jane, handoff, accepted_at="2026-10-01T09:02:00Z", first_touch_at="2026-10-01T09:03:00Z", touches=2,
+        status="working") | {"email": "jane@acme.io"}]}
     assert ok(client.get("/api/sla", headers=bearer(tokens.manager))) == {
         "sales": [{"policy": "demo_request", "deadline": "first_touch", "met": 1, "breached": 0, "pending": 0,
                    "other": 0, "compliance": 1.0}],

@@ -99,12 +99,14 @@ sla:
       clock: wall
       first_touch_within: 1s
       warn_before: 0.5s
-      escalation: [{after: 0m, action: notify_manager}, {after: 1s, action: reassign}]
+      escalation: [{after: 0m, action: notify_manager}, {after: 1s, action: reassign, restart_clock: true}]
+      max_reassignments: 1000
     - id: mql
       handoff: mql
       clock: wall
       accept_within: 1.5s
-      escalation: [{after: 0.5s, action: notify_rep}, {after: 1s, action: reassign}]
+      escalation: [{after: 0.5s, action: notify_rep}, {after: 1s, action: reassign, restart_clock: true}]
+      max_reassignments: 1000
 notifications:
   webhooks:
     - {id: crm, url: "%(base)s/crm", secret_env: %(secret_env)s}

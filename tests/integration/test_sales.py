@@ -124,7 +124,7 @@ def test_the_sql_gate_refuses_with_every_reason_then_hands_a_qualified_lead_to_t
         "sql", f"user:{sdr}", "SQL gate met: 3 of 4 BANT criteria met (budget, need, timeline)")
     handoffs = route_explain(app, email)["handoffs"]
     assert [(x["kind"], x["to"], x["status"], x["owner"]) for x in handoffs] == [
-        ("hand_raise", "sdr", "closed", sdr), ("sql", "ae", "open", "erin")]
+        ("hand_raise", "sdr", "closed", sdr), ("sql", "ae", "assigned", "erin")]
     with pytest.raises(InvalidTransition, match="already an SQL"):
         advance_to_sql(app, email, rep="erin")
 
@@ -345,7 +345,7 @@ def test_a_customers_buying_signal_opens_one_expansion_handoff_to_the_account_ow
     ingest(app, numbered([track("Upgrade Requested", user="u1", when=clock() + timedelta(minutes=5))]))
     expansions = [x for x in route_explain(app, email)["handoffs"] if x["kind"] == "expansion"]
     assert [(x["from"], x["to"], x["owner"], x["status"], x["reason"], x["policy"]) for x in expansions] == [
-        ("customer_success", "ae", ae, "open", "expansion signal 'pricing_after_purchase'", "expansion_follow_up")]
+        ("customer_success", "ae", ae, "assigned", "expansion signal 'pricing_after_purchase'", "expansion_follow_up")]
     decision = route_explain(app, email)["decisions"][-1]
     assert (decision["owner"], decision["actor"]) == (ae, "rule:expansion.pricing_after_purchase")
     lead = explain_lead(app, email)

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from leadrelay.domain.calendar import BusinessCalendar
-from leadrelay.domain.sla import Policy, Timer, escalation_timers, plan
+from leadrelay.domain.sla import Policy, Rung, Timer, escalation_timers, plan
 
 START = datetime(2026, 10, 2, 14, 0, tzinfo=UTC)  # Friday 16:00 in Berlin
 BERLIN = BusinessCalendar.parse("Europe/Berlin", {"mon-fri": "09:00-17:00"})
@@ -10,7 +10,7 @@ BERLIN = BusinessCalendar.parse("Europe/Berlin", {"mon-fri": "09:00-17:00"})
 def test_a_wall_clock_policy_counts_minutes_day_and_night_and_plans_warning_breach_and_ladder():
     policy = Policy("demo", "hand_raise", business=False, first_touch=timedelta(minutes=5),
                     warn_before=timedelta(minutes=2),
-                    escalation=((timedelta(0), "notify_manager"), (timedelta(minutes=15), "reassign")))
+                    ladders={"first_touch": (Rung(timedelta(0), "notify_manager"), Rung(timedelta(minutes=15), "reassign"))})
     due, timers = plan(policy, START, BERLIN)
     assert due == {"first_touch": START + timedelta(minutes=5)}
     assert timers == [

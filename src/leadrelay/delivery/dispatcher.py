@@ -30,7 +30,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select, update
@@ -272,8 +272,10 @@ def _sender(channel: str, target: str, settings: Settings, notifications: Notifi
         except SecretError as exc:
             return failing(f"{hook.secret_env}: {exc}")
         client = webhook.shared_client()
+        # Signed with the real time of the attempt: receivers check it against their own clock, whatever
+        # moment the sweep pretends it is (`worker --now`).
         return (lambda row: webhook.send(client, hook.url, key=key, message_id=row.message_id, payload=row.payload,
-                                         now=now, timeout=hook.timeout_seconds)), _keep
+                                         now=datetime.now(UTC), timeout=hook.timeout_seconds)), _keep
     if channel == "slack":
         channel_spec = notifications.slack_channel(target)
         if channel_spec is None:

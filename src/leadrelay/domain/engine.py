@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from leadrelay.domain.activities import Activity
@@ -87,13 +88,46 @@ def process(
             continue
         at = activity.occurred_at
         newly_known = lead.stage is None and lead.known
+        if lead.stage is None and not newly_known:
+            _note_hand(lead, rules, fields, ts)  # an anonymous visitor's demo request waits for who they are
+            continue
         if newly_known:
             outcome.stage_changes.append(move(lead, Transition.IDENTIFY, Stage.SUBSCRIBER, at=at,
                                               actor="rule:identify", reason="identified", activity=activity))
         if traits_changed or newly_known:
             qualify(lead, rules, at, activity, outcome.stage_changes)
-        raise_hand(lead, rules, fields, at, activity, outcome.stage_changes)
+        if raise_hand(lead, rules, fields, at, activity, outcome.stage_changes) is not None:
+            lead.hand_raised_at = max(lead.hand_raised_at or ts, ts)
+        if lead.pending_hand is not None:
+            _apply_pending_hand(lead, rules, ts, activity, outcome.stage_changes)
         advance(lead, rules, lead.scoring.engagement, at, activity, outcome.stage_changes)
+
+
+def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> None:
+    """Remember the newest hand-raiser of a visitor not yet identified."""
+    for trigger in rules.hand_raisers:
+        if trigger.when(fields):
+            if lead.pending_hand is None or ts > lead.pending_hand[1]:
+                lead.pending_hand = (trigger.id, ts)
+            return
+
+
+def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity, out: list) -> None:
+    """A hand raised before the visitor identified counts once they are known, within the playbook's window."""
+    trigger_id, raised = lead.pending_hand
+    lead.pending_hand = None
+    trigger = next((x for x in rules.hand_raisers if x.id == trigger_id), None)
+    if trigger is None or ts - raised > rules.hand_raiser_window_seconds \
+            or (lead.hand_raised_at is not None and raised <= lead.hand_raised_at):
+        return  # a trigger the playbook dropped, too long ago, or already applied
+    lead.hand_raised_at = raised
+    if lead.stage is None or lead.stage is Stage.DISQUALIFIED or lead.stage.rank >= trigger.to.rank:
+        return
+    when = datetime.fromtimestamp(raised, UTC).isoformat().replace("+00:00", "Z")
+    out.append(move(lead, Transition.HAND_RAISE, trigger.to, at=activity.occurred_at,
+                    actor=f"rule:hand_raiser.{trigger.id}",
+                    reason=f"hand-raiser '{trigger.id}' (raised at {when}, before the visitor identified)",
+                    activity=activity))
 
 
 def _merge_identity(lead: Lead, activity: Activity, ts: float, rules: Rules) -> bool:

@@ -79,14 +79,23 @@ def qualify(lead: Lead, rules: Rules, at: datetime, activity: Any, out: list[Sta
         lead.disqualified_by = None
 
 
-def raise_hand(lead: Lead, rules: Rules, fields: dict[str, Any], at: datetime, activity: Any, out: list[StageChange]) -> None:
-    """Move a lead straight to sales when an activity is a hand-raiser (demo request, contact sales)."""
+def raise_hand(lead: Lead, rules: Rules, fields: dict[str, Any], at: datetime, activity: Any,
+               out: list[StageChange]) -> str | None:
+    """Move a lead straight to sales when an activity is a hand-raiser (demo request, contact sales).
+
+    Returns the id of the trigger the activity matched (whether or not the lead moved), or None.
+    """
     if lead.stage is None or lead.stage is Stage.DISQUALIFIED:
-        return
+        return None
+    matched = None
     for trigger in rules.hand_raisers:
-        if lead.stage.rank < trigger.to.rank and trigger.when(fields):
-            out.append(move(lead, Transition.HAND_RAISE, trigger.to, at=at, actor=f"rule:hand_raiser.{trigger.id}",
-                            reason=f"hand-raiser '{trigger.id}'", activity=activity))
+        if trigger.when(fields):
+            matched = matched or trigger.id
+            if lead.stage.rank < trigger.to.rank:
+                out.append(move(lead, Transition.HAND_RAISE, trigger.to, at=at,
+                                actor=f"rule:hand_raiser.{trigger.id}", reason=f"hand-raiser '{trigger.id}'",
+                                activity=activity))
+    return matched
 
 
 def advance(lead: Lead, rules: Rules, engagement: float, at: datetime, activity: Any, out: list[StageChange]) -> None:

@@ -122,13 +122,21 @@ def why_not(rep: Rep, load: Load, now: datetime, team: TeamInfo | None) -> str |
     return None
 
 
+Exclusions = Mapping[str, str]  # rep -> why they may not have this lead ("current owner", ...)
+
+
+def _excluded(exclude: Exclusions | frozenset[str]) -> Exclusions:
+    return exclude if isinstance(exclude, Mapping) else {rep: "current owner" for rep in exclude}
+
+
 def choose_rep(team: TeamInfo, members: Sequence[Rep], loads: Mapping[str, Load], now: datetime,
-               exclude: frozenset[str] = frozenset()) -> tuple[str | None, list[Candidate]]:
+               exclude: Exclusions | frozenset[str] = frozenset()) -> tuple[str | None, list[Candidate]]:
     """The rep the team's strategy picks among those eligible, with every candidate's verdict."""
+    exclude = _excluded(exclude)
     candidates, eligible = [], []
     for position, rep in enumerate(members):
         load = loads.get(rep.id) or Load()
-        reason = "current owner" if rep.id in exclude else why_not(rep, load, now, team)
+        reason = exclude[rep.id] if rep.id in exclude else why_not(rep, load, now, team)
         candidates.append(Candidate(rep.id, reason))
         if reason is None:
             if team.strategy == "least_loaded":
@@ -136,6 +144,17 @@ def choose_rep(team: TeamInfo, members: Sequence[Rep], loads: Mapping[str, Load]
             else:
                 eligible.append(((load.total / rep.weight, load.open, position), rep.id))
     return (min(eligible)[1] if eligible else None), candidates
+
+
+SALES_FUNCTIONS = frozenset({"sdr", "ae"})
+
+
+def _serves(team: TeamInfo | None, function: str) -> bool:
+    """Can a rep of `team` take a lead handed to `function`? Sales reps cover each other's leads of
+    their accounts; customer success (and any other function) only its own."""
+    if team is None:
+        return False
+    return team.function == function or (team.function in SALES_FUNCTIONS and function in SALES_FUNCTIONS)
 
 
 def route(
@@ -146,12 +165,13 @@ def route(
     now: datetime,
     *,
     account_owner: str | None = None,
-    exclude: frozenset[str] = frozenset(),
+    exclude: Exclusions | frozenset[str] = frozenset(),
 ) -> Decision:
-    """Decide who gets a lead handed to `function` (sdr, ae, ...)."""
+    """Decide who gets a lead handed to `function` (sdr, ae, ...); reps in `exclude` never do."""
+    exclude = _excluded(exclude)
     if directory.account_owner_first and account_owner and account_owner not in exclude:
         rep = directory.reps.get(account_owner)
-        if rep is not None:
+        if rep is not None and _serves(directory.teams.get(rep.team), function):
             reason = why_not(rep, loads.get(rep.id) or Load(), now, directory.teams.get(rep.team))
             if reason is None:
                 return Decision("account_owner", rep.team, rep.id, "the company's account owner",
@@ -161,7 +181,7 @@ def route(
             continue
         if rule.rep is not None:
             rep = directory.reps[rule.rep]
-            skip = "current owner" if rep.id in exclude else why_not(
+            skip = exclude[rep.id] if rep.id in exclude else why_not(
                 rep, loads.get(rep.id) or Load(), now, directory.teams.get(rep.team))
             owner = None if skip else rep.id
             reason = f"rule '{rule.id}' names {rep.id}" + (f", who is unavailable ({skip}): queued" if skip else "")

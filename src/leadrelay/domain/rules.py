@@ -88,6 +88,7 @@ class Rules:
     auto_reopen: bool = True
     stage_entries: tuple[StageEntry, ...] = ()  # in funnel order
     hand_raisers: tuple[HandRaiser, ...] = ()
+    hand_raiser_window_seconds: float = 30 * 86400  # a hand raised before identifying counts this long
     stage_owners: Mapping[Stage, str] = field(default_factory=dict)
     reasons: Mapping[Transition, frozenset[str]] = field(default_factory=dict)
     is_webmail: Callable[[str], bool] = lambda domain: False

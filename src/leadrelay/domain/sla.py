@@ -1,20 +1,41 @@
 """SLA policies: the deadlines a handoff gets, and the timers that warn, breach and escalate.
 
-A policy gives deadlines (accept, first touch, N touches) measured on the owner's
-business calendar or on the wall clock. Each deadline becomes stored timer rows: a
-warning before it, the breach at it, then the escalation ladder after it. Meeting the
-deadline cancels its timers; a worker fires the ones that come due.
+A policy gives deadlines — clocks — (accept, first touch, N touches) measured on the
+owner's business calendar or on the wall clock. Each clock becomes stored timer rows: a
+warning before it, the breach at it, then the clock's own escalation ladder after it.
+Meeting the deadline cancels its timers; a worker fires the ones that come due.
+
+Each clock has its own ladder, and a ladder runs to its end: a `reassign` step gives the
+lead to someone else and hands them the remaining steps (re-timed on their calendar), so
+a later `return_to_marketing` still happens. Only a reassign marked `restart_clock`
+starts the clock afresh for the new owner (the whole ladder again), and then the policy's
+`max_reassignments` caps how often: past the cap the reassign is skipped and the steps
+after it run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from leadrelay.domain.calendar import BusinessCalendar, deadline
 
 ACCEPT, FIRST_TOUCH, TOUCHES = "accept", "first_touch", "touches"
+CLOCKS = (ACCEPT, FIRST_TOUCH, TOUCHES)
 WARNING, BREACH, ESCALATION = "warning", "breach", "escalation"
+NOTIFY_REP, NOTIFY_MANAGER, REASSIGN, RETURN_TO_MARKETING = (
+    "notify_rep", "notify_manager", "reassign", "return_to_marketing")
+MOVES_THE_LEAD = frozenset({REASSIGN, RETURN_TO_MARKETING})
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    """One escalation step: `action` this long after the clock's deadline."""
+
+    after: timedelta
+    action: str  # notify_rep | notify_manager | reassign | return_to_marketing
+    restart_clock: bool = False  # reassign only: the new owner gets a fresh deadline and the whole ladder
+    to_same_rep: bool = False  # reassign only: the rep who missed the deadline may get it back
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +47,18 @@ class Policy:
     first_touch: timedelta | None = None
     touches: tuple[int, timedelta] | None = None  # (count, within)
     warn_before: timedelta | None = None
-    escalation: tuple[tuple[timedelta, str], ...] = ()  # (after the breach, action)
+    ladders: dict[str, tuple[Rung, ...]] = field(default_factory=dict)  # clock -> its escalation ladder
+    max_reassignments: int | None = None  # SLA reassignments per handoff (None: no cap)
+
+    def window(self, clock: str) -> timedelta:
+        """How long the clock runs: accept_within, first_touch_within or the touches' `within`."""
+        return {ACCEPT: self.accept, FIRST_TOUCH: self.first_touch,
+                TOUCHES: self.touches[1] if self.touches else None}[clock]
+
+    def rung(self, clock: str, index: int) -> Rung | None:
+        """Step `index` (from 1) of the clock's ladder."""
+        ladder = self.ladders.get(clock, ())
+        return ladder[index - 1] if 0 < index <= len(ladder) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +103,19 @@ def timers_for(policy: Policy, name: str, due: datetime, start: datetime,
     return out
 
 
-def escalation_timers(policy: Policy, name: str, due: datetime, calendar: BusinessCalendar | None) -> list[Timer]:
-    """Each escalation step after a breached deadline, on the policy's clock."""
+def escalation_timers(policy: Policy, name: str, due: datetime, calendar: BusinessCalendar | None, *,
+                      after_index: int = 0) -> list[Timer]:
+    """The steps of clock `name`'s ladder after a breached deadline (those after `after_index`),
+    on the policy's clock and `calendar` (the owner's)."""
     clock = calendar if policy.business else None
-    return [Timer(name, ESCALATION, index, deadline(due, after, clock) if after else due, action)
-            for index, (after, action) in enumerate(policy.escalation, start=1)]
+    return [Timer(name, ESCALATION, index, deadline(due, rung.after, clock) if rung.after else due, rung.action)
+            for index, rung in enumerate(policy.ladders.get(name, ()), start=1) if index > after_index]
+
+
+def restart(policy: Policy, name: str, start: datetime, calendar: BusinessCalendar | None) -> tuple[datetime, list[Timer]]:
+    """A fresh deadline for clock `name` from `start` (a reassign that restarts the clock), with its timers."""
+    due = deadline(start, policy.window(name), (calendar if policy.business else None) if name != TOUCHES else None)
+    return due, timers_for(policy, name, due, start, calendar)
 
 
 def plan(policy: Policy, start: datetime, calendar: BusinessCalendar | None) -> tuple[dict[str, datetime], list[Timer]]:

@@ -9,7 +9,7 @@ from leadrelay.domain import rules as r
 from leadrelay.domain.qualification import builtin_disqualifiers
 from leadrelay.domain.handoff import HandoffRules, PermanentSuppression
 from leadrelay.domain.routing import Directory, Rep, Route, TeamInfo
-from leadrelay.domain.sla import Policy
+from leadrelay.domain.sla import Policy, Rung
 from leadrelay.domain.stages import FUNNEL, Stage, Transition
 from leadrelay.domain.webmail import WEBMAIL_DOMAINS
 from leadrelay.playbook.conditions import compile_condition, required_values
@@ -52,7 +52,9 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
         p.handoff: Policy(
             id=p.id, kind=p.handoff, business=p.clock == "business", accept=p.accept_within,
             first_touch=p.first_touch_within, touches=(p.touches.count, p.touches.within) if p.touches else None,
-            warn_before=p.warn_before, escalation=tuple((step.after, step.action) for step in p.escalation),
+            warn_before=p.warn_before, max_reassignments=p.max_reassignments,
+            ladders={clock: tuple(Rung(x.after, x.action, x.restart_clock, x.to_same_rep) for x in steps)
+                     for clock, steps in p.ladders().items()},
         )
         for p in model.sla.policies
     }
@@ -122,6 +124,7 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
             if model.stages.spec(stage).entry is not None
         ),
         hand_raisers=tuple(r.HandRaiser(h.id, compile_condition(h.when), h.to) for h in model.hand_raisers),
+        hand_raiser_window_seconds=model.hand_raiser_window.total_seconds(),
         stage_owners={stage: model.stages.spec(stage).owner.value for stage in FUNNEL}
         | {Stage.DISQUALIFIED: Stage.DISQUALIFIED.default_owner.value},
         reasons={

@@ -36,6 +36,7 @@ def cross_check(model: PlaybookModel) -> list[Issue]:
             except ValueError as exc:
                 issues.append((("reps", i), str(exc)))
     issues += _routing_issues(model, teams, reps)
+    issues += _ladder_issues(model)
     issues += sales_issues(model)
     return issues
 
@@ -65,6 +66,36 @@ def _routing_issues(model: PlaybookModel, teams: dict, reps: dict) -> list[Issue
             if any(team.function is function for team in model.teams):
                 issues.append((("routing",), f"no catch-all rule (a rule without `when`) for {function.value} "
                                "leads: a lead no rule matches would have nowhere to go"))
+    return issues
+
+
+def _ladder_issues(model: PlaybookModel) -> list[Issue]:
+    """Ladders that cannot run to their end: out of order, a step after the lead went back to
+    marketing, a ladder for a clock the policy does not run, a reassign loop without a cap."""
+    issues: list[Issue] = []
+    for i, policy in enumerate(model.sla.policies):
+        here = ("sla", "policies", i, "escalation")
+        if isinstance(policy.escalation, list):
+            ladders = {None: policy.escalation}
+        else:
+            ladders = {clock: steps for clock, steps in vars(policy.escalation).items() if steps}
+            running = policy.ladders()
+            for clock in ladders:
+                if clock not in running:
+                    issues.append(((*here, clock), f"policy '{policy.id}' has no {clock} deadline, so this "
+                                   f"ladder could never start (give the policy a deadline for {clock})"))
+        for clock, steps in ladders.items():
+            path = here if clock is None else (*here, clock)
+            if [s.after for s in steps] != sorted(s.after for s in steps):
+                issues.append((path, "escalation steps must be in order of `after`"))
+            for j, step in enumerate(steps):
+                if j and steps[j - 1].action == "return_to_marketing":
+                    issues.append(((*path, j), f"step {j + 1} ({step.action}) can never run: the step before "
+                                   "returns the lead to marketing, which ends the handoff"))
+                    break
+                if step.restart_clock and policy.max_reassignments is None:
+                    issues.append(((*path, j), f"this reassign restarts the clock, so policy '{policy.id}' "
+                                   "would reassign the lead forever: set `max_reassignments` on the policy"))
     return issues
 
 

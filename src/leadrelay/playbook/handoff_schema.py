@@ -109,6 +109,17 @@ EscalationAction = Literal["notify_rep", "notify_manager", "reassign", "return_t
 class EscalationStep(Strict):
     after: Duration = Field(description="Time after the breach (on the policy's clock).")
     action: EscalationAction
+    restart_clock: bool = Field(False, description="reassign only: the new owner gets a fresh deadline and the "
+                                "whole ladder again (needs the policy's max_reassignments).")
+    to_same_rep: bool = Field(False, description="reassign only: the rep who missed the deadline may get the "
+                              "lead back when nobody else can take it.")
+
+    @model_validator(mode="after")
+    def _reassign_options(self) -> EscalationStep:
+        for option in ("restart_clock", "to_same_rep"):
+            if getattr(self, option) and self.action != "reassign":
+                raise ValueError(f"`{option}` applies to a reassign step, not {self.action}")
+        return self
 
     @field_validator("after", mode="before")
     @classmethod
@@ -124,6 +135,14 @@ class Persistence(Strict):
 HandoffKind = Literal["mql", "hand_raise", "sal", "sql", "expansion"]
 
 
+class Ladders(Strict):
+    """One escalation ladder per SLA clock; a clock without one only warns and records its breach."""
+
+    accept: list[EscalationStep] = Field(default_factory=list)
+    first_touch: list[EscalationStep] = Field(default_factory=list)
+    touches: list[EscalationStep] = Field(default_factory=list)
+
+
 class SlaPolicy(Strict):
     id: RuleId
     handoff: HandoffKind = Field(description="Which handoffs it applies to.")
@@ -132,16 +151,24 @@ class SlaPolicy(Strict):
     first_touch_within: Duration | None = None
     touches: Persistence | None = None
     warn_before: Duration | None = None
-    escalation: list[EscalationStep] = Field(default_factory=list)
+    escalation: list[EscalationStep] | Ladders = Field(
+        default_factory=list, description="A list: the ladder of the accept and first-touch clocks (the touches "
+        "clock then only records its breach). A mapping: a ladder per clock (accept, first_touch, touches).")
+    max_reassignments: int | None = Field(None, ge=0, description="Most reassignments by SLA steps per handoff; "
+                                          "past it a reassign step is skipped and the steps after it run.")
 
     @model_validator(mode="after")
     def _some_deadline(self) -> SlaPolicy:
         if not (self.accept_within or self.first_touch_within or self.touches):
             raise ValueError("an SLA policy needs at least one of accept_within, first_touch_within, touches")
-        steps = [s.after for s in self.escalation]
-        if steps != sorted(steps):
-            raise ValueError("escalation steps must be in order of `after`")
         return self
+
+    def ladders(self) -> dict[str, list[EscalationStep]]:
+        """Clock name -> its ladder, for the clocks this policy runs."""
+        running = {"accept": self.accept_within, "first_touch": self.first_touch_within, "touches": self.touches}
+        if isinstance(self.escalation, list):
+            return {clock: self.escalation for clock in ("accept", "first_touch") if running[clock]}
+        return {clock: steps for clock, steps in vars(self.escalation).items() if steps}
 
 
 class MarketingSla(Strict):
@@ -194,6 +221,6 @@ class Suppression(Strict):
 
 
 __all__ = [
-    "CalendarSpec", "Duration", "EscalationStep", "HandoffKind", "Person", "RepSpec", "RouteRule", "Routing",
+    "CalendarSpec", "Duration", "EscalationStep", "HandoffKind", "Ladders", "Person", "RepSpec", "RouteRule", "Routing",
     "Sla", "SlaPolicy", "Stale", "Suppression", "TeamSpec",
 ]

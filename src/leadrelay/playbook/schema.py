@@ -8,6 +8,7 @@ so a playbook either loads whole or not at all.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -18,7 +19,7 @@ from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, FIT_FIELDS, LEAD_FIE
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.notifications import Notifications
 from leadrelay.playbook.handoff_schema import (
-    CalendarSpec, RepSpec, Routing, Sla, Stale, Suppression, TeamSpec,
+    CalendarSpec, Duration, RepSpec, Routing, Sla, Stale, Suppression, TeamSpec,
 )
 from leadrelay.playbook.sales_schema import Expansion, Frameworks, Opportunities, Pql, SqlGate
 
@@ -217,6 +218,9 @@ class PlaybookModel(Strict):
     scoring: Scoring = Field(default_factory=Scoring)
     stages: Stages = Field(default_factory=Stages)
     hand_raisers: list[HandRaiser] = Field(default_factory=list)
+    hand_raiser_window: Duration = Field(timedelta(days=30), description=(
+        "A visitor who raised a hand (a demo request) before identifying is handed over when they identify "
+        "within this long; later, the old request no longer counts."))
     reasons: ReasonCodes = Field(default_factory=ReasonCodes)
     notifications: Notifications = Field(default_factory=Notifications)
     calendars: dict[str, CalendarSpec] = Field(default_factory=dict)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from leadrelay.bootstrap import App, bootstrap
+from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.playbook.loader import starter_playbook
 from leadrelay.reports.funnel import funnel
 from leadrelay.services.demo_deals import work_deals
@@ -77,7 +78,8 @@ def run_demo(database_url: str, *, seed: int = 7, visitors: int = 3000) -> DemoR
                 todays.append(by_arrival[cursor])
                 cursor += 1
             clock.set(day_end - timedelta(seconds=1))
-            report.add(ingest(app, ((f"demo message {i}", m) for i, m in todays), source="demo", live=False))
+            report.add(ingest(app, ((f"demo message {i}", m) for i, m in todays), source="demo", live=False,
+                                  backfill=False))
             floor.plan_new_handoffs()
             floor.run_until(day_end)
         deals = work_deals(app, random.Random(seed), clock())
@@ -106,7 +108,7 @@ def _handoff_examples(app: App) -> list[dict]:
     d, c = h.routing_decisions.c, t.stage_changes.c
     with app.engine.connect() as conn:
         escalated = conn.scalar(select(d.lead_id).join(h.handoffs, h.handoffs.c.id == d.handoff_id)
-                                .where(d.actor.like("rule:sla.%"), d.owner.is_not(None), h.handoffs.c.status == "open")
+                                .where(d.actor.like("rule:sla.%"), d.owner.is_not(None), h.handoffs.c.status.in_(OWNED_STATUSES))
                                 .order_by(d.id.desc()).limit(1))
         recycled = conn.scalar(select(c.lead_id).where(c.transition == "recycle", c.actor.like("user:%"))
                                .order_by(c.id).limit(1))

@@ -22,6 +22,7 @@ from leadrelay.bootstrap import App
 from leadrelay.domain import frameworks as fw
 from leadrelay.domain.errors import LeadRelayError
 from leadrelay.domain.frameworks import SqlGateNotMet
+from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.services import opportunities as opps
 from leadrelay.services import rep_actions
 from leadrelay.services.forecast_snapshots import current_forecast, take_snapshot
@@ -40,7 +41,7 @@ def work_deals(app: App, rng: random.Random, now: datetime, *, max_leads: int = 
         c = h.handoffs.c
         rows = conn.execute(select(c.lead_id, c.owner, t.leads.c.stage_changed_at)
                             .join(t.leads, t.leads.c.id == c.lead_id)
-                            .where(t.leads.c.stage == "sal", c.status == "open", c.owner.is_not(None))
+                            .where(t.leads.c.stage == "sal", c.status.in_(OWNED_STATUSES), c.owner.is_not(None))
                             .order_by(c.lead_id)).all()
     picks = sorted(rng.sample(rows, min(len(rows), max_leads)), key=lambda r: r.lead_id)
     done: Counter = Counter()

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import LeadRelayError
+from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.services import rep_actions
 from leadrelay.services.worker import sweep
 from leadrelay.storage import handoff_tables as h
@@ -43,7 +44,7 @@ class SalesFloor:
         """Give every newly assigned handoff a behaviour: the actions its owner will take, and when."""
         c = h.handoffs.c
         with self.app.engine.connect() as conn:
-            rows = conn.execute(select(c.id, c.kind, c.assigned_at).where(c.status == "open").order_by(c.id)).all()
+            rows = conn.execute(select(c.id, c.kind, c.assigned_at).where(c.status.in_(OWNED_STATUSES)).order_by(c.id)).all()
         for handoff_id, kind, assigned_at in rows:
             if (handoff_id, kind) in self.seen:
                 continue
@@ -96,7 +97,7 @@ class SalesFloor:
         with self.app.engine.connect() as conn:
             row = conn.execute(select(h.handoffs.c.lead_id, h.handoffs.c.owner, h.handoffs.c.status)
                                .where(h.handoffs.c.id == handoff_id)).one()
-        if row.status != "open" or row.owner is None:
+        if row.status not in OWNED_STATUSES or row.owner is None:
             return  # escalated, returned or recycled before the rep got to it
         try:
             if action == "accept":

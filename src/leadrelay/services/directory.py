@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,28 +47,30 @@ def effective_directory(conn: Connection, app: App) -> Directory:
     return replace(base, reps=reps)
 
 
-def rep_loads(conn: Connection, directory: Directory, now: datetime) -> dict[str, Load]:
-    """Open leads, today's assignments (in each rep's own day) and all assignments, per rep."""
+def rep_loads(conn: Connection, directory: Directory, now: datetime | None = None) -> dict[str, Load]:
+    """Open leads and all-time assignments per rep; with `now`, also the assignments of each rep's day.
+
+    Reads the per-rep counters and the open handoffs, never the whole assignment history.
+    """
+    from leadrelay.domain.handoff import OWNED
+
     loads = {rep: Load() for rep in directory.reps}
     c = h.handoffs.c
-    for owner, count in conn.execute(select(c.owner, func.count()).where(c.status == "open", c.owner.is_not(None))
+    owned = [status.value for status in OWNED]
+    for owner, count in conn.execute(select(c.owner, func.count()).where(c.status.in_(owned), c.owner.is_not(None))
                                      .group_by(c.owner)):
         if owner in loads:
             loads[owner].open = count
-    d = h.routing_decisions.c
-    for owner, count in conn.execute(select(d.owner, func.count()).where(d.owner.is_not(None)).group_by(d.owner)):
-        if owner in loads:
-            loads[owner].total = count
-    recent = conn.execute(select(d.owner, d.at).where(d.owner.is_not(None), d.at >= now - timedelta(days=1, hours=14)))
-    today = Counter()
-    for owner, at in recent:
-        rep = directory.reps.get(owner)
-        if rep is not None:
-            zone = ZoneInfo(rep.calendar.timezone)
-            if at.astimezone(zone).date() == now.astimezone(zone).date():
-                today[owner] += 1
-    for owner, count in today.items():
-        loads[owner].today = count
+    n = h.rep_assignment_counts.c
+    days = {rep.id: now.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
+            for rep in directory.reps.values()} if now is not None else {}
+    for rep, day, count in conn.execute(select(n.rep, n.day, n.assigned).where(n.day.in_({"", *days.values()}))):
+        if rep not in loads:
+            continue
+        if day == "":
+            loads[rep].total = count
+        elif days.get(rep) == day:
+            loads[rep].today = count
     return loads
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import InvalidInput
+from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.services.leads import find_lead
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -61,7 +62,7 @@ def rep_queue(app: App, rep: str) -> list[dict[str, Any]]:
     due = func.coalesce(c.first_touch_due_at, c.accept_due_at, c.touches_due_at)
     with app.engine.connect() as conn:
         rows = conn.execute(select(h.handoffs, t.leads.c.email).join(t.leads, t.leads.c.id == c.lead_id)
-                            .where(c.status == "open", c.owner == rep)
+                            .where(c.status.in_(OWNED_STATUSES), c.owner == rep)
                             .order_by(due.is_(None), due, c.opened_at))
         return [handoff_dict(r) | {"email": r.email} for r in rows]
 

@@ -47,6 +47,8 @@ class IngestReport:
     leads_merged: int = 0
     stage_moves: Counter = field(default_factory=Counter)  # to-stage -> count
     rejections: list[Rejection] = field(default_factory=list)
+    handoffs_from_history: int = 0  # handoffs opened while loading history (recorded; their past deadlines too)
+    notices_not_sent: int = 0  # notices recorded but not sent: loaded history tells nobody
 
     def add(self, other: IngestReport) -> None:
         self.received += other.received
@@ -56,6 +58,8 @@ class IngestReport:
         self.leads_created += other.leads_created
         self.leads_merged += other.leads_merged
         self.stage_moves.update(other.stage_moves)
+        self.handoffs_from_history += other.handoffs_from_history
+        self.notices_not_sent += other.notices_not_sent
         room = REPORTED_REJECTIONS - len(self.rejections)
         self.rejections.extend(other.rejections[:max(room, 0)])
 
@@ -64,6 +68,7 @@ class IngestReport:
             "received": self.received, "accepted": self.accepted, "duplicates": self.duplicates,
             "rejected": self.rejected, "leads_created": self.leads_created, "leads_merged": self.leads_merged,
             "stage_moves": dict(sorted(self.stage_moves.items())),
+            "recorded_silently": {"handoffs": self.handoffs_from_history, "notices": self.notices_not_sent},
             "rejections": [{"position": r.position, "message_id": r.message_id, "reason": r.reason}
                            for r in self.rejections],
         }
@@ -76,6 +81,7 @@ def ingest(
     source: str | None = None,
     received_at: datetime | None = None,
     live: bool = True,
+    backfill: bool | None = None,
     on_batch: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
     """Ingest `(position, message)` pairs in transactions of `settings.batch_size` messages.
@@ -84,11 +90,15 @@ def ingest(
     that batch only. `on_batch(report_of_batch)` is called after each commit (progress).
     `live=False` is for files of messages sent long ago: timestamps are taken as sent,
     without Segment's clock-skew correction against the time of receipt.
+    `backfill` (default: `not live`) loads history: handoffs, timers and breaches are
+    recorded at their historical times, and nothing is sent or escalated for a moment
+    already past at load time.
     """
+    backfill = (not live) if backfill is None else backfill
     report = IngestReport()
     flat = (pair for position, raw in messages for pair in iter_messages(raw, position=position))
     for number, chunk in enumerate(_batched(flat, app.settings.batch_size), start=1):
-        part = ingest_batch(app, chunk, source=source, received_at=received_at, live=live)
+        part = ingest_batch(app, chunk, source=source, received_at=received_at, live=live, backfill=backfill)
         report.add(part)
         if number & (number - 1) == 0:  # batches 1, 2, 4, 8, ...
             refresh_statistics(app.engine)
@@ -104,8 +114,10 @@ def ingest_batch(
     source: str | None = None,
     received_at: datetime | None = None,
     live: bool = True,
+    backfill: bool | None = None,
 ) -> IngestReport:
-    """Ingest already-unpacked `(position, message)` pairs in one transaction."""
+    """Ingest already-unpacked `(position, message)` pairs in one transaction (see `ingest`)."""
+    backfill = (not live) if backfill is None else backfill
     source = source or app.settings.source
     now = app.clock()
     received_at = received_at or now
@@ -130,7 +142,7 @@ def ingest_batch(
                 report.accepted = len(fresh)
                 repo.insert_rejections(conn, source, rejections, received_at)
                 if fresh:
-                    _apply(conn, app, fresh, now, report)
+                    _apply(conn, app, fresh, now, report, backfill)
             return report
         except DBAPIError as exc:
             # Another process stored the same message or identity first, or the two
@@ -142,7 +154,8 @@ def ingest_batch(
     return report
 
 
-def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, report: IngestReport) -> None:
+def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, report: IngestReport,
+           backfill: bool) -> None:
     rules = app.playbook.rules
     graph, stored_keys = _identity_graph(conn, fresh)
     assigned = [(activity, graph.resolve(activity)) for activity in fresh]
@@ -152,6 +165,9 @@ def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, rep
         by_lead.setdefault(id(lead), (lead, []))[1].append(activity)
 
     merges = [(m.loser, graph.lead_for(m.survivor)) for m in graph.merges]
+    for loser, survivor in merges:  # a demo request the anonymous side made still counts
+        if loser.pending_hand and (survivor.pending_hand is None or loser.pending_hand[1] > survivor.pending_hand[1]):
+            survivor.pending_hand, loser.pending_hand = loser.pending_hand, None
     replay = {id(survivor) for _, survivor in merges}
     for lead, acts in by_lead.values():
         if lead.last_activity_at is not None and min(a.occurred_at for a in acts) < lead.last_activity_at:
@@ -184,11 +200,14 @@ def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, rep
     repo.insert_score_changes(conn, outcome.score_changes, rules.version)
     repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
     repo.insert_identities(conn, graph.keys_to_store(), stored_keys)
-    desk = HandoffDesk(conn, app, now)
+    desk = HandoffDesk(conn, app, now, quiet=backfill)
     desk.suppress_from_activities(assigned)
     desk.on_stage_changes(outcome.stage_changes)
     watch_sales_signals(desk, assigned)  # PQL marks and customers' expansion handoffs
     desk.flush()
+    if backfill:
+        report.handoffs_from_history = desk.opened
+        report.notices_not_sent = desk.silenced
     new_ids = {id(lead) for lead in graph.new_leads}
     touched = [lead for lead, _ in by_lead.values() if id(lead) not in new_ids or lead.owner is not None]
     repo.update_leads(conn, touched + [loser for loser, _ in merges], now)

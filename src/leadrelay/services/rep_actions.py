@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import InvalidInput, InvalidTransition, NotFound
+from leadrelay.domain.events import HandoffAccepted, TouchLogged
+from leadrelay.domain.handoff import Handoff, HandoffStatus
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.sla import ACCEPT, FIRST_TOUCH, TOUCHES
 from leadrelay.domain.stages import Stage, Transition
@@ -20,6 +22,7 @@ from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.transitions import check_reason, load_for_update, move_lead, moved, save_lead
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.database import transaction
+from leadrelay.storage.rows import handoff_from_row
 
 TOUCH_KINDS = ("call", "email", "meeting", "social", "other")
 
@@ -38,15 +41,16 @@ def _not_before(handoff, at: datetime) -> None:
         raise InvalidInput(f"{at.isoformat()} is before the handoff opened ({handoff.opened_at.isoformat()})")
 
 
-def _open_handoff(conn, lead: Lead, rep: str | None):
-    row = conn.execute(select(h.handoffs).where(h.handoffs.c.lead_id == lead.id, h.handoffs.c.status != "closed")
-                       .order_by(h.handoffs.c.id.desc()).limit(1)).first()
+def _open_handoff(conn, lead: Lead, rep: str | None) -> Handoff:
+    c = h.handoffs.c
+    row = conn.execute(select(h.handoffs).where(c.lead_id == lead.id, c.status != HandoffStatus.CLOSED.value)
+                       .order_by(c.id.desc()).limit(1)).first()
     if row is None:
         raise InvalidTransition(f"lead {lead.id} has no open handoff")
     if rep is not None and row.owner != rep:
         owner = row.owner or f"nobody yet (queued for {row.team or row.to_function})"
         raise InvalidTransition(f"lead {lead.id} is owned by {owner}, not {rep}")
-    return row
+    return handoff_from_row(row)
 
 
 def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None = None,
@@ -58,19 +62,21 @@ def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None =
     now = _when(app, at)
     with transaction(app.engine) as conn:
         lead = load_for_update(conn, ref, expected_version)
-        row = _open_handoff(conn, lead, rep)
-        _not_before(row, now)
-        if row.accepted_at is not None:
-            raise InvalidTransition(f"lead {lead.id} was already accepted at {row.accepted_at.isoformat()}")
+        handoff = _open_handoff(conn, lead, rep)
+        _not_before(handoff, now)
+        handoff.accept(now)
         desk = HandoffDesk(conn, app, now)
-        conn.execute(update(h.handoffs).where(h.handoffs.c.id == row.id).values(accepted_at=now))
-        desk.cancel_timers(row.id, ACCEPT, "met")
+        desk.save(handoff, "status", "accepted_at")
+        desk.record(HandoffAccepted(at=now, lead_id=lead.id, handoff_id=handoff.id, cause=f"user:{rep}", owner=rep))
+        desk.write_pending()
+        desk.cancel_timers(handoff.id, ACCEPT, "met")
         if lead.stage is Stage.MQL:
             move_lead(conn, app, lead, Transition.ADVANCE, Stage.SAL, actor=f"user:{rep}", reason="accepted",
                       now=now, desk=desk)
         else:
             save_lead(conn, lead, now)
-        desk.notice("lead.accepted", lead, now, actor=f"user:{rep}", owner=rep)
+        desk.notice("lead.accepted", lead, now, actor=f"user:{rep}", owner=rep, why=f"accepted by {rep}",
+                    handoff=handoff)
         desk.flush()
     return {"id": lead.id, "stage": lead.stage.value, "owner": rep, "accepted_at": now.isoformat(),
             "version": lead.version}
@@ -87,20 +93,23 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
     at = _when(app, at)
     with transaction(app.engine) as conn:
         lead = load_for_update(conn, ref)
-        row = _open_handoff(conn, lead, rep)
-        _not_before(row, at)
-        conn.execute(insert(h.touches).values(lead_id=lead.id, handoff_id=row.id, rep=rep, kind=kind,
+        handoff = _open_handoff(conn, lead, rep)
+        _not_before(handoff, at)
+        first = handoff.first_touch_at is None
+        handoff.touch(at)
+        conn.execute(insert(h.touches).values(lead_id=lead.id, handoff_id=handoff.id, rep=rep, kind=kind,
                                               outcome=outcome.strip(), note=note, at=at))
-        touches = row.touches + 1
-        values: dict[str, Any] = {"touches": touches, "last_touch_at": max(at, row.last_touch_at or at)}
         desk = HandoffDesk(conn, app, now)
-        if row.first_touch_at is None:
-            values["first_touch_at"] = at
-            desk.cancel_timers(row.id, FIRST_TOUCH, "met")
-        if row.touches_required is not None and touches >= row.touches_required:
-            desk.cancel_timers(row.id, TOUCHES, "met")
-        conn.execute(update(h.handoffs).where(h.handoffs.c.id == row.id).values(**values))
-    return {"id": lead.id, "handoff": row.id, "touches": touches, "first_touch_at": (row.first_touch_at or at).isoformat()}
+        desk.save(handoff, "status", "touches", "first_touch_at", "last_touch_at")
+        desk.record(TouchLogged(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=f"user:{rep}", owner=rep,
+                                kind=kind, outcome=outcome.strip()))
+        desk.write_pending()
+        if first:
+            desk.cancel_timers(handoff.id, FIRST_TOUCH, "met")
+        if handoff.touches_required is not None and handoff.touches >= handoff.touches_required:
+            desk.cancel_timers(handoff.id, TOUCHES, "met")
+    return {"id": lead.id, "handoff": handoff.id, "touches": handoff.touches,
+            "first_touch_at": handoff.first_touch_at.isoformat()}
 
 
 def _back(app: App, ref: str | int, kind: Transition, *, rep: str, reason: str, target: Stage,
@@ -132,22 +141,29 @@ def disqualify(app: App, ref: str | int, *, rep: str, reason: str, expected_vers
 
 
 def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> dict[str, Any]:
-    """Give the lead to `to`, or let routing pick someone other than the current owner; the SLA clock restarts."""
+    """Give the lead to `to`, or let routing pick someone other than the current owner; the SLA clock restarts.
+
+    `to` must be on a team that serves the function the handoff is for (an SDR lead goes to an SDR).
+    """
     now = app.clock()
     with transaction(app.engine) as conn:
         lead = load_for_update(conn, ref)
-        row = _open_handoff(conn, lead, None)
+        handoff = _open_handoff(conn, lead, None)
         desk = HandoffDesk(conn, app, now)
-        if to is not None and to not in desk.directory.reps:
+        directory = desk.directory
+        if to is not None and to not in directory.reps:
             raise NotFound(f"no rep '{to}' in the playbook")
-        if to is not None and to == row.owner:
+        if to is not None and to == handoff.owner:
             raise InvalidInput(f"lead {lead.id} is already owned by {to}")
-        if row.owner and row.status == "open":
-            desk.loads[row.owner].open = max(desk.loads[row.owner].open - 1, 0)
-        decision = desk.assign(row.id, lead, row.kind, row.to_function, now, actor=actor,
-                               exclude=frozenset({row.owner}) if row.owner else frozenset(), owner=to)
-        if decision.owner is None:
-            conn.execute(update(h.handoffs).where(h.handoffs.c.id == row.id).values(status="queued"))
+        if to is not None:
+            team = directory.teams.get(directory.reps[to].team)
+            if team is None or team.function != handoff.to_function:
+                raise InvalidInput(f"{to} is on team {directory.reps[to].team} "
+                                   f"({team.function if team else 'no function'}), but this is a "
+                                   f"{handoff.to_function} handoff: pick a rep of a {handoff.to_function} team")
+        previous = handoff.owner
+        decision = desk.assign(handoff, lead, now, actor=actor, clocks="restart",
+                               exclude=frozenset({previous}) if previous else frozenset(), owner=to)
         save_lead(conn, lead, now)
         desk.flush()
-    return {"id": lead.id, "from": row.owner, "to": decision.owner, "reason": decision.reason}
+    return {"id": lead.id, "from": previous, "to": decision.owner, "reason": decision.reason}

@@ -4,6 +4,8 @@ Scores are rebuilt exactly (they depend only on activities and rules). Stages ar
 judged at `now` against the new rules: entry criteria that hold move leads forward,
 disqualifiers that hold disqualify, and leads a rule had disqualified are reopened when
 none holds. Hand-raiser triggers apply to activities as they arrive, not in a rescore.
+Every move has the consequences of any other: a new MQL is handed to sales (routed,
+timed, suppressed, announced), a disqualified lead leaves its owner and its queue.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from leadrelay.bootstrap import App
 from leadrelay.domain.engine import Outcome, process, reset_derived, sort_key
 from leadrelay.domain.lifecycle import advance, qualify
 from leadrelay.domain.scoring import engagement_at
+from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.ingest import record_playbook
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
@@ -34,10 +37,12 @@ class RescoreReport:
     stage_changed: int = 0
     moves: Counter = field(default_factory=Counter)  # to-stage -> count
     playbook_version: str = ""
+    handoffs_opened: int = 0
 
     def as_dict(self) -> dict:
         return {"leads": self.leads, "activities": self.activities, "stage_changed": self.stage_changed,
-                "moves": dict(sorted(self.moves.items())), "playbook_version": self.playbook_version}
+                "moves": dict(sorted(self.moves.items())), "handoffs_opened": self.handoffs_opened,
+                "playbook_version": self.playbook_version}
 
 
 def count_rescorable(app: App) -> int:
@@ -83,6 +88,11 @@ def rescore(app: App, *, now: datetime | None = None, on_progress: Callable[[int
             repo.delete_score_changes(conn, ids)
             repo.insert_score_changes(conn, outcome.score_changes, rules.version)
             repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
+            # The same consequences as any stage move: new MQLs are handed over, disqualified ones taken back.
+            desk = HandoffDesk(conn, app, now)
+            desk.on_stage_changes(outcome.stage_changes)
+            desk.flush()
+            report.handoffs_opened += desk.opened
             repo.update_leads(conn, leads.values(), now)
             report.leads += len(ids)
         if on_progress:

@@ -18,24 +18,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.bootstrap import App
-from leadrelay.domain.sla import ACCEPT, BREACH, ESCALATION, FIRST_TOUCH, TOUCHES, WARNING, escalation_timers
+from leadrelay.domain.handoff import OWNED, HandoffStatus
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.services.directory import lock_routing
 from leadrelay.services.handoffs import HandoffDesk
+from leadrelay.services.sla_clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.services.transitions import move_lead
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import transaction
+from leadrelay.storage.rows import handoff_from_row
 from leadrelay.storage.sales_repo import has_open_deal
 
 log = logging.getLogger("leadrelay.worker")
 TIMERS_PER_TRANSACTION = 200
-SALES_STAGES = {Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY}
+OWNED_STATUSES = [status.value for status in OWNED]
 
 
 @dataclass
@@ -44,11 +46,13 @@ class SweepReport:
     assigned: int = 0
     still_queued: int = 0
     stale: int = 0
+    silenced: int = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
     delivered: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"timers": dict(sorted(self.timers.items())), "assigned": self.assigned,
-                "still_queued": self.still_queued, "stale": self.stale, "delivered": self.delivered}
+                "still_queued": self.still_queued, "stale": self.stale, "silenced": self.silenced,
+                "delivered": self.delivered}
 
 
 def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
@@ -113,7 +117,11 @@ def _claim(conn: Connection, query):
 
 
 def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
-    """Warn, breach and escalate: every pending timer whose moment has come, oldest first."""
+    """Warn, breach and escalate: every pending timer whose moment has come, each handoff's in order.
+
+    A handoff's due steps are applied together (`Clockwork`), each at its own due time, so
+    catching up never alerts anyone about a lead that a later step already moved.
+    """
     c = h.sla_timers.c
     while True:
         with transaction(app.engine) as conn:
@@ -123,86 +131,38 @@ def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
                             .order_by(c.fire_at, c.id).limit(TIMERS_PER_TRANSACTION))
             if not timers:
                 return
-            desk = HandoffDesk(conn, app, now)
+            by_handoff: dict[int, list[Due]] = {}
             for timer in timers:
-                outcome = _fire(conn, app, desk, timer, now)
-                report.timers[outcome.split(":")[0] if outcome.startswith("skipped") else outcome] += 1
-                column = c.cancelled_at if outcome.startswith(("met", "skipped")) else c.fired_at
-                conn.execute(update(h.sla_timers).where(c.id == timer.id).values({column: now, c.outcome: outcome}))
+                by_handoff.setdefault(timer.handoff_id, []).append(Due.stored(timer))
+            handoffs = {row.id: handoff_from_row(row) for row in
+                        conn.execute(select(h.handoffs).where(h.handoffs.c.id.in_(list(by_handoff))))}
+            leads = repo.load_leads(conn, sorted({x.lead_id for x in handoffs.values()}), for_update=True)
+            desk = HandoffDesk(conn, app, now)
+            changed = []
+            for handoff_id, due in by_handoff.items():
+                handoff = handoffs[handoff_id]
+                clockwork = Clockwork(desk, app, handoff, leads[handoff.lead_id], now)
+                for step in clockwork.run(due):
+                    report.timers[_outcome_key(step.outcome)] += 1
+                if clockwork.lead_changed and leads[handoff.lead_id] not in changed:
+                    changed.append(leads[handoff.lead_id])
             desk.flush()
+            report.silenced += desk.silenced
+            repo.update_leads(conn, changed, now)
 
 
-def _fire(conn: Connection, app: App, desk: HandoffDesk, timer: Any, now: datetime) -> str:
-    handoff = conn.execute(select(h.handoffs).where(h.handoffs.c.id == timer.handoff_id)).one()
-    if handoff.status != "open":
-        return f"skipped: handoff {handoff.status}"
-    met_at = {ACCEPT: handoff.accepted_at, FIRST_TOUCH: handoff.first_touch_at,
-              TOUCHES: handoff.last_touch_at if handoff.touches >= (handoff.touches_required or 0) else None
-              }[timer.deadline]
-    if met_at is not None and met_at <= timer.due_at:
-        return "met"
-    if met_at is not None and timer.step != BREACH:
-        return "skipped: met late"  # the breach is recorded; warning or escalating it now would be noise
-    lead = repo.load_leads(conn, [handoff.lead_id], for_update=True)[handoff.lead_id]
-    sla = {"policy": timer.policy_id, "deadline": timer.deadline, "due_at": timer.due_at.isoformat()}
-    owner = handoff.owner
-    if timer.step == WARNING:
-        desk.notice("sla.warning", lead, now, sla=sla, owner=owner, recipients=_only(desk.people(owner), "owner"))
-        return WARNING
-    if timer.step == BREACH:
-        desk.notice("sla.breached", lead, now, sla=sla, owner=owner, recipients=desk.people(owner))
-        _plan_escalation(conn, desk, timer, owner)
-        return BREACH
-    action = timer.action
-    if action == "notify_rep":
-        desk.notice("sla.escalated", lead, now, sla=sla, owner=owner, escalated_to=owner, reason=action,
-                    recipients=_only(desk.people(owner), "owner"))
-    elif action == "notify_manager":
-        rep = desk.directory.reps.get(owner)
-        desk.notice("sla.escalated", lead, now, sla=sla, owner=owner, reason=action,
-                    escalated_to=rep.manager_email if rep else None, recipients=_only(desk.people(owner), "manager"))
-    elif action == "reassign":
-        if owner in desk.loads:
-            desk.loads[owner].open = max(desk.loads[owner].open - 1, 0)
-        decision = desk.assign(handoff.id, lead, handoff.kind, handoff.to_function, now,
-                               actor=f"rule:sla.{timer.policy_id}", exclude=frozenset({owner}) if owner else frozenset())
-        if decision.owner is None:
-            conn.execute(update(h.handoffs).where(h.handoffs.c.id == handoff.id).values(status="queued"))
-        repo.update_leads(conn, [lead], now)
-        desk.notice("sla.escalated", lead, now, sla=sla, owner=decision.owner, reason=action,
-                    escalated_to=decision.owner, recipients=desk.people(decision.owner))
-    elif action == "return_to_marketing":
-        if lead.stage in SALES_STAGES:
-            move_lead(conn, app, lead, Transition.REJECT, Stage.LEAD, actor=f"rule:sla.{timer.policy_id}",
-                      reason="sla_breached", now=now, desk=desk)
-        desk.notice("sla.escalated", lead, now, sla=sla, owner=owner, reason=action, escalated_to="marketing")
-    return f"{ESCALATION}:{action}"
-
-
-def _plan_escalation(conn: Connection, desk: HandoffDesk, timer: Any, owner: str | None) -> None:
-    """The ladder after a breach: its steps become timers now (the same sweep fires those already due)."""
-    policy = next((p for p in desk.rules.handoff.policies.values() if p.id == timer.policy_id), None)
-    if policy is None or not policy.escalation:
-        return
-    rep = desk.directory.reps.get(owner) if owner else None
-    steps = escalation_timers(policy, timer.deadline, timer.due_at, rep.calendar if rep else None)
-    conn.execute(insert(h.sla_timers), [
-        {"handoff_id": timer.handoff_id, "lead_id": timer.lead_id, "policy_id": timer.policy_id,
-         "deadline": step.deadline, "step": step.step, "step_index": step.index, "action": step.action,
-         "due_at": timer.due_at, "fire_at": step.fire_at}
-        for step in steps
-    ])
-
-
-def _only(people: dict[str, str], role: str) -> dict[str, str]:
-    return {role: people[role]} if role in people else {}
+def _outcome_key(outcome: str) -> str:
+    """`skipped: handoff closed` -> `skipped`; `breach (caught up: ...)` -> `breach`."""
+    key = outcome.split(" (")[0]
+    return key.split(":")[0] if key.startswith("skipped") else key
 
 
 def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
     """Give waiting leads to reps who can now take them, oldest first."""
     c = h.handoffs.c
     with transaction(app.engine) as conn:
-        queued = _claim(conn, select(h.handoffs).where(c.status == "queued").order_by(c.opened_at, c.id))
+        queued = _claim(conn, select(h.handoffs).where(c.status == HandoffStatus.QUEUED.value)
+                        .order_by(c.opened_at, c.id))
         if not queued:
             return
         desk = HandoffDesk(conn, app, now)
@@ -210,10 +170,13 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
         previous = _last_candidates(conn, [row.id for row in queued])
         changed = []
         for row in queued:
-            lead = leads[row.lead_id]
-            # The SLA clock starts when someone gets the lead, not when it started waiting.
-            decision = desk.assign(row.id, lead, row.kind, row.to_function, now, actor="rule:routing.queue",
-                                   fresh=True, defer=True, unless_queued_as=previous.get(row.id))
+            lead, handoff = leads[row.lead_id], handoff_from_row(row)
+            # The SLA clock starts when someone gets the lead, not when it started waiting; a lead an
+            # SLA step queued keeps its clocks and their remaining steps (a clock the step restarts
+            # starts now).
+            decision = desk.assign(handoff, lead, now, actor="rule:routing.queue",
+                                   clocks="resume" if handoff.assigned_at else "fresh", defer=True,
+                                   unless_queued_as=previous.get(row.id))
             if decision.owner is None:
                 report.still_queued += 1
             else:
@@ -247,7 +210,10 @@ def _set_owners(conn: Connection, leads: list, now: datetime) -> None:
 
 
 def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
-    """Leads sales holds with no touch for too long: alert, and recycle when the playbook says so."""
+    """Leads sales holds with no touch for too long: alert, and recycle when the playbook says so.
+
+    A lead that went stale inside loaded history is marked, and nothing is sent or recycled.
+    """
     rules = app.playbook.rules.handoff
     if rules.stale_after is None:
         return
@@ -255,19 +221,23 @@ def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
     cutoff = now - rules.stale_after
     last = func.coalesce(c.last_touch_at, c.accepted_at, c.assigned_at)
     with transaction(app.engine) as conn:
-        rows = _claim(conn, select(h.handoffs).where(c.status == "open", c.stale_alerted_at.is_(None), last < cutoff)
-                      .order_by(c.id))
+        rows = _claim(conn, select(h.handoffs, last.label("last_seen")).where(
+            c.status.in_(OWNED_STATUSES), c.stale_alerted_at.is_(None), last < cutoff).order_by(c.id))
         if not rows:
             return
         desk = HandoffDesk(conn, app, now)
         leads = repo.load_leads(conn, sorted({row.lead_id for row in rows}), for_update=True)
         for row in rows:
-            lead = leads[row.lead_id]
+            lead, handoff = leads[row.lead_id], handoff_from_row(row)
+            stale_at = row.last_seen + rules.stale_after
+            quiet = handoff.quiet_at(stale_at)
             conn.execute(update(h.handoffs).where(c.id == row.id).values(stale_alerted_at=now))
-            desk.notice("lead.stale", lead, now, owner=row.owner, reason=f"no touch for {rules.stale_after.days} days",
-                        recipients=desk.people(row.owner))
+            desk.notice("lead.stale", lead, stale_at if quiet else now, owner=row.owner, quiet=quiet,
+                        reason=f"no touch for {rules.stale_after.days} days",
+                        why=f"no touch since {row.last_seen.isoformat()}", recipients=desk.people(row.owner))
             report.stale += 1
-            if rules.stale_recycle and lead.stage in SALES_STAGES and not has_open_deal(conn, lead.id):
+            if not quiet and rules.stale_recycle and lead.stage in SALES_STAGES and not has_open_deal(conn, lead.id):
                 move_lead(conn, app, lead, Transition.RECYCLE, Stage.LEAD, actor="rule:stale",
                           reason=rules.stale_reason, now=now, desk=desk)
         desk.flush()
+        report.silenced += desk.silenced

@@ -1,8 +1,9 @@
-"""Tables for the handoff: handoffs, routing decisions, SLA timers, touches, rep overrides, suppressions."""
+"""Tables for the handoff: handoffs, routing decisions, SLA timers, touches, rep overrides, suppressions,
+the domain event log and the per-rep assignment counters routing reads."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, false
 
 from leadrelay.storage.tables import Document, Id, UTCDateTime, metadata
 
@@ -15,7 +16,7 @@ handoffs = Table(
     Column("to_function", String(20), nullable=False),
     Column("team", String(80)),
     Column("owner", String(80)),
-    Column("status", String(10), nullable=False),  # queued | open | closed
+    Column("status", String(10), nullable=False),  # queued | assigned | accepted | working | closed
     Column("outcome", String(20)),  # advanced | rejected | recycled | disqualified | returned | superseded
     Column("reason", Text),
     Column("policy_id", String(80)),
@@ -32,6 +33,9 @@ handoffs = Table(
     Column("stale_alerted_at", UTCDateTime),
     Column("closed_at", UTCDateTime),
     Column("playbook_version", String(12)),
+    Column("reassignments", Integer, nullable=False, default=0, server_default="0"),  # by SLA rules
+    Column("excluded_reps", Document),  # reps it must not go back to (they breached it)
+    Column("quiet_until", UTCDateTime),  # loaded history: deadlines up to here are recorded, never alerted
     Index("ix_handoffs_status_owner", "status", "owner"),
     Index("ix_handoffs_status_team_opened_at", "status", "team", "opened_at"),
 )
@@ -113,4 +117,26 @@ suppressions = Table(
     Column("lifted_at", UTCDateTime),
     Column("lifted_reason", Text),
     Index("ix_suppressions_channel_lifted_at", "channel", "lifted_at"),
+)
+
+domain_events = Table(
+    "domain_events", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("type", String(40), nullable=False),  # StageChanged, LeadAssigned, SlaBreached, ...
+    Column("at", UTCDateTime, nullable=False),  # when it happened (event time)
+    Column("recorded_at", UTCDateTime, nullable=False),  # when the engine decided it
+    Column("lead_id", Id, index=True),
+    Column("handoff_id", Id),
+    Column("cause", Text, nullable=False),  # the rule, person or activity behind it
+    Column("data", Document, nullable=False),
+    Column("quiet", Boolean, nullable=False, default=False, server_default=false()),  # recorded, nobody told
+    Column("playbook_version", String(12)),
+    Index("ix_domain_events_type_at", "type", "at"),
+)
+
+rep_assignment_counts = Table(
+    "rep_assignment_counts", metadata,
+    Column("rep", String(80), primary_key=True),
+    Column("day", String(10), primary_key=True),  # the rep's local date (YYYY-MM-DD), or '' for all time
+    Column("assigned", Integer, nullable=False),
 )

@@ -1,4 +1,4 @@
-"""Mapping between table rows and domain objects (Lead, Activity). No queries here."""
+"""Mapping between table rows and domain objects (Lead, Activity, Handoff). No queries here."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.activities import Activity
+from leadrelay.domain.handoff import Handoff, HandoffOutcome, HandoffStatus
 from leadrelay.domain.lead import Lead, ScoringState
 from leadrelay.domain.stages import Stage
 
@@ -40,6 +41,8 @@ def lead_from_row(row: Any) -> Lead:
             fit=row.fit_score,
         ),
         armed=dict(state.get("armed", {})),
+        hand_raised_at=state.get("hand_raised_at"),
+        pending_hand=tuple(state["pending_hand"]) if state.get("pending_hand") else None,
         disqualified_by=row.disqualified_by,
         disqualified_from=_stage(row.disqualified_from),
         first_seen_at=row.first_seen_at,
@@ -69,7 +72,9 @@ def lead_values(lead: Lead, now: datetime) -> dict[str, Any]:
         "fit_score": s.fit,
         "engagement_score": s.engagement,
         "engagement_as_of": s.as_of,
-        "engine_state": {"caps": s.caps, "fit_points": s.fit_points, "armed": lead.armed},
+        "engine_state": {"caps": s.caps, "fit_points": s.fit_points, "armed": lead.armed}
+        | ({"hand_raised_at": lead.hand_raised_at} if lead.hand_raised_at is not None else {})
+        | ({"pending_hand": list(lead.pending_hand)} if lead.pending_hand else {}),
         "disqualified_by": lead.disqualified_by,
         "disqualified_from": lead.disqualified_from.value if lead.disqualified_from else None,
         "first_seen_at": lead.first_seen_at,
@@ -125,3 +130,37 @@ def activity_from_row(row: Any) -> Activity:
         previous_id=payload.get("previous_id"),
         id=row.id,
     )
+
+
+DUE_COLUMNS = {"accept": "accept_due_at", "first_touch": "first_touch_due_at", "touches": "touches_due_at"}
+
+
+def handoff_from_row(row: Any) -> Handoff:
+    """A Handoff from a `handoffs` row."""
+    return Handoff(
+        id=row.id, lead_id=row.lead_id, kind=row.kind, from_function=row.from_function,
+        to_function=row.to_function, opened_at=row.opened_at, status=HandoffStatus(row.status), team=row.team,
+        owner=row.owner, outcome=HandoffOutcome(row.outcome) if row.outcome else None, reason=row.reason,
+        policy_id=row.policy_id, assigned_at=row.assigned_at, accepted_at=row.accepted_at,
+        first_touch_at=row.first_touch_at, last_touch_at=row.last_touch_at, touches=row.touches,
+        touches_required=row.touches_required,
+        due={clock: getattr(row, column) for clock, column in DUE_COLUMNS.items() if getattr(row, column)},
+        closed_at=row.closed_at, reassignments=row.reassignments or 0, excluded=tuple(row.excluded_reps or ()),
+        quiet_until=row.quiet_until,
+    )
+
+
+def handoff_values(handoff: Handoff) -> dict[str, Any]:
+    """Column values for storing a Handoff (without id)."""
+    return {
+        "lead_id": handoff.lead_id, "kind": handoff.kind, "from_function": handoff.from_function,
+        "to_function": handoff.to_function, "team": handoff.team, "owner": handoff.owner,
+        "status": handoff.status.value, "outcome": handoff.outcome.value if handoff.outcome else None,
+        "reason": handoff.reason, "policy_id": handoff.policy_id, "opened_at": handoff.opened_at,
+        "assigned_at": handoff.assigned_at, "accepted_at": handoff.accepted_at,
+        "first_touch_at": handoff.first_touch_at, "last_touch_at": handoff.last_touch_at, "touches": handoff.touches,
+        "touches_required": handoff.touches_required, "closed_at": handoff.closed_at,
+        "reassignments": handoff.reassignments, "excluded_reps": list(handoff.excluded) or None,
+        "quiet_until": handoff.quiet_until,
+        **{column: handoff.due.get(clock) for clock, column in DUE_COLUMNS.items()},
+    }

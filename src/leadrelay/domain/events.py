@@ -1,0 +1,136 @@
+"""Domain events: what the engine decided, in the past tense, with its cause.
+
+An *activity* is something a lead did (what the sources send); a *domain event* is
+something the engine or a person decided about it: a stage move, a handoff opened, a lead
+assigned or queued, an SLA warned, breached or escalated. Each is stored in an
+append-only log (`domain_events`) with its cause — the rule, person or activity behind it
+— and the reports read that log. `quiet` marks events recorded while loading history:
+they happened, but nobody was told.
+
+Standard library only; time comes in as an argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+_BASE = {"at", "lead_id", "cause", "handoff_id"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    at: datetime  # when it happened (event time, not when it was processed)
+    lead_id: int | None
+    cause: str  # "rule:sla.mql_acceptance", "user:alice", "rule:stage.mql.entry", ...
+    handoff_id: int | None = None
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def data(self) -> dict[str, Any]:
+        """The event's own fields, JSON-able."""
+        out = {}
+        for f in fields(self):
+            if f.name not in _BASE:
+                value = getattr(self, f.name)
+                out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageChanged(DomainEvent):
+    from_stage: str | None
+    to_stage: str
+    transition: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffOpened(DomainEvent):
+    kind: str
+    from_function: str
+    to_function: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadAssigned(DomainEvent):
+    owner: str
+    team: str | None
+    rule: str | None
+    reason: str
+    previous_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadQueued(DomainEvent):
+    team: str | None
+    reason: str
+    previous_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffAccepted(DomainEvent):
+    owner: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TouchLogged(DomainEvent):
+    owner: str
+    kind: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaWarned(DomainEvent):
+    clock: str
+    due_at: datetime
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaBreached(DomainEvent):
+    clock: str
+    due_at: datetime
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Escalated(DomainEvent):
+    clock: str
+    step: int
+    action: str
+    result: str  # what the step did: "notified", "reassigned to ben", "queued", "skipped: cap reached", ...
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffClosed(DomainEvent):
+    outcome: str
+    reason: str | None
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suppressed(DomainEvent):
+    channel: str
+    reason: str
+    permanent: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuppressionLifted(DomainEvent):
+    channels: list[str]
+    reason: str
+
+
+EVENT_TYPES = tuple(cls.__name__ for cls in (
+    StageChanged, HandoffOpened, LeadAssigned, LeadQueued, HandoffAccepted, TouchLogged, SlaWarned, SlaBreached,
+    Escalated, HandoffClosed, Suppressed, SuppressionLifted))
+
+
+def as_dict(event: DomainEvent) -> dict[str, Any]:
+    """The whole event, for tests and debugging."""
+    return {"type": event.type} | asdict(event)
