@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object per line, every line of a request carrying its request id."""
+"""Structured logs: one JSON object per line, every line of a request carrying its request id.
+
+Shared by the HTTP API (which sets the request id) and `leadrelay serve` (which hands
+`log_config` to uvicorn), so it sits below both: the CLI and the API never import each other.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "leadrelay.api.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "leadrelay.logs.JsonFormatter"}},
         "handlers": {"stderr": handler},
         "loggers": {
             "leadrelay": {"handlers": ["stderr"], "level": level, "propagate": False},
