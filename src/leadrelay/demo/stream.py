@@ -58,6 +58,7 @@ from typing import Any, Iterable
 
 from leadrelay.demo import people as dp
 from leadrelay.demo.people import Person, weighted
+from leadrelay.domain.timefmt import utc_iso
 
 SITE = "https://www.acme-analytics.com"
 FEATURES = ("dashboards", "attribution", "funnels", "data-warehouse-sync", "alerts", "forecasting")
@@ -140,7 +141,7 @@ class _Stream:
 
     # -- formatting -------------------------------------------------------------------
     def _iso(self, t: float) -> str:
-        return (self.start + timedelta(seconds=t)).isoformat(timespec="milliseconds")[:-6] + "Z"
+        return utc_iso(self.start + timedelta(seconds=t), timespec="milliseconds")  # as analytics.js writes it
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
