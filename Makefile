@@ -19,7 +19,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/leadrelay demo --database sqlite:///demo.db --fresh
 
+# The import contracts (the layers, in pyproject.toml) first: seconds, and a broken layer fails fast.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -37,11 +37,11 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text
 
 from leadrelay.bootstrap import bootstrap
+from leadrelay.demo.stream import generate_demo_stream
 from leadrelay.domain.activities import Activity
 from leadrelay.domain.errors import StorageUnavailable
 from leadrelay.domain.segment import parse_message
 from leadrelay.playbook.loader import starter_playbook
-from leadrelay.services.demo_stream import generate_demo_stream
 from leadrelay.services.ingest import ingest
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t

@@ -59,7 +59,9 @@ def bootstrap(
     if migrate:
         upgrade(engine)
     if playbook is None and prefer_active:
-        from leadrelay.services.playbooks import active_playbook  # the service layer sits above bootstrap
+        # Imported here, not at the top: the services still import App from this module (the
+        # layers contract in pyproject.toml lists them) until App moves below the services.
+        from leadrelay.services.playbooks import active_playbook
 
         playbook = active_playbook(engine)
     playbook = playbook or resolve_playbook(settings.playbook)

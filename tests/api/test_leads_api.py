@@ -70,7 +70,12 @@ def test_cursor_pages_cover_every_lead_once_in_both_orders(client, app, tokens, 
     assert emails(client.get("/api/leads", params={"sort": "updated_at", "updated_since": since}, headers=admin)) == [
         "p4@acme.io", "p5@acme.io", "p6@acme.io"]
     bad = client.get("/api/leads?cursor=not-a-cursor", headers=admin)
-    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_input")
+    assert (bad.status_code, bad.json()) == (400, {"code": "invalid_input",
+                                                   "message": "cursor: not a cursor this API handed out"})
+    newest_first = client.get("/api/leads?limit=3", headers=admin).json()["next_cursor"]
+    other_sort = client.get(f"/api/leads?limit=3&sort=updated_at&cursor={newest_first}", headers=admin)
+    assert (other_sort.status_code, other_sort.json()) == (400, {
+        "code": "invalid_input", "message": "cursor: made for sort=-updated_at; keep the sort while paging"})
 
 
 def test_one_lead_comes_with_its_explanation_history_and_activities(client, app, tokens, people):
@@ -130,6 +135,9 @@ def test_activities_page_latest_first(client, app, tokens, people, clock):
         if (cursor := body["next_cursor"]) is None:
             break
     assert seen == ["/product/4", "/product/3", "/product/2", "/product/1", "/product/0", "identify"]
+    bad = client.get("/api/leads/jane@acme.io/activities", params={"cursor": "bm9wZQ"}, headers=bearer(tokens.rep))
+    assert (bad.status_code, bad.json()) == (400, {"code": "invalid_input",
+                                                   "message": "cursor: not a cursor this API handed out"})
 
 
 def test_a_token_for_a_deleted_rep_stops_working(client, app, tokens, caplog):

@@ -319,7 +319,7 @@ def test_opportunities_are_listed_in_each_roles_scope_with_filters_and_pages(cli
           "no deal stage 'signed' in the playbook (stages: discovery, solution, demo, proposal, negotiation, "
           "closed_won, closed_lost)")
     error(client.get("/api/opportunities?cursor=nonsense", headers=admin), 400, "invalid_input",
-          "not a cursor this API handed out")
+          "cursor: not a cursor this API handed out")
     error(client.get("/api/opportunities?status=maybe", headers=admin), 422, "invalid_request")
     error(client.get("/api/opportunities", headers=bearer(tokens.ingest)), 403, "forbidden",
           "a write key can only send activities (/v1/...)")

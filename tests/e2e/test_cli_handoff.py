@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+from leadrelay.domain.timefmt import utc_iso
 from tests.e2e.test_cli import Cli
 from tests.messages import identify, page, track
 
@@ -52,6 +53,14 @@ def test_a_rep_accepts_and_touches_and_the_worker_finds_nothing_to_escalate(tmp_
     assert sweep["timers"] == {"warning": 1, "breach": 2, "escalation:notify_manager": 1,
                                "escalation:reassign": 1, "skipped": 3}
     assert cli("leads", "route-explain", "olaf@nordic.de", "--json").json()["owner"] == "david"
+
+
+def test_the_worker_writes_the_moment_of_each_sweep_in_utc(tmp_path):
+    moment = NOW + timedelta(minutes=1)
+    berlin = moment.astimezone(timezone(timedelta(hours=2))).isoformat()
+    result = seeded(tmp_path)("worker", "--once", "--now", berlin)
+    assert result.code == 0, result.err
+    assert result.err.startswith(f"{utc_iso(moment)} {{'timers': ")
 
 
 def test_reps_can_be_changed_at_run_time_and_the_suppression_list_exported(tmp_path):

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from leadrelay.demo.deals import work_deals
 from leadrelay.domain.errors import InvalidInput, InvalidTransition, LeadRelayError, NotFound
 from leadrelay.domain.frameworks import SqlGateNotMet
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.services import opportunities as opps
 from leadrelay.services import rep_actions
-from leadrelay.services.demo_deals import work_deals
 from leadrelay.services.forecast_snapshots import current_forecast, take_snapshot
 from leadrelay.services.handoff_queries import route_explain
 from leadrelay.services.ingest import ingest

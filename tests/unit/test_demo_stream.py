@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadrelay.services.demo_stream import generate_demo_stream, write_jsonl
+from leadrelay.demo.stream import generate_demo_stream, write_jsonl
 
 WEBMAIL = {"gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com"}
 COMPETITORS = {"rivalytics.com", "funnelforge.io"}
@@ -87,7 +87,7 @@ def test_same_seed_same_stream_different_seed_different():
 
 
 def test_independent_of_hash_randomisation():
-    code = ("import hashlib, json; from leadrelay.services.demo_stream import generate_demo_stream;"
+    code = ("import hashlib, json; from leadrelay.demo.stream import generate_demo_stream;"
             "print(hashlib.sha256(json.dumps(generate_demo_stream(visitors=150)).encode()).hexdigest())")
     digests = {
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

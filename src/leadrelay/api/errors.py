@@ -19,8 +19,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from leadrelay.api.logs import request_id_var
 from leadrelay.domain.errors import InvalidPlaybook, LeadRelayError
+from leadrelay.logs import request_id_var
 
 log = logging.getLogger("leadrelay.api")
 

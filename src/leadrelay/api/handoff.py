@@ -12,7 +12,7 @@ The same service functions as `leadrelay leads accept|touch|reassign|route-expla
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
@@ -29,6 +29,7 @@ from leadrelay.api.schemas import SafeText
 from leadrelay.bootstrap import App
 from leadrelay.services import rep_actions
 from leadrelay.domain.errors import InvalidInput
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.services.handoff_queries import CHANNELS, rep_queue, route_explain, sla_report, suppression_list
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -213,7 +214,7 @@ def accept(
     body = body or Acceptance()
     lead = _visible_lead(app, caller, ref)
     result = rep_actions.accept(app, lead.id, rep=caller.token.rep_id, expected_version=body.version)
-    return {**result, "accepted_at": _z(result["accepted_at"])}
+    return {**result, "accepted_at": utc_iso(datetime.fromisoformat(result["accepted_at"]))}
 
 
 @router.post("/leads/{ref}/touches", response_model=TouchLogged, status_code=201,
@@ -229,7 +230,7 @@ def log_touch(
     at = None if body.at is None else _since_handoff(app, lead.id, utc(body.at, "at"))
     result = rep_actions.log_touch(app, lead.id, rep=caller.token.rep_id, kind=body.kind, outcome=body.outcome,
                                    note=body.note, at=at)
-    return {**result, "first_touch_at": _z(result["first_touch_at"])}
+    return {**result, "first_touch_at": utc_iso(datetime.fromisoformat(result["first_touch_at"]))}
 
 
 @router.post("/leads/{ref}/reassign", response_model=Reassigned, summary="Give a lead to another rep",
@@ -308,10 +309,5 @@ def _since_handoff(app: App, lead_id: int, at: datetime) -> datetime:
         opened = conn.scalar(select(c.opened_at).where(c.lead_id == lead_id, c.status != "closed")
                              .order_by(c.id.desc()).limit(1))
     if opened is not None and at < opened:
-        raise InvalidInput(f"at: {_z(at.isoformat())} is before the handoff opened ({_z(opened.isoformat())})")
+        raise InvalidInput(f"at: {utc_iso(at)} is before the handoff opened ({utc_iso(opened)})")
     return at
-
-
-def _z(text: str) -> str:
-    """An ISO-8601 moment in UTC as the rest of the API writes it: `...Z`."""
-    return datetime.fromisoformat(text).astimezone(UTC).isoformat().replace("+00:00", "Z")

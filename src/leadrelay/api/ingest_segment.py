@@ -23,10 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from leadrelay.api.auth import authenticate_write_key, basic_auth_username
 from leadrelay.api.body import kilobytes, parse_json, read_limited
 from leadrelay.api.errors import BadJson, TooLarge, error_responses
-from leadrelay.api.logs import request_id_var
 from leadrelay.api.runtime import Runtime
 from leadrelay.domain.activities import MESSAGE_TYPES, Rejection
 from leadrelay.domain.segment import MAX_MESSAGE_ID_LENGTH, iter_messages
+from leadrelay.logs import request_id_var
 from leadrelay.services.ingest import ingest_batch
 
 MAX_MESSAGE_BYTES = 32 * 1024

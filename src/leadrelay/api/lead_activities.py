@@ -6,16 +6,14 @@ The query behind `GET /api/leads/{ref}/activities`; the lead's explanation
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from leadrelay.api.cursor import decode_cursor, encode_cursor
 from leadrelay.bootstrap import App
-from leadrelay.domain.errors import InvalidInput
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.storage import tables as t
 
 
@@ -26,11 +24,11 @@ def lead_activities(
     c = t.activities.c
     query = select(t.activities).where(c.lead_id == lead_id)
     if cursor is not None:
-        moment, activity_id = _decode(cursor)
+        moment, activity_id = decode_cursor(cursor, datetime, int)
         query = query.where(or_(c.occurred_at < moment, and_(c.occurred_at == moment, c.id < activity_id)))
     with app.engine.connect() as conn:
         rows = conn.execute(query.order_by(c.occurred_at.desc(), c.id.desc()).limit(limit + 1)).all()
-    next_cursor = _encode(rows[limit - 1].occurred_at, rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1].occurred_at, rows[limit - 1].id) if len(rows) > limit else None
     return [_activity(row) for row in rows[:limit]], next_cursor
 
 
@@ -40,7 +38,7 @@ def _activity(row) -> dict[str, Any]:
     page = context.get("page") if isinstance(context.get("page"), dict) else None
     return {
         "id": row.id, "type": row.type, "name": row.name, "source": row.source, "message_id": row.message_id,
-        "occurred_at": _iso(row.occurred_at), "received_at": _iso(row.received_at),
+        "occurred_at": utc_iso(row.occurred_at), "received_at": utc_iso(row.received_at),
         "properties": payload.get("properties") or {}, "traits": payload.get("traits") or {},
         "campaign": context.get("campaign") if isinstance(context.get("campaign"), dict) else None,
         "page": page, "ip": _text(context.get("ip")), "user_agent": _text(context.get("userAgent")),
@@ -49,23 +47,3 @@ def _activity(row) -> dict[str, Any]:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _encode(moment: datetime, activity_id: int) -> str:
-    raw = json.dumps([moment.astimezone(UTC).isoformat(), activity_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        moment, activity_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(moment)
-        if moment.tzinfo is None or not isinstance(activity_id, int) or not 0 < activity_id < 2**63:
-            raise ValueError("not ours")
-        return moment.astimezone(UTC), activity_id
-    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("not a cursor this API handed out") from None

@@ -13,18 +13,17 @@ first.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from leadrelay.api.cursor import decode_cursor, encode_cursor
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import InvalidInput
 from leadrelay.domain.stages import Stage
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.services.leads import engagement_now, summary
 from leadrelay.storage import tables as t
 from leadrelay.storage.rows import lead_from_row
@@ -71,7 +70,7 @@ def search_leads(
     c = t.leads.c
     descending = sort == NEWEST_FIRST
     order = (c.updated_at.desc(), c.id.desc()) if descending else (c.updated_at.asc(), c.id.asc())
-    after = decode_cursor(cursor, sort) if cursor else None
+    after = _decode_after(cursor, sort) if cursor else None
     python_filter = filters.engagement_min is not None or filters.engagement_max is not None
     now = app.clock()
     found: list[tuple[dict[str, Any], tuple[datetime, int]]] = []
@@ -85,7 +84,7 @@ def search_leads(
                 if python_filter and not _engagement_ok(app, lead, now, filters):
                     continue
                 item = summary(app, lead, now)
-                item["updated_at"] = _iso(row.updated_at)
+                item["updated_at"] = utc_iso(row.updated_at)
                 item["version"] = row.version
                 found.append((item, (row.updated_at, row.id)))
                 if len(found) > limit:
@@ -94,7 +93,7 @@ def search_leads(
                 break
             after = (rows[-1].updated_at, rows[-1].id)
     page_items = [item for item, _ in found[:limit]]
-    next_cursor = encode_cursor(sort, found[limit - 1][1]) if len(found) > limit else None
+    next_cursor = encode_cursor(sort, *found[limit - 1][1]) if len(found) > limit else None
     return page_items, next_cursor
 
 
@@ -144,25 +143,12 @@ def _engagement_ok(app: App, lead, now: datetime, filters: LeadFilters) -> bool:
     return not (filters.engagement_max is not None and value > filters.engagement_max)
 
 
-def encode_cursor(sort: str, key: tuple[datetime, int]) -> str:
-    raw = json.dumps([sort, key[0].astimezone(UTC).isoformat(), key[1]], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
-    """The sort key a cursor holds. Raises InvalidInput for anything this API did not hand out."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, moment, lead_id = json.loads(raw)
-        if cursor_sort != sort:
-            raise InvalidInput(f"this cursor belongs to sort={cursor_sort}; keep the sort while paging")
-        if not isinstance(lead_id, int) or isinstance(lead_id, bool) or not 0 < lead_id < 2**63:
-            raise ValueError("bad id")
-        return utc(datetime.fromisoformat(moment), "cursor"), lead_id
-    except InvalidInput:
-        raise
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("not a cursor this API handed out") from None
+def _decode_after(cursor: str, sort: str) -> tuple[datetime, int]:
+    """The (updated_at, id) a cursor holds; it must come from a page of the same sort."""
+    cursor_sort, moment, lead_id = decode_cursor(cursor, str, datetime, int)
+    if cursor_sort != sort:
+        raise InvalidInput(f"cursor: made for sort={cursor_sort}; keep the sort while paging")
+    return moment, lead_id
 
 
 def utc(moment: datetime, name: str) -> datetime:
@@ -173,7 +159,3 @@ def utc(moment: datetime, name: str) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise InvalidInput(f"{name}: out of range in UTC") from None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

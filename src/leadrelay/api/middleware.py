@@ -17,7 +17,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadrelay.api.errors import error_response, internal_error_response
-from leadrelay.api.logs import request_id_var
+from leadrelay.logs import request_id_var
 
 log = logging.getLogger("leadrelay.api")
 

@@ -14,9 +14,6 @@ what is `authz`'s.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
@@ -29,10 +26,10 @@ from sqlalchemy import and_, or_, select
 from leadrelay.api import authz
 from leadrelay.api.auth import allow, current_app
 from leadrelay.api.authz import Action, Caller
+from leadrelay.api.cursor import decode_cursor, encode_cursor
 from leadrelay.api.errors import error_responses
 from leadrelay.api.schemas import SafeText
 from leadrelay.bootstrap import App
-from leadrelay.domain.errors import InvalidInput
 from leadrelay.domain.opportunities import GROUPINGS, forecast, iso_week
 from leadrelay.reports.forecast import deal_lines
 from leadrelay.services import opportunities as opps
@@ -230,13 +227,13 @@ def list_opportunities(
         if owners is not None:
             query = query.where(c.owner.in_(sorted(owners)))
     if cursor is not None:
-        close, deal_id = _decode(cursor)
+        close, deal_id = decode_cursor(cursor, date, int)
         query = query.where(or_(c.close_date > close, and_(c.close_date == close, c.id > deal_id)))
     with app.engine.connect() as conn:
         rows = conn.execute(query.order_by(c.close_date, c.id).limit(limit + 1)).all()
     deals = [opps.deal_dict(repo.deal_from_row(r), SimpleNamespace(name=r.account_name, domain=r.account_domain))
              for r in rows[:limit]]
-    next_cursor = _encode(rows[limit - 1].close_date, rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1].close_date, rows[limit - 1].id) if len(rows) > limit else None
     return OpportunityPage(opportunities=deals, next_cursor=next_cursor)
 
 
@@ -340,17 +337,3 @@ def _visible_deal(app: App, caller: Caller, deal_id: int) -> None:
     with app.engine.connect() as conn:
         deal = repo.load_deal(conn, deal_id)
     authz.ensure_deal_visible(caller, app.playbook, deal.owner, deal_id)
-
-
-def _encode(close: date, deal_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([close.isoformat(), deal_id]).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[date, int]:
-    try:
-        close, deal_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(close, str) or not isinstance(deal_id, int) or not 0 < deal_id <= _MAX_ID:
-            raise ValueError("not ours")
-        return date.fromisoformat(close), deal_id
-    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("not a cursor this API handed out") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +12,7 @@ from leadrelay.api.auth import allow, current_app
 from leadrelay.api.authz import Action, Caller
 from leadrelay.api.errors import error_responses
 from leadrelay.bootstrap import App
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.reports.funnel import funnel as funnel_report
 from leadrelay.storage import tables as t
 
@@ -73,6 +73,6 @@ def rejections(
         rows = conn.execute(query).all()
     page = [RejectionRow(id=r.id, source=r.source, position=r.position, message_id=r.message_id, reason=r.reason,
                          payload=r.payload,
-                         received_at=r.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+                         received_at=utc_iso(r.received_at))
             for r in rows[:limit]]
     return RejectionPage(rejections=page, next_cursor=rows[limit - 1].id if len(rows) > limit else None)

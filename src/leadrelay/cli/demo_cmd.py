@@ -12,7 +12,7 @@ from leadrelay.cli.output import console, err_console, print_json
 from leadrelay.cli.reports_cmd import print_funnel
 from leadrelay.cli.handoff_cmd import print_reps, print_route, print_sla
 from leadrelay.cli.sales_cmd import print_forecast
-from leadrelay.services.demo import DEMO_DAYS, run_demo
+from leadrelay.demo.run import DEMO_DAYS, run_demo
 
 
 def demo(

@@ -10,6 +10,7 @@ from rich.table import Table
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, fmt, print_json, when
 from leadrelay.domain.errors import InvalidInput
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.services import rep_actions
 from leadrelay.services.directory import list_reps, set_account_owner, set_rep
 from leadrelay.services.handoff_queries import rep_queue, route_explain, sla_report, suppression_list
@@ -157,7 +158,7 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
         if as_json:
             print_json(sweep.as_dict())
         elif once or sweep.timers or sweep.assigned or sweep.stale:
-            err_console.print(f"{clock().isoformat()} {sweep.as_dict()}")
+            err_console.print(f"{utc_iso(clock())} {sweep.as_dict()}")
 
     run(app, interval=interval, once=once, clock=clock, on_sweep=report)  # returns on Ctrl-C or SIGTERM
     if not once:

@@ -24,7 +24,7 @@ def serve(
 ) -> None:
     import uvicorn
 
-    from leadrelay.api.logs import log_config
+    from leadrelay.logs import log_config
 
     if log_level not in LOG_LEVELS:
         raise typer.BadParameter(f"one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")

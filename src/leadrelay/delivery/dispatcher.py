@@ -39,9 +39,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from leadrelay.delivery import email as email_channel
 from leadrelay.delivery import slack as slack_channel
 from leadrelay.delivery import webhook
-from leadrelay.delivery.outbox import iso
 from leadrelay.delivery.webhook import SecretError, SendResult
 from leadrelay.domain.errors import InvalidInput, NotFound
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.playbook.notifications import Notifications
 from leadrelay.settings import Settings
 from leadrelay.storage.outbox_tables import DEAD, DISABLED, PENDING, SENT, endpoints, outbox
@@ -307,7 +307,7 @@ def _record(engine: Engine, row: Claimed, result: SendResult, now: datetime) -> 
             conn.execute(update(outbox).where(o.id == row.id).values(status=SENT, sent_at=now, last_error=None))
             return _outcome(row, "sent")
         if result.gone and row.channel != "email":
-            reason = f"{result.error} at {iso(now)}"
+            reason = f"{result.error} at {utc_iso(now)}"
             _disable_endpoint(conn, row.channel, row.target, reason, now)
             conn.execute(update(outbox).where(or_(o.id == row.id, and_(o.status == PENDING,
                                                                        o.channel == row.channel,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
 from leadrelay.domain.notices import Notice
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.playbook.notifications import Notifications
 from leadrelay.storage.outbox_tables import PENDING, STATUSES, endpoints, outbox
 
@@ -24,17 +25,12 @@ def new_message_id() -> str:
     return "msg_" + uuid.uuid4().hex
 
 
-def iso(moment: datetime) -> str:
-    """`2026-10-01T09:00:00Z`: RFC 3339 in UTC, as the Standard Webhooks examples write it."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def payload(notice: Notice) -> dict[str, Any]:
     """The Standard Webhooks payload: {"type", "timestamp" (when it happened), "data"}."""
     data = dict(notice.data)
     if notice.lead_id is not None:
         data.setdefault("lead_id", notice.lead_id)
-    return {"type": notice.type, "timestamp": iso(notice.occurred_at), "data": data}
+    return {"type": notice.type, "timestamp": utc_iso(notice.occurred_at), "data": data}
 
 
 def targets(notice: Notice, notifications: Notifications) -> list[tuple[str, str]]:
@@ -81,7 +77,7 @@ def list_messages(conn: Connection, *, status: str | None = None, limit: int = 5
     query = select(*columns).order_by(outbox.c.id.desc()).limit(limit)
     if status is not None:
         query = query.where(outbox.c.status == status)
-    return [{k: iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
+    return [{k: utc_iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
             for row in conn.execute(query)]
 
 
@@ -89,5 +85,5 @@ def disabled_endpoints(conn: Connection) -> list[dict[str, Any]]:
     e = endpoints.c
     rows = conn.execute(select(e.id, e.kind, e.disabled_at, e.disabled_reason)
                         .where(e.disabled_at.is_not(None)).order_by(e.id))
-    return [{"id": r.id, "kind": r.kind, "disabled_at": iso(r.disabled_at), "reason": r.disabled_reason}
+    return [{"id": r.id, "kind": r.kind, "disabled_at": utc_iso(r.disabled_at), "reason": r.disabled_reason}
             for r in rows]

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, select
 from leadrelay.domain.opportunities import (
     COMMIT, LOST, OMITTED, OPEN, WON, DealLine, Totals, forecast, iso_week, money,
 )
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.storage import sales_tables as s
-from leadrelay.storage.sales_repo import iso
 
 MEASURES = ("open_pipeline", "weighted_pipeline", "commit", "best_case", "closed_won")
 
@@ -81,7 +81,7 @@ def _snapshot_story(conn: Connection, lines: list[DealLine], now: dict[str, Tota
             current = now.get(currency, Totals()).as_dict()
             fate = outcome[snap.id][currency]
             story.append({
-                "week": snap.week, "taken_at": iso(snap.taken_at), "currency": currency,
+                "week": snap.week, "taken_at": utc_iso(snap.taken_at), "currency": currency,
                 **{key: then.get(key, 0.0) for key in MEASURES},
                 "change_since": {key: round(current[key] - then.get(key, 0.0), 2) for key in MEASURES},
                 **{key: money(fate[key]) for key in ("open_then", "won_since", "lost_since", "still_open",

@@ -14,10 +14,10 @@ from sqlalchemy.exc import IntegrityError
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.opportunities import OPEN, iso_week
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.reports.forecast import deal_lines, forecast_report, totals_by_currency
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage.database import transaction
-from leadrelay.storage.sales_repo import iso
 
 
 def rep_teams(app: App) -> dict[str, str]:
@@ -56,7 +56,7 @@ def take_snapshot(app: App, *, actor: str, now: datetime | None = None) -> dict[
                      "amount": line.amount, "currency": line.currency, "probability": line.probability,
                      "close_date": line.close_date}
                     for line in deals])
-            return {"week": week, "created": True, "taken_at": iso(now), "taken_by": actor, "open_deals": len(deals),
+            return {"week": week, "created": True, "taken_at": utc_iso(now), "taken_by": actor, "open_deals": len(deals),
                     "totals": totals}
     except IntegrityError:  # another process took this week's snapshot at the same moment
         with app.engine.connect() as conn:
@@ -73,5 +73,5 @@ def _existing(conn, week: str) -> dict[str, Any] | None:
         return None
     deals = conn.scalar(select(func.count()).select_from(s.forecast_snapshot_deals)
                         .where(s.forecast_snapshot_deals.c.snapshot_id == row.id))
-    return {"week": week, "created": False, "taken_at": iso(row.taken_at), "taken_by": row.taken_by,
+    return {"week": week, "created": False, "taken_at": utc_iso(row.taken_at), "taken_by": row.taken_by,
             "open_deals": deals, "totals": row.totals}

@@ -28,6 +28,7 @@ from leadrelay.domain.errors import InvalidInput, InvalidTransition, NotFound
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.opportunities import EXPANSION, NEW_BUSINESS, Opportunity
 from leadrelay.domain.stages import Stage, Transition
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.domain.sla import ACCEPT
 from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.rep_actions import _open_handoff
@@ -325,7 +326,7 @@ def deal_dict(deal: Opportunity, account: Any = None) -> dict[str, Any]:
         "probability_override": None if deal.probability_override is None else float(deal.probability_override),
         "weighted": deals.money(deal.amount * deal.effective_probability / 100) if deal.status == deals.OPEN else None,
         "forecast_category": deal.category, "status": deal.status, "lost_reason": deal.lost_reason,
-        "created_at": repo.iso(deal.created_at), "closed_at": repo.iso(deal.closed_at), "version": deal.version,
+        "created_at": utc_iso(deal.created_at), "closed_at": utc_iso(deal.closed_at), "version": deal.version,
     }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from leadrelay.bootstrap import App
 from leadrelay.domain.errors import Conflict, InvalidPlaybook, NotFound
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.playbook.loader import Playbook, parse_playbook
 from leadrelay.services.ingest import record_playbook
 from leadrelay.storage import tables as t
@@ -71,7 +72,7 @@ def activation(engine: Engine) -> dict[str, Any] | None:
         row = conn.execute(select(active_table).where(active_table.c.id == _ROW)).first()
     if row is None:
         return None
-    return {"version": row.version, "activated_by": row.activated_by, "activated_at": _iso(row.activated_at)}
+    return {"version": row.version, "activated_by": row.activated_by, "activated_at": utc_iso(row.activated_at)}
 
 
 def activate(
@@ -104,7 +105,7 @@ def list_versions(app: App) -> list[dict[str, Any]]:
     c = t.playbooks.c
     with app.engine.connect() as conn:
         rows = conn.execute(select(c.version, c.name, c.source, c.created_at).order_by(c.created_at.desc(), c.version))
-        return [{"version": r.version, "name": r.name, "source": r.source, "created_at": _iso(r.created_at),
+        return [{"version": r.version, "name": r.name, "source": r.source, "created_at": utc_iso(r.created_at),
                  "active": r.version == active} for r in rows]
 
 
@@ -137,7 +138,3 @@ def _parse_stored(version: str, text: str, source: str) -> Playbook:
         playbook = parse_playbook(text, source)
         _parsed[version] = playbook
     return playbook
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -19,13 +19,13 @@ from leadrelay.domain.errors import InvalidInput, InvalidTransition
 from leadrelay.domain.frameworks import parse_answer
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.stages import Stage, Transition
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.services.leads import find_lead
 from leadrelay.services.rep_actions import _open_handoff
 from leadrelay.services.sql_gate import Qualification, qualification
 from leadrelay.services.transitions import load_for_update, move_lead, moved
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage.database import transaction
-from leadrelay.storage.sales_repo import iso
 
 
 def parse_answers(app: App, answers: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
@@ -85,7 +85,7 @@ def qualification_dict(app: App, lead: Lead, q: Qualification) -> dict[str, Any]
         "met_when": st.criterion.met_when(), "status": st.status,
         "answer": st.answer.value if st.answer else None,
         "answered_by": st.answer.by if st.answer else None,
-        "answered_at": iso(st.answer.at) if st.answer else None,
+        "answered_at": utc_iso(st.answer.at) if st.answer else None,
     } for st in q.statuses]
     return {
         "id": lead.id, "email": lead.email, "stage": lead.stage.value if lead.stage else None, "owner": lead.owner,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 
 from sqlalchemy import Engine, insert, select, update
 
 from leadrelay.domain.errors import InvalidInput, LeadRelayError, NotFound
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.playbook.loader import Playbook
 from leadrelay.storage.api_tables import api_tokens
 from leadrelay.storage.database import transaction
@@ -58,7 +59,7 @@ class Token:
         out = asdict(self)
         out["role"] = self.role.value
         for key in ("created_at", "revoked_at", "last_used_at"):
-            out[key] = _iso(out[key])
+            out[key] = utc_iso(out[key])
         return out
 
 
@@ -167,7 +168,3 @@ def _blank(value: str | None) -> str | None:
 def _token(row) -> Token:
     return Token(row.id, Role(row.role), row.rep_id, row.team, row.source, row.label, row.created_at,
                  row.revoked_at, row.last_used_at)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

@@ -1,7 +1,7 @@
 """Who visits the Acme Analytics demo site: personas, names, titles, companies, countries,
 and how they arrive.
 
-Used by `leadrelay.services.demo_stream`. Everything here is either a constant table or
+Used by `leadrelay.demo.stream`. Everything here is either a constant table or
 a function drawing from a caller-supplied `random.Random`, so the stream stays
 reproducible from its seed.
 """
@@ -148,7 +148,7 @@ def title_for(rng: random.Random, persona: str) -> str:
     return rng.choice(ECONOMIC_TITLES if r < .25 else PRACTITIONER_TITLES if r < .65 else OTHER_TITLES)
 
 
-# What each persona reads, as weights over these site sections (see demo_stream._SECTIONS).
+# What each persona reads, as weights over these site sections (see stream._SECTIONS).
 PAGE_SECTIONS = ("home", "product", "feature", "pricing", "careers", "job", "blog", "case", "compare", "docs",
                  "webinar")
 PAGE_WEIGHTS = {

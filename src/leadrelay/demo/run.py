@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from leadrelay.bootstrap import App, bootstrap
+from leadrelay.demo.deals import work_deals
+from leadrelay.demo.sales import SalesFloor
+from leadrelay.demo.stream import generate_demo_stream
 from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.playbook.loader import starter_playbook
 from leadrelay.reports.funnel import funnel
-from leadrelay.services.demo_deals import work_deals
-from leadrelay.services.demo_sales import SalesFloor
-from leadrelay.services.demo_stream import generate_demo_stream
 from leadrelay.services.directory import list_reps
 from leadrelay.services.handoff_queries import route_explain, sla_report
 from leadrelay.services.ingest import IngestReport, ingest

@@ -6,7 +6,7 @@ exercises the real ingest path: identity stitching, dedup, late arrival and reje
 Only the standard library and one `random.Random(seed)` are used, and nothing iterates a
 set, so a seed fixes the stream exactly, whatever PYTHONHASHSEED is.
 
-Distributions (tables in `demo_people`; seed 7 / 3000 visitors gives ~35k messages):
+Distributions (tables in `people`; seed 7 / 3000 visitors gives ~35k messages):
 
 * Personas: 12% economic buyers, 22% practitioners, 10% job seekers, 8% students, 1%
   competitor staff, 47% casual readers. The persona drives page mix (buyers: pricing, case
@@ -56,8 +56,9 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Iterable
 
-from leadrelay.services import demo_people as dp
-from leadrelay.services.demo_people import Person, weighted
+from leadrelay.demo import people as dp
+from leadrelay.demo.people import Person, weighted
+from leadrelay.domain.timefmt import utc_iso
 
 SITE = "https://www.acme-analytics.com"
 FEATURES = ("dashboards", "attribution", "funnels", "data-warehouse-sync", "alerts", "forecasting")
@@ -140,7 +141,7 @@ class _Stream:
 
     # -- formatting -------------------------------------------------------------------
     def _iso(self, t: float) -> str:
-        return (self.start + timedelta(seconds=t)).isoformat(timespec="milliseconds")[:-6] + "Z"
+        return utc_iso(self.start + timedelta(seconds=t), timespec="milliseconds")  # as analytics.js writes it
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))

@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object per line, every line of a request carrying its request id."""
+"""Structured logs: one JSON object per line, every line of a request carrying its request id.
+
+Shared by the HTTP API (which sets the request id) and `leadrelay serve` (which hands
+`log_config` to uvicorn), so it sits below both: the CLI and the API never import each other.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import logging
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from leadrelay.domain.timefmt import utc_iso
 
 request_id_var: ContextVar[str | None] = ContextVar("leadrelay_request_id", default=None)
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -18,7 +24,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": utc_iso(datetime.fromtimestamp(record.created, UTC), timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -40,7 +46,7 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "leadrelay.api.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "leadrelay.logs.JsonFormatter"}},
         "handlers": {"stderr": handler},
         "loggers": {
             "leadrelay": {"handlers": ["stderr"], "level": level, "propagate": False},

@@ -1,0 +1,37 @@
+"""How LeadRelay writes a moment as text: RFC 3339 in UTC with a `Z`, e.g. `2026-10-01T09:00:00Z`.
+
+The one format of every timestamp the API, the CLI's JSON, webhooks and logs put out (the
+Standard Webhooks examples write it so, and JavaScript's `Date.toISOString` reads and
+writes it). Microseconds appear only when the moment has them, so a value read back with
+`datetime.fromisoformat` is the moment that was written.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal, overload
+
+Timespec = Literal["auto", "seconds", "milliseconds", "microseconds"]
+
+
+@overload
+def utc_iso(moment: datetime, *, timespec: Timespec = "auto") -> str: ...
+
+
+@overload
+def utc_iso(moment: None, *, timespec: Timespec = "auto") -> None: ...
+
+
+def utc_iso(moment: datetime | None, *, timespec: Timespec = "auto") -> str | None:
+    """`moment` in UTC as `2026-10-01T09:00:00Z` (None stays None).
+
+    `timespec` as in `datetime.isoformat`: "auto" shows microseconds only when there are
+    some; "milliseconds" always shows three digits (log lines, Segment-style timestamps).
+    A naive datetime raises ValueError: LeadRelay keeps time zone-aware, and guessing the
+    zone of a naive one is how wrong hours get into reports.
+    """
+    if moment is None:
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: give a timezone-aware moment")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
