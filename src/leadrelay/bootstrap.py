@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from leadrelay.playbook.loader import Playbook, load_playbook, starter_playbook
+from leadrelay.services.app import App, Clock, utc_now
 from leadrelay.settings import Settings
 from leadrelay.storage.database import connect
 from leadrelay.storage.migrate import upgrade
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class App:
-    """What every service function needs: the store, the active playbook and the clock."""
-
-    engine: Engine
-    playbook: Playbook
-    settings: Settings
-    clock: Clock = utc_now
-
-    def close(self) -> None:
-        self.engine.dispose()
+__all__ = ["App", "Clock", "bootstrap", "resolve_playbook", "utc_now"]
 
 
 def resolve_playbook(path: str | None) -> Playbook:

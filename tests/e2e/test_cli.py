@@ -268,13 +268,14 @@ def test_ingest_json_prints_one_report_and_the_same_file_again_is_all_duplicates
     assert first.json() == {
         "received": 10, "accepted": 8, "duplicates": 0, "rejected": 2, "leads_created": 4, "leads_merged": 0,
         "stage_moves": {"lead": 2, "sal": 1, "subscriber": 3}, "rejections": INGEST_REJECTIONS,
+        "recorded_silently": {"handoffs": 1, "notices": 2},  # a file is history: the demo request alerts nobody
     }
 
     again = cli("ingest", events.path.name, "--json")
     assert (again.code, again.messages) == (3, "")
     assert again.json() == {
         "received": 10, "accepted": 0, "duplicates": 8, "rejected": 2, "leads_created": 0, "leads_merged": 0,
-        "stage_moves": {}, "rejections": INGEST_REJECTIONS,
+        "stage_moves": {}, "rejections": INGEST_REJECTIONS, "recorded_silently": {"handoffs": 0, "notices": 0},
     }
 
 
@@ -290,7 +291,7 @@ def test_ingest_dash_reads_messages_from_stdin(sqlite_cli):
     report = result.json()
     assert report == {
         "received": 3, "accepted": 2, "duplicates": 0, "rejected": 1, "leads_created": 1, "leads_merged": 0,
-        "stage_moves": {"lead": 1, "sal": 1, "subscriber": 1},
+        "stage_moves": {"lead": 1, "sal": 1, "subscriber": 1}, "recorded_silently": {"handoffs": 1, "notices": 2},
         "rejections": [{"position": "stdin line 2", "message_id": None, "reason": report["rejections"][0]["reason"]}],
     }
     assert report["rejections"][0]["reason"].startswith("not JSON: ")
@@ -512,6 +513,7 @@ def test_import_keeps_good_rows_and_reports_bad_ones_by_row_number(cli, tmp_path
     assert result.json() == {
         "received": 5, "accepted": 2, "duplicates": 0, "rejected": 3, "leads_created": 2, "leads_merged": 0,
         "stage_moves": {"lead": 2, "subscriber": 2}, "rejections": CSV_REJECTIONS,
+        "recorded_silently": {"handoffs": 0, "notices": 0},
     }
 
     rows = cli("leads", "list", "--json").json()
@@ -579,12 +581,12 @@ def test_rescore_with_a_lower_mql_threshold_promotes_leads_once(cli, tmp_path):
     first = cli("--playbook", "lower.yaml", "rescore", "--json")
     assert (first.code, first.messages) == (0, "")
     assert first.json() == {"leads": 4, "activities": 8, "stage_changed": 1, "moves": {"mql": 1},
-                            "playbook_version": version}
+                            "handoffs_opened": 1, "playbook_version": version}  # the new MQL is handed over
 
     second = cli("--playbook", "lower.yaml", "rescore", "--json")
     assert (second.code, second.messages) == (0, "")
     assert second.json() == {"leads": 4, "activities": 8, "stage_changed": 0, "moves": {},
-                             "playbook_version": version}
+                             "handoffs_opened": 0, "playbook_version": version}
 
     mql = cli("leads", "list", "--stage", "mql", "--json").json()
     assert [(r["email"], r["fit_score"]) for r in mql] == [("bob@beta-inc.com", 50.0)]

@@ -19,7 +19,7 @@ def stream(*messages) -> str:
 def seeded(tmp_path) -> Cli:
     cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'lr.db'}")
     earlier = NOW - timedelta(minutes=10)
-    result = cli("ingest", "-", "--json", stdin=stream(
+    result = cli("ingest", "-", "--json", "--live", stdin=stream(
         identify(user="u1", when=earlier, email="jane@acme-corp.com", title="VP Sales", employees=300, country="US"),
         track("Demo Requested", user="u1", when=earlier + timedelta(seconds=5)),
         identify(user="u2", when=earlier, email="olaf@nordic.de", title="Head of Growth", employees=90, country="DE"),

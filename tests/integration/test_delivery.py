@@ -316,7 +316,8 @@ def test_a_webhook_is_signed_per_standard_webhooks_sent_once_and_marked_sent(eng
     body = verify_standard_webhook(SECRET, request)
     [row] = rows(engine)
     assert request.headers["webhook-id"] == row.message_id
-    assert request.headers["webhook-timestamp"] == str(unix_seconds(T0))
+    # Signed with the real time of sending, whatever moment the sweep pretends it is (`worker --now`).
+    assert abs(int(request.headers["webhook-timestamp"]) - unix_seconds(datetime.now(UTC))) < 60
     assert body == row.payload and body["type"] == "sla.breached" and body["data"]["lead"]["email"] == "jane@acme.io"
     assert (row.status, row.attempts, row.sent_at, row.last_error) == ("sent", 1, T0, None)
     assert sweep(engine, notifications, T0 + timedelta(hours=1)).claimed == 0
@@ -349,7 +350,7 @@ def test_failures_follow_the_standard_webhooks_schedule_then_dead_letter_and_ret
     assert len(requests) == MAX_ATTEMPTS
     assert {r.headers["webhook-id"] for r in requests} == {row.message_id}  # stable across retries
     stamps = [int(r.headers["webhook-timestamp"]) for r in requests]
-    assert stamps == sorted(set(stamps)) and stamps[-1] == unix_seconds(at)  # each attempt its own time
+    assert stamps == sorted(stamps) and abs(stamps[-1] - unix_seconds(datetime.now(UTC))) < 60  # real send times
     for request in requests:
         verify_standard_webhook(SECRET, request)
 
@@ -361,7 +362,7 @@ def test_failures_follow_the_standard_webhooks_schedule_then_dead_letter_and_ret
     assert rows(engine)[0].status == "pending" and rows(engine)[0].attempts == 0
     assert sweep(engine, notifications, later).sent == 1
     replay = receiver.got("/crm")[-1]
-    assert replay.headers["webhook-id"] == row.message_id and replay.headers["webhook-timestamp"] == str(unix_seconds(later))
+    assert replay.headers["webhook-id"] == row.message_id
     assert rows(engine)[0].status == "sent"
 
 

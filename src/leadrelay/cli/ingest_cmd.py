@@ -73,6 +73,11 @@ def _report(report: IngestReport, as_json: bool) -> None:
             f"received {report.received}: accepted {report.accepted}, duplicates {report.duplicates}, "
             f"rejected {report.rejected}; leads created {report.leads_created}, merged {report.leads_merged}; "
             f"stage moves: {moves}", highlight=False)
+        if report.handoffs_from_history or report.notices_not_sent:
+            console.print(
+                f"loaded as history: {report.handoffs_from_history} handoffs opened at their historical times, "
+                f"{report.notices_not_sent} notices not sent; deadlines already past are recorded as breached "
+                "without alerts or escalation (use --live for live traffic)", highlight=False)
         for r in report.rejections:
             err_console.print(f"rejected {r.position}: {r.reason}", highlight=False, soft_wrap=True)
         if report.rejected > len(report.rejections):
@@ -86,6 +91,8 @@ def ingest(
     file: str = typer.Argument(..., help="JSON-lines file of Segment messages or batches; - reads stdin."),
     source: str = typer.Option(None, "--source", help="Source name (deduplication is per source)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    live: bool = typer.Option(False, "--live", help="Treat the messages as live traffic: alert and escalate "
+                              "deadlines that already passed (by default a file is history: recorded, not alerted)."),
 ) -> None:
     app = state(ctx).app()
     if file == "-":
@@ -97,7 +104,7 @@ def ingest(
             raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
     with handle, _progress(None, "ingesting") as bar:
         task = bar.add_task("ingest", total=None)
-        report = ingest_messages(app, read_jsonl(handle, name), source=source, live=False,
+        report = ingest_messages(app, read_jsonl(handle, name), source=source, live=False, backfill=not live,
                                  on_batch=lambda part: bar.advance(task, part.received))
     _report(report, as_json)
 

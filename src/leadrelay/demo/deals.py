@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain import frameworks as fw
 from leadrelay.domain.errors import LeadRelayError
 from leadrelay.domain.frameworks import SqlGateNotMet

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.errors import LeadRelayError
 from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.services import rep_actions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from leadrelay.domain.calendar import BusinessCalendar, parse_duration
 from leadrelay.domain.stages import Team
@@ -143,6 +143,13 @@ class Ladders(Strict):
     touches: list[EscalationStep] = Field(default_factory=list)
 
 
+# A list, or a mapping of clock -> list: told apart up front, so a mistake is reported once, in its own terms.
+Escalation = Annotated[
+    Annotated[list[EscalationStep], Tag("list")] | Annotated[Ladders, Tag("ladders")],
+    Discriminator(lambda value: "list" if isinstance(value, list) else "ladders"),
+]
+
+
 class SlaPolicy(Strict):
     id: RuleId
     handoff: HandoffKind = Field(description="Which handoffs it applies to.")
@@ -151,7 +158,7 @@ class SlaPolicy(Strict):
     first_touch_within: Duration | None = None
     touches: Persistence | None = None
     warn_before: Duration | None = None
-    escalation: list[EscalationStep] | Ladders = Field(
+    escalation: Escalation = Field(
         default_factory=list, description="A list: the ladder of the accept and first-touch clocks (the touches "
         "clock then only records its breach). A mapping: a ladder per clock (accept, first_touch, touches).")
     max_reassignments: int | None = Field(None, ge=0, description="Most reassignments by SLA steps per handoff; "

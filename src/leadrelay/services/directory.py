@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, insert, select, text, update
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.errors import InvalidInput, NotFound
 from leadrelay.domain.routing import Directory, Load
 from leadrelay.storage import handoff_tables as h

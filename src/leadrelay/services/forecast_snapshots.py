@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.opportunities import OPEN, iso_week
 from leadrelay.domain.timefmt import utc_iso
 from leadrelay.reports.forecast import deal_lines, forecast_report, totals_by_currency

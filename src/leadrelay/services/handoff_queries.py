@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.errors import InvalidInput
 from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.services.leads import find_lead

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Integer, String, insert, literal, select, update
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.activities import Activity
 from leadrelay.domain.engine import activity_fields
 from leadrelay.domain.events import (

@@ -16,7 +16,7 @@ from itertools import islice
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.activities import Activity, Rejection
 from leadrelay.domain.engine import Outcome, process, reset_derived, sort_key
 from leadrelay.domain.identity import IdentityGraph, identity_keys

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.errors import InvalidInput, NotFound
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.scoring import decay_factor, engagement_at

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain import opportunities as deals
 from leadrelay.domain.errors import InvalidInput, InvalidTransition, NotFound
 from leadrelay.domain.lead import Lead

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.errors import Conflict, InvalidPlaybook, NotFound
 from leadrelay.domain.timefmt import utc_iso
 from leadrelay.playbook.loader import Playbook, parse_playbook

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.errors import InvalidInput, InvalidTransition
 from leadrelay.domain.frameworks import parse_answer
 from leadrelay.domain.lead import Lead

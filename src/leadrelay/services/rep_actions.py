@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.errors import InvalidInput, InvalidTransition, NotFound
 from leadrelay.domain.events import HandoffAccepted, TouchLogged
 from leadrelay.domain.handoff import Handoff, HandoffStatus

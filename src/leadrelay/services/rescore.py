@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.engine import Outcome, process, reset_derived, sort_key
 from leadrelay.domain.lifecycle import advance, qualify
 from leadrelay.domain.scoring import engagement_at

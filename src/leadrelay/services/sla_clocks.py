@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, update
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.events import Escalated, SlaBreached, SlaWarned
 from leadrelay.domain.handoff import Handoff, HandoffOutcome, HandoffStatus
 from leadrelay.domain.lead import Lead

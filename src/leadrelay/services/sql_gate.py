@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.frameworks import (
     Answer, CriterionStatus, GateVerdict, SqlGateNotMet, assess, judge_gate,
 )

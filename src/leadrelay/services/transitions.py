@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.errors import Conflict, InvalidTransition
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.lifecycle import StageChange, move

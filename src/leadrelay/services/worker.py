@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from leadrelay.bootstrap import App
+from leadrelay.services.app import App
 from leadrelay.domain.handoff import OWNED, HandoffStatus
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.services.directory import lock_routing

@@ -1,0 +1,303 @@
+"""The handoff bugs that a new user found, each fixed by the handoff model and held here on both databases.
+
+Every test is named for the behaviour it protects: ladders that run to their end, reassignments
+that never go back to the rep who breached, a worker catching up without stale alerts, separate
+ladders per clock, rescore and late identification going through the same handoff, loaded
+history that alerts nobody, customers back in marketing's channels, and reassignment by team.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from leadrelay.bootstrap import bootstrap
+from leadrelay.domain.errors import InvalidInput
+from leadrelay.playbook.loader import parse_playbook, starter_text
+from leadrelay.services import opportunities as opps
+from leadrelay.services import rep_actions
+from leadrelay.services.handoff_queries import route_explain, suppression_list
+from leadrelay.services.ingest import ingest
+from leadrelay.services.leads import explain_lead
+from leadrelay.services.qualify import advance_to_sql, record_answers
+from leadrelay.services.rescore import rescore
+from leadrelay.services.worker import sweep
+from leadrelay.settings import Settings
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage.outbox_tables import outbox
+from tests.conftest import T0
+from tests.messages import identify, numbered, page, track
+
+PLAYBOOK = """
+name: handoff model
+qualification: {webmail: {disqualify: false}}
+scoring:
+  fit: {rules: [{id: known, when: {email: {exists: true}}, points: 60}]}
+  engagement: {rules: [{id: pricing, when: {path: /pricing}, points: 40}]}
+stages:
+  mql: {owner: sdr, entry: {all: [{fit: {">=": %(fit)s}}, {engagement: {">=": 30}}]}}
+hand_raisers: [{id: demo, when: {event: Demo Requested}}]
+calendars: {utc: {timezone: UTC, hours: {mon-sun: "00:00-24:00"}}}
+teams:
+  - {id: sdr_a, function: sdr, calendar: utc, manager: {name: Mia, email: mia@x.io}}
+  - {id: ae, function: ae, calendar: utc}
+reps:
+  - {id: ann, name: Ann, email: ann@x.io, team: sdr_a}
+  - {id: bob, name: Bob, email: bob@x.io, team: sdr_a, active: %(bob_active)s}
+  - {id: dan, name: Dan, email: dan@x.io, team: ae}
+routing:
+  rules: [{id: rest, team: sdr_a}, {id: ae, team: ae}]
+sla:
+  policies:
+    - id: demo
+      handoff: hand_raise
+      clock: wall
+      first_touch_within: 5m
+      escalation:
+        - {after: 0m, action: notify_rep}
+        - {after: 10m, action: reassign}
+        - {after: 30m, action: return_to_marketing}
+    - id: mql
+      handoff: mql
+      clock: wall
+      accept_within: 1h
+      touches: {count: 3, within: 2d}
+      escalation:
+        - {after: 0m, action: notify_rep}
+        - {after: 2h, action: return_to_marketing}
+%(extra)s
+notifications:
+  webhooks: [{id: crm, url: "http://127.0.0.1:9/hook", secret_env: LEADRELAY_TEST_SECRET}]
+"""
+
+
+def make_app(database_url, clock, *, fit=50, bob_active="true", extra=""):
+    text = PLAYBOOK % {"fit": fit, "bob_active": bob_active, "extra": extra}
+    return bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "model.yaml"), clock=clock)
+
+
+@pytest.fixture
+def app(database_url, clock):
+    application = make_app(database_url, clock)
+    yield application
+    application.close()
+
+
+def demo_request(app, n: int = 1) -> str:
+    now = app.clock()
+    email = f"p{n}@corp{n}.io"
+    ingest(app, numbered([identify(user=f"u{n}", when=now - timedelta(seconds=2), email=email, first_name="Pat",
+                                   title="VP Sales", company=f"Corp {n}"),
+                          track("Demo Requested", user=f"u{n}", when=now - timedelta(seconds=1))]))
+    return email
+
+
+def owners(app, email: str) -> list:
+    return [d["owner"] for d in route_explain(app, email)["decisions"]]
+
+
+def messages(app, *types: str) -> list:
+    with app.engine.connect() as conn:
+        found = conn.execute(select(outbox).order_by(outbox.c.id)).all()
+    return [m for m in found if not types or m.event_type in types]
+
+
+def events(app, *types: str) -> list:
+    with app.engine.connect() as conn:
+        found = conn.execute(select(h.domain_events).order_by(h.domain_events.c.id)).all()
+    return [e for e in found if not types or e.type in types]
+
+
+def test_an_escalation_ladder_runs_to_its_end_and_returns_the_lead_to_marketing(app, clock):
+    email = demo_request(app)
+    assert explain_lead(app, email)["owner"] == "ann"
+    for minutes in (5, 10, 15, 20, 25, 30, 35, 40, 60):  # a worker sweeping through the whole ladder
+        clock.now = T0 + timedelta(minutes=minutes)
+        sweep(app, clock(), deliver=False)
+    lead = explain_lead(app, email)
+    assert (lead["stage"], lead["owner"], lead["history"][-1]["reason"]) == ("lead", None, "sla_breached")
+    assert owners(app, email) == ["ann", "bob"]  # one reassignment, never back and forth
+    handoff = route_explain(app, email)["handoffs"][0]
+    assert (handoff["status"], handoff["outcome"]) == ("closed", "rejected")
+    assert [(e.data["step"], e.data["action"]) for e in events(app, "Escalated")] == [
+        (1, "notify_rep"), (2, "reassign"), (3, "return_to_marketing")]
+
+
+def test_a_reassign_never_hands_the_lead_back_to_the_rep_who_breached(database_url, clock):
+    app = make_app(database_url, clock, bob_active="false")  # nobody but ann can take it
+    try:
+        email = demo_request(app)
+        clock.now = T0 + timedelta(minutes=15)
+        sweep(app, clock(), deliver=False)  # breach, notify, reassign: queued, and the queue must not pick ann
+        clock.now = T0 + timedelta(minutes=20)
+        sweep(app, clock(), deliver=False)
+        lead = explain_lead(app, email)
+        assert lead["owner"] is None
+        explained = route_explain(app, email)
+        assert explained["handoffs"][0]["status"] == "queued"
+        assert [d["candidates"] for d in explained["decisions"][1:]] == [
+            [{"rep": "ann", "skipped": "current owner"}, {"rep": "bob", "skipped": "inactive"}],  # the reassign
+            [{"rep": "ann", "skipped": "missed this lead's SLA before"}, {"rep": "bob", "skipped": "inactive"}],
+        ]  # the queue tried once, and stores nothing new while nothing changes
+        assert len(messages(app, "lead.assigned")) == 1  # ann's first assignment only: no churn
+        clock.now = T0 + timedelta(minutes=40)
+        sweep(app, clock(), deliver=False)
+        assert explain_lead(app, email)["stage"] == "lead"  # the ladder still ended
+    finally:
+        app.close()
+
+
+def test_a_worker_catching_up_never_alerts_about_a_lead_a_later_step_moved(app, clock):
+    email = demo_request(app)
+    sent_before = len(messages(app))
+    clock.now = T0 + timedelta(hours=2)  # the worker was down through the whole ladder
+    report = sweep(app, clock(), deliver=False)
+    assert report.timers["escalation:reassign"] == 1 and report.timers["escalation:return_to_marketing"] == 1
+    assert owners(app, email) == ["ann", "bob"]
+    new = [(m.event_type, m.payload["data"].get("reason")) for m in messages(app)[sent_before:]]
+    assert ("lead.assigned", "rule 'rest' → team sdr_a, round robin") not in new  # bob is not told
+    assert not [t for t, _ in new if t in ("sla.breached", "sla.warning")]
+    assert ("sla.escalated", "return_to_marketing") in new
+    assert report.silenced >= 3
+    reassigned = events(app, "LeadAssigned")[-1]
+    assert (reassigned.data["owner"], reassigned.at) == ("bob", T0 + timedelta(minutes=14, seconds=59))
+
+
+def test_missing_the_touch_target_does_not_take_an_accepted_lead_away(app, clock):
+    ingest(app, numbered([identify(user="u1", when=T0, email="p1@corp1.io"), page("/pricing", user="u1", when=T0)]))
+    email = "p1@corp1.io"
+    clock.advance(minutes=30)
+    rep_actions.accept(app, email, rep="ann")
+    rep_actions.log_touch(app, email, rep="ann", kind="call", outcome="no_answer")
+    clock.advance(days=5)
+    report = sweep(app, clock(), deliver=False)
+    assert dict(report.timers) == {"breach": 1}  # the touches clock has no ladder of its own here
+    lead = explain_lead(app, email)
+    assert (lead["stage"], lead["owner"]) == ("sal", "ann")
+
+
+def test_rescore_hands_new_mqls_over_and_takes_disqualified_leads_back(database_url, clock):
+    strict = make_app(database_url, clock, fit=70)  # nobody is an MQL at 60 fit points
+    ingest(strict, numbered([identify(user="u1", when=T0, email="p1@corp1.io"), page("/pricing", user="u1", when=T0)]))
+    assert explain_lead(strict, "p1@corp1.io")["stage"] == "subscriber"
+    strict.close()
+    lowered = make_app(database_url, clock, fit=50)
+    try:
+        report = rescore(lowered)
+        assert (report.moves["mql"], report.handoffs_opened) == (1, 1)
+        lead = explain_lead(lowered, "p1@corp1.io")
+        assert (lead["stage"], lead["owner"]) == ("mql", "ann")
+        assert [s["channel"] for s in suppression_list(lowered, "email")] == ["email"]
+        assert [m.event_type for m in messages(lowered, "lead.mql", "lead.assigned")] == ["lead.mql", "lead.assigned"]
+        rep_actions.reassign(lowered, "p1@corp1.io", actor="user:mia")  # the handoff is a real one
+    finally:
+        lowered.close()
+
+
+def test_a_rescore_that_disqualifies_a_lead_takes_it_from_its_owner_and_lifts_the_suppression(database_url, clock):
+    app = make_app(database_url, clock)
+    ingest(app, numbered([identify(user="u1", when=T0, email="p1@corp1.io"), page("/pricing", user="u1", when=T0)]))
+    assert explain_lead(app, "p1@corp1.io")["owner"] == "ann"
+    app.close()
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace(
+        "qualification: {webmail: {disqualify: false}}",
+        "qualification: {webmail: {disqualify: false}, rules: [{id: rival, when: {company_domain: corp1.io}, "
+        "reason: competitor}]}")
+    stricter = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "model.yaml"), clock=clock)
+    try:
+        rescore(stricter)
+        lead = explain_lead(stricter, "p1@corp1.io")
+        assert (lead["stage"], lead["owner"]) == ("disqualified", None)
+        assert suppression_list(stricter, "email") == []
+        assert route_explain(stricter, "p1@corp1.io")["handoffs"][0]["outcome"] == "disqualified"
+    finally:
+        stricter.close()
+
+
+def test_a_demo_request_made_before_identifying_hands_the_lead_over_once(app, clock):
+    ingest(app, numbered([track("Demo Requested", anon="a1", when=T0)]))
+    ingest(app, numbered([identify(anon="a1", user="u1", email="p1@corp1.io", when=T0 + timedelta(seconds=1))]))
+    lead = explain_lead(app, "p1@corp1.io")
+    assert (lead["stage"], lead["owner"]) == ("sal", "ann")
+    assert "before the visitor identified" in lead["history"][-1]["reason"]
+    assert [m.event_type for m in messages(app, "lead.handoff_opened")] == ["lead.handoff_opened"]
+    rep_actions.reject(app, "p1@corp1.io", rep="ann", reason="bad_fit")
+    ingest(app, numbered([identify(anon="a1", user="u1", email="p1@corp1.io", title="CTO",
+                                   when=T0 + timedelta(minutes=5))], ), source="second")
+    assert explain_lead(app, "p1@corp1.io")["stage"] == "lead"  # once: the old request does not count again
+
+
+def test_a_hand_raised_long_before_identifying_does_not_count(app):
+    ingest(app, numbered([track("Demo Requested", anon="a1", when=T0 - timedelta(days=40))]))
+    ingest(app, numbered([identify(anon="a1", user="u1", email="p1@corp1.io", when=T0)]))
+    assert explain_lead(app, "p1@corp1.io")["stage"] == "subscriber"
+
+
+def test_loading_history_records_handoffs_and_breaches_without_alerting_anyone(app, clock):
+    clock.now = T0 + timedelta(days=30)
+    weeks_ago = T0 - timedelta(days=1)
+    report = ingest(app, numbered([identify(user="u1", when=weeks_ago, email="p1@corp1.io"),
+                                   track("Demo Requested", user="u1", when=weeks_ago + timedelta(seconds=1))]),
+                    live=False)
+    assert report.as_dict()["recorded_silently"]["handoffs"] == 1
+    assert messages(app) == []
+    swept = sweep(app, clock(), deliver=False)
+    assert swept.timers["breach"] == 1
+    assert not any(k.startswith("escalation") for k in swept.timers)
+    assert messages(app) == []  # no breach email, no escalation, no stale recycle for deadlines long past
+    lead = explain_lead(app, "p1@corp1.io")
+    assert (lead["stage"], lead["owner"]) == ("sal", "ann")
+    breached = events(app, "SlaBreached")
+    assert [(e.at, e.quiet) for e in breached] == [(weeks_ago + timedelta(minutes=5, seconds=1), True)]
+
+
+def test_a_won_customer_leaves_the_suppression_list_and_goes_to_customer_success(database_url, clock):
+    doc = yaml.safe_load(starter_text())
+    doc["teams"].append({"id": "cs", "function": "customer_success", "calendar": "us"})
+    doc["reps"].append({"id": "cora", "name": "Cora Lee", "email": "cora@acme-analytics.example", "team": "cs"})
+    doc["routing"]["rules"].append({"id": "customer_success", "team": "cs"})
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(yaml.safe_dump(doc), "cs.yaml"),
+                    clock=clock)
+    try:
+        email = "buyer@company.io"
+        ingest(app, numbered([identify(user="u1", when=T0 - timedelta(minutes=2), email=email, title="VP Sales",
+                                       employees=300, country="US", company="Company"),
+                              track("Demo Requested", user="u1", when=T0 - timedelta(minutes=1))]))
+        sdr = explain_lead(app, email)["owner"]
+        record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
+                                    ("timeline", "2027-01-15")], rep=sdr)
+        rep_actions.log_touch(app, email, rep=sdr, kind="call", outcome="meeting_booked")
+        ae = advance_to_sql(app, email, rep=sdr)["owner"]
+        deal = opps.convert(app, email, rep=ae, name="Deal", amount="12000",
+                            close_date=datetime(2026, 12, 15, tzinfo=UTC).date())["opportunity"]["id"]
+        assert [s["channel"] for s in suppression_list(app, "email")] == ["email"]
+        opps.win_opportunity(app, deal, rep=ae)
+        lead = explain_lead(app, email)
+        assert (lead["stage"], lead["owner"]) == ("customer", "cora")
+        assert suppression_list(app, "email") == []
+    finally:
+        app.close()
+
+
+def test_an_admin_cannot_reassign_an_sdr_lead_to_an_ae(app):
+    email = demo_request(app)
+    with pytest.raises(InvalidInput, match="dan is on team ae \\(ae\\), but this is a sdr handoff"):
+        rep_actions.reassign(app, email, actor="user:admin", to="dan")
+    assert explain_lead(app, email)["owner"] == "ann"
+
+
+def test_routing_reads_the_moment_the_lead_arrived_not_the_wall_clock(database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace(
+        "team: sdr_a}\n  - {id: bob",
+        "team: sdr_a, out_of_office: [{from: 2026-09-01, to: 2026-09-02}]}\n  - {id: bob")
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "away.yaml"), clock=clock)
+    try:
+        then = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)  # ann was away that day; today she is back
+        ingest(app, numbered([identify(user="u1", when=then, email="p1@corp1.io"),
+                              track("Demo Requested", user="u1", when=then + timedelta(seconds=1))]), live=False)
+        assert explain_lead(app, "p1@corp1.io")["owner"] == "bob"
+        assert route_explain(app, "p1@corp1.io")["decisions"][0]["candidates"][0] == {
+            "rep": "ann", "skipped": "out of office until 2026-09-02"}
+    finally:
+        app.close()
