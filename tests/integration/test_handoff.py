@@ -237,7 +237,7 @@ def test_the_outbox_row_is_written_in_the_same_transaction_as_the_handoff(app):
     mql(app, 1)
     assigned = [r for r in rows(app, outbox) if r.event_type == "lead.assigned"]
     assert len(assigned) == 1 and assigned[0].target == "crm"
-    assert assigned[0].payload["data"]["owner"] == {"name": "Ann", "email": "ann@x.io"}
+    assert assigned[0].payload["data"]["owner"] == {"id": "ann", "name": "Ann", "email": "ann@x.io"}
 
 
 def test_playbook_mistakes_in_the_handoff_sections_are_reported_with_lines():

@@ -101,8 +101,11 @@ def details(data: dict[str, Any], reference: datetime | None = None) -> list[str
         out.append(f"team {data['team']}")
     if escalated := person(data.get("escalated_to")):
         out.append(f"escalated to {escalated}")
-    if data.get("reason"):
-        out.append(f"reason: {data['reason']}")
+    why, reason = data.get("why"), data.get("reason")
+    if why:
+        out.append(f"why: {why}")
+    if reason and (not why or str(reason) not in str(why)):
+        out.append(f"reason: {reason}")
     scores = [f"{k} {_number(data[k])}" for k in ("fit", "engagement") if isinstance(data.get(k), int | float)]
     if scores:
         out.append(", ".join(scores))

@@ -36,6 +36,7 @@ from leadrelay.domain.notices import Notice
 from leadrelay.domain.routing import Decision, Directory, Load, route
 from leadrelay.domain.sla import CLOCKS, plan
 from leadrelay.domain.stages import Stage
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.services.directory import account_owners, effective_directory, lock_routing, rep_loads
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.repository import allocate_ids, chunks
@@ -43,6 +44,9 @@ from leadrelay.storage.rows import DUE_COLUMNS, handoff_from_row, handoff_values
 from leadrelay.storage.tables import UTCDateTime
 
 
+
+
+PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner")
 
 
 class HandoffDesk:
@@ -112,7 +116,7 @@ class HandoffDesk:
             handoff = current.get(lead.id)
             if change.to_stage is Stage.MQL:
                 self.notice("lead.mql", lead, change.at, actor=change.actor, reason=change.reason,
-                            why=change.reason)
+                            why=change.reason, trigger=_trigger(change))
             if need.close and handoff is not None:
                 self.close(handoff, need.close, change.reason, change.at, cause=change.actor)
                 del current[lead.id]
@@ -121,7 +125,7 @@ class HandoffDesk:
                 lead.owner = None
                 self.lift_sales_suppressions(lead.id, "disqualified", change.at)
                 self.notice("lead.disqualified", lead, change.at, actor=change.actor, reason=change.reason,
-                            why=change.reason)
+                            why=change.reason, trigger=_trigger(change))
             if change.to_stage is Stage.CUSTOMER:
                 # A customer is marketing's to talk to again: its channels reopen.
                 self.lift_sales_suppressions(lead.id, "customer", change.at)
@@ -133,7 +137,7 @@ class HandoffDesk:
                 self.retarget(handoff, lead, need.kind, change)
             else:
                 current[lead.id] = self.open(lead, need.kind, need.from_function, need.to_function, change.at,
-                                             cause=change.actor, why=change.reason,
+                                             cause=change.actor, why=change.reason, trigger=_trigger(change),
                                              suppress=change.to_stage is not Stage.CUSTOMER)
 
     def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]:
@@ -145,7 +149,7 @@ class HandoffDesk:
 
     def open(self, lead: Lead, kind: str, from_function: str, to_function: str, at: datetime, *,
              owner: str | None = None, actor: str = "rule:routing", suppress: bool = True,
-             why: str | None = None, cause: str | None = None) -> Handoff:
+             why: str | None = None, cause: str | None = None, trigger: dict | None = None) -> Handoff:
         """A new handoff to another team, routed at once when someone can take it.
 
         `owner` gives it to that rep instead of routing (an expansion goes to the account
@@ -161,7 +165,8 @@ class HandoffDesk:
                                   from_function=from_function, to_function=to_function))
         if suppress:
             self.suppress_for_sales(lead.id, handoff.id, at)
-        self.notice("lead.handoff_opened", lead, at, team=to_function, kind=kind, why=why)
+        self.notice("lead.handoff_opened", lead, at, team=to_function, kind=kind, why=why,
+                    trigger=trigger or {"rule": cause or actor, "reason": why})
         self.assign(handoff, lead, at, actor=actor, owner=owner, why=why)
         return handoff
 
@@ -218,8 +223,7 @@ class HandoffDesk:
             self.record(LeadAssigned(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor,
                                      owner=decision.owner, team=decision.team, rule=decision.rule,
                                      reason=decision.reason, previous_owner=previous), quiet=quiet)
-            rep = directory.reps[decision.owner]
-            self.notice("lead.assigned", lead, at, owner={"name": rep.name, "email": rep.email}, team=decision.team,
+            self.notice("lead.assigned", lead, at, owner=decision.owner, team=decision.team,
                         reason=decision.reason, why=why or decision.reason, handoff=handoff,
                         recipients=self.people(decision.owner), quiet=quiet)
         lead.owner = decision.owner
@@ -341,6 +345,7 @@ class HandoffDesk:
         self.write_pending()
         self.notice("lead.handoff_opened", lead, change.at, team=handoff.to_function, kind=kind,
                     reason="hand-raiser on a lead sales already had", why=change.reason, handoff=handoff,
+                    trigger=_trigger(change),
                     recipients=self.people(handoff.owner))
 
     def close(self, handoff: Handoff, outcome: HandoffOutcome, reason: str | None, at: datetime, *,
@@ -365,7 +370,8 @@ class HandoffDesk:
         self.lift_sales_suppressions(lead.id, need.kind, change.at)
         self.notice(f"lead.{'recycled' if need.kind == 'recycle' else 'rejected'}", lead, change.at,
                     actor=change.actor, reason=change.reason, from_stage=change.from_stage.value,
-                    why=change.reason, recipients=self.people(previous_owner))
+                    why=change.reason, trigger=_trigger(change), previous_owner=previous_owner,
+                    recipients=self.people(previous_owner))
 
     def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, *, from_index: int | None = None) -> None:
         """Cancel pending timers. A deadline met late keeps its overdue timers: the breach still counts.
@@ -448,12 +454,18 @@ class HandoffDesk:
             self.silenced += 1
             return
         data = {k: v for k, v in data.items() if v is not None}
+        reps = self.rules.handoff.directory.reps
+        for key in PEOPLE_KEYS:  # a rep id becomes {"id", "name", "email"}: one shape per key
+            if isinstance(data.get(key), str) and data[key] in reps:
+                rep = reps[data[key]]
+                data[key] = {"id": rep.id, "name": rep.name, "email": rep.email}
+        data.setdefault("why", data.get("reason") or event)
         data["lead"] = lead_summary(lead)
         data.setdefault("fit", round(lead.scoring.fit, 1))
         data["scores"] = {"fit": round(lead.scoring.fit, 1), "engagement": round(lead.scoring.engagement, 1)}
         if handoff is not None:
             data["handoff"] = {"id": handoff.id, "kind": handoff.kind, "status": handoff.status.value,
-                               "deadlines": {clock: due.isoformat() for clock, due in handoff.due.items()}}
+                               "deadlines": {clock: utc_iso(due) for clock, due in handoff.due.items()}}
         data["playbook_version"] = self.version
         self.notices.append(Notice(event, at, lead.id, data, recipients or {}))
 
@@ -481,6 +493,12 @@ def _name(traits: dict) -> str | None:
     parts = [traits.get("first_name"), traits.get("last_name")]
     name = " ".join(p for p in parts if isinstance(p, str) and p)
     return name or (traits.get("name") if isinstance(traits.get("name"), str) else None)
+
+
+def _trigger(change: StageChange) -> dict[str, Any]:
+    """What made a stage move: the rule or person, and the reason with the scores it read."""
+    return {"rule": change.actor, "reason": change.reason, "transition": change.transition.value,
+            "activity": getattr(change.activity, "message_id", None)}
 
 
 def _value(stage: Stage | None) -> str | None:

@@ -29,6 +29,7 @@ from leadrelay.domain.sla import (
     Timer, escalation_timers, restart,
 )
 from leadrelay.domain.stages import Stage, Transition
+from leadrelay.domain.timefmt import utc_iso
 from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.transitions import move_lead
 from leadrelay.storage import handoff_tables as h
@@ -119,19 +120,21 @@ class Clockwork:
             return "skipped: met late", []  # the breach is recorded; warning or escalating it now would be noise
         at, owner = step.fire_at, handoff.owner
         quiet = handoff.quiet_at(at)
-        sla = {"policy": step.policy_id, "deadline": step.deadline, "due_at": step.due_at.isoformat()}
+        sla = {"policy": step.policy_id, "deadline": step.deadline, "due_at": utc_iso(step.due_at)}
+        if step.step == ESCALATION:
+            sla |= {"step": step.index, "action": step.action}
         if step.step == WARNING:
             desk.record(SlaWarned(at=at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=self.cause,
                                   clock=step.deadline, due_at=step.due_at, owner=owner), quiet=quiet)
             desk.notice("sla.warning", self.lead, at, sla=sla, owner=owner, handoff=handoff, quiet=quiet,
-                        why=f"{_clock_name(step.deadline)} due {step.due_at.isoformat()}",
+                        why=f"{_clock_name(step.deadline)} due {utc_iso(step.due_at)}",
                         recipients=_only(desk.people(owner), "owner"))
             return WARNING, []
         if step.step == BREACH:
             desk.record(SlaBreached(at=at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=self.cause,
                                     clock=step.deadline, due_at=step.due_at, owner=owner), quiet=quiet)
             desk.notice("sla.breached", self.lead, at, sla=sla, owner=owner, handoff=handoff, quiet=quiet,
-                        why=f"{_clock_name(step.deadline)} missed (due {step.due_at.isoformat()})",
+                        why=f"{_clock_name(step.deadline)} missed (due {utc_iso(step.due_at)})",
                         recipients=desk.people(owner))
             if quiet:
                 return "breach (loaded history: recorded, nobody alerted, not escalated)", []
@@ -146,7 +149,7 @@ class Clockwork:
         handoff, desk, policy = self.handoff, self.desk, self.policy
         at, owner, action = step.fire_at, handoff.owner, step.action
         rung = policy.rung(step.deadline, step.index) if policy else None
-        why = f"{_clock_name(step.deadline)} missed (due {step.due_at.isoformat()}): step {step.index}, {action}"
+        why = f"{_clock_name(step.deadline)} missed (due {utc_iso(step.due_at)}): step {step.index}, {action}"
         planned: list[Due] = []
         if action == NOTIFY_REP:
             result = "notified the owner"

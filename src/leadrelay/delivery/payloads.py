@@ -1,0 +1,179 @@
+"""The shape of every notification payload, per event type: what a webhook receiver can rely on.
+
+Each webhook body is `{"type", "timestamp", "data"}` (Standard Webhooks). The models below
+say what `data` holds for each `type`; `notification_schema()` turns them into the JSON
+Schema published as `docs/notifications.schema.json` (a test keeps the file in step with
+this module, and another checks every payload the engine writes against it). Fields may
+be added over time; none is removed or changes type without a new event type.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class LeadRef(_Open):
+    """Who the lead is."""
+
+    id: int
+    email: str | None
+    name: str | None
+    title: str | None
+    company: str | None
+    stage: str | None
+
+
+class Person(_Open):
+    """A rep: id, name and email."""
+
+    id: str
+    name: str
+    email: str
+
+
+class Scores(_Open):
+    fit: float
+    engagement: float
+
+
+class Trigger(_Open):
+    """What made it happen: the rule or person, and the reason with the scores it read."""
+
+    rule: str
+    reason: str | None
+    transition: str | None = None
+    activity: str | None = Field(None, description="The message id of the activity that triggered it.")
+
+
+class Sla(_Open):
+    policy: str
+    deadline: Literal["accept", "first_touch", "touches"]
+    due_at: str
+    step: int | None = Field(None, description="Escalations: the step of the clock's ladder (from 1).")
+    action: str | None = Field(None, description="Escalations: notify_rep, notify_manager, reassign, "
+                               "return_to_marketing.")
+
+
+class HandoffRef(_Open):
+    id: int
+    kind: str
+    status: str
+    deadlines: dict[str, str]
+
+
+class Common(_Open):
+    """In every notice about a lead."""
+
+    lead_id: int
+    lead: LeadRef
+    why: str = Field(description="The trigger in words: the hand-raiser, the stage criteria with the scores, "
+                     "or the SLA step.")
+    fit: float
+    scores: Scores
+    playbook_version: str
+
+
+class LeadMql(Common):
+    trigger: Trigger
+    actor: str
+    reason: str | None = None
+
+
+class HandoffOpened(Common):
+    team: str
+    kind: str
+    trigger: Trigger
+    reason: str | None = None
+    handoff: HandoffRef | None = None
+
+
+class LeadAssigned(Common):
+    owner: Person
+    team: str | None
+    reason: str
+    handoff: HandoffRef
+
+
+class LeadAccepted(Common):
+    owner: Person
+    actor: str
+    handoff: HandoffRef
+
+
+class LeadReturned(Common):
+    """Rejected or recycled: back to marketing."""
+
+    trigger: Trigger
+    actor: str
+    reason: str | None
+    from_stage: str
+    previous_owner: Person | None = None
+
+
+class LeadDisqualified(Common):
+    trigger: Trigger
+    actor: str
+    reason: str | None
+
+
+class LeadStale(Common):
+    owner: Person | None = None
+    reason: str
+
+
+class SlaNotice(Common):
+    sla: Sla
+    owner: Person | None = None
+    handoff: HandoffRef | None = None
+
+
+class SlaEscalated(SlaNotice):
+    reason: str = Field(description="The step's action.")
+    escalated_to: Person | str | None = Field(None, description="The new owner (reassign), the manager's "
+                                              "email (notify_manager), the owner (notify_rep) or 'marketing'.")
+    previous_owner: Person | None = None
+
+
+DATA: dict[str, type[BaseModel]] = {
+    "lead.mql": LeadMql,
+    "lead.handoff_opened": HandoffOpened,
+    "lead.assigned": LeadAssigned,
+    "lead.accepted": LeadAccepted,
+    "lead.rejected": LeadReturned,
+    "lead.recycled": LeadReturned,
+    "lead.disqualified": LeadDisqualified,
+    "lead.stale": LeadStale,
+    "sla.warning": SlaNotice,
+    "sla.breached": SlaNotice,
+    "sla.escalated": SlaEscalated,
+}
+
+
+def _envelope(event_type: str, data: type[BaseModel]) -> type[BaseModel]:
+    name = "".join(part.title() for part in event_type.replace("_", ".").split(".")) + "Notification"
+    return type(name, (BaseModel,), {
+        "__annotations__": {"type": Literal[event_type], "timestamp": str, "data": data},  # type: ignore[valid-type]
+        "__doc__": f"A `{event_type}` notification.",
+    })
+
+
+_ENVELOPES = tuple(_envelope(event_type, model) for event_type, model in DATA.items())
+Notification = TypeAdapter(Annotated[Union[_ENVELOPES], Field(discriminator="type")])  # noqa: UP007
+
+
+def validate(payload: dict[str, Any]) -> None:
+    """Raise pydantic.ValidationError unless `payload` has its event type's documented shape."""
+    Notification.validate_python(payload)
+
+
+def notification_schema() -> dict[str, Any]:
+    """The JSON Schema of a notification body, one variant per event type."""
+    schema = Notification.json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "LeadRelay notification", "description": __doc__.strip().splitlines()[0]} | schema
