@@ -247,7 +247,10 @@ def test_ingest_keeps_the_good_messages_and_lists_the_rejected_lines_with_reason
     result = cli("ingest", events.path.name)
     assert result.code == 3
     assert result.out == ("received 10: accepted 8, duplicates 0, rejected 2; leads created 4, merged 0; "
-                          "stage moves: 2 to lead, 1 to sal, 3 to subscriber\n")
+                          "stage moves: 2 to lead, 1 to sal, 3 to subscriber\n"
+                          "loaded as history: 1 handoff recorded, 2 notices not sent; deadlines already past are "
+                          "recorded as breached, without alerts or escalation (--live treats a file as live "
+                          "traffic)\n")
     assert result.messages == (
         "rejected events.jsonl line 4: not JSON: Expecting property name enclosed in double quotes at column 2\n"
         "rejected events.jsonl line 7: missing messageId\n"

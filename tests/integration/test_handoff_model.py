@@ -301,3 +301,19 @@ def test_routing_reads_the_moment_the_lead_arrived_not_the_wall_clock(database_u
             "rep": "ann", "skipped": "out of office until 2026-09-02"}
     finally:
         app.close()
+
+
+def test_a_unit_of_work_left_without_commit_writes_nothing_not_even_its_events(app):
+    from leadrelay.domain.lifecycle import move
+    from leadrelay.domain.stages import Stage, Transition
+    from leadrelay.services.transitions import load_for_update
+    from leadrelay.services.unit_of_work import UnitOfWork
+
+    ingest(app, numbered([identify(user="u1", when=T0, email="p1@corp1.io")]))
+    before = len(events(app))
+    with UnitOfWork(app) as uow:
+        lead = load_for_update(uow.conn, "p1@corp1.io")
+        uow.stage_changed([move(lead, Transition.HAND_RAISE, Stage.SAL, at=T0, actor="test", reason="x")])
+        uow.desk.write_pending()  # even written rows go: the transaction is rolled back
+    assert len(events(app)) == before
+    assert route_explain(app, "p1@corp1.io")["handoffs"] == []

@@ -2,16 +2,15 @@
 
 import json
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
 from leadrelay.delivery.payloads import DATA, notification_schema, validate
+from leadrelay.domain.stages import Transition
 from leadrelay.services import rep_actions
 from leadrelay.services.ingest import ingest
 from leadrelay.services.transitions import change_stage
-from leadrelay.domain.stages import Transition
 from leadrelay.services.worker import sweep
 from leadrelay.storage.outbox_tables import outbox
 from tests.integration.test_handoff import app, mql  # noqa: F401 - the handoff test's playbook and fixture
@@ -46,7 +45,7 @@ def test_every_notice_of_a_working_day_matches_its_documented_shape(app, clock):
     assert set(DATA) - set(seen) <= {"lead.rejected"}, f"not exercised: {set(DATA) - set(seen)}"
 
 
-def _owner(app, email):
+def _owner(application, email):
     from leadrelay.services.leads import explain_lead
 
-    return explain_lead(app, email)["owner"]
+    return explain_lead(application, email)["owner"]

@@ -20,11 +20,11 @@ from leadrelay.services.ingest import ingest
 from leadrelay.services.leads import explain_lead
 from leadrelay.services.qualify import advance_to_sql, qualification_status, record_answers
 from leadrelay.services.transitions import change_stage, load_for_update, move_lead
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.services.worker import sweep
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
-from leadrelay.storage.database import transaction
 from leadrelay.storage.outbox_tables import outbox
 from tests.messages import identify, numbered, page, track
 
@@ -133,9 +133,10 @@ def test_no_path_reaches_sql_or_beyond_without_the_gate(app):
     email, _ = sal(app, 1)
     before = everything(app)
     for target in (Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER):  # move_lead: how every caller moves a lead
-        with pytest.raises(SqlGateNotMet), transaction(app.engine) as conn:
-            lead = load_for_update(conn, email)
-            move_lead(conn, app, lead, Transition.ADVANCE, target, actor="user:sneaky", reason=None, now=app.clock())
+        with pytest.raises(SqlGateNotMet), UnitOfWork(app) as uow:
+            lead = load_for_update(uow.conn, email)
+            move_lead(uow, lead, Transition.ADVANCE, target, actor="user:sneaky", reason=None, now=uow.now)
+            uow.commit()
     with pytest.raises(InvalidTransition, match="'advance' is not a move a person makes"):
         change_stage(app, email, Transition.ADVANCE, reason="new_information", actor="user:sneaky")
     assert everything(app) == before

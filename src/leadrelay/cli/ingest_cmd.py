@@ -74,10 +74,12 @@ def _report(report: IngestReport, as_json: bool) -> None:
             f"rejected {report.rejected}; leads created {report.leads_created}, merged {report.leads_merged}; "
             f"stage moves: {moves}", highlight=False)
         if report.handoffs_from_history or report.notices_not_sent:
+            handoffs, notices = report.handoffs_from_history, report.notices_not_sent
             console.print(
-                f"loaded as history: {report.handoffs_from_history} handoffs opened at their historical times, "
-                f"{report.notices_not_sent} notices not sent; deadlines already past are recorded as breached "
-                "without alerts or escalation (use --live for live traffic)", highlight=False)
+                f"loaded as history: {handoffs} handoff{'' if handoffs == 1 else 's'} recorded, {notices} "
+                f"notice{'' if notices == 1 else 's'} not sent; deadlines already past are recorded as breached, "
+                "without alerts or escalation (--live treats a file as live traffic)", highlight=False,
+                soft_wrap=True)
         for r in report.rejections:
             err_console.print(f"rejected {r.position}: {r.reason}", highlight=False, soft_wrap=True)
         if report.rejected > len(report.rejections):

@@ -16,19 +16,18 @@ from itertools import islice
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from leadrelay.services.app import App
 from leadrelay.domain.activities import Activity, Rejection
 from leadrelay.domain.engine import Outcome, process, reset_derived, sort_key
 from leadrelay.domain.identity import IdentityGraph, identity_keys
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.segment import iter_messages, parse_message
 from leadrelay.playbook.loader import Playbook
-from leadrelay.services.handoffs import HandoffDesk
+from leadrelay.services.app import App
 from leadrelay.services.sales_signals import on_activities as watch_sales_signals
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
 from leadrelay.storage.accounts_repo import upsert_accounts
-from leadrelay.storage.database import transaction
 
 REPORTED_REJECTIONS = 200  # rejections kept in the report; all of them are stored
 CONCURRENT_RETRIES = 3
@@ -135,14 +134,16 @@ def ingest_batch(
 
     for attempt in range(1, CONCURRENT_RETRIES + 1):
         try:
-            with transaction(app.engine) as conn:
+            with UnitOfWork(app, now, quiet=backfill) as uow:
+                conn = uow.conn
                 record_playbook(conn, app.playbook, now)
                 fresh = _drop_duplicates(conn, source, parsed)
                 report.duplicates = len(parsed) - len(fresh)
                 report.accepted = len(fresh)
                 repo.insert_rejections(conn, source, rejections, received_at)
                 if fresh:
-                    _apply(conn, app, fresh, now, report, backfill)
+                    _apply(uow, fresh, report)
+                uow.commit()
             return report
         except DBAPIError as exc:
             # Another process stored the same message or identity first, or the two
@@ -154,8 +155,8 @@ def ingest_batch(
     return report
 
 
-def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, report: IngestReport,
-           backfill: bool) -> None:
+def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None:
+    conn, app, now = uow.conn, uow.app, uow.now
     rules = app.playbook.rules
     graph, stored_keys = _identity_graph(conn, fresh)
     assigned = [(activity, graph.resolve(activity)) for activity in fresh]
@@ -200,12 +201,12 @@ def _apply(conn: Connection, app: App, fresh: list[Activity], now: datetime, rep
     repo.insert_score_changes(conn, outcome.score_changes, rules.version)
     repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
     repo.insert_identities(conn, graph.keys_to_store(), stored_keys)
-    desk = HandoffDesk(conn, app, now, quiet=backfill)
+    desk = uow.desk
     desk.suppress_from_activities(assigned)
-    desk.on_stage_changes(outcome.stage_changes)
+    uow.stage_changed(outcome.stage_changes)
     watch_sales_signals(desk, assigned)  # PQL marks and customers' expansion handoffs
-    desk.flush()
-    if backfill:
+    desk.write_pending()
+    if uow.quiet:
         report.handoffs_from_history = desk.opened
         report.notices_not_sent = desk.silenced
     new_ids = {id(lead) for lead in graph.new_leads}

@@ -22,22 +22,21 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from leadrelay.services.app import App
 from leadrelay.domain import opportunities as deals
 from leadrelay.domain.errors import InvalidInput, InvalidTransition, NotFound
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.opportunities import EXPANSION, NEW_BUSINESS, Opportunity
+from leadrelay.domain.sla import ACCEPT
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.domain.timefmt import utc_iso
-from leadrelay.domain.sla import ACCEPT
-from leadrelay.services.handoffs import HandoffDesk
+from leadrelay.services.app import App
 from leadrelay.services.rep_actions import _open_handoff
 from leadrelay.services.transitions import load_for_update, move_lead, save_lead
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import sales_repo as repo
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
-from leadrelay.storage.database import transaction
 
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -69,13 +68,14 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
     deals.open_opportunity(account_id=0, lead_id=None, name=name, amount=amount, currency=currency,
                            close_date=close_date, owner=owner, rules=rules.sales.deals, at=now, actor=actor,
                            stage=stage, allow_past_close=allow_past_close)
-    with transaction(app.engine) as conn:
+    with UnitOfWork(app, now) as uow:
+        conn = uow.conn
         lead = load_for_update(conn, ref)
         kind = _conversion_kind(conn, lead)
         if rep is not None:
             _check_converter(conn, lead, rep, kind)
         if kind == NEW_BUSINESS:
-            _accept_sql_handoff(conn, app, lead, now)
+            _accept_sql_handoff(uow, lead, now)
         account_id, created = resolve_account(conn, app, lead, account_domain, now)
         deal, change, warnings = deals.open_opportunity(
             account_id=account_id, lead_id=lead.id, name=name, amount=amount, currency=currency,
@@ -86,7 +86,7 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
         lead.account_id = account_id
         owner_set = _claim_account(conn, account_id, owner, actor, now)
         if kind == NEW_BUSINESS and lead.stage is Stage.SQL:
-            move_lead(conn, app, lead, Transition.ADVANCE, Stage.OPPORTUNITY, actor=actor,
+            move_lead(uow, lead, Transition.ADVANCE, Stage.OPPORTUNITY, actor=actor,
                       reason=f"converted: opportunity {deal.id}", now=now)
         else:
             save_lead(conn, lead, now)
@@ -94,6 +94,7 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
             _close_expansion_handoffs(conn, lead.id, f"opportunity {deal.id}", now)
         account = conn.execute(select(t.accounts.c.id, t.accounts.c.name, t.accounts.c.domain)
                                .where(t.accounts.c.id == account_id)).one()
+        uow.commit()
     return {
         "opportunity": deal_dict(deal, account), "warnings": warnings,
         "account": {"id": account.id, "name": account.name, "domain": account.domain, "created": created,
@@ -130,14 +131,14 @@ def _check_converter(conn: Connection, lead: Lead, rep: str, kind: str) -> None:
                                 f"{account_owner or 'the account owner'}, not {rep}")
 
 
-def _accept_sql_handoff(conn: Connection, app: App, lead: Lead, now: datetime) -> None:
+def _accept_sql_handoff(uow: UnitOfWork, lead: Lead, now: datetime) -> None:
     """Converting an SQL is accepting it: the AE's accept deadline is met, if it was not already."""
-    c = h.handoffs.c
-    row = conn.execute(select(c.id, c.accepted_at, c.owner).where(c.lead_id == lead.id, c.status != "closed")
-                       .order_by(c.id.desc()).limit(1)).first()
-    if row is not None and row.owner is not None and row.accepted_at is None:
-        conn.execute(update(h.handoffs).where(c.id == row.id).values(accepted_at=now))
-        HandoffDesk(conn, app, now).cancel_timers(row.id, ACCEPT, "met")
+    handoff = uow.desk.open_handoffs([lead.id]).get(lead.id)
+    if handoff is not None and handoff.status.owned and handoff.accepted_at is None:
+        handoff.accept(now)
+        uow.desk.save(handoff, "status", "accepted_at")
+        uow.desk.write_pending()
+        uow.desk.cancel_timers(handoff.id, ACCEPT, "met")
 
 
 def normalise_domain(value: str) -> str:
@@ -212,24 +213,26 @@ def _authorise(app: App, deal: Opportunity, rep: str | None, team: str | None, a
 
 
 DealAction = Callable[[Opportunity, str, datetime], tuple[deals.DealChange, dict[str, Any]]]
-LeadFollowUp = Callable[[Connection, Opportunity, str, datetime], dict[str, Any]]
+LeadFollowUp = Callable[[UnitOfWork, Opportunity, str, datetime], dict[str, Any]]
 
 
 def _act(app: App, deal_id: int | str, action: DealAction, *, rep: str | None, team: str | None,
          actor: str | None, expected_version: int | None, now: datetime | None,
          then: LeadFollowUp | None = None) -> dict[str, Any]:
     """One transaction: load and authorise, `action(deal, who, now)`, store the deal and its history row,
-    then `then(conn, deal, who, now)` for what it means for the lead."""
+    then `then(uow, deal, who, now)` for what it means for the lead."""
     now = now or app.clock()
-    with transaction(app.engine) as conn:
+    with UnitOfWork(app, now) as uow:
+        conn = uow.conn
         deal = repo.load_deal(conn, deal_id, for_update=True, expected_version=expected_version)
         who = _authorise(app, deal, rep, team, actor)
         change, extra = action(deal, who, now)
         repo.save_deal(conn, deal, now)
         repo.insert_history(conn, deal.id, change)
         if then is not None:
-            extra |= then(conn, deal, who, now)
+            extra |= then(uow, deal, who, now)
         account = _account_row(conn, deal.account_id)
+        uow.commit()
     return {"opportunity": deal_dict(deal, account)} | extra
 
 
@@ -275,12 +278,12 @@ def win_opportunity(app: App, deal_id: int | str, *, rep: str | None = None, tea
     """Close a deal as won; a new-business deal makes its lead a customer (handed to customer success)."""
     rules = app.playbook.rules.sales.deals
 
-    def to_customer(conn: Connection, deal: Opportunity, who: str, at: datetime) -> dict[str, Any]:
+    def to_customer(uow: UnitOfWork, deal: Opportunity, who: str, at: datetime) -> dict[str, Any]:
         if deal.kind != NEW_BUSINESS or deal.lead_id is None:
             return {"lead": None}
-        lead = load_for_update(conn, deal.lead_id)
+        lead = load_for_update(uow.conn, deal.lead_id)
         if lead.stage is Stage.OPPORTUNITY:
-            move_lead(conn, app, lead, Transition.ADVANCE, Stage.CUSTOMER, actor=who,
+            move_lead(uow, lead, Transition.ADVANCE, Stage.CUSTOMER, actor=who,
                       reason=f"won: opportunity {deal.id}", now=at)
         return {"lead": {"id": lead.id, "stage": lead.stage.value, "version": lead.version}}
 
@@ -294,13 +297,14 @@ def lose_opportunity(app: App, deal_id: int | str, reason: str, *, rep: str | No
     """Close a deal as lost with one of the playbook's lost reasons; per the playbook, its lead goes to nurture."""
     rules = app.playbook.rules.sales.deals
 
-    def to_nurture(conn: Connection, deal: Opportunity, who: str, at: datetime) -> dict[str, Any]:
+    def to_nurture(uow: UnitOfWork, deal: Opportunity, who: str, at: datetime) -> dict[str, Any]:
         if deal.kind != NEW_BUSINESS or deal.lead_id is None:
             return {"lead": None}
+        conn = uow.conn
         lead = load_for_update(conn, deal.lead_id)
         others = repo.open_deals_of(conn, repo.lead_ids_with_merged(conn, lead.id), kind=NEW_BUSINESS)
         if rules.lost_to_nurture and not others and lead.stage in (Stage.SQL, Stage.OPPORTUNITY):
-            move_lead(conn, app, lead, Transition.RECYCLE, Stage.LEAD, actor=who, reason=rules.nurture_reason, now=at)
+            move_lead(uow, lead, Transition.RECYCLE, Stage.LEAD, actor=who, reason=rules.nurture_reason, now=at)
         return {"lead": {"id": lead.id, "stage": lead.stage.value, "segment": lead.segment, "version": lead.version}}
 
     return _act(app, deal_id, lambda deal, who, at: (deals.lose(deal, reason, rules, at=at, actor=who), {}),

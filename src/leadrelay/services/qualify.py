@@ -14,16 +14,17 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from leadrelay.services.app import App
 from leadrelay.domain.errors import InvalidInput, InvalidTransition
 from leadrelay.domain.frameworks import parse_answer
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.domain.timefmt import utc_iso
+from leadrelay.services.app import App
 from leadrelay.services.leads import find_lead
 from leadrelay.services.rep_actions import _open_handoff
 from leadrelay.services.sql_gate import Qualification, qualification
 from leadrelay.services.transitions import load_for_update, move_lead, moved
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage.database import transaction
 
@@ -108,7 +109,8 @@ def advance_to_sql(app: App, ref: str | int, *, rep: str, expected_version: int 
     transaction; the history row's reason records what was met.
     """
     now = now or app.clock()
-    with transaction(app.engine) as conn:
+    with UnitOfWork(app, now) as uow:
+        conn = uow.conn
         lead = load_for_update(conn, ref, expected_version)
         if lead.stage is Stage.SQL:
             raise InvalidTransition(f"lead {lead.id} is already an SQL")
@@ -118,6 +120,7 @@ def advance_to_sql(app: App, ref: str | int, *, rep: str, expected_version: int 
             raise InvalidTransition(f"lead {lead.id} is {here}: only a sales-accepted lead (sal) becomes an SQL{hint}")
         _open_handoff(conn, lead, rep)
         verdict = qualification(conn, app, lead, now).verdict
-        change = move_lead(conn, app, lead, Transition.ADVANCE, Stage.SQL, actor=f"user:{rep}",
+        change = move_lead(uow, lead, Transition.ADVANCE, Stage.SQL, actor=f"user:{rep}",
                            reason=f"SQL gate met: {verdict.summary}", now=now)
+        uow.commit()
     return moved(lead, change) | {"gate": verdict.summary}

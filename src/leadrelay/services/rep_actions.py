@@ -11,17 +11,22 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from leadrelay.services.app import App
 from leadrelay.domain.errors import InvalidInput, InvalidTransition, NotFound
 from leadrelay.domain.events import HandoffAccepted, TouchLogged
 from leadrelay.domain.handoff import Handoff, HandoffStatus
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.sla import ACCEPT, FIRST_TOUCH, TOUCHES
 from leadrelay.domain.stages import Stage, Transition
-from leadrelay.services.handoffs import HandoffDesk
-from leadrelay.services.transitions import check_reason, load_for_update, move_lead, moved, save_lead
+from leadrelay.services.app import App
+from leadrelay.services.transitions import (
+    check_reason,
+    load_for_update,
+    move_lead,
+    moved,
+    save_lead,
+)
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.storage import handoff_tables as h
-from leadrelay.storage.database import transaction
 from leadrelay.storage.rows import handoff_from_row
 
 TOUCH_KINDS = ("call", "email", "meeting", "social", "other")
@@ -60,24 +65,23 @@ def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None =
     `at` records an acceptance that happened earlier (a rep catching up on their notes).
     """
     now = _when(app, at)
-    with transaction(app.engine) as conn:
+    with UnitOfWork(app, now) as uow:
+        conn, desk = uow.conn, uow.desk
         lead = load_for_update(conn, ref, expected_version)
         handoff = _open_handoff(conn, lead, rep)
         _not_before(handoff, now)
         handoff.accept(now)
-        desk = HandoffDesk(conn, app, now)
         desk.save(handoff, "status", "accepted_at")
         desk.record(HandoffAccepted(at=now, lead_id=lead.id, handoff_id=handoff.id, cause=f"user:{rep}", owner=rep))
         desk.write_pending()
         desk.cancel_timers(handoff.id, ACCEPT, "met")
         if lead.stage is Stage.MQL:
-            move_lead(conn, app, lead, Transition.ADVANCE, Stage.SAL, actor=f"user:{rep}", reason="accepted",
-                      now=now, desk=desk)
+            move_lead(uow, lead, Transition.ADVANCE, Stage.SAL, actor=f"user:{rep}", reason="accepted", now=now)
         else:
             save_lead(conn, lead, now)
         desk.notice("lead.accepted", lead, now, actor=f"user:{rep}", owner=rep, why=f"accepted by {rep}",
                     handoff=handoff)
-        desk.flush()
+        uow.commit()
     return {"id": lead.id, "stage": lead.stage.value, "owner": rep, "accepted_at": now.isoformat(),
             "version": lead.version}
 
@@ -89,9 +93,9 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
         raise InvalidInput(f"unknown touch kind '{kind}' (one of {', '.join(TOUCH_KINDS)})")
     if not outcome or not outcome.strip():
         raise InvalidInput("a touch needs an outcome, e.g. connected, voicemail, no_answer, meeting_booked")
-    now = app.clock()
     at = _when(app, at)
-    with transaction(app.engine) as conn:
+    with UnitOfWork(app) as uow:
+        conn, desk = uow.conn, uow.desk
         lead = load_for_update(conn, ref)
         handoff = _open_handoff(conn, lead, rep)
         _not_before(handoff, at)
@@ -99,7 +103,6 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
         handoff.touch(at)
         conn.execute(insert(h.touches).values(lead_id=lead.id, handoff_id=handoff.id, rep=rep, kind=kind,
                                               outcome=outcome.strip(), note=note, at=at))
-        desk = HandoffDesk(conn, app, now)
         desk.save(handoff, "status", "touches", "first_touch_at", "last_touch_at")
         desk.record(TouchLogged(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=f"user:{rep}", owner=rep,
                                 kind=kind, outcome=outcome.strip()))
@@ -108,6 +111,7 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
             desk.cancel_timers(handoff.id, FIRST_TOUCH, "met")
         if handoff.touches_required is not None and handoff.touches >= handoff.touches_required:
             desk.cancel_timers(handoff.id, TOUCHES, "met")
+        uow.commit()
     return {"id": lead.id, "handoff": handoff.id, "touches": handoff.touches,
             "first_touch_at": handoff.first_touch_at.isoformat()}
 
@@ -115,11 +119,11 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
 def _back(app: App, ref: str | int, kind: Transition, *, rep: str, reason: str, target: Stage,
           expected_version: int | None) -> dict[str, Any]:
     check_reason(app, kind, reason)
-    now = app.clock()
-    with transaction(app.engine) as conn:
-        lead = load_for_update(conn, ref, expected_version)
-        _open_handoff(conn, lead, rep)
-        change = move_lead(conn, app, lead, kind, target, actor=f"user:{rep}", reason=reason, now=now)
+    with UnitOfWork(app) as uow:
+        lead = load_for_update(uow.conn, ref, expected_version)
+        _open_handoff(uow.conn, lead, rep)
+        change = move_lead(uow, lead, kind, target, actor=f"user:{rep}", reason=reason, now=uow.now)
+        uow.commit()
     return moved(lead, change)
 
 
@@ -145,11 +149,10 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
 
     `to` must be on a team that serves the function the handoff is for (an SDR lead goes to an SDR).
     """
-    now = app.clock()
-    with transaction(app.engine) as conn:
+    with UnitOfWork(app) as uow:
+        conn, desk, now = uow.conn, uow.desk, uow.now
         lead = load_for_update(conn, ref)
         handoff = _open_handoff(conn, lead, None)
-        desk = HandoffDesk(conn, app, now)
         directory = desk.directory
         if to is not None and to not in directory.reps:
             raise NotFound(f"no rep '{to}' in the playbook")
@@ -165,5 +168,5 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
         decision = desk.assign(handoff, lead, now, actor=actor, clocks="restart",
                                exclude=frozenset({previous}) if previous else frozenset(), owner=to)
         save_lead(conn, lead, now)
-        desk.flush()
+        uow.commit()
     return {"id": lead.id, "from": previous, "to": decision.owner, "reason": decision.reason}

@@ -17,15 +17,14 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from leadrelay.services.app import App
 from leadrelay.domain.engine import Outcome, process, reset_derived, sort_key
 from leadrelay.domain.lifecycle import advance, qualify
 from leadrelay.domain.scoring import engagement_at
-from leadrelay.services.handoffs import HandoffDesk
+from leadrelay.services.app import App
 from leadrelay.services.ingest import record_playbook
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
-from leadrelay.storage.database import transaction
 
 LEADS_PER_TRANSACTION = 500
 
@@ -57,7 +56,8 @@ def rescore(app: App, *, now: datetime | None = None, on_progress: Callable[[int
     report = RescoreReport(playbook_version=rules.version)
     last_id = 0
     while True:
-        with transaction(app.engine) as conn:
+        with UnitOfWork(app, now) as uow:
+            conn = uow.conn
             record_playbook(conn, app.playbook, now)
             ids = list(conn.scalars(
                 select(t.leads.c.id).where(t.leads.c.merged_into.is_(None), t.leads.c.id > last_id)
@@ -89,11 +89,10 @@ def rescore(app: App, *, now: datetime | None = None, on_progress: Callable[[int
             repo.insert_score_changes(conn, outcome.score_changes, rules.version)
             repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
             # The same consequences as any stage move: new MQLs are handed over, disqualified ones taken back.
-            desk = HandoffDesk(conn, app, now)
-            desk.on_stage_changes(outcome.stage_changes)
-            desk.flush()
-            report.handoffs_opened += desk.opened
+            uow.stage_changed(outcome.stage_changes)
+            report.handoffs_opened += uow.desk.opened if outcome.stage_changes else 0
             repo.update_leads(conn, leads.values(), now)
+            uow.commit()
             report.leads += len(ids)
         if on_progress:
             on_progress(len(ids))

@@ -20,18 +20,27 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, update
 
-from leadrelay.services.app import App
 from leadrelay.domain.events import Escalated, SlaBreached, SlaWarned
 from leadrelay.domain.handoff import Handoff, HandoffOutcome, HandoffStatus
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.sla import (
-    BREACH, ESCALATION, MOVES_THE_LEAD, NOTIFY_MANAGER, NOTIFY_REP, REASSIGN, RETURN_TO_MARKETING, WARNING, Policy,
-    Timer, escalation_timers, restart,
+    BREACH,
+    ESCALATION,
+    NOTIFY_MANAGER,
+    NOTIFY_REP,
+    REASSIGN,
+    RETURN_TO_MARKETING,
+    WARNING,
+    Policy,
+    Timer,
+    escalation_timers,
+    restart,
 )
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.domain.timefmt import utc_iso
 from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.transitions import move_lead
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.rows import DUE_COLUMNS
 
@@ -68,11 +77,9 @@ class Due:
 class Clockwork:
     """Applies the due steps of one handoff, then writes what became of each."""
 
-    desk: HandoffDesk
-    app: App
+    uow: UnitOfWork
     handoff: Handoff
     lead: Lead
-    now: datetime
     later: list[Due] = field(default_factory=list)  # steps planned now, due after `now`
     done: list[Due] = field(default_factory=list)
     lead_changed: bool = False
@@ -80,7 +87,15 @@ class Clockwork:
 
     @property
     def conn(self) -> Connection:
-        return self.desk.conn
+        return self.uow.conn
+
+    @property
+    def desk(self) -> HandoffDesk:
+        return self.uow.desk
+
+    @property
+    def now(self) -> datetime:
+        return self.uow.now
 
     @property
     def policy(self) -> Policy | None:
@@ -168,8 +183,8 @@ class Clockwork:
             step.moved = True
             desk.write_pending()
             if self.lead.stage in SALES_STAGES:
-                move_lead(self.conn, self.app, self.lead, Transition.REJECT, Stage.LEAD, actor=self.cause,
-                          reason="sla_breached", now=at, desk=desk)
+                move_lead(self.uow, self.lead, Transition.REJECT, Stage.LEAD, actor=self.cause,
+                          reason="sla_breached", now=at)
                 if handoff.id not in {x.id for x in desk.open_handoffs([handoff.lead_id]).values()}:
                     handoff.status = HandoffStatus.CLOSED  # the move closed it
             if handoff.status.is_open:

@@ -1,6 +1,6 @@
 """Moving a lead by hand or by an SLA rule: recycle, reject, disqualify, reopen — each with a reason code.
 
-Every caller goes through `move_lead`, inside its own transaction: the lifecycle table is
+Every caller goes through `move_lead`, inside its unit of work: the lifecycle table is
 checked, the lead is written with its version checked, the history row is stored and
 the handoff consequences (close, return to marketing, suppression, notices) follow.
 """
@@ -12,17 +12,16 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from leadrelay.services.app import App
 from leadrelay.domain.errors import Conflict, InvalidTransition
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.lifecycle import StageChange, move
 from leadrelay.domain.stages import Stage, Transition
-from leadrelay.services.handoffs import HandoffDesk
+from leadrelay.services.app import App
 from leadrelay.services.leads import lead_id_for
 from leadrelay.services.sql_gate import require_sql_gate
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
-from leadrelay.storage.database import transaction
 from leadrelay.storage.rows import lead_values
 
 MANUAL = {
@@ -59,19 +58,16 @@ def save_lead(conn: Connection, lead: Lead, now: datetime) -> None:
         raise Conflict(f"lead {lead.id} changed while it was being moved: try again")
 
 
-def move_lead(conn: Connection, app: App, lead: Lead, kind: Transition, target: Stage, *, actor: str,
-              reason: str | None, now: datetime, desk: HandoffDesk | None = None) -> StageChange:
-    """Move, store the history row, and let the handoff desk react — all in `conn`'s transaction."""
+def move_lead(uow: UnitOfWork, lead: Lead, kind: Transition, target: Stage, *, actor: str,
+              reason: str | None, now: datetime) -> StageChange:
+    """Move, store the history row, and let the handoff handlers react — all in the unit of work."""
+    conn, app = uow.conn, uow.app
     require_sql_gate(conn, app, lead, kind, target, now)  # no way into SQL without the playbook's bar
     change = move(lead, kind, target, at=now, actor=actor, reason=reason)
     if kind is Transition.DISQUALIFY:
         lead.disqualified_by = None  # a person's (or SLA's) decision: never reopened automatically
     repo.insert_stage_changes(conn, [change], app.playbook.version)
-    own_desk = desk is None
-    desk = desk or HandoffDesk(conn, app, now)
-    desk.on_stage_changes([change])
-    if own_desk:
-        desk.flush()
+    uow.stage_changed([change])
     save_lead(conn, lead, now)
     return change
 
@@ -94,11 +90,11 @@ def change_stage(
         raise InvalidTransition(f"'{kind.value}' is not a move a person makes; use one of "
                                 f"{', '.join(k.value for k in MANUAL)}")
     check_reason(app, kind, reason)
-    now = app.clock()
-    with transaction(app.engine) as conn:
-        lead = load_for_update(conn, ref, expected_version)
+    with UnitOfWork(app) as uow:
+        lead = load_for_update(uow.conn, ref, expected_version)
         target = MANUAL[kind] or lead.disqualified_from or Stage.SUBSCRIBER
-        change = move_lead(conn, app, lead, kind, target, actor=actor, reason=reason, now=now)
+        change = move_lead(uow, lead, kind, target, actor=actor, reason=reason, now=uow.now)
+        uow.commit()
     return moved(lead, change)
 
 

@@ -21,17 +21,16 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from leadrelay.services.app import App
 from leadrelay.domain.handoff import OWNED, HandoffStatus
 from leadrelay.domain.stages import Stage, Transition
+from leadrelay.services.app import App
 from leadrelay.services.directory import lock_routing
-from leadrelay.services.handoffs import HandoffDesk
 from leadrelay.services.sla_clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.services.transitions import move_lead
+from leadrelay.services.unit_of_work import UnitOfWork
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import repository as repo
 from leadrelay.storage import tables as t
-from leadrelay.storage.database import transaction
 from leadrelay.storage.rows import handoff_from_row
 from leadrelay.storage.sales_repo import has_open_deal
 
@@ -124,7 +123,8 @@ def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
     """
     c = h.sla_timers.c
     while True:
-        with transaction(app.engine) as conn:
+        with UnitOfWork(app, now) as uow:
+            conn = uow.conn
             lock_routing(conn)  # before timer and lead rows: else workers splitting a handoff's timers deadlock
             timers = _claim(conn, select(h.sla_timers).where(c.fired_at.is_(None), c.cancelled_at.is_(None),
                                                              c.fire_at <= now)
@@ -137,18 +137,17 @@ def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
             handoffs = {row.id: handoff_from_row(row) for row in
                         conn.execute(select(h.handoffs).where(h.handoffs.c.id.in_(list(by_handoff))))}
             leads = repo.load_leads(conn, sorted({x.lead_id for x in handoffs.values()}), for_update=True)
-            desk = HandoffDesk(conn, app, now)
             changed = []
             for handoff_id, due in by_handoff.items():
                 handoff = handoffs[handoff_id]
-                clockwork = Clockwork(desk, app, handoff, leads[handoff.lead_id], now)
+                clockwork = Clockwork(uow, handoff, leads[handoff.lead_id])
                 for step in clockwork.run(due):
                     report.timers[_outcome_key(step.outcome)] += 1
                 if clockwork.lead_changed and leads[handoff.lead_id] not in changed:
                     changed.append(leads[handoff.lead_id])
-            desk.flush()
-            report.silenced += desk.silenced
             repo.update_leads(conn, changed, now)
+            report.silenced += uow.desk.silenced
+            uow.commit()
 
 
 def _outcome_key(outcome: str) -> str:
@@ -160,12 +159,12 @@ def _outcome_key(outcome: str) -> str:
 def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
     """Give waiting leads to reps who can now take them, oldest first."""
     c = h.handoffs.c
-    with transaction(app.engine) as conn:
+    with UnitOfWork(app, now) as uow:
+        conn, desk = uow.conn, uow.desk
         queued = _claim(conn, select(h.handoffs).where(c.status == HandoffStatus.QUEUED.value)
                         .order_by(c.opened_at, c.id))
         if not queued:
             return
-        desk = HandoffDesk(conn, app, now)
         leads = repo.load_leads_for_routing(conn, sorted({row.lead_id for row in queued}))
         previous = _last_candidates(conn, [row.id for row in queued])
         changed = []
@@ -183,7 +182,7 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
                 report.assigned += 1
                 changed.append(lead)
         _set_owners(conn, changed, now)
-        desk.flush()
+        uow.commit()
 
 
 def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]:
@@ -220,12 +219,13 @@ def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
     c = h.handoffs.c
     cutoff = now - rules.stale_after
     last = func.coalesce(c.last_touch_at, c.accepted_at, c.assigned_at)
-    with transaction(app.engine) as conn:
+    with UnitOfWork(app, now) as uow:
+        conn = uow.conn
         rows = _claim(conn, select(h.handoffs, last.label("last_seen")).where(
             c.status.in_(OWNED_STATUSES), c.stale_alerted_at.is_(None), last < cutoff).order_by(c.id))
         if not rows:
             return
-        desk = HandoffDesk(conn, app, now)
+        desk = uow.desk
         leads = repo.load_leads(conn, sorted({row.lead_id for row in rows}), for_update=True)
         for row in rows:
             lead, handoff = leads[row.lead_id], handoff_from_row(row)
@@ -237,7 +237,7 @@ def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
                         why=f"no touch since {row.last_seen.isoformat()}", recipients=desk.people(row.owner))
             report.stale += 1
             if not quiet and rules.stale_recycle and lead.stage in SALES_STAGES and not has_open_deal(conn, lead.id):
-                move_lead(conn, app, lead, Transition.RECYCLE, Stage.LEAD, actor="rule:stale",
-                          reason=rules.stale_reason, now=now, desk=desk)
-        desk.flush()
+                move_lead(uow, lead, Transition.RECYCLE, Stage.LEAD, actor="rule:stale",
+                          reason=rules.stale_reason, now=now)
         report.silenced += desk.silenced
+        uow.commit()
