@@ -1,15 +1,73 @@
-"""The command line starts quickly: the migration check that every command runs.
+"""The command line starts quickly: what `--help` and simple reads import, and the migration check.
 
-Nothing here is timed. The check answers "already at the newest revision" without
-Alembic, so it must agree with Alembic on the head and never skip a needed upgrade.
+Nothing here is timed. Instead the tests pin down what
+makes start-up slow when it creeps back: a module-level import of the web stack, Alembic
+or the services in a command module, or a migration run on a database already at the
+newest revision. Each import check runs in a fresh interpreter, since this one has
+imported everything already.
 """
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
 from leadrelay.storage import migrate
 from leadrelay.storage.database import connect
+
+WEB_STACK = {"fastapi", "starlette", "uvicorn", "httpx"}
+
+
+def modules_loaded_by(argv: list[str], cwd, env: dict[str, str] | None = None) -> set[str]:
+    """Top-level packages imported while `leadrelay ARGV` runs in a fresh interpreter (it must exit 0)."""
+    code = (
+        "import sys\n"
+        "from leadrelay.cli.app import main\n"
+        f"sys.argv = ['leadrelay', *{argv!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "sys.stderr.write('\\nMODULES ' + ' '.join(sorted({m.split('.')[0] for m in sys.modules})) + '\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", **(env or {})})
+    assert done.returncode == 0, done.stderr
+    return set(done.stderr.rpartition("MODULES ")[2].split())
+
+
+def test_cli_help_does_not_import_the_web_stack_alembic_or_the_database_layer(tmp_path):
+    loaded = modules_loaded_by(["--help"], tmp_path)
+    assert "typer" in loaded  # the probe works
+    assert loaded & (WEB_STACK | {"alembic", "sqlalchemy", "pydantic", "yaml"}) == set()
+
+
+def test_importing_the_cli_imports_neither_rich_nor_the_services(tmp_path):
+    code = "import leadrelay.cli.app, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
+           "{'rich', 'sqlalchemy', 'pydantic', 'alembic', 'fastapi', 'uvicorn', 'httpx'} " \
+           "or m.startswith(('leadrelay.services', 'leadrelay.storage', 'leadrelay.playbook', 'leadrelay.bootstrap'))))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+def test_a_read_on_a_database_at_the_newest_revision_imports_neither_alembic_nor_the_web_stack(tmp_path):
+    url = f"sqlite:///{tmp_path / 'lr.db'}"
+    engine = connect(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    loaded = modules_loaded_by(["leads", "list", "--json"], tmp_path, {"LEADRELAY_DATABASE_URL": url})
+    assert "sqlalchemy" in loaded  # the probe works: the command did read the database
+    assert loaded & (WEB_STACK | {"alembic"}) == set()
+
+
+def test_init_and_playbook_check_import_no_database_layer(tmp_path):
+    loaded = modules_loaded_by(["init", "."], tmp_path)
+    assert loaded & (WEB_STACK | {"alembic", "sqlalchemy"}) == set()
+    loaded = modules_loaded_by(["playbook", "check", "playbook.yaml", "--json"], tmp_path)
+    assert "pydantic" in loaded  # the probe works: the playbook was validated
+    assert loaded & (WEB_STACK | {"alembic", "sqlalchemy"}) == set()
 
 
 # --------------------------------------------------------------------------- the migration check
@@ -77,3 +135,20 @@ def test_revision_lines_are_read_in_both_spellings_alembic_writes(source, expect
 def test_a_merge_migration_is_reported_rather_than_misread():
     with pytest.raises(RuntimeError, match="merge migrations"):
         migrate._revision_lines("revision = '0006'\ndown_revision = ('0004', '0005')\n", "0006_merge.py")
+
+
+# --------------------------------------------------------------------------- help texts spelled out in the CLI
+
+
+def test_the_outbox_statuses_in_the_cli_are_the_stored_ones():
+    from leadrelay.cli.outbox_cmd import STATUSES
+    from leadrelay.storage.outbox_tables import STATUSES as STORED
+
+    assert STATUSES == STORED
+
+
+def test_the_token_roles_in_the_cli_help_are_the_roles_there_are():
+    from leadrelay.cli.tokens_cmd import ROLES
+    from leadrelay.services.tokens import Role
+
+    assert ROLES == ", ".join(role.value for role in Role)

@@ -2,6 +2,11 @@
 
 Exit codes: 0 done; 1 error, nothing changed; 2 bad usage; 3 done, but some input was
 rejected (the good input was kept; the rejections are listed).
+
+Start-up matters here: `--help` and a simple read must answer at once. So importing this
+module imports Typer and the command modules only; each command imports the services,
+SQLAlchemy, Alembic, FastAPI or the demo it needs when it runs
+(tests/e2e/test_cli_startup.py holds this).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from leadrelay.cli import sales_cmd
 from leadrelay.cli.context import CliState
 from leadrelay.cli.output import err_console
 from leadrelay.domain.errors import InvalidPlaybook, LeadRelayError
-from leadrelay.settings import Settings
 
 EXIT_ERROR = 1
 EXIT_REJECTED = 3
@@ -41,7 +45,7 @@ def _global(
                                  help="Playbook file (default playbook.yaml; the built-in starter if absent)."),
 ) -> None:
     overrides = {k: v for k, v in {"database_url": database, "playbook": playbook}.items() if v}
-    ctx.obj = CliState(settings=Settings(**overrides), explicit_playbook=playbook is not None)
+    ctx.obj = CliState(overrides=overrides, explicit_playbook=playbook is not None)
 
 
 app.command("init", help="Write a commented starter playbook (playbook.yaml) into DIR.")(playbook_cmd.init)

@@ -1,23 +1,41 @@
-"""The CLI's shared state: settings from global options and the environment, built into an App on use."""
+"""The CLI's shared state: settings from global options and the environment, built into an App on use.
+
+Both are built on first use, not when the command line is parsed: `--help` and commands
+that need neither (e.g. `playbook check`) do not pay for Pydantic settings, SQLAlchemy
+or the playbook compiler.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from leadrelay.bootstrap import App, bootstrap
-from leadrelay.settings import Settings
+if TYPE_CHECKING:
+    from leadrelay.bootstrap import App
+    from leadrelay.settings import Settings
 
 
 @dataclass
 class CliState:
-    settings: Settings = field(default_factory=Settings)
+    overrides: dict[str, Any] = field(default_factory=dict)  # from global options; the environment fills the rest
     explicit_playbook: bool = False  # --playbook or LEADRELAY_PLAYBOOK given: it beats the activated version
+    _settings: Settings | None = None
     _app: App | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from leadrelay.settings import Settings
+
+            self._settings = Settings(**self.overrides)
+        return self._settings
 
     def app(self) -> App:
         if self._app is None:
+            from leadrelay.bootstrap import bootstrap
+
             self._app = bootstrap(self.settings, prefer_active=not self.explicit_playbook)
         return self._app
 

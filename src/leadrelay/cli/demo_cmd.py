@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from sqlalchemy.engine import make_url
 
 from leadrelay.cli.leads_cmd import print_explanation
 from leadrelay.cli.output import console, err_console, print_json
 from leadrelay.cli.reports_cmd import print_funnel
 from leadrelay.cli.handoff_cmd import print_reps, print_route, print_sla
 from leadrelay.cli.sales_cmd import print_forecast
-from leadrelay.services.demo import DEMO_DAYS, run_demo
 
 
 def demo(
@@ -22,6 +20,10 @@ def demo(
     seed: int = typer.Option(7, "--seed", help="Random seed: the same seed gives the same stream."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
+    from sqlalchemy.engine import make_url
+
+    from leadrelay.services.demo import DEMO_DAYS, run_demo
+
     url = make_url(database)
     if fresh and url.get_backend_name() == "sqlite" and url.database:
         for suffix in ("", "-wal", "-shm"):

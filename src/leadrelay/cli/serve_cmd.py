@@ -7,9 +7,6 @@ import os
 import typer
 
 from leadrelay.cli.context import state
-from leadrelay.settings import Settings
-from leadrelay.storage.database import connect
-from leadrelay.storage.migrate import upgrade
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -25,6 +22,9 @@ def serve(
     import uvicorn
 
     from leadrelay.api.logs import log_config
+    from leadrelay.settings import Settings
+    from leadrelay.storage.database import connect
+    from leadrelay.storage.migrate import upgrade
 
     if log_level not in LOG_LEVELS:
         raise typer.BadParameter(f"one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
