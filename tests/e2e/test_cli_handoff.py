@@ -1,11 +1,11 @@
-"""End-to-end: the handoff commands through the real `leadrelay` executable (SQLite)."""
+"""End-to-end: the handoff commands through the `leadrelay` command line, in process (SQLite)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 
-from tests.e2e.test_cli import Cli
+from tests.e2e.cli import Cli
 from tests.messages import identify, page, track
 
 NOW = datetime.now(UTC).replace(microsecond=0)

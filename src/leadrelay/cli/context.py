@@ -39,6 +39,12 @@ class CliState:
             self._app = bootstrap(self.settings, prefer_active=not self.explicit_playbook)
         return self._app
 
+    def close(self) -> None:
+        """Release the database connections (a test may run many commands in one process)."""
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
 
 def state(ctx: typer.Context) -> CliState:
     return ctx.ensure_object(CliState)

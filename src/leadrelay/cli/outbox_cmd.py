@@ -23,7 +23,11 @@ def _engine(ctx: typer.Context):
     from leadrelay.storage.migrate import upgrade
 
     engine = connect(state(ctx).settings.database_url)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 

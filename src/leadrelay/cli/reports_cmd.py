@@ -68,9 +68,12 @@ def db_upgrade(ctx: typer.Context) -> None:
     from leadrelay.storage.migrate import head_revision, upgrade
 
     engine = connect(state(ctx).settings.database_url)
-    upgrade(engine)
-    console.print(f"{safe_url(engine.url.render_as_string(hide_password=False))} is at {head_revision()}",
-                  highlight=False)
+    try:
+        upgrade(engine)
+        url = safe_url(engine.url.render_as_string(hide_password=False))
+    finally:
+        engine.dispose()
+    console.print(f"{url} is at {head_revision()}", highlight=False)
 
 
 @db_app.command("status", help="The schema version of the database and the newest one.")
@@ -79,7 +82,10 @@ def db_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
     from leadrelay.storage.migrate import current_revision, head_revision
 
     engine = connect(state(ctx).settings.database_url)
-    current, head = current_revision(engine), head_revision()
+    try:
+        current, head = current_revision(engine), head_revision()
+    finally:
+        engine.dispose()
     if as_json:
         print_json({"current": current, "head": head, "up_to_date": current == head})
     else:
