@@ -586,6 +586,13 @@ def test_a_database_url_for_a_missing_driver_is_one_error_line(tmp_path):
     assert len(result.err.splitlines()) == 1 and result.err.startswith("error: ")
 
 
+def test_a_bad_setting_in_the_environment_is_one_error_line(sqlite_cli):
+    sqlite_cli.env["LEADRELAY_BATCH_SIZE"] = "0"
+    result = sqlite_cli("leads", "list")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "error: bad setting LEADRELAY_BATCH_SIZE='0': Input should be greater than or equal to 1\n"
+
+
 def test_a_command_leaves_no_connection_open_on_its_sqlite_database(sqlite_cli, tmp_path):
     ingested(sqlite_cli)
     # SQLite removes the write-ahead log when the last connection to the database closes.

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from leadrelay.domain.errors import InvalidInput
+
 if TYPE_CHECKING:
     from leadrelay.bootstrap import App
     from leadrelay.settings import Settings
@@ -27,9 +29,7 @@ class CliState:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from leadrelay.settings import Settings
-
-            self._settings = Settings(**self.overrides)
+            self._settings = load_settings(**self.overrides)
         return self._settings
 
     def app(self) -> App:
@@ -44,6 +44,23 @@ class CliState:
         if self._app is not None:
             self._app.close()
             self._app = None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and `overrides`; a bad value is one InvalidInput naming the variable."""
+    from pydantic import ValidationError
+
+    from leadrelay.settings import Settings
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "LEADRELAY_" + "_".join(str(part) for part in error["loc"]).upper()
+            shown = "input" in error and "password" not in name.lower()
+            problems.append(f"{name}={error['input']!r}: {error['msg']}" if shown else f"{name}: {error['msg']}")
+        raise InvalidInput("bad setting " + "; ".join(problems)) from None
 
 
 def state(ctx: typer.Context) -> CliState:
