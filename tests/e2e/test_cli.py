@@ -599,6 +599,14 @@ def test_a_command_leaves_no_connection_open_on_its_sqlite_database(sqlite_cli, 
     assert not (tmp_path / "leadrelay.db-wal").exists()
 
 
+def test_a_columns_value_that_is_not_a_number_does_not_stop_a_command(sqlite_cli):
+    ingested(sqlite_cli)
+    sqlite_cli.env["COLUMNS"] = "wide"
+    result = sqlite_cli("leads", "list")
+    assert (result.code, result.err) == (0, "")
+    assert "alice@acme-corp.com" in result.out
+
+
 def test_db_status_reports_up_to_date_once_any_command_ran(cli):
     head = head_revision()
     fresh = cli("db", "status", "--json")

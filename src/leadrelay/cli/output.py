@@ -39,8 +39,13 @@ def _build(stderr: bool) -> Console:
     if stderr:
         return Console(stderr=True, soft_wrap=True, highlight=False)
     # Piped output is not squeezed into 80 columns: tables stay readable in logs and CI.
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
-    return Console(soft_wrap=True, highlight=False, width=width)
+    return Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else _piped_width())
+
+
+def _piped_width() -> int:
+    """COLUMNS when it is a usable width, else 160 (an odd COLUMNS must not stop the command)."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    return int(columns) if columns.isascii() and columns.isdigit() and int(columns) > 0 else 160
 
 
 console: Console = _ConsoleOnFirstUse(stderr=False)  # type: ignore[assignment]
