@@ -620,6 +620,14 @@ def test_db_status_reports_up_to_date_once_any_command_ran(cli):
     assert after.json() == {"current": head, "head": head, "up_to_date": True}
 
 
+def test_demo_with_a_malformed_database_url_is_one_error_line_and_deletes_nothing(tmp_path):
+    (tmp_path / "notaurl").write_text("keep me\n", encoding="utf-8")
+    result = Cli(tmp_path, None)("demo", "--database", "notaurl", "--fresh")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "error: bad database URL 'notaurl': Could not parse SQLAlchemy URL from given URL string\n"
+    assert (tmp_path / "notaurl").read_text(encoding="utf-8") == "keep me\n"
+
+
 def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     result = Cli(tmp_path, None)("demo", "--visitors", "200", "--database", "sqlite:///demo.db", "--json")
     assert (result.code, result.err) == (0, "")

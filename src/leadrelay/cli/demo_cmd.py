@@ -20,11 +20,12 @@ def demo(
     seed: int = typer.Option(7, "--seed", help="Random seed: the same seed gives the same stream."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    from sqlalchemy.engine import make_url
-
     from leadrelay.services.demo import DEMO_DAYS, run_demo
+    from leadrelay.storage.database import connect
 
-    url = make_url(database)
+    engine = connect(database, check=False)  # a malformed URL is one error line, before anything is deleted
+    url = engine.url
+    engine.dispose()
     if fresh and url.get_backend_name() == "sqlite" and url.database:
         for suffix in ("", "-wal", "-shm"):
             Path(url.database + suffix).unlink(missing_ok=True)
