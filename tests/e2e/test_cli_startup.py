@@ -1,6 +1,6 @@
 """The command line starts quickly: what `--help` and simple reads import, and the migration check.
 
-Nothing here is timed. Instead the tests pin down what
+Nothing here is timed (bench/cli_startup.py measures). Instead the tests pin down what
 makes start-up slow when it creeps back: a module-level import of the web stack, Alembic
 or the services in a command module, or a migration run on a database already at the
 newest revision. Each import check runs in a fresh interpreter, since this one has
@@ -9,8 +9,10 @@ imported everything already.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +154,15 @@ def test_the_token_roles_in_the_cli_help_are_the_roles_there_are():
     from leadrelay.services.tokens import Role
 
     assert ROLES == ", ".join(role.value for role in Role)
+
+
+def test_the_startup_benchmark_prints_one_json_object_with_its_timings(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "bench" / "cli_startup.py"
+    done = subprocess.run([sys.executable, str(script), "--runs", "1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report) == {"runs", "python_ms", "commands"}
+    assert [c["argv"] for c in report["commands"]] == [["--help"], ["leads", "list", "--json"],
+                                                       ["playbook", "check", "playbook.yaml"]]
+    assert all(c["exit_code"] == 0 and c["median_ms"] > 0 for c in report["commands"])
