@@ -32,7 +32,11 @@ EXIT_REJECTED = 3
 
 class LeadRelayCommand(TyperGroup):
     """The root command. Its `main` turns LeadRelay errors into one clear line and exit code 1
-    however it is invoked: the console script, `python -m leadrelay`, or a test's CliRunner."""
+    however it is invoked: the console script, `python -m leadrelay`, or a test's CliRunner.
+
+    It always exits with the command's code (`standalone_mode` is accepted for Click's
+    signature and ignored): the translation needs Click's non-standalone mode inside.
+    """
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> NoReturn:
