@@ -1,17 +1,14 @@
-"""End-to-end: the real installed `leadrelay` command, run as a subprocess in a temporary directory.
+"""End-to-end: the `leadrelay` command line, run in process in a temporary directory (see tests/e2e/cli.py).
 
 Each test gets its own working directory (`tmp_path`) and its own database through
 LEADRELAY_DATABASE_URL. Tests where the database matters use the `database_url`
-fixture and run on SQLite and PostgreSQL; the rest run on SQLite only, to keep the
-number of subprocesses (about half a second each) down.
+fixture and run on SQLite and PostgreSQL; the rest run on SQLite only.
+test_console_script.py runs the installed executable itself.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,48 +17,15 @@ import pytest
 
 from leadrelay.playbook.loader import parse_playbook, starter_playbook, starter_text
 from leadrelay.storage.migrate import head_revision
+from tests.e2e.cli import Cli
 from tests.messages import identify, page, track
 
-LEADRELAY = Path(sys.executable).parent / "leadrelay"
 STARTER_VERSION = starter_playbook().version
 HALF_LIFE_HOURS = 21 * 24  # the starter's engagement half-life
 STAGE_NAMES = ["subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)  # fails unless stdout is exactly one JSON document
-
-    @property
-    def messages(self) -> str:
-        """stderr without blank lines: ingest, import and rescore print a stray blank line there
-        (see test_a_clean_ingest_prints_nothing_on_stderr)."""
-        return "".join(line for line in self.err.splitlines(keepends=True) if line.strip())
-
-
-class Cli:
-    """Runs `leadrelay ARGS...` in `cwd` against one database URL."""
-
-    def __init__(self, cwd: Path, database_url: str | None):
-        self.cwd = cwd
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("LEADRELAY_") and k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
-        self.env.update(NO_COLOR="1", COLUMNS="200")
-        if database_url is not None:
-            self.env["LEADRELAY_DATABASE_URL"] = database_url
-
-    def __call__(self, *args: str, stdin: str | None = None) -> Run:
-        proc = subprocess.run([str(LEADRELAY), *args], cwd=self.cwd, env=self.env, input=stdin,
-                              capture_output=True, text=True, timeout=120)
-        return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 @pytest.fixture
@@ -144,7 +108,7 @@ def test_init_writes_the_starter_playbook_refuses_to_overwrite_it_and_force_over
     target = tmp_path / "conf" / "playbook.yaml"
 
     first = sqlite_cli("init", "conf")
-    assert (first.code, first.messages) == (0, "")
+    assert (first.code, first.err) == (0, "")
     assert first.out == "wrote conf/playbook.yaml — edit it, then: leadrelay playbook check conf/playbook.yaml\n"
     assert target.read_text(encoding="utf-8") == starter_text()
 
@@ -251,7 +215,7 @@ def test_ingest_keeps_the_good_messages_and_lists_the_rejected_lines_with_reason
                           "loaded as history: 1 handoff recorded, 2 notices not sent; deadlines already past are "
                           "recorded as breached, without alerts or escalation (--live treats a file as live "
                           "traffic)\n")
-    assert result.messages == (
+    assert result.err == (
         "rejected events.jsonl line 4: not JSON: Expecting property name enclosed in double quotes at column 2\n"
         "rejected events.jsonl line 7: missing messageId\n"
     )
@@ -267,7 +231,7 @@ def test_ingest_keeps_the_good_messages_and_lists_the_rejected_lines_with_reason
 def test_ingest_json_prints_one_report_and_the_same_file_again_is_all_duplicates(cli):
     events = write_events(cli.cwd)
     first = cli("ingest", events.path.name, "--json")
-    assert (first.code, first.messages) == (3, "")
+    assert (first.code, first.err) == (3, "")
     assert first.json() == {
         "received": 10, "accepted": 8, "duplicates": 0, "rejected": 2, "leads_created": 4, "leads_merged": 0,
         "stage_moves": {"lead": 2, "sal": 1, "subscriber": 3}, "rejections": INGEST_REJECTIONS,
@@ -275,7 +239,7 @@ def test_ingest_json_prints_one_report_and_the_same_file_again_is_all_duplicates
     }
 
     again = cli("ingest", events.path.name, "--json")
-    assert (again.code, again.messages) == (3, "")
+    assert (again.code, again.err) == (3, "")
     assert again.json() == {
         "received": 10, "accepted": 0, "duplicates": 8, "rejected": 2, "leads_created": 0, "leads_merged": 0,
         "stage_moves": {}, "rejections": INGEST_REJECTIONS, "recorded_silently": {"handoffs": 0, "notices": 0},
@@ -290,7 +254,7 @@ def test_ingest_dash_reads_messages_from_stdin(sqlite_cli):
         json.dumps(track("Demo Requested", user="u-zoe", message_id="zoe-2")),
     ]
     result = sqlite_cli("ingest", "-", "--json", stdin="\n".join(lines) + "\n")
-    assert (result.code, result.messages) == (3, "")
+    assert (result.code, result.err) == (3, "")
     report = result.json()
     assert report == {
         "received": 3, "accepted": 2, "duplicates": 0, "rejected": 1, "leads_created": 1, "leads_merged": 0,
@@ -512,7 +476,7 @@ CSV_REJECTIONS = [
 def test_import_keeps_good_rows_and_reports_bad_ones_by_row_number(cli, tmp_path):
     (tmp_path / "leads.csv").write_text(CSV_HEADER + CSV_ROWS, encoding="utf-8")
     result = cli("import", "leads.csv", "--email-column", "Email", "--id-column", "Id", *MAPS, "--json")
-    assert (result.code, result.messages) == (3, "")
+    assert (result.code, result.err) == (3, "")
     assert result.json() == {
         "received": 5, "accepted": 2, "duplicates": 0, "rejected": 3, "leads_created": 2, "leads_merged": 0,
         "stage_moves": {"lead": 2, "subscriber": 2}, "rejections": CSV_REJECTIONS,
@@ -532,7 +496,7 @@ def test_import_of_a_csv_with_only_an_email_column_creates_the_leads(sqlite_cli,
     (tmp_path / "leads.csv").write_text(text, encoding="utf-8")
     result = sqlite_cli("import", "leads.csv", *MAPS)
     assert result.code == 3
-    assert result.messages == (
+    assert result.err == (
         "rejected leads.csv row 3: column 'Employees': 'many' is not a number\n"
         "rejected leads.csv row 4: has 5 fields, the header has 4\n"
         "rejected leads.csv row 5: no email and no id: cannot tell who this lead is\n"
@@ -582,12 +546,12 @@ def test_rescore_with_a_lower_mql_threshold_promotes_leads_once(cli, tmp_path):
     version = parse_playbook(lower, "lower.yaml").version
 
     first = cli("--playbook", "lower.yaml", "rescore", "--json")
-    assert (first.code, first.messages) == (0, "")
+    assert (first.code, first.err) == (0, "")
     assert first.json() == {"leads": 4, "activities": 8, "stage_changed": 1, "moves": {"mql": 1},
                             "handoffs_opened": 1, "playbook_version": version}  # the new MQL is handed over
 
     second = cli("--playbook", "lower.yaml", "rescore", "--json")
-    assert (second.code, second.messages) == (0, "")
+    assert (second.code, second.err) == (0, "")
     assert second.json() == {"leads": 4, "activities": 8, "stage_changed": 0, "moves": {},
                              "handoffs_opened": 0, "playbook_version": version}
 
@@ -627,6 +591,27 @@ def test_a_database_url_for_a_missing_driver_is_one_error_line(tmp_path):
     assert len(result.err.splitlines()) == 1 and result.err.startswith("error: ")
 
 
+def test_a_bad_setting_in_the_environment_is_one_error_line(sqlite_cli):
+    sqlite_cli.env["LEADRELAY_BATCH_SIZE"] = "0"
+    result = sqlite_cli("leads", "list")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "error: bad setting LEADRELAY_BATCH_SIZE='0': Input should be greater than or equal to 1\n"
+
+
+def test_a_command_leaves_no_connection_open_on_its_sqlite_database(sqlite_cli, tmp_path):
+    ingested(sqlite_cli)
+    # SQLite removes the write-ahead log when the last connection to the database closes.
+    assert not (tmp_path / "leadrelay.db-wal").exists()
+
+
+def test_a_columns_value_that_is_not_a_number_does_not_stop_a_command(sqlite_cli):
+    ingested(sqlite_cli)
+    sqlite_cli.env["COLUMNS"] = "wide"
+    result = sqlite_cli("leads", "list")
+    assert (result.code, result.err) == (0, "")
+    assert "alice@acme-corp.com" in result.out
+
+
 def test_db_status_reports_up_to_date_once_any_command_ran(cli):
     head = head_revision()
     fresh = cli("db", "status", "--json")
@@ -638,6 +623,14 @@ def test_db_status_reports_up_to_date_once_any_command_ran(cli):
     after = cli("db", "status", "--json")
     assert after.code == 0
     assert after.json() == {"current": head, "head": head, "up_to_date": True}
+
+
+def test_demo_with_a_malformed_database_url_is_one_error_line_and_deletes_nothing(tmp_path):
+    (tmp_path / "notaurl").write_text("keep me\n", encoding="utf-8")
+    result = Cli(tmp_path, None)("demo", "--database", "notaurl", "--fresh")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "error: bad database URL 'notaurl': Could not parse SQLAlchemy URL from given URL string\n"
+    assert (tmp_path / "notaurl").read_text(encoding="utf-8") == "keep me\n"
 
 
 def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):

@@ -1,4 +1,4 @@
-"""End-to-end: the handoff commands through the real `leadrelay` executable (SQLite)."""
+"""End-to-end: the handoff commands through the `leadrelay` command line, in process (SQLite)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from leadrelay.domain.timefmt import utc_iso
-from tests.e2e.test_cli import Cli
-from tests.messages import identify, page, track
+from tests.e2e.cli import Cli
+from tests.messages import identify, track
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -1,4 +1,4 @@
-"""End-to-end: qualification, the SQL gate, conversion, deals and the forecast through the real `leadrelay` (SQLite)."""
+"""End-to-end: qualification, the SQL gate, conversion, deals and the forecast through the `leadrelay` command line (SQLite)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from leadrelay.bootstrap import bootstrap
 from leadrelay.services import rep_actions
 from leadrelay.services.qualify import advance_to_sql, record_answers
 from leadrelay.settings import Settings
-from tests.e2e.test_cli import Cli
+from tests.e2e.cli import Cli
 from tests.messages import identify, track
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -2,28 +2,65 @@
 
 Exit codes: 0 done; 1 error, nothing changed; 2 bad usage; 3 done, but some input was
 rejected (the good input was kept; the rejections are listed).
+
+Start-up matters here: `--help` and a simple read must answer at once. So importing this
+module imports Typer and the command modules only; each command imports the services,
+SQLAlchemy, Alembic, FastAPI or the demo it needs when it runs
+(tests/e2e/test_cli_startup.py holds this).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any, NoReturn
 
 import click
 import typer
+from typer.core import TyperGroup
 
 from leadrelay.cli import demo_cmd, handoff_cmd, ingest_cmd, leads_cmd, playbook_cmd, reports_cmd
 from leadrelay.cli import outbox_cmd
 from leadrelay.cli import serve_cmd, tokens_cmd
 from leadrelay.cli import sales_cmd
 from leadrelay.cli.context import CliState
-from leadrelay.cli.output import err_console
+from leadrelay.cli.output import err_console, reset_consoles
 from leadrelay.domain.errors import InvalidPlaybook, LeadRelayError
-from leadrelay.settings import Settings
 
 EXIT_ERROR = 1
 EXIT_REJECTED = 3
 
+
+class LeadRelayCommand(TyperGroup):
+    """The root command. Its `main` turns LeadRelay errors into one clear line and exit code 1
+    however it is invoked: the console script, `python -m leadrelay`, or a test's CliRunner.
+
+    It always exits with the command's code (`standalone_mode` is accepted for Click's
+    signature and ignored): the translation needs Click's non-standalone mode inside.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> NoReturn:
+        reset_consoles()  # a fresh console per invocation: the width and colour of this environment
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except InvalidPlaybook as exc:
+            for issue in exc.issues:
+                err_console.print(f"[red]error:[/red] {issue}", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_ERROR)
+        except LeadRelayError as exc:
+            err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_ERROR)
+        except click.ClickException as exc:  # usage errors: exit 2 with click's message
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            err_console.print("aborted")
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=LeadRelayCommand,
     name="leadrelay",
     help="LeadRelay: score, qualify and hand over leads between marketing and sales.",
     no_args_is_help=True,
@@ -41,7 +78,8 @@ def _global(
                                  help="Playbook file (default playbook.yaml; the built-in starter if absent)."),
 ) -> None:
     overrides = {k: v for k, v in {"database_url": database, "playbook": playbook}.items() if v}
-    ctx.obj = CliState(settings=Settings(**overrides), explicit_playbook=playbook is not None)
+    ctx.obj = CliState(overrides=overrides, explicit_playbook=playbook is not None)
+    ctx.call_on_close(ctx.obj.close)
 
 
 app.command("init", help="Write a commented starter playbook (playbook.yaml) into DIR.")(playbook_cmd.init)
@@ -80,24 +118,9 @@ app.command("demo", help="Generate a realistic B2B activity stream and run it th
     demo_cmd.demo)
 
 
-def main() -> None:
-    """Entry point: run the CLI, turning LeadRelay errors into one clear line and exit code 1."""
-    try:
-        code = app(standalone_mode=False)
-    except InvalidPlaybook as exc:
-        for issue in exc.issues:
-            err_console.print(f"[red]error:[/red] {issue}", highlight=False, soft_wrap=True)
-        sys.exit(EXIT_ERROR)
-    except LeadRelayError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-        sys.exit(EXIT_ERROR)
-    except click.ClickException as exc:  # usage errors: exit 2 with click's message
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        err_console.print("aborted")
-        sys.exit(EXIT_ERROR)
-    sys.exit(code if isinstance(code, int) else 0)
+def main() -> NoReturn:
+    """Entry point of the `leadrelay` console script (see LeadRelayCommand.main for the exit codes)."""
+    app()
 
 
 __all__ = ["EXIT_ERROR", "EXIT_REJECTED", "CliState", "app", "main"]

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from sqlalchemy.engine import make_url
 
 from leadrelay.cli.leads_cmd import print_explanation
 from leadrelay.cli.output import console, err_console, print_json
 from leadrelay.cli.reports_cmd import print_funnel
 from leadrelay.cli.handoff_cmd import print_reps, print_route, print_sla
 from leadrelay.cli.sales_cmd import print_forecast
-from leadrelay.demo.run import DEMO_DAYS, run_demo
 
 
 def demo(
@@ -22,7 +20,12 @@ def demo(
     seed: int = typer.Option(7, "--seed", help="Random seed: the same seed gives the same stream."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    url = make_url(database)
+    from leadrelay.demo.run import DEMO_DAYS, run_demo
+    from leadrelay.storage.database import connect
+
+    engine = connect(database, check=False)  # a malformed URL is one error line, before anything is deleted
+    url = engine.url
+    engine.dispose()
     if fresh and url.get_backend_name() == "sqlite" and url.database:
         for suffix in ("", "-wal", "-shm"):
             Path(url.database + suffix).unlink(missing_ok=True)

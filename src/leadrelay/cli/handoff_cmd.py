@@ -5,15 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import typer
-from rich.table import Table
 
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, fmt, print_json, when
 from leadrelay.domain.errors import InvalidInput
 from leadrelay.domain.timefmt import utc_iso
-from leadrelay.services import rep_actions
-from leadrelay.services.directory import list_reps, set_account_owner, set_rep
-from leadrelay.services.handoff_queries import rep_queue, route_explain, sla_report, suppression_list
 
 reps_app = typer.Typer(help="Reps: see their load, and change them at run time.", no_args_is_help=True)
 suppression_app = typer.Typer(help="Who marketing must not contact.", no_args_is_help=True)
@@ -32,6 +28,8 @@ def _show(result: dict, as_json: bool, text: str) -> None:
 
 def accept(ctx: typer.Context, ref: str = REF, rep: str = typer.Option(..., "--rep", help="The rep accepting."),
            as_json: bool = JSON) -> None:
+    from leadrelay.services import rep_actions
+
     result = rep_actions.accept(state(ctx).app(), ref, rep=rep)
     _show(result, as_json, f"lead {result['id']} accepted by {rep}: stage {result['stage']}")
 
@@ -40,6 +38,8 @@ def touch(ctx: typer.Context, ref: str = REF, rep: str = typer.Option(..., "--re
           kind: str = typer.Option(..., "--kind", help="call, email, meeting, social or other."),
           outcome: str = typer.Option(..., "--outcome", help="e.g. connected, voicemail, no_answer, meeting_booked."),
           note: str = typer.Option(None, "--note", help="Free text."), as_json: bool = JSON) -> None:
+    from leadrelay.services import rep_actions
+
     result = rep_actions.log_touch(state(ctx).app(), ref, rep=rep, kind=kind, outcome=outcome, note=note)
     _show(result, as_json, f"lead {result['id']}: touch {result['touches']} logged ({kind}, {outcome})")
 
@@ -47,11 +47,15 @@ def touch(ctx: typer.Context, ref: str = REF, rep: str = typer.Option(..., "--re
 def reassign(ctx: typer.Context, ref: str = REF,
              to: str = typer.Option(None, "--to", help="The rep to give it to (default: routing picks another)."),
              by: str = typer.Option("cli", "--by", help="Who is doing this."), as_json: bool = JSON) -> None:
+    from leadrelay.services import rep_actions
+
     result = rep_actions.reassign(state(ctx).app(), ref, actor=f"user:{by}", to=to)
     _show(result, as_json, f"lead {result['id']}: {fmt(result['from'])} → {fmt(result['to'])} ({result['reason']})")
 
 
 def explain_route(ctx: typer.Context, ref: str = REF, as_json: bool = JSON) -> None:
+    from leadrelay.services.handoff_queries import route_explain
+
     result = route_explain(state(ctx).app(), ref)
     if as_json:
         print_json(result)
@@ -73,10 +77,14 @@ def print_route(result: dict) -> None:
 
 
 def queue(ctx: typer.Context, rep: str = typer.Argument(..., help="Rep id."), as_json: bool = JSON) -> None:
+    from leadrelay.services.handoff_queries import rep_queue
+
     rows = rep_queue(state(ctx).app(), rep)
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table("lead", "email", "kind", "opened", "accept by", "first touch by", "touches", title=f"{rep}'s queue")
     for r in rows:
         table.add_row(str(r["lead_id"]), fmt(r["email"]), r["kind"], when(r["opened_at"]), when(r["accept_due_at"]),
@@ -88,6 +96,8 @@ def queue(ctx: typer.Context, rep: str = typer.Argument(..., help="Rep id."), as
 
 @reps_app.command("list", help="Every rep with capacity, load and overrides.")
 def reps_list(ctx: typer.Context, as_json: bool = JSON) -> None:
+    from leadrelay.services.directory import list_reps
+
     rows = list_reps(state(ctx).app())
     if as_json:
         print_json(rows)
@@ -96,6 +106,8 @@ def reps_list(ctx: typer.Context, as_json: bool = JSON) -> None:
 
 
 def print_reps(rows: list[dict]) -> None:
+    from rich.table import Table
+
     table = Table("rep", "team", "active", "open/capacity", "today/quota", "weight", "away", "timezone")
     for r in rows:
         table.add_row(r["id"], r["team"], "yes" if r["active"] else "no", f"{r['open_leads']}/{fmt(r['capacity'])}",
@@ -110,6 +122,8 @@ def reps_set(ctx: typer.Context, rep: str = typer.Argument(...),
              capacity: int = typer.Option(None, "--capacity", min=0), quota: int = typer.Option(None, "--quota", min=0),
              weight: float = typer.Option(None, "--weight", min=0.01),
              by: str = typer.Option("cli", "--by"), as_json: bool = JSON) -> None:
+    from leadrelay.services.directory import set_rep
+
     result = set_rep(state(ctx).app(), rep, actor=f"user:{by}", active=active, capacity=capacity,
                      daily_quota=quota, weight=weight)
     _show(result, as_json, f"{rep}: active {result['active']}, capacity {fmt(result['capacity'])}, "
@@ -124,6 +138,8 @@ def reps_away(ctx: typer.Context, rep: str = typer.Argument(...),
         period = (date.fromisoformat(start), date.fromisoformat(end))
     except ValueError as exc:
         raise InvalidInput(f"dates must be YYYY-MM-DD: {exc}") from None
+    from leadrelay.services.directory import set_rep
+
     result = set_rep(state(ctx).app(), rep, actor=f"user:{by}", away=period)
     _show(result, as_json, f"{rep} away: {', '.join(f'{a}..{b}' for a, b in result['away'])}")
 
@@ -131,6 +147,8 @@ def reps_away(ctx: typer.Context, rep: str = typer.Argument(...),
 @reps_app.command("reset", help="Drop a rep's run-time overrides: back to the playbook.")
 def reps_reset(ctx: typer.Context, rep: str = typer.Argument(...), by: str = typer.Option("cli", "--by"),
                as_json: bool = JSON) -> None:
+    from leadrelay.services.directory import set_rep
+
     result = set_rep(state(ctx).app(), rep, actor=f"user:{by}", reset=True)
     _show(result, as_json, f"{rep}: back to the playbook")
 
@@ -168,6 +186,8 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
 @suppression_app.command("export", help="The suppression list for the email tool (or ads, calls).")
 def suppression_export(ctx: typer.Context, channel: str = typer.Option(None, "--channel", help="email, ads or calls."),
                        as_json: bool = JSON) -> None:
+    from leadrelay.services.handoff_queries import suppression_list
+
     rows = suppression_list(state(ctx).app(), channel)
     if as_json:
         print_json(rows)
@@ -180,12 +200,16 @@ def suppression_export(ctx: typer.Context, channel: str = typer.Option(None, "--
 @accounts_app.command("owner", help="Make a rep the owner of an account: its new leads go to them.")
 def accounts_owner(ctx: typer.Context, account: str = typer.Argument(..., help="Account id, group id or domain."),
                    rep: str = typer.Argument(...), by: str = typer.Option("cli", "--by"), as_json: bool = JSON) -> None:
+    from leadrelay.services.directory import set_account_owner
+
     result = set_account_owner(state(ctx).app(), account, rep, actor=f"user:{by}")
     _show(result, as_json, f"account {result['account']} ({fmt(result['name'] or result['domain'])}): owner {rep}")
 
 
 @sla_app.command("report", help="Sales SLA compliance per policy, and MQLs delivered this month vs target.")
 def sla_report_cmd(ctx: typer.Context, as_json: bool = JSON) -> None:
+    from leadrelay.services.handoff_queries import sla_report
+
     app = state(ctx).app()
     result = sla_report(app, app.clock())
     if as_json:
@@ -195,6 +219,8 @@ def sla_report_cmd(ctx: typer.Context, as_json: bool = JSON) -> None:
 
 
 def print_sla(result: dict) -> None:
+    from rich.table import Table
+
     table = Table("policy", "deadline", "met", "breached", "pending", "compliance", title="Sales SLAs")
     for r in result["sales"]:
         rate = "-" if r["compliance"] is None else f"{r['compliance']:.0%}"

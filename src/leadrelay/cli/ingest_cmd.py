@@ -6,20 +6,19 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, print_json
 from leadrelay.domain.activities import Rejection
 from leadrelay.domain.errors import InvalidInput
-from leadrelay.services.csv_import import count_rows, parse_mapping, read_csv_messages
-from leadrelay.services.ingest import IngestReport
-from leadrelay.services.ingest import ingest as ingest_messages
-from leadrelay.services.rescore import count_rescorable
-from leadrelay.services.rescore import rescore as rescore_all
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from leadrelay.services.ingest import IngestReport
 
 EXIT_REJECTED = 3
 
@@ -60,6 +59,8 @@ class _Silent:
 def _progress(total: int | None, label: str) -> Progress | _Silent:
     if not err_console.is_terminal:
         return _Silent()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err_console, transient=True)
 
@@ -96,6 +97,8 @@ def ingest(
     live: bool = typer.Option(False, "--live", help="Treat the messages as live traffic: alert and escalate "
                               "deadlines that already passed (by default a file is history: recorded, not alerted)."),
 ) -> None:
+    from leadrelay.services.ingest import ingest as ingest_messages
+
     app = state(ctx).app()
     if file == "-":
         handle, name = sys.stdin.buffer, "stdin"
@@ -123,6 +126,9 @@ def import_csv(
     source: str = typer.Option("csv-import", "--source", help="Source name recorded on the imported rows."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
+    from leadrelay.services.csv_import import count_rows, parse_mapping, read_csv_messages
+    from leadrelay.services.ingest import ingest as ingest_messages
+
     mappings = [parse_mapping(spec) for spec in mapping]
     total = count_rows(file, encoding)  # also: a file that cannot be decoded fails before anything is written
     rows = read_csv_messages(file, mappings, email_column=email_column, id_column=id_column,
@@ -145,6 +151,9 @@ def rescore(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
+    from leadrelay.services.rescore import count_rescorable
+    from leadrelay.services.rescore import rescore as rescore_all
+
     app = state(ctx).app()
     total = count_rescorable(app)
     with _progress(total, "rescoring") as bar:

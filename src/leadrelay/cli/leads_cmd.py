@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, fmt, print_json, when
 from leadrelay.domain.stages import Transition
-from leadrelay.services.leads import explain_lead, list_leads
-from leadrelay.services import rep_actions
-from leadrelay.services.transitions import change_stage
 
 app = typer.Typer(help="Look at leads and move them by hand.", no_args_is_help=True)
 
@@ -23,10 +19,14 @@ def list_(
     anonymous: bool = typer.Option(False, "--anonymous", help="Include anonymous visitors."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
+    from leadrelay.services.leads import list_leads
+
     rows = list_leads(state(ctx).app(), stage=stage, limit=limit, include_anonymous=anonymous)
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table("id", "email", "stage", "persona", "fit", "engagement", "owner", "last activity")
     for r in rows:
         table.add_row(str(r["id"]), fmt(r["email"]), fmt(r["stage"]), fmt(r["persona"]), fmt(r["fit_score"]),
@@ -40,6 +40,8 @@ def show(
     ref: str = typer.Argument(..., help="Lead id, email, user id or anonymous id."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
+    from leadrelay.services.leads import explain_lead
+
     lead = explain_lead(state(ctx).app(), ref)
     if as_json:
         print_json(lead)
@@ -49,6 +51,8 @@ def show(
 
 def print_explanation(lead: dict) -> None:
     """The human form of `leads show`: why this lead is where it is."""
+    from rich.table import Table
+
     account = lead["account"]
     console.print(f"[bold]Lead {lead['id']}[/bold] {fmt(lead['email'])} — stage [bold]{fmt(lead['stage'])}[/bold]"
                   f" ({lead['segment']}), persona {fmt(lead['persona'])}, country {fmt(lead['country'])}"
@@ -73,8 +77,8 @@ def print_explanation(lead: dict) -> None:
     console.print(recent)
 
 
-REP_MOVES = {Transition.RECYCLE: rep_actions.recycle, Transition.REJECT: rep_actions.reject,
-             Transition.DISQUALIFY: rep_actions.disqualify}
+# Moves a rep may make on their own lead (`--rep`): the function of services.rep_actions that makes each.
+REP_MOVES = {Transition.RECYCLE: "recycle", Transition.REJECT: "reject", Transition.DISQUALIFY: "disqualify"}
 
 
 def _mover(kind: Transition):
@@ -87,9 +91,13 @@ def _mover(kind: Transition):
         version: int = typer.Option(None, "--if-version", help="Fail if the lead is no longer at this version."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
+        from leadrelay.services import rep_actions
+        from leadrelay.services.transitions import change_stage
+
         app = state(ctx).app()
         if rep is not None and kind in REP_MOVES:
-            result = REP_MOVES[kind](app, ref, rep=rep, reason=reason, expected_version=version)
+            move = getattr(rep_actions, REP_MOVES[kind])
+            result = move(app, ref, rep=rep, reason=reason, expected_version=version)
         else:
             result = change_stage(app, ref, kind, reason=reason, actor=f"user:{by}", expected_version=version)
         if as_json:

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
-from rich.table import Column, Table
 
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, fmt, print_json, when
-from leadrelay.delivery.dispatcher import retry as retry_messages
-from leadrelay.delivery.outbox import disabled_endpoints, list_messages
-from leadrelay.storage.database import connect
-from leadrelay.storage.migrate import upgrade
-from leadrelay.storage.outbox_tables import STATUSES
+
+# leadrelay.storage.outbox_tables.STATUSES, spelled out so that `--help` need not import SQLAlchemy
+# (test_cli_startup.py checks that the two agree).
+STATUSES = ("pending", "sent", "dead", "disabled")
 
 app = typer.Typer(help="Notifications to webhooks, Slack and email: what waits, what was sent, what died.",
                   no_args_is_help=True)
@@ -21,8 +19,15 @@ app = typer.Typer(help="Notifications to webhooks, Slack and email: what waits, 
 
 def _engine(ctx: typer.Context):
     # The outbox does not need the playbook: a broken playbook must not hide the dead letters.
+    from leadrelay.storage.database import connect
+    from leadrelay.storage.migrate import upgrade
+
     engine = connect(state(ctx).settings.database_url)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -35,6 +40,8 @@ def list_(
 ) -> None:
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"one of {', '.join(STATUSES)}", param_hint="--status")
+    from leadrelay.delivery.outbox import disabled_endpoints, list_messages
+
     engine = _engine(ctx)
     try:
         with engine.connect() as conn:
@@ -45,6 +52,8 @@ def list_(
     if as_json:
         print_json(rows)
         return
+    from rich.table import Column, Table
+
     table = Table("id", Column("message id", no_wrap=True, min_width=36), "event", "channel", "target", "status",
                   "attempts", "next attempt", "sent", "last error")
     for r in rows:
@@ -69,6 +78,8 @@ def retry(
 ) -> None:
     if not ids and not dead and enable_endpoint is None:
         raise typer.BadParameter("give message ids, --dead or --enable-endpoint ID", param_hint="IDS")
+    from leadrelay.delivery.dispatcher import retry as retry_messages
+
     engine = _engine(ctx)
     try:
         report = retry_messages(engine, ids or [], datetime.now(UTC), dead=dead, enable_endpoint=enable_endpoint)

@@ -9,7 +9,6 @@ import typer
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, print_json
 from leadrelay.domain.errors import InvalidInput
-from leadrelay.playbook.loader import load_playbook, starter_text
 
 app = typer.Typer(help="Check and show playbooks.", no_args_is_help=True)
 
@@ -18,6 +17,8 @@ def init(
     directory: Path = typer.Argument(Path("."), help="Where to write playbook.yaml."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing playbook.yaml."),
 ) -> None:
+    from leadrelay.playbook.loader import starter_text
+
     if directory.exists() and not directory.is_dir():
         raise InvalidInput(f"{directory} is a file, not a directory")
     target = directory / "playbook.yaml"
@@ -33,6 +34,8 @@ def check(
     file: Path = typer.Argument(..., help="The playbook file."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
+    from leadrelay.playbook.loader import load_playbook
+
     playbook = load_playbook(file)  # raises InvalidPlaybook: every issue printed, exit 1
     rules = playbook.rules
     summary = {

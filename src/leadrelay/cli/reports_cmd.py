@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
-from sqlalchemy import select
 
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, fmt, print_json
-from leadrelay.reports.funnel import funnel as funnel_report
-from leadrelay.storage import tables as t
-from leadrelay.storage.database import connect, safe_url
-from leadrelay.storage.migrate import current_revision, head_revision, upgrade
 
 rejections_app = typer.Typer(help="Messages that were rejected, with the reason.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 
 def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    from leadrelay.reports.funnel import funnel as funnel_report
+
     app = state(ctx).app()
     with app.engine.connect() as conn:
         report = funnel_report(conn)
@@ -28,6 +24,8 @@ def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
 
 
 def print_funnel(report: dict) -> None:
+    from rich.table import Table
+
     table = Table("stage", "now", "ever reached", "→ next", title="Funnel")
     for row in report["stages"]:
         rate = row["conversion_to_next"]
@@ -44,6 +42,10 @@ def rejections_list(
     limit: int = typer.Option(50, "--limit", "-n", min=1),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
+    from sqlalchemy import select
+
+    from leadrelay.storage import tables as t
+
     app = state(ctx).app()
     c = t.rejections.c
     with app.engine.connect() as conn:
@@ -52,6 +54,8 @@ def rejections_list(
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table("id", "source", "where", "message id", "reason")
     for r in rows:
         table.add_row(str(r["id"]), r["source"], r["position"], fmt(r["message_id"]), r["reason"])
@@ -60,17 +64,28 @@ def rejections_list(
 
 @db_app.command("upgrade", help="Create or migrate the schema to the newest version.")
 def db_upgrade(ctx: typer.Context) -> None:
-    url = state(ctx).settings.database_url
-    engine = connect(url)
-    upgrade(engine)
-    console.print(f"{safe_url(engine.url.render_as_string(hide_password=False))} is at {head_revision()}",
-                  highlight=False)
+    from leadrelay.storage.database import connect, safe_url
+    from leadrelay.storage.migrate import head_revision, upgrade
+
+    engine = connect(state(ctx).settings.database_url)
+    try:
+        upgrade(engine)
+        url = safe_url(engine.url.render_as_string(hide_password=False))
+    finally:
+        engine.dispose()
+    console.print(f"{url} is at {head_revision()}", highlight=False)
 
 
 @db_app.command("status", help="The schema version of the database and the newest one.")
 def db_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    from leadrelay.storage.database import connect
+    from leadrelay.storage.migrate import current_revision, head_revision
+
     engine = connect(state(ctx).settings.database_url)
-    current, head = current_revision(engine), head_revision()
+    try:
+        current, head = current_revision(engine), head_revision()
+    finally:
+        engine.dispose()
     if as_json:
         print_json({"current": current, "head": head, "up_to_date": current == head})
     else:

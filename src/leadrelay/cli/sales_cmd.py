@@ -5,14 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import typer
-from rich.table import Table
 
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, fmt, print_json, when
 from leadrelay.domain.errors import InvalidInput
-from leadrelay.services import opportunities as opps
-from leadrelay.services.forecast_snapshots import current_forecast, take_snapshot
-from leadrelay.services.qualify import advance_to_sql, qualification_status, record_answers
 
 opps_app = typer.Typer(help="Opportunities (deals): list, show, move through stages, win or lose.",
                        no_args_is_help=True)
@@ -59,6 +55,8 @@ def qualify(ctx: typer.Context, ref: str = REF,
             rep: str = typer.Option(None, "--rep", help="The rep answering: refused unless they own the lead."),
             by: str = BY, as_json: bool = JSON) -> None:
     """Record answers to the playbook's framework; show every criterion met, missing or failed, and the SQL gate."""
+    from leadrelay.services.qualify import qualification_status, record_answers
+
     app = state(ctx).app()
     if answer:
         pairs = []
@@ -77,6 +75,8 @@ def qualify(ctx: typer.Context, ref: str = REF,
 
 
 def print_qualification(result: dict) -> None:
+    from rich.table import Table
+
     fw = result["framework"]
     console.print(f"[bold]Lead {result['id']}[/bold] {fmt(result['email'])} — stage {fmt(result['stage'])}, owner "
                   f"{fmt(result['owner'])} — {fw['name']}", highlight=False)
@@ -101,6 +101,8 @@ def advance(ctx: typer.Context, ref: str = REF,
             rep: str = typer.Option(..., "--rep", help="The rep who owns the lead."),
             version: int = VERSION, as_json: bool = JSON) -> None:
     """Move a sales-accepted lead to SQL: refused, with every reason, until the playbook's SQL gate is met."""
+    from leadrelay.services.qualify import advance_to_sql
+
     result = advance_to_sql(state(ctx).app(), ref, rep=rep, expected_version=version)
     if as_json:
         print_json(result)
@@ -127,6 +129,8 @@ def convert(ctx: typer.Context, ref: str = REF,
                                                   help="Accept an expected close date in the past (with a warning)."),
             by: str = BY, as_json: bool = JSON) -> None:
     """Convert an SQL into an opportunity on its company's account; the lead moves to `opportunity`."""
+    from leadrelay.services import opportunities as opps
+
     who = {"rep": rep, "actor": f"user:{by}" if by else None}
     result = opps.convert(state(ctx).app(), ref, name=name, amount=amount, currency=currency,
                           close_date=_date(close_date, "--close-date"), stage=stage, owner=owner,
@@ -152,11 +156,15 @@ def opps_list(ctx: typer.Context,
               owner: str = typer.Option(None, "--owner", help="Only this rep's."),
               account: str = typer.Option(None, "--account", help="Only this account (id or domain)."),
               limit: int = typer.Option(100, "--limit", "-n", min=1), as_json: bool = JSON) -> None:
+    from leadrelay.services import opportunities as opps
+
     rows = opps.list_opportunities(state(ctx).app(), status=None if status == "all" else status, owner=owner,
                                    account=account, limit=limit)
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table("id", "name", "account", "owner", "stage", "prob.", "category", "amount", "weighted", "close",
                   "status")
     for r in rows:
@@ -169,6 +177,8 @@ def opps_list(ctx: typer.Context,
 
 @opps_app.command("show", help="One opportunity with its account, contact and every change (who, when, what).")
 def opps_show(ctx: typer.Context, deal: str = DEAL, as_json: bool = JSON) -> None:
+    from leadrelay.services import opportunities as opps
+
     result = opps.show_opportunity(state(ctx).app(), deal)
     if as_json:
         print_json(result)
@@ -178,6 +188,8 @@ def opps_show(ctx: typer.Context, deal: str = DEAL, as_json: bool = JSON) -> Non
     if contact:
         console.print(f"contact: lead {contact['id']} {fmt(contact['email'])} ({fmt(contact['stage'])})",
                       highlight=False)
+    from rich.table import Table
+
     table = Table("at", "by", "action", "changes", "reason", title="History")
     for h in result["history"]:
         changes = ", ".join(f"{k} {fmt(old)} → {fmt(new)}" for k, (old, new) in h["changes"].items())
@@ -208,6 +220,8 @@ def _deal_done(result: dict, as_json: bool) -> None:
 @opps_app.command("move", help="Move an open deal to another stage of the playbook.")
 def opps_move(ctx: typer.Context, deal: str = DEAL, stage: str = typer.Argument(..., help="A deal stage id."),
               rep: str = REP, by: str = BY, version: int = VERSION, as_json: bool = JSON) -> None:
+    from leadrelay.services import opportunities as opps
+
     _deal_done(opps.move_opportunity(state(ctx).app(), deal, stage, expected_version=version, **_who(rep, by)),
                as_json)
 
@@ -219,6 +233,8 @@ def opps_probability(ctx: typer.Context, deal: str = DEAL,
                      rep: str = REP, by: str = BY, version: int = VERSION, as_json: bool = JSON) -> None:
     if (percent is None) != clear:
         raise InvalidInput("give a percentage, or --clear")
+    from leadrelay.services import opportunities as opps
+
     _deal_done(opps.set_probability(state(ctx).app(), deal, None if clear else percent, expected_version=version,
                                     **_who(rep, by)), as_json)
 
@@ -231,6 +247,8 @@ def opps_update(ctx: typer.Context, deal: str = DEAL,
                 owner: str = typer.Option(None, "--owner", help="Give the deal to this rep."),
                 allow_past_close: bool = typer.Option(False, "--allow-past-close"),
                 rep: str = REP, by: str = BY, version: int = VERSION, as_json: bool = JSON) -> None:
+    from leadrelay.services import opportunities as opps
+
     _deal_done(opps.update_opportunity(state(ctx).app(), deal, name=name, amount=amount, currency=currency,
                                        close_date=_date(close_date, "--close-date"), owner=owner,
                                        allow_past_close=allow_past_close, expected_version=version,
@@ -240,6 +258,8 @@ def opps_update(ctx: typer.Context, deal: str = DEAL,
 @opps_app.command("win", help="Close a deal as won: its lead becomes a customer.")
 def opps_win(ctx: typer.Context, deal: str = DEAL, rep: str = REP, by: str = BY, version: int = VERSION,
              as_json: bool = JSON) -> None:
+    from leadrelay.services import opportunities as opps
+
     _deal_done(opps.win_opportunity(state(ctx).app(), deal, expected_version=version, **_who(rep, by)), as_json)
 
 
@@ -247,6 +267,8 @@ def opps_win(ctx: typer.Context, deal: str = DEAL, rep: str = REP, by: str = BY,
 def opps_lose(ctx: typer.Context, deal: str = DEAL,
               reason: str = typer.Option(..., "--reason", "-r", help="One of the playbook's lost reasons."),
               rep: str = REP, by: str = BY, version: int = VERSION, as_json: bool = JSON) -> None:
+    from leadrelay.services import opportunities as opps
+
     _deal_done(opps.lose_opportunity(state(ctx).app(), deal, reason, expected_version=version, **_who(rep, by)),
                as_json)
 
@@ -260,6 +282,8 @@ def forecast(ctx: typer.Context,
     """Open pipeline, weighted pipeline, commit, best case and closed won; how it moved since each snapshot."""
     if ctx.invoked_subcommand is not None:
         return
+    from leadrelay.services.forecast_snapshots import current_forecast
+
     result = current_forecast(state(ctx).app(), by=by)
     if as_json:
         print_json(result)
@@ -272,6 +296,8 @@ def print_forecast(result: dict) -> None:
     if not result["totals"]:
         console.print(f"no opportunities yet (as of {result['as_of']}): `leadrelay convert` opens one")
         return
+    from rich.table import Table
+
     by = result["by"]
     table = Table(by or "", "currency", "open pipeline", "weighted", "commit", "best case", "closed won",
                   "open/won/lost deals", title=f"Forecast as of {result['as_of']}")
@@ -295,6 +321,8 @@ def print_forecast(result: dict) -> None:
 @forecast_app.command("snapshot", help="Store this ISO week's forecast snapshot (again in the same week: no change).")
 def forecast_snapshot(ctx: typer.Context, by: str = typer.Option("cli", "--by", help="Who takes it."),
                       as_json: bool = JSON) -> None:
+    from leadrelay.services.forecast_snapshots import take_snapshot
+
     result = take_snapshot(state(ctx).app(), actor=f"user:{by}")
     if as_json:
         print_json(result)

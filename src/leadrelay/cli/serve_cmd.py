@@ -6,10 +6,7 @@ import os
 
 import typer
 
-from leadrelay.cli.context import state
-from leadrelay.settings import Settings
-from leadrelay.storage.database import connect
-from leadrelay.storage.migrate import upgrade
+from leadrelay.cli.context import load_settings, state
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -25,12 +22,14 @@ def serve(
     import uvicorn
 
     from leadrelay.logs import log_config
+    from leadrelay.storage.database import connect
+    from leadrelay.storage.migrate import upgrade
 
     if log_level not in LOG_LEVELS:
         raise typer.BadParameter(f"one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     base = state(ctx).settings
     overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
-    settings = Settings(**{**base.model_dump(), **overrides})
+    settings = load_settings(**{**base.model_dump(), **overrides})
     engine = connect(settings.database_url)  # a database that does not answer fails here, in one line
     try:
         upgrade(engine)  # once, before any worker starts

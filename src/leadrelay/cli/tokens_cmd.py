@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from leadrelay.cli.context import state
 from leadrelay.cli.output import console, err_console, fmt, print_json, when
-from leadrelay.services.playbooks import effective_playbook
-from leadrelay.services.tokens import Role, create_token, list_tokens, revoke_token
 
 app = typer.Typer(help="API tokens (lrk_...) and write keys (lrw_...) for the HTTP API.", no_args_is_help=True)
 
-ROLES = ", ".join(r.value for r in Role)
+# The values of leadrelay.services.tokens.Role, spelled out so that `--help` need not import the
+# services (test_cli_startup.py checks that the two agree).
+ROLES = "admin, marketing, manager, rep, ingest"
 
 
 @app.command("create", help="Create a token; its secret is printed once and only its hash is kept.")
@@ -26,6 +25,9 @@ def create(
     label: str = typer.Option(None, "--label", help="What the token is for (shown in tokens list)."),
     as_json: bool = typer.Option(False, "--json", help="Print the token and its secret as JSON."),
 ) -> None:
+    from leadrelay.services.playbooks import effective_playbook
+    from leadrelay.services.tokens import create_token
+
     application = state(ctx).app()
     token, secret = create_token(application.engine, role, now=application.clock(), rep_id=rep, team=team,
                                  source=source, label=label, playbook=effective_playbook(application))
@@ -44,10 +46,14 @@ def list_(
     revoked: bool = typer.Option(False, "--revoked", help="Include revoked tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
+    from leadrelay.services.tokens import list_tokens
+
     found = list_tokens(state(ctx).app().engine, include_revoked=revoked)
     if as_json:
         print_json([token.as_dict() for token in found])
         return
+    from rich.table import Table
+
     table = Table("id", "role", "rep", "team", "source", "label", "created", "last used", "revoked")
     for token in found:
         d = token.as_dict()
@@ -62,6 +68,8 @@ def revoke(
     token_id: int = typer.Argument(..., min=1, help="The token's id (from tokens list)."),
     as_json: bool = typer.Option(False, "--json", help="Print the revoked token as JSON."),
 ) -> None:
+    from leadrelay.services.tokens import revoke_token
+
     application = state(ctx).app()
     token = revoke_token(application.engine, token_id, now=application.clock())
     if as_json:
