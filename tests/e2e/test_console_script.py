@@ -44,7 +44,10 @@ def test_the_installed_command_ingests_stdin_and_exits_3_when_a_line_is_rejected
     result = installed("ingest", "-", stdin="\n".join(lines) + "\n")
     assert result.code == 3
     assert result.out == ("received 3: accepted 2, duplicates 0, rejected 1; leads created 1, merged 0; "
-                          "stage moves: 1 to lead, 1 to sal, 1 to subscriber\n")
+                          "stage moves: 1 to lead, 1 to sal, 1 to subscriber\n"
+                          "loaded as history: 1 handoff recorded, 2 notices not sent; deadlines already past are "
+                          "recorded as breached, without alerts or escalation (--live treats a file as live "
+                          "traffic)\n")
     assert result.err.startswith("rejected stdin line 2: not JSON: ") and result.err.count("\n") == 1
 
     listed = installed("leads", "list", "--json")
