@@ -317,3 +317,56 @@ def test_a_unit_of_work_left_without_commit_writes_nothing_not_even_its_events(a
         uow.desk.write_pending()  # even written rows go: the transaction is rolled back
     assert len(events(app)) == before
     assert route_explain(app, "p1@corp1.io")["handoffs"] == []
+
+
+RESTARTING = """
+    - id: restart
+      handoff: sql
+      clock: wall
+      accept_within: 10m
+      max_reassignments: 2
+      escalation:
+        - {after: 0m, action: reassign, restart_clock: true}
+        - {after: 1h, action: return_to_marketing}
+"""
+
+
+def test_a_restarting_reassign_gives_each_new_owner_a_fresh_clock_until_the_cap_then_the_ladder_goes_on(
+        database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": RESTARTING}).replace(
+        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}",
+        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}\n  - {id: eve, name: Eve, email: eve@x.io, team: ae}\n"
+        "  - {id: fox, name: Fox, email: fox@x.io, team: ae}")
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "restart.yaml"), clock=clock)
+    try:
+        email = demo_request(app)
+        record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
+                                    ("timeline", "2027-01-15")], rep="ann")
+        rep_actions.log_touch(app, email, rep="ann", kind="call", outcome="meeting_booked")
+        advance_to_sql(app, email, rep="ann")
+        for minutes in range(0, 130, 5):
+            clock.now = T0 + timedelta(minutes=minutes)
+            sweep(app, clock(), deliver=False)
+        sql_owners = [d["owner"] for d in route_explain(app, email)["decisions"][1:]]
+        assert sql_owners == ["dan", "eve", "fox"]  # two reassignments, each with a fresh 10 minutes
+        outcomes = [e.data["result"] for e in events(app, "Escalated") if e.data["clock"] == "accept"]
+        assert outcomes == ["reassigned to eve", "reassigned to fox", "skipped: reassignment cap reached (2 of 2)",
+                            "returned to marketing"]
+        assert explain_lead(app, email)["stage"] == "lead"
+    finally:
+        app.close()
+
+
+def test_a_reassign_step_that_allows_it_gives_the_lead_back_to_the_same_rep_when_nobody_else_can_take_it(
+        database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "false", "extra": ""}).replace(
+        "{after: 10m, action: reassign}", "{after: 10m, action: reassign, to_same_rep: true}")
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "same.yaml"), clock=clock)
+    try:
+        email = demo_request(app)
+        clock.now = T0 + timedelta(minutes=16)
+        sweep(app, clock(), deliver=False)
+        assert explain_lead(app, email)["owner"] == "ann"
+        assert events(app, "Escalated")[-1].data["result"] == "reassigned to ann"
+    finally:
+        app.close()
