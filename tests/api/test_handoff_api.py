@@ -211,6 +211,8 @@ STARTER_TEAMS = [
     {"id": "ae", "function": "ae", "strategy": "round_robin", "calendar": "us", "working_hours_only": False,
      "manager": {"name": "Priya Natarajan", "email": "priya.natarajan@acme-analytics.example"},
      "reps": ["erin", "felix"]},
+    {"id": "customer_success", "function": "customer_success", "strategy": "least_loaded", "calendar": "us",
+     "working_hours_only": False, "manager": None, "reps": ["grace"]},
 ]
 
 
@@ -240,7 +242,7 @@ def test_teams_reps_and_changing_a_rep_at_run_time(client, app, tokens, clock):
     assert ok(client.get("/api/reps", headers=bearer(tokens.manager))) == [
         rep("alice", open_leads=1, assigned_today=1, assigned_total=1), rep("ben"), rep("zoe")]
     assert [r["id"] for r in ok(client.get("/api/reps", headers=bearer(tokens.marketing)))] == [
-        "alice", "ben", "chloe", "david", "erin", "felix", "zoe"]
+        "alice", "ben", "chloe", "david", "erin", "felix", "grace", "zoe"]
 
     manager = bearer(tokens.manager)
     assert ok(client.patch("/api/reps/ben", json={"active": False, "capacity": 10, "weight": 0.5},

@@ -84,3 +84,24 @@ def test_a_recycle_by_the_owner_lifts_the_suppression(tmp_path):
     assert "jane@acme-corp.com" not in cli("suppression", "export").out
     report = cli("sla", "report", "--json").json()
     assert report["marketing"]["target"] == 100
+
+
+def test_unknown_reps_and_a_pretend_moment_without_once_are_refused(tmp_path):
+    cli = seeded(tmp_path)
+    assert (cli("leads", "queue", "zoe").code, cli("leads", "queue", "zoe").err) == (
+        1, "error: no rep 'zoe' in the playbook\n")
+    touch = cli("leads", "touch", "jane@acme-corp.com", "--rep", "zoe", "--kind", "call", "--outcome", "connected")
+    assert (touch.code, touch.err) == (1, "error: no rep 'zoe' in the playbook\n")
+    pretend = cli("worker", "--now", NOW.isoformat())
+    assert (pretend.code, pretend.err) == (1, "error: --now pretends one moment: use it with --once (a running "
+                                              "worker follows the real clock)\n")
+
+
+def test_reassigning_to_nobody_is_refused_and_the_lead_stays_with_its_owner(tmp_path):
+    cli = seeded(tmp_path)
+    assert cli("reps", "set", "ben", "--inactive").code == 0
+    moved = cli("leads", "reassign", "jane@acme-corp.com", "--by", "dana")
+    assert moved.code == 1 and moved.err.startswith("error: nobody else can take lead 1 now (")
+    assert cli("leads", "route-explain", "jane@acme-corp.com", "--json").json()["owner"] == "alice"
+    inactive = cli("leads", "reassign", "jane@acme-corp.com", "--to", "ben", "--by", "dana")
+    assert (inactive.code, inactive.err) == (1, "error: ben cannot take leads now (inactive)\n")

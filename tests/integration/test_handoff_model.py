@@ -9,12 +9,11 @@ history that alerts nobody, customers back in marketing's channels, and reassign
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from leadrelay.bootstrap import bootstrap
 from leadrelay.domain.errors import InvalidInput
-from leadrelay.playbook.loader import parse_playbook, starter_text
+from leadrelay.playbook.loader import parse_playbook, starter_playbook
 from leadrelay.services import opportunities as opps
 from leadrelay.services import rep_actions
 from leadrelay.services.handoff_queries import route_explain, suppression_list
@@ -253,12 +252,7 @@ def test_loading_history_records_handoffs_and_breaches_without_alerting_anyone(a
 
 
 def test_a_won_customer_leaves_the_suppression_list_and_goes_to_customer_success(database_url, clock):
-    doc = yaml.safe_load(starter_text())
-    doc["teams"].append({"id": "cs", "function": "customer_success", "calendar": "us"})
-    doc["reps"].append({"id": "cora", "name": "Cora Lee", "email": "cora@acme-analytics.example", "team": "cs"})
-    doc["routing"]["rules"].append({"id": "customer_success", "team": "cs"})
-    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(yaml.safe_dump(doc), "cs.yaml"),
-                    clock=clock)
+    app = bootstrap(Settings(database_url=database_url), playbook=starter_playbook(), clock=clock)  # has a CS team
     try:
         email = "buyer@company.io"
         ingest(app, numbered([identify(user="u1", when=T0 - timedelta(minutes=2), email=email, title="VP Sales",
@@ -274,7 +268,7 @@ def test_a_won_customer_leaves_the_suppression_list_and_goes_to_customer_success
         assert [s["channel"] for s in suppression_list(app, "email")] == ["email"]
         opps.win_opportunity(app, deal, rep=ae)
         lead = explain_lead(app, email)
-        assert (lead["stage"], lead["owner"]) == ("customer", "cora")
+        assert (lead["stage"], lead["owner"]) == ("customer", "grace")  # not the AE who owns the account
         assert suppression_list(app, "email") == []
     finally:
         app.close()
@@ -314,7 +308,7 @@ def test_a_unit_of_work_left_without_commit_writes_nothing_not_even_its_events(a
     with UnitOfWork(app) as uow:
         lead = load_for_update(uow.conn, "p1@corp1.io")
         uow.stage_changed([move(lead, Transition.HAND_RAISE, Stage.SAL, at=T0, actor="test", reason="x")])
-        uow.desk.write_pending()  # even written rows go: the transaction is rolled back
+        uow.desk.flush()  # even written rows go: the transaction is rolled back
     assert len(events(app)) == before
     assert route_explain(app, "p1@corp1.io")["handoffs"] == []
 
@@ -368,5 +362,88 @@ def test_a_reassign_step_that_allows_it_gives_the_lead_back_to_the_same_rep_when
         sweep(app, clock(), deliver=False)
         assert explain_lead(app, email)["owner"] == "ann"
         assert events(app, "Escalated")[-1].data["result"] == "reassigned to ann"
+    finally:
+        app.close()
+
+
+def test_one_missed_response_runs_the_shared_ladder_once_not_once_per_clock(database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace(
+        "      first_touch_within: 5m\n", "      first_touch_within: 5m\n      accept_within: 5m\n")
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "both.yaml"), clock=clock)
+    try:
+        email = demo_request(app)
+        for minutes in (6, 16, 26):
+            clock.now = T0 + timedelta(minutes=minutes)
+            sweep(app, clock(), deliver=False)
+        assert owners(app, email) == ["ann", "bob"]  # one reassignment for one miss
+        assert [(e.data["step"], e.data["action"]) for e in events(app, "Escalated")] == [
+            (1, "notify_rep"), (2, "reassign")]
+        assert route_explain(app, email)["handoffs"][0]["owner"] == "bob"
+    finally:
+        app.close()
+
+
+def test_a_reassign_that_finds_nobody_does_not_hide_the_breach_from_a_worker_catching_up(database_url, clock):
+    app = make_app(database_url, clock, bob_active="false")
+    try:
+        demo_request(app)
+        clock.now = T0 + timedelta(minutes=22)  # one late sweep: breach, notify, reassign to nobody
+        sweep(app, clock(), deliver=False)
+        sent = [m.event_type for m in messages(app)]
+        assert "sla.breached" in sent and sent.count("sla.escalated") == 2
+    finally:
+        app.close()
+
+
+def test_loaded_history_still_runs_the_steps_that_fall_after_the_load_and_announces_what_happens_then(app, clock):
+    clock.now = T0 + timedelta(minutes=7)  # the demo request came 7 minutes before the file was loaded
+    ingest(app, numbered([identify(user="u1", when=T0, email="p1@corp1.io"),
+                          track("Demo Requested", user="u1", when=T0 + timedelta(seconds=1))]), live=False)
+    clock.now = T0 + timedelta(minutes=20)
+    sweep(app, clock(), deliver=False)
+    assert explain_lead(app, "p1@corp1.io")["owner"] == "bob"  # the reassign at 15:01 came after the load
+    assert [m.event_type for m in messages(app)] == ["lead.assigned", "sla.escalated"]  # bob is told; nothing older
+    clock.now = T0 + timedelta(minutes=40)
+    sweep(app, clock(), deliver=False)
+    assert explain_lead(app, "p1@corp1.io")["stage"] == "lead"
+
+
+def test_a_demo_request_counts_when_a_lead_disqualified_at_first_is_reopened(database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace(
+        "qualification: {webmail: {disqualify: false}}", "qualification: {webmail: {disqualify: true}}")
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "webmail.yaml"), clock=clock)
+    try:
+        ingest(app, numbered([track("Demo Requested", anon="a1", when=T0)]))
+        ingest(app, numbered([identify(anon="a1", user="u1", email="kai@gmail.com", when=T0 + timedelta(minutes=1))]))
+        assert explain_lead(app, "kai@gmail.com")["stage"] == "disqualified"
+        ingest(app, numbered([identify(user="u1", email="kai@corp.io", when=T0 + timedelta(hours=1))]))
+        lead = explain_lead(app, "kai@corp.io")
+        assert (lead["stage"], lead["owner"]) == ("sal", "ann")
+    finally:
+        app.close()
+
+
+def test_a_demo_request_linked_later_by_alias_starts_its_clock_when_the_link_is_known(app):
+    from tests.messages import alias
+
+    ingest(app, numbered([track("Demo Requested", anon="anon-4", when=T0)]))
+    ingest(app, numbered([identify(user="u-zed", email="zed@corp.io", when=T0 + timedelta(hours=6))]))
+    assert explain_lead(app, "zed@corp.io")["stage"] == "subscriber"
+    ingest(app, numbered([alias("anon-4", "u-zed", when=T0 + timedelta(hours=7))]))
+    handoff = route_explain(app, "zed@corp.io")["handoffs"][0]
+    assert (handoff["opened_at"], handoff["first_touch_due_at"]) == ("2026-10-01T16:00:00Z", "2026-10-01T16:05:00Z")
+
+
+def test_a_stale_lead_is_an_event_in_the_log_with_whether_it_was_recycled(database_url, clock):
+    app = make_app(database_url, clock, extra="stale: {after_days: 14, recycle: true, reason: no_response}")
+    try:
+        ingest(app, numbered([identify(user="u1", when=T0, email="p1@corp1.io"),
+                              page("/pricing", user="u1", when=T0)]))
+        rep_actions.accept(app, "p1@corp1.io", rep="ann")
+        clock.advance(days=20)
+        sweep(app, clock(), deliver=False)
+        [stale] = events(app, "HandoffStale")
+        assert (stale.data["owner"], stale.data["recycled"], stale.quiet) == ("ann", True, False)
+        assert explain_lead(app, "p1@corp1.io")["stage"] == "lead"
     finally:
         app.close()

@@ -92,17 +92,40 @@ LADDER = "        - {after: 0m, action: notify_rep}\n        - {after: 4h, actio
          "        - {after: 8h, action: reassign}\n        - {after: 24h, action: return_to_marketing}"
 
 
-@pytest.mark.parametrize(("ladder", "issue"), [
-    (LADDER + "\n        - {after: 30h, action: notify_manager}",
-     "p.yaml:216: sla.policies[1].escalation[4]: step 5 (notify_manager) can never run: the step before returns "
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+@pytest.mark.parametrize(("ladder", "needle", "issue"), [
+    (LADDER + "\n        - {after: 30h, action: notify_manager}", "{after: 30h",
+     "sla.policies[1].escalation[4]: step 5 (notify_manager) can never run: the step before returns "
      "the lead to marketing, which ends the handoff"),
-    (LADDER.replace("action: reassign}", "action: reassign, restart_clock: true}"),
-     "p.yaml:214: sla.policies[1].escalation[2]: this reassign restarts the clock, so policy 'mql_acceptance' would "
+    (LADDER.replace("action: reassign}", "action: reassign, restart_clock: true}"), "restart_clock",
+     "sla.policies[1].escalation[2]: this reassign restarts the clock, so policy 'mql_acceptance' would "
      "reassign the lead forever: set `max_reassignments` on the policy"),
-    (LADDER.replace("action: notify_rep}", "action: notify_rep, restart_clock: true}"),
-     "p.yaml:212: sla.policies[1].escalation[0]: `restart_clock` applies to a reassign step, not notify_rep"),
+    (LADDER.replace("action: notify_rep}", "action: notify_rep, restart_clock: true}"), "restart_clock",
+     "sla.policies[1].escalation[0]: `restart_clock` applies to a reassign step, not notify_rep"),
 ])
-def test_a_ladder_that_can_never_end_is_refused_with_its_line(ladder, issue):
+def test_a_ladder_that_can_never_end_is_refused_with_its_line(ladder, needle, issue):
+    text = starter_text().replace(LADDER, ladder)
     with pytest.raises(InvalidPlaybook) as info:
-        parse_playbook(starter_text().replace(LADDER, ladder), "p.yaml")
-    assert info.value.issues == [issue]
+        parse_playbook(text, "p.yaml")
+    assert info.value.issues == [f"p.yaml:{line_of(text, needle)}: {issue}"]
+
+
+@pytest.mark.parametrize(("change", "needle", "issue"), [
+    (("      first_touch_within: 5m\n      warn_before: 2m",
+      "      touches: {count: 2, within: 1d}"), "escalation:\n        - {after: 0m, action: notify_manager}",
+     "sla.policies[0].escalation: policy 'demo_request' has no accept or first-touch deadline, and a list ladder "
+     "runs on those clocks: write `escalation: {touches: [...]}`"),
+    (("      warn_before: 2m", "      warn_before: 5m"), "warn_before: 5m",
+     "sla.policies[0].warn_before: warn_before (5m) is not shorter than any deadline, so no warning would ever "
+     "be sent"),
+])
+def test_a_policy_that_could_never_work_as_written_is_refused_with_its_line(change, needle, issue):
+    text = starter_text().replace(*change)
+    with pytest.raises(InvalidPlaybook) as info:
+        parse_playbook(text, "p.yaml")
+    first = needle.split("\n")[-1] if needle.startswith("\n") else needle.split("\n")[0]
+    assert issue in [i.split(": ", 1)[1] for i in info.value.issues], info.value.issues
+    assert any(i.startswith(f"p.yaml:{line_of(text, first)}: ") for i in info.value.issues), info.value.issues

@@ -161,6 +161,8 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
            as_json: bool = JSON) -> None:
     from leadrelay.services.worker import run
 
+    if now is not None and not once:
+        raise InvalidInput("--now pretends one moment: use it with --once (a running worker follows the real clock)")
     app = state(ctx).app()
     clock = app.clock
     if now is not None:

@@ -86,7 +86,8 @@ class LeadMql(Common):
 
 
 class HandoffOpened(Common):
-    team: str
+    function: str = Field(description="Who receives it: sdr, ae, customer_success, ...")
+    team: str | None = Field(None, description="The team, when the lead already had one (a retargeted handoff).")
     kind: str
     trigger: Trigger
     reason: str | None = None

@@ -99,6 +99,8 @@ def details(data: dict[str, Any], reference: datetime | None = None) -> list[str
         out.append(f"owner {owner}")
     if data.get("team"):
         out.append(f"team {data['team']}")
+    elif data.get("function"):
+        out.append(f"for {str(data['function']).replace('_', ' ')}")
     if escalated := person(data.get("escalated_to")):
         out.append(f"escalated to {escalated}")
     why, reason = data.get("why"), data.get("reason")

@@ -108,20 +108,29 @@ def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> N
     for trigger in rules.hand_raisers:
         if trigger.when(fields):
             if lead.pending_hand is None or ts > lead.pending_hand[1]:
-                lead.pending_hand = (trigger.id, ts)
+                lead.pending_hand = (trigger.id, ts, ts)
             return
 
 
 def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity, out: list) -> None:
-    """A hand raised before the visitor identified counts once they are known, within the playbook's window."""
-    trigger_id, raised = lead.pending_hand
-    lead.pending_hand = None
+    """A hand raised before the visitor identified counts once they are known, within the playbook's window.
+
+    It applies from the moment the two were linked (an alias or merge links them later than
+    the request), once; a lead disqualified for now keeps it until it is reopened.
+    """
+    trigger_id, raised, linked = (*lead.pending_hand, lead.pending_hand[1])[:3]
+    if ts < linked:
+        return  # this activity came before the request was linked to the lead
     trigger = next((x for x in rules.hand_raisers if x.id == trigger_id), None)
     if trigger is None or ts - raised > rules.hand_raiser_window_seconds \
             or (lead.hand_raised_at is not None and raised <= lead.hand_raised_at):
+        lead.pending_hand = None
         return  # a trigger the playbook dropped, too long ago, or already applied
+    if lead.stage is Stage.DISQUALIFIED:
+        return  # kept: it counts if the lead is reopened within the window
+    lead.pending_hand = None
     lead.hand_raised_at = raised
-    if lead.stage is None or lead.stage is Stage.DISQUALIFIED or lead.stage.rank >= trigger.to.rank:
+    if lead.stage is None or lead.stage.rank >= trigger.to.rank:
         return
     when = datetime.fromtimestamp(raised, UTC).isoformat().replace("+00:00", "Z")
     out.append(move(lead, Transition.HAND_RAISE, trigger.to, at=activity.occurred_at,

@@ -107,6 +107,13 @@ class Escalated(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffStale(DomainEvent):
+    owner: str | None
+    last_touch_at: datetime
+    recycled: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HandoffClosed(DomainEvent):
     outcome: str
     reason: str | None
@@ -128,7 +135,7 @@ class SuppressionLifted(DomainEvent):
 
 EVENT_TYPES = tuple(cls.__name__ for cls in (
     StageChanged, HandoffOpened, LeadAssigned, LeadQueued, HandoffAccepted, TouchLogged, SlaWarned, SlaBreached,
-    Escalated, HandoffClosed, Suppressed, SuppressionLifted))
+    Escalated, HandoffStale, HandoffClosed, Suppressed, SuppressionLifted))
 
 
 def as_dict(event: DomainEvent) -> dict[str, Any]:

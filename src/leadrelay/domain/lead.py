@@ -46,7 +46,8 @@ class Lead:
     scoring: ScoringState = field(default_factory=ScoringState)
     armed: dict[str, bool] = field(default_factory=dict)  # stage -> may its entry criteria fire
     hand_raised_at: float | None = None  # epoch seconds of the newest hand-raiser applied (or seen while known)
-    pending_hand: tuple[str, float] | None = None  # (trigger, epoch seconds): raised while anonymous, not yet applied
+    # (trigger, raised at, linked at; epoch seconds): a hand raised while anonymous, not yet applied
+    pending_hand: tuple[str, float, float] | None = None
     disqualified_by: str | None = None  # the rule id, when a rule (not a person) disqualified
     disqualified_from: Stage | None = None
     first_seen_at: datetime | None = None

@@ -49,6 +49,7 @@ class Policy:
     warn_before: timedelta | None = None
     ladders: dict[str, tuple[Rung, ...]] = field(default_factory=dict)  # clock -> its escalation ladder
     max_reassignments: int | None = None  # SLA reassignments per handoff (None: no cap)
+    shared_ladder: bool = False  # one ladder for the accept and first-touch clocks: it runs once per handoff
 
     def window(self, clock: str) -> timedelta:
         """How long the clock runs: accept_within, first_touch_within or the touches' `within`."""

@@ -53,6 +53,7 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
             id=p.id, kind=p.handoff, business=p.clock == "business", accept=p.accept_within,
             first_touch=p.first_touch_within, touches=(p.touches.count, p.touches.within) if p.touches else None,
             warn_before=p.warn_before, max_reassignments=p.max_reassignments,
+            shared_ladder=isinstance(p.escalation, list) and bool(p.escalation),
             ladders={clock: tuple(Rung(x.after, x.action, x.restart_clock, x.to_same_rep) for x in steps)
                      for clock, steps in p.ladders().items()},
         )

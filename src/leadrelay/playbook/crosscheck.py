@@ -75,15 +75,27 @@ def _ladder_issues(model: PlaybookModel) -> list[Issue]:
     issues: list[Issue] = []
     for i, policy in enumerate(model.sla.policies):
         here = ("sla", "policies", i, "escalation")
+        running = {"accept": policy.accept_within, "first_touch": policy.first_touch_within,
+                   "touches": policy.touches}
         if isinstance(policy.escalation, list):
             ladders = {None: policy.escalation}
+            if policy.escalation and not (running["accept"] or running["first_touch"]):
+                issues.append((here, f"policy '{policy.id}' has no accept or first-touch deadline, and a list "
+                               "ladder runs on those clocks: write `escalation: {touches: [...]}`"))
         else:
             ladders = {clock: steps for clock, steps in vars(policy.escalation).items() if steps}
-            running = policy.ladders()
             for clock in ladders:
-                if clock not in running:
+                if not running[clock]:
                     issues.append(((*here, clock), f"policy '{policy.id}' has no {clock} deadline, so this "
                                    f"ladder could never start (give the policy a deadline for {clock})"))
+        steps_all = [step for steps in ladders.values() for step in steps]
+        if policy.max_reassignments is not None and not any(s.action == "reassign" for s in steps_all):
+            issues.append((("sla", "policies", i, "max_reassignments"), f"policy '{policy.id}' has no reassign "
+                           "step, so `max_reassignments` would never apply"))
+        windows = [w for w in (policy.accept_within, policy.first_touch_within) if w]
+        if policy.warn_before is not None and windows and all(policy.warn_before >= w for w in windows):
+            issues.append((("sla", "policies", i, "warn_before"), f"warn_before ({_words(policy.warn_before)}) "
+                           f"is not shorter than any deadline, so no warning would ever be sent"))
         for clock, steps in ladders.items():
             path = here if clock is None else (*here, clock)
             if [s.after for s in steps] != sorted(s.after for s in steps):
@@ -97,6 +109,11 @@ def _ladder_issues(model: PlaybookModel) -> list[Issue]:
                     issues.append(((*path, j), f"this reassign restarts the clock, so policy '{policy.id}' "
                                    "would reassign the lead forever: set `max_reassignments` on the policy"))
     return issues
+
+
+def _words(delta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
 def rep_calendar(model: PlaybookModel, rep_id: str):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from leadrelay.services.app import App
-from leadrelay.domain.errors import InvalidInput
+from leadrelay.domain.errors import InvalidInput, NotFound
 from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.services.leads import find_lead
 from leadrelay.storage import handoff_tables as h
@@ -58,6 +58,8 @@ def route_explain(app: App, ref: str | int) -> dict[str, Any]:
 
 def rep_queue(app: App, rep: str) -> list[dict[str, Any]]:
     """A rep's open handoffs, most urgent deadline first."""
+    if rep not in app.playbook.rules.handoff.directory.reps:
+        raise NotFound(f"no rep '{rep}' in the playbook")
     c = h.handoffs.c
     due = func.coalesce(c.first_touch_due_at, c.accept_due_at, c.touches_due_at)
     with app.engine.connect() as conn:

@@ -68,6 +68,7 @@ class HandoffDesk:
         self._updates: list[dict] = []
         self._plans: dict[tuple, tuple] = {}  # (policy, start, owner) -> plan: a queue assigned at once shares them
         self._events: list[tuple[DomainEvent, bool]] = []
+        self._written_events = 0
         self.notices: list[Notice] = []
         self.silenced = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
         self.opened = 0  # handoffs opened
@@ -133,6 +134,8 @@ class HandoffDesk:
                 continue
             if need.to_function == MARKETING:
                 self.return_to_marketing(lead, change, need)
+            elif not any(team.function == need.to_function for team in self.rules.handoff.directory.teams.values()):
+                continue  # no team serves that function (a playbook without customer success): nobody to hand to
             elif handoff is not None and handoff.to_function == need.to_function:
                 self.retarget(handoff, lead, need.kind, change)
             else:
@@ -165,7 +168,7 @@ class HandoffDesk:
                                   from_function=from_function, to_function=to_function))
         if suppress:
             self.suppress_for_sales(lead.id, handoff.id, at)
-        self.notice("lead.handoff_opened", lead, at, team=to_function, kind=kind, why=why,
+        self.notice("lead.handoff_opened", lead, at, function=to_function, kind=kind, why=why,
                     trigger=trigger or {"rule": cause or actor, "reason": why})
         self.assign(handoff, lead, at, actor=actor, owner=owner, why=why)
         return handoff
@@ -242,7 +245,7 @@ class HandoffDesk:
         self._counts[(rep_id, "")] += 1
 
     def write_pending(self) -> None:
-        """Write buffered routing decisions, counters, timers, handoff updates and events in batches."""
+        """Write buffered routing decisions, counters, timers and handoff updates in batches."""
         if self._decisions:
             self.conn.execute(insert(h.routing_decisions), self._decisions)
         if self._counts:
@@ -262,13 +265,7 @@ class HandoffDesk:
             for part in chunks(ids):
                 self.conn.execute(update(h.handoffs).where(h.handoffs.c.id.in_(part))
                                   .values({k: row[k] for k, _ in values}))
-        if self._events:
-            self.conn.execute(insert(h.domain_events), [
-                {"type": event.type, "at": event.at, "recorded_at": self.now, "lead_id": event.lead_id,
-                 "handoff_id": event.handoff_id, "cause": event.cause, "data": event.data(), "quiet": quiet,
-                 "playbook_version": self.version}
-                for event, quiet in self._events])
-        self._decisions, self._timers, self._updates, self._events = [], {}, [], []
+        self._decisions, self._timers, self._updates = [], {}, []
         self._counts = Counter()
 
     def save(self, handoff: Handoff, *columns: str) -> None:
@@ -343,7 +340,8 @@ class HandoffDesk:
             values |= self.schedule(handoff, handoff.owner, max(change.at, handoff.opened_at))
         self._updates.append(values | {"b_id": handoff.id})
         self.write_pending()
-        self.notice("lead.handoff_opened", lead, change.at, team=handoff.to_function, kind=kind,
+        self.notice("lead.handoff_opened", lead, change.at, function=handoff.to_function, team=handoff.team,
+                    kind=kind,
                     reason="hand-raiser on a lead sales already had", why=change.reason, handoff=handoff,
                     trigger=_trigger(change),
                     recipients=self.people(handoff.owner))
@@ -439,7 +437,18 @@ class HandoffDesk:
 
     def record(self, event: DomainEvent, *, quiet: bool = False) -> None:
         """Keep a domain event for the log (written with the rest of the transaction)."""
-        self._events.append((event, quiet or self.quiet))
+        self._events.append((event, quiet or (self.quiet and event.at <= self.now)))
+
+    @property
+    def event_count(self) -> int:
+        """How many events this transaction recorded so far (a position for `quieten`)."""
+        return self._written_events + len(self._events)
+
+    def quieten(self, start: int, end: int) -> None:
+        """Mark events `start` to `end` (positions from `event_count`) as recorded without telling anyone."""
+        offset = self._written_events
+        for index in range(max(start - offset, 0), max(end - offset, 0)):
+            self._events[index] = (self._events[index][0], True)
 
     def people(self, rep_id: str | None) -> dict[str, str]:
         rep = self.directory.reps.get(rep_id) if rep_id else None
@@ -450,7 +459,7 @@ class HandoffDesk:
     def notice(self, event: str, lead: Lead, at: datetime, *, recipients: dict | None = None,
                handoff: Handoff | None = None, quiet: bool = False, **data: Any) -> None:
         """Tell people: who the lead is, what happened, and why (`why`: the trigger in words)."""
-        if quiet or self.quiet:
+        if quiet or (self.quiet and at <= self.now):  # loaded history: what happened before the load is not news
             self.silenced += 1
             return
         data = {k: v for k, v in data.items() if v is not None}
@@ -470,8 +479,16 @@ class HandoffDesk:
         self.notices.append(Notice(event, at, lead.id, data, recipients or {}))
 
     def flush(self) -> None:
-        """Write what is buffered, and the notices into the outbox, in this transaction."""
+        """Write what is buffered, the domain events into their log and the notices into the outbox."""
         self.write_pending()
+        if self._events:
+            self.conn.execute(insert(h.domain_events), [
+                {"type": event.type, "at": event.at, "recorded_at": self.now, "lead_id": event.lead_id,
+                 "handoff_id": event.handoff_id, "cause": event.cause, "data": event.data(), "quiet": quiet,
+                 "playbook_version": self.version}
+                for event, quiet in self._events])
+            self._written_events += len(self._events)
+            self._events = []
         if not self.notices:
             return
         from leadrelay.delivery.outbox import enqueue

@@ -159,16 +159,26 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     conn, app, now = uow.conn, uow.app, uow.now
     rules = app.playbook.rules
     graph, stored_keys = _identity_graph(conn, fresh)
-    assigned = [(activity, graph.resolve(activity)) for activity in fresh]
+    assigned, linked_at = [], {}
+    for activity in fresh:
+        merged = len(graph.merges)
+        assigned.append((activity, graph.resolve(activity)))
+        for merge in graph.merges[merged:]:
+            linked_at[id(merge.loser)] = activity.occurred_at.timestamp()  # when the two became one
     assigned = [(activity, graph.lead_for(lead)) for activity, lead in assigned]
     by_lead: dict[int, tuple[Lead, list[Activity]]] = {}
     for activity, lead in assigned:
         by_lead.setdefault(id(lead), (lead, []))[1].append(activity)
 
     merges = [(m.loser, graph.lead_for(m.survivor)) for m in graph.merges]
-    for loser, survivor in merges:  # a demo request the anonymous side made still counts
+    for loser, survivor in merges:  # a demo request the anonymous side made counts from when they were linked
         if loser.pending_hand and (survivor.pending_hand is None or loser.pending_hand[1] > survivor.pending_hand[1]):
-            survivor.pending_hand, loser.pending_hand = loser.pending_hand, None
+            trigger, raised = loser.pending_hand[:2]
+            survivor.pending_hand = (trigger, raised, max(raised, linked_at.get(id(loser), raised)))
+            loser.pending_hand = None
+        elif survivor.pending_hand:  # the survivor was the anonymous side: linked now, not when it raised a hand
+            trigger, raised, linked = (*survivor.pending_hand, survivor.pending_hand[1])[:3]
+            survivor.pending_hand = (trigger, raised, max(linked, linked_at.get(id(loser), linked)))
     replay = {id(survivor) for _, survivor in merges}
     for lead, acts in by_lead.values():
         if lead.last_activity_at is not None and min(a.occurred_at for a in acts) < lead.last_activity_at:

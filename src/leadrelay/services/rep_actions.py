@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from leadrelay.domain.errors import InvalidInput, InvalidTransition, NotFound
 from leadrelay.domain.events import HandoffAccepted, TouchLogged
 from leadrelay.domain.handoff import Handoff, HandoffStatus
+from leadrelay.domain.routing import Load, route, why_not
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.sla import ACCEPT, FIRST_TOUCH, TOUCHES
 from leadrelay.domain.stages import Stage, Transition
@@ -46,7 +47,9 @@ def _not_before(handoff, at: datetime) -> None:
         raise InvalidInput(f"{at.isoformat()} is before the handoff opened ({handoff.opened_at.isoformat()})")
 
 
-def _open_handoff(conn, lead: Lead, rep: str | None) -> Handoff:
+def _open_handoff(conn, lead: Lead, rep: str | None, app: App | None = None) -> Handoff:
+    if rep is not None and app is not None and rep not in app.playbook.rules.handoff.directory.reps:
+        raise NotFound(f"no rep '{rep}' in the playbook")
     c = h.handoffs.c
     row = conn.execute(select(h.handoffs).where(c.lead_id == lead.id, c.status != HandoffStatus.CLOSED.value)
                        .order_by(c.id.desc()).limit(1)).first()
@@ -68,7 +71,7 @@ def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None =
     with UnitOfWork(app, now) as uow:
         conn, desk = uow.conn, uow.desk
         lead = load_for_update(conn, ref, expected_version)
-        handoff = _open_handoff(conn, lead, rep)
+        handoff = _open_handoff(conn, lead, rep, app)
         _not_before(handoff, now)
         handoff.accept(now)
         desk.save(handoff, "status", "accepted_at")
@@ -97,7 +100,7 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
     with UnitOfWork(app) as uow:
         conn, desk = uow.conn, uow.desk
         lead = load_for_update(conn, ref)
-        handoff = _open_handoff(conn, lead, rep)
+        handoff = _open_handoff(conn, lead, rep, app)
         _not_before(handoff, at)
         first = handoff.first_touch_at is None
         handoff.touch(at)
@@ -121,7 +124,7 @@ def _back(app: App, ref: str | int, kind: Transition, *, rep: str, reason: str, 
     check_reason(app, kind, reason)
     with UnitOfWork(app) as uow:
         lead = load_for_update(uow.conn, ref, expected_version)
-        _open_handoff(uow.conn, lead, rep)
+        _open_handoff(uow.conn, lead, rep, app)
         change = move_lead(uow, lead, kind, target, actor=f"user:{rep}", reason=reason, now=uow.now)
         uow.commit()
     return moved(lead, change)
@@ -159,12 +162,22 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
         if to is not None and to == handoff.owner:
             raise InvalidInput(f"lead {lead.id} is already owned by {to}")
         if to is not None:
+            unavailable = why_not(directory.reps[to], desk.loads_at(now).get(to) or Load(), now, None)
+            if unavailable is not None and not unavailable.startswith(("at capacity", "daily quota")):
+                raise InvalidInput(f"{to} cannot take leads now ({unavailable})")
             team = directory.teams.get(directory.reps[to].team)
             if team is None or team.function != handoff.to_function:
                 raise InvalidInput(f"{to} is on team {directory.reps[to].team} "
                                    f"({team.function if team else 'no function'}), but this is a "
                                    f"{handoff.to_function} handoff: pick a rep of a {handoff.to_function} team")
         previous = handoff.owner
+        if to is None:
+            trial = route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, directory,
+                          desk.loads_at(now), now, account_owner=desk.account_owner(lead),
+                          exclude=frozenset({previous}) if previous else frozenset())
+            if trial.owner is None:
+                raise InvalidTransition(f"nobody else can take lead {lead.id} now ({trial.reason}); "
+                                        f"it stays with {previous or 'the queue'}")
         decision = desk.assign(handoff, lead, now, actor=actor, clocks="restart",
                                exclude=frozenset({previous}) if previous else frozenset(), owner=to)
         save_lead(conn, lead, now)

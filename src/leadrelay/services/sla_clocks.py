@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 
 from leadrelay.domain.events import Escalated, SlaBreached, SlaWarned
 from leadrelay.domain.handoff import Handoff, HandoffOutcome, HandoffStatus
@@ -45,6 +45,7 @@ from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.rows import DUE_COLUMNS
 
 SALES_STAGES = {Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY}
+SHARED_CLOCKS = frozenset({"accept", "first_touch"})
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Due:
     outcome: str | None = None
     moved: bool = False  # it took the lead from its owner (reassigned, queued, returned)
     notices: tuple[int, int] = (0, 0)  # the range of desk.notices it wrote
+    events: tuple[int, int] = (0, 0)  # the range of desk events it recorded
     generation: int = 0  # bumped for a clock when its remaining steps are re-planned
 
     @classmethod
@@ -108,9 +110,12 @@ class Clockwork:
         order = len(heap)
         while heap:
             _, _, step = heapq.heappop(heap)
-            start = len(self.desk.notices)
-            step.outcome, planned = self.fire(step)
+            start, first_event = len(self.desk.notices), self.desk.event_count
+            planned: list[Due] = []
+            if step.outcome is None:  # a step planned as skipped (loaded history) is only written
+                step.outcome, planned = self.fire(step)
             step.notices = (start, len(self.desk.notices))
+            step.events = (first_event, self.desk.event_count)
             self.done.append(step)
             for new in planned:
                 if new.fire_at <= self.now:
@@ -151,9 +156,16 @@ class Clockwork:
             desk.notice("sla.breached", self.lead, at, sla=sla, owner=owner, handoff=handoff, quiet=quiet,
                         why=f"{_clock_name(step.deadline)} missed (due {utc_iso(step.due_at)})",
                         recipients=desk.people(owner))
+            ladder = self._ladder(step, after_index=0)
+            if self._ladder_runs(step):
+                return f"breach ({self._ladder_runs(step)})", []
             if quiet:
-                return "breach (loaded history: recorded, nobody alerted, not escalated)", []
-            return BREACH, self._ladder(step, after_index=0)
+                # Loaded history: steps already past at load time are not escalated; later ones run.
+                for rung in ladder:
+                    if handoff.quiet_at(rung.fire_at):
+                        rung.outcome = "skipped: loaded history, not escalated"
+                return "breach (loaded history: recorded, nobody alerted)", ladder
+            return BREACH, ladder
         return self.escalate(step, sla)
 
     @property
@@ -205,8 +217,9 @@ class Clockwork:
         if cap is not None and handoff.reassignments >= cap:
             return f"skipped: reassignment cap reached ({handoff.reassignments} of {cap})", []
         same_ok = bool(rung and rung.to_same_rep)
-        if owner is not None and not same_ok:
-            handoff.exclude(owner)
+        missed = owner is not None and handoff.assigned_at is not None and handoff.assigned_at <= step.due_at
+        if missed and not same_ok:
+            handoff.exclude(owner)  # only the rep who had the lead when the deadline passed
         decision = desk.assign(handoff, self.lead, at, actor=self.cause, clocks="keep",
                                exclude=frozenset() if same_ok or owner is None else frozenset({owner}),
                                why=why)
@@ -215,13 +228,13 @@ class Clockwork:
         handoff.reassignments += 1
         desk.save(handoff, "reassignments", "excluded_reps")
         self.lead_changed = True
-        step.moved = decision.owner != owner
+        step.moved = decision.owner is not None and decision.owner != owner  # queued: the news still matters
         planned: list[Due] = []
         if decision.owner is not None and policy is not None:
             calendar = desk.directory.reps[decision.owner].calendar
             if rung is not None and rung.restart_clock:
                 self._replan(step.deadline)
-                desk.cancel_timers(handoff.id, step.deadline, "restarted for the new owner", from_index=step.index + 1)
+                desk.cancel_timers(handoff.id, step.deadline, "skipped: re-planned for the new owner", from_index=step.index + 1)
                 due, timers = restart(policy, step.deadline, at, calendar)
                 handoff.due[step.deadline] = due
                 desk.save(handoff, DUE_COLUMNS[step.deadline])
@@ -230,7 +243,7 @@ class Clockwork:
                     and desk.directory.reps[owner].calendar != calendar:
                 # The new owner takes over the remaining steps, on their own working hours.
                 self._replan(step.deadline)
-                desk.cancel_timers(handoff.id, step.deadline, "re-timed for the new owner", from_index=step.index + 1)
+                desk.cancel_timers(handoff.id, step.deadline, "skipped: re-planned for the new owner", from_index=step.index + 1)
                 planned = self._ladder(step, after_index=step.index, calendar=calendar)
         if decision.owner is None and rung is not None and rung.restart_clock:
             # The clock restarts for whoever takes the lead from the queue.
@@ -271,6 +284,20 @@ class Clockwork:
         step.generation = self.generation.get(step.deadline, 0)
         return step
 
+    def _ladder_runs(self, step: Due) -> str | None:
+        """Why a breach starts no ladder: a list ladder is shared by the accept and first-touch clocks and
+        runs once per handoff, so the second of them to breach joins the one already running."""
+        policy = self.policy
+        if policy is None or not policy.shared_ladder or step.deadline not in SHARED_CLOCKS:
+            return None
+        other = next(iter(SHARED_CLOCKS - {step.deadline}))
+        if any(s.deadline == other and s.step == BREACH and s.outcome == BREACH for s in self.done) or \
+                self.conn.scalar(select(h.sla_timers.c.id).where(
+                    h.sla_timers.c.handoff_id == self.handoff.id, h.sla_timers.c.deadline == other,
+                    h.sla_timers.c.step == ESCALATION).limit(1)) is not None:
+            return f"the ladder already runs for the {_clock_name(other)} clock"
+        return None
+
     def _hold_back_overtaken(self) -> None:
         """Unsend the notices of steps a later step (also due now) overtook by moving the lead,
         and warnings whose breach is due too."""
@@ -292,15 +319,19 @@ class Clockwork:
         for start, end in sorted(drop, reverse=True):
             del self.desk.notices[start:end]
             self.desk.silenced += end - start
+        for step in self.done:
+            if "not sent" in (step.outcome or ""):
+                self.desk.quieten(*step.events)  # it happened; nobody was told
 
     def _write(self) -> None:
         c = h.sla_timers.c
         rows = []
         for step in self.done + self.later:
             if step.id is not None:
-                column = c.cancelled_at if step.outcome.startswith(("met", "skipped")) else c.fired_at
-                self.conn.execute(update(h.sla_timers).where(c.id == step.id)
-                                  .values({column: self.now, c.outcome: step.outcome}))
+                skipped = step.outcome.startswith(("met", "skipped"))
+                self.conn.execute(update(h.sla_timers).where(c.id == step.id).values(
+                    {c.cancelled_at: self.now if skipped else None, c.fired_at: None if skipped else self.now,
+                     c.outcome: step.outcome}))
                 continue
             fired = step.outcome is not None and not step.outcome.startswith(("met", "skipped"))
             cancelled = step.outcome is not None and not fired

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import DBAPIError
 
+from leadrelay.domain.events import HandoffStale
 from leadrelay.domain.handoff import OWNED, HandoffStatus
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.services.app import App
@@ -236,7 +237,12 @@ def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
                         reason=f"no touch for {rules.stale_after.days} days",
                         why=f"no touch since {row.last_seen.isoformat()}", recipients=desk.people(row.owner))
             report.stale += 1
-            if not quiet and rules.stale_recycle and lead.stage in SALES_STAGES and not has_open_deal(conn, lead.id):
+            recycle = not quiet and rules.stale_recycle and lead.stage in SALES_STAGES \
+                and not has_open_deal(conn, lead.id)
+            desk.record(HandoffStale(at=stale_at if quiet else now, lead_id=lead.id, handoff_id=row.id,
+                                     cause="rule:stale", owner=row.owner, last_touch_at=row.last_seen,
+                                     recycled=bool(recycle)), quiet=quiet)
+            if recycle:
                 move_lead(uow, lead, Transition.RECYCLE, Stage.LEAD, actor="rule:stale",
                           reason=rules.stale_reason, now=now)
         report.silenced += desk.silenced
