@@ -6,6 +6,7 @@ ladders per clock, rescore and late identification going through the same handof
 history that alerts nobody, customers back in marketing's channels, and reassignment by team.
 """
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -447,3 +448,21 @@ def test_a_stale_lead_is_an_event_in_the_log_with_whether_it_was_recycled(databa
         assert explain_lead(app, "p1@corp1.io")["stage"] == "lead"
     finally:
         app.close()
+
+
+def test_routing_reads_per_rep_counters_that_agree_with_every_assignment_made(app, clock):
+    from leadrelay.services.directory import list_reps
+
+    for n in range(1, 6):
+        demo_request(app, n)
+    clock.now = T0 + timedelta(minutes=16)
+    sweep(app, clock(), deliver=False)  # reassignments count too
+    with app.engine.connect() as conn:
+        decisions = conn.execute(select(h.routing_decisions.c.owner).where(h.routing_decisions.c.owner.is_not(None)))
+        made = Counter(owner for (owner,) in decisions)
+        counters = {(rep, day): n for rep, day, n in conn.execute(select(h.rep_assignment_counts))}
+    assert {rep: n for (rep, day), n in counters.items() if day == ""} == dict(made)
+    assert {rep: n for (rep, day), n in counters.items() if day == "2026-10-01"} == dict(made)
+    reps = {r["id"]: r for r in list_reps(app)}
+    assert {rep: (reps[rep]["assigned_total"], reps[rep]["assigned_today"]) for rep in made} == {
+        rep: (n, n) for rep, n in made.items()}
