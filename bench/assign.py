@@ -45,6 +45,7 @@ from sqlalchemy import func, select, text
 
 from leadrelay.bootstrap import bootstrap
 from leadrelay.domain.errors import StorageUnavailable
+from leadrelay.domain.handoff import OWNED_STATUSES
 from leadrelay.playbook.loader import parse_playbook
 from leadrelay.services.directory import effective_directory, rep_loads, set_rep
 from leadrelay.services.ingest import ingest
@@ -166,7 +167,7 @@ def check_caps(app) -> tuple[bool, dict]:
         loads = rep_loads(conn, directory, NOW)
         c = h.handoffs.c
         waiting = Counter(conn.scalars(select(c.team).where(c.status == "queued")))
-        owners = Counter(conn.scalars(select(c.owner).where(c.status == "open")))
+        owners = Counter(conn.scalars(select(c.owner).where(c.status.in_(OWNED_STATUSES))))
         assigned_messages = conn.scalar(select(func.count()).select_from(outbox)
                                         .where(outbox.c.event_type == "lead.assigned"))
         timers = conn.scalar(select(func.count()).select_from(h.sla_timers))

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from leadrelay.bootstrap import bootstrap
-from leadrelay.domain.errors import InvalidInput
+from leadrelay.domain.errors import InvalidInput, InvalidTransition
 from leadrelay.playbook.loader import parse_playbook, starter_playbook
 from leadrelay.services import opportunities as opps
 from leadrelay.services import rep_actions
@@ -466,3 +466,133 @@ def test_routing_reads_per_rep_counters_that_agree_with_every_assignment_made(ap
     reps = {r["id"]: r for r in list_reps(app)}
     assert {rep: (reps[rep]["assigned_total"], reps[rep]["assigned_today"]) for rep in made} == {
         rep: (n, n) for rep, n in made.items()}
+
+
+WEBMAIL = "qualification: {webmail: {disqualify: true}}"
+
+
+def _webmail_app(database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace(
+        "qualification: {webmail: {disqualify: false}}", WEBMAIL)
+    return bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "webmail.yaml"), clock=clock)
+
+
+def test_a_lead_reopened_after_a_webmail_disqualification_is_judged_afresh_and_becomes_an_mql(database_url, clock):
+    app = _webmail_app(database_url, clock)
+    try:
+        ingest(app, numbered([identify(user="u1", email="dan@gmail.com", when=T0),
+                              page("/pricing", user="u1", when=T0 + timedelta(minutes=1))]))
+        assert explain_lead(app, "dan@gmail.com")["stage"] == "disqualified"
+        ingest(app, numbered([identify(user="u1", email="dan@bigco.io", when=T0 + timedelta(minutes=5))]))
+        assert explain_lead(app, "dan@bigco.io")["stage"] == "mql"
+    finally:
+        app.close()
+
+
+def test_a_demo_request_made_while_disqualified_counts_when_the_lead_is_reopened(database_url, clock):
+    app = _webmail_app(database_url, clock)
+    try:
+        ingest(app, numbered([identify(user="u1", email="dan@gmail.com", when=T0),
+                              track("Demo Requested", user="u1", when=T0 + timedelta(minutes=5))]))
+        ingest(app, numbered([identify(user="u1", email="dan@bigco.io", when=T0 + timedelta(hours=1))]))
+        assert explain_lead(app, "dan@bigco.io")["stage"] == "sal"
+    finally:
+        app.close()
+
+
+THREE_REPS = "  - {id: cy, name: Cy, email: cy@x.io, team: sdr_a, active: false}\n  - {id: dan, name: Dan"
+
+
+def test_a_rep_who_missed_the_deadline_never_gets_the_lead_back_even_after_a_manager_stepped_in(
+        database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace("  - {id: dan, name: Dan", THREE_REPS)
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "x.yaml"), clock=clock)
+    try:
+        email = demo_request(app)
+        clock.now = T0 + timedelta(minutes=6)
+        sweep(app, clock(), deliver=False)  # ann breaches
+        clock.now = T0 + timedelta(minutes=8)
+        rep_actions.reassign(app, email, actor="user:mia", to="bob")  # the manager steps in: bob's clock restarts
+        with pytest.raises(InvalidTransition, match="nobody else can take lead 1 now"):
+            rep_actions.reassign(app, email, actor="user:mia")  # routing would only find ann, who missed it
+        for minutes in (14, 30):
+            clock.now = T0 + timedelta(minutes=minutes)
+            sweep(app, clock(), deliver=False)  # bob breaches too; the ladder's reassign finds nobody
+        assert "ann" not in owners(app, email)[2:]
+    finally:
+        app.close()
+
+
+def test_one_miss_reassigns_once_even_when_two_clocks_ladders_both_say_reassign(database_url, clock):
+    extra = """
+    - id: both
+      handoff: sql
+      clock: wall
+      accept_within: 30m
+      first_touch_within: 30m
+      escalation:
+        accept: [{after: 0m, action: notify_rep}, {after: 10m, action: reassign}]
+        first_touch: [{after: 0m, action: notify_manager}, {after: 10m, action: reassign}]
+"""
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": extra}).replace(
+        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}",
+        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}\n  - {id: eve, name: Eve, email: eve@x.io, team: ae}\n"
+        "  - {id: fox, name: Fox, email: fox@x.io, team: ae}")
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "both.yaml"), clock=clock)
+    try:
+        email = demo_request(app)
+        record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
+                                    ("timeline", "2027-01-15")], rep="ann")
+        rep_actions.log_touch(app, email, rep="ann", kind="call", outcome="meeting_booked")
+        advance_to_sql(app, email, rep="ann")
+        clock.now = T0 + timedelta(minutes=45)
+        sweep(app, clock(), deliver=False)
+        assert [d["owner"] for d in route_explain(app, email)["decisions"][1:]] == ["dan", "eve"]
+        results = sorted(e.data["result"] for e in events(app, "Escalated") if e.data["action"] == "reassign")
+        assert results == ["reassigned to eve", "skipped: already reassigned at 2026-10-01T09:40:00Z"]
+    finally:
+        app.close()
+
+
+def test_a_restarting_reassign_restarts_both_clocks_of_a_shared_ladder(database_url, clock):
+    extra = """
+    - id: restart_both
+      handoff: sql
+      clock: wall
+      accept_within: 30m
+      first_touch_within: 30m
+      max_reassignments: 1
+      escalation: [{after: 10m, action: reassign, restart_clock: true}]
+"""
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": extra}).replace(
+        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}",
+        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}\n  - {id: eve, name: Eve, email: eve@x.io, team: ae}")
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "restart.yaml"), clock=clock)
+    try:
+        email = demo_request(app)
+        record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
+                                    ("timeline", "2027-01-15")], rep="ann")
+        rep_actions.log_touch(app, email, rep="ann", kind="call", outcome="meeting_booked")
+        advance_to_sql(app, email, rep="ann")
+        clock.now = T0 + timedelta(minutes=41)
+        sweep(app, clock(), deliver=False)
+        handoff = route_explain(app, email)["handoffs"][-1]
+        assert (handoff["owner"], handoff["accept_due_at"], handoff["first_touch_due_at"]) == (
+            "eve", "2026-10-01T10:10:00Z", "2026-10-01T10:10:00Z")
+    finally:
+        app.close()
+
+
+def test_a_breach_due_at_the_same_moment_as_a_reassign_is_still_announced(database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace(
+        "      first_touch_within: 5m\n", "      first_touch_within: 5m\n      accept_within: 15m\n")
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "same.yaml"), clock=clock)
+    try:
+        demo_request(app)
+        for minutes in (5, 15):  # a worker on time: the accept breach and the reassign both fall at 09:15
+            clock.now = T0 + timedelta(minutes=minutes, seconds=1)
+            sweep(app, clock(), deliver=False)
+        breaches = [m.payload["data"]["sla"]["deadline"] for m in messages(app, "sla.breached")]
+        assert sorted(breaches) == ["accept", "first_touch"]
+    finally:
+        app.close()

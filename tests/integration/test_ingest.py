@@ -157,3 +157,9 @@ def test_two_new_visitors_merged_in_the_batch_that_creates_them_become_one_store
     assert (report.accepted, report.leads_created, report.leads_merged) == (4, 1, 0)
     (lead,) = lead_rows(app)
     assert {i["value"] for i in explain_lead(app, lead.id)["identities"]} == {"a1", "a2", "u1", "ann@acme.io"}
+
+
+def test_json_columns_keep_integers_past_64_bits(app):  # the fast JSON encoder refuses them; the store must not
+    report = ingest(app, numbered([identify(user="u1", email="big@corp.io", seats=2 ** 70, note="caf\u00e9")]))
+    assert report.accepted == 1
+    assert explain_lead(app, "big@corp.io")["traits"]["seats"] == 2 ** 70

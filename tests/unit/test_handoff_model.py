@@ -119,8 +119,8 @@ def test_a_ladder_that_can_never_end_is_refused_with_its_line(ladder, needle, is
      "sla.policies[0].escalation: policy 'demo_request' has no accept or first-touch deadline, and a list ladder "
      "runs on those clocks: write `escalation: {touches: [...]}`"),
     (("      warn_before: 2m", "      warn_before: 5m"), "warn_before: 5m",
-     "sla.policies[0].warn_before: warn_before (5m) is not shorter than any deadline, so no warning would ever "
-     "be sent"),
+     "sla.policies[0].warn_before: warn_before (5m) is not shorter than the first touch deadline, so no warning "
+     "would be sent for it"),
 ])
 def test_a_policy_that_could_never_work_as_written_is_refused_with_its_line(change, needle, issue):
     text = starter_text().replace(*change)

@@ -162,16 +162,17 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
     from leadrelay.services.worker import run
 
     if now is not None and not once:
-        raise InvalidInput("--now pretends one moment: use it with --once (a running worker follows the real clock)")
+        raise typer.BadParameter("pretends one moment: use it with --once (a running worker follows the real "
+                                 "clock)", param_hint="--now")
     app = state(ctx).app()
     clock = app.clock
     if now is not None:
         try:
             moment = datetime.fromisoformat(now)
         except ValueError:
-            raise InvalidInput(f"--now: not an ISO-8601 moment: {now!r}") from None
+            raise typer.BadParameter(f"not an ISO-8601 moment: {now!r}", param_hint="--now") from None
         if moment.tzinfo is None:
-            raise InvalidInput("--now needs a timezone, e.g. 2026-10-01T09:00:00Z")
+            raise typer.BadParameter("needs a timezone, e.g. 2026-10-01T09:00:00Z", param_hint="--now")
         clock = lambda: moment  # noqa: E731
 
     def report(sweep) -> None:

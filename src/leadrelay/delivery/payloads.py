@@ -99,6 +99,7 @@ class LeadAssigned(Common):
     team: str | None
     reason: str
     handoff: HandoffRef
+    previous_owner: Person | None = Field(None, description="Who had it before (a reassignment).")
 
 
 class LeadAccepted(Common):
@@ -121,6 +122,7 @@ class LeadDisqualified(Common):
     trigger: Trigger
     actor: str
     reason: str | None
+    previous_owner: Person | None = None
 
 
 class LeadStale(Common):

@@ -96,7 +96,9 @@ def process(
                                               actor="rule:identify", reason="identified", activity=activity))
         if traits_changed or newly_known:
             qualify(lead, rules, at, activity, outcome.stage_changes)
-        if raise_hand(lead, rules, fields, at, activity, outcome.stage_changes) is not None:
+        if lead.stage is Stage.DISQUALIFIED:
+            _note_hand(lead, rules, fields, ts)  # counts if the lead is reopened within the window
+        elif raise_hand(lead, rules, fields, at, activity, outcome.stage_changes) is not None:
             lead.hand_raised_at = max(lead.hand_raised_at or ts, ts)
         if lead.pending_hand is not None:
             _apply_pending_hand(lead, rules, ts, activity, outcome.stage_changes)

@@ -56,6 +56,8 @@ def move(
     if kind in (Transition.RECYCLE, Transition.REJECT, Transition.DISQUALIFY):
         # Criteria that hold right now must be seen false again before they fire.
         lead.armed = {stage: False for stage in lead.armed}
+    if kind is Transition.REOPEN:
+        lead.armed = {}  # back in the funnel: judged afresh, as a new lead would be
     lead.stage = target
     lead.stage_changed_at = at
     if target is not Stage.DISQUALIFIED and (lead.furthest_stage is None or target.rank > lead.furthest_stage.rank):

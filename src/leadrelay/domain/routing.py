@@ -126,7 +126,7 @@ Exclusions = Mapping[str, str]  # rep -> why they may not have this lead ("curre
 
 
 def _excluded(exclude: Exclusions | frozenset[str]) -> Exclusions:
-    return exclude if isinstance(exclude, Mapping) else {rep: "current owner" for rep in exclude}
+    return exclude if isinstance(exclude, dict) else {rep: "current owner" for rep in exclude}
 
 
 def choose_rep(team: TeamInfo, members: Sequence[Rep], loads: Mapping[str, Load], now: datetime,

@@ -92,10 +92,13 @@ def _ladder_issues(model: PlaybookModel) -> list[Issue]:
         if policy.max_reassignments is not None and not any(s.action == "reassign" for s in steps_all):
             issues.append((("sla", "policies", i, "max_reassignments"), f"policy '{policy.id}' has no reassign "
                            "step, so `max_reassignments` would never apply"))
-        windows = [w for w in (policy.accept_within, policy.first_touch_within) if w]
-        if policy.warn_before is not None and windows and all(policy.warn_before >= w for w in windows):
+        windows = {"accept": policy.accept_within, "first_touch": policy.first_touch_within}
+        short = [clock for clock, window in windows.items() if window and policy.warn_before is not None
+                 and policy.warn_before >= window]
+        if short:
             issues.append((("sla", "policies", i, "warn_before"), f"warn_before ({_words(policy.warn_before)}) "
-                           f"is not shorter than any deadline, so no warning would ever be sent"))
+                           f"is not shorter than the {' and '.join(c.replace('_', ' ') for c in short)} deadline, "
+                           "so no warning would be sent for it"))
         for clock, steps in ladders.items():
             path = here if clock is None else (*here, clock)
             if [s.after for s in steps] != sorted(s.after for s in steps):

@@ -61,6 +61,7 @@ class HandoffDesk:
         self._loads: dict[str, Load] | None = None
         self._load_day: dict[str, str] = {}  # rep -> the local day `Load.today` counts
         self._synced_at: datetime | None = None
+        self._days: dict[tuple[str, datetime], str] = {}  # (rep, moment) -> the rep's local day then
         self._owners: tuple[dict, dict] | None = None
         self._decisions: list[dict] = []
         self._counts: Counter = Counter()  # (rep, day) -> assignments to add to the counters
@@ -123,10 +124,11 @@ class HandoffDesk:
                 del current[lead.id]
                 handoff = None
             if need.close is HandoffOutcome.DISQUALIFIED:
-                lead.owner = None
+                previous_owner, lead.owner = lead.owner, None
                 self.lift_sales_suppressions(lead.id, "disqualified", change.at)
                 self.notice("lead.disqualified", lead, change.at, actor=change.actor, reason=change.reason,
-                            why=change.reason, trigger=_trigger(change))
+                            why=f"disqualified: {change.reason} (by {change.actor})", trigger=_trigger(change),
+                            previous_owner=previous_owner, recipients=self.people(previous_owner))
             if change.to_stage is Stage.CUSTOMER:
                 # A customer is marketing's to talk to again: its channels reopen.
                 self.lift_sales_suppressions(lead.id, "customer", change.at)
@@ -198,13 +200,13 @@ class HandoffDesk:
         else:
             decision = route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, directory, loads, at,
                              account_owner=self.account_owner(lead), exclude=avoid)
-        if decision.owner is None and unless_queued_as is not None \
-                and decision.as_dict()["candidates"] == unless_queued_as:
+        candidates = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
+        if decision.owner is None and unless_queued_as is not None and candidates == unless_queued_as:
             return decision  # still waiting, for the same reasons: nothing new to record
         self._decisions.append({
             "lead_id": lead.id, "handoff_id": handoff.id, "at": at, "rule_id": decision.rule,
             "team": decision.team, "owner": decision.owner, "reason": decision.reason,
-            "candidates": decision.as_dict()["candidates"], "actor": actor, "playbook_version": self.version})
+            "candidates": candidates, "actor": actor, "playbook_version": self.version})
         if previous is not None and previous in loads:
             loads[previous].open = max(loads[previous].open - 1, 0)
         if decision.owner is None:
@@ -227,7 +229,7 @@ class HandoffDesk:
                                      owner=decision.owner, team=decision.team, rule=decision.rule,
                                      reason=decision.reason, previous_owner=previous), quiet=quiet)
             self.notice("lead.assigned", lead, at, owner=decision.owner, team=decision.team,
-                        reason=decision.reason, why=why or decision.reason, handoff=handoff,
+                        reason=decision.reason, why=why or decision.reason, handoff=handoff, previous_owner=previous,
                         recipients=self.people(decision.owner), quiet=quiet)
         lead.owner = decision.owner
         self._updates.append(values | {"b_id": handoff.id})
@@ -238,7 +240,10 @@ class HandoffDesk:
     def _count_assignment(self, rep_id: str, at: datetime) -> None:
         load = self.loads.setdefault(rep_id, Load())
         load.open, load.total = load.open + 1, load.total + 1
-        day = _local_day(self.directory.reps[rep_id], at)
+        key = (rep_id, at)
+        day = self._days.get(key)
+        if day is None:
+            day = self._days[key] = _local_day(self.directory.reps[rep_id], at)
         if self._load_day.get(rep_id) == day:
             load.today += 1
         self._counts[(rep_id, day)] += 1
@@ -368,7 +373,8 @@ class HandoffDesk:
         self.lift_sales_suppressions(lead.id, need.kind, change.at)
         self.notice(f"lead.{'recycled' if need.kind == 'recycle' else 'rejected'}", lead, change.at,
                     actor=change.actor, reason=change.reason, from_stage=change.from_stage.value,
-                    why=change.reason, trigger=_trigger(change), previous_owner=previous_owner,
+                    why=f"{'recycled to nurture' if need.kind == 'recycle' else 'returned to marketing'}: "
+                        f"{change.reason} (by {change.actor})", trigger=_trigger(change), previous_owner=previous_owner,
                     recipients=self.people(previous_owner))
 
     def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, *, from_index: int | None = None) -> None:
@@ -500,16 +506,24 @@ class HandoffDesk:
 def lead_summary(lead: Lead) -> dict[str, Any]:
     """Who the lead is, for a notice: name, title, company, email, stage."""
     traits = lead.traits
+    title, company = traits.get("title"), lead.account.get("name") or traits.get("company")
+    if isinstance(company, dict):  # Segment's `company` trait may be an object: {"name": ..., ...}
+        company = company.get("name")
     return {"id": lead.id, "email": lead.email, "name": _name(traits),
-            "title": traits.get("title") if isinstance(traits.get("title"), str) else None,
-            "company": lead.account.get("name") or traits.get("company"),
+            "title": title if isinstance(title, str) else None,
+            "company": company if isinstance(company, str) else None,
             "stage": lead.stage.value if lead.stage else None}
 
 
 def _name(traits: dict) -> str | None:
-    parts = [traits.get("first_name"), traits.get("last_name")]
-    name = " ".join(p for p in parts if isinstance(p, str) and p)
-    return name or (traits.get("name") if isinstance(traits.get("name"), str) else None)
+    """The person's name from the traits: first and last name (snake or camel case), or `name`."""
+    first = traits.get("first_name") or traits.get("firstName")
+    last = traits.get("last_name") or traits.get("lastName")
+    name = " ".join(p for p in (first, last) if isinstance(p, str) and p)
+    if name:
+        return name
+    full = traits.get("name")
+    return full if isinstance(full, str) else None
 
 
 def _trigger(change: StageChange) -> dict[str, Any]:

@@ -172,9 +172,11 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
                                    f"{handoff.to_function} handoff: pick a rep of a {handoff.to_function} team")
         previous = handoff.owner
         if to is None:
+            avoid = {rep: "missed this lead's SLA before" for rep in handoff.excluded}
+            if previous:
+                avoid[previous] = "current owner"
             trial = route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, directory,
-                          desk.loads_at(now), now, account_owner=desk.account_owner(lead),
-                          exclude=frozenset({previous}) if previous else frozenset())
+                          desk.loads_at(now), now, account_owner=desk.account_owner(lead), exclude=avoid)
             if trial.owner is None:
                 raise InvalidTransition(f"nobody else can take lead {lead.id} now ({trial.reason}); "
                                         f"it stays with {previous or 'the queue'}")

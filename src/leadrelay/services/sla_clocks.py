@@ -85,6 +85,7 @@ class Clockwork:
     later: list[Due] = field(default_factory=list)  # steps planned now, due after `now`
     done: list[Due] = field(default_factory=list)
     lead_changed: bool = False
+    reassigned_at: set = field(default_factory=set)  # moments an SLA step reassigned the lead in this run
     generation: dict[str, int] = field(default_factory=dict)  # clock -> current plan of its remaining steps
 
     @property
@@ -151,6 +152,9 @@ class Clockwork:
                         recipients=_only(desk.people(owner), "owner"))
             return WARNING, []
         if step.step == BREACH:
+            if owner is not None and handoff.status.owned:
+                handoff.exclude(owner)  # whoever reassigns it later (a step or a person) passes this rep by
+                desk.save(handoff, "excluded_reps")
             desk.record(SlaBreached(at=at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=self.cause,
                                     clock=step.deadline, due_at=step.due_at, owner=owner), quiet=quiet)
             desk.notice("sla.breached", self.lead, at, sla=sla, owner=owner, handoff=handoff, quiet=quiet,
@@ -202,7 +206,7 @@ class Clockwork:
             if handoff.status.is_open:
                 desk.close(handoff, HandoffOutcome.REJECTED, "sla_breached", at, cause=self.cause)
             desk.notice("sla.escalated", self.lead, at, sla=sla, owner=owner, reason=action, why=why,
-                        escalated_to="marketing")
+                        escalated_to="marketing", recipients=desk.people(owner))
         else:
             result = f"unknown action {action}"
         desk.record(Escalated(at=at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=self.cause,
@@ -216,16 +220,18 @@ class Clockwork:
         cap = policy.max_reassignments if policy else None
         if cap is not None and handoff.reassignments >= cap:
             return f"skipped: reassignment cap reached ({handoff.reassignments} of {cap})", []
+        if at in self.reassigned_at:  # one miss, one reassignment: another clock's ladder just did it
+            return f"skipped: already reassigned at {utc_iso(at)}", []
         same_ok = bool(rung and rung.to_same_rep)
-        missed = owner is not None and handoff.assigned_at is not None and handoff.assigned_at <= step.due_at
-        if missed and not same_ok:
-            handoff.exclude(owner)  # only the rep who had the lead when the deadline passed
+        if same_ok and owner in handoff.excluded:
+            handoff.excluded = tuple(rep for rep in handoff.excluded if rep != owner)  # the step allows it
         decision = desk.assign(handoff, self.lead, at, actor=self.cause, clocks="keep",
                                exclude=frozenset() if same_ok or owner is None else frozenset({owner}),
                                why=why)
         if same_ok and decision.owner is None and owner is not None:
             decision = desk.assign(handoff, self.lead, at, actor=self.cause, clocks="keep", why=why)
         handoff.reassignments += 1
+        self.reassigned_at.add(at)
         desk.save(handoff, "reassignments", "excluded_reps")
         self.lead_changed = True
         step.moved = decision.owner is not None and decision.owner != owner  # queued: the news still matters
@@ -233,12 +239,14 @@ class Clockwork:
         if decision.owner is not None and policy is not None:
             calendar = desk.directory.reps[decision.owner].calendar
             if rung is not None and rung.restart_clock:
-                self._replan(step.deadline)
-                desk.cancel_timers(handoff.id, step.deadline, "skipped: re-planned for the new owner", from_index=step.index + 1)
-                due, timers = restart(policy, step.deadline, at, calendar)
-                handoff.due[step.deadline] = due
-                desk.save(handoff, DUE_COLUMNS[step.deadline])
-                planned = [self._mark(Due.planned(t, due, policy.id)) for t in timers]
+                for clock in self._restarting(step.deadline):  # a shared ladder restarts both response clocks
+                    self._replan(clock)
+                    desk.cancel_timers(handoff.id, clock, "skipped: re-planned for the new owner",
+                                       from_index=step.index + 1 if clock == step.deadline else None)
+                    due, timers = restart(policy, clock, at, calendar)
+                    handoff.due[clock] = due
+                    desk.save(handoff, DUE_COLUMNS[clock])
+                    planned += [self._mark(Due.planned(t, due, policy.id)) for t in timers]
             elif policy.business and owner in desk.directory.reps \
                     and desk.directory.reps[owner].calendar != calendar:
                 # The new owner takes over the remaining steps, on their own working hours.
@@ -272,6 +280,17 @@ class Clockwork:
             calendar = rep.calendar if rep else None
         return [self._mark(Due.planned(t, step.due_at, policy.id))
                 for t in escalation_timers(policy, step.deadline, step.due_at, calendar, after_index=after_index)]
+
+    def _restarting(self, clock: str) -> list[str]:
+        """The clocks a restarting reassign on `clock` restarts: it, and with a shared ladder the other
+        response clock when that one is not met yet."""
+        policy, handoff = self.policy, self.handoff
+        clocks = [clock]
+        if policy.shared_ladder and clock in SHARED_CLOCKS:
+            other = next(iter(SHARED_CLOCKS - {clock}))
+            if policy.window(other) is not None and handoff.met_at(other) is None:
+                clocks.append(other)
+        return clocks
 
     def _replan(self, clock: str) -> None:
         """The clock's remaining steps are planned anew: those planned before will not fire."""
@@ -308,7 +327,7 @@ class Clockwork:
             start, end = step.notices
             if end == start:
                 continue
-            if any(m > n for m in moves):
+            if any(m > n and self.done[m].fire_at > step.fire_at for m in moves):  # strictly later
                 overtaken_by = self.done[max(moves)]
                 drop.append((start, end))
                 step.outcome += f" (caught up: not sent, overtaken by {overtaken_by.action} at " \

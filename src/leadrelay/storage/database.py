@@ -7,7 +7,10 @@ upgrades can fail with "database is locked". So every transaction here starts wi
 
 from __future__ import annotations
 
+import json
 import re
+
+import orjson
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,6 +21,18 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from leadrelay.domain.errors import StorageUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _dumps(value: object) -> str:
+    """JSON columns (payloads, candidates, events) are written on every hot path: orjson, and the standard
+    library for what orjson refuses (integers past 64 bits, lone surrogates from a raw payload)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value)
+
+
+_JSON = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
 
 
 def normalise_url(url: str) -> str:
@@ -34,10 +49,10 @@ def connect(url: str, *, check: bool = True) -> Engine:
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **_JSON)
             _sqlite_pragmas(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **_JSON)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise StorageUnavailable(f"bad database URL {_masked(url)!r}: {exc}") from None
     except ImportError as exc:

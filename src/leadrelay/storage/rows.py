@@ -135,18 +135,25 @@ def activity_from_row(row: Any) -> Activity:
 DUE_COLUMNS = {"accept": "accept_due_at", "first_touch": "first_touch_due_at", "touches": "touches_due_at"}
 
 
+_STATUS = {status.value: status for status in HandoffStatus}
+_OUTCOME = {outcome.value: outcome for outcome in HandoffOutcome}
+
+
 def handoff_from_row(row: Any) -> Handoff:
     """A Handoff from a `handoffs` row."""
+    due = {}
+    if row.accept_due_at is not None:
+        due["accept"] = row.accept_due_at
+    if row.first_touch_due_at is not None:
+        due["first_touch"] = row.first_touch_due_at
+    if row.touches_due_at is not None:
+        due["touches"] = row.touches_due_at
     return Handoff(
-        id=row.id, lead_id=row.lead_id, kind=row.kind, from_function=row.from_function,
-        to_function=row.to_function, opened_at=row.opened_at, status=HandoffStatus(row.status), team=row.team,
-        owner=row.owner, outcome=HandoffOutcome(row.outcome) if row.outcome else None, reason=row.reason,
-        policy_id=row.policy_id, assigned_at=row.assigned_at, accepted_at=row.accepted_at,
-        first_touch_at=row.first_touch_at, last_touch_at=row.last_touch_at, touches=row.touches,
-        touches_required=row.touches_required,
-        due={clock: getattr(row, column) for clock, column in DUE_COLUMNS.items() if getattr(row, column)},
-        closed_at=row.closed_at, reassignments=row.reassignments or 0, excluded=tuple(row.excluded_reps or ()),
-        quiet_until=row.quiet_until,
+        row.id, row.lead_id, row.kind, row.from_function, row.to_function, row.opened_at, _STATUS[row.status],
+        row.team, row.owner, _OUTCOME[row.outcome] if row.outcome else None, row.reason, row.policy_id,
+        row.assigned_at, row.accepted_at, row.first_touch_at, row.last_touch_at, row.touches,
+        row.touches_required, due, row.closed_at, row.reassignments or 0, tuple(row.excluded_reps or ()),
+        row.quiet_until,
     )
 
 

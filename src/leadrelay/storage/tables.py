@@ -27,9 +27,12 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
+        zone = value.tzinfo
+        if zone is None:
             raise ValueError(f"naive datetime {value!r}: LeadRelay stores UTC only")
-        return value.astimezone(UTC) if dialect.name == "postgresql" else value.astimezone(UTC).replace(tzinfo=None)
+        if zone is not UTC:  # most values are UTC already: no conversion on the hot paths
+            value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
