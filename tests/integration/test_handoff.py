@@ -1,6 +1,6 @@
 """The handoff against a real database on both backends: routing, SLA timers, escalation, rep actions."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +18,7 @@ from leadrelay.services.worker import sweep
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.outbox_tables import outbox
-from tests.conftest import T0, Clock
+from tests.conftest import T0
 from tests.messages import group, identify, numbered, page, track
 
 PLAYBOOK = """
