@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 _BASE = {"at", "lead_id", "cause", "handoff_id"}
+_OWN: dict[type, tuple[str, ...]] = {}  # event class -> its own field names
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,11 +33,13 @@ class DomainEvent:
 
     def data(self) -> dict[str, Any]:
         """The event's own fields, JSON-able."""
+        names = _OWN.get(type(self))
+        if names is None:
+            names = _OWN[type(self)] = tuple(f.name for f in fields(self) if f.name not in _BASE)
         out = {}
-        for f in fields(self):
-            if f.name not in _BASE:
-                value = getattr(self, f.name)
-                out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        for name in names:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
         return out
 
 

@@ -47,6 +47,7 @@ from leadrelay.storage.tables import UTCDateTime
 
 
 PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner")
+LATER = object()  # `assign(unless_queued_as=LATER)`: see there
 
 
 class HandoffDesk:
@@ -62,6 +63,7 @@ class HandoffDesk:
         self._load_day: dict[str, str] = {}  # rep -> the local day `Load.today` counts
         self._synced_at: datetime | None = None
         self._days: dict[tuple[str, datetime], str] = {}  # (rep, moment) -> the rep's local day then
+        self._isos: dict[datetime, str] = {}
         self._owners: tuple[dict, dict] | None = None
         self._decisions: list[dict] = []
         self._counts: Counter = Counter()  # (rep, day) -> assignments to add to the counters
@@ -188,6 +190,8 @@ class HandoffDesk:
         Reps in `exclude` and the handoff's excluded reps are never picked. `defer` buffers the
         writes for `write_pending()` (bulk assignment of a queue). `unless_queued_as`: the
         candidates of the last decision; a lead still queued for the same reasons stores nothing.
+        `unless_queued_as=LATER`: a lead still queued stores nothing now; the caller compares
+        and calls `record_still_queued` (a queue loads the last candidates of those only).
         """
         directory = self.directory
         loads = self.loads_at(at)
@@ -200,6 +204,8 @@ class HandoffDesk:
         else:
             decision = route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, directory, loads, at,
                              account_owner=self.account_owner(lead), exclude=avoid)
+        if decision.owner is None and unless_queued_as is LATER:
+            return decision
         candidates = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
         if decision.owner is None and unless_queued_as is not None and candidates == unless_queued_as:
             return decision  # still waiting, for the same reasons: nothing new to record
@@ -236,6 +242,23 @@ class HandoffDesk:
         if not defer:
             self.write_pending()
         return decision
+
+    def record_still_queued(self, handoff: Handoff, lead: Lead, decision: Decision, at: datetime, *, actor: str,
+                            unless_queued_as: Any) -> bool:
+        """Store the decision to keep a lead waiting, unless its candidates are those of the last one."""
+        candidates = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
+        if candidates == unless_queued_as:
+            return False
+        self._decisions.append({
+            "lead_id": lead.id, "handoff_id": handoff.id, "at": at, "rule_id": decision.rule,
+            "team": decision.team, "owner": None, "reason": decision.reason,
+            "candidates": candidates, "actor": actor, "playbook_version": self.version})
+        handoff.queue(decision.team)
+        self.record(LeadQueued(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor, team=decision.team,
+                               reason=decision.reason))
+        self._updates.append({"status": handoff.status.value, "team": decision.team, "owner": None,
+                              "b_id": handoff.id})
+        return True
 
     def _count_assignment(self, rep_id: str, at: datetime) -> None:
         load = self.loads.setdefault(rep_id, Load())
@@ -480,9 +503,16 @@ class HandoffDesk:
         data["scores"] = {"fit": round(lead.scoring.fit, 1), "engagement": round(lead.scoring.engagement, 1)}
         if handoff is not None:
             data["handoff"] = {"id": handoff.id, "kind": handoff.kind, "status": handoff.status.value,
-                               "deadlines": {clock: utc_iso(due) for clock, due in handoff.due.items()}}
+                               "deadlines": {clock: self._iso(due) for clock, due in handoff.due.items()}}
         data["playbook_version"] = self.version
         self.notices.append(Notice(event, at, lead.id, data, recipients or {}))
+
+    def _iso(self, moment: datetime) -> str:
+        """`utc_iso`, remembered: a queue assigned at once shares a handful of deadlines."""
+        text = self._isos.get(moment)
+        if text is None:
+            text = self._isos[moment] = utc_iso(moment)
+        return text
 
     def flush(self) -> None:
         """Write what is buffered, the domain events into their log and the notices into the outbox."""

@@ -26,6 +26,7 @@ from leadrelay.domain.handoff import OWNED, HandoffStatus
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.services.app import App
 from leadrelay.services.directory import lock_routing
+from leadrelay.services.handoffs import LATER
 from leadrelay.services.sla_clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.services.transitions import move_lead
 from leadrelay.services.unit_of_work import UnitOfWork
@@ -167,8 +168,7 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
         if not queued:
             return
         leads = repo.load_leads_for_routing(conn, sorted({row.lead_id for row in queued}))
-        previous = _last_candidates(conn, [row.id for row in queued])
-        changed = []
+        changed, waiting = [], []
         for row in queued:
             lead, handoff = leads[row.lead_id], handoff_from_row(row)
             # The SLA clock starts when someone gets the lead, not when it started waiting; a lead an
@@ -176,12 +176,18 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
             # starts now).
             decision = desk.assign(handoff, lead, now, actor="rule:routing.queue",
                                    clocks="resume" if handoff.assigned_at else "fresh", defer=True,
-                                   unless_queued_as=previous.get(row.id))
+                                   unless_queued_as=LATER)
             if decision.owner is None:
                 report.still_queued += 1
+                waiting.append((handoff, lead, decision))
             else:
                 report.assigned += 1
                 changed.append(lead)
+        # Still waiting: store a decision only when the reasons changed (the last ones are read for these only).
+        previous = _last_candidates(conn, [handoff.id for handoff, _, _ in waiting])
+        for handoff, lead, decision in waiting:
+            desk.record_still_queued(handoff, lead, decision, now, actor="rule:routing.queue",
+                                     unless_queued_as=previous.get(handoff.id))
         _set_owners(conn, changed, now)
         uow.commit()
 
