@@ -37,3 +37,30 @@ def test_no_warning_when_there_is_no_time_to_give_one():
     policy = Policy("p", "sql", business=False, accept=timedelta(minutes=1), warn_before=timedelta(minutes=5))
     _, timers = plan(policy, START, None)
     assert [t.step for t in timers] == ["breach"]
+
+
+def test_catching_up_tells_nobody_about_steps_a_later_move_overtook():
+    from leadrelay.domain.sla import Fired, not_news
+
+    t = START
+    fired = [
+        Fired(t, "warning", "first_touch"),
+        Fired(t + timedelta(minutes=2), "breach", "first_touch"),
+        Fired(t + timedelta(minutes=2), "escalation", "first_touch", "notify_rep"),
+        Fired(t + timedelta(minutes=12), "escalation", "first_touch", "reassign", moved=True),
+        Fired(t + timedelta(minutes=32), "escalation", "first_touch", "return_to_marketing", moved=True),
+    ]
+    late = "overtaken by return_to_marketing at 2026-10-02T14:32:00+00:00"
+    assert not_news(fired) == {0: late, 1: late, 2: late, 3: late}
+
+
+def test_a_step_at_the_same_moment_as_a_move_is_still_news_and_a_warning_is_not_when_its_breach_is_due():
+    from leadrelay.domain.sla import Fired, not_news
+
+    fired = [Fired(START, "warning", "accept"), Fired(START, "breach", "first_touch"),
+             Fired(START + timedelta(minutes=5), "breach", "accept"),
+             Fired(START + timedelta(minutes=5), "escalation", "first_touch", "reassign", moved=True)]
+    assert not_news(fired) == {0: "overtaken by reassign at 2026-10-02T14:05:00+00:00", 1:
+                               "overtaken by reassign at 2026-10-02T14:05:00+00:00"}
+    assert not_news([Fired(START, "warning", "accept"), Fired(START, "breach", "accept")]) == {
+        0: "the breach is due too"}

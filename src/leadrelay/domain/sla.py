@@ -113,6 +113,37 @@ def escalation_timers(policy: Policy, name: str, due: datetime, calendar: Busine
             for index, rung in enumerate(policy.ladders.get(name, ()), start=1) if index > after_index]
 
 
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """One step a worker applied, as catching up judges whether to tell anyone about it."""
+
+    fire_at: datetime
+    step: str  # warning | breach | escalation
+    deadline: str
+    action: str | None = None
+    moved: bool = False  # it took the lead from its owner (reassigned, returned)
+
+
+def not_news(fired: list[Fired]) -> dict[int, str]:
+    """Which of the steps applied in one catch-up (in the order applied) nobody should hear about, and why.
+
+    A step is old news when a strictly later step, also applied now, moved the lead: the rep
+    who got it at 10:15 needs no email about a lead that went back to marketing at 10:35. A
+    warning is old news when its deadline's breach was applied too.
+    """
+    moves = [n for n, step in enumerate(fired) if step.moved]
+    breached = {step.deadline for step in fired if step.step == BREACH}
+    out: dict[int, str] = {}
+    for n, step in enumerate(fired):
+        later = [m for m in moves if m > n and fired[m].fire_at > step.fire_at]
+        if later:
+            last = fired[later[-1]]
+            out[n] = f"overtaken by {last.action} at {last.fire_at.isoformat()}"
+        elif step.step == WARNING and step.deadline in breached:
+            out[n] = "the breach is due too"
+    return out
+
+
 def restart(policy: Policy, name: str, start: datetime, calendar: BusinessCalendar | None) -> tuple[datetime, list[Timer]]:
     """A fresh deadline for clock `name` from `start` (a reassign that restarts the clock), with its timers."""
     due = deadline(start, policy.window(name), (calendar if policy.business else None) if name != TOUCHES else None)

@@ -24,17 +24,8 @@ from leadrelay.domain.events import Escalated, SlaBreached, SlaWarned
 from leadrelay.domain.handoff import Handoff, HandoffOutcome, HandoffStatus
 from leadrelay.domain.lead import Lead
 from leadrelay.domain.sla import (
-    BREACH,
-    ESCALATION,
-    NOTIFY_MANAGER,
-    NOTIFY_REP,
-    REASSIGN,
-    RETURN_TO_MARKETING,
-    WARNING,
-    Policy,
-    Timer,
-    escalation_timers,
-    restart,
+    BREACH, ESCALATION, NOTIFY_MANAGER, NOTIFY_REP, REASSIGN, RETURN_TO_MARKETING, WARNING, Fired, Policy, Timer,
+    escalation_timers, not_news, restart,
 )
 from leadrelay.domain.stages import Stage, Transition
 from leadrelay.domain.timefmt import utc_iso
@@ -320,21 +311,14 @@ class Clockwork:
     def _hold_back_overtaken(self) -> None:
         """Unsend the notices of steps a later step (also due now) overtook by moving the lead,
         and warnings whose breach is due too."""
-        moves = [n for n, step in enumerate(self.done) if step.moved]
-        breached = {step.deadline for step in self.done if step.step == BREACH}
+        old = not_news([Fired(s.fire_at, s.step, s.deadline, s.action, s.moved) for s in self.done])
         drop: list[tuple[int, int]] = []
-        for n, step in enumerate(self.done):
+        for n, why in old.items():
+            step = self.done[n]
             start, end = step.notices
-            if end == start:
-                continue
-            if any(m > n and self.done[m].fire_at > step.fire_at for m in moves):  # strictly later
-                overtaken_by = self.done[max(moves)]
+            if end > start:
                 drop.append((start, end))
-                step.outcome += f" (caught up: not sent, overtaken by {overtaken_by.action} at " \
-                                f"{overtaken_by.fire_at.isoformat()})"
-            elif step.step == WARNING and step.deadline in breached:
-                drop.append((start, end))
-                step.outcome += " (caught up: not sent, the breach is due too)"
+                step.outcome += f" (caught up: not sent, {why})"
         for start, end in sorted(drop, reverse=True):
             del self.desk.notices[start:end]
             self.desk.silenced += end - start
