@@ -43,17 +43,17 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
-from leadrelay.domain.errors import StorageUnavailable
-from leadrelay.domain.handoff import OWNED_STATUSES
+from leadrelay.core.errors import StorageUnavailable
+from leadrelay.handoff.directory import effective_directory, rep_loads, set_rep
+from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.playbook.loader import parse_playbook
-from leadrelay.services.directory import effective_directory, rep_loads, set_rep
-from leadrelay.services.ingest import ingest
-from leadrelay.services.worker import SweepReport, assign_queued
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.database import connect
 from leadrelay.storage.outbox_tables import outbox
+from leadrelay.worker import SweepReport, assign_queued
 
 PG_URL = os.environ.get("LEADRELAY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 LEADS = 12_576

@@ -45,14 +45,14 @@ import httpx
 from segment.analytics import Client
 from sqlalchemy import create_engine, func, select, text
 
+from leadrelay.access.tokens import create_token
+from leadrelay.activity.segment import parse_message
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
+from leadrelay.core.errors import StorageUnavailable
 from leadrelay.demo.stream import generate_demo_stream
-from leadrelay.domain.activities import Activity
-from leadrelay.domain.errors import StorageUnavailable
-from leadrelay.domain.segment import parse_message
+from leadrelay.lead.activities import Activity
 from leadrelay.playbook.loader import starter_playbook
-from leadrelay.services.ingest import ingest
-from leadrelay.services.tokens import create_token
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import connect

@@ -36,18 +36,18 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select, text
 
+from leadrelay.activity.segment import parse_message
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
+from leadrelay.core.errors import StorageUnavailable
 from leadrelay.demo.stream import generate_demo_stream
-from leadrelay.domain.activities import Activity
-from leadrelay.domain.errors import StorageUnavailable
-from leadrelay.domain.segment import parse_message
+from leadrelay.lead.activities import Activity
+from leadrelay.lead.rows import activity_values
 from leadrelay.playbook.loader import starter_playbook
-from leadrelay.services.ingest import ingest
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import connect, transaction
 from leadrelay.storage.migrate import upgrade
-from leadrelay.storage.rows import activity_values
 
 PG_URL = os.environ.get("LEADRELAY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SOURCE = "bench"

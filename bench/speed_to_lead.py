@@ -42,10 +42,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
 from leadrelay.delivery.webhook import generate_secret
 from leadrelay.playbook.loader import load_playbook
-from leadrelay.services.ingest import ingest
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import connect

@@ -1,3 +1,3 @@
-from leadrelay.cli.app import main
+from leadrelay.entrypoints.cli.app import main
 
 main()

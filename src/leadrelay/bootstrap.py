@@ -1,16 +1,24 @@
-"""Build the application from one Settings object. Tests pass their own playbook and clock."""
+"""The composition root: build the application from one Settings object and wire the bus.
+
+Imported only by the entrypoints, the demo and tests. Tests pass their own playbook and clock.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from leadrelay.core.app import App, Clock, utc_now
+from leadrelay.core.bus import MessageBus
+from leadrelay.handoff.handlers import on_stages_moved
+from leadrelay.lead.events import StageMoveProposed, StagesMoved
 from leadrelay.playbook.loader import Playbook, load_playbook, starter_playbook
-from leadrelay.services.app import App, Clock, utc_now
+from leadrelay.playbook.service import active_playbook
+from leadrelay.sales.sql_gate import on_stage_move_proposed
 from leadrelay.settings import Settings
 from leadrelay.storage.database import connect
 from leadrelay.storage.migrate import upgrade
 
-__all__ = ["App", "Clock", "bootstrap", "resolve_playbook", "utc_now"]
+__all__ = ["App", "Clock", "bootstrap", "resolve_playbook", "utc_now", "wire"]
 
 
 def resolve_playbook(path: str | None) -> Playbook:
@@ -38,10 +46,14 @@ def bootstrap(
     if migrate:
         upgrade(engine)
     if playbook is None and prefer_active:
-        # Imported here, not at the top: the services still import App from this module (the
-        # layers contract in pyproject.toml lists them) until App moves below the services.
-        from leadrelay.services.playbooks import active_playbook
-
         playbook = active_playbook(engine)
     playbook = playbook or resolve_playbook(settings.playbook)
-    return App(engine=engine, playbook=playbook, settings=settings, clock=clock)
+    app = App(engine=engine, playbook=playbook, settings=settings, clock=clock)
+    wire(app.bus)
+    return app
+
+
+def wire(bus: MessageBus) -> None:
+    """Subscribe each concept's reactions to the others' messages (see `leadrelay.core.bus`)."""
+    bus.subscribe(StageMoveProposed, on_stage_move_proposed)  # no way into SQL without the gate
+    bus.subscribe(StagesMoved, on_stages_moved)  # the handoff follows the lead's stage

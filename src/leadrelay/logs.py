@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from leadrelay.domain.timefmt import utc_iso
+from leadrelay.core.time import utc_iso
 
 request_id_var: ContextVar[str | None] = ContextVar("leadrelay_request_id", default=None)
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {

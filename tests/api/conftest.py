@@ -23,13 +23,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from leadrelay.api.app import create_app
+from leadrelay.access.tokens import create_token
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import App, bootstrap
+from leadrelay.entrypoints.api.app import create_app
+from leadrelay.handoff import service as rep_actions
 from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
-from leadrelay.services import opportunities, rep_actions
-from leadrelay.services.ingest import ingest
-from leadrelay.services.qualify import advance_to_sql, record_answers
-from leadrelay.services.tokens import create_token
+from leadrelay.sales import service as opportunities
+from leadrelay.sales.qualify import advance_to_sql, record_answers
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
 from tests.conftest import T0, Clock

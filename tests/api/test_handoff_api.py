@@ -11,8 +11,8 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select
 
-from leadrelay.services.ingest import ingest
-from leadrelay.services.tokens import create_token
+from leadrelay.access.tokens import create_token
+from leadrelay.activity.service import ingest
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 from leadrelay.storage.outbox_tables import endpoints, outbox

@@ -14,9 +14,9 @@ import logging
 import pytest
 from sqlalchemy import func, select, text
 
-from leadrelay.api.body import GzipReader
-from leadrelay.api.errors import TooLarge
-from leadrelay.services.tokens import create_token, revoke_token
+from leadrelay.access.tokens import create_token, revoke_token
+from leadrelay.entrypoints.api.body import GzipReader
+from leadrelay.entrypoints.api.errors import TooLarge
 from leadrelay.storage import tables as t
 from tests.api.conftest import bearer
 from tests.messages import at, group, identify, page, track
@@ -219,7 +219,7 @@ BAD_BODIES = [
 # Ids from the case names: gzip output carries a timestamp, and xdist workers must collect the same ids.
 @pytest.mark.parametrize("case,body,headers,code", BAD_BODIES, ids=[case[0] for case in BAD_BODIES])
 def test_bad_bodies_get_400_the_error_shape_and_a_log_line(shared, caplog, case, body, headers, code):
-    caplog.set_level(logging.INFO, logger="leadrelay.api")
+    caplog.set_level(logging.INFO, logger="leadrelay.entrypoints.api")
     before = count(shared.app, t.activities)
     response = post(shared.client, "/v1/batch", body, shared.tokens.ingest, **headers)
 

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from leadrelay.activity.service import ingest
 from leadrelay.storage import tables as t
 from tests.api.conftest import add_lead, bearer
 from tests.conftest import T0
 from tests.messages import numbered, page
-from leadrelay.services.ingest import ingest
 
 
 def emails(response) -> list[str]:

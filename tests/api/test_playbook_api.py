@@ -5,11 +5,11 @@ from __future__ import annotations
 import yaml
 from fastapi.testclient import TestClient
 
-from leadrelay.api import runtime
-from leadrelay.api.app import create_app
 from leadrelay.bootstrap import bootstrap
+from leadrelay.entrypoints.api import runtime
+from leadrelay.entrypoints.api.app import create_app
+from leadrelay.playbook import service as playbooks
 from leadrelay.playbook.loader import starter_playbook, starter_text
-from leadrelay.services import playbooks
 from tests.api.conftest import add_lead, bearer
 
 

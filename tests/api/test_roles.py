@@ -17,8 +17,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select, update
 
+from leadrelay.access.tokens import create_token
 from leadrelay.playbook.loader import starter_text
-from leadrelay.services.tokens import create_token
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
 from tests.api.conftest import People, add_deal, add_lead, bearer

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from leadrelay.services.forecast_snapshots import take_snapshot
-from leadrelay.services.tokens import create_token
+from leadrelay.access.tokens import create_token
+from leadrelay.sales.forecast_snapshots import take_snapshot
 from leadrelay.storage import tables as t
 from tests.api.conftest import add_deal, add_lead, add_sql, bearer
 from tests.api.test_handoff_api import error, ok, token_id

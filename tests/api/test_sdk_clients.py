@@ -14,7 +14,7 @@ import segment.analytics as segment_analytics
 from rudderstack.analytics.request import APIError as RudderAPIError
 from segment.analytics.request import APIError as SegmentAPIError
 
-from leadrelay.services.tokens import create_token
+from leadrelay.access.tokens import create_token
 from tests.api.conftest import bearer
 
 SDKS = {

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from leadrelay.cli.app import app
+from leadrelay.entrypoints.cli.app import app
 
 LEADRELAY = Path(sys.executable).parent / "leadrelay"
 _RUNNER = CliRunner()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
-from leadrelay.domain.timefmt import utc_iso
+from leadrelay.core.time import utc_iso
 from tests.e2e.cli import Cli
 from tests.messages import identify, track
 

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 from leadrelay.bootstrap import bootstrap
-from leadrelay.services import rep_actions
-from leadrelay.services.qualify import advance_to_sql, record_answers
+from leadrelay.handoff import service as rep_actions
+from leadrelay.sales.qualify import advance_to_sql, record_answers
 from leadrelay.settings import Settings
 from tests.e2e.cli import Cli
 from tests.messages import identify, track

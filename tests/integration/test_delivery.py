@@ -29,13 +29,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
+from leadrelay.core.errors import InvalidPlaybook, NotFound
 from leadrelay.delivery import slack as slack_channel
 from leadrelay.delivery import text
 from leadrelay.delivery.dispatcher import BACKOFF, LEASE, MAX_ATTEMPTS, _claim, deliver_due, retry
+from leadrelay.delivery.notices import EVENT_TYPES, Notice
 from leadrelay.delivery.outbox import enqueue
 from leadrelay.delivery.webhook import generate_secret, unix_seconds
-from leadrelay.domain.errors import InvalidPlaybook, NotFound
-from leadrelay.domain.notices import EVENT_TYPES, Notice
 from leadrelay.playbook.loader import parse_playbook
 from leadrelay.playbook.notifications import Notifications
 from leadrelay.settings import Settings

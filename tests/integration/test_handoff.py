@@ -5,19 +5,19 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
-from leadrelay.domain.errors import InvalidTransition
-from leadrelay.domain.handoff import OWNED_STATUSES
+from leadrelay.core.errors import InvalidTransition
+from leadrelay.handoff import service as rep_actions
+from leadrelay.handoff.directory import set_account_owner, set_rep
+from leadrelay.handoff.model import OWNED_STATUSES
+from leadrelay.handoff.queries import rep_queue, route_explain, sla_report, suppression_list
+from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import parse_playbook
-from leadrelay.services import rep_actions
-from leadrelay.services.directory import set_account_owner, set_rep
-from leadrelay.services.handoff_queries import rep_queue, route_explain, sla_report, suppression_list
-from leadrelay.services.ingest import ingest
-from leadrelay.services.leads import explain_lead
-from leadrelay.services.worker import sweep
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.outbox_tables import outbox
+from leadrelay.worker import sweep
 from tests.conftest import T0
 from tests.messages import group, identify, numbered, page, track
 
@@ -241,7 +241,7 @@ def test_the_outbox_row_is_written_in_the_same_transaction_as_the_handoff(app):
 
 
 def test_playbook_mistakes_in_the_handoff_sections_are_reported_with_lines():
-    from leadrelay.domain.errors import InvalidPlaybook
+    from leadrelay.core.errors import InvalidPlaybook
 
     broken = PLAYBOOK.replace("- {id: ae, team: ae}", "- {id: ae, team: ae}\n    - {id: late, team: sdr_a}") \
         .replace("{id: rest, team: sdr_a}", "{id: rest, team: sdr_a}\n    - {id: ghost, rep: zed}") \

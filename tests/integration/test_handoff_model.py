@@ -12,20 +12,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from leadrelay.activity.rescore import rescore
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
-from leadrelay.domain.errors import InvalidInput, InvalidTransition
+from leadrelay.core.errors import InvalidInput, InvalidTransition
+from leadrelay.handoff import service as rep_actions
+from leadrelay.handoff.desk import desk_of
+from leadrelay.handoff.queries import route_explain, suppression_list
+from leadrelay.lead.events import StagesMoved
+from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import parse_playbook, starter_playbook
-from leadrelay.services import opportunities as opps
-from leadrelay.services import rep_actions
-from leadrelay.services.handoff_queries import route_explain, suppression_list
-from leadrelay.services.ingest import ingest
-from leadrelay.services.leads import explain_lead
-from leadrelay.services.qualify import advance_to_sql, record_answers
-from leadrelay.services.rescore import rescore
-from leadrelay.services.worker import sweep
+from leadrelay.sales import service as opps
+from leadrelay.sales.qualify import advance_to_sql, record_answers
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.outbox_tables import outbox
+from leadrelay.worker import sweep
 from tests.conftest import T0
 from tests.messages import identify, numbered, page, track
 
@@ -299,17 +301,17 @@ def test_routing_reads_the_moment_the_lead_arrived_not_the_wall_clock(database_u
 
 
 def test_a_unit_of_work_left_without_commit_writes_nothing_not_even_its_events(app):
-    from leadrelay.domain.lifecycle import move
-    from leadrelay.domain.stages import Stage, Transition
-    from leadrelay.services.transitions import load_for_update
-    from leadrelay.services.unit_of_work import UnitOfWork
+    from leadrelay.lead.lifecycle import move
+    from leadrelay.lead.service import load_for_update
+    from leadrelay.lead.stages import Stage, Transition
+    from leadrelay.storage.unit_of_work import UnitOfWork
 
     ingest(app, numbered([identify(user="u1", when=T0, email="p1@corp1.io")]))
     before = len(events(app))
     with UnitOfWork(app) as uow:
         lead = load_for_update(uow.conn, "p1@corp1.io")
-        uow.stage_changed([move(lead, Transition.HAND_RAISE, Stage.SAL, at=T0, actor="test", reason="x")])
-        uow.desk.flush()  # even written rows go: the transaction is rolled back
+        uow.publish(StagesMoved([move(lead, Transition.HAND_RAISE, Stage.SAL, at=T0, actor="test", reason="x")]))
+        desk_of(uow).flush()  # even written rows go: the transaction is rolled back
     assert len(events(app)) == before
     assert route_explain(app, "p1@corp1.io")["handoffs"] == []
 
@@ -451,7 +453,7 @@ def test_a_stale_lead_is_an_event_in_the_log_with_whether_it_was_recycled(databa
 
 
 def test_routing_reads_per_rep_counters_that_agree_with_every_assignment_made(app, clock):
-    from leadrelay.services.directory import list_reps
+    from leadrelay.handoff.directory import list_reps
 
     for n in range(1, 6):
         demo_request(app, n)

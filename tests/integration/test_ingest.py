@@ -4,8 +4,8 @@ import random
 
 from sqlalchemy import func, select
 
-from leadrelay.services.ingest import ingest
-from leadrelay.services.leads import explain_lead
+from leadrelay.activity.service import ingest
+from leadrelay.lead.queries import explain_lead
 from leadrelay.storage import tables as t
 from tests.messages import alias, at, group, identify, numbered, page, track
 
@@ -94,10 +94,11 @@ def test_late_and_shuffled_activities_give_the_same_scores_as_in_order(app, data
     ingest(app, numbered(stream[20:]))
     in_order = lead_rows(app)[0]
 
-    from tests.conftest import Clock
+    from sqlalchemy import delete
+
     from leadrelay.bootstrap import bootstrap
     from leadrelay.settings import Settings
-    from sqlalchemy import delete
+    from tests.conftest import Clock
 
     with app.engine.begin() as conn:  # same database, wiped: replay the stream shuffled, in small batches
         for table in reversed(t.metadata.sorted_tables):

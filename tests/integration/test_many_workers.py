@@ -42,11 +42,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
 from leadrelay.delivery.webhook import generate_secret
+from leadrelay.handoff.directory import set_rep
 from leadrelay.playbook.loader import load_playbook
-from leadrelay.services.directory import set_rep
-from leadrelay.services.ingest import ingest
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.outbox_tables import outbox
@@ -456,7 +456,7 @@ def test_workers_firing_a_burst_of_timers_due_at_the_same_moment_do_not_deadlock
     its ladder, planned when it fires — 900 in all, more than one claim (TIMERS_PER_TRANSACTION)
     takes: the claims split a handoff's timers between workers, who must still not deadlock
     (PostgreSQL would abort one, and the worker would die)."""
-    from leadrelay.services.worker import TIMERS_PER_TRANSACTION
+    from leadrelay.worker import TIMERS_PER_TRANSACTION
 
     assert 3 * BURST_LEADS > 2 * TIMERS_PER_TRANSACTION and TIMERS_PER_TRANSACTION % 3
     playbook_path = tmp_path / "burst.yaml"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from leadrelay.activity.service import ingest
 from leadrelay.delivery.payloads import DATA, notification_schema, validate
-from leadrelay.domain.stages import Transition
-from leadrelay.services import rep_actions
-from leadrelay.services.ingest import ingest
-from leadrelay.services.transitions import change_stage
-from leadrelay.services.worker import sweep
+from leadrelay.handoff import service as rep_actions
+from leadrelay.lead.service import change_stage
+from leadrelay.lead.stages import Transition
 from leadrelay.storage.outbox_tables import outbox
+from leadrelay.worker import sweep
 from tests.integration.test_handoff import app, mql  # noqa: F401 - the handoff test's playbook and fixture
 from tests.messages import numbered, track
 
@@ -46,6 +46,6 @@ def test_every_notice_of_a_working_day_matches_its_documented_shape(app, clock):
 
 
 def _owner(application, email):
-    from leadrelay.services.leads import explain_lead
+    from leadrelay.lead.queries import explain_lead
 
     return explain_lead(application, email)["owner"]

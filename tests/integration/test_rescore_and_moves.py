@@ -3,15 +3,15 @@
 import pytest
 from sqlalchemy import select
 
+from leadrelay.activity.rescore import rescore
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import App
-from leadrelay.domain.errors import Conflict, InvalidTransition
-from leadrelay.domain.stages import Transition
+from leadrelay.core.errors import Conflict, InvalidTransition
+from leadrelay.lead.queries import explain_lead
+from leadrelay.lead.service import change_stage
+from leadrelay.lead.stages import Transition
 from leadrelay.playbook.loader import parse_playbook, starter_text
 from leadrelay.reports.funnel import funnel
-from leadrelay.services.ingest import ingest
-from leadrelay.services.leads import explain_lead
-from leadrelay.services.rescore import rescore
-from leadrelay.services.transitions import change_stage
 from leadrelay.storage import tables as t
 from tests.messages import at, identify, numbered, page, track
 
@@ -118,6 +118,6 @@ def test_a_lead_is_found_by_id_email_user_id_or_anonymous_id(app):
     ids = {explain_lead(app, ref)["id"] for ref in ("ann@acme.io", "ANN@acme.io", "crm-42", "anon-1")}
     assert len(ids) == 1
     assert explain_lead(app, str(ids.pop()))["email"] == "ann@acme.io"
-    from leadrelay.domain.errors import NotFound
+    from leadrelay.core.errors import NotFound
     with pytest.raises(NotFound, match="no lead crm-43"):
         explain_lead(app, "crm-43")

@@ -8,24 +8,24 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from leadrelay.activity.service import ingest
+from leadrelay.core.errors import InvalidInput, InvalidTransition, LeadRelayError, NotFound
 from leadrelay.demo.deals import work_deals
-from leadrelay.domain.errors import InvalidInput, InvalidTransition, LeadRelayError, NotFound
-from leadrelay.domain.frameworks import SqlGateNotMet
-from leadrelay.domain.stages import Stage, Transition
-from leadrelay.services import opportunities as opps
-from leadrelay.services import rep_actions
-from leadrelay.services.forecast_snapshots import current_forecast, take_snapshot
-from leadrelay.services.handoff_queries import route_explain
-from leadrelay.services.ingest import ingest
-from leadrelay.services.leads import explain_lead
-from leadrelay.services.qualify import advance_to_sql, qualification_status, record_answers
-from leadrelay.services.transitions import change_stage, load_for_update, move_lead
-from leadrelay.services.unit_of_work import UnitOfWork
-from leadrelay.services.worker import sweep
+from leadrelay.handoff import service as rep_actions
+from leadrelay.handoff.queries import route_explain
+from leadrelay.lead.queries import explain_lead
+from leadrelay.lead.service import change_stage, load_for_update, move_lead
+from leadrelay.lead.stages import Stage, Transition
+from leadrelay.sales import service as opps
+from leadrelay.sales.forecast_snapshots import current_forecast, take_snapshot
+from leadrelay.sales.frameworks import SqlGateNotMet
+from leadrelay.sales.qualify import advance_to_sql, qualification_status, record_answers
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
 from leadrelay.storage.outbox_tables import outbox
+from leadrelay.storage.unit_of_work import UnitOfWork
+from leadrelay.worker import sweep
 from tests.messages import identify, numbered, page, track
 
 BANT_MET = [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"), ("timeline", "2027-01-15")]

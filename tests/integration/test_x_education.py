@@ -20,10 +20,10 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from leadrelay.activity.csv_rows import parse_mapping, read_csv_messages
+from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
 from leadrelay.playbook.loader import load_playbook
-from leadrelay.services.csv_import import parse_mapping, read_csv_messages
-from leadrelay.services.ingest import ingest
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
 

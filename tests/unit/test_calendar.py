@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from leadrelay.domain.calendar import BusinessCalendar, deadline, parse_duration
+from leadrelay.handoff.calendar import BusinessCalendar, deadline, parse_duration
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from leadrelay.api.cursor import decode_cursor, encode_cursor
-from leadrelay.domain.errors import InvalidInput
+from leadrelay.core.cursor import decode_cursor, encode_cursor
+from leadrelay.core.errors import InvalidInput
 
 MOMENT = datetime(2026, 10, 1, 9, 0, 0, 120_034, tzinfo=UTC)
 

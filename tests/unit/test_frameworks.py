@@ -5,9 +5,19 @@ from decimal import Decimal
 
 import pytest
 
-from leadrelay.domain.errors import InvalidInput
-from leadrelay.domain.frameworks import (
-    BANT, BUILTIN_FRAMEWORKS, CHAMP, GPCTBA_CI, Answer, Criterion, Framework, Gate, assess, is_met, judge_gate,
+from leadrelay.core.errors import InvalidInput
+from leadrelay.sales.frameworks import (
+    BANT,
+    BUILTIN_FRAMEWORKS,
+    CHAMP,
+    GPCTBA_CI,
+    Answer,
+    Criterion,
+    Framework,
+    Gate,
+    assess,
+    is_met,
+    judge_gate,
     parse_answer,
 )
 

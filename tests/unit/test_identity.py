@@ -1,9 +1,9 @@
 from datetime import UTC, datetime
 
-from leadrelay.domain.activities import Activity
-from leadrelay.domain.identity import IdentityGraph
-from leadrelay.domain.lead import Lead
-from leadrelay.domain.stages import Stage
+from leadrelay.lead.activities import Activity
+from leadrelay.lead.identity import IdentityGraph
+from leadrelay.lead.model import Lead
+from leadrelay.lead.stages import Stage
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 

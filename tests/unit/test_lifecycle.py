@@ -2,12 +2,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadrelay.domain.activities import Activity
-from leadrelay.domain.engine import Outcome, process
-from leadrelay.domain.errors import InvalidTransition
-from leadrelay.domain.lead import Lead
-from leadrelay.domain.lifecycle import move
-from leadrelay.domain.stages import Stage, Transition, check_transition
+from leadrelay.core.errors import InvalidTransition
+from leadrelay.lead.activities import Activity
+from leadrelay.lead.engine import Outcome, process
+from leadrelay.lead.lifecycle import move
+from leadrelay.lead.model import Lead
+from leadrelay.lead.stages import Stage, Transition, check_transition
 from leadrelay.playbook.loader import parse_playbook
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)

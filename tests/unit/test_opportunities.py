@@ -5,10 +5,19 @@ from decimal import Decimal
 
 import pytest
 
-from leadrelay.domain.errors import InvalidInput, InvalidTransition
-from leadrelay.domain.opportunities import (
-    DealLine, DealRules, DealStage, forecast, iso_week, lose, move_stage, open_opportunity, set_probability,
-    update_deal, win,
+from leadrelay.core.errors import InvalidInput, InvalidTransition
+from leadrelay.sales.model import (
+    DealLine,
+    DealRules,
+    DealStage,
+    forecast,
+    iso_week,
+    lose,
+    move_stage,
+    open_opportunity,
+    set_probability,
+    update_deal,
+    win,
 )
 
 AT = datetime(2026, 10, 1, 9, tzinfo=UTC)

@@ -1,7 +1,7 @@
 import pytest
 
-from leadrelay.domain.errors import InvalidPlaybook
-from leadrelay.domain.stages import Stage
+from leadrelay.core.errors import InvalidPlaybook
+from leadrelay.lead.stages import Stage
 from leadrelay.playbook.loader import load_playbook, parse_playbook, starter_playbook, starter_text
 
 

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from leadrelay.domain.errors import InvalidPlaybook
-from leadrelay.domain.frameworks import is_met
+from leadrelay.core.errors import InvalidPlaybook
 from leadrelay.playbook.loader import parse_playbook, starter_playbook
+from leadrelay.sales.frameworks import is_met
 
 
 def load(text: str):

@@ -2,10 +2,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadrelay.domain.activities import Activity
-from leadrelay.domain.engine import Outcome, process, reset_derived, sort_key
-from leadrelay.domain.lead import Lead
-from leadrelay.domain.scoring import decay_factor, engagement_at
+from leadrelay.lead.activities import Activity
+from leadrelay.lead.engine import Outcome, process, reset_derived, sort_key
+from leadrelay.lead.model import Lead
+from leadrelay.lead.scoring import decay_factor, engagement_at
 from leadrelay.playbook.loader import parse_playbook
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)

@@ -3,13 +3,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from leadrelay.domain.activities import Activity, Rejection
-from leadrelay.domain.segment import (
+from leadrelay.activity.segment import (
     email_domain,
     iter_messages,
     normalise_email,
     parse_message,
 )
+from leadrelay.lead.activities import Activity, Rejection
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from leadrelay.domain.calendar import BusinessCalendar
-from leadrelay.domain.sla import Policy, Rung, Timer, escalation_timers, plan
+from leadrelay.handoff.calendar import BusinessCalendar
+from leadrelay.handoff.sla import Policy, Rung, Timer, escalation_timers, plan
 
 START = datetime(2026, 10, 2, 14, 0, tzinfo=UTC)  # Friday 16:00 in Berlin
 BERLIN = BusinessCalendar.parse("Europe/Berlin", {"mon-fri": "09:00-17:00"})
@@ -40,7 +40,7 @@ def test_no_warning_when_there_is_no_time_to_give_one():
 
 
 def test_catching_up_tells_nobody_about_steps_a_later_move_overtook():
-    from leadrelay.domain.sla import Fired, not_news
+    from leadrelay.handoff.sla import Fired, not_news
 
     t = START
     fired = [
@@ -55,7 +55,7 @@ def test_catching_up_tells_nobody_about_steps_a_later_move_overtook():
 
 
 def test_a_step_at_the_same_moment_as_a_move_is_still_news_and_a_warning_is_not_when_its_breach_is_due():
-    from leadrelay.domain.sla import Fired, not_news
+    from leadrelay.handoff.sla import Fired, not_news
 
     fired = [Fired(START, "warning", "accept"), Fired(START, "breach", "first_touch"),
              Fired(START + timedelta(minutes=5), "breach", "accept"),

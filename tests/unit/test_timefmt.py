@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from leadrelay.domain.timefmt import utc_iso
+from leadrelay.core.time import utc_iso
 
 BERLIN_SUMMER = timezone(timedelta(hours=2))
 

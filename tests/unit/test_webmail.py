@@ -1,6 +1,6 @@
 import pytest
 
-from leadrelay.domain.webmail import WEBMAIL_DOMAINS, is_webmail
+from leadrelay.lead.webmail import WEBMAIL_DOMAINS, is_webmail
 
 
 @pytest.mark.parametrize(

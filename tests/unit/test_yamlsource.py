@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 import pytest
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
-from leadrelay.domain.errors import InvalidPlaybook
+from leadrelay.core.errors import InvalidPlaybook
 from leadrelay.playbook.yamlsource import (
     SourceMap,
     describe_validation_error,

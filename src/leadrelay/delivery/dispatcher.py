@@ -31,20 +31,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.core.time import utc_iso
 from leadrelay.delivery import email as email_channel
 from leadrelay.delivery import slack as slack_channel
 from leadrelay.delivery import webhook
 from leadrelay.delivery.webhook import SecretError, SendResult
-from leadrelay.domain.errors import InvalidInput, NotFound
-from leadrelay.domain.timefmt import utc_iso
-from leadrelay.playbook.notifications import Notifications
 from leadrelay.settings import Settings
 from leadrelay.storage.outbox_tables import DEAD, DISABLED, PENDING, SENT, endpoints, outbox
+
+if TYPE_CHECKING:
+    from leadrelay.playbook.notifications import Notifications
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
-from leadrelay.domain.notices import Notice
-from leadrelay.domain.timefmt import utc_iso
-from leadrelay.playbook.notifications import Notifications
+from leadrelay.core.time import utc_iso
+from leadrelay.delivery.notices import Notice
 from leadrelay.storage.outbox_tables import PENDING, STATUSES, endpoints, outbox
+
+if TYPE_CHECKING:
+    from leadrelay.playbook.notifications import Notifications
 
 
 def new_message_id() -> str:

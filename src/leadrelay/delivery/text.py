@@ -1,6 +1,6 @@
 """Notices in words, for people (Slack and email): who, what, when and why in one line.
 
-Rendering reads the conventional keys of a notice's data (see leadrelay.domain.notices)
+Rendering reads the conventional keys of a notice's data (see leadrelay.delivery.notices)
 and leaves out whatever is missing, so a sparse notice still reads well.
 """
 

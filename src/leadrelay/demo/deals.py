@@ -18,15 +18,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from leadrelay.services.app import App
-from leadrelay.domain import frameworks as fw
-from leadrelay.domain.errors import LeadRelayError
-from leadrelay.domain.frameworks import SqlGateNotMet
-from leadrelay.domain.handoff import OWNED_STATUSES
-from leadrelay.services import opportunities as opps
-from leadrelay.services import rep_actions
-from leadrelay.services.forecast_snapshots import current_forecast, take_snapshot
-from leadrelay.services.qualify import advance_to_sql, record_answers
+from leadrelay.core.app import App
+from leadrelay.core.errors import LeadRelayError
+from leadrelay.handoff import service as rep_actions
+from leadrelay.handoff.model import OWNED_STATUSES
+from leadrelay.sales import frameworks as fw
+from leadrelay.sales import service as opps
+from leadrelay.sales.forecast_snapshots import current_forecast, take_snapshot
+from leadrelay.sales.frameworks import SqlGateNotMet
+from leadrelay.sales.qualify import advance_to_sql, record_answers
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 

@@ -13,17 +13,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from leadrelay.activity.service import IngestReport, ingest
 from leadrelay.bootstrap import App, bootstrap
 from leadrelay.demo.deals import work_deals
 from leadrelay.demo.sales import SalesFloor
 from leadrelay.demo.stream import generate_demo_stream
-from leadrelay.domain.handoff import OWNED_STATUSES
+from leadrelay.handoff.directory import list_reps
+from leadrelay.handoff.model import OWNED_STATUSES
+from leadrelay.handoff.queries import route_explain, sla_report
+from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import starter_playbook
 from leadrelay.reports.funnel import funnel
-from leadrelay.services.directory import list_reps
-from leadrelay.services.handoff_queries import route_explain, sla_report
-from leadrelay.services.ingest import IngestReport, ingest
-from leadrelay.services.leads import explain_lead
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t

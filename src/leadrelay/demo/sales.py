@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from leadrelay.services.app import App
-from leadrelay.domain.errors import LeadRelayError
-from leadrelay.domain.handoff import OWNED_STATUSES
-from leadrelay.services import rep_actions
-from leadrelay.services.worker import sweep
+from leadrelay.core.app import App
+from leadrelay.core.errors import LeadRelayError
+from leadrelay.handoff import service as rep_actions
+from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.storage import handoff_tables as h
+from leadrelay.worker import sweep
 
 SWEEP_EVERY = timedelta(hours=3)
 RECYCLE_REASONS = ("not_ready", "no_budget_now", "under_contract", "no_response")

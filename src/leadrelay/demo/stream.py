@@ -56,9 +56,9 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Iterable
 
+from leadrelay.core.time import utc_iso
 from leadrelay.demo import people as dp
 from leadrelay.demo.people import Person, weighted
-from leadrelay.domain.timefmt import utc_iso
 
 SITE = "https://www.acme-analytics.com"
 FEATURES = ("dashboards", "attribution", "funnels", "data-warehouse-sync", "alerts", "forecasting")

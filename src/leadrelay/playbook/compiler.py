@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from leadrelay.domain import rules as r
-from leadrelay.domain.qualification import builtin_disqualifiers
-from leadrelay.domain.handoff import HandoffRules, PermanentSuppression
-from leadrelay.domain.routing import Directory, Rep, Route, TeamInfo
-from leadrelay.domain.sla import Policy, Rung
-from leadrelay.domain.stages import FUNNEL, Stage, Transition
-from leadrelay.domain.webmail import WEBMAIL_DOMAINS
+from leadrelay.handoff.model import HandoffRules, PermanentSuppression
+from leadrelay.handoff.routing import Directory, Rep, Route, TeamInfo
+from leadrelay.handoff.sla import Policy, Rung
+from leadrelay.lead import rules as r
+from leadrelay.lead.qualification import builtin_disqualifiers
+from leadrelay.lead.stages import FUNNEL, Stage, Transition
+from leadrelay.lead.webmail import WEBMAIL_DOMAINS
 from leadrelay.playbook.conditions import compile_condition, required_values
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.crosscheck import rep_calendar

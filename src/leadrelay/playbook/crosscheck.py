@@ -6,7 +6,7 @@ fault, so `playbook check` can name the file and line.
 
 from __future__ import annotations
 
-from leadrelay.domain.stages import FUNNEL, Team
+from leadrelay.lead.stages import FUNNEL, Team
 from leadrelay.playbook.sales_check import sales_issues
 from leadrelay.playbook.schema import PlaybookModel
 
@@ -121,7 +121,7 @@ def _words(delta) -> str:
 
 def rep_calendar(model: PlaybookModel, rep_id: str):
     """The business calendar a rep's SLA deadlines run on: the team's, with the rep's overrides."""
-    from leadrelay.domain.calendar import BusinessCalendar
+    from leadrelay.handoff.calendar import BusinessCalendar
 
     rep = next(r for r in model.reps if r.id == rep_id)
     team = next((t for t in model.teams if t.id == rep.team), None)

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
-from leadrelay.domain.calendar import BusinessCalendar, parse_duration
-from leadrelay.domain.stages import Team
+from leadrelay.handoff.calendar import BusinessCalendar, parse_duration
+from leadrelay.lead.stages import Team
 from leadrelay.playbook.conditions import Condition
 from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 

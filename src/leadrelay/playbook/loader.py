@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from leadrelay.domain.errors import InvalidPlaybook
-from leadrelay.domain.rules import Rules
+from leadrelay.core.errors import InvalidPlaybook
+from leadrelay.lead.rules import Rules
 from leadrelay.playbook.compiler import compile_rules
 from leadrelay.playbook.crosscheck import cross_check
 from leadrelay.playbook.schema import PlaybookModel

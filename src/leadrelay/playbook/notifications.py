@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from leadrelay.domain.notices import EVENT_TYPES, RECIPIENT_ROLES, Notice
+from leadrelay.delivery.notices import EVENT_TYPES, RECIPIENT_ROLES, Notice
 from leadrelay.playbook.schema_base import RuleId, Strict
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"

@@ -5,8 +5,8 @@ Each problem carries the path of the value at fault, so `playbook check` names f
 
 from __future__ import annotations
 
-from leadrelay.domain.frameworks import BUILTIN_FRAMEWORKS, PRODUCT_QUALIFIED
-from leadrelay.domain.opportunities import CLOSED, OMITTED
+from leadrelay.sales.frameworks import BUILTIN_FRAMEWORKS, PRODUCT_QUALIFIED
+from leadrelay.sales.model import CLOSED, OMITTED
 
 Issue = tuple[tuple, str]
 

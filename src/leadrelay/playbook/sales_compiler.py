@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from leadrelay.domain import frameworks as fw
-from leadrelay.domain.opportunities import LOST, WON, DealRules, DealStage
-from leadrelay.domain.sales_rules import SalesRules, Signal
 from leadrelay.playbook.conditions import compile_condition, required_values
 from leadrelay.playbook.sales_schema import CriterionSpec, DateMet, FrameworkSpec, NumberMet, SignalSpec
+from leadrelay.sales import frameworks as fw
+from leadrelay.sales.model import LOST, WON, DealRules, DealStage
+from leadrelay.sales.rules import SalesRules, Signal
 
 
 def _decimal(value: float | None) -> Decimal | None:

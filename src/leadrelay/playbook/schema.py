@@ -13,15 +13,22 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from leadrelay.domain.stages import AUTOMATIC_STAGES, Stage, Team
+from leadrelay.lead.stages import AUTOMATIC_STAGES, Stage, Team
 from leadrelay.playbook.conditions import Condition
-from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, FIT_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 from leadrelay.playbook.countries import normalise_country
-from leadrelay.playbook.notifications import Notifications
 from leadrelay.playbook.handoff_schema import (
-    CalendarSpec, Duration, RepSpec, Routing, Sla, Stale, Suppression, TeamSpec,
+    CalendarSpec,
+    Duration,
+    RepSpec,
+    Routing,
+    Sla,
+    Stale,
+    Suppression,
+    TeamSpec,
 )
+from leadrelay.playbook.notifications import Notifications
 from leadrelay.playbook.sales_schema import Expansion, Frameworks, Opportunities, Pql, SqlGate
+from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, FIT_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 
 __all__ = ["ACTIVITY_FIELDS", "FIT_FIELDS", "LEAD_FIELDS", "PlaybookModel", "RuleId", "Strict"]
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from leadrelay.domain.errors import InvalidPlaybook
+from leadrelay.core.errors import InvalidPlaybook
 
 NOT_A_MAPPING = "the playbook must be a mapping of sections"
 _MAP_TAG = "tag:yaml.org,2002:map"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, select
 
-from leadrelay.domain.stages import FUNNEL, Stage
+from leadrelay.lead.stages import FUNNEL, Stage
 from leadrelay.storage import tables as t
 
 

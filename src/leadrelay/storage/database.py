@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-
-import orjson
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from leadrelay.domain.errors import StorageUnavailable
+from leadrelay.core.errors import StorageUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

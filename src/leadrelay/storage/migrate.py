@@ -15,6 +15,9 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from leadrelay.core.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -92,3 +95,17 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def schema_revisions(engine: Engine) -> tuple[str | None, str]:
+    """(the database's schema revision, the newest one), after a round trip that proves it answers.
+
+    Raises StorageUnavailable, with the driver's first line, when the database does not answer.
+    """
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return current_revision(engine), head_revision()
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StorageUnavailable(f"the database does not answer: {detail}") from None

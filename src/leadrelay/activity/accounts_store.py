@@ -1,0 +1,59 @@
+"""Accounts (companies): created and updated from `group` calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from leadrelay.lead.activities import Activity
+from leadrelay.lead.store import chunks
+from leadrelay.storage import tables as t
+
+
+def account_domain(traits: dict[str, Any]) -> str | None:
+    """The company's domain from group traits (`domain`, else the host of `website`)."""
+    for key in ("domain", "website"):
+        value = traits.get(key)
+        if isinstance(value, str) and value.strip():
+            host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+            return host.removeprefix("www.") or None
+    return None
+
+
+def upsert_accounts(conn: Connection, groups: Sequence[Activity], now: datetime) -> dict[str, int]:
+    """Create or update accounts from group calls (newest traits win); return group id -> account id."""
+    by_group: dict[str, list[Activity]] = {}
+    for activity in groups:
+        by_group.setdefault(activity.group_id, []).append(activity)
+    ids: dict[str, int] = {}
+    current: dict[str, tuple[int, dict]] = {}
+    c = t.accounts.c
+    for part in chunks(list(by_group)):
+        for row in conn.execute(select(c.id, c.group_id, c.traits).where(c.group_id.in_(part))):
+            current[row.group_id] = (row.id, dict(row.traits or {}))
+    inserts, updates = [], []
+    for group_id, calls in by_group.items():
+        calls.sort(key=lambda a: a.occurred_at)
+        account_id, traits = current.get(group_id, (None, {}))
+        merged = dict(traits)
+        for call in calls:
+            if call.type == "group":
+                merged.update(call.traits)
+        values = {"traits": merged, "domain": account_domain(merged), "name": merged.get("name"), "updated_at": now}
+        if account_id is None:
+            inserts.append((group_id, values | {"group_id": group_id, "created_at": now}))
+        elif merged != traits:
+            updates.append(values | {"b_id": account_id})
+        if account_id is not None:
+            ids[group_id] = account_id
+    if inserts:
+        stmt = insert(t.accounts).returning(c.id, sort_by_parameter_order=True)
+        for (group_id, _), account_id in zip(inserts, conn.scalars(stmt, [v for _, v in inserts]), strict=True):
+            ids[group_id] = account_id
+    if updates:
+        conn.execute(update(t.accounts).where(c.id == bindparam("b_id")), updates)
+    return ids

@@ -1,0 +1,311 @@
+"""Ingesting activities: the one service function every source goes through.
+
+Per batch, in one transaction: validate, drop duplicates (by source and message id),
+resolve identities (merging leads where needed), attach accounts, score, qualify and
+move stages, then store the activities, every score change and every stage move.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from leadrelay.activity.accounts_store import upsert_accounts
+from leadrelay.activity.segment import iter_messages, parse_message
+from leadrelay.core.app import App
+from leadrelay.handoff.desk import desk_of
+from leadrelay.lead import store as repo
+from leadrelay.lead.activities import Activity, Rejection
+from leadrelay.lead.engine import Outcome, process, reset_derived, sort_key
+from leadrelay.lead.events import StagesMoved
+from leadrelay.lead.identity import IdentityGraph, identity_keys
+from leadrelay.lead.model import Lead
+from leadrelay.sales.signals import on_activities as watch_sales_signals
+from leadrelay.storage import tables as t
+from leadrelay.storage.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from leadrelay.playbook.loader import Playbook
+
+REPORTED_REJECTIONS = 200  # rejections kept in the report; all of them are stored
+CONCURRENT_RETRIES = 3
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+@dataclass
+class IngestReport:
+    """What one ingest call did. Rejections are stored too (table `rejections`)."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    leads_created: int = 0
+    leads_merged: int = 0
+    stage_moves: Counter = field(default_factory=Counter)  # to-stage -> count
+    rejections: list[Rejection] = field(default_factory=list)
+    handoffs_from_history: int = 0  # handoffs opened while loading history (recorded; their past deadlines too)
+    notices_not_sent: int = 0  # notices recorded but not sent: loaded history tells nobody
+
+    def add(self, other: IngestReport) -> None:
+        self.received += other.received
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.leads_created += other.leads_created
+        self.leads_merged += other.leads_merged
+        self.stage_moves.update(other.stage_moves)
+        self.handoffs_from_history += other.handoffs_from_history
+        self.notices_not_sent += other.notices_not_sent
+        room = REPORTED_REJECTIONS - len(self.rejections)
+        self.rejections.extend(other.rejections[:max(room, 0)])
+
+    def as_dict(self) -> dict:
+        return {
+            "received": self.received, "accepted": self.accepted, "duplicates": self.duplicates,
+            "rejected": self.rejected, "leads_created": self.leads_created, "leads_merged": self.leads_merged,
+            "stage_moves": dict(sorted(self.stage_moves.items())),
+            "recorded_silently": {"handoffs": self.handoffs_from_history, "notices": self.notices_not_sent},
+            "rejections": [{"position": r.position, "message_id": r.message_id, "reason": r.reason}
+                           for r in self.rejections],
+        }
+
+
+def ingest(
+    app: App,
+    messages: Iterable[tuple[str, object]],
+    *,
+    source: str | None = None,
+    received_at: datetime | None = None,
+    live: bool = True,
+    backfill: bool | None = None,
+    on_batch: Callable[[IngestReport], None] | None = None,
+) -> IngestReport:
+    """Ingest `(position, message)` pairs in transactions of `settings.batch_size` messages.
+
+    Batch envelopes are unpacked. Each transaction stands alone: a failure rolls back
+    that batch only. `on_batch(report_of_batch)` is called after each commit (progress).
+    `live=False` is for files of messages sent long ago: timestamps are taken as sent,
+    without Segment's clock-skew correction against the time of receipt.
+    `backfill` (default: `not live`) loads history: handoffs, timers and breaches are
+    recorded at their historical times, and nothing is sent or escalated for a moment
+    already past at load time.
+    """
+    backfill = (not live) if backfill is None else backfill
+    report = IngestReport()
+    flat = (pair for position, raw in messages for pair in iter_messages(raw, position=position))
+    for number, chunk in enumerate(_batched(flat, app.settings.batch_size), start=1):
+        part = ingest_batch(app, chunk, source=source, received_at=received_at, live=live, backfill=backfill)
+        report.add(part)
+        if number & (number - 1) == 0:  # batches 1, 2, 4, 8, ...
+            refresh_statistics(app.engine)
+        if on_batch:
+            on_batch(part)
+    return report
+
+
+def ingest_batch(
+    app: App,
+    items: list[tuple[str, object]],
+    *,
+    source: str | None = None,
+    received_at: datetime | None = None,
+    live: bool = True,
+    backfill: bool | None = None,
+) -> IngestReport:
+    """Ingest already-unpacked `(position, message)` pairs in one transaction (see `ingest`)."""
+    backfill = (not live) if backfill is None else backfill
+    source = source or app.settings.source
+    now = app.clock()
+    received_at = received_at or now
+    report = IngestReport(received=len(items))
+    parsed: list[Activity] = []
+    rejections: list[Rejection] = []
+    for position, raw in items:
+        if isinstance(raw, Rejection):  # the reader already knew it was bad (not JSON, broken CSV row)
+            rejections.append(raw)
+            continue
+        result = parse_message(raw, source=source, received_at=received_at, position=position, live=live)
+        (parsed if isinstance(result, Activity) else rejections).append(result)
+    report.rejected = len(rejections)
+    report.rejections = rejections[:REPORTED_REJECTIONS]
+
+    for attempt in range(1, CONCURRENT_RETRIES + 1):
+        try:
+            with UnitOfWork(app, now, quiet=backfill) as uow:
+                conn = uow.conn
+                record_playbook(conn, app.playbook, now)
+                fresh = _drop_duplicates(conn, source, parsed)
+                report.duplicates = len(parsed) - len(fresh)
+                report.accepted = len(fresh)
+                repo.insert_rejections(conn, source, rejections, received_at)
+                if fresh:
+                    _apply(uow, fresh, report)
+                uow.commit()
+            return report
+        except DBAPIError as exc:
+            # Another process stored the same message or identity first, or the two
+            # deadlocked (PostgreSQL runs writers side by side). The batch rolled back
+            # whole; run it again, and the other process's rows are now seen as
+            # duplicates and known identities.
+            if attempt == CONCURRENT_RETRIES or not _lost_a_race(exc):
+                raise
+    return report
+
+
+def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None:
+    conn, app, now = uow.conn, uow.app, uow.now
+    rules = app.playbook.rules
+    graph, stored_keys = _identity_graph(conn, fresh)
+    assigned, linked_at = [], {}
+    for activity in fresh:
+        merged = len(graph.merges)
+        assigned.append((activity, graph.resolve(activity)))
+        for merge in graph.merges[merged:]:
+            linked_at[id(merge.loser)] = activity.occurred_at.timestamp()  # when the two became one
+    assigned = [(activity, graph.lead_for(lead)) for activity, lead in assigned]
+    by_lead: dict[int, tuple[Lead, list[Activity]]] = {}
+    for activity, lead in assigned:
+        by_lead.setdefault(id(lead), (lead, []))[1].append(activity)
+
+    merges = [(m.loser, graph.lead_for(m.survivor)) for m in graph.merges]
+    for loser, survivor in merges:  # a demo request the anonymous side made counts from when they were linked
+        if loser.pending_hand and (survivor.pending_hand is None or loser.pending_hand[1] > survivor.pending_hand[1]):
+            trigger, raised = loser.pending_hand[:2]
+            survivor.pending_hand = (trigger, raised, max(raised, linked_at.get(id(loser), raised)))
+            loser.pending_hand = None
+        elif survivor.pending_hand:  # the survivor was the anonymous side: linked now, not when it raised a hand
+            trigger, raised, linked = (*survivor.pending_hand, survivor.pending_hand[1])[:3]
+            survivor.pending_hand = (trigger, raised, max(linked, linked_at.get(id(loser), linked)))
+    replay = {id(survivor) for _, survivor in merges}
+    for lead, acts in by_lead.values():
+        if lead.last_activity_at is not None and min(a.occurred_at for a in acts) < lead.last_activity_at:
+            replay.add(id(lead))  # a late activity: caps and decay must be recomputed in time order
+    replayed = [lead for lead, _ in by_lead.values() if id(lead) in replay]
+    stored = repo.lead_activities(conn, [lead.id for lead in replayed if lead.id] + [loser.id for loser, _ in merges])
+    history: dict[int, list[Activity]] = {id(lead): list(stored.get(lead.id, [])) for lead in replayed}
+    for loser, survivor in merges:
+        history[id(survivor)].extend(stored[loser.id])
+
+    _attach_accounts(conn, assigned, now)
+
+    outcome = Outcome()
+    for lead, acts in by_lead.values():
+        acts.sort(key=sort_key)
+        if id(lead) in replay:
+            new = {id(a) for a in acts}
+            everything = sorted(history[id(lead)] + acts, key=sort_key)
+            reset_derived(lead)
+            process(lead, everything, rules, outcome, decide=lambda a, new=new: id(a) in new)
+        else:
+            process(lead, acts, rules, outcome)
+
+    repo.insert_leads(conn, graph.new_leads, now)
+    for loser, survivor in merges:
+        repo.move_lead_rows(conn, loser.id, survivor.id)
+        loser.merged_into = survivor.id
+    repo.insert_activities(conn, assigned)
+    repo.delete_score_changes(conn, [lead.id for lead in replayed if lead.id])
+    repo.insert_score_changes(conn, outcome.score_changes, rules.version)
+    repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
+    repo.insert_identities(conn, graph.keys_to_store(), stored_keys)
+    desk = desk_of(uow)
+    desk.suppress_from_activities(assigned)
+    uow.publish(StagesMoved(outcome.stage_changes))
+    watch_sales_signals(desk, assigned)  # PQL marks and customers' expansion handoffs
+    desk.write_pending()
+    if uow.quiet:
+        report.handoffs_from_history = desk.opened
+        report.notices_not_sent = desk.silenced
+    new_ids = {id(lead) for lead in graph.new_leads}
+    touched = [lead for lead, _ in by_lead.values() if id(lead) not in new_ids or lead.owner is not None]
+    repo.update_leads(conn, touched + [loser for loser, _ in merges], now)
+    report.leads_created = len(graph.new_leads)
+    report.leads_merged = len(merges)
+    report.stage_moves = Counter(c.to_stage.value for c in outcome.stage_changes)
+
+
+def _lost_a_race(exc: DBAPIError) -> bool:
+    return isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def _identity_graph(conn: Connection, activities: list[Activity]) -> tuple[IdentityGraph, set]:
+    keys = {key for a in activities for key in identity_keys(a)}
+    for a in activities:
+        if a.type == "alias" and a.previous_id:
+            keys.update({("user", a.previous_id), ("anonymous", a.previous_id)})
+    owners = repo.identity_owners(conn, keys)
+    leads = repo.load_leads(conn, sorted(set(owners.values())), for_update=True)
+    return IdentityGraph(owners={key: leads[lead_id] for key, lead_id in owners.items()}), set(owners)
+
+
+def _attach_accounts(conn: Connection, assigned: list[tuple[Activity, Lead]], now: datetime) -> None:
+    """Link leads to the accounts their newest group call or `context.groupId` names."""
+    grouped = []
+    for activity, _ in assigned:
+        if activity.group_id is None and isinstance(gid := activity.context.get("groupId"), (str, int)) and gid != "":
+            activity.group_id = str(gid)
+        if activity.group_id is not None:
+            grouped.append(activity)
+    if not grouped:
+        return
+    account_ids = upsert_accounts(conn, grouped, now)
+    newest: dict[int, tuple[Lead, Activity]] = {}
+    for activity, lead in assigned:
+        if activity.group_id is not None:
+            seen = newest.get(id(lead))
+            if seen is None or activity.occurred_at >= seen[1].occurred_at:
+                newest[id(lead)] = (lead, activity)
+    traits = dict(conn.execute(select(t.accounts.c.id, t.accounts.c.traits)
+                               .where(t.accounts.c.id.in_(set(account_ids.values())))).all())
+    for lead, activity in newest.values():
+        lead.account_id = account_ids[activity.group_id]
+        lead.account = dict(traits[lead.account_id] or {})
+
+
+def _drop_duplicates(conn: Connection, source: str, activities: list[Activity]) -> list[Activity]:
+    seen: set[str] = set()
+    unique = []
+    for activity in activities:
+        if activity.message_id not in seen:
+            seen.add(activity.message_id)
+            unique.append(activity)
+    stored = repo.existing_message_ids(conn, source, [a.message_id for a in unique])
+    return [a for a in unique if a.message_id not in stored] if stored else unique
+
+
+def record_playbook(conn: Connection, playbook: Playbook, now: datetime) -> None:
+    """Store the playbook text under its version, so every decision can name the rules that made it."""
+    c = t.playbooks.c
+    if conn.scalar(select(c.version).where(c.version == playbook.version)) is None:
+        conn.execute(insert(t.playbooks).values(
+            version=playbook.version, name=playbook.model.name, source=playbook.source, text=playbook.text,
+            created_at=now,
+        ))
+
+
+def refresh_statistics(engine) -> None:
+    """Let PostgreSQL's planner see how the tables grew during a long stream.
+
+    With stale statistics (a fresh table, autovacuum off or behind) the planner scans
+    all of `activities` for every duplicate check instead of using the unique index, and
+    a bulk import slows down quadratically. Called after batches 1, 2, 4, 8, ... so the
+    cost stays logarithmic in the stream's length. SQLite needs nothing.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE activities, identities, leads, score_changes")
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

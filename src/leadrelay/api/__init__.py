@@ -1,4 +1,0 @@
-"""The HTTP API: Segment-compatible ingestion (/v1/...) and REST for leads and rep actions (/api/...).
-
-`leadrelay.api.app.create_app(app)` builds it; `leadrelay serve` runs it on uvicorn.
-"""

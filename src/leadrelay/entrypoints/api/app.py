@@ -1,0 +1,99 @@
+"""The HTTP app: `create_app(app)` builds the FastAPI application around one App.
+
+One router per concept (health, Segment ingestion, leads, playbook, tokens, reports);
+a new concept (handoffs and rep queues, teams, suppression lists, the outbox,
+qualification, opportunities and the forecast) is one
+more module in this package and one more line in `ROUTERS`, with its entries in the
+role-matrix test (tests/api/test_roles.py), which fails for a route it does not know.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from leadrelay import __version__
+from leadrelay.bootstrap import App, bootstrap
+from leadrelay.entrypoints.api import (
+    handoff,
+    health,
+    ingest_segment,
+    leads,
+    opportunities,
+    outbox,
+    playbook,
+    qualification,
+    reports,
+    team,
+    tokens,
+)
+from leadrelay.entrypoints.api.errors import JsonResponse, install_error_handlers
+from leadrelay.entrypoints.api.middleware import RequestContext
+from leadrelay.entrypoints.api.runtime import Runtime
+from leadrelay.playbook.service import active_playbook
+from leadrelay.settings import Settings
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    ingest_segment.router,
+    leads.router,
+    playbook.router,
+    tokens.router,
+    reports.router,
+    handoff.router,
+    team.router,
+    outbox.router,
+    qualification.router,
+    opportunities.router,
+]
+
+DESCRIPTION = """\
+LeadRelay's HTTP API.
+
+* **Ingestion** speaks Segment's HTTP tracking API (`/v1/batch`, `/v1/identify`, ...): point a
+  Segment or RudderStack SDK's `host` here and authenticate with a write key (Basic auth user
+  name, empty password).
+* **REST** (`/api/...`) reads and acts on leads with an API token: `Authorization: Bearer lrk_...`.
+  Roles: admin, marketing, manager (their team's leads), rep (their own leads), ingest (write keys).
+* **Errors** are always `{"code": "...", "message": "..."}`.
+"""
+
+
+def create_app(app: App) -> FastAPI:
+    """The FastAPI application serving `app`. A playbook version activated in the database wins over `app.playbook`."""
+    active = active_playbook(app.engine)
+    if active is not None:
+        app.playbook = active
+    api = FastAPI(title="LeadRelay", version=__version__, description=DESCRIPTION,
+                  default_response_class=JsonResponse)
+    api.state.runtime = Runtime(app)
+    for router in ROUTERS:
+        api.include_router(router)
+    install_error_handlers(api)
+    api.add_middleware(RequestContext, max_inflight=app.settings.max_inflight)
+    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
+    return api
+
+
+def from_environment() -> FastAPI:
+    """The app `leadrelay serve` runs in each worker process: settings from LEADRELAY_* variables.
+
+    `serve` migrates the database once before starting workers, so workers do not race to do it.
+    """
+    migrate = os.environ.get("LEADRELAY_SERVE_MIGRATED") != "1"
+    return create_app(bootstrap(Settings(), migrate=migrate))
+
+
+def _openapi(api: FastAPI) -> dict[str, Any]:
+    if api.openapi_schema is None:
+        schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["writeKey"] = {
+            "type": "http", "scheme": "basic",
+            "description": "A write key (lrw_...) as the user name, empty password: what Segment and RudderStack "
+                           "SDKs send. Or `writeKey` in the body.",
+        }
+        api.openapi_schema = schema
+    return api.openapi_schema

@@ -1,0 +1,114 @@
+"""`/api/playbook`: read the active playbook, validate a candidate, activate a version, list versions.
+
+Every version ever activated (or recorded by a decision) is kept by its content hash;
+score and stage rows name the version that decided them. Activation takes effect at
+once in this process and within seconds in the others; it does not rescore stored
+leads (run `leadrelay rescore` for that).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadrelay.bootstrap import App
+from leadrelay.entrypoints.api.auth import allow, current_app
+from leadrelay.entrypoints.api.authz import Action, Caller
+from leadrelay.entrypoints.api.errors import error_responses
+from leadrelay.entrypoints.api.runtime import Runtime
+from leadrelay.entrypoints.api.schemas import SafeText
+from leadrelay.playbook import service as playbooks
+
+router = APIRouter(prefix="/api/playbook", tags=["playbook"], responses=error_responses(400, 401, 403, 422, 429, 503))
+
+MAX_TEXT = 1_000_000
+Filename = Field(playbooks.DEFAULT_FILENAME, max_length=200, description="Name used in FILE:LINE messages.")
+
+
+class ActivePlaybook(BaseModel):
+    version: str
+    name: str
+    source: str = Field(description="The file (or name) the text came from.")
+    text: str
+    activated_by: str | None = Field(description="Null while the playbook file rules (nobody activated one).")
+    activated_at: str | None
+
+
+class PlaybookVersion(BaseModel):
+    version: str
+    name: str
+    source: str
+    created_at: str | None
+    active: bool
+
+
+class Candidate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: SafeText = Field(max_length=MAX_TEXT, description="The playbook YAML.")
+    filename: SafeText = Filename
+
+
+class Validation(BaseModel):
+    valid: bool
+    version: str | None = Field(description="The version the text would have (a content hash), when valid.")
+    issues: list[str] = Field(description="Every problem, as FILE:LINE: path: message.")
+
+
+class Activation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: SafeText | None = Field(None, max_length=MAX_TEXT, description="A new playbook to validate and activate.")
+    version: str | None = Field(None, max_length=12, description="Or: a stored version to activate again (rollback).")
+    filename: SafeText = Filename
+    expected_active: str | None = Field(None, max_length=12, description="The version you believe is active; if "
+                                        "another one is by now, 409 and nothing changes.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Activation:
+        if (self.text is None) == (self.version is None):
+            raise ValueError("give exactly one of `text` or `version`")
+        return self
+
+
+@router.get("", response_model=ActivePlaybook, summary="The active playbook")
+def read_active(app: App = Depends(current_app),
+                caller: Caller = Depends(allow(Action.READ_PLAYBOOK))) -> ActivePlaybook:
+    return _active(app)
+
+
+@router.get("/versions", response_model=list[PlaybookVersion], summary="Every stored playbook version")
+def list_versions(app: App = Depends(current_app),
+                  caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> list[dict]:
+    return playbooks.list_versions(app)
+
+
+@router.post("/validate", response_model=Validation, summary="Validate a candidate playbook")
+def validate(candidate: Candidate, caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> Validation:
+    version, issues = playbooks.check(candidate.text, candidate.filename)
+    return Validation(valid=not issues, version=version, issues=issues)
+
+
+@router.post("/activate", response_model=ActivePlaybook, summary="Activate a playbook version",
+             responses=error_responses(404, 409))
+def activate(body: Activation, request: Request, app: App = Depends(current_app),
+             caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> ActivePlaybook:
+    if body.text is not None:
+        playbooks.activate(app, body.text, caller.actor, filename=body.filename, expected_active=body.expected_active)
+    else:
+        playbooks.activate_version(app, body.version, caller.actor, expected_active=body.expected_active)
+    runtime: Runtime = request.app.state.runtime
+    runtime.use(app.playbook)
+    return _active(app)
+
+
+def _active(app: App) -> ActivePlaybook:
+    playbook = app.playbook
+    activation = playbooks.activation(app.engine)
+    if activation is not None and activation["version"] != playbook.version:
+        activation = None  # this process has not followed the newest activation yet
+    return ActivePlaybook(
+        version=playbook.version, name=playbook.model.name, source=playbook.source, text=playbook.text,
+        activated_by=activation["activated_by"] if activation else None,
+        activated_at=activation["activated_at"] if activation else None,
+    )

@@ -1,0 +1,67 @@
+"""The CLI's shared state: settings from global options and the environment, built into an App on use.
+
+Both are built on first use, not when the command line is parsed: `--help` and commands
+that need neither (e.g. `playbook check`) do not pay for Pydantic settings, SQLAlchemy
+or the playbook compiler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from leadrelay.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from leadrelay.bootstrap import App
+    from leadrelay.settings import Settings
+
+
+@dataclass
+class CliState:
+    overrides: dict[str, Any] = field(default_factory=dict)  # from global options; the environment fills the rest
+    explicit_playbook: bool = False  # --playbook or LEADRELAY_PLAYBOOK given: it beats the activated version
+    _settings: Settings | None = None
+    _app: App | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(**self.overrides)
+        return self._settings
+
+    def app(self) -> App:
+        if self._app is None:
+            from leadrelay.bootstrap import bootstrap
+
+            self._app = bootstrap(self.settings, prefer_active=not self.explicit_playbook)
+        return self._app
+
+    def close(self) -> None:
+        """Release the database connections (a test may run many commands in one process)."""
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and `overrides`; a bad value is one InvalidInput naming the variable."""
+    from pydantic import ValidationError
+
+    from leadrelay.settings import Settings
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "LEADRELAY_" + "_".join(str(part) for part in error["loc"]).upper()
+            shown = "input" in error and "password" not in name.lower()
+            problems.append(f"{name}={error['input']!r}: {error['msg']}" if shown else f"{name}: {error['msg']}")
+        raise InvalidInput("bad setting " + "; ".join(problems)) from None
+
+
+def state(ctx: typer.Context) -> CliState:
+    return ctx.ensure_object(CliState)

@@ -1,0 +1,64 @@
+"""`leadrelay demo`: the whole engine on a realistic stream, in under a minute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from leadrelay.entrypoints.cli.handoff_cmd import print_reps, print_route, print_sla
+from leadrelay.entrypoints.cli.leads_cmd import print_explanation
+from leadrelay.entrypoints.cli.output import console, err_console, print_json
+from leadrelay.entrypoints.cli.reports_cmd import print_funnel
+from leadrelay.entrypoints.cli.sales_cmd import print_forecast
+
+
+def demo(
+    database: str = typer.Option("sqlite:///leadrelay-demo.db", "--database", help="Where to keep the demo data."),
+    fresh: bool = typer.Option(False, "--fresh", help="Delete the demo SQLite file first."),
+    visitors: int = typer.Option(3000, "--visitors", min=10, help="Anonymous visitors to simulate."),
+    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed gives the same stream."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    from leadrelay.demo.run import DEMO_DAYS, run_demo
+    from leadrelay.storage.database import connect
+
+    engine = connect(database, check=False)  # a malformed URL is one error line, before anything is deleted
+    url = engine.url
+    engine.dispose()
+    if fresh and url.get_backend_name() == "sqlite" and url.database:
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.database + suffix).unlink(missing_ok=True)
+    if not as_json:
+        err_console.print(f"generating {visitors} visitors (seed {seed}) and ingesting them into {database} ...")
+    result = run_demo(database, seed=seed, visitors=visitors)
+    if as_json:
+        print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
+                    "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
+                    "handoffs": result.handoff_examples, "deals": result.deals})
+        return
+    r = result.report
+    console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
+                  f"{r.rejected} rejected; {r.leads_created} leads created, {r.leads_merged} merged", highlight=False)
+    for rejection in r.rejections[:5]:
+        console.print(f"  rejected {rejection.position}: {rejection.reason}", highlight=False)
+    print_funnel(result.funnel)
+    titles = {"mql": "An MQL: why?", "sal": "A hand-raiser: straight to sales", "disqualified": "Disqualified: why?"}
+    for lead in result.examples:
+        console.rule(titles.get(lead["stage"], f"A lead in {lead['stage']}"))
+        print_explanation(lead)
+    console.rule("The handoff")
+    done = ", ".join(f"{n} {what}" for what, n in sorted(result.sales.items()))
+    console.print(f"sales floor and worker over {DEMO_DAYS} days: {done}")
+    print_reps(result.reps)
+    print_sla(result.sla)
+    for example in result.handoff_examples:
+        title = {"escalated": "An SLA breach, escalated: the lead is handed to the next rep",
+                 "recycled": "A recycled lead: back to nurture, with a reason"}[example["title"]]
+        console.rule(title)
+        print_route(example["route"])
+        print_explanation(example["lead"])
+    console.rule("Deals: qualified with BANT, converted, won or lost")
+    deals = {k: v for k, v in result.deals.items() if k != "forecast"}
+    console.print(", ".join(f"{k}: {v}" for k, v in deals.items()))
+    print_forecast(result.deals["forecast"])

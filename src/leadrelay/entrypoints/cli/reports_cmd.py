@@ -1,0 +1,88 @@
+"""`leadrelay funnel`, `leadrelay rejections list`, `leadrelay db upgrade|status`."""
+
+from __future__ import annotations
+
+import typer
+
+from leadrelay.entrypoints.cli.context import state
+from leadrelay.entrypoints.cli.output import console, fmt, print_json
+
+rejections_app = typer.Typer(help="Messages that were rejected, with the reason.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+
+
+def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    from leadrelay.reports.funnel import funnel as funnel_report
+
+    app = state(ctx).app()
+    with app.engine.connect() as conn:
+        report = funnel_report(conn)
+    if as_json:
+        print_json(report)
+        return
+    print_funnel(report)
+
+
+def print_funnel(report: dict) -> None:
+    from rich.table import Table
+
+    table = Table("stage", "now", "ever reached", "→ next", title="Funnel")
+    for row in report["stages"]:
+        rate = row["conversion_to_next"]
+        table.add_row(row["stage"], str(row["current"]), str(row["reached"]), "-" if rate is None else f"{rate:.1%}")
+    table.add_row("disqualified", str(report["disqualified"]), "", "")
+    console.print(table)
+    console.print(f"{report['known_leads']} known leads, {report['anonymous_visitors']} anonymous visitors",
+                  highlight=False)
+
+
+@rejections_app.command("list", help="The most recent rejected messages.")
+def rejections_list(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, "--limit", "-n", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    from leadrelay.activity.queries import rejections
+
+    page, _ = rejections(state(ctx).app(), limit=limit)
+    rows = [{key: value for key, value in row.items() if key != "payload"} for row in page]
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("id", "source", "where", "message id", "reason")
+    for r in rows:
+        table.add_row(str(r["id"]), r["source"], r["position"], fmt(r["message_id"]), r["reason"])
+    console.print(table)
+
+
+@db_app.command("upgrade", help="Create or migrate the schema to the newest version.")
+def db_upgrade(ctx: typer.Context) -> None:
+    from leadrelay.storage.database import connect, safe_url
+    from leadrelay.storage.migrate import head_revision, upgrade
+
+    engine = connect(state(ctx).settings.database_url)
+    try:
+        upgrade(engine)
+        url = safe_url(engine.url.render_as_string(hide_password=False))
+    finally:
+        engine.dispose()
+    console.print(f"{url} is at {head_revision()}", highlight=False)
+
+
+@db_app.command("status", help="The schema version of the database and the newest one.")
+def db_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    from leadrelay.storage.database import connect
+    from leadrelay.storage.migrate import current_revision, head_revision
+
+    engine = connect(state(ctx).settings.database_url)
+    try:
+        current, head = current_revision(engine), head_revision()
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json({"current": current, "head": head, "up_to_date": current == head})
+    else:
+        console.print(f"schema {fmt(current)}, newest {head}: {'up to date' if current == head else 'run leadrelay db upgrade'}",
+                      highlight=False)

@@ -1,0 +1,609 @@
+"""The handoff: what a stage move between teams sets off, inside the same transaction.
+
+A move into a stage another team owns opens a handoff, routes it to a rep (or queues it),
+plans its SLA timers, suppresses marketing email while sales owns the lead, and writes
+the notices. A move back to marketing (recycle, reject, an escalation) closes it and lifts
+the suppression; so does a won deal (a customer is marketing's to talk to again). Every
+routing decision is stored with its candidates, and every decision as a domain event.
+
+The state rules live in the pure `Handoff` aggregate (`handoff/model.py`); this desk
+loads and stores handoffs, routes, plans timers and buffers what one transaction writes.
+
+`quiet=True` is for loading history (a file of old events, a CSV import): everything is
+recorded at its historical time, and nobody is told (`silenced` counts what was not sent).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Integer, String, insert, literal, select, update
+
+from leadrelay.core.app import App
+from leadrelay.core.events import DomainEvent
+from leadrelay.core.time import utc_iso
+from leadrelay.delivery.notices import Notice
+from leadrelay.handoff.directory import account_owners, effective_directory, lock_routing, rep_loads
+from leadrelay.handoff.events import (
+    HandoffClosed,
+    HandoffOpened,
+    LeadAssigned,
+    LeadQueued,
+    Suppressed,
+    SuppressionLifted,
+)
+from leadrelay.handoff.model import MARKETING, OPEN_STATUSES, Handoff, HandoffOutcome, HandoffStatus, handoff_need
+from leadrelay.handoff.routing import Decision, Directory, Load, route
+from leadrelay.handoff.rows import DUE_COLUMNS, handoff_from_row, handoff_values
+from leadrelay.handoff.sla import CLOCKS, plan
+from leadrelay.lead.activities import Activity
+from leadrelay.lead.engine import activity_fields
+from leadrelay.lead.events import StageChanged
+from leadrelay.lead.lifecycle import StageChange
+from leadrelay.lead.model import Lead
+from leadrelay.lead.stages import Stage
+from leadrelay.lead.store import allocate_ids, chunks
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage.tables import UTCDateTime
+from leadrelay.storage.unit_of_work import UnitOfWork
+
+PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner")
+LATER = object()  # `assign(unless_queued_as=LATER)`: see there
+
+
+class HandoffDesk:
+    """One transaction's view of handoffs: the directory, rep loads, and what to write and send."""
+
+    def __init__(self, conn: Connection, app: App, now: datetime, *, quiet: bool = False):
+        self.conn, self.app, self.now = conn, app, now
+        self.quiet = quiet
+        self.rules = app.playbook.rules
+        self.version = app.playbook.version
+        self._directory: Directory | None = None
+        self._loads: dict[str, Load] | None = None
+        self._load_day: dict[str, str] = {}  # rep -> the local day `Load.today` counts
+        self._synced_at: datetime | None = None
+        self._days: dict[tuple[str, datetime], str] = {}  # (rep, moment) -> the rep's local day then
+        self._isos: dict[datetime, str] = {}
+        self._owners: tuple[dict, dict] | None = None
+        self._decisions: list[dict] = []
+        self._counts: Counter = Counter()  # (rep, day) -> assignments to add to the counters
+        self._timers: dict[tuple, list[int]] = {}  # plan key -> handoffs getting that plan's timers
+        self._updates: list[dict] = []
+        self._plans: dict[tuple, tuple] = {}  # (policy, start, owner) -> plan: a queue assigned at once shares them
+        self._events: list[tuple[DomainEvent, bool]] = []
+        self._written_events = 0
+        self.notices: list[Notice] = []
+        self.silenced = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
+        self.opened = 0  # handoffs opened
+
+    @property
+    def directory(self) -> Directory:
+        if self._directory is None:
+            lock_routing(self.conn)
+            self._directory = effective_directory(self.conn, self.app)
+            self._loads = rep_loads(self.conn, self._directory)
+        return self._directory
+
+    @property
+    def loads(self) -> dict[str, Load]:
+        self.directory  # noqa: B018 - loads come with the directory
+        return self._loads
+
+    def loads_at(self, at: datetime) -> dict[str, Load]:
+        """Rep loads with `today` counting the assignments of each rep's local day of `at`."""
+        loads = self.loads
+        if at == self._synced_at:
+            return loads
+        days = {rep.id: _local_day(rep, at) for rep in self.directory.reps.values()}
+        stale = {rep: day for rep, day in days.items() if self._load_day.get(rep) != day}
+        if stale:
+            counts = _daily_counts(self.conn, stale)
+            for rep, day in stale.items():
+                loads.setdefault(rep, Load()).today = counts.get((rep, day), 0) + self._counts[(rep, day)]
+                self._load_day[rep] = day
+        self._synced_at = at
+        return loads
+
+    # --- stage moves -------------------------------------------------------------------
+
+    def on_stage_changes(self, changes: Sequence[StageChange]) -> None:
+        """Open, close or retarget handoffs for stage moves already stored."""
+        if not changes:
+            return
+        current = self.open_handoffs([c.lead.id for c in changes])
+        for change in changes:
+            lead = change.lead
+            self.record(StageChanged(
+                at=change.at, lead_id=lead.id, cause=change.actor, from_stage=_value(change.from_stage),
+                to_stage=change.to_stage.value, transition=change.transition.value, reason=change.reason))
+            need = handoff_need(change, self.rules.stage_owners)
+            handoff = current.get(lead.id)
+            if change.to_stage is Stage.MQL:
+                self.notice("lead.mql", lead, change.at, actor=change.actor, reason=change.reason,
+                            why=change.reason, trigger=_trigger(change))
+            if need.close and handoff is not None:
+                self.close(handoff, need.close, change.reason, change.at, cause=change.actor)
+                del current[lead.id]
+                handoff = None
+            if need.close is HandoffOutcome.DISQUALIFIED:
+                previous_owner, lead.owner = lead.owner, None
+                self.lift_sales_suppressions(lead.id, "disqualified", change.at)
+                self.notice("lead.disqualified", lead, change.at, actor=change.actor, reason=change.reason,
+                            why=f"disqualified: {change.reason} (by {change.actor})", trigger=_trigger(change),
+                            previous_owner=previous_owner, recipients=self.people(previous_owner))
+            if change.to_stage is Stage.CUSTOMER:
+                # A customer is marketing's to talk to again: its channels reopen.
+                self.lift_sales_suppressions(lead.id, "customer", change.at)
+            if need.kind is None:
+                continue
+            if need.to_function == MARKETING:
+                self.return_to_marketing(lead, change, need)
+            elif not any(team.function == need.to_function for team in self.rules.handoff.directory.teams.values()):
+                continue  # no team serves that function (a playbook without customer success): nobody to hand to
+            elif handoff is not None and handoff.to_function == need.to_function:
+                self.retarget(handoff, lead, need.kind, change)
+            else:
+                current[lead.id] = self.open(lead, need.kind, need.from_function, need.to_function, change.at,
+                                             cause=change.actor, why=change.reason, trigger=_trigger(change),
+                                             suppress=change.to_stage is not Stage.CUSTOMER)
+
+    def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]:
+        c = h.handoffs.c
+        ids = sorted(set(lead_ids))
+        rows = self.conn.execute(select(h.handoffs).where(c.lead_id.in_(ids), c.status.in_(OPEN_STATUSES))) \
+            if ids else []
+        return {row.lead_id: handoff_from_row(row) for row in rows}
+
+    def open(self, lead: Lead, kind: str, from_function: str, to_function: str, at: datetime, *,
+             owner: str | None = None, actor: str = "rule:routing", suppress: bool = True,
+             why: str | None = None, cause: str | None = None, trigger: dict | None = None) -> Handoff:
+        """A new handoff to another team, routed at once when someone can take it.
+
+        `owner` gives it to that rep instead of routing (an expansion goes to the account
+        owner); `suppress=False` leaves marketing's channels open (a customer stays in them).
+        """
+        handoff = Handoff(id=allocate_ids(self.conn, h.handoffs, 1)[0], lead_id=lead.id, kind=kind,
+                          from_function=from_function, to_function=to_function, opened_at=at,
+                          quiet_until=self.now if self.quiet else None)
+        self.conn.execute(insert(h.handoffs).values(id=handoff.id, playbook_version=self.version,
+                                                    **handoff_values(handoff)))
+        self.opened += 1
+        self.record(HandoffOpened(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=cause or actor, kind=kind,
+                                  from_function=from_function, to_function=to_function))
+        if suppress:
+            self.suppress_for_sales(lead.id, handoff.id, at)
+        self.notice("lead.handoff_opened", lead, at, function=to_function, kind=kind, why=why,
+                    trigger=trigger or {"rule": cause or actor, "reason": why})
+        self.assign(handoff, lead, at, actor=actor, owner=owner, why=why)
+        return handoff
+
+    def assign(self, handoff: Handoff, lead: Lead, at: datetime, *, actor: str,
+               exclude: frozenset[str] = frozenset(), owner: str | None = None, clocks: str = "fresh",
+               defer: bool = False, unless_queued_as: Any = None, why: str | None = None,
+               quiet: bool = False) -> Decision:
+        """Route at `at` (or give to `owner`), store the decision, and start or keep the SLA clocks.
+
+        `clocks`: "fresh" plans the policy's deadlines from `at` (a handoff's first owner),
+        "restart" cancels the pending ones first (a person reassigned it), "keep" leaves them
+        (an SLA step reassigned it: the new owner takes over the clock and its remaining steps),
+        "resume" starts only the clocks a `restart_clock` step stopped while nobody could take it.
+        Reps in `exclude` and the handoff's excluded reps are never picked. `defer` buffers the
+        writes for `write_pending()` (bulk assignment of a queue). `unless_queued_as`: the
+        candidates of the last decision; a lead still queued for the same reasons stores nothing.
+        `unless_queued_as=LATER`: a lead still queued stores nothing now; the caller compares
+        and calls `record_still_queued` (a queue loads the last candidates of those only).
+        """
+        directory = self.directory
+        loads = self.loads_at(at)
+        previous = handoff.owner if handoff.status.owned else None
+        avoid = {rep: "missed this lead's SLA before" for rep in handoff.excluded} | \
+            {rep: "current owner" for rep in exclude}
+        if owner is not None:
+            rep = directory.reps[owner]
+            decision = Decision("manual", rep.team, owner, f"assigned by {actor}")
+        else:
+            decision = route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, directory, loads, at,
+                             account_owner=self.account_owner(lead), exclude=avoid)
+        if decision.owner is None and unless_queued_as is LATER:
+            return decision
+        candidates = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
+        if decision.owner is None and unless_queued_as is not None and candidates == unless_queued_as:
+            return decision  # still waiting, for the same reasons: nothing new to record
+        self._decisions.append({
+            "lead_id": lead.id, "handoff_id": handoff.id, "at": at, "rule_id": decision.rule,
+            "team": decision.team, "owner": decision.owner, "reason": decision.reason,
+            "candidates": candidates, "actor": actor, "playbook_version": self.version})
+        if previous is not None and previous in loads:
+            loads[previous].open = max(loads[previous].open - 1, 0)
+        if decision.owner is None:
+            handoff.queue(decision.team)
+            values: dict[str, Any] = {"status": handoff.status.value, "team": decision.team, "owner": None}
+            self.record(LeadQueued(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor, team=decision.team,
+                                   reason=decision.reason, previous_owner=previous), quiet=quiet)
+        else:
+            self._count_assignment(decision.owner, at)
+            handoff.assign(decision.owner, decision.team, at)
+            values = {"status": handoff.status.value, "team": decision.team, "owner": decision.owner,
+                      "assigned_at": at}
+            if clocks == "restart":
+                self.cancel_timers(handoff.id, None, "reassigned")
+            if clocks in ("fresh", "restart"):
+                values |= self.schedule(handoff, decision.owner, at)
+            elif clocks == "resume":
+                values |= self.schedule(handoff, decision.owner, at, only=self.stopped_clocks(handoff))
+            self.record(LeadAssigned(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor,
+                                     owner=decision.owner, team=decision.team, rule=decision.rule,
+                                     reason=decision.reason, previous_owner=previous), quiet=quiet)
+            self.notice("lead.assigned", lead, at, owner=decision.owner, team=decision.team,
+                        reason=decision.reason, why=why or decision.reason, handoff=handoff, previous_owner=previous,
+                        recipients=self.people(decision.owner), quiet=quiet)
+        lead.owner = decision.owner
+        self._updates.append(values | {"b_id": handoff.id})
+        if not defer:
+            self.write_pending()
+        return decision
+
+    def record_still_queued(self, handoff: Handoff, lead: Lead, decision: Decision, at: datetime, *, actor: str,
+                            unless_queued_as: Any) -> bool:
+        """Store the decision to keep a lead waiting, unless its candidates are those of the last one."""
+        candidates = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
+        if candidates == unless_queued_as:
+            return False
+        self._decisions.append({
+            "lead_id": lead.id, "handoff_id": handoff.id, "at": at, "rule_id": decision.rule,
+            "team": decision.team, "owner": None, "reason": decision.reason,
+            "candidates": candidates, "actor": actor, "playbook_version": self.version})
+        handoff.queue(decision.team)
+        self.record(LeadQueued(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor, team=decision.team,
+                               reason=decision.reason))
+        self._updates.append({"status": handoff.status.value, "team": decision.team, "owner": None,
+                              "b_id": handoff.id})
+        return True
+
+    def _count_assignment(self, rep_id: str, at: datetime) -> None:
+        load = self.loads.setdefault(rep_id, Load())
+        load.open, load.total = load.open + 1, load.total + 1
+        key = (rep_id, at)
+        day = self._days.get(key)
+        if day is None:
+            day = self._days[key] = _local_day(self.directory.reps[rep_id], at)
+        if self._load_day.get(rep_id) == day:
+            load.today += 1
+        self._counts[(rep_id, day)] += 1
+        self._counts[(rep_id, "")] += 1
+
+    def write_pending(self) -> None:
+        """Write buffered routing decisions, counters, timers and handoff updates in batches."""
+        if self._decisions:
+            self.conn.execute(insert(h.routing_decisions), self._decisions)
+        if self._counts:
+            _add_counts(self.conn, self._counts)
+        self._insert_timers()
+        # One UPDATE ... WHERE id IN (...) per distinct set of values (a queue assigned at once: one per
+        # owner) rather than one statement per handoff. Later updates of a handoff override earlier ones.
+        latest: dict[int, dict] = {}
+        for row in self._updates:
+            latest[row["b_id"]] = latest.get(row["b_id"], {}) | row
+        same: dict[tuple, list[int]] = {}
+        for handoff_id, row in latest.items():
+            key = tuple(sorted((k, _hashable(v)) for k, v in row.items() if k != "b_id"))
+            same.setdefault(key, []).append(handoff_id)
+        for values, ids in same.items():
+            row = latest[ids[0]]
+            for part in chunks(ids):
+                self.conn.execute(update(h.handoffs).where(h.handoffs.c.id.in_(part))
+                                  .values({k: row[k] for k, _ in values}))
+        self._decisions, self._timers, self._updates = [], {}, []
+        self._counts = Counter()
+
+    def save(self, handoff: Handoff, *columns: str) -> None:
+        """Buffer the given columns of `handoff` for writing."""
+        values = handoff_values(handoff)
+        self._updates.append({column: values[column] for column in columns} | {"b_id": handoff.id})
+
+    def _insert_timers(self) -> None:
+        """The planned timers: handoffs sharing a plan get each of its timers in one INSERT ... SELECT.
+
+        A queue assigned at once shares a handful of plans (one per owner), so this is a few
+        statements instead of a row per timer; each handoff's timers still get ids in plan order.
+        """
+        c = h.handoffs.c
+        columns = ["handoff_id", "lead_id", "policy_id", "deadline", "step", "step_index", "action", "due_at",
+                   "fire_at"]
+        for key, ids in self._timers.items():
+            policy_id = key[0]
+            due, timers = self._plans[key]
+            for timer in timers:
+                constants = (literal(policy_id, String), literal(timer.deadline, String), literal(timer.step, String),
+                             literal(timer.index, Integer), literal(timer.action, String),
+                             literal(due[timer.deadline], UTCDateTime), literal(timer.fire_at, UTCDateTime))
+                for part in chunks(ids):
+                    self.conn.execute(insert(h.sla_timers).from_select(
+                        columns, select(c.id, c.lead_id, *constants).where(c.id.in_(part)).order_by(c.id)))
+
+    def account_owner(self, lead: Lead) -> str | None:
+        """The rep who owns the lead's company (its account, or an account with its email domain)."""
+        if self._owners is None:
+            self._owners = account_owners(self.conn)
+        by_account, by_domain = self._owners
+        return by_account.get(lead.account_id) or by_domain.get(lead.company_domain)
+
+    def stopped_clocks(self, handoff: Handoff) -> frozenset[str]:
+        """The policy's clocks this handoff has no deadline for (a restart waiting for an owner)."""
+        policy = self.rules.handoff.policies.get(handoff.kind)
+        if policy is None or policy.id != handoff.policy_id:
+            return frozenset()
+        return frozenset(clock for clock in CLOCKS if policy.window(clock) is not None and clock not in handoff.due)
+
+    def schedule(self, handoff: Handoff, owner: str, start: datetime,
+                 only: frozenset[str] | None = None) -> dict[str, Any]:
+        """Plan the policy's deadlines and timers from `start` on the owner's calendar (buffered);
+        `only` those clocks, when given."""
+        policy = self.rules.handoff.policies.get(handoff.kind)
+        if policy is None:
+            handoff.policy_id = None
+            return {"policy_id": None}
+        if only is not None and not only:
+            return {}
+        key = (policy.id, start, owner, only)
+        if key not in self._plans:
+            due, timers = plan(policy, start, self.directory.reps[owner].calendar)
+            if only is not None:
+                due = {clock: at for clock, at in due.items() if clock in only}
+                timers = [timer for timer in timers if timer.deadline in only]
+            self._plans[key] = (due, timers)
+        due, _ = self._plans[key]
+        self._timers.setdefault(key, []).append(handoff.id)  # written by write_pending (lead id: the handoff's)
+        handoff.policy_id, handoff.due = policy.id, handoff.due | dict(due) if only else dict(due)
+        handoff.touches_required = policy.touches[0] if policy.touches else None
+        return {"policy_id": policy.id, "touches_required": handoff.touches_required} | \
+            {DUE_COLUMNS[name]: at for name, at in due.items()}
+
+    def retarget(self, handoff: Handoff, lead: Lead, kind: str, change: StageChange) -> None:
+        """A hand-raiser on a lead sales already has: keep the owner, put it on the hand-raiser clock."""
+        handoff.kind = kind
+        values: dict[str, Any] = {"kind": kind}
+        if handoff.owner is not None:
+            self.cancel_timers(handoff.id, None, "hand-raiser clock")
+            values |= self.schedule(handoff, handoff.owner, max(change.at, handoff.opened_at))
+        self._updates.append(values | {"b_id": handoff.id})
+        self.write_pending()
+        self.notice("lead.handoff_opened", lead, change.at, function=handoff.to_function, team=handoff.team,
+                    kind=kind,
+                    reason="hand-raiser on a lead sales already had", why=change.reason, handoff=handoff,
+                    trigger=_trigger(change),
+                    recipients=self.people(handoff.owner))
+
+    def close(self, handoff: Handoff, outcome: HandoffOutcome, reason: str | None, at: datetime, *,
+              cause: str) -> None:
+        owned_by = handoff.owner if handoff.status.owned else None
+        handoff.close(outcome, reason, max(at, handoff.opened_at))
+        self.save(handoff, "status", "outcome", "reason", "closed_at")
+        self.write_pending()
+        self.cancel_timers(handoff.id, None, f"handoff {outcome.value}")
+        if owned_by is not None and owned_by in self.loads:
+            self.loads[owned_by].open = max(self.loads[owned_by].open - 1, 0)
+        self.record(HandoffClosed(at=handoff.closed_at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=cause,
+                                  outcome=outcome.value, reason=reason, owner=handoff.owner))
+
+    def return_to_marketing(self, lead: Lead, change: StageChange, need) -> None:
+        """Recycle or reject: record the handoff back to marketing, lift what sales ownership imposed."""
+        self.conn.execute(insert(h.handoffs).values(
+            lead_id=lead.id, kind=need.kind, from_function=need.from_function, to_function=MARKETING,
+            status=HandoffStatus.CLOSED.value, outcome=HandoffOutcome.RETURNED.value, reason=change.reason,
+            opened_at=change.at, closed_at=change.at, touches=0, playbook_version=self.version))
+        previous_owner, lead.owner = lead.owner, None
+        self.lift_sales_suppressions(lead.id, need.kind, change.at)
+        self.notice(f"lead.{'recycled' if need.kind == 'recycle' else 'rejected'}", lead, change.at,
+                    actor=change.actor, reason=change.reason, from_stage=change.from_stage.value,
+                    why=f"{'recycled to nurture' if need.kind == 'recycle' else 'returned to marketing'}: "
+                        f"{change.reason} (by {change.actor})", trigger=_trigger(change), previous_owner=previous_owner,
+                    recipients=self.people(previous_owner))
+
+    def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, *, from_index: int | None = None) -> None:
+        """Cancel pending timers. A deadline met late keeps its overdue timers: the breach still counts.
+
+        `from_index`: only the clock's escalation steps from that index on (re-timed or restarted).
+        """
+        c = h.sla_timers.c
+        query = update(h.sla_timers).where(c.handoff_id == handoff_id, c.fired_at.is_(None), c.cancelled_at.is_(None))
+        if deadline is not None:
+            query = query.where(c.deadline == deadline)
+            query = query.where(c.step == "escalation", c.step_index >= from_index) if from_index is not None \
+                else query.where(c.due_at >= self.now)
+        self.conn.execute(query.values(cancelled_at=self.now, outcome=why))
+
+    # --- suppression -------------------------------------------------------------------
+
+    def suppress_for_sales(self, lead_id: int, handoff_id: int, at: datetime) -> None:
+        channels = self.rules.handoff.suppress_while_sales
+        active = self.active_suppressions(lead_id)
+        rows = [{"lead_id": lead_id, "channel": channel, "reason": "owned by sales", "source": f"handoff:{handoff_id}",
+                 "permanent": False, "created_at": self.now} for channel in channels if channel not in active]
+        if rows:
+            self.conn.execute(insert(h.suppressions), rows)
+            for row in rows:
+                self.record(Suppressed(at=at, lead_id=lead_id, handoff_id=handoff_id, cause=f"handoff:{handoff_id}",
+                                       channel=row["channel"], reason=row["reason"], permanent=False))
+
+    def lift_sales_suppressions(self, lead_id: int, why: str, at: datetime) -> None:
+        c = h.suppressions.c
+        lifted = list(self.conn.scalars(update(h.suppressions).where(
+            c.lead_id == lead_id, c.permanent.is_(False), c.lifted_at.is_(None))
+            .values(lifted_at=self.now, lifted_reason=why).returning(c.channel)))
+        if lifted:
+            self.record(SuppressionLifted(at=at, lead_id=lead_id, cause=f"handoff:{why}", channels=sorted(lifted),
+                                          reason=why))
+
+    def active_suppressions(self, lead_id: int) -> set[str]:
+        c = h.suppressions.c
+        return set(self.conn.scalars(select(c.channel).where(c.lead_id == lead_id, c.lifted_at.is_(None))))
+
+    def suppress_from_activities(self, assigned: Sequence[tuple[Activity, Lead]]) -> None:
+        """Unsubscribes and bounces: permanent suppressions, never lifted automatically."""
+        rules = self.rules.handoff.permanent
+        if not rules:
+            return
+        rows = []
+        for activity, lead in assigned:
+            event = activity.name if activity.type == "track" else None
+            fields = None
+            for rule in rules:
+                if not rule.may_match(activity.type, event):
+                    continue  # most activities are page views no suppression rule can match
+                fields = fields if fields is not None else activity_fields(activity)
+                if rule.when(fields):
+                    rows.append({"lead_id": lead.id, "channel": rule.channel, "reason": rule.reason,
+                                 "source": f"rule:suppression.{rule.id}", "permanent": True,
+                                 "created_at": activity.occurred_at})
+        if rows:
+            self.conn.execute(insert(h.suppressions), rows)
+            for row in rows:
+                self.record(Suppressed(at=row["created_at"], lead_id=row["lead_id"], cause=row["source"],
+                                       channel=row["channel"], reason=row["reason"], permanent=True))
+
+    # --- events and notices --------------------------------------------------------------
+
+    def record(self, event: DomainEvent, *, quiet: bool = False) -> None:
+        """Keep a domain event for the log (written with the rest of the transaction)."""
+        self._events.append((event, quiet or (self.quiet and event.at <= self.now)))
+
+    @property
+    def event_count(self) -> int:
+        """How many events this transaction recorded so far (a position for `quieten`)."""
+        return self._written_events + len(self._events)
+
+    def quieten(self, start: int, end: int) -> None:
+        """Mark events `start` to `end` (positions from `event_count`) as recorded without telling anyone."""
+        offset = self._written_events
+        for index in range(max(start - offset, 0), max(end - offset, 0)):
+            self._events[index] = (self._events[index][0], True)
+
+    def people(self, rep_id: str | None) -> dict[str, str]:
+        rep = self.directory.reps.get(rep_id) if rep_id else None
+        if rep is None:
+            return {}
+        return {"owner": rep.email} | ({"manager": rep.manager_email} if rep.manager_email else {})
+
+    def notice(self, event: str, lead: Lead, at: datetime, *, recipients: dict | None = None,
+               handoff: Handoff | None = None, quiet: bool = False, **data: Any) -> None:
+        """Tell people: who the lead is, what happened, and why (`why`: the trigger in words)."""
+        if quiet or (self.quiet and at <= self.now):  # loaded history: what happened before the load is not news
+            self.silenced += 1
+            return
+        data = {k: v for k, v in data.items() if v is not None}
+        reps = self.rules.handoff.directory.reps
+        for key in PEOPLE_KEYS:  # a rep id becomes {"id", "name", "email"}: one shape per key
+            if isinstance(data.get(key), str) and data[key] in reps:
+                rep = reps[data[key]]
+                data[key] = {"id": rep.id, "name": rep.name, "email": rep.email}
+        data.setdefault("why", data.get("reason") or event)
+        data["lead"] = lead_summary(lead)
+        data.setdefault("fit", round(lead.scoring.fit, 1))
+        data["scores"] = {"fit": round(lead.scoring.fit, 1), "engagement": round(lead.scoring.engagement, 1)}
+        if handoff is not None:
+            data["handoff"] = {"id": handoff.id, "kind": handoff.kind, "status": handoff.status.value,
+                               "deadlines": {clock: self._iso(due) for clock, due in handoff.due.items()}}
+        data["playbook_version"] = self.version
+        self.notices.append(Notice(event, at, lead.id, data, recipients or {}))
+
+    def _iso(self, moment: datetime) -> str:
+        """`utc_iso`, remembered: a queue assigned at once shares a handful of deadlines."""
+        text = self._isos.get(moment)
+        if text is None:
+            text = self._isos[moment] = utc_iso(moment)
+        return text
+
+    def flush(self) -> None:
+        """Write what is buffered, the domain events into their log and the notices into the outbox."""
+        self.write_pending()
+        if self._events:
+            self.conn.execute(insert(h.domain_events), [
+                {"type": event.type, "at": event.at, "recorded_at": self.now, "lead_id": event.lead_id,
+                 "handoff_id": event.handoff_id, "cause": event.cause, "data": event.data(), "quiet": quiet,
+                 "playbook_version": self.version}
+                for event, quiet in self._events])
+            self._written_events += len(self._events)
+            self._events = []
+        if not self.notices:
+            return
+        from leadrelay.delivery.outbox import enqueue
+
+        enqueue(self.conn, self.notices, self.app.playbook.model.notifications, self.now)
+        self.notices = []
+
+
+def lead_summary(lead: Lead) -> dict[str, Any]:
+    """Who the lead is, for a notice: name, title, company, email, stage."""
+    traits = lead.traits
+    title, company = traits.get("title"), lead.account.get("name") or traits.get("company")
+    if isinstance(company, dict):  # Segment's `company` trait may be an object: {"name": ..., ...}
+        company = company.get("name")
+    return {"id": lead.id, "email": lead.email, "name": _name(traits),
+            "title": title if isinstance(title, str) else None,
+            "company": company if isinstance(company, str) else None,
+            "stage": lead.stage.value if lead.stage else None}
+
+
+def _name(traits: dict) -> str | None:
+    """The person's name from the traits: first and last name (snake or camel case), or `name`."""
+    first = traits.get("first_name") or traits.get("firstName")
+    last = traits.get("last_name") or traits.get("lastName")
+    name = " ".join(p for p in (first, last) if isinstance(p, str) and p)
+    if name:
+        return name
+    full = traits.get("name")
+    return full if isinstance(full, str) else None
+
+
+def _trigger(change: StageChange) -> dict[str, Any]:
+    """What made a stage move: the rule or person, and the reason with the scores it read."""
+    return {"rule": change.actor, "reason": change.reason, "transition": change.transition.value,
+            "activity": getattr(change.activity, "message_id", None)}
+
+
+def _value(stage: Stage | None) -> str | None:
+    return stage.value if stage else None
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _local_day(rep, at: datetime) -> str:
+    return at.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
+
+
+def _daily_counts(conn: Connection, days: dict[str, str]) -> dict[tuple[str, str], int]:
+    c = h.rep_assignment_counts.c
+    wanted = set(days.values())
+    return {(rep, day): n for rep, day, n in conn.execute(
+        select(c.rep, c.day, c.assigned).where(c.rep.in_(list(days)), c.day.in_(wanted)))
+        if days.get(rep) == day}
+
+
+def _add_counts(conn: Connection, counts: Counter) -> None:
+    """Add to the per-rep assignment counters (an upsert on both databases)."""
+    table = h.rep_assignment_counts
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    statement = upsert(table)
+    statement = statement.on_conflict_do_update(index_elements=["rep", "day"],
+                                                set_={"assigned": table.c.assigned + statement.excluded.assigned})
+    conn.execute(statement, [{"rep": rep, "day": day, "assigned": n} for (rep, day), n in sorted(counts.items())])
+
+
+def _open_desk(uow: UnitOfWork) -> HandoffDesk:
+    return HandoffDesk(uow.conn, uow.app, uow.now, quiet=uow.quiet)
+
+
+def desk_of(uow: UnitOfWork) -> HandoffDesk:
+    """The handoff desk of this unit of work: one per transaction, made on first use, flushed at commit."""
+    return uow.part(_open_desk)

@@ -1,0 +1,151 @@
+"""The rep directory as routing sees it now: playbook reps with CLI overrides, and their loads."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, insert, select, text, update
+
+from leadrelay.core.app import App
+from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.handoff.routing import Directory, Load
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage import tables as t
+from leadrelay.storage.database import transaction
+
+ROUTING_LOCK = 7_361_902  # PostgreSQL advisory lock: one router at a time, so caps hold across processes
+
+
+def lock_routing(conn: Connection) -> None:
+    """Serialise assignment across processes (SQLite's single writer already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTING_LOCK})
+
+
+def effective_directory(conn: Connection, app: App) -> Directory:
+    """The playbook's directory with the overrides people made through the CLI applied."""
+    base: Directory = app.playbook.rules.handoff.directory
+    overrides = conn.execute(select(h.rep_overrides)).all()
+    if not overrides:
+        return base
+    reps = dict(base.reps)
+    for row in overrides:
+        rep = reps.get(row.rep)
+        if rep is None:
+            continue  # a rep the playbook no longer has
+        changes: dict[str, Any] = {}
+        for column in ("active", "capacity", "daily_quota", "weight"):
+            value = getattr(row, column)
+            if value is not None:
+                changes[column] = value
+        if row.away:
+            changes["away"] = rep.away + tuple((date.fromisoformat(a), date.fromisoformat(b)) for a, b in row.away)
+        reps[row.rep] = replace(rep, **changes)
+    return replace(base, reps=reps)
+
+
+def rep_loads(conn: Connection, directory: Directory, now: datetime | None = None) -> dict[str, Load]:
+    """Open leads and all-time assignments per rep; with `now`, also the assignments of each rep's day.
+
+    Reads the per-rep counters and the open handoffs, never the whole assignment history.
+    """
+    from leadrelay.handoff.model import OWNED
+
+    loads = {rep: Load() for rep in directory.reps}
+    c = h.handoffs.c
+    owned = [status.value for status in OWNED]
+    for owner, count in conn.execute(select(c.owner, func.count()).where(c.status.in_(owned), c.owner.is_not(None))
+                                     .group_by(c.owner)):
+        if owner in loads:
+            loads[owner].open = count
+    n = h.rep_assignment_counts.c
+    days = {rep.id: now.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
+            for rep in directory.reps.values()} if now is not None else {}
+    for rep, day, count in conn.execute(select(n.rep, n.day, n.assigned).where(n.day.in_({"", *days.values()}))):
+        if rep not in loads:
+            continue
+        if day == "":
+            loads[rep].total = count
+        elif days.get(rep) == day:
+            loads[rep].today = count
+    return loads
+
+
+def account_owners(conn: Connection) -> tuple[dict[int, str], dict[str, str]]:
+    """Account owners by account id, and by the account's domain (for leads not linked to the account)."""
+    a, o = t.accounts.c, h.account_owners.c
+    by_account, by_domain = {}, {}
+    for account_id, domain, rep in conn.execute(select(o.account_id, a.domain, o.rep)
+                                                .join(t.accounts, a.id == o.account_id).order_by(o.account_id)):
+        by_account[account_id] = rep
+        if domain:
+            by_domain.setdefault(domain, rep)
+    return by_account, by_domain
+
+
+def set_rep(app: App, rep_id: str, *, actor: str, active: bool | None = None, capacity: int | None = None,
+            daily_quota: int | None = None, weight: float | None = None,
+            away: tuple[date, date] | None = None, reset: bool = False) -> dict:
+    """Change a rep at run time (the playbook stays as written); `reset` drops every override."""
+    if rep_id not in app.playbook.rules.handoff.directory.reps:
+        raise NotFound(f"no rep '{rep_id}' in the playbook")
+    if away is not None and away[1] < away[0]:
+        raise InvalidInput(f"away until {away[1]} is before {away[0]}")
+    now = app.clock()
+    with transaction(app.engine) as conn:
+        row = conn.execute(select(h.rep_overrides).where(h.rep_overrides.c.rep == rep_id)).first()
+        values: dict[str, Any] = {"updated_by": actor, "updated_at": now}
+        if reset:
+            values |= {"active": None, "capacity": None, "daily_quota": None, "weight": None, "away": None}
+        for key, value in (("active", active), ("capacity", capacity), ("daily_quota", daily_quota),
+                           ("weight", weight)):
+            if value is not None:
+                values[key] = value
+        if away is not None:
+            values["away"] = list(row.away or []) + [[away[0].isoformat(), away[1].isoformat()]] if row \
+                else [[away[0].isoformat(), away[1].isoformat()]]
+        if row is None:
+            conn.execute(insert(h.rep_overrides).values(rep=rep_id, **values))
+        else:
+            conn.execute(update(h.rep_overrides).where(h.rep_overrides.c.rep == rep_id).values(**values))
+        directory = effective_directory(conn, app)
+        return rep_summary(directory, rep_loads(conn, directory, now), rep_id)
+
+
+def rep_summary(directory: Directory, loads: dict[str, Load], rep_id: str) -> dict:
+    rep, load = directory.reps[rep_id], loads.get(rep_id) or Load()
+    return {
+        "id": rep.id, "name": rep.name, "email": rep.email, "team": rep.team, "active": rep.active,
+        "capacity": rep.capacity, "daily_quota": rep.daily_quota, "weight": rep.weight,
+        "open_leads": load.open, "assigned_today": load.today, "assigned_total": load.total,
+        "away": [[a.isoformat(), b.isoformat()] for a, b in rep.away], "timezone": rep.calendar.timezone,
+        "manager": rep.manager_email,
+    }
+
+
+def list_reps(app: App) -> list[dict]:
+    now = app.clock()
+    with app.engine.connect() as conn:
+        directory = effective_directory(conn, app)
+        loads = rep_loads(conn, directory, now)
+    return [rep_summary(directory, loads, rep_id) for rep_id in directory.reps]
+
+
+def set_account_owner(app: App, account: str, rep_id: str, *, actor: str) -> dict:
+    """Make a rep the owner of an account (by account id, group id or domain)."""
+    if rep_id not in app.playbook.rules.handoff.directory.reps:
+        raise NotFound(f"no rep '{rep_id}' in the playbook")
+    a = t.accounts.c
+    with transaction(app.engine) as conn:
+        query = select(a.id, a.name, a.domain).where(
+            (a.group_id == account) | (a.domain == account.lower()) | (a.id == int(account) if account.isascii() and account.isdigit() and len(account) < 19 else False))
+        row = conn.execute(query.order_by(a.id).limit(1)).first()
+        if row is None:
+            raise NotFound(f"no account '{account}' (give an account id, group id or domain)")
+        o = h.account_owners.c
+        conn.execute(h.account_owners.delete().where(o.account_id == row.id))
+        conn.execute(insert(h.account_owners).values(account_id=row.id, rep=rep_id, set_by=actor, set_at=app.clock()))
+    return {"account": row.id, "name": row.name, "domain": row.domain, "owner": rep_id}

@@ -1,0 +1,145 @@
+"""Reading the handoff: why a lead went where it went, a rep's queue, suppression lists, SLA compliance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from leadrelay.core.app import App
+from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.handoff.model import OWNED_STATUSES
+from leadrelay.lead.queries import find_lead
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage import tables as t
+
+CHANNELS = ("email", "ads", "calls")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def handoff_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "lead_id": row.lead_id, "kind": row.kind, "from": row.from_function, "to": row.to_function,
+        "team": row.team, "owner": row.owner, "status": row.status, "outcome": row.outcome, "reason": row.reason,
+        "policy": row.policy_id, "opened_at": _iso(row.opened_at), "assigned_at": _iso(row.assigned_at),
+        "accepted_at": _iso(row.accepted_at), "first_touch_at": _iso(row.first_touch_at),
+        "touches": row.touches, "touches_required": row.touches_required,
+        "accept_due_at": _iso(row.accept_due_at), "first_touch_due_at": _iso(row.first_touch_due_at),
+        "touches_due_at": _iso(row.touches_due_at), "closed_at": _iso(row.closed_at),
+    }
+
+
+def route_explain(app: App, ref: str | int) -> dict[str, Any]:
+    """Every routing decision for a lead: rule matched, candidates and why each was skipped, who was chosen."""
+    with app.engine.connect() as conn:
+        lead = find_lead(conn, ref)
+        d = h.routing_decisions.c
+        decisions = [
+            {"at": _iso(r.at), "handoff": r.handoff_id, "rule": r.rule_id, "team": r.team, "owner": r.owner,
+             "reason": r.reason, "actor": r.actor, "candidates": r.candidates, "playbook_version": r.playbook_version}
+            for r in conn.execute(select(h.routing_decisions).where(d.lead_id == lead.id).order_by(d.at, d.id))
+        ]
+        handoffs = [handoff_dict(r) for r in conn.execute(
+            select(h.handoffs).where(h.handoffs.c.lead_id == lead.id).order_by(h.handoffs.c.id))]
+        timers = [
+            {"handoff": r.handoff_id, "deadline": r.deadline, "step": r.step, "action": r.action,
+             "fire_at": _iso(r.fire_at), "fired_at": _iso(r.fired_at), "cancelled_at": _iso(r.cancelled_at),
+             "outcome": r.outcome}
+            for r in conn.execute(select(h.sla_timers).where(h.sla_timers.c.lead_id == lead.id)
+                                  .order_by(h.sla_timers.c.fire_at, h.sla_timers.c.id))
+        ]
+    return {"id": lead.id, "email": lead.email, "owner": lead.owner, "decisions": decisions,
+            "handoffs": handoffs, "timers": timers}
+
+
+def rep_queue(app: App, rep: str) -> list[dict[str, Any]]:
+    """A rep's open handoffs, most urgent deadline first."""
+    if rep not in app.playbook.rules.handoff.directory.reps:
+        raise NotFound(f"no rep '{rep}' in the playbook")
+    c = h.handoffs.c
+    due = func.coalesce(c.first_touch_due_at, c.accept_due_at, c.touches_due_at)
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(h.handoffs, t.leads.c.email).join(t.leads, t.leads.c.id == c.lead_id)
+                            .where(c.status.in_(OWNED_STATUSES), c.owner == rep)
+                            .order_by(due.is_(None), due, c.opened_at))
+        return [handoff_dict(r) | {"email": r.email} for r in rows]
+
+
+def suppression_list(app: App, channel: str | None = None, *,
+                     owners: set[str] | None = None) -> list[dict[str, Any]]:
+    """Leads marketing must not contact, per channel, with why and since when.
+
+    With `owners`, only the leads these reps own (what a manager may see)."""
+    if channel is not None and channel not in CHANNELS:
+        raise InvalidInput(f"unknown channel '{channel}' (one of {', '.join(CHANNELS)})")
+    s = h.suppressions.c
+    query = (select(t.leads.c.id, t.leads.c.email, s.channel, s.reason, s.source, s.permanent, s.created_at)
+             .join(t.leads, t.leads.c.id == s.lead_id).where(s.lifted_at.is_(None)))
+    if channel:
+        query = query.where(s.channel == channel)
+    if owners is not None:
+        query = query.where(t.leads.c.owner.in_(sorted(owners)))
+    with app.engine.connect() as conn:
+        rows = conn.execute(query.order_by(t.leads.c.email, s.channel, s.created_at))
+        seen, out = set(), []
+        for r in rows:
+            if (r.id, r.channel) in seen:
+                continue  # one line per lead and channel: the oldest reason
+            seen.add((r.id, r.channel))
+            out.append({"lead_id": r.id, "email": r.email, "channel": r.channel, "reason": r.reason,
+                        "source": r.source, "permanent": r.permanent, "since": _iso(r.created_at)})
+        return out
+
+
+def open_handoff_opened_at(app: App, lead_id: int) -> datetime | None:
+    """When the lead's open handoff was opened; None when it has none."""
+    c = h.handoffs.c
+    with app.engine.connect() as conn:
+        return conn.scalar(select(c.opened_at).where(c.lead_id == lead_id, c.status != "closed")
+                           .order_by(c.id.desc()).limit(1))
+
+
+def sla_report(app: App, now: datetime) -> dict[str, Any]:
+    """SLA compliance per policy and deadline, and the marketing SLA (MQLs this month vs the target)."""
+    tm = h.sla_timers.c
+    with app.engine.connect() as conn:
+        breach = and_(tm.step == "breach")
+        rows = conn.execute(select(tm.policy_id, tm.deadline, tm.fired_at.is_not(None), tm.outcome, func.count())
+                            .where(breach).group_by(tm.policy_id, tm.deadline, tm.fired_at.is_not(None), tm.outcome))
+        policies: dict[tuple[str, str], dict[str, int]] = {}
+        for policy, deadline, fired, outcome, count in rows:
+            entry = policies.setdefault((policy, deadline), {"met": 0, "breached": 0, "pending": 0, "other": 0})
+            if fired:
+                entry["breached"] += count
+            elif outcome == "met":
+                entry["met"] += count
+            elif outcome is None:
+                entry["pending"] += count
+            else:
+                entry["other"] += count
+        month_start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        sc = t.stage_changes.c
+        mqls = conn.scalar(select(func.count(func.distinct(sc.lead_id))).where(sc.to_stage == "mql",
+                                                                             sc.at >= month_start, sc.at <= now))
+    target = app.playbook.rules.handoff.mqls_per_month
+    return {
+        "sales": [
+            {"policy": p, "deadline": d, **v,
+             "compliance": round(v["met"] / (v["met"] + v["breached"]), 4) if v["met"] + v["breached"] else None}
+            for (p, d), v in sorted(policies.items())
+        ],
+        "marketing": {"month": month_start.strftime("%Y-%m"), "mqls": mqls, "target": target,
+                      "on_track": None if target is None else mqls >= target * _month_fraction(now)},
+    }
+
+
+def _month_fraction(now: datetime) -> float:
+    """How much of the calendar month has passed (the pro-rata bar for the MQL target)."""
+    import calendar
+
+    days = calendar.monthrange(now.year, now.month)[1]
+    return min((now.day - 1 + now.hour / 24) / days, 1.0)

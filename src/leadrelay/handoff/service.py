@@ -1,0 +1,188 @@
+"""What a rep does with a lead handed to them: accept, reject, log a touch, recycle, disqualify, reassign.
+
+The CLI calls these now; the HTTP API calls the same functions. Each is one transaction
+and stores who did it; acting on a lead someone else owns is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from leadrelay.core.app import App
+from leadrelay.core.errors import InvalidInput, InvalidTransition, NotFound
+from leadrelay.handoff.desk import desk_of
+from leadrelay.handoff.events import HandoffAccepted, TouchLogged
+from leadrelay.handoff.model import Handoff, HandoffStatus
+from leadrelay.handoff.routing import Load, route, why_not
+from leadrelay.handoff.rows import handoff_from_row
+from leadrelay.handoff.sla import ACCEPT, FIRST_TOUCH, TOUCHES
+from leadrelay.lead.model import Lead
+from leadrelay.lead.service import (
+    check_reason,
+    load_for_update,
+    move_lead,
+    moved,
+    save_lead,
+)
+from leadrelay.lead.stages import Stage, Transition
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage.unit_of_work import UnitOfWork
+
+TOUCH_KINDS = ("call", "email", "meeting", "social", "other")
+
+
+def _when(app: App, at: datetime | None) -> datetime:
+    now = app.clock()
+    if at is None:
+        return now
+    if at > now:
+        raise InvalidInput(f"that is in the future ({at.isoformat()})")
+    return at
+
+
+def _not_before(handoff, at: datetime) -> None:
+    if at < handoff.opened_at:
+        raise InvalidInput(f"{at.isoformat()} is before the handoff opened ({handoff.opened_at.isoformat()})")
+
+
+def _open_handoff(conn, lead: Lead, rep: str | None, app: App | None = None) -> Handoff:
+    if rep is not None and app is not None and rep not in app.playbook.rules.handoff.directory.reps:
+        raise NotFound(f"no rep '{rep}' in the playbook")
+    c = h.handoffs.c
+    row = conn.execute(select(h.handoffs).where(c.lead_id == lead.id, c.status != HandoffStatus.CLOSED.value)
+                       .order_by(c.id.desc()).limit(1)).first()
+    if row is None:
+        raise InvalidTransition(f"lead {lead.id} has no open handoff")
+    if rep is not None and row.owner != rep:
+        owner = row.owner or f"nobody yet (queued for {row.team or row.to_function})"
+        raise InvalidTransition(f"lead {lead.id} is owned by {owner}, not {rep}")
+    return handoff_from_row(row)
+
+
+def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None = None,
+           at: datetime | None = None) -> dict[str, Any]:
+    """The owner accepts the lead: the accept deadline is met, and an MQL becomes sales-accepted (SAL).
+
+    `at` records an acceptance that happened earlier (a rep catching up on their notes).
+    """
+    now = _when(app, at)
+    with UnitOfWork(app, now) as uow:
+        conn, desk = uow.conn, desk_of(uow)
+        lead = load_for_update(conn, ref, expected_version)
+        handoff = _open_handoff(conn, lead, rep, app)
+        _not_before(handoff, now)
+        handoff.accept(now)
+        desk.save(handoff, "status", "accepted_at")
+        desk.record(HandoffAccepted(at=now, lead_id=lead.id, handoff_id=handoff.id, cause=f"user:{rep}", owner=rep))
+        desk.write_pending()
+        desk.cancel_timers(handoff.id, ACCEPT, "met")
+        if lead.stage is Stage.MQL:
+            move_lead(uow, lead, Transition.ADVANCE, Stage.SAL, actor=f"user:{rep}", reason="accepted", now=now)
+        else:
+            save_lead(conn, lead, now)
+        desk.notice("lead.accepted", lead, now, actor=f"user:{rep}", owner=rep, why=f"accepted by {rep}",
+                    handoff=handoff)
+        uow.commit()
+    return {"id": lead.id, "stage": lead.stage.value, "owner": rep, "accepted_at": now.isoformat(),
+            "version": lead.version}
+
+
+def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, note: str | None = None,
+              at: datetime | None = None) -> dict[str, Any]:
+    """Record a call, email or meeting; it counts toward first-touch and persistence deadlines."""
+    if kind not in TOUCH_KINDS:
+        raise InvalidInput(f"unknown touch kind '{kind}' (one of {', '.join(TOUCH_KINDS)})")
+    if not outcome or not outcome.strip():
+        raise InvalidInput("a touch needs an outcome, e.g. connected, voicemail, no_answer, meeting_booked")
+    at = _when(app, at)
+    with UnitOfWork(app) as uow:
+        conn, desk = uow.conn, desk_of(uow)
+        lead = load_for_update(conn, ref)
+        handoff = _open_handoff(conn, lead, rep, app)
+        _not_before(handoff, at)
+        first = handoff.first_touch_at is None
+        handoff.touch(at)
+        conn.execute(insert(h.touches).values(lead_id=lead.id, handoff_id=handoff.id, rep=rep, kind=kind,
+                                              outcome=outcome.strip(), note=note, at=at))
+        desk.save(handoff, "status", "touches", "first_touch_at", "last_touch_at")
+        desk.record(TouchLogged(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=f"user:{rep}", owner=rep,
+                                kind=kind, outcome=outcome.strip()))
+        desk.write_pending()
+        if first:
+            desk.cancel_timers(handoff.id, FIRST_TOUCH, "met")
+        if handoff.touches_required is not None and handoff.touches >= handoff.touches_required:
+            desk.cancel_timers(handoff.id, TOUCHES, "met")
+        uow.commit()
+    return {"id": lead.id, "handoff": handoff.id, "touches": handoff.touches,
+            "first_touch_at": handoff.first_touch_at.isoformat()}
+
+
+def _back(app: App, ref: str | int, kind: Transition, *, rep: str, reason: str, target: Stage,
+          expected_version: int | None) -> dict[str, Any]:
+    check_reason(app, kind, reason)
+    with UnitOfWork(app) as uow:
+        lead = load_for_update(uow.conn, ref, expected_version)
+        _open_handoff(uow.conn, lead, rep, app)
+        change = move_lead(uow, lead, kind, target, actor=f"user:{rep}", reason=reason, now=uow.now)
+        uow.commit()
+    return moved(lead, change)
+
+
+def reject(app: App, ref: str | int, *, rep: str, reason: str, expected_version: int | None = None) -> dict:
+    """The owner refuses the handoff: back to marketing (stage lead) with the reason."""
+    return _back(app, ref, Transition.REJECT, rep=rep, reason=reason, target=Stage.LEAD,
+                 expected_version=expected_version)
+
+
+def recycle(app: App, ref: str | int, *, rep: str, reason: str, expected_version: int | None = None) -> dict:
+    """Back to nurture (stage lead, segment recycled) with one of the playbook's recycle reasons."""
+    return _back(app, ref, Transition.RECYCLE, rep=rep, reason=reason, target=Stage.LEAD,
+                 expected_version=expected_version)
+
+
+def disqualify(app: App, ref: str | int, *, rep: str, reason: str, expected_version: int | None = None) -> dict:
+    return _back(app, ref, Transition.DISQUALIFY, rep=rep, reason=reason, target=Stage.DISQUALIFIED,
+                 expected_version=expected_version)
+
+
+def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> dict[str, Any]:
+    """Give the lead to `to`, or let routing pick someone other than the current owner; the SLA clock restarts.
+
+    `to` must be on a team that serves the function the handoff is for (an SDR lead goes to an SDR).
+    """
+    with UnitOfWork(app) as uow:
+        conn, desk, now = uow.conn, desk_of(uow), uow.now
+        lead = load_for_update(conn, ref)
+        handoff = _open_handoff(conn, lead, None)
+        directory = desk.directory
+        if to is not None and to not in directory.reps:
+            raise NotFound(f"no rep '{to}' in the playbook")
+        if to is not None and to == handoff.owner:
+            raise InvalidInput(f"lead {lead.id} is already owned by {to}")
+        if to is not None:
+            unavailable = why_not(directory.reps[to], desk.loads_at(now).get(to) or Load(), now, None)
+            if unavailable is not None and not unavailable.startswith(("at capacity", "daily quota")):
+                raise InvalidInput(f"{to} cannot take leads now ({unavailable})")
+            team = directory.teams.get(directory.reps[to].team)
+            if team is None or team.function != handoff.to_function:
+                raise InvalidInput(f"{to} is on team {directory.reps[to].team} "
+                                   f"({team.function if team else 'no function'}), but this is a "
+                                   f"{handoff.to_function} handoff: pick a rep of a {handoff.to_function} team")
+        previous = handoff.owner
+        if to is None:
+            avoid = {rep: "missed this lead's SLA before" for rep in handoff.excluded}
+            if previous:
+                avoid[previous] = "current owner"
+            trial = route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, directory,
+                          desk.loads_at(now), now, account_owner=desk.account_owner(lead), exclude=avoid)
+            if trial.owner is None:
+                raise InvalidTransition(f"nobody else can take lead {lead.id} now ({trial.reason}); "
+                                        f"it stays with {previous or 'the queue'}")
+        decision = desk.assign(handoff, lead, now, actor=actor, clocks="restart",
+                               exclude=frozenset({previous}) if previous else frozenset(), owner=to)
+        save_lead(conn, lead, now)
+        uow.commit()
+    return {"id": lead.id, "from": previous, "to": decision.owner, "reason": decision.reason}

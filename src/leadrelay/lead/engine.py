@@ -1,0 +1,175 @@
+"""The engine's fold: apply a lead's activities, in time order, to its state.
+
+Scores depend only on the activities and the rules (a replay gives the same numbers);
+stage decisions are taken for the activities being ingested now (`decide`), so a replay
+of old activities recomputes scores without re-deciding history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from leadrelay.lead.activities import Activity
+from leadrelay.lead.lifecycle import StageChange, advance, move, qualify, raise_hand
+from leadrelay.lead.model import Lead, ScoringState
+from leadrelay.lead.qualification import match_persona
+from leadrelay.lead.rules import Rules
+from leadrelay.lead.scoring import ScoreChange, apply_engagement, engagement_at, refresh_fit
+from leadrelay.lead.stages import Stage, Transition
+
+_PAGE_KEYS = ("path", "url", "referrer", "title")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Everything one batch decided, to be stored in the same transaction."""
+
+    score_changes: list[ScoreChange] = field(default_factory=list)
+    stage_changes: list[StageChange] = field(default_factory=list)
+
+
+def activity_fields(activity: Activity) -> dict[str, Any]:
+    """The fields engagement rules and hand-raiser triggers may read."""
+    props = activity.properties
+    fields = {
+        "type": activity.type,
+        "event": activity.name if activity.type == "track" else None,
+        "name": activity.name,
+        "properties": props,
+        "traits": activity.traits,
+        "context": activity.context,
+    }
+    for key in _PAGE_KEYS:
+        fields[key] = props.get(key)
+    return fields
+
+
+def sort_key(activity: Activity) -> tuple[Any, str, str]:
+    """Time order, ties broken by source and message id, so every replay sees the same order."""
+    return (activity.occurred_at, activity.source, activity.message_id)
+
+
+def reset_derived(lead: Lead) -> None:
+    """Forget everything that is rebuilt from activities, before replaying all of them."""
+    lead.scoring = ScoringState()
+    lead.traits, lead.trait_times = {}, {}
+    lead.email = lead.company_domain = lead.country = lead.persona = None
+    lead.last_activity_at = None
+
+
+def process(
+    lead: Lead,
+    activities: Iterable[Activity],
+    rules: Rules,
+    outcome: Outcome,
+    decide: Callable[[Activity], bool] | bool = True,
+) -> None:
+    """Apply `activities` (already in `sort_key` order) to `lead`, appending what changed to `outcome`."""
+    for activity in activities:
+        ts = activity.occurred_at.timestamp()
+        deciding = decide if isinstance(decide, bool) else decide(activity)
+        if deciding and lead.stage is not None and rules.half_life_seconds and lead.scoring.as_of is not None:
+            # Decay may have pulled a score under a threshold since the last activity: re-arm first.
+            advance(lead, rules, engagement_at(lead.scoring, ts, rules.half_life_seconds),
+                    activity.occurred_at, activity, outcome.stage_changes)
+        traits_changed = _merge_identity(lead, activity, ts, rules)
+        if traits_changed:
+            refresh_fit(lead, lead.fit_fields(), ts, rules, activity, outcome.score_changes)
+        fields = activity_fields(activity)
+        apply_engagement(lead, fields, ts, rules, activity, outcome.score_changes)
+        if lead.last_activity_at is None or activity.occurred_at > lead.last_activity_at:
+            lead.last_activity_at = activity.occurred_at
+        if lead.first_seen_at is None or activity.occurred_at < lead.first_seen_at:
+            lead.first_seen_at = activity.occurred_at
+        if not deciding:
+            continue
+        at = activity.occurred_at
+        newly_known = lead.stage is None and lead.known
+        if lead.stage is None and not newly_known:
+            _note_hand(lead, rules, fields, ts)  # an anonymous visitor's demo request waits for who they are
+            continue
+        if newly_known:
+            outcome.stage_changes.append(move(lead, Transition.IDENTIFY, Stage.SUBSCRIBER, at=at,
+                                              actor="rule:identify", reason="identified", activity=activity))
+        if traits_changed or newly_known:
+            qualify(lead, rules, at, activity, outcome.stage_changes)
+        if lead.stage is Stage.DISQUALIFIED:
+            _note_hand(lead, rules, fields, ts)  # counts if the lead is reopened within the window
+        elif raise_hand(lead, rules, fields, at, activity, outcome.stage_changes) is not None:
+            lead.hand_raised_at = max(lead.hand_raised_at or ts, ts)
+        if lead.pending_hand is not None:
+            _apply_pending_hand(lead, rules, ts, activity, outcome.stage_changes)
+        advance(lead, rules, lead.scoring.engagement, at, activity, outcome.stage_changes)
+
+
+def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> None:
+    """Remember the newest hand-raiser of a visitor not yet identified."""
+    for trigger in rules.hand_raisers:
+        if trigger.when(fields):
+            if lead.pending_hand is None or ts > lead.pending_hand[1]:
+                lead.pending_hand = (trigger.id, ts, ts)
+            return
+
+
+def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity, out: list) -> None:
+    """A hand raised before the visitor identified counts once they are known, within the playbook's window.
+
+    It applies from the moment the two were linked (an alias or merge links them later than
+    the request), once; a lead disqualified for now keeps it until it is reopened.
+    """
+    trigger_id, raised, linked = (*lead.pending_hand, lead.pending_hand[1])[:3]
+    if ts < linked:
+        return  # this activity came before the request was linked to the lead
+    trigger = next((x for x in rules.hand_raisers if x.id == trigger_id), None)
+    if trigger is None or ts - raised > rules.hand_raiser_window_seconds \
+            or (lead.hand_raised_at is not None and raised <= lead.hand_raised_at):
+        lead.pending_hand = None
+        return  # a trigger the playbook dropped, too long ago, or already applied
+    if lead.stage is Stage.DISQUALIFIED:
+        return  # kept: it counts if the lead is reopened within the window
+    lead.pending_hand = None
+    lead.hand_raised_at = raised
+    if lead.stage is None or lead.stage.rank >= trigger.to.rank:
+        return
+    when = datetime.fromtimestamp(raised, UTC).isoformat().replace("+00:00", "Z")
+    out.append(move(lead, Transition.HAND_RAISE, trigger.to, at=activity.occurred_at,
+                    actor=f"rule:hand_raiser.{trigger.id}",
+                    reason=f"hand-raiser '{trigger.id}' (raised at {when}, before the visitor identified)",
+                    activity=activity))
+
+
+def _merge_identity(lead: Lead, activity: Activity, ts: float, rules: Rules) -> bool:
+    """Merge who-they-are data from one activity; True when anything fit rules read changed.
+
+    Each trait keeps the value from the newest message that set it, so traits arriving
+    out of order end up the same as in order.
+    """
+    if activity.user_id and lead.user_id is None:
+        lead.user_id = activity.user_id
+    if activity.type == "group":
+        return True  # the account (and so the fit fields) may have changed
+    changed: set[str] = set()
+    if activity.traits:
+        times = lead.trait_times
+        for key, value in activity.traits.items():
+            if ts >= times.get(key, float("-inf")):
+                times[key] = ts
+                if lead.traits.get(key, ...) != value:
+                    lead.traits[key] = value
+                    changed.add(key)
+    if activity.email and (lead.email is None or "email" in changed):
+        if activity.email != lead.email:
+            lead.email = activity.email
+            domain = lead.email_domain
+            lead.company_domain = None if domain is None or rules.is_webmail(domain) else domain
+            changed.add("email")
+    if not changed:
+        return False
+    if "country" in changed:
+        lead.country = rules.normalise_country(lead.traits.get("country"))
+    if "title" in changed:
+        lead.persona = match_persona(lead.traits.get("title"), rules.personas)
+    return True

@@ -1,0 +1,183 @@
+"""Reading leads: find one, list many, and explain one ("why is this lead an MQL?")."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from leadrelay.core.app import App
+from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.lead.identity import normalise_email
+from leadrelay.lead.model import Lead
+from leadrelay.lead.rows import lead_from_row
+from leadrelay.lead.scoring import decay_factor, engagement_at
+from leadrelay.lead.stages import Stage
+from leadrelay.storage import tables as t
+
+RECENT_ACTIVITIES = 20
+
+
+def lead_id_for(conn: Connection, ref: str | int) -> int:
+    """The id of a lead given by id, email, user id or anonymous id; a merged lead gives its survivor.
+
+    Raises NotFound.
+    """
+    text = str(ref).strip()
+    if not text:
+        raise InvalidInput("give a lead id, email, user id or anonymous id")
+    lead_id = None
+    if text.isascii() and text.isdigit():
+        lead_id = int(text) if int(text) < 2**63 else None
+    else:
+        email = normalise_email(text)
+        keys = [("email", email)] if email else [("user", text), ("anonymous", text)]
+        c = t.identities.c
+        for kind, value in keys:
+            lead_id = conn.scalar(select(c.lead_id).where(c.kind == kind, c.value == value))
+            if lead_id is not None:
+                break
+    seen = set()
+    while lead_id is not None and lead_id not in seen:  # follow merges to the survivor
+        seen.add(lead_id)
+        row = conn.execute(select(t.leads.c.id, t.leads.c.merged_into).where(t.leads.c.id == lead_id)).first()
+        if row is None:
+            break
+        if row.merged_into is None:
+            return row.id
+        lead_id = row.merged_into
+    raise NotFound(f"no lead {text}")
+
+
+def find_lead(conn: Connection, ref: str | int) -> Lead:
+    """A lead by id, email, user id or anonymous id (a merged lead leads to its survivor). Raises NotFound."""
+    lead_id = lead_id_for(conn, ref)
+    return lead_from_row(conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).one())
+
+
+def engagement_now(app: App, lead: Lead, now: datetime) -> float:
+    """Engagement decayed to `now` (never decays backwards when `now` precedes the last activity)."""
+    ts = now.timestamp()
+    state = lead.scoring
+    if state.as_of is not None and ts < state.as_of:
+        ts = state.as_of
+    return engagement_at(state, ts, app.playbook.rules.half_life_seconds)
+
+
+def list_leads(app: App, *, stage: str | None = None, limit: int = 50, include_anonymous: bool = False) -> list[dict]:
+    """Known leads (newest activity first), optionally in one stage, as plain dicts."""
+    query = select(t.leads).where(t.leads.c.merged_into.is_(None))
+    if stage:
+        try:
+            query = query.where(t.leads.c.stage == Stage(stage.lower()).value)
+        except ValueError:
+            raise InvalidInput(f"unknown stage '{stage}' (one of {', '.join(s.value for s in Stage)})") from None
+    elif not include_anonymous:
+        query = query.where(t.leads.c.stage.is_not(None))
+    query = query.order_by(t.leads.c.last_activity_at.desc(), t.leads.c.id.desc()).limit(limit)
+    now = app.clock()
+    with app.engine.connect() as conn:
+        return [summary(app, lead_from_row(row), now) for row in conn.execute(query)]
+
+
+def summary(app: App, lead: Lead, now: datetime) -> dict[str, Any]:
+    return {
+        "id": lead.id,
+        "email": lead.email,
+        "stage": lead.stage.value if lead.stage else None,
+        "segment": lead.segment,
+        "owner": lead.owner,
+        "persona": lead.persona,
+        "fit_score": round(lead.scoring.fit, 2),
+        "engagement_score": round(engagement_now(app, lead, now), 2),
+        "last_activity_at": _iso(lead.last_activity_at),
+    }
+
+
+def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
+    """Everything about one lead, with every point and every stage move explained."""
+    now = app.clock()
+    with app.engine.connect() as conn:
+        lead = find_lead(conn, ref)
+        out = summary(app, lead, now)
+        out.update(
+            user_id=lead.user_id,
+            company_domain=lead.company_domain,
+            country=lead.country,
+            traits=lead.traits,
+            disqualified_by=lead.disqualified_by,
+            first_seen_at=_iso(lead.first_seen_at),
+            account=_account(conn, lead.account_id),
+            identities=[{"kind": k, "value": v} for k, v in conn.execute(
+                select(t.identities.c.kind, t.identities.c.value)
+                .where(t.identities.c.lead_id == lead.id).order_by(t.identities.c.kind, t.identities.c.value))],
+            score_breakdown=_breakdown(app, conn, lead.id, now),
+            history=_history(conn, lead.id),
+            recent_activities=_activities(conn, lead.id),
+            merged_leads=list(conn.scalars(select(t.leads.c.id).where(t.leads.c.merged_into == lead.id))),
+        )
+        out["version"] = lead.version
+        return out
+
+
+def _account(conn: Connection, account_id: int | None) -> dict | None:
+    if account_id is None:
+        return None
+    row = conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).one()
+    return {"id": row.id, "group_id": row.group_id, "name": row.name, "domain": row.domain, "traits": row.traits}
+
+
+def _breakdown(app: App, conn: Connection, lead_id: int, now: datetime) -> dict[str, list[dict]]:
+    """Per rule: fit points that hold now; engagement points awarded and what is left of them now."""
+    half_life = app.playbook.rules.half_life_seconds
+    now_ts = now.timestamp()
+    c = t.score_changes.c
+    fit: dict[str, float] = defaultdict(float)
+    engagement: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    for kind, rule_id, delta, at in conn.execute(
+        select(c.kind, c.rule_id, c.delta, c.occurred_at).where(c.lead_id == lead_id).order_by(c.id)
+    ):
+        if kind == "fit":
+            fit[rule_id] += delta
+        else:
+            entry = engagement[rule_id]
+            entry[0] += delta
+            entry[1] += delta * decay_factor(max(now_ts - at.timestamp(), 0.0), half_life)
+            entry[2] += 1
+    return {
+        "fit": [{"rule": r, "points": round(p, 2)} for r, p in sorted(fit.items(), key=lambda x: -abs(x[1])) if p],
+        "engagement": [
+            {"rule": r, "awarded": round(v[0], 2), "now": round(v[1], 2), "times": v[2]}
+            for r, v in sorted(engagement.items(), key=lambda x: -abs(x[1][1]))
+        ],
+    }
+
+
+def _history(conn: Connection, lead_id: int) -> list[dict]:
+    c = t.stage_changes.c
+    rows = conn.execute(select(t.stage_changes).where(c.lead_id == lead_id).order_by(c.at, c.id))
+    return [
+        {"from": r.from_stage, "to": r.to_stage, "at": _iso(r.at), "transition": r.transition, "actor": r.actor,
+         "reason": r.reason, "activity_id": r.activity_id, "playbook_version": r.playbook_version}
+        for r in rows
+    ]
+
+
+def _activities(conn: Connection, lead_id: int) -> list[dict]:
+    c = t.activities.c
+    rows = conn.execute(select(c.id, c.type, c.name, c.occurred_at, c.payload).where(c.lead_id == lead_id)
+                        .order_by(c.occurred_at.desc(), c.id.desc()).limit(RECENT_ACTIVITIES))
+    out = []
+    for r in rows:
+        item = {"id": r.id, "type": r.type, "name": r.name, "occurred_at": _iso(r.occurred_at)}
+        path = (r.payload or {}).get("properties", {}).get("path")
+        if path:
+            item["path"] = path
+        out.append(item)
+    return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

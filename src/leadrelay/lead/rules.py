@@ -1,0 +1,108 @@
+"""The playbook as the engine sees it: compiled, immutable rules holding plain functions.
+
+The playbook package builds a `Rules` from the YAML file; the domain only ever reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadrelay.lead.stages import Stage, Transition
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+def may_match(types: frozenset[str] | None, events: frozenset[str] | None, kind: str, event: str | None) -> bool:
+    """Whether a rule pinned to these activity types and event names could match this activity."""
+    return (types is None or kind in types) and (events is None or (event is not None and event.casefold() in events))
+
+
+@dataclass(frozen=True, slots=True)
+class FitRule:
+    id: str
+    when: Predicate
+    points: float
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementRule:
+    id: str
+    when: Predicate
+    points: float
+    per_day: float | None = None
+    lifetime: float | None = None
+    description: str | None = None
+    types: frozenset[str] | None = None  # activity types the rule can match (None: any)
+    events: frozenset[str] | None = None  # case-folded track event names it can match (None: any)
+
+    def may_match(self, kind: str, event: str | None) -> bool:
+        return may_match(self.types, self.events, kind, event)
+
+
+@dataclass(frozen=True, slots=True)
+class Disqualifier:
+    """A test over the lead's fit fields; `reason` says in words why the lead is out."""
+
+    id: str
+    test: Predicate
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    id: str
+    titles: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StageEntry:
+    stage: Stage
+    when: Predicate
+
+
+@dataclass(frozen=True, slots=True)
+class HandRaiser:
+    id: str
+    when: Predicate
+    to: Stage
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything the engine needs to score, qualify and stage leads."""
+
+    version: str
+    fit_rules: tuple[FitRule, ...] = ()
+    fit_min: float | None = None
+    fit_max: float | None = None
+    engagement_rules: tuple[EngagementRule, ...] = ()
+    half_life_seconds: float | None = None
+    engagement_min: float | None = None
+    engagement_max: float | None = None
+    personas: tuple[Persona, ...] = ()
+    disqualifiers: tuple[Disqualifier, ...] = ()
+    auto_reopen: bool = True
+    stage_entries: tuple[StageEntry, ...] = ()  # in funnel order
+    hand_raisers: tuple[HandRaiser, ...] = ()
+    hand_raiser_window_seconds: float = 30 * 86400  # a hand raised before identifying counts this long
+    stage_owners: Mapping[Stage, str] = field(default_factory=dict)
+    reasons: Mapping[Transition, frozenset[str]] = field(default_factory=dict)
+    is_webmail: Callable[[str], bool] = lambda domain: False
+    normalise_country: Callable[[Any], str | None] = lambda value: None
+    handoff: Any = None  # HandoffRules (domain.handoff), kept untyped here to avoid an import cycle
+    sales: Any = None  # SalesRules (domain.sales_rules): frameworks, SQL gate, PQL, deals, expansion
+    _candidates: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def engagement_candidates(self, kind: str, event: str | None) -> tuple[EngagementRule, ...]:
+        """The engagement rules that can match an activity of this type and event name, in order."""
+        key = (kind, event)
+        found = self._candidates.get(key)
+        if found is None:
+            found = tuple(rule for rule in self.engagement_rules if rule.may_match(kind, event))
+            if len(self._candidates) < 10_000:  # event names come from outside: bound the cache
+                self._candidates[key] = found
+        return found

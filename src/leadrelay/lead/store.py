@@ -1,0 +1,224 @@
+"""Queries and batched writes the services use. Every function takes an open connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
+
+from leadrelay.lead.activities import Activity, Rejection
+from leadrelay.lead.identity import IdentityKey
+from leadrelay.lead.lifecycle import StageChange
+from leadrelay.lead.model import Lead
+from leadrelay.lead.rows import activity_from_row, activity_values, lead_from_row, lead_values
+from leadrelay.lead.scoring import ScoreChange
+from leadrelay.storage import tables as t
+
+CHUNK = 900  # stays under every backend's bound-parameter limit
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def existing_message_ids(conn: Connection, source: str, message_ids: Sequence[str]) -> set[str]:
+    """Which of these message ids from `source` are already stored."""
+    found: set[str] = set()
+    c = t.activities.c
+    for part in chunks(message_ids):
+        found.update(conn.scalars(select(c.message_id).where(c.source == source, c.message_id.in_(part))))
+    return found
+
+
+def identity_owners(conn: Connection, keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
+    """Lead id for each identity already stored."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, []).append(value)
+    owners: dict[IdentityKey, int] = {}
+    c = t.identities.c
+    for kind, values in by_kind.items():
+        for part in chunks(values):
+            for value, lead_id in conn.execute(select(c.value, c.lead_id).where(c.kind == kind, c.value.in_(part))):
+                owners[(kind, value)] = lead_id
+    return owners
+
+
+def load_leads(conn: Connection, lead_ids: Sequence[int], *, for_update: bool = False) -> dict[int, Lead]:
+    """Leads by id, with their account's traits attached."""
+    out: dict[int, Lead] = {}
+    for part in chunks(list(lead_ids)):
+        query = select(t.leads).where(t.leads.c.id.in_(part))
+        if for_update and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        for row in conn.execute(query):
+            out[row.id] = lead_from_row(row)
+    attach_accounts(conn, out.values())
+    return out
+
+
+_ROUTING_COLUMNS = ("id", "email", "user_id", "company_domain", "country", "persona", "traits", "account_id", "stage",
+                    "segment", "owner", "fit_score", "engagement_score", "engagement_as_of", "version")
+
+
+def load_leads_for_routing(conn: Connection, lead_ids: Sequence[int]) -> dict[int, Lead]:
+    """Leads with just what routing reads (no engine state to decode): for assigning a queue in bulk.
+
+    Locked on PostgreSQL like `load_leads(for_update=True)`: an ingest writing the same lead
+    waits, instead of writing back an owner read before the assignment.
+    """
+    from leadrelay.lead.model import ScoringState
+    from leadrelay.lead.stages import Stage
+
+    out: dict[int, Lead] = {}
+    columns = [t.leads.c[name] for name in _ROUTING_COLUMNS]
+    for part in chunks(list(lead_ids)):
+        query = select(*columns).where(t.leads.c.id.in_(part))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        for row in conn.execute(query):
+            out[row.id] = Lead(
+                id=row.id, email=row.email, user_id=row.user_id, company_domain=row.company_domain,
+                country=row.country, persona=row.persona, traits=row.traits or {}, account_id=row.account_id,
+                stage=Stage(row.stage) if row.stage else None, segment=row.segment, owner=row.owner,
+                scoring=ScoringState(engagement=row.engagement_score, as_of=row.engagement_as_of, fit=row.fit_score),
+                version=row.version)
+    attach_accounts(conn, out.values())
+    return out
+
+
+def attach_accounts(conn: Connection, leads: Iterable[Lead]) -> None:
+    wanted = {lead.account_id for lead in leads if lead.account_id is not None}
+    if not wanted:
+        return
+    traits = {}
+    for part in chunks(list(wanted)):
+        traits.update(conn.execute(select(t.accounts.c.id, t.accounts.c.traits).where(t.accounts.c.id.in_(part))).all())
+    for lead in leads:
+        if lead.account_id is not None:
+            lead.account = dict(traits.get(lead.account_id) or {})
+
+
+def lead_activities(conn: Connection, lead_ids: Sequence[int]) -> dict[int, list[Activity]]:
+    """Every stored activity of these leads, grouped by lead."""
+    out: dict[int, list[Activity]] = {lead_id: [] for lead_id in lead_ids}
+    for part in chunks(list(lead_ids)):
+        for row in conn.execute(select(t.activities).where(t.activities.c.lead_id.in_(part))):
+            out[row.lead_id].append(activity_from_row(row))
+    return out
+
+
+def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """Reserve `count` primary keys for rows about to be inserted.
+
+    Knowing ids up front lets inserts be plain batched executemany (RETURNING forces
+    row-at-a-time statements on SQLite). On SQLite the transaction holds the write lock
+    (BEGIN IMMEDIATE), so nobody else can take the ids after the current maximum; on
+    PostgreSQL they come from the column's sequence.
+    """
+    if count == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        sequence = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
+        return list(conn.scalars(text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": sequence, "n": count}))
+    start = (conn.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + count))
+
+
+def insert_leads(conn: Connection, new: Sequence[Lead], now: datetime) -> None:
+    """Insert new leads and give each its id."""
+    if not new:
+        return
+    for lead, lead_id in zip(new, allocate_ids(conn, t.leads, len(new)), strict=True):
+        lead.id = lead_id
+    conn.execute(insert(t.leads), [lead_values(lead, now) | {"id": lead.id, "created_at": now} for lead in new])
+
+
+def update_leads(conn: Connection, changed: Iterable[Lead], now: datetime) -> None:
+    rows = []
+    for lead in changed:
+        lead.version += 1
+        rows.append(lead_values(lead, now) | {"b_id": lead.id})
+    if rows:
+        conn.execute(update(t.leads).where(t.leads.c.id == bindparam("b_id")), rows)
+
+
+def insert_identities(conn: Connection, keys: dict[IdentityKey, Lead], stored: set[IdentityKey]) -> None:
+    """Store identities named for the first time; repoint the `stored` ones that now belong elsewhere."""
+    inserts = [{"kind": k, "value": v, "lead_id": lead.id} for (k, v), lead in keys.items() if (k, v) not in stored]
+    updates = [{"b_kind": k, "b_value": v, "lead_id": lead.id} for (k, v), lead in keys.items() if (k, v) in stored]
+    if inserts:
+        conn.execute(insert(t.identities), inserts)
+    if updates:
+        c = t.identities.c
+        conn.execute(update(t.identities).where(c.kind == bindparam("b_kind"), c.value == bindparam("b_value")),
+                     updates)
+
+
+def insert_activities(conn: Connection, items: Sequence[tuple[Activity, Lead]]) -> None:
+    """Store activities and give each its id."""
+    if not items:
+        return
+    rows = []
+    for (activity, lead), activity_id in zip(items, allocate_ids(conn, t.activities, len(items)), strict=True):
+        activity.id = activity_id
+        rows.append(activity_values(activity, lead.id) | {"id": activity_id})
+    conn.execute(insert(t.activities), rows)
+
+
+def move_lead_rows(conn: Connection, loser_id: int, survivor_id: int) -> None:
+    """Give a merged lead's identities, activities and stage history to the survivor."""
+    for table in (t.identities, t.activities, t.stage_changes):
+        conn.execute(update(table).where(table.c.lead_id == loser_id).values(lead_id=survivor_id))
+    conn.execute(delete(t.score_changes).where(t.score_changes.c.lead_id == loser_id))
+
+
+def delete_score_changes(conn: Connection, lead_ids: Sequence[int]) -> None:
+    for part in chunks(list(lead_ids)):
+        conn.execute(delete(t.score_changes).where(t.score_changes.c.lead_id.in_(part)))
+
+
+def insert_score_changes(conn: Connection, changes: Sequence[ScoreChange], version: str) -> None:
+    if not changes:
+        return
+    fromts = datetime.fromtimestamp
+    conn.execute(insert(t.score_changes), [
+        {
+            "lead_id": c.lead.id, "kind": c.kind, "rule_id": c.rule_id, "delta": c.delta,
+            "occurred_at": c.activity.occurred_at if c.activity is not None else fromts(c.at, UTC),
+            "activity_id": c.activity.id if c.activity is not None else None,
+            "playbook_version": version,
+        }
+        for c in changes
+    ])
+
+
+def insert_stage_changes(conn: Connection, changes: Sequence[StageChange], version: str | None) -> None:
+    if not changes:
+        return
+    conn.execute(insert(t.stage_changes), [
+        {
+            "lead_id": c.lead.id, "from_stage": c.from_stage.value if c.from_stage else None,
+            "to_stage": c.to_stage.value, "at": c.at, "transition": c.transition.value, "actor": c.actor,
+            "reason": c.reason, "activity_id": c.activity.id if c.activity is not None else None,
+            "playbook_version": version,
+        }
+        for c in changes
+    ])
+
+
+def insert_rejections(conn: Connection, source: str, rejections: Sequence[Rejection], received_at: datetime) -> None:
+    if not rejections:
+        return
+    conn.execute(insert(t.rejections), [
+        {
+            "source": source, "message_id": r.message_id, "position": r.position, "reason": r.reason,
+            "payload": json.dumps(r.raw, default=str)[:10_000] if r.raw is not None else None,
+            "received_at": received_at,
+        }
+        for r in rejections
+    ])

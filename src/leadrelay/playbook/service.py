@@ -1,0 +1,140 @@
+"""Playbook versions: every text is kept under its version (a content hash), one version is active.
+
+The active version lives in the database (table `active_playbook`), so every server
+process runs the same rules, and it wins over the playbook file once someone has
+activated one. Decisions record the version that made them (score and stage rows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from leadrelay.activity.service import record_playbook
+from leadrelay.core.app import App
+from leadrelay.core.errors import Conflict, InvalidPlaybook, NotFound
+from leadrelay.core.time import utc_iso
+from leadrelay.playbook.loader import Playbook, parse_playbook
+from leadrelay.storage import tables as t
+from leadrelay.storage.api_tables import active_playbook as active_table
+from leadrelay.storage.database import transaction
+
+DEFAULT_FILENAME = "playbook.yaml"
+_ROW = 1  # the single row of active_playbook
+
+# Parsed playbooks by version. A version is a hash of the text, so an entry never goes stale.
+_parsed: dict[str, Playbook] = {}
+
+
+def validate(text: str, filename: str = DEFAULT_FILENAME) -> list[str]:
+    """Every problem in a candidate playbook, as `FILE:LINE: path: message` lines; [] when it is valid."""
+    return check(text, filename)[1]
+
+
+def check(text: str, filename: str = DEFAULT_FILENAME) -> tuple[str | None, list[str]]:
+    """`(version, [])` for a valid candidate playbook, `(None, issues)` otherwise."""
+    try:
+        playbook = parse_playbook(text, filename)
+    except InvalidPlaybook as exc:
+        return None, list(exc.issues)
+    return playbook.version, []
+
+
+def active_version(engine: Engine) -> str | None:
+    """The version activated in the database, or None when nobody has activated one (the file rules)."""
+    with engine.connect() as conn:
+        return conn.scalar(select(active_table.c.version).where(active_table.c.id == _ROW))
+
+
+def active_playbook(engine: Engine) -> Playbook | None:
+    """The playbook activated in the database, parsed, or None when nobody has activated one."""
+    c = t.playbooks.c
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(c.version, c.text, c.source).join(active_table, active_table.c.version == c.version)
+            .where(active_table.c.id == _ROW)
+        ).first()
+    if row is None:
+        return None
+    return _parse_stored(row.version, row.text, row.source)
+
+
+def effective_playbook(app: App) -> Playbook:
+    """What a server built on `app` runs: the database's active version, else the app's own (its file)."""
+    return active_playbook(app.engine) or app.playbook
+
+
+def activation(engine: Engine) -> dict[str, Any] | None:
+    """Who activated the active version and when, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(active_table).where(active_table.c.id == _ROW)).first()
+    if row is None:
+        return None
+    return {"version": row.version, "activated_by": row.activated_by, "activated_at": utc_iso(row.activated_at)}
+
+
+def activate(
+    app: App, text: str, actor: str, *, filename: str = DEFAULT_FILENAME, expected_active: str | None = None,
+) -> str:
+    """Validate `text`, keep it as a version and make it the active one. Returns the version.
+
+    Raises InvalidPlaybook (nothing changes) when the text has problems, and Conflict when
+    `expected_active` is given and another version is active by now (someone activated
+    one since the caller looked). `app.playbook` switches to the new version.
+    """
+    playbook = parse_playbook(text, filename)
+    _parsed.setdefault(playbook.version, playbook)
+    return _make_active(app, playbook, actor, expected_active)
+
+
+def activate_version(app: App, version: str, actor: str, *, expected_active: str | None = None) -> str:
+    """Make a version stored earlier active again (a rollback). Raises NotFound, Conflict."""
+    c = t.playbooks.c
+    with app.engine.connect() as conn:
+        row = conn.execute(select(c.version, c.text, c.source).where(c.version == version)).first()
+    if row is None:
+        raise NotFound(f"no playbook version {version}")
+    return _make_active(app, _parse_stored(row.version, row.text, row.source), actor, expected_active)
+
+
+def list_versions(app: App) -> list[dict[str, Any]]:
+    """Every stored playbook version, newest first, marking the active one."""
+    active = active_version(app.engine) or app.playbook.version
+    c = t.playbooks.c
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(c.version, c.name, c.source, c.created_at).order_by(c.created_at.desc(), c.version))
+        return [{"version": r.version, "name": r.name, "source": r.source, "created_at": utc_iso(r.created_at),
+                 "active": r.version == active} for r in rows]
+
+
+def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str | None) -> str:
+    now = app.clock()
+    try:
+        with transaction(app.engine) as conn:
+            current = conn.execute(
+                select(active_table.c.version).where(active_table.c.id == _ROW).with_for_update()
+            ).scalar()
+            believed = current or app.playbook.version
+            if expected_active is not None and expected_active != believed:
+                raise Conflict(f"playbook version {believed} is active, not {expected_active}: read it again")
+            record_playbook(conn, app.playbook, now)  # the version being replaced stays available for a rollback
+            record_playbook(conn, playbook, now)
+            values = {"version": playbook.version, "activated_by": actor, "activated_at": now}
+            if current is None:
+                conn.execute(insert(active_table).values(id=_ROW, **values))
+            else:
+                conn.execute(update(active_table).where(active_table.c.id == _ROW).values(**values))
+    except IntegrityError:
+        raise Conflict("another playbook was activated at the same moment: read it again") from None
+    app.playbook = playbook
+    return playbook.version
+
+
+def _parse_stored(version: str, text: str, source: str) -> Playbook:
+    playbook = _parsed.get(version)
+    if playbook is None:
+        playbook = parse_playbook(text, source)
+        _parsed[version] = playbook
+    return playbook

@@ -1,0 +1,63 @@
+"""The sales side's read models: pages of opportunities, a team's forecast lines, one deal's owner.
+
+What the API and the CLI read; they never touch the tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from leadrelay.core.app import App
+from leadrelay.core.cursor import decode_cursor, encode_cursor
+from leadrelay.sales import store as repo
+from leadrelay.sales.forecast import deal_lines
+from leadrelay.sales.forecast_snapshots import rep_teams
+from leadrelay.sales.model import DealLine
+from leadrelay.sales.service import deal_dict
+from leadrelay.storage import sales_tables as s
+from leadrelay.storage import tables as t
+
+
+def opportunity_page(
+    app: App, *, status: str, stage: str | None, owner: str | None, owner_sets: Iterable[set[str] | None],
+    limit: int, cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Soonest expected close first; every non-None set in `owner_sets` narrows the owners seen."""
+    c, a = s.opportunities.c, t.accounts.c
+    query = select(s.opportunities, a.name.label("account_name"), a.domain.label("account_domain")).join(
+        t.accounts, a.id == c.account_id)
+    if status != "all":
+        query = query.where(c.status == status)
+    if stage is not None:
+        query = query.where(c.stage == app.playbook.rules.sales.deals.stage(stage).id)
+    if owner is not None:
+        query = query.where(c.owner == owner)
+    for owners in owner_sets:
+        if owners is not None:
+            query = query.where(c.owner.in_(sorted(owners)))
+    if cursor is not None:
+        close, deal_id = decode_cursor(cursor, date, int)
+        query = query.where(or_(c.close_date > close, and_(c.close_date == close, c.id > deal_id)))
+    with app.engine.connect() as conn:
+        rows = conn.execute(query.order_by(c.close_date, c.id).limit(limit + 1)).all()
+    deals = [deal_dict(repo.deal_from_row(r), SimpleNamespace(name=r.account_name, domain=r.account_domain))
+             for r in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].close_date, rows[limit - 1].id) if len(rows) > limit else None
+    return deals, next_cursor
+
+
+def forecast_lines(app: App, owners: set[str]) -> list[DealLine]:
+    """The open and won deal lines of these owners, for a team's forecast."""
+    with app.engine.connect() as conn:
+        return [line for line in deal_lines(conn, rep_teams(app)) if line.owner in owners]
+
+
+def deal_owner(app: App, deal_id: int) -> str | None:
+    """The deal's owner; NotFound when there is no such deal."""
+    with app.engine.connect() as conn:
+        return repo.load_deal(conn, deal_id).owner

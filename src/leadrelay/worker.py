@@ -1,0 +1,255 @@
+"""The worker: fires SLA timers that came due, assigns queued leads, catches stale ones, delivers the outbox.
+
+Every step takes `now` as an argument and is idempotent: sweeping twice at the same
+moment does nothing the second time, and a worker that was down catches up on whatever
+came due while it was away. On PostgreSQL several workers share the work: due timers are
+claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from leadrelay.core.app import App
+from leadrelay.handoff.clocks import SALES_STAGES, Clockwork, Due
+from leadrelay.handoff.desk import LATER, desk_of
+from leadrelay.handoff.directory import lock_routing
+from leadrelay.handoff.events import HandoffStale
+from leadrelay.handoff.model import OWNED, HandoffStatus
+from leadrelay.handoff.rows import handoff_from_row
+from leadrelay.lead import store as repo
+from leadrelay.lead.service import move_lead
+from leadrelay.lead.stages import Stage, Transition
+from leadrelay.sales.store import has_open_deal
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage import tables as t
+from leadrelay.storage.unit_of_work import UnitOfWork
+
+log = logging.getLogger("leadrelay.worker")
+TIMERS_PER_TRANSACTION = 200
+OWNED_STATUSES = [status.value for status in OWNED]
+
+
+@dataclass
+class SweepReport:
+    timers: Counter = field(default_factory=Counter)  # "breach", "escalation:reassign", "met", ...
+    assigned: int = 0
+    still_queued: int = 0
+    stale: int = 0
+    silenced: int = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
+    delivered: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"timers": dict(sorted(self.timers.items())), "assigned": self.assigned,
+                "still_queued": self.still_queued, "stale": self.stale, "silenced": self.silenced,
+                "delivered": self.delivered}
+
+
+def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
+    """One pass of everything the worker does, as of `now`."""
+    report = SweepReport()
+    fire_timers(app, now, report)
+    assign_queued(app, now, report)
+    detect_stale(app, now, report)
+    if deliver:
+        from leadrelay.delivery.dispatcher import deliver_due
+
+        result = deliver_due(app.engine, app.settings, app.playbook.model.notifications, now)
+        report.delivered = result.as_dict() if hasattr(result, "as_dict") else dict(vars(result))
+    return report
+
+
+def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[[], datetime] | None = None,
+        on_sweep: Callable[[SweepReport], None] | None = None) -> None:
+    """Sweep every `interval` seconds until Ctrl-C or SIGTERM (or once).
+
+    A stop signal lets the sweep in progress finish, then returns: interrupting a query
+    instead would surface as a database error. A database error in one sweep (a deadlock,
+    a lost connection) is logged and the next sweep tries again: everything a sweep does is
+    idempotent, and what it left undone is still due. With `once`, the error is raised.
+    """
+    clock = clock or app.clock
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        while not stop.is_set():
+            try:
+                report = sweep(app, clock())
+            except DBAPIError as exc:
+                if once:
+                    raise
+                log.warning("sweep failed, retrying in %.2fs: %s", interval, str(exc.orig or exc).splitlines()[0])
+            else:
+                if on_sweep:
+                    on_sweep(report)
+                if once:
+                    return
+            stop.wait(interval)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (only the main thread may install signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _claim(conn: Connection, query):
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return conn.execute(query).all()
+
+
+def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
+    """Warn, breach and escalate: every pending timer whose moment has come, each handoff's in order.
+
+    A handoff's due steps are applied together (`Clockwork`), each at its own due time, so
+    catching up never alerts anyone about a lead that a later step already moved.
+    """
+    c = h.sla_timers.c
+    while True:
+        with UnitOfWork(app, now) as uow:
+            conn = uow.conn
+            lock_routing(conn)  # before timer and lead rows: else workers splitting a handoff's timers deadlock
+            timers = _claim(conn, select(h.sla_timers).where(c.fired_at.is_(None), c.cancelled_at.is_(None),
+                                                             c.fire_at <= now)
+                            .order_by(c.fire_at, c.id).limit(TIMERS_PER_TRANSACTION))
+            if not timers:
+                return
+            by_handoff: dict[int, list[Due]] = {}
+            for timer in timers:
+                by_handoff.setdefault(timer.handoff_id, []).append(Due.stored(timer))
+            handoffs = {row.id: handoff_from_row(row) for row in
+                        conn.execute(select(h.handoffs).where(h.handoffs.c.id.in_(list(by_handoff))))}
+            leads = repo.load_leads(conn, sorted({x.lead_id for x in handoffs.values()}), for_update=True)
+            changed = []
+            for handoff_id, due in by_handoff.items():
+                handoff = handoffs[handoff_id]
+                clockwork = Clockwork(uow, handoff, leads[handoff.lead_id])
+                for step in clockwork.run(due):
+                    report.timers[_outcome_key(step.outcome)] += 1
+                if clockwork.lead_changed and leads[handoff.lead_id] not in changed:
+                    changed.append(leads[handoff.lead_id])
+            repo.update_leads(conn, changed, now)
+            report.silenced += desk_of(uow).silenced
+            uow.commit()
+
+
+def _outcome_key(outcome: str) -> str:
+    """`skipped: handoff closed` -> `skipped`; `breach (caught up: ...)` -> `breach`."""
+    key = outcome.split(" (")[0]
+    return key.split(":")[0] if key.startswith("skipped") else key
+
+
+def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
+    """Give waiting leads to reps who can now take them, oldest first."""
+    c = h.handoffs.c
+    with UnitOfWork(app, now) as uow:
+        conn, desk = uow.conn, desk_of(uow)
+        queued = _claim(conn, select(h.handoffs).where(c.status == HandoffStatus.QUEUED.value)
+                        .order_by(c.opened_at, c.id))
+        if not queued:
+            return
+        leads = repo.load_leads_for_routing(conn, sorted({row.lead_id for row in queued}))
+        changed, waiting = [], []
+        for row in queued:
+            lead, handoff = leads[row.lead_id], handoff_from_row(row)
+            # The SLA clock starts when someone gets the lead, not when it started waiting; a lead an
+            # SLA step queued keeps its clocks and their remaining steps (a clock the step restarts
+            # starts now).
+            decision = desk.assign(handoff, lead, now, actor="rule:routing.queue",
+                                   clocks="resume" if handoff.assigned_at else "fresh", defer=True,
+                                   unless_queued_as=LATER)
+            if decision.owner is None:
+                report.still_queued += 1
+                waiting.append((handoff, lead, decision))
+            else:
+                report.assigned += 1
+                changed.append(lead)
+        # Still waiting: store a decision only when the reasons changed (the last ones are read for these only).
+        previous = _last_candidates(conn, [handoff.id for handoff, _, _ in waiting])
+        for handoff, lead, decision in waiting:
+            desk.record_still_queued(handoff, lead, decision, now, actor="rule:routing.queue",
+                                     unless_queued_as=previous.get(handoff.id))
+        _set_owners(conn, changed, now)
+        uow.commit()
+
+
+def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]:
+    """The candidates of each handoff's latest routing decision (to store a still-queued one only when it changed)."""
+    d = h.routing_decisions.c
+    out: dict[int, Any] = {}
+    for part in repo.chunks(handoff_ids):
+        latest = select(func.max(d.id)).where(d.handoff_id.in_(part)).group_by(d.handoff_id)
+        out.update(conn.execute(select(d.handoff_id, d.candidates).where(d.id.in_(latest))).all())
+    return out
+
+
+def _set_owners(conn: Connection, leads: list, now: datetime) -> None:
+    """Store the new owners: only the owner changed, so one UPDATE per owner, not a full row per lead."""
+    by_owner: dict[str, list[int]] = {}
+    for lead in leads:
+        by_owner.setdefault(lead.owner, []).append(lead.id)
+        lead.version += 1
+    c = t.leads.c
+    for owner, ids in by_owner.items():
+        for part in repo.chunks(ids):
+            conn.execute(update(t.leads).where(c.id.in_(part))
+                         .values(owner=owner, version=c.version + 1, updated_at=now))
+
+
+def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
+    """Leads sales holds with no touch for too long: alert, and recycle when the playbook says so.
+
+    A lead that went stale inside loaded history is marked, and nothing is sent or recycled.
+    """
+    rules = app.playbook.rules.handoff
+    if rules.stale_after is None:
+        return
+    c = h.handoffs.c
+    cutoff = now - rules.stale_after
+    last = func.coalesce(c.last_touch_at, c.accepted_at, c.assigned_at)
+    with UnitOfWork(app, now) as uow:
+        conn = uow.conn
+        rows = _claim(conn, select(h.handoffs, last.label("last_seen")).where(
+            c.status.in_(OWNED_STATUSES), c.stale_alerted_at.is_(None), last < cutoff).order_by(c.id))
+        if not rows:
+            return
+        desk = desk_of(uow)
+        leads = repo.load_leads(conn, sorted({row.lead_id for row in rows}), for_update=True)
+        for row in rows:
+            lead, handoff = leads[row.lead_id], handoff_from_row(row)
+            stale_at = row.last_seen + rules.stale_after
+            quiet = handoff.quiet_at(stale_at)
+            conn.execute(update(h.handoffs).where(c.id == row.id).values(stale_alerted_at=now))
+            desk.notice("lead.stale", lead, stale_at if quiet else now, owner=row.owner, quiet=quiet,
+                        reason=f"no touch for {rules.stale_after.days} days",
+                        why=f"no touch since {row.last_seen.isoformat()}", recipients=desk.people(row.owner))
+            report.stale += 1
+            recycle = not quiet and rules.stale_recycle and lead.stage in SALES_STAGES \
+                and not has_open_deal(conn, lead.id)
+            desk.record(HandoffStale(at=stale_at if quiet else now, lead_id=lead.id, handoff_id=row.id,
+                                     cause="rule:stale", owner=row.owner, last_touch_at=row.last_seen,
+                                     recycled=bool(recycle)), quiet=quiet)
+            if recycle:
+                move_lead(uow, lead, Transition.RECYCLE, Stage.LEAD, actor="rule:stale",
+                          reason=rules.stale_reason, now=now)
+        report.silenced += desk.silenced
+        uow.commit()
