@@ -9,8 +9,8 @@ timers) and a webhook (so every assignment writes its `lead.assigned` outbox row
 The queued state is built the way it happens: the leads are ingested through `ingest()`
 (an identify with traits, then a pricing-page view that makes each one an MQL) while
 every rep is inactive, so each MQL opens a handoff that waits in the queue. Then every rep
-is made active (`services.directory.set_rep`, as `leadrelay reps set --active` does) and
-ONE call of `services.worker.assign_queued(app, now, report)` is timed: it claims the
+is made active (`handoff.directory.set_rep`, as `leadrelay reps set --active` does) and
+ONE call of `worker.assign_queued(app, now, report)` is timed: it claims the
 queue, routes every handoff (rules, strategies, caps), stores the decisions, the SLA
 timers, the outbox rows and the lead owners, and commits. Afterwards the caps are checked
 from the database: open handoffs per rep <= capacity, today's assignments <= daily quota,

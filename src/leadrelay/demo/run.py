@@ -8,13 +8,14 @@ SLA timers as the clock moves, so breaches escalate as they would live.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from leadrelay.activity.service import IngestReport, ingest
-from leadrelay.bootstrap import App, bootstrap
+from leadrelay.core.app import App, Clock
 from leadrelay.demo.deals import work_deals
 from leadrelay.demo.sales import SalesFloor
 from leadrelay.demo.stream import generate_demo_stream
@@ -22,9 +23,8 @@ from leadrelay.handoff.directory import list_reps
 from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.handoff.queries import route_explain, sla_report
 from leadrelay.lead.queries import explain_lead
-from leadrelay.playbook.loader import starter_playbook
+from leadrelay.playbook.loader import Playbook, starter_playbook
 from leadrelay.reports.funnel import funnel
-from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 
@@ -60,12 +60,16 @@ def _arrival(message: dict) -> str:
     return str(message.get("sentAt") or message.get("timestamp") or "")
 
 
-def run_demo(database_url: str, *, seed: int = 7, visitors: int = 3000) -> DemoResult:
-    """Replay the generated stream day by day through ingest, the sales floor and the worker."""
+def run_demo(make_app: Callable[[Clock, Playbook], App], *, seed: int = 7, visitors: int = 3000) -> DemoResult:
+    """Replay the generated stream day by day through ingest, the sales floor and the worker.
+
+    `make_app(clock, playbook)` is the composition root's: the demo runs the starter playbook
+    on a clock of its own that the simulation moves forward.
+    """
     messages = generate_demo_stream(seed=seed, visitors=visitors, start=DEMO_START, days=DEMO_DAYS)
     by_arrival = sorted(enumerate(messages, start=1), key=lambda pair: _arrival(pair[1]))
     clock = _Clock(DEMO_START)
-    app = bootstrap(Settings(database_url=database_url), playbook=starter_playbook(), clock=clock)
+    app = make_app(clock, starter_playbook())
     floor = SalesFloor(app, clock, clock.set, seed)
     report = IngestReport()
     try:

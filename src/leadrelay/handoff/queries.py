@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.core.time import utc_iso
 from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.lead.queries import find_lead
 from leadrelay.storage import handoff_tables as h
@@ -17,19 +18,16 @@ from leadrelay.storage import tables as t
 CHANNELS = ("email", "ads", "calls")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
 
 def handoff_dict(row: Any) -> dict[str, Any]:
     return {
         "id": row.id, "lead_id": row.lead_id, "kind": row.kind, "from": row.from_function, "to": row.to_function,
         "team": row.team, "owner": row.owner, "status": row.status, "outcome": row.outcome, "reason": row.reason,
-        "policy": row.policy_id, "opened_at": _iso(row.opened_at), "assigned_at": _iso(row.assigned_at),
-        "accepted_at": _iso(row.accepted_at), "first_touch_at": _iso(row.first_touch_at),
+        "policy": row.policy_id, "opened_at": utc_iso(row.opened_at), "assigned_at": utc_iso(row.assigned_at),
+        "accepted_at": utc_iso(row.accepted_at), "first_touch_at": utc_iso(row.first_touch_at),
         "touches": row.touches, "touches_required": row.touches_required,
-        "accept_due_at": _iso(row.accept_due_at), "first_touch_due_at": _iso(row.first_touch_due_at),
-        "touches_due_at": _iso(row.touches_due_at), "closed_at": _iso(row.closed_at),
+        "accept_due_at": utc_iso(row.accept_due_at), "first_touch_due_at": utc_iso(row.first_touch_due_at),
+        "touches_due_at": utc_iso(row.touches_due_at), "closed_at": utc_iso(row.closed_at),
     }
 
 
@@ -39,7 +37,7 @@ def route_explain(app: App, ref: str | int) -> dict[str, Any]:
         lead = find_lead(conn, ref)
         d = h.routing_decisions.c
         decisions = [
-            {"at": _iso(r.at), "handoff": r.handoff_id, "rule": r.rule_id, "team": r.team, "owner": r.owner,
+            {"at": utc_iso(r.at), "handoff": r.handoff_id, "rule": r.rule_id, "team": r.team, "owner": r.owner,
              "reason": r.reason, "actor": r.actor, "candidates": r.candidates, "playbook_version": r.playbook_version}
             for r in conn.execute(select(h.routing_decisions).where(d.lead_id == lead.id).order_by(d.at, d.id))
         ]
@@ -47,7 +45,7 @@ def route_explain(app: App, ref: str | int) -> dict[str, Any]:
             select(h.handoffs).where(h.handoffs.c.lead_id == lead.id).order_by(h.handoffs.c.id))]
         timers = [
             {"handoff": r.handoff_id, "deadline": r.deadline, "step": r.step, "action": r.action,
-             "fire_at": _iso(r.fire_at), "fired_at": _iso(r.fired_at), "cancelled_at": _iso(r.cancelled_at),
+             "fire_at": utc_iso(r.fire_at), "fired_at": utc_iso(r.fired_at), "cancelled_at": utc_iso(r.cancelled_at),
              "outcome": r.outcome}
             for r in conn.execute(select(h.sla_timers).where(h.sla_timers.c.lead_id == lead.id)
                                   .order_by(h.sla_timers.c.fire_at, h.sla_timers.c.id))
@@ -91,7 +89,7 @@ def suppression_list(app: App, channel: str | None = None, *,
                 continue  # one line per lead and channel: the oldest reason
             seen.add((r.id, r.channel))
             out.append({"lead_id": r.id, "email": r.email, "channel": r.channel, "reason": r.reason,
-                        "source": r.source, "permanent": r.permanent, "since": _iso(r.created_at)})
+                        "source": r.source, "permanent": r.permanent, "since": utc_iso(r.created_at)})
         return out
 
 

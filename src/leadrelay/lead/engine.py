@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from leadrelay.core.time import utc_iso
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.lifecycle import StageChange, advance, move, qualify, raise_hand
 from leadrelay.lead.model import Lead, ScoringState
@@ -134,7 +135,7 @@ def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity,
     lead.hand_raised_at = raised
     if lead.stage is None or lead.stage.rank >= trigger.to.rank:
         return
-    when = datetime.fromtimestamp(raised, UTC).isoformat().replace("+00:00", "Z")
+    when = utc_iso(datetime.fromtimestamp(raised, UTC))
     out.append(move(lead, Transition.HAND_RAISE, trigger.to, at=activity.occurred_at,
                     actor=f"rule:hand_raiser.{trigger.id}",
                     reason=f"hand-raiser '{trigger.id}' (raised at {when}, before the visitor identified)",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.core.time import utc_iso
 from leadrelay.lead.identity import normalise_email
 from leadrelay.lead.model import Lead
 from leadrelay.lead.rows import lead_from_row
@@ -92,7 +93,7 @@ def summary(app: App, lead: Lead, now: datetime) -> dict[str, Any]:
         "persona": lead.persona,
         "fit_score": round(lead.scoring.fit, 2),
         "engagement_score": round(engagement_now(app, lead, now), 2),
-        "last_activity_at": _iso(lead.last_activity_at),
+        "last_activity_at": utc_iso(lead.last_activity_at),
     }
 
 
@@ -108,7 +109,7 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
             country=lead.country,
             traits=lead.traits,
             disqualified_by=lead.disqualified_by,
-            first_seen_at=_iso(lead.first_seen_at),
+            first_seen_at=utc_iso(lead.first_seen_at),
             account=_account(conn, lead.account_id),
             identities=[{"kind": k, "value": v} for k, v in conn.execute(
                 select(t.identities.c.kind, t.identities.c.value)
@@ -159,7 +160,7 @@ def _history(conn: Connection, lead_id: int) -> list[dict]:
     c = t.stage_changes.c
     rows = conn.execute(select(t.stage_changes).where(c.lead_id == lead_id).order_by(c.at, c.id))
     return [
-        {"from": r.from_stage, "to": r.to_stage, "at": _iso(r.at), "transition": r.transition, "actor": r.actor,
+        {"from": r.from_stage, "to": r.to_stage, "at": utc_iso(r.at), "transition": r.transition, "actor": r.actor,
          "reason": r.reason, "activity_id": r.activity_id, "playbook_version": r.playbook_version}
         for r in rows
     ]
@@ -171,13 +172,10 @@ def _activities(conn: Connection, lead_id: int) -> list[dict]:
                         .order_by(c.occurred_at.desc(), c.id.desc()).limit(RECENT_ACTIVITIES))
     out = []
     for r in rows:
-        item = {"id": r.id, "type": r.type, "name": r.name, "occurred_at": _iso(r.occurred_at)}
+        item = {"id": r.id, "type": r.type, "name": r.name, "occurred_at": utc_iso(r.occurred_at)}
         path = (r.payload or {}).get("properties", {}).get("path")
         if path:
             item["path"] = path
         out.append(item)
     return out
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from leadrelay.core.errors import Conflict, NotFound
+from leadrelay.core.time import utc_iso
 from leadrelay.lead.store import allocate_ids
 from leadrelay.sales.model import OPEN, DealChange, Opportunity
 from leadrelay.storage import sales_tables as s
@@ -119,6 +120,4 @@ def create_account(conn: Connection, *, domain: str, name: str, now: datetime) -
 def iso(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return value.isoformat()
+    return utc_iso(value) if isinstance(value, datetime) else value.isoformat()

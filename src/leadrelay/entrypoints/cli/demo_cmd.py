@@ -31,7 +31,12 @@ def demo(
             Path(url.database + suffix).unlink(missing_ok=True)
     if not as_json:
         err_console.print(f"generating {visitors} visitors (seed {seed}) and ingesting them into {database} ...")
-    result = run_demo(database, seed=seed, visitors=visitors)
+    from leadrelay.bootstrap import bootstrap
+    from leadrelay.settings import Settings
+
+    settings = Settings(database_url=database)
+    result = run_demo(lambda clock, playbook: bootstrap(settings, playbook=playbook, clock=clock),
+                      seed=seed, visitors=visitors)
     if as_json:
         print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
                     "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
