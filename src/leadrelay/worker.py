@@ -24,10 +24,10 @@ from sqlalchemy.exc import DBAPIError
 from leadrelay.core.app import App
 from leadrelay.handoff.clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.handoff.desk import LATER, desk_of
-from leadrelay.handoff.directory import lock_routing
 from leadrelay.handoff.events import HandoffStale
 from leadrelay.handoff.model import OWNED, HandoffStatus
 from leadrelay.handoff.rows import handoff_from_row
+from leadrelay.handoff.store import handoff_store
 from leadrelay.lead import store as repo
 from leadrelay.lead.service import move_lead
 from leadrelay.lead.stages import Stage, Transition
@@ -117,28 +117,25 @@ def _claim(conn: Connection, query):
     return conn.execute(query).all()
 
 
-def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
+def fire_timers(app: App, now: datetime, report: SweepReport, *,
+                unit_of_work: Callable[..., UnitOfWork] = UnitOfWork) -> None:
     """Warn, breach and escalate: every pending timer whose moment has come, each handoff's in order.
 
     A handoff's due steps are applied together (`Clockwork`), each at its own due time, so
     catching up never alerts anyone about a lead that a later step already moved.
+    `unit_of_work`: tests pass a fake one, with the stores in memory.
     """
-    c = h.sla_timers.c
     while True:
-        with UnitOfWork(app, now) as uow:
-            conn = uow.conn
-            lock_routing(conn)  # before timer and lead rows: else workers splitting a handoff's timers deadlock
-            timers = _claim(conn, select(h.sla_timers).where(c.fired_at.is_(None), c.cancelled_at.is_(None),
-                                                             c.fire_at <= now)
-                            .order_by(c.fire_at, c.id).limit(TIMERS_PER_TRANSACTION))
+        with unit_of_work(app, now) as uow:
+            store, writer = handoff_store(uow), repo.lead_writer(uow)
+            timers = store.claim_due_timers(now, TIMERS_PER_TRANSACTION)
             if not timers:
                 return
             by_handoff: dict[int, list[Due]] = {}
             for timer in timers:
                 by_handoff.setdefault(timer.handoff_id, []).append(Due.stored(timer))
-            handoffs = {row.id: handoff_from_row(row) for row in
-                        conn.execute(select(h.handoffs).where(h.handoffs.c.id.in_(list(by_handoff))))}
-            leads = repo.load_leads(conn, sorted({x.lead_id for x in handoffs.values()}), for_update=True)
+            handoffs = store.handoffs(by_handoff)
+            leads = writer.load_for_update(sorted({x.lead_id for x in handoffs.values()}))
             changed = []
             for handoff_id, due in by_handoff.items():
                 handoff = handoffs[handoff_id]
@@ -147,7 +144,7 @@ def fire_timers(app: App, now: datetime, report: SweepReport) -> None:
                     report.timers[_outcome_key(step.outcome)] += 1
                 if clockwork.lead_changed and leads[handoff.lead_id] not in changed:
                     changed.append(leads[handoff.lead_id])
-            repo.update_leads(conn, changed, now)
+            writer.update(changed, now)
             report.silenced += desk_of(uow).silenced
             uow.commit()
 

@@ -21,15 +21,20 @@ from leadrelay.handoff.desk import desk_of
 from leadrelay.handoff.queries import route_explain, suppression_list
 from leadrelay.lead.events import StagesMoved
 from leadrelay.lead.queries import explain_lead
+from leadrelay.lead.service import load_for_update, move_lead
+from leadrelay.lead.stages import Stage, Transition
 from leadrelay.playbook.loader import parse_playbook, starter_playbook
 from leadrelay.sales import service as opps
 from leadrelay.sales.qualify import advance_to_sql, record_answers
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.outbox_tables import outbox
+from leadrelay.storage.unit_of_work import UnitOfWork
 from leadrelay.worker import sweep
 from tests.conftest import T0
+from tests.fakes import World
 from tests.messages import identify, numbered, page, track
+from tests.unit.test_handoff_ladders import PLAYBOOK as LADDERS
 
 PLAYBOOK = """
 name: handoff model
@@ -598,3 +603,32 @@ def test_a_breach_due_at_the_same_moment_as_a_reassign_is_still_announced(databa
         assert sorted(breaches) == ["accept", "first_touch"]
     finally:
         app.close()
+
+
+def test_the_fake_unit_of_work_decides_what_the_database_one_decides(database_url, clock):
+    """The in-memory stores behind the fast ladder tests (tests/fakes.py) are held to the real ones:
+    the same ladder, caught up in one sweep, records the same domain events at the same moments."""
+    text = LADDERS.replace('{fit: {">=": 50}}', '{fit: {">=": 99}}') % {"bob": "true", "cat": "false", "clocks": "      first_touch_within: 5m",
+                      "ladder": "      escalation: [{after: 0m, action: notify_rep}, {after: 10m, action: reassign},"
+                                " {after: 30m, action: return_to_marketing}]"}
+    fake = World(text)
+    lead = fake.lead("pat@corp.io", stage=Stage.SUBSCRIBER)  # as identifying makes it in the database below
+    fake.move(lead.id, Transition.HAND_RAISE, Stage.SAL, T0, actor="rule:hand_raiser.demo", reason="hand-raiser 'demo'")
+    fake.sweep(T0 + timedelta(hours=2))
+
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "world.yaml"), clock=clock)
+    try:
+        ingest(app, numbered([identify(user="u1", when=T0 - timedelta(seconds=5), email="pat@corp.io")]))
+        with UnitOfWork(app, T0) as uow:
+            lead = load_for_update(uow.conn, "pat@corp.io")
+            move_lead(uow, lead, Transition.HAND_RAISE, Stage.SAL, actor="rule:hand_raiser.demo",
+                      reason="hand-raiser 'demo'", now=T0)
+            uow.commit()
+        clock.now = T0 + timedelta(hours=2)
+        sweep(app, clock(), deliver=False)
+        real = [(e.type, e.at, e.quiet, e.data) for e in events(app) if e.at >= T0]
+    finally:
+        app.close()
+    faked = [(e["type"], e["at"], e["quiet"], e["data"]) for e in fake.events() if e["at"] >= T0]
+    assert faked == real
+    assert len(real) > 8  # the whole ladder is there: opened, assigned, suppressed, breached, escalated, closed

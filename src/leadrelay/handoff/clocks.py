@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
-
 from leadrelay.core.time import utc_iso
 from leadrelay.handoff.desk import HandoffDesk, desk_of
 from leadrelay.handoff.events import Escalated, SlaBreached, SlaWarned
@@ -43,7 +41,6 @@ from leadrelay.handoff.sla import (
 from leadrelay.lead.model import Lead
 from leadrelay.lead.service import move_lead
 from leadrelay.lead.stages import Stage, Transition
-from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 SALES_STAGES = {Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY}
@@ -89,10 +86,6 @@ class Clockwork:
     lead_changed: bool = False
     reassigned_at: set = field(default_factory=set)  # moments an SLA step reassigned the lead in this run
     generation: dict[str, int] = field(default_factory=dict)  # clock -> current plan of its remaining steps
-
-    @property
-    def conn(self) -> Connection:
-        return self.uow.conn
 
     @property
     def desk(self) -> HandoffDesk:
@@ -313,9 +306,7 @@ class Clockwork:
             return None
         other = next(iter(SHARED_CLOCKS - {step.deadline}))
         if any(s.deadline == other and s.step == BREACH and s.outcome == BREACH for s in self.done) or \
-                self.conn.scalar(select(h.sla_timers.c.id).where(
-                    h.sla_timers.c.handoff_id == self.handoff.id, h.sla_timers.c.deadline == other,
-                    h.sla_timers.c.step == ESCALATION).limit(1)) is not None:
+                self.desk.store.ladder_started(self.handoff.id, other):
             return f"the ladder already runs for the {_clock_name(other)} clock"
         return None
 
@@ -338,24 +329,19 @@ class Clockwork:
                 self.desk.quieten(*step.events)  # it happened; nobody was told
 
     def _write(self) -> None:
-        c = h.sla_timers.c
-        rows = []
+        outcomes, rows = [], []
         for step in self.done + self.later:
+            skipped = step.outcome is not None and step.outcome.startswith(("met", "skipped"))
             if step.id is not None:
-                skipped = step.outcome.startswith(("met", "skipped"))
-                self.conn.execute(update(h.sla_timers).where(c.id == step.id).values(
-                    {c.cancelled_at: self.now if skipped else None, c.fired_at: None if skipped else self.now,
-                     c.outcome: step.outcome}))
+                outcomes.append((step.id, step.outcome, not skipped))
                 continue
-            fired = step.outcome is not None and not step.outcome.startswith(("met", "skipped"))
-            cancelled = step.outcome is not None and not fired
+            fired = step.outcome is not None and not skipped
             rows.append({"handoff_id": self.handoff.id, "lead_id": self.handoff.lead_id, "policy_id": step.policy_id,
                          "deadline": step.deadline, "step": step.step, "step_index": step.index,
                          "action": step.action, "due_at": step.due_at, "fire_at": step.fire_at,
-                         "fired_at": self.now if fired else None, "cancelled_at": self.now if cancelled else None,
+                         "fired_at": self.now if fired else None, "cancelled_at": self.now if skipped else None,
                          "outcome": step.outcome})
-        if rows:
-            self.conn.execute(insert(h.sla_timers), rows)
+        self.desk.store.write_timers(outcomes, rows, self.now)
 
 
 def _only(people: dict[str, str], role: str) -> dict[str, str]:

@@ -21,13 +21,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Integer, String, insert, literal, select, update
+from sqlalchemy import Connection
 
 from leadrelay.core.app import App
 from leadrelay.core.events import DomainEvent
 from leadrelay.core.time import utc_iso
 from leadrelay.delivery.notices import Notice
-from leadrelay.handoff.directory import account_owners, effective_directory, lock_routing, rep_loads
 from leadrelay.handoff.events import (
     HandoffClosed,
     HandoffOpened,
@@ -36,19 +35,17 @@ from leadrelay.handoff.events import (
     Suppressed,
     SuppressionLifted,
 )
-from leadrelay.handoff.model import MARKETING, OPEN_STATUSES, Handoff, HandoffOutcome, HandoffStatus, handoff_need
+from leadrelay.handoff.model import MARKETING, Handoff, HandoffOutcome, HandoffStatus, handoff_need
 from leadrelay.handoff.routing import Decision, Directory, Load, route
-from leadrelay.handoff.rows import DUE_COLUMNS, handoff_from_row, handoff_values
+from leadrelay.handoff.rows import DUE_COLUMNS, handoff_values
 from leadrelay.handoff.sla import CLOCKS, plan
+from leadrelay.handoff.store import HandoffStore, handoff_store
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.engine import activity_fields
 from leadrelay.lead.events import StageChanged
 from leadrelay.lead.lifecycle import StageChange
 from leadrelay.lead.model import Lead
 from leadrelay.lead.stages import Stage
-from leadrelay.lead.store import allocate_ids, chunks
-from leadrelay.storage import handoff_tables as h
-from leadrelay.storage.tables import UTCDateTime
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner")
@@ -58,8 +55,8 @@ LATER = object()  # `assign(unless_queued_as=LATER)`: see there
 class HandoffDesk:
     """One transaction's view of handoffs: the directory, rep loads, and what to write and send."""
 
-    def __init__(self, conn: Connection, app: App, now: datetime, *, quiet: bool = False):
-        self.conn, self.app, self.now = conn, app, now
+    def __init__(self, store: HandoffStore, app: App, now: datetime, *, quiet: bool = False):
+        self.store, self.app, self.now = store, app, now
         self.quiet = quiet
         self.rules = app.playbook.rules
         self.version = app.playbook.version
@@ -82,11 +79,15 @@ class HandoffDesk:
         self.opened = 0  # handoffs opened
 
     @property
+    def conn(self) -> Connection:
+        """The SQL store's connection, for callers with SQL of their own (the sales signals)."""
+        return self.store.conn
+
+    @property
     def directory(self) -> Directory:
         if self._directory is None:
-            lock_routing(self.conn)
-            self._directory = effective_directory(self.conn, self.app)
-            self._loads = rep_loads(self.conn, self._directory)
+            self._directory = self.store.directory(self.app)
+            self._loads = self.store.loads(self._directory)
         return self._directory
 
     @property
@@ -102,7 +103,7 @@ class HandoffDesk:
         days = {rep.id: _local_day(rep, at) for rep in self.directory.reps.values()}
         stale = {rep: day for rep, day in days.items() if self._load_day.get(rep) != day}
         if stale:
-            counts = _daily_counts(self.conn, stale)
+            counts = self.store.daily_counts(stale)
             for rep, day in stale.items():
                 loads.setdefault(rep, Load()).today = counts.get((rep, day), 0) + self._counts[(rep, day)]
                 self._load_day[rep] = day
@@ -153,11 +154,7 @@ class HandoffDesk:
                                              suppress=change.to_stage is not Stage.CUSTOMER)
 
     def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]:
-        c = h.handoffs.c
-        ids = sorted(set(lead_ids))
-        rows = self.conn.execute(select(h.handoffs).where(c.lead_id.in_(ids), c.status.in_(OPEN_STATUSES))) \
-            if ids else []
-        return {row.lead_id: handoff_from_row(row) for row in rows}
+        return self.store.open_handoffs(lead_ids)
 
     def open(self, lead: Lead, kind: str, from_function: str, to_function: str, at: datetime, *,
              owner: str | None = None, actor: str = "rule:routing", suppress: bool = True,
@@ -167,11 +164,10 @@ class HandoffDesk:
         `owner` gives it to that rep instead of routing (an expansion goes to the account
         owner); `suppress=False` leaves marketing's channels open (a customer stays in them).
         """
-        handoff = Handoff(id=allocate_ids(self.conn, h.handoffs, 1)[0], lead_id=lead.id, kind=kind,
+        handoff = Handoff(id=self.store.new_handoff_id(), lead_id=lead.id, kind=kind,
                           from_function=from_function, to_function=to_function, opened_at=at,
                           quiet_until=self.now if self.quiet else None)
-        self.conn.execute(insert(h.handoffs).values(id=handoff.id, playbook_version=self.version,
-                                                    **handoff_values(handoff)))
+        self.store.insert_handoff(handoff, self.version)
         self.opened += 1
         self.record(HandoffOpened(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=cause or actor, kind=kind,
                                   from_function=from_function, to_function=to_function))
@@ -280,9 +276,9 @@ class HandoffDesk:
     def write_pending(self) -> None:
         """Write buffered routing decisions, counters, timers and handoff updates in batches."""
         if self._decisions:
-            self.conn.execute(insert(h.routing_decisions), self._decisions)
+            self.store.insert_decisions(self._decisions)
         if self._counts:
-            _add_counts(self.conn, self._counts)
+            self.store.add_counts(self._counts)
         self._insert_timers()
         # One UPDATE ... WHERE id IN (...) per distinct set of values (a queue assigned at once: one per
         # owner) rather than one statement per handoff. Later updates of a handoff override earlier ones.
@@ -295,9 +291,7 @@ class HandoffDesk:
             same.setdefault(key, []).append(handoff_id)
         for values, ids in same.items():
             row = latest[ids[0]]
-            for part in chunks(ids):
-                self.conn.execute(update(h.handoffs).where(h.handoffs.c.id.in_(part))
-                                  .values({k: row[k] for k, _ in values}))
+            self.store.update_handoffs(ids, {k: row[k] for k, _ in values})
         self._decisions, self._timers, self._updates = [], {}, []
         self._counts = Counter()
 
@@ -307,29 +301,16 @@ class HandoffDesk:
         self._updates.append({column: values[column] for column in columns} | {"b_id": handoff.id})
 
     def _insert_timers(self) -> None:
-        """The planned timers: handoffs sharing a plan get each of its timers in one INSERT ... SELECT.
-
-        A queue assigned at once shares a handful of plans (one per owner), so this is a few
-        statements instead of a row per timer; each handoff's timers still get ids in plan order.
-        """
-        c = h.handoffs.c
-        columns = ["handoff_id", "lead_id", "policy_id", "deadline", "step", "step_index", "action", "due_at",
-                   "fire_at"]
+        """The planned timers: handoffs sharing a plan (a queue assigned at once: one per owner) get
+        them together."""
         for key, ids in self._timers.items():
-            policy_id = key[0]
             due, timers = self._plans[key]
-            for timer in timers:
-                constants = (literal(policy_id, String), literal(timer.deadline, String), literal(timer.step, String),
-                             literal(timer.index, Integer), literal(timer.action, String),
-                             literal(due[timer.deadline], UTCDateTime), literal(timer.fire_at, UTCDateTime))
-                for part in chunks(ids):
-                    self.conn.execute(insert(h.sla_timers).from_select(
-                        columns, select(c.id, c.lead_id, *constants).where(c.id.in_(part)).order_by(c.id)))
+            self.store.insert_timers(key[0], due, timers, ids)
 
     def account_owner(self, lead: Lead) -> str | None:
         """The rep who owns the lead's company (its account, or an account with its email domain)."""
         if self._owners is None:
-            self._owners = account_owners(self.conn)
+            self._owners = self.store.account_owners()
         by_account, by_domain = self._owners
         return by_account.get(lead.account_id) or by_domain.get(lead.company_domain)
 
@@ -393,10 +374,10 @@ class HandoffDesk:
 
     def return_to_marketing(self, lead: Lead, change: StageChange, need) -> None:
         """Recycle or reject: record the handoff back to marketing, lift what sales ownership imposed."""
-        self.conn.execute(insert(h.handoffs).values(
-            lead_id=lead.id, kind=need.kind, from_function=need.from_function, to_function=MARKETING,
-            status=HandoffStatus.CLOSED.value, outcome=HandoffOutcome.RETURNED.value, reason=change.reason,
-            opened_at=change.at, closed_at=change.at, touches=0, playbook_version=self.version))
+        self.store.insert_handoff(Handoff(
+            id=self.store.new_handoff_id(), lead_id=lead.id, kind=need.kind, from_function=need.from_function,
+            to_function=MARKETING, opened_at=change.at, status=HandoffStatus.CLOSED, outcome=HandoffOutcome.RETURNED,
+            reason=change.reason, closed_at=change.at), self.version)
         previous_owner, lead.owner = lead.owner, None
         self.lift_sales_suppressions(lead.id, need.kind, change.at)
         self.notice(f"lead.{'recycled' if need.kind == 'recycle' else 'rejected'}", lead, change.at,
@@ -406,17 +387,8 @@ class HandoffDesk:
                     recipients=self.people(previous_owner))
 
     def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, *, from_index: int | None = None) -> None:
-        """Cancel pending timers. A deadline met late keeps its overdue timers: the breach still counts.
-
-        `from_index`: only the clock's escalation steps from that index on (re-timed or restarted).
-        """
-        c = h.sla_timers.c
-        query = update(h.sla_timers).where(c.handoff_id == handoff_id, c.fired_at.is_(None), c.cancelled_at.is_(None))
-        if deadline is not None:
-            query = query.where(c.deadline == deadline)
-            query = query.where(c.step == "escalation", c.step_index >= from_index) if from_index is not None \
-                else query.where(c.due_at >= self.now)
-        self.conn.execute(query.values(cancelled_at=self.now, outcome=why))
+        """Cancel pending timers (see `HandoffStore.cancel_timers`)."""
+        self.store.cancel_timers(handoff_id, deadline, why, self.now, from_index=from_index)
 
     # --- suppression -------------------------------------------------------------------
 
@@ -426,23 +398,19 @@ class HandoffDesk:
         rows = [{"lead_id": lead_id, "channel": channel, "reason": "owned by sales", "source": f"handoff:{handoff_id}",
                  "permanent": False, "created_at": self.now} for channel in channels if channel not in active]
         if rows:
-            self.conn.execute(insert(h.suppressions), rows)
+            self.store.insert_suppressions(rows)
             for row in rows:
                 self.record(Suppressed(at=at, lead_id=lead_id, handoff_id=handoff_id, cause=f"handoff:{handoff_id}",
                                        channel=row["channel"], reason=row["reason"], permanent=False))
 
     def lift_sales_suppressions(self, lead_id: int, why: str, at: datetime) -> None:
-        c = h.suppressions.c
-        lifted = list(self.conn.scalars(update(h.suppressions).where(
-            c.lead_id == lead_id, c.permanent.is_(False), c.lifted_at.is_(None))
-            .values(lifted_at=self.now, lifted_reason=why).returning(c.channel)))
+        lifted = self.store.lift_suppressions(lead_id, why, self.now)
         if lifted:
             self.record(SuppressionLifted(at=at, lead_id=lead_id, cause=f"handoff:{why}", channels=sorted(lifted),
                                           reason=why))
 
     def active_suppressions(self, lead_id: int) -> set[str]:
-        c = h.suppressions.c
-        return set(self.conn.scalars(select(c.channel).where(c.lead_id == lead_id, c.lifted_at.is_(None))))
+        return self.store.active_suppressions(lead_id)
 
     def suppress_from_activities(self, assigned: Sequence[tuple[Activity, Lead]]) -> None:
         """Unsubscribes and bounces: permanent suppressions, never lifted automatically."""
@@ -462,7 +430,7 @@ class HandoffDesk:
                                  "source": f"rule:suppression.{rule.id}", "permanent": True,
                                  "created_at": activity.occurred_at})
         if rows:
-            self.conn.execute(insert(h.suppressions), rows)
+            self.store.insert_suppressions(rows)
             for row in rows:
                 self.record(Suppressed(at=row["created_at"], lead_id=row["lead_id"], cause=row["source"],
                                        channel=row["channel"], reason=row["reason"], permanent=True))
@@ -523,7 +491,7 @@ class HandoffDesk:
         """Write what is buffered, the domain events into their log and the notices into the outbox."""
         self.write_pending()
         if self._events:
-            self.conn.execute(insert(h.domain_events), [
+            self.store.insert_events([
                 {"type": event.type, "at": event.at, "recorded_at": self.now, "lead_id": event.lead_id,
                  "handoff_id": event.handoff_id, "cause": event.cause, "data": event.data(), "quiet": quiet,
                  "playbook_version": self.version}
@@ -532,9 +500,7 @@ class HandoffDesk:
             self._events = []
         if not self.notices:
             return
-        from leadrelay.delivery.outbox import enqueue
-
-        enqueue(self.conn, self.notices, self.app.playbook.model.notifications, self.now)
+        self.store.enqueue(self.notices, self.app.playbook.model.notifications, self.now)
         self.notices = []
 
 
@@ -579,29 +545,8 @@ def _local_day(rep, at: datetime) -> str:
     return at.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
 
 
-def _daily_counts(conn: Connection, days: dict[str, str]) -> dict[tuple[str, str], int]:
-    c = h.rep_assignment_counts.c
-    wanted = set(days.values())
-    return {(rep, day): n for rep, day, n in conn.execute(
-        select(c.rep, c.day, c.assigned).where(c.rep.in_(list(days)), c.day.in_(wanted)))
-        if days.get(rep) == day}
-
-
-def _add_counts(conn: Connection, counts: Counter) -> None:
-    """Add to the per-rep assignment counters (an upsert on both databases)."""
-    table = h.rep_assignment_counts
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    statement = upsert(table)
-    statement = statement.on_conflict_do_update(index_elements=["rep", "day"],
-                                                set_={"assigned": table.c.assigned + statement.excluded.assigned})
-    conn.execute(statement, [{"rep": rep, "day": day, "assigned": n} for (rep, day), n in sorted(counts.items())])
-
-
 def _open_desk(uow: UnitOfWork) -> HandoffDesk:
-    return HandoffDesk(uow.conn, uow.app, uow.now, quiet=uow.quiet)
+    return HandoffDesk(handoff_store(uow), uow.app, uow.now, quiet=uow.quiet)
 
 
 def desk_of(uow: UnitOfWork) -> HandoffDesk:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import Conflict, InvalidTransition
@@ -19,9 +19,7 @@ from leadrelay.lead.events import StageMoveProposed, StagesMoved
 from leadrelay.lead.lifecycle import StageChange, move
 from leadrelay.lead.model import Lead
 from leadrelay.lead.queries import lead_id_for
-from leadrelay.lead.rows import lead_values
 from leadrelay.lead.stages import Stage, Transition
-from leadrelay.storage import tables as t
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 MANUAL = {
@@ -50,12 +48,7 @@ def load_for_update(conn: Connection, ref: str | int, expected_version: int | No
 
 def save_lead(conn: Connection, lead: Lead, now: datetime) -> None:
     """Write a lead back, failing with Conflict if someone else wrote it since it was read."""
-    version = lead.version
-    lead.version += 1
-    result = conn.execute(update(t.leads).where(t.leads.c.id == lead.id, t.leads.c.version == version)
-                          .values(**lead_values(lead, now)))
-    if result.rowcount != 1:
-        raise Conflict(f"lead {lead.id} changed while it was being moved: try again")
+    repo.LeadWriter(conn).save(lead, now)
 
 
 def move_lead(uow: UnitOfWork, lead: Lead, kind: Transition, target: Stage, *, actor: str,
@@ -65,14 +58,14 @@ def move_lead(uow: UnitOfWork, lead: Lead, kind: Transition, target: Stage, *, a
     Before the move, `StageMoveProposed` lets a handler refuse it (the SQL gate does); after,
     `StagesMoved` lets the handoff open, close or retarget (see `leadrelay.core.bus`).
     """
-    conn, app = uow.conn, uow.app
     uow.publish(StageMoveProposed(lead, kind, target, now))
+    writer = repo.lead_writer(uow)
     change = move(lead, kind, target, at=now, actor=actor, reason=reason)
     if kind is Transition.DISQUALIFY:
         lead.disqualified_by = None  # a person's (or SLA's) decision: never reopened automatically
-    repo.insert_stage_changes(conn, [change], app.playbook.version)
+    writer.insert_stage_changes([change], uow.app.playbook.version)
     uow.publish(StagesMoved([change]))
-    save_lead(conn, lead, now)
+    writer.save(lead, now)
     return change
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 
+from leadrelay.core.errors import Conflict
 from leadrelay.lead.activities import Activity, Rejection
 from leadrelay.lead.identity import IdentityKey
 from leadrelay.lead.lifecycle import StageChange
@@ -16,6 +17,7 @@ from leadrelay.lead.model import Lead
 from leadrelay.lead.rows import activity_from_row, activity_values, lead_from_row, lead_values
 from leadrelay.lead.scoring import ScoreChange
 from leadrelay.storage import tables as t
+from leadrelay.storage.unit_of_work import UnitOfWork
 
 CHUNK = 900  # stays under every backend's bound-parameter limit
 
@@ -222,3 +224,41 @@ def insert_rejections(conn: Connection, source: str, rejections: Sequence[Reject
         }
         for r in rejections
     ])
+
+
+class LeadWriter:
+    """What moving a lead writes, on the unit of work's connection (a fake unit of work keeps its own)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def flush(self) -> None:
+        """Nothing is buffered: the writes go at once."""
+
+    def load_for_update(self, lead_ids: Sequence[int]) -> dict[int, Lead]:
+        return load_leads(self.conn, lead_ids, for_update=True)
+
+    def insert_stage_changes(self, changes: Sequence[StageChange], version: str | None) -> None:
+        insert_stage_changes(self.conn, changes, version)
+
+    def update(self, changed: Iterable[Lead], now: datetime) -> None:
+        """Write back leads changed in bulk (their versions bumped)."""
+        update_leads(self.conn, changed, now)
+
+    def save(self, lead: Lead, now: datetime) -> None:
+        """Write a lead back, failing with Conflict if someone else wrote it since it was read."""
+        version = lead.version
+        lead.version += 1
+        result = self.conn.execute(update(t.leads).where(t.leads.c.id == lead.id, t.leads.c.version == version)
+                                   .values(**lead_values(lead, now)))
+        if result.rowcount != 1:
+            raise Conflict(f"lead {lead.id} changed while it was being moved: try again")
+
+
+def sql_lead_writer(uow: UnitOfWork) -> LeadWriter:
+    return LeadWriter(uow.conn)
+
+
+def lead_writer(uow: UnitOfWork) -> LeadWriter:
+    """The unit of work's lead writer (its SQL one; a fake unit of work registers its own)."""
+    return uow.part(sql_lead_writer)

@@ -105,4 +105,5 @@ def require_sql_gate(conn: Connection, app: App, lead: Lead, kind: Transition, t
 
 def on_stage_move_proposed(uow: UnitOfWork, message: StageMoveProposed) -> None:
     """Refuse (SqlGateNotMet) a proposed move into SQL without the gate met."""
-    require_sql_gate(uow.conn, uow.app, message.lead, message.kind, message.target, message.at)
+    if crosses_sql(message.lead, message.kind, message.target):
+        require_sql_gate(uow.conn, uow.app, message.lead, message.kind, message.target, message.at)

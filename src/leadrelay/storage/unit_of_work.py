@@ -73,8 +73,9 @@ class UnitOfWork:
             found = self._parts[make] = make(self)
         return found  # type: ignore[return-value]
 
-    def has_part(self, make: Callable[[UnitOfWork], Any]) -> bool:
-        return make in self._parts
+    def provide(self, make: Callable[[UnitOfWork], Any], part: Part) -> None:
+        """Use `part` wherever `make`'s would be asked for (a fake unit of work gives in-memory stores)."""
+        self._parts[make] = part
 
     def publish(self, message: Any) -> None:
         """Run the handlers subscribed to this message on the app's bus, in this transaction."""

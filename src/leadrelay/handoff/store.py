@@ -1,0 +1,227 @@
+"""The handoff's SQL: what the handoff desk and the SLA clockwork read and write, in one place.
+
+`HandoffStore` is the shape the desk (`desk.py`) and the clockwork (`clocks.py`) rely on;
+`SqlHandoffStore` keeps it in the database through the unit of work's connection, with
+batched statements (a queue assigned at once is a handful of statements, not a row each).
+Tests run the same handoff logic on an in-memory store (`tests/fakes.py`), to the second.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import Connection, Integer, String, insert, literal, select, update
+
+from leadrelay.core.app import App
+from leadrelay.delivery.notices import Notice
+from leadrelay.handoff.directory import account_owners, effective_directory, lock_routing, rep_loads
+from leadrelay.handoff.model import OPEN_STATUSES, Handoff
+from leadrelay.handoff.routing import Directory, Load
+from leadrelay.handoff.rows import handoff_from_row, handoff_values
+from leadrelay.handoff.sla import Timer
+from leadrelay.lead.store import allocate_ids, chunks
+from leadrelay.storage import handoff_tables as h
+from leadrelay.storage.tables import UTCDateTime
+from leadrelay.storage.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from leadrelay.playbook.notifications import Notifications
+
+TIMER_COLUMNS = ("handoff_id", "lead_id", "policy_id", "deadline", "step", "step_index", "action", "due_at", "fire_at")
+
+
+class HandoffStore(Protocol):
+    """Where handoffs, their timers, routing decisions, suppressions, domain events and notices live."""
+
+    # the reps as routing sees them
+    def directory(self, app: App) -> Directory: ...
+    def loads(self, directory: Directory) -> dict[str, Load]: ...
+    def daily_counts(self, days: dict[str, str]) -> dict[tuple[str, str], int]: ...
+    def add_counts(self, counts: Counter) -> None: ...
+    def account_owners(self) -> tuple[dict[int, str], dict[str, str]]: ...
+    # handoffs
+    def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]: ...
+    def handoffs(self, ids: Iterable[int]) -> dict[int, Handoff]: ...
+    def new_handoff_id(self) -> int: ...
+    def insert_handoff(self, handoff: Handoff, version: str) -> None: ...
+    def update_handoffs(self, ids: Sequence[int], values: dict[str, Any]) -> None: ...
+    def insert_decisions(self, rows: list[dict]) -> None: ...
+    # SLA timers
+    def claim_due_timers(self, now: datetime, limit: int) -> list[Any]: ...
+    def insert_timers(self, policy_id: str, due: dict[str, datetime], timers: Sequence[Timer],
+                      handoff_ids: Sequence[int]) -> None: ...
+    def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, now: datetime, *,
+                      from_index: int | None = None) -> None: ...
+    def ladder_started(self, handoff_id: int, clock: str) -> bool: ...
+    def write_timers(self, outcomes: list[tuple[int, str, bool]], rows: list[dict], now: datetime) -> None: ...
+    # suppressions
+    def active_suppressions(self, lead_id: int) -> set[str]: ...
+    def insert_suppressions(self, rows: list[dict]) -> None: ...
+    def lift_suppressions(self, lead_id: int, why: str, now: datetime) -> list[str]: ...
+    # the log and the outbox
+    def insert_events(self, rows: list[dict]) -> None: ...
+    def enqueue(self, notices: Sequence[Notice], notifications: Notifications, now: datetime) -> None: ...
+    def flush(self) -> None: ...
+
+
+class SqlHandoffStore:
+    """`HandoffStore` on the unit of work's connection."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def flush(self) -> None:
+        """Nothing is buffered here: the desk batches, this writes at once."""
+
+    # --- the reps as routing sees them ---------------------------------------------------
+
+    def directory(self, app: App) -> Directory:
+        lock_routing(self.conn)  # one router at a time, so caps hold across processes
+        return effective_directory(self.conn, app)
+
+    def loads(self, directory: Directory) -> dict[str, Load]:
+        return rep_loads(self.conn, directory)
+
+    def daily_counts(self, days: dict[str, str]) -> dict[tuple[str, str], int]:
+        """Assignments per (rep, local day), for the days asked of each rep."""
+        c = h.rep_assignment_counts.c
+        wanted = set(days.values())
+        return {(rep, day): n for rep, day, n in self.conn.execute(
+            select(c.rep, c.day, c.assigned).where(c.rep.in_(list(days)), c.day.in_(wanted)))
+            if days.get(rep) == day}
+
+    def add_counts(self, counts: Counter) -> None:
+        """Add to the per-rep assignment counters (an upsert on both databases)."""
+        table = h.rep_assignment_counts
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        statement = upsert(table)
+        statement = statement.on_conflict_do_update(index_elements=["rep", "day"],
+                                                    set_={"assigned": table.c.assigned + statement.excluded.assigned})
+        self.conn.execute(statement, [{"rep": rep, "day": day, "assigned": n}
+                                      for (rep, day), n in sorted(counts.items())])
+
+    def account_owners(self) -> tuple[dict[int, str], dict[str, str]]:
+        return account_owners(self.conn)
+
+    # --- handoffs ------------------------------------------------------------------------
+
+    def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]:
+        c = h.handoffs.c
+        ids = sorted(set(lead_ids))
+        rows = self.conn.execute(select(h.handoffs).where(c.lead_id.in_(ids), c.status.in_(OPEN_STATUSES))) \
+            if ids else []
+        return {row.lead_id: handoff_from_row(row) for row in rows}
+
+    def handoffs(self, ids: Iterable[int]) -> dict[int, Handoff]:
+        rows = self.conn.execute(select(h.handoffs).where(h.handoffs.c.id.in_(sorted(set(ids)))))
+        return {row.id: handoff_from_row(row) for row in rows}
+
+    def new_handoff_id(self) -> int:
+        return allocate_ids(self.conn, h.handoffs, 1)[0]
+
+    def insert_handoff(self, handoff: Handoff, version: str) -> None:
+        self.conn.execute(insert(h.handoffs).values(id=handoff.id, playbook_version=version, **handoff_values(handoff)))
+
+    def update_handoffs(self, ids: Sequence[int], values: dict[str, Any]) -> None:
+        for part in chunks(ids):
+            self.conn.execute(update(h.handoffs).where(h.handoffs.c.id.in_(part)).values(values))
+
+    def insert_decisions(self, rows: list[dict]) -> None:
+        self.conn.execute(insert(h.routing_decisions), rows)
+
+    # --- SLA timers ----------------------------------------------------------------------
+
+    def claim_due_timers(self, now: datetime, limit: int) -> list[Any]:
+        """Pending timers whose moment has come, oldest first; on PostgreSQL locked, skipping those
+        another worker holds. The routing lock comes first: else two workers splitting one
+        handoff's timers deadlock."""
+        lock_routing(self.conn)
+        c = h.sla_timers.c
+        query = select(h.sla_timers).where(c.fired_at.is_(None), c.cancelled_at.is_(None), c.fire_at <= now) \
+            .order_by(c.fire_at, c.id).limit(limit)
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return self.conn.execute(query).all()
+
+    def insert_timers(self, policy_id: str, due: dict[str, datetime], timers: Sequence[Timer],
+                      handoff_ids: Sequence[int]) -> None:
+        """Each timer of one plan for every handoff sharing it: one INSERT ... SELECT per timer and chunk,
+        so each handoff's timers still get ids in plan order."""
+        c = h.handoffs.c
+        for timer in timers:
+            constants = (literal(policy_id, String), literal(timer.deadline, String), literal(timer.step, String),
+                         literal(timer.index, Integer), literal(timer.action, String),
+                         literal(due[timer.deadline], UTCDateTime), literal(timer.fire_at, UTCDateTime))
+            for part in chunks(handoff_ids):
+                self.conn.execute(insert(h.sla_timers).from_select(
+                    TIMER_COLUMNS, select(c.id, c.lead_id, *constants).where(c.id.in_(part)).order_by(c.id)))
+
+    def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, now: datetime, *,
+                      from_index: int | None = None) -> None:
+        """Cancel pending timers. A deadline met late keeps its overdue timers: the breach still counts.
+
+        `from_index`: only the clock's escalation steps from that index on (re-timed or restarted).
+        """
+        c = h.sla_timers.c
+        query = update(h.sla_timers).where(c.handoff_id == handoff_id, c.fired_at.is_(None), c.cancelled_at.is_(None))
+        if deadline is not None:
+            query = query.where(c.deadline == deadline)
+            query = query.where(c.step == "escalation", c.step_index >= from_index) if from_index is not None \
+                else query.where(c.due_at >= now)
+        self.conn.execute(query.values(cancelled_at=now, outcome=why))
+
+    def ladder_started(self, handoff_id: int, clock: str) -> bool:
+        """Whether the clock's escalation steps were planned for this handoff (its ladder runs)."""
+        c = h.sla_timers.c
+        return self.conn.scalar(select(c.id).where(c.handoff_id == handoff_id, c.deadline == clock,
+                                                   c.step == "escalation").limit(1)) is not None
+
+    def write_timers(self, outcomes: list[tuple[int, str, bool]], rows: list[dict], now: datetime) -> None:
+        """Stored timers' outcomes ((id, outcome, fired)), and new timers (`rows`, outcome set when done)."""
+        c = h.sla_timers.c
+        for timer_id, outcome, fired in outcomes:
+            self.conn.execute(update(h.sla_timers).where(c.id == timer_id).values(
+                {c.cancelled_at: None if fired else now, c.fired_at: now if fired else None, c.outcome: outcome}))
+        if rows:
+            self.conn.execute(insert(h.sla_timers), rows)
+
+    # --- suppressions --------------------------------------------------------------------
+
+    def active_suppressions(self, lead_id: int) -> set[str]:
+        c = h.suppressions.c
+        return set(self.conn.scalars(select(c.channel).where(c.lead_id == lead_id, c.lifted_at.is_(None))))
+
+    def insert_suppressions(self, rows: list[dict]) -> None:
+        self.conn.execute(insert(h.suppressions), rows)
+
+    def lift_suppressions(self, lead_id: int, why: str, now: datetime) -> list[str]:
+        """Lift the lead's suppressions that are not permanent; the channels lifted."""
+        c = h.suppressions.c
+        return list(self.conn.scalars(update(h.suppressions).where(
+            c.lead_id == lead_id, c.permanent.is_(False), c.lifted_at.is_(None))
+            .values(lifted_at=now, lifted_reason=why).returning(c.channel)))
+
+    # --- the log and the outbox ----------------------------------------------------------
+
+    def insert_events(self, rows: list[dict]) -> None:
+        self.conn.execute(insert(h.domain_events), rows)
+
+    def enqueue(self, notices: Sequence[Notice], notifications: Notifications, now: datetime) -> None:
+        from leadrelay.delivery.outbox import enqueue
+
+        enqueue(self.conn, notices, notifications, now)
+
+
+def sql_handoff_store(uow: UnitOfWork) -> SqlHandoffStore:
+    return SqlHandoffStore(uow.conn)
+
+
+def handoff_store(uow: UnitOfWork) -> HandoffStore:
+    """The unit of work's handoff store (its SQL one; a fake unit of work registers its own)."""
+    return uow.part(sql_handoff_store)
