@@ -25,7 +25,7 @@ from leadrelay.core.app import App
 from leadrelay.delivery.notices import Notice
 from leadrelay.handoff.model import OPEN_STATUSES, OWNED_STATUSES, Handoff
 from leadrelay.handoff.routing import Directory, Load
-from leadrelay.handoff.rows import handoff_from_row, handoff_values
+from leadrelay.handoff.rows import COLUMNS, handoff_from_row, handoff_values
 from leadrelay.handoff.sla import Timer
 from leadrelay.handoff.store import sql_handoff_store
 from leadrelay.lead.lifecycle import StageChange
@@ -285,4 +285,4 @@ class World:
 
 
 def _handoff(row: dict) -> Handoff:
-    return handoff_from_row(SimpleNamespace(**row))
+    return handoff_from_row(tuple(row.get(column) for column in COLUMNS))

@@ -8,6 +8,7 @@ claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -156,9 +157,13 @@ def _outcome_key(outcome: str) -> str:
 
 
 def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
-    """Give waiting leads to reps who can now take them, oldest first."""
+    """Give waiting leads to reps who can now take them, oldest first.
+
+    A queue is assigned in one go; the garbage collector waits until it is done (the burst
+    makes many small objects and no cycles, and tracing them mid-way cost a tenth of the time).
+    """
     c = h.handoffs.c
-    with UnitOfWork(app, now) as uow:
+    with UnitOfWork(app, now) as uow, _collector_paused():
         conn, desk = uow.conn, desk_of(uow)
         queued = _claim(conn, select(h.handoffs).where(c.status == HandoffStatus.QUEUED.value)
                         .order_by(c.opened_at, c.id))
@@ -187,6 +192,17 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
                                      unless_queued_as=previous.get(handoff.id))
         _set_owners(conn, changed, now)
         uow.commit()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]:
