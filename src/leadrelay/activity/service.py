@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from leadrelay.activity.accounts_store import upsert_accounts
+from leadrelay.activity.store import upsert_accounts
 from leadrelay.activity.segment import iter_messages, parse_message
 from leadrelay.core.app import App
 from leadrelay.handoff.desk import desk_of
