@@ -71,6 +71,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/tokens"): ADMIN_ONLY,
     ("POST", "/api/tokens/{token_id}/revoke"): ADMIN_ONLY,
     ("GET", "/api/funnel"): REPORT_READERS,
+    ("GET", "/api/reports/{name}"): PEOPLE,  # a rep's numbers count their own leads
     ("GET", "/api/rejections"): {**ADMIN_ONLY, "marketing": OK},
     ("GET", "/api/queue"): SALES,
     ("GET", "/api/suppressions"): REPORT_READERS,
@@ -124,6 +125,8 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
     if route.startswith("/api/leads/{ref}/"):
         reason = sorted(app.playbook.rules.reasons[next(t for t in app.playbook.rules.reasons if t.value == kind)])[0]
         return Call(f"/api/leads/{lead_ref}/{kind}", {"reason": reason})
+    if route == "/api/reports/{name}":
+        return Call("/api/reports/funnel")
     if route == "/api/playbook/validate":
         return Call(route, {"text": starter_text()})
     if route == "/api/playbook/activate":

@@ -297,7 +297,7 @@ def test_leads_list_shows_known_leads_most_recent_activity_first(cli):
     listed = cli("leads", "list", "--json")
     assert (listed.code, listed.err) == (0, "")
     rows = listed.json()
-    assert all(set(r) == {"id", "email", "stage", "segment", "owner", "persona", "fit_score",
+    assert all(set(r) == {"id", "email", "stage", "segment", "source", "campaign", "owner", "persona", "fit_score",
                           "engagement_score", "last_activity_at"} for r in rows)
     expected = [
         {"id": 3, "email": "dave@tiny.io", "stage": "subscriber", "segment": "new", "persona": None,
@@ -309,11 +309,13 @@ def test_leads_list_shows_known_leads_most_recent_activity_first(cli):
          "fit_score": 80.0, "engagement_score": pytest.approx(decayed(10, 4), abs=0.011),
          "last_activity_at": iso(ago(3))},
     ]
-    assert [{k: v for k, v in r.items() if k != "owner"} for r in rows] == expected
+    assert [(r["source"], r["campaign"]) for r in rows] == [(None, None)] * 3  # no activity named a source
+    unsourced = ("owner", "source", "campaign")
+    assert [{k: v for k, v in r.items() if k not in unsourced} for r in rows] == expected
 
     sal = cli("leads", "list", "--stage", "sal", "--json")
     assert sal.code == 0
-    assert [{k: v for k, v in r.items() if k != "owner"} for r in sal.json()] == expected[2:]
+    assert [{k: v for k, v in r.items() if k not in unsourced} for r in sal.json()] == expected[2:]
 
 
 def test_leads_show_explains_a_lead_with_its_stage_history(cli):

@@ -14,6 +14,7 @@ from typing import Any
 
 from leadrelay.core.time import utc_iso
 from leadrelay.lead.activities import Activity
+from leadrelay.lead.attribution import first_touch
 from leadrelay.lead.lifecycle import StageChange, advance, move, qualify, raise_hand
 from leadrelay.lead.model import Lead, ScoringState
 from leadrelay.lead.qualification import match_persona
@@ -58,6 +59,7 @@ def reset_derived(lead: Lead) -> None:
     lead.scoring = ScoringState()
     lead.traits, lead.trait_times = {}, {}
     lead.email = lead.company_domain = lead.country = lead.persona = None
+    lead.source = lead.campaign = None
     lead.last_activity_at = None
 
 
@@ -85,6 +87,8 @@ def process(
             lead.last_activity_at = activity.occurred_at
         if lead.first_seen_at is None or activity.occurred_at < lead.first_seen_at:
             lead.first_seen_at = activity.occurred_at
+        if lead.source is None:
+            lead.source, lead.campaign = first_touch(activity)
         if not deciding:
             continue
         at = activity.occurred_at

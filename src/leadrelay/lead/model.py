@@ -42,6 +42,8 @@ class Lead:
     furthest_stage: Stage | None = None
     stage_changed_at: datetime | None = None
     segment: str = "new"
+    source: str | None = None  # first touch: see leadrelay.lead.attribution
+    campaign: str | None = None
     owner: str | None = None
     scoring: ScoringState = field(default_factory=ScoringState)
     armed: dict[str, bool] = field(default_factory=dict)  # stage -> may its entry criteria fire

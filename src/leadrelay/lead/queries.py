@@ -89,6 +89,8 @@ def summary(app: App, lead: Lead, now: datetime) -> dict[str, Any]:
         "email": lead.email,
         "stage": lead.stage.value if lead.stage else None,
         "segment": lead.segment,
+        "source": lead.source,
+        "campaign": lead.campaign,
         "owner": lead.owner,
         "persona": lead.persona,
         "fit_score": round(lead.scoring.fit, 2),

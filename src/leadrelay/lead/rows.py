@@ -31,6 +31,8 @@ def lead_from_row(row: Any) -> Lead:
         furthest_stage=_stage(row.furthest_stage),
         stage_changed_at=row.stage_changed_at,
         segment=row.segment,
+        source=row.source,
+        campaign=row.campaign,
         owner=row.owner,
         scoring=ScoringState(
             engagement=row.engagement_score,
@@ -67,6 +69,8 @@ def lead_values(lead: Lead, now: datetime) -> dict[str, Any]:
         "furthest_stage": lead.furthest_stage.value if lead.furthest_stage else None,
         "stage_changed_at": lead.stage_changed_at,
         "segment": lead.segment,
+        "source": lead.source,
+        "campaign": lead.campaign,
         "owner": lead.owner,
         "fit_score": s.fit,
         "engagement_score": s.engagement,

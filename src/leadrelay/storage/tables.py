@@ -78,6 +78,8 @@ leads = Table(
     Column("furthest_stage", String(16)),
     Column("stage_changed_at", UTCDateTime),
     Column("segment", String(16), nullable=False, default="new"),
+    Column("source", String(120), index=True),  # first touch: see leadrelay.lead.attribution
+    Column("campaign", String(200)),
     Column("owner", String(80), index=True),
     Column("fit_score", Float, nullable=False, default=0.0),
     Column("engagement_score", Float, nullable=False, default=0.0),

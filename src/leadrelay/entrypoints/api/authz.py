@@ -65,6 +65,7 @@ class Action(str, Enum):
     READ_DEALS = "read_deals"
     CHANGE_DEALS = "change_deals"  # move, probability, win, lose
     READ_FORECAST = "read_forecast"
+    READ_REPORTS = "read_reports"  # cohort reports: a rep sees their own leads, a manager their team's
 
 
 _PEOPLE = frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER, Role.REP})
@@ -96,6 +97,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_DEALS: _PEOPLE,
     Action.CHANGE_DEALS: _SALES,
     Action.READ_FORECAST: frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER}),
+    Action.READ_REPORTS: _PEOPLE,
 }
 
 

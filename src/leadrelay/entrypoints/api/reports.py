@@ -1,10 +1,12 @@
-"""`/api/funnel` and `/api/rejections`: the funnel report and the messages that were turned away."""
+"""`/api/reports/{name}`, `/api/funnel` and `/api/rejections`: cohort reports, the funnel now, and the messages turned away."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from datetime import date
+
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from leadrelay.activity.queries import rejections as rejection_page
@@ -12,6 +14,8 @@ from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api.auth import allow, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import error_responses
+from leadrelay.entrypoints.api import authz
+from leadrelay.reports.catalog import REPORTS, report_request, run_report
 from leadrelay.reports.funnel import funnel as funnel_report
 
 router = APIRouter(prefix="/api", tags=["reports"], responses=error_responses(400, 401, 403, 422, 429, 503))
@@ -63,3 +67,32 @@ def rejections(
 ) -> RejectionPage:
     page, next_cursor = rejection_page(app, source=source, before=before, limit=limit)
     return RejectionPage(rejections=[RejectionRow(**row) for row in page], next_cursor=next_cursor)
+
+
+class ReportResult(BaseModel):
+    report: str
+    params: dict[str, Any] = Field(description="The parameters that made the rows (defaults filled in).")
+    rows: list[dict[str, Any]] = Field(description="conversion: group, period, entered, converted, rate, "
+                                                   "median_days, p90_days. funnel: group, period, stage, entered, "
+                                                   "mode, stages (stage, reached, rate, median_days, p90_days, "
+                                                   "via_hand_raise).")
+
+
+@router.get("/reports/{name}", response_model=ReportResult, summary="A cohort report over the stage history")
+def report(
+    name: str = Path(..., max_length=40, description=f"One of {', '.join(REPORTS)}."),
+    start: date | None = Query(None, alias="from", description="First day (UTC), inclusive."),
+    end: date | None = Query(None, alias="to", description="Last day (UTC), inclusive."),
+    by: str | None = Query(None, max_length=40, description="source, campaign, persona, segment, country, team or rep."),
+    period: str | None = Query(None, max_length=20, description="month, week or quarter."),
+    stage: str | None = Query(None, max_length=20, description="funnel: the cohort's stage (default lead)."),
+    mode: str | None = Query(None, max_length=20, description="funnel: in_order (default) or any_order."),
+    from_stage: str | None = Query(None, max_length=20, description="conversion: the stage the cohort entered."),
+    to_stage: str | None = Query(None, max_length=20, description="conversion: the stage it should reach."),
+    app: App = Depends(current_app),
+    caller: Caller = Depends(allow(Action.READ_REPORTS)),
+) -> dict[str, Any]:
+    """A rep's numbers count their own leads, a manager's their team's; admin and marketing see every lead."""
+    request = report_request(name, start=start, end=end, by=by, period=period, stage=stage, mode=mode,
+                             from_stage=from_stage, to_stage=to_stage)
+    return run_report(app, request, owners=authz.visible_owners(caller, app.playbook))

@@ -1,6 +1,8 @@
-"""`leadrelay funnel`, `leadrelay rejections list`, `leadrelay db upgrade|status`."""
+"""`leadrelay report NAME`, `leadrelay funnel`, `leadrelay rejections list`, `leadrelay db upgrade|status`."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import typer
 
@@ -9,6 +11,60 @@ from leadrelay.entrypoints.cli.output import console, fmt, print_json
 
 rejections_app = typer.Typer(help="Messages that were rejected, with the reason.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+
+
+def report(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="funnel or conversion."),
+    start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First day (UTC), inclusive."),
+    end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive."),
+    by: str | None = typer.Option(None, "--by", help="source, campaign, persona, segment, country, team or rep."),
+    period: str | None = typer.Option(None, "--period", help="month, week or quarter."),
+    stage: str | None = typer.Option(None, "--stage", help="funnel: the cohort's stage (default lead)."),
+    mode: str | None = typer.Option(None, "--mode", help="funnel: in_order (default) or any_order."),
+    from_stage: str | None = typer.Option(None, "--from-stage", help="conversion: the stage the cohort entered."),
+    to_stage: str | None = typer.Option(None, "--to-stage", help="conversion: the stage it should reach."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print as CSV."),
+) -> None:
+    from leadrelay.reports.catalog import as_csv as csv_text
+    from leadrelay.reports.catalog import report_request, run_report
+
+    request = report_request(name, start=start.date() if start else None, end=end.date() if end else None, by=by,
+                             period=period, stage=stage, mode=mode, from_stage=from_stage, to_stage=to_stage)
+    result = run_report(state(ctx).app(), request)
+    if as_json:
+        print_json(result)
+    elif as_csv:
+        typer.echo(csv_text(result), nl=False)
+    else:
+        print_report(result)
+
+
+def print_report(result: dict) -> None:
+    from rich.table import Table
+
+    def pct(rate):
+        return "-" if rate is None else f"{rate:.1%}"
+
+    rows = result["rows"]
+    if result["report"] == "conversion":
+        p = result["params"]
+        table = Table("period", "group", "entered", "converted", "rate", "median days", "p90 days",
+                      title=f"Conversion {p['from_stage']} → {p['to_stage']}")
+        for r in rows:
+            table.add_row(r["period"] or "", r["group"], str(r["entered"]), str(r["converted"]), pct(r["rate"]),
+                          fmt(r["median_days"]), fmt(r["p90_days"]))
+    else:
+        later = [s["stage"] for s in rows[0]["stages"]] if rows else []
+        table = Table("period", "group", "entered", *later,
+                      title=f"Funnel from {result['params']['stage']} ({result['params']['mode'].replace('_', ' ')})")
+        for r in rows:
+            table.add_row(r["period"] or "", r["group"], str(r["entered"]),
+                          *(f"{s['reached']} ({pct(s['rate'])})" for s in r["stages"]))
+    console.print(table)
+    if not rows:
+        console.print("no lead entered that stage in those days", highlight=False)
 
 
 def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:

@@ -1,0 +1,110 @@
+"""The reports by name, their parameters checked once for the CLI and the API, and CSV output.
+
+`leadrelay report NAME` and `GET /api/reports/NAME` both go through `report_request` (every
+problem with the parameters is one `InvalidInput` naming what and where) and `run_report`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from leadrelay.core.app import App
+from leadrelay.core.errors import InvalidInput
+from leadrelay.lead.stages import FUNNEL, Stage
+from leadrelay.reports import cohorts
+from leadrelay.reports.history import DIMENSIONS, journeys
+
+REPORTS = {
+    "funnel": "of the leads that entered a stage, how many reached each later stage, and when",
+    "conversion": "of the leads that entered one stage, how many reached another, and how fast",
+}
+STAGES = tuple(stage.value for stage in FUNNEL)
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    name: str
+    start: date | None = None  # first day, inclusive (UTC)
+    end: date | None = None  # last day, inclusive (UTC)
+    by: str | None = None
+    period: str | None = None
+    stage: str = "lead"  # funnel: the cohort's stage
+    mode: str = "in_order"  # funnel
+    from_stage: str | None = None  # conversion
+    to_stage: str | None = None  # conversion
+
+
+def report_request(name: str, *, start: date | None = None, end: date | None = None, by: str | None = None,
+                   period: str | None = None, stage: str | None = None, mode: str | None = None,
+                   from_stage: str | None = None, to_stage: str | None = None) -> ReportRequest:
+    """The parameters, checked: raises InvalidInput listing every problem."""
+    problems = []
+    if name not in REPORTS:
+        problems.append(f"no report '{name}' (one of {', '.join(REPORTS)})")
+    if by is not None and by not in DIMENSIONS:
+        problems.append(f"by: no dimension '{by}' (one of {', '.join(DIMENSIONS)})")
+    if period is not None and period not in cohorts.PERIODS:
+        problems.append(f"period: no period '{period}' (one of {', '.join(cohorts.PERIODS)})")
+    if start is not None and end is not None and start > end:
+        problems.append(f"from: {start.isoformat()} is after to: {end.isoformat()}")
+    for label, value in (("stage", stage), ("from-stage", from_stage), ("to-stage", to_stage)):
+        if value is not None and value not in STAGES:
+            problems.append(f"{label}: no stage '{value}' (one of {', '.join(STAGES)})")
+    if mode is not None and mode not in cohorts.MODES:
+        problems.append(f"mode: no mode '{mode}' (one of {', '.join(cohorts.MODES)})")
+    if name == "conversion":
+        if from_stage is None or to_stage is None:
+            problems.append("conversion needs from-stage and to-stage")
+        elif from_stage in STAGES and to_stage in STAGES and Stage(to_stage).rank <= Stage(from_stage).rank:
+            problems.append(f"to-stage: {to_stage} does not come after {from_stage} in the funnel")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return ReportRequest(name, start, end, by, period, stage or "lead", mode or "in_order", from_stage, to_stage)
+
+
+def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None = None) -> dict[str, Any]:
+    """The report's rows, with the parameters that made them. `owners`: only those reps' leads."""
+    teams = {rep.id: rep.team for rep in app.playbook.rules.handoff.directory.reps.values()}
+    cohort_stage = Stage(request.from_stage if request.name == "conversion" else request.stage)
+    start = datetime.combine(request.start, time(), UTC) if request.start else None
+    end = datetime.combine(request.end + timedelta(days=1), time(), UTC) \
+        if request.end and request.end < date.max else None  # to 9999-12-31: no end
+    with app.engine.connect() as conn:
+        found = journeys(conn, cohort_stage, start, end, teams=teams, owners=owners)
+    if request.name == "conversion":
+        rows = cohorts.conversion(found, cohort_stage, Stage(request.to_stage), by=request.by, period=request.period)
+    else:
+        rows = cohorts.funnel(found, cohort_stage, mode=request.mode, by=request.by, period=request.period,
+                              stages=funnel_stages(app, cohort_stage))
+    params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(request).items()}
+    return {"report": request.name, "params": params, "rows": rows}
+
+
+def funnel_stages(app: App, cohort: Stage) -> tuple[Stage, ...]:
+    """The funnel's stages: every stage, except `lead` and `mql` when the playbook has no entry criteria for
+    them (nobody is ever put there automatically, so moving past them is not skipping them)."""
+    entered = {entry.stage for entry in app.playbook.rules.stage_entries}
+    return tuple(s for s in FUNNEL if s is cohort or s not in (Stage.LEAD, Stage.MQL) or s in entered)
+
+
+def as_csv(result: dict[str, Any]) -> str:
+    """One line per row (the funnel: per row and stage), columns as in the JSON."""
+    lines: list[dict[str, Any]] = []
+    for row in result["rows"]:
+        if "stages" in row:
+            base = {k: v for k, v in row.items() if k != "stages"}
+            lines += [base | {f"to_{k}" if k in ("stage",) else k: v for k, v in stage.items()}
+                      for stage in row["stages"]]
+        else:
+            lines.append(row)
+    out = io.StringIO()
+    if lines:
+        writer = csv.DictWriter(out, fieldnames=list(lines[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(lines)
+    return out.getvalue()
