@@ -90,7 +90,7 @@ def test_the_in_order_funnel_shows_the_hand_raiser_on_its_own_path(app, database
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("report", "pipeline"), "no report 'pipeline' (one of funnel, conversion)"),
+    (("report", "pipeline"), "no report 'pipeline' (one of funnel, conversion, velocity, speed_to_lead, persistence)"),
     (("report", "funnel", "--by", "colour"), "by: no dimension 'colour'"),
     (("report", "funnel", "--period", "decade"), "period: no period 'decade'"),
     (("report", "funnel", "--from", "2026-11-01", "--to", "2026-10-01"), "from: 2026-11-01 is after to: 2026-10-01"),
@@ -100,3 +100,30 @@ def test_the_in_order_funnel_shows_the_hand_raiser_on_its_own_path(app, database
 def test_a_report_asked_for_wrongly_says_what_is_wrong(app, database_url, tmp_path, args, message):
     run = Cli(tmp_path, database_url)(*args)
     assert run.code != 0 and message in run.err, run.err
+
+
+def test_speed_to_lead_persistence_and_velocity_from_a_demo_request_worked_by_a_rep(app, clock, database_url,
+                                                                                    tmp_path):
+    from leadrelay.handoff import service as rep_actions
+
+    start = clock.now
+    ingest(app, numbered([identify(user="u9", when=start - timedelta(seconds=1), email="p9@corp9.io"),
+                          track("Demo Requested", user="u9", when=start)]))  # live: routed at once
+    clock.advance(minutes=30)
+    rep_actions.accept(app, "p9@corp9.io", rep="ann")
+    clock.advance(minutes=15)
+    rep_actions.log_touch(app, "p9@corp9.io", rep="ann", kind="call", outcome="no_answer")
+    clock.advance(days=2)
+    rep_actions.log_touch(app, "p9@corp9.io", rep="ann", kind="email", outcome="sent")
+    cli = Cli(tmp_path, database_url)
+    [speed] = cli("report", "speed_to_lead", "--by", "rep", "--json").json()["rows"]
+    assert (speed["group"], speed["handoffs"], speed["system"]["measured"]) == ("ann", 1, 1)
+    assert speed["system"]["received_to_routed_p50_s"] == 0.0  # decided in the transaction that received it
+    assert (speed["human"]["assigned_to_accepted_p50_min"], speed["human"]["assigned_to_first_touch_p50_min"]) == (
+        30.0, 45.0)
+    [kept] = cli("report", "persistence", "--json").json()["rows"]
+    assert (kept["group"], kept["leads"], kept["touches_first_week"], kept["never_touched"]) == ("ann", 1, 2, 0)
+    [row] = cli("report", "velocity", "--json").json()["rows"]
+    stages = {s["stage"]: s for s in row["stages"]}
+    assert (stages["subscriber"]["p50_days_in_stage"], stages["sal"]["still_in"]) == (0.0, 1)
+    assert "by: no dimension 'persona' for speed_to_lead" in cli("report", "speed_to_lead", "--by", "persona").err

@@ -85,3 +85,18 @@ def test_quantiles_use_the_nearest_rank():
     assert quantile_days([1.0] * 9 + [10.0], 0.9) == 1.0
     assert quantile_days([1.0] * 8 + [10.0] * 2, 0.9) == 10.0
     assert quantile_days([], 0.5) is None
+
+
+def test_velocity_says_how_long_leads_stay_in_each_stage_and_how_long_the_steps_take():
+    from leadrelay.reports.cohorts import velocity
+
+    [row] = velocity(JOURNEYS)
+    stages = {s["stage"]: s for s in row["stages"]}
+    assert row["leads"] == 5
+    # lead: left after 1 (lead 1), 0.5 (2), 2 (3), 3 (5) days; lead 4 is still there
+    assert (stages["lead"]["entered"], stages["lead"]["still_in"]) == (5, 1)
+    assert (stages["lead"]["p50_days_in_stage"], stages["lead"]["p90_days_in_stage"]) == (1.0, 3.0)
+    # mql: 1 stayed 1 day, 3 stayed 2 days (first entry to the recycle), 5 is still an MQL
+    assert (stages["mql"]["still_in"], stages["mql"]["p50_days_in_stage"]) == (1, 1.0)
+    # lead -> mql: 1, 2 and 3 days (leads 1, 3, 5)
+    assert (stages["mql"]["p50_days_from_previous"], stages["mql"]["p90_days_from_previous"]) == (2.0, 3.0)

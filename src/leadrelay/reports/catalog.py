@@ -17,12 +17,17 @@ from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput
 from leadrelay.lead.stages import FUNNEL, Stage
 from leadrelay.reports import cohorts
+from leadrelay.reports import handoffs as handoff_reports
 from leadrelay.reports.history import DIMENSIONS, journeys
 
 REPORTS = {
     "funnel": "of the leads that entered a stage, how many reached each later stage, and when",
     "conversion": "of the leads that entered one stage, how many reached another, and how fast",
+    "velocity": "how long leads stay in each stage, and how long each step takes",
+    "speed_to_lead": "system delay (received, routed, notified) and human delay (accepted, first touch)",
+    "persistence": "touches per lead in the first week after assignment, and leads never touched",
 }
+HANDOFF_REPORTS = ("speed_to_lead", "persistence")
 STAGES = tuple(stage.value for stage in FUNNEL)
 
 
@@ -46,8 +51,9 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
     problems = []
     if name not in REPORTS:
         problems.append(f"no report '{name}' (one of {', '.join(REPORTS)})")
-    if by is not None and by not in DIMENSIONS:
-        problems.append(f"by: no dimension '{by}' (one of {', '.join(DIMENSIONS)})")
+    dimensions = handoff_reports.DIMENSIONS if name in HANDOFF_REPORTS else DIMENSIONS
+    if by is not None and by not in dimensions:
+        problems.append(f"by: no dimension '{by}' for {name} (one of {', '.join(dimensions)})")
     if period is not None and period not in cohorts.PERIODS:
         problems.append(f"period: no period '{period}' (one of {', '.join(cohorts.PERIODS)})")
     if start is not None and end is not None and start > end:
@@ -74,13 +80,27 @@ def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None
     start = datetime.combine(request.start, time(), UTC) if request.start else None
     end = datetime.combine(request.end + timedelta(days=1), time(), UTC) \
         if request.end and request.end < date.max else None  # to 9999-12-31: no end
+    if request.name in HANDOFF_REPORTS:
+        with app.engine.connect() as conn:
+            times = handoff_reports.handoff_times(conn, start, end, owners=owners)
+        report = handoff_reports.speed_to_lead if request.name == "speed_to_lead" else handoff_reports.persistence
+        return _result(request, report(times, by=request.by or ("rep" if request.name == "persistence" else None),
+                                       period=request.period))
     with app.engine.connect() as conn:
-        found = journeys(conn, cohort_stage, start, end, teams=teams, owners=owners)
-    if request.name == "conversion":
+        found = journeys(conn, None if request.name == "velocity" else cohort_stage, start, end, teams=teams,
+                         owners=owners)
+    if request.name == "velocity":
+        rows = cohorts.velocity(found, by=request.by, period=request.period,
+                                stages=funnel_stages(app, Stage.SUBSCRIBER))
+    elif request.name == "conversion":
         rows = cohorts.conversion(found, cohort_stage, Stage(request.to_stage), by=request.by, period=request.period)
     else:
         rows = cohorts.funnel(found, cohort_stage, mode=request.mode, by=request.by, period=request.period,
                               stages=funnel_stages(app, cohort_stage))
+    return _result(request, rows)
+
+
+def _result(request: ReportRequest, rows: list[dict]) -> dict[str, Any]:
     params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(request).items()}
     return {"report": request.name, "params": params, "rows": rows}
 
@@ -93,18 +113,28 @@ def funnel_stages(app: App, cohort: Stage) -> tuple[Stage, ...]:
 
 
 def as_csv(result: dict[str, Any]) -> str:
-    """One line per row (the funnel: per row and stage), columns as in the JSON."""
+    """One line per row (per row and stage where a row has stages), nested values as `system_...` columns."""
     lines: list[dict[str, Any]] = []
     for row in result["rows"]:
+        flat = _flat({k: v for k, v in row.items() if k != "stages"})
         if "stages" in row:
-            base = {k: v for k, v in row.items() if k != "stages"}
-            lines += [base | {f"to_{k}" if k in ("stage",) else k: v for k, v in stage.items()}
-                      for stage in row["stages"]]
+            lines += [flat | {f"to_{k}" if k == "stage" else k: v for k, v in stage.items()} for stage in row["stages"]]
         else:
-            lines.append(row)
+            lines.append(flat)
+    columns = list(dict.fromkeys(key for line in lines for key in line))
     out = io.StringIO()
     if lines:
-        writer = csv.DictWriter(out, fieldnames=list(lines[0]), lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=columns, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows(lines)
     return out.getvalue()
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out |= {f"{key}_{k}": v for k, v in value.items()}
+        else:
+            out[key] = value
+    return out

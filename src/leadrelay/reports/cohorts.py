@@ -169,3 +169,43 @@ def _jumped_to(journey: Journey, start: Stage, target: Stage) -> bool:
         if stage is target:
             return jumped
     return False
+
+
+def velocity(journeys: Iterable[Journey], *, by: str | None = None, period: str | None = None,
+             stages: Sequence[Stage] = FUNNEL) -> list[dict]:
+    """Per group: how long leads stay in each stage (first entry to the next move; p50, p90 days, and how many
+    are still there), and the days from one stage to the next (first entries, any order).
+
+    A lead belongs to the period of its first move."""
+    out: dict[tuple[str | None, str], list[Journey]] = {}
+    for journey in journeys:
+        if not journey.moves:
+            continue
+        group = (journey.dims.get(by) or "(none)") if by else "all"
+        out.setdefault((period_of(journey.moves[0][1], period), group), []).append(journey)
+    rows = []
+    for (bucket, group), members in sorted(out.items(), key=lambda item: (item[0][0] or "", item[0][1])):
+        stay: dict[Stage, list[float]] = {s: [] for s in stages}
+        still: dict[Stage, int] = {s: 0 for s in stages}
+        step: dict[Stage, list[float]] = {s: [] for s in stages}
+        for journey in members:
+            first = journey.first_entries()
+            seen: set[Stage] = set()
+            for index, (stage, at, _) in enumerate(journey.moves):
+                if stage in seen or stage not in stay:
+                    continue
+                seen.add(stage)
+                if index + 1 < len(journey.moves):
+                    stay[stage].append(_days(at, journey.moves[index + 1][1]))
+                else:
+                    still[stage] += 1
+            for here, nxt in zip(stages, stages[1:]):
+                if here in first and (reached := _reached_after(first, nxt, first[here])) is not None:
+                    step[nxt].append(_days(first[here], reached))
+        rows.append({"group": group, "period": bucket, "leads": len(members), "stages": [
+            {"stage": s.value, "entered": len(stay[s]) + still[s], "still_in": still[s],
+             "p50_days_in_stage": quantile_days(stay[s], 0.5), "p90_days_in_stage": quantile_days(stay[s], 0.9)}
+            | ({"p50_days_from_previous": quantile_days(step[s], 0.5),
+                "p90_days_from_previous": quantile_days(step[s], 0.9)} if s is not stages[0] else {})
+            for s in stages]})
+    return rows

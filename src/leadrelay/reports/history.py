@@ -23,15 +23,17 @@ _LEAD_COLUMNS = ("source", "campaign", "persona", "segment", "country", "owner")
 _CHUNK = 5_000
 
 
-def journeys(conn: Connection, stage: Stage, start: datetime | None, end: datetime | None, *,
+def journeys(conn: Connection, stage: Stage | None, start: datetime | None, end: datetime | None, *,
              teams: dict[str, str], owners: Iterable[str] | None = None) -> list[Journey]:
-    """Journeys of the leads whose first entry into `stage` falls in [start, end).
+    """Journeys of the leads whose first entry into `stage` (None: first move) falls in [start, end).
 
     `teams`: rep -> team, for the `team` dimension. `owners`: only leads these reps own
     (what a rep or a manager may see); None for everyone.
     """
     s, lc = t.stage_changes.c, t.leads.c
-    entered = select(s.lead_id).where(s.to_stage == stage.value).group_by(s.lead_id)
+    entered = select(s.lead_id).group_by(s.lead_id)
+    if stage is not None:
+        entered = entered.where(s.to_stage == stage.value)
     first = func.min(s.at)
     if start is not None:
         entered = entered.having(first >= start)
