@@ -90,7 +90,7 @@ def test_the_in_order_funnel_shows_the_hand_raiser_on_its_own_path(app, database
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("report", "pipeline"), "no report 'pipeline' (one of funnel, conversion, velocity, speed_to_lead, persistence)"),
+    (("report", "pipeline"), "no report 'pipeline' (one of funnel, conversion, velocity, speed_to_lead, persistence, leakage)"),
     (("report", "funnel", "--by", "colour"), "by: no dimension 'colour'"),
     (("report", "funnel", "--period", "decade"), "period: no period 'decade'"),
     (("report", "funnel", "--from", "2026-11-01", "--to", "2026-10-01"), "from: 2026-11-01 is after to: 2026-10-01"),
@@ -127,3 +127,18 @@ def test_speed_to_lead_persistence_and_velocity_from_a_demo_request_worked_by_a_
     stages = {s["stage"]: s for s in row["stages"]}
     assert (stages["subscriber"]["p50_days_in_stage"], stages["sal"]["still_in"]) == (0.0, 1)
     assert "by: no dimension 'persona' for speed_to_lead" in cli("report", "speed_to_lead", "--by", "persona").err
+
+
+def test_leakage_shows_stalled_leads_and_why_leads_went_back(app, clock, database_url, tmp_path):
+    from leadrelay.handoff import service as rep_actions
+    from leadrelay.lead.stages import Transition
+
+    load(app)  # p1 an MQL since Oct 3, p2 a SAL since Oct 2, p3 a subscriber (not in the pipe yet)
+    reason = sorted(app.playbook.rules.reasons[Transition.REJECT])[0]
+    clock.now = datetime(2026, 10, 4, 9, tzinfo=UTC)
+    rep_actions.reject(app, "p2@corp2.io", rep="ann", reason=reason)  # back to lead, on Oct 4
+    clock.now = datetime(2026, 11, 30, tzinfo=UTC)
+    result = Cli(tmp_path, database_url)("report", "leakage", "--period", "month", "--json").json()
+    assert {(row["stage"], row["leads"]) for row in result["stalled"]} == {("lead", 1), ("mql", 1)}
+    assert result["went_back"] == [{"period": "2026-10", "transition": "reject", "reason": reason, "leads": 1}]
+    assert (result["stale_recycles"], result["lost"]) == ([], [])

@@ -19,6 +19,7 @@ from leadrelay.lead.stages import FUNNEL, Stage
 from leadrelay.reports import cohorts
 from leadrelay.reports import handoffs as handoff_reports
 from leadrelay.reports.history import DIMENSIONS, journeys
+from leadrelay.reports.leakage import leakage
 
 REPORTS = {
     "funnel": "of the leads that entered a stage, how many reached each later stage, and when",
@@ -26,7 +27,9 @@ REPORTS = {
     "velocity": "how long leads stay in each stage, and how long each step takes",
     "speed_to_lead": "system delay (received, routed, notified) and human delay (accepted, first touch)",
     "persistence": "touches per lead in the first week after assignment, and leads never touched",
+    "leakage": "leads stalled in each stage now; why leads went back (recycle, reject, disqualify) or were lost",
 }
+SECTIONS = ("stalled", "went_back", "stale_recycles", "lost")  # leakage's parts
 HANDOFF_REPORTS = ("speed_to_lead", "persistence")
 STAGES = tuple(stage.value for stage in FUNNEL)
 
@@ -52,8 +55,10 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
     if name not in REPORTS:
         problems.append(f"no report '{name}' (one of {', '.join(REPORTS)})")
     dimensions = handoff_reports.DIMENSIONS if name in HANDOFF_REPORTS else DIMENSIONS
-    if by is not None and by not in dimensions:
+    if by is not None and name != "leakage" and by not in dimensions:
         problems.append(f"by: no dimension '{by}' for {name} (one of {', '.join(dimensions)})")
+    if by is not None and name == "leakage":
+        problems.append("by: leakage is not split by dimension (use --period)")
     if period is not None and period not in cohorts.PERIODS:
         problems.append(f"period: no period '{period}' (one of {', '.join(cohorts.PERIODS)})")
     if start is not None and end is not None and start > end:
@@ -80,6 +85,10 @@ def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None
     start = datetime.combine(request.start, time(), UTC) if request.start else None
     end = datetime.combine(request.end + timedelta(days=1), time(), UTC) \
         if request.end and request.end < date.max else None  # to 9999-12-31: no end
+    if request.name == "leakage":
+        with app.engine.connect() as conn:
+            found = leakage(conn, app.clock(), start, end, period=request.period, owners=owners)
+        return _result(request, [], found)
     if request.name in HANDOFF_REPORTS:
         with app.engine.connect() as conn:
             times = handoff_reports.handoff_times(conn, start, end, owners=owners)
@@ -100,9 +109,9 @@ def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None
     return _result(request, rows)
 
 
-def _result(request: ReportRequest, rows: list[dict]) -> dict[str, Any]:
+def _result(request: ReportRequest, rows: list[dict], sections: dict[str, Any] | None = None) -> dict[str, Any]:
     params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(request).items()}
-    return {"report": request.name, "params": params, "rows": rows}
+    return {"report": request.name, "params": params, "rows": rows} | (sections or {})
 
 
 def funnel_stages(app: App, cohort: Stage) -> tuple[Stage, ...]:
@@ -114,9 +123,9 @@ def funnel_stages(app: App, cohort: Stage) -> tuple[Stage, ...]:
 
 def as_csv(result: dict[str, Any]) -> str:
     """One line per row (per row and stage where a row has stages), nested values as `system_...` columns."""
-    lines: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = [{"section": name} | row for name in SECTIONS for row in result.get(name, ())]
     for row in result["rows"]:
-        flat = _flat({k: v for k, v in row.items() if k != "stages"})
+        flat = flat_row({k: v for k, v in row.items() if k != "stages"})
         if "stages" in row:
             lines += [flat | {f"to_{k}" if k == "stage" else k: v for k, v in stage.items()} for stage in row["stages"]]
         else:
@@ -130,7 +139,8 @@ def as_csv(result: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def _flat(row: dict[str, Any]) -> dict[str, Any]:
+def flat_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested figures as `outer_inner` keys (speed to lead's `system` and `human`)."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, dict):

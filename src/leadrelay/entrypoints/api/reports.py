@@ -7,7 +7,7 @@ from typing import Any
 from datetime import date
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadrelay.activity.queries import rejections as rejection_page
 from leadrelay.bootstrap import App
@@ -70,6 +70,8 @@ def rejections(
 
 
 class ReportResult(BaseModel):
+    model_config = ConfigDict(extra="allow")  # leakage adds its sections: stalled, went_back, stale_recycles, lost
+
     report: str
     params: dict[str, Any] = Field(description="The parameters that made the rows (defaults filled in).")
     rows: list[dict[str, Any]] = Field(description="conversion: group, period, entered, converted, rate, "

@@ -42,29 +42,36 @@ def report(
 
 
 def print_report(result: dict) -> None:
+    """Tables: one per report (the funnel and velocity: a column per stage; leakage: one per section)."""
     from rich.table import Table
 
-    def pct(rate):
-        return "-" if rate is None else f"{rate:.1%}"
+    from leadrelay.reports.catalog import SECTIONS, flat_row
+
+    def cell(key: str, value) -> str:
+        if isinstance(value, float) and (key == "rate" or key.endswith(("_sla", "_share"))):
+            return f"{value:.1%}"
+        return fmt(value)
 
     rows = result["rows"]
-    if result["report"] == "conversion":
-        p = result["params"]
-        table = Table("period", "group", "entered", "converted", "rate", "median days", "p90 days",
-                      title=f"Conversion {p['from_stage']} → {p['to_stage']}")
+    name = result["report"]
+    if rows and "stages" in rows[0]:
+        figure = "reached" if name == "funnel" else "p50_days_in_stage"
+        table = Table("period", "group", "entered" if name == "funnel" else "leads",
+                      *(f"{s['stage']} ({figure.replace('_', ' ')})" for s in rows[0]["stages"]), title=name)
         for r in rows:
-            table.add_row(r["period"] or "", r["group"], str(r["entered"]), str(r["converted"]), pct(r["rate"]),
-                          fmt(r["median_days"]), fmt(r["p90_days"]))
-    else:
-        later = [s["stage"] for s in rows[0]["stages"]] if rows else []
-        table = Table("period", "group", "entered", *later,
-                      title=f"Funnel from {result['params']['stage']} ({result['params']['mode'].replace('_', ' ')})")
-        for r in rows:
-            table.add_row(r["period"] or "", r["group"], str(r["entered"]),
-                          *(f"{s['reached']} ({pct(s['rate'])})" for s in r["stages"]))
-    console.print(table)
-    if not rows:
-        console.print("no lead entered that stage in those days", highlight=False)
+            table.add_row(r["period"] or "", r["group"], str(r.get("entered", r.get("leads"))),
+                          *(cell(figure, s[figure]) for s in r["stages"]))
+        console.print(table)
+    tables = [(name, rows)] if rows and "stages" not in rows[0] else []
+    tables += [(section.replace("_", " "), result[section]) for section in SECTIONS if result.get(section)]
+    for title, lines in tables:
+        flat = [flat_row(line) for line in lines]
+        table = Table(*flat[0], title=title)
+        for line in flat:
+            table.add_row(*(cell(k, v) for k, v in line.items()))
+        console.print(table)
+    if not rows and not any(result.get(section) for section in SECTIONS):
+        console.print("nothing to report for those days", highlight=False)
 
 
 def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
