@@ -20,6 +20,7 @@ from leadrelay.playbook.loader import Playbook, parse_playbook, starter_playbook
 from leadrelay.settings import Settings
 
 PG_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("LEADRELAY_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -33,6 +33,7 @@ class StageMoveProposed:
     kind: Transition
     target: Stage
     at: datetime
+    history: bool = False  # recorded history (an import of deals won long ago), not a live decision
 
 
 @dataclass(frozen=True, slots=True)

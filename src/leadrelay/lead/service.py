@@ -52,13 +52,14 @@ def save_lead(conn: Connection, lead: Lead, now: datetime) -> None:
 
 
 def move_lead(uow: UnitOfWork, lead: Lead, kind: Transition, target: Stage, *, actor: str,
-              reason: str | None, now: datetime) -> StageChange:
+              reason: str | None, now: datetime, history: bool = False) -> StageChange:
     """Move, store the history row, and let the other concepts react — all in the unit of work.
 
     Before the move, `StageMoveProposed` lets a handler refuse it (the SQL gate does); after,
     `StagesMoved` lets the handoff open, close or retarget (see `leadrelay.core.bus`).
+    `history`: the move records what happened long ago (an import), not a decision made now.
     """
-    uow.publish(StageMoveProposed(lead, kind, target, now))
+    uow.publish(StageMoveProposed(lead, kind, target, now, history))
     writer = repo.lead_writer(uow)
     change = move(lead, kind, target, at=now, actor=actor, reason=reason)
     if kind is Transition.DISQUALIFY:

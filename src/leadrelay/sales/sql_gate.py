@@ -104,6 +104,6 @@ def require_sql_gate(conn: Connection, app: App, lead: Lead, kind: Transition, t
 
 
 def on_stage_move_proposed(uow: UnitOfWork, message: StageMoveProposed) -> None:
-    """Refuse (SqlGateNotMet) a proposed move into SQL without the gate met."""
-    if crosses_sql(message.lead, message.kind, message.target):
+    """Refuse (SqlGateNotMet) a proposed move into SQL without the gate met (history already happened: not judged)."""
+    if not message.history and crosses_sql(message.lead, message.kind, message.target):
         require_sql_gate(uow.conn, uow.app, message.lead, message.kind, message.target, message.at)

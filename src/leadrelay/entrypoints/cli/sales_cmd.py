@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import typer
 
@@ -171,6 +172,35 @@ def opps_list(ctx: typer.Context,
                       _money(r["amount"], r["currency"]), "-" if r["weighted"] is None else f"{r['weighted']:,.2f}",
                       r["close_date"], r["status"] + (f" ({r['lost_reason']})" if r["lost_reason"] else ""))
     console.print(table)
+
+
+@opps_app.command("import-won", help="Import closed-won deals from a CSV export: each row a deal won on its day.")
+def opps_import_won(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="The CSV file (a header row, then one deal per row)."),
+    id_column: str = typer.Option(..., "--id-column", help="Column naming the lead: its id, email or user id."),
+    won_column: str = typer.Option(..., "--won-column", help="Column holding when the deal was won (ISO 8601)."),
+    owner: str = typer.Option(..., "--owner", help="The rep who owns the imported deals."),
+    amount_column: str = typer.Option(None, "--amount-column", help="Column holding the amount (default 0)."),
+    name_column: str = typer.Option(None, "--name-column", help="Column holding the deal's name."),
+    currency: str = typer.Option(None, "--currency", help="The deals' currency (default: the playbook's)."),
+    source: str = typer.Option("deals-import", "--source", help="Named in the history as import:SOURCE."),
+    as_json: bool = JSON,
+) -> None:
+    from leadrelay.sales.imports import import_won_deals
+
+    report = import_won_deals(state(ctx).app(), file, id_column=id_column, won_column=won_column, owner=owner,
+                              amount_column=amount_column, name_column=name_column, currency=currency, source=source)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    console.print(f"{report.rows} rows: {report.won} deals won, {len(report.rejected)} rejected; the leads are "
+                  "customers from the day their deal was won (recorded as history: nobody was told)",
+                  highlight=False)
+    for rejection in report.rejected[:20]:
+        err_console.print(f"row {rejection['row']} ({fmt(rejection['id'])}): {rejection['reason']}", highlight=False)
+    if len(report.rejected) > 20:
+        err_console.print(f"... and {len(report.rejected) - 20} more (--json lists them all)", highlight=False)
 
 
 @opps_app.command("show", help="One opportunity with its account, contact and every change (who, when, what).")
