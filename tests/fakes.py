@@ -53,6 +53,7 @@ class MemoryDb:
         self.suppressions: list[dict] = []
         self.events: list[dict] = []
         self.outbox: list[Notice] = []
+        self.withdrawn: list[tuple] = []
         self.leads: dict[int, Lead] = {}
         self.stage_changes: list[StageChange] = []
         self.account_owners: tuple[dict[int, str], dict[str, str]] = ({}, {})
@@ -182,6 +183,10 @@ class MemoryHandoffStore:
 
     def enqueue(self, notices: Sequence[Notice], notifications: Any, now: datetime) -> None:
         self.db.outbox += list(notices)
+
+    def withdraw_notices(self, lead_id: int, email: str, event_types: tuple[str, ...], why: str) -> int:
+        self.db.withdrawn.append((lead_id, email, event_types, why))  # the outbox here holds no delivery state
+        return 0
 
 
 class MemoryLeadWriter:

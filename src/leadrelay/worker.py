@@ -51,6 +51,13 @@ class SweepReport:
     silenced: int = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
     delivered: dict[str, int] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """One line for people: what fired, what was assigned, what was sent."""
+        timers = ", ".join(f"{n} {kind}" for kind, n in sorted(self.timers.items())) or "none"
+        sent = ", ".join(f"{n} {what}" for what, n in sorted(self.delivered.items()) if n) or "nothing"
+        return (f"timers: {timers}; assigned {self.assigned}, still queued {self.still_queued}, stale {self.stale}; "
+                f"{self.silenced} notices recorded without sending; delivered: {sent}")
+
     def as_dict(self) -> dict[str, Any]:
         return {"timers": dict(sorted(self.timers.items())), "assigned": self.assigned,
                 "still_queued": self.still_queued, "stale": self.stale, "silenced": self.silenced,

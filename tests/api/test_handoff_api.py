@@ -311,7 +311,7 @@ def test_suppressions_per_channel_and_a_manager_sees_their_teams_leads(client, a
 
     owned = [
         {"lead_id": carl, "email": "carl@acme.io", "channel": "email", "reason": "owned by sales",
-         "source": "handoff:2", "permanent": False, "since": "2026-10-01T09:01:00Z"},
+         "source": "handoff:2", "permanent": False, "since": "2026-10-01T09:00:00Z"},  # the hand raised then
         {"lead_id": jane, "email": "jane@acme.io", "channel": "email", "reason": "owned by sales",
          "source": "handoff:1", "permanent": False, "since": "2026-10-01T09:00:00Z"},
     ]

@@ -60,7 +60,8 @@ def test_the_worker_writes_the_moment_of_each_sweep_in_utc(tmp_path):
     berlin = moment.astimezone(timezone(timedelta(hours=2))).isoformat()
     result = seeded(tmp_path)("worker", "--once", "--now", berlin)
     assert result.code == 0, result.err
-    assert result.err.startswith(f"{utc_iso(moment)} {{'timers': ")
+    assert result.out.startswith(f"{utc_iso(moment)} timers: "), result.out  # one line for people
+    assert "notices recorded without sending; delivered:" in result.out
 
 
 def test_reps_can_be_changed_at_run_time_and_the_suppression_list_exported(tmp_path):

@@ -632,3 +632,65 @@ def test_the_fake_unit_of_work_decides_what_the_database_one_decides(database_ur
     faked = [(e["type"], e["at"], e["quiet"], e["data"]) for e in fake.events() if e["at"] >= T0]
     assert faked == real
     assert len(real) > 8  # the whole ladder is there: opened, assigned, suppressed, breached, escalated, closed
+
+
+def test_a_lead_queued_by_a_restarting_reassign_gets_a_fresh_ladder_when_someone_takes_it(database_url, clock):
+    from leadrelay.handoff.directory import set_rep
+
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "false", "extra": ""}).replace(
+        """      escalation:
+        - {after: 0m, action: notify_rep}
+        - {after: 10m, action: reassign}
+        - {after: 30m, action: return_to_marketing}""", """      max_reassignments: 2
+      escalation:
+        - {after: 0m, action: reassign, restart_clock: true}
+        - {after: 1h, action: return_to_marketing}""", 1)
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "resume.yaml"), clock=clock)
+    try:
+        email = demo_request(app)
+        clock.now = T0 + timedelta(minutes=6)
+        sweep(app, clock(), deliver=False)  # ann missed the first touch: nobody else, so queued
+        assert route_explain(app, email)["handoffs"][0]["status"] == "queued"
+        set_rep(app, "bob", actor="user:mia", active=True)
+        clock.now = T0 + timedelta(minutes=20)
+        sweep(app, clock(), deliver=False)  # bob takes it from the queue: a fresh clock and ladder
+        assert explain_lead(app, email)["owner"] == "bob"
+        with app.engine.connect() as conn:
+            outcomes = [row.outcome for row in conn.execute(select(h.sla_timers).where(
+                h.sla_timers.c.action == "return_to_marketing").order_by(h.sla_timers.c.id))]
+        assert outcomes == ["restarted for the new owner"]  # ann's ladder's end gave way to bob's fresh clock
+        clock.now = T0 + timedelta(minutes=70)  # past ann's old return time: nothing happens at it
+        sweep(app, clock(), deliver=False)
+        assert explain_lead(app, email)["stage"] == "sal"
+        clock.now = T0 + timedelta(minutes=90)  # bob missed at 09:25 too: his ladder ends at 10:25
+        sweep(app, clock(), deliver=False)
+        assert explain_lead(app, email)["stage"] == "lead"
+    finally:
+        app.close()
+
+
+def test_a_worker_catching_up_withdraws_the_old_owners_unsent_email_and_tells_the_new_one_nothing(
+        database_url, clock):
+    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace(
+        'notifications:\n', 'notifications:\n  email: {from: leads@x.io, events: {lead.assigned: [owner], '
+                            'sla.escalated: [owner, manager], lead.rejected: [owner, manager]}}\n')
+    app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "mail.yaml"), clock=clock)
+    try:
+        demo_request(app)  # ann's "you have a lead" email waits in the outbox: the worker is down
+        clock.now = T0 + timedelta(hours=3)
+        sweep(app, clock(), deliver=False)  # reassigned to bob at 09:15, returned to marketing at 09:35
+        emails = [(m.event_type, m.target, m.status) for m in messages(app) if m.channel == "email"]
+        assert ("lead.assigned", "ann@x.io", "withdrawn") in emails  # overtaken before it was sent
+        assert not [e for e in emails if e[1] == "bob@x.io"]  # bob never heard the lead was his
+        assert ("lead.rejected", "mia@x.io", "pending") in emails  # his manager hears it went back
+    finally:
+        app.close()
+
+
+def test_a_manager_who_names_the_rep_who_missed_the_deadline_is_told_so(app, clock):
+    email = demo_request(app)
+    clock.now = T0 + timedelta(minutes=16)
+    sweep(app, clock(), deliver=False)  # ann missed it: bob has it now
+    answer = rep_actions.reassign(app, email, actor="user:mia", to="ann")
+    assert (answer["to"], answer["warning"]) == ("ann", "ann missed this lead's SLA before; given back by user:mia")
+    assert "warning" not in rep_actions.reassign(app, email, actor="user:mia", to="bob")

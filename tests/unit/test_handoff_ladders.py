@@ -99,6 +99,8 @@ def test_a_worker_catching_up_applies_each_step_at_its_own_time_and_tells_nobody
     # Only the return to marketing is news: marketing hears the lead is back, and why.
     assert [n.type for n in w.db.outbox[sent_before:]] == ["lead.rejected", "sla.escalated"]
     assert w.db.outbox[-1].data["escalated_to"] == "marketing"
+    # bob never heard the lead was his: what became of it goes to his manager, not to him
+    assert [sorted(n.recipients) for n in w.db.outbox[sent_before:]] == [["manager"], ["manager"]]
     assert report.silenced == 4  # the breach, the notify, bob's assignment and the reassign notice
     assert [e["quiet"] for e in w.events("LeadAssigned")] == [False, True]  # it happened; bob was not told
 
@@ -185,3 +187,18 @@ def test_a_refused_unit_of_work_leaves_the_fake_store_as_it_was():
         assert w.db.handoffs  # written inside the transaction...
         raise RuntimeError("refused")
     assert (w.db.handoffs, w.db.timers, w.db.leads[lead.id].stage) == ({}, [], Stage.LEAD)  # ...and gone
+
+
+def test_a_restarting_reassign_that_finds_nobody_leaves_the_rest_of_the_ladder_running():
+    w = world(clocks="      accept_within: 10m\n      max_reassignments: 2", ladder="""      escalation:
+        - {after: 0m, action: reassign, restart_clock: true}
+        - {after: 1h, action: return_to_marketing}""")  # ann and bob only: after both miss, nobody is left
+    lead_id = demo_request(w)
+    for minute in range(0, 95):
+        w.sweep(at(minute))
+    assert [(when, result) for when, kind, _, result in steps(w) if kind == "Escalated"] == [
+        (at(10), "reassigned to bob"),
+        (at(20), "queued for sdr_a: nobody else can take it"),  # the clock waits for whoever takes it...
+        (at(80), "returned to marketing"),  # ...and the ladder still ends, an hour after bob's miss
+    ]
+    assert (w.db.leads[lead_id].stage, w.db.leads[lead_id].owner) == (Stage.LEAD, None)

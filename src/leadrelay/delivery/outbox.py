@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from leadrelay.core.time import utc_iso
 from leadrelay.delivery.notices import Notice
-from leadrelay.storage.outbox_tables import PENDING, STATUSES, endpoints, outbox
+from leadrelay.storage.outbox_tables import PENDING, STATUSES, WITHDRAWN, endpoints, outbox
 
 if TYPE_CHECKING:
     from leadrelay.playbook.notifications import Notifications
@@ -64,6 +64,15 @@ def enqueue(conn: Connection, notices: Sequence[Notice], notifications: Notifica
     if rows:
         conn.execute(insert(outbox), rows)
     return len(rows)
+
+
+def withdraw(conn: Connection, lead_id: int, email: str, event_types: tuple[str, ...], why: str) -> int:
+    """Withdraw the emails to `email` about this lead of these types that are still waiting to be sent
+    (overtaken: the lead is no longer theirs). Webhooks and Slack keep everything."""
+    o = outbox.c
+    return conn.execute(update(outbox).where(
+        o.status == PENDING, o.lead_id == lead_id, o.channel == "email", o.target == email,
+        o.event_type.in_(event_types)).values(status=WITHDRAWN, last_error=why)).rowcount
 
 
 COLUMNS = ("id", "message_id", "event_type", "channel", "target", "lead_id", "status", "attempts",

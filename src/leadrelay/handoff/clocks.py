@@ -14,7 +14,7 @@ nothing is sent or escalated for them.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,7 @@ class Due:
     notices: tuple[int, int] = (0, 0)  # the range of desk.notices it wrote
     events: tuple[int, int] = (0, 0)  # the range of desk events it recorded
     generation: int = 0  # bumped for a clock when its remaining steps are re-planned
+    new_owner: str | None = None  # the rep a reassign gave the lead to
 
     @classmethod
     def stored(cls, row: Any) -> Due:
@@ -101,6 +102,7 @@ class Clockwork:
 
     def run(self, due: list[Due]) -> list[Due]:
         """Fire `due` (and the steps they plan that are due too), oldest first; return them with outcomes."""
+        first_notice = len(self.desk.notices)
         heap = [(d.fire_at, n, d) for n, d in enumerate(due)]
         heapq.heapify(heap)
         order = len(heap)
@@ -119,7 +121,7 @@ class Clockwork:
                     heapq.heappush(heap, (new.fire_at, order, new))
                 else:
                     self.later.append(new)
-        self._hold_back_overtaken()
+        self._hold_back_overtaken(first_notice)
         self._write()
         return self.done
 
@@ -192,6 +194,7 @@ class Clockwork:
         elif action == RETURN_TO_MARKETING:
             result = "returned to marketing"
             step.moved = True
+            desk.withdraw_stale(handoff.lead_id, owner, "returned to marketing before it was sent")
             desk.write_pending()
             if self.lead.stage in SALES_STAGES:
                 move_lead(self.uow, self.lead, Transition.REJECT, Stage.LEAD, actor=self.cause,
@@ -230,6 +233,10 @@ class Clockwork:
         desk.save(handoff, "reassignments", "excluded_reps")
         self.lead_changed = True
         step.moved = decision.owner is not None and decision.owner != owner  # queued: the news still matters
+        if decision.owner != owner:
+            step.new_owner = decision.owner
+            desk.withdraw_stale(handoff.lead_id, owner,
+                                f"reassigned to {decision.owner or 'the queue'} before it was sent")
         planned: list[Due] = []
         if decision.owner is not None and policy is not None:
             calendar = desk.directory.reps[decision.owner].calendar
@@ -249,10 +256,8 @@ class Clockwork:
                 desk.cancel_timers(handoff.id, step.deadline, "skipped: re-planned for the new owner", from_index=step.index + 1)
                 planned = self._ladder(step, after_index=step.index, calendar=calendar)
         if decision.owner is None and rung is not None and rung.restart_clock:
-            # The clock restarts for whoever takes the lead from the queue.
-            self._replan(step.deadline)
-            desk.cancel_timers(handoff.id, step.deadline, "restarts when someone takes the lead",
-                               from_index=step.index + 1)
+            # The clock restarts for whoever takes the lead from the queue ("resume"); until then the
+            # steps that remain still run, so a lead nobody can take still goes back to marketing.
             handoff.due.pop(step.deadline, None)
             desk.save(handoff, DUE_COLUMNS[step.deadline])
         desk.write_pending()
@@ -310,9 +315,9 @@ class Clockwork:
             return f"the ladder already runs for the {_clock_name(other)} clock"
         return None
 
-    def _hold_back_overtaken(self) -> None:
+    def _hold_back_overtaken(self, first_notice: int) -> None:
         """Unsend the notices of steps a later step (also due now) overtook by moving the lead,
-        and warnings whose breach is due too."""
+        and warnings whose breach is due too; and tell nobody about a lead they never heard was theirs."""
         old = not_news([Fired(s.fire_at, s.step, s.deadline, s.action, s.moved) for s in self.done])
         drop: list[tuple[int, int]] = []
         for n, why in old.items():
@@ -327,6 +332,16 @@ class Clockwork:
         for step in self.done:
             if "not sent" in (step.outcome or ""):
                 self.desk.quieten(*step.events)  # it happened; nobody was told
+        # A rep whose assignment was not announced (a later step overtook it) hears nothing of what
+        # happened to the lead after: the notices of the steps that remain skip them (managers still hear).
+        unannounced = {self.desk.people(step.new_owner).get("owner") for step in self.done
+                       if step.new_owner and "not sent" in (step.outcome or "")} - {None}
+        if unannounced:
+            notices = self.desk.notices
+            for index in range(first_notice, len(notices)):
+                if notices[index].recipients.get("owner") in unannounced:
+                    notices[index] = replace(notices[index], recipients={
+                        role: email for role, email in notices[index].recipients.items() if role != "owner"})
 
     def _write(self) -> None:
         outcomes, rows = [], []

@@ -231,7 +231,10 @@ class HandoffDesk:
             if clocks in ("fresh", "restart"):
                 values |= self.schedule(handoff, decision.owner, at)
             elif clocks == "resume":
-                values |= self.schedule(handoff, decision.owner, at, only=self.stopped_clocks(handoff))
+                stopped = self.stopped_clocks(handoff)
+                for clock in stopped:  # the steps left from before the queue give way to the fresh ladder
+                    self.cancel_timers(handoff.id, clock, "restarted for the new owner", from_index=0)
+                values |= self.schedule(handoff, decision.owner, at, only=stopped)
             self.record(LeadAssigned(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor,
                                      owner=decision.owner, team=decision.team, rule=decision.rule,
                                      reason=decision.reason, previous_owner=previous), quiet=quiet)
@@ -396,7 +399,7 @@ class HandoffDesk:
         channels = self.rules.handoff.suppress_while_sales
         active = self.active_suppressions(lead_id)
         rows = [{"lead_id": lead_id, "channel": channel, "reason": "owned by sales", "source": f"handoff:{handoff_id}",
-                 "permanent": False, "created_at": self.now} for channel in channels if channel not in active]
+                 "permanent": False, "created_at": at} for channel in channels if channel not in active]
         if rows:
             self.store.insert_suppressions(rows)
             for row in rows:
@@ -404,7 +407,7 @@ class HandoffDesk:
                                        channel=row["channel"], reason=row["reason"], permanent=False))
 
     def lift_sales_suppressions(self, lead_id: int, why: str, at: datetime) -> None:
-        lifted = self.store.lift_suppressions(lead_id, why, self.now)
+        lifted = self.store.lift_suppressions(lead_id, why, at)
         if lifted:
             self.record(SuppressionLifted(at=at, lead_id=lead_id, cause=f"handoff:{why}", channels=sorted(lifted),
                                           reason=why))
@@ -451,6 +454,13 @@ class HandoffDesk:
         offset = self._written_events
         for index in range(max(start - offset, 0), max(end - offset, 0)):
             self._events[index] = (self._events[index][0], True)
+
+    def withdraw_stale(self, lead_id: int, rep_id: str | None, why: str) -> None:
+        """The lead is no longer `rep_id`'s: their emails about it still waiting to go out ("you have a new
+        lead", "your deadline is near") are withdrawn. What happened to them (breaches) stays."""
+        email = self.people(rep_id).get("owner")
+        if email:
+            self.store.withdraw_notices(lead_id, email, ("lead.assigned", "sla.warning"), why)
 
     def people(self, rep_id: str | None) -> dict[str, str]:
         rep = self.directory.reps.get(rep_id) if rep_id else None

@@ -152,6 +152,8 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
     """Give the lead to `to`, or let routing pick someone other than the current owner; the SLA clock restarts.
 
     `to` must be on a team that serves the function the handoff is for (an SDR lead goes to an SDR).
+    Routing never picks a rep who missed one of the handoff's deadlines; naming one with `to` is a
+    person's decision and goes through, and the answer says so (`warning`).
     """
     with UnitOfWork(app) as uow:
         conn, desk, now = uow.conn, desk_of(uow), uow.now
@@ -185,4 +187,6 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
                                exclude=frozenset({previous}) if previous else frozenset(), owner=to)
         save_lead(conn, lead, now)
         uow.commit()
-    return {"id": lead.id, "from": previous, "to": decision.owner, "reason": decision.reason}
+    warning = f"{to} missed this lead's SLA before; given back by {actor}" if to in handoff.excluded else None
+    return {"id": lead.id, "from": previous, "to": decision.owner, "reason": decision.reason} | (
+        {"warning": warning} if warning else {})

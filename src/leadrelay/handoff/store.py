@@ -64,6 +64,7 @@ class HandoffStore(Protocol):
     # the log and the outbox
     def insert_events(self, rows: list[dict]) -> None: ...
     def enqueue(self, notices: Sequence[Notice], notifications: Notifications, now: datetime) -> None: ...
+    def withdraw_notices(self, lead_id: int, email: str, event_types: tuple[str, ...], why: str) -> int: ...
     def flush(self) -> None: ...
 
 
@@ -216,6 +217,11 @@ class SqlHandoffStore:
         from leadrelay.delivery.outbox import enqueue
 
         enqueue(self.conn, notices, notifications, now)
+
+    def withdraw_notices(self, lead_id: int, email: str, event_types: tuple[str, ...], why: str) -> int:
+        from leadrelay.delivery.outbox import withdraw
+
+        return withdraw(self.conn, lead_id, email, event_types, why)
 
 
 def sql_handoff_store(uow: UnitOfWork) -> SqlHandoffStore:

@@ -41,7 +41,7 @@ class ReportRequest:
     end: date | None = None  # last day, inclusive (UTC)
     by: str | None = None
     period: str | None = None
-    stage: str = "lead"  # funnel: the cohort's stage
+    stage: str = "subscriber"  # funnel: the cohort's stage
     mode: str = "in_order"  # funnel
     from_stage: str | None = None  # conversion
     to_stage: str | None = None  # conversion
@@ -68,6 +68,10 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
             problems.append(f"{label}: no stage '{value}' (one of {', '.join(STAGES)})")
     if mode is not None and mode not in cohorts.MODES:
         problems.append(f"mode: no mode '{mode}' (one of {', '.join(cohorts.MODES)})")
+    for label, value, only in (("stage", stage, "funnel"), ("mode", mode, "funnel"),
+                                ("from-stage", from_stage, "conversion"), ("to-stage", to_stage, "conversion")):
+        if value is not None and name in REPORTS and name != only:
+            problems.append(f"{label}: only the {only} report takes it")
     if name == "conversion":
         if from_stage is None or to_stage is None:
             problems.append("conversion needs from-stage and to-stage")
@@ -75,7 +79,7 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
             problems.append(f"to-stage: {to_stage} does not come after {from_stage} in the funnel")
     if problems:
         raise InvalidInput("; ".join(problems))
-    return ReportRequest(name, start, end, by, period, stage or "lead", mode or "in_order", from_stage, to_stage)
+    return ReportRequest(name, start, end, by, period, stage or "subscriber", mode or "in_order", from_stage, to_stage)
 
 
 def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None = None) -> dict[str, Any]:
@@ -109,8 +113,13 @@ def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None
     return _result(request, rows)
 
 
+_OWN_PARAMS = {"funnel": ("stage", "mode"), "conversion": ("from_stage", "to_stage")}
+
+
 def _result(request: ReportRequest, rows: list[dict], sections: dict[str, Any] | None = None) -> dict[str, Any]:
-    params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(request).items()}
+    own = _OWN_PARAMS.get(request.name, ())
+    params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(request).items()
+              if k not in ("stage", "mode", "from_stage", "to_stage") or k in own}
     return {"report": request.name, "params": params, "rows": rows} | (sections or {})
 
 

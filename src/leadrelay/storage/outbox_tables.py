@@ -12,8 +12,8 @@ from sqlalchemy import Column, Index, Integer, String, Table, Text
 from leadrelay.storage.tables import Document, Id, UTCDateTime, metadata
 
 # Outbox statuses: waiting (or leased by a worker), delivered, given up, held for a disabled endpoint.
-PENDING, SENT, DEAD, DISABLED = "pending", "sent", "dead", "disabled"
-STATUSES = (PENDING, SENT, DEAD, DISABLED)
+PENDING, SENT, DEAD, DISABLED, WITHDRAWN = "pending", "sent", "dead", "disabled", "withdrawn"
+STATUSES = (PENDING, SENT, DEAD, DISABLED, WITHDRAWN)  # withdrawn: overtaken before it was sent
 CHANNELS = ("webhook", "slack", "email")
 
 outbox = Table(

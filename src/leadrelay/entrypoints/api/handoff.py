@@ -95,6 +95,7 @@ class Reassigned(BaseModel):
     to: str | None = Field(description="The new owner; null when nobody can take it now (the lead waits in the "
                                        "team's queue).")
     reason: str
+    warning: str | None = Field(None, description="Set when the rep named missed this lead's SLA before.")
 
 
 class Handoff(BaseModel):
@@ -237,7 +238,8 @@ def log_touch(
     return {**result, "first_touch_at": utc_iso(datetime.fromisoformat(result["first_touch_at"]))}
 
 
-@router.post("/leads/{ref}/reassign", response_model=Reassigned, summary="Give a lead to another rep",
+@router.post("/leads/{ref}/reassign", response_model=Reassigned, response_model_exclude_unset=True,
+             summary="Give a lead to another rep",
              responses=error_responses(404))
 def reassign(
     ref: str = LeadRef,

@@ -87,7 +87,7 @@ def report(
     end: date | None = Query(None, alias="to", description="Last day (UTC), inclusive."),
     by: str | None = Query(None, max_length=40, description="source, campaign, persona, segment, country, team or rep."),
     period: str | None = Query(None, max_length=20, description="month, week or quarter."),
-    stage: str | None = Query(None, max_length=20, description="funnel: the cohort's stage (default lead)."),
+    stage: str | None = Query(None, max_length=20, description="funnel: the cohort's stage (default subscriber)."),
     mode: str | None = Query(None, max_length=20, description="funnel: in_order (default) or any_order."),
     from_stage: str | None = Query(None, max_length=20, description="conversion: the stage the cohort entered."),
     to_stage: str | None = Query(None, max_length=20, description="conversion: the stage it should reach."),

@@ -47,7 +47,8 @@ def reassign(ctx: typer.Context, ref: str = REF,
              by: str = typer.Option("cli", "--by", help="Who is doing this."), as_json: bool = JSON) -> None:
     from leadrelay.handoff import service as rep_actions
     result = rep_actions.reassign(state(ctx).app(), ref, actor=f"user:{by}", to=to)
-    _show(result, as_json, f"lead {result['id']}: {fmt(result['from'])} → {fmt(result['to'])} ({result['reason']})")
+    _show(result, as_json, f"lead {result['id']}: {fmt(result['from'])} → {fmt(result['to'])} ({result['reason']})"
+          + (f"; note: {result['warning']}" if result.get("warning") else ""))
 
 
 def explain_route(ctx: typer.Context, ref: str = REF, as_json: bool = JSON) -> None:
@@ -175,8 +176,10 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
     def report(sweep) -> None:
         if as_json:
             print_json(sweep.as_dict())
-        elif once or sweep.timers or sweep.assigned or sweep.stale:
-            err_console.print(f"{utc_iso(clock())} {sweep.as_dict()}")
+        elif once:
+            console.print(f"{utc_iso(clock())} {sweep.summary()}", highlight=False)
+        elif sweep.timers or sweep.assigned or sweep.stale:
+            err_console.print(f"{utc_iso(clock())} {sweep.summary()}", highlight=False)  # a running worker logs
 
     run(app, interval=interval, once=once, clock=clock, on_sweep=report)  # returns on Ctrl-C or SIGTERM
     if not once:

@@ -11,7 +11,7 @@ from leadrelay.entrypoints.cli.output import console, err_console, fmt, print_js
 
 # leadrelay.storage.outbox_tables.STATUSES, spelled out so that `--help` need not import SQLAlchemy
 # (test_cli_startup.py checks that the two agree).
-STATUSES = ("pending", "sent", "dead", "disabled")
+STATUSES = ("pending", "sent", "dead", "disabled", "withdrawn")
 
 app = typer.Typer(help="Notifications to webhooks, Slack and email: what waits, what was sent, what died.",
                   no_args_is_help=True)

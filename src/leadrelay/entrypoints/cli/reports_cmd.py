@@ -20,7 +20,7 @@ def report(
     end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive."),
     by: str | None = typer.Option(None, "--by", help="source, campaign, persona, segment, country, team or rep."),
     period: str | None = typer.Option(None, "--period", help="month, week or quarter."),
-    stage: str | None = typer.Option(None, "--stage", help="funnel: the cohort's stage (default lead)."),
+    stage: str | None = typer.Option(None, "--stage", help="funnel: the cohort's stage (default subscriber)."),
     mode: str | None = typer.Option(None, "--mode", help="funnel: in_order (default) or any_order."),
     from_stage: str | None = typer.Option(None, "--from-stage", help="conversion: the stage the cohort entered."),
     to_stage: str | None = typer.Option(None, "--to-stage", help="conversion: the stage it should reach."),
@@ -30,6 +30,8 @@ def report(
     from leadrelay.reports.catalog import as_csv as csv_text
     from leadrelay.reports.catalog import report_request, run_report
 
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
     request = report_request(name, start=start.date() if start else None, end=end.date() if end else None, by=by,
                              period=period, stage=stage, mode=mode, from_stage=from_stage, to_stage=to_stage)
     result = run_report(state(ctx).app(), request)
@@ -56,11 +58,18 @@ def print_report(result: dict) -> None:
     name = result["report"]
     if rows and "stages" in rows[0]:
         figure = "reached" if name == "funnel" else "p50_days_in_stage"
+
+        def stage_cell(stage: dict) -> str:
+            if name != "funnel":
+                return cell(figure, stage[figure])
+            text = f"{stage['reached']} ({cell('rate', stage['rate'])})"
+            return text + (f" +{stage['via_hand_raise']} hand-raised" if stage.get("via_hand_raise") else "")
+
         table = Table("period", "group", "entered" if name == "funnel" else "leads",
                       *(f"{s['stage']} ({figure.replace('_', ' ')})" for s in rows[0]["stages"]), title=name)
         for r in rows:
             table.add_row(r["period"] or "", r["group"], str(r.get("entered", r.get("leads"))),
-                          *(cell(figure, s[figure]) for s in r["stages"]))
+                          *(stage_cell(s) for s in r["stages"]))
         console.print(table)
     tables = [(name, rows)] if rows and "stages" not in rows[0] else []
     tables += [(section.replace("_", " "), result[section]) for section in SECTIONS if result.get(section)]
