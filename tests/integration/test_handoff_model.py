@@ -284,7 +284,7 @@ def test_a_won_customer_leaves_the_suppression_list_and_goes_to_customer_success
 
 def test_an_admin_cannot_reassign_an_sdr_lead_to_an_ae(app):
     email = demo_request(app)
-    with pytest.raises(InvalidInput, match="dan is on team ae \\(ae\\), but this is a sdr handoff"):
+    with pytest.raises(InvalidInput, match="dan is on team ae \\(ae\\), but this handoff goes to sdr"):
         rep_actions.reassign(app, email, actor="user:admin", to="dan")
     assert explain_lead(app, email)["owner"] == "ann"
 
@@ -694,3 +694,19 @@ def test_a_manager_who_names_the_rep_who_missed_the_deadline_is_told_so(app, clo
     answer = rep_actions.reassign(app, email, actor="user:mia", to="ann")
     assert (answer["to"], answer["warning"]) == ("ann", "ann missed this lead's SLA before; given back by user:mia")
     assert "warning" not in rep_actions.reassign(app, email, actor="user:mia", to="bob")
+
+
+def test_the_sla_report_counts_each_lead_once_with_its_escalations_and_how_it_ended(app, clock):
+    from leadrelay.reports.catalog import report_request, run_report
+
+    demo_request(app)
+    for minutes in (5, 15, 35):
+        clock.now = T0 + timedelta(minutes=minutes)
+        sweep(app, clock(), deliver=False)
+    result = run_report(app, report_request("sla"))
+    [row] = result["rows"]
+    assert (row["group"], row["handoffs"], row["breached"], row["compliance"]) == ("demo", 1, 1, 0.0)
+    assert row["clocks"] == {"first_touch": {"due": 1, "met": 0, "breached": 1, "pending": 0}}
+    assert row["escalations"] == {"notify_rep": 1, "reassign": 1, "return_to_marketing": 1}  # one lead, not 3 timers
+    assert row["ended"] == {"rejected": 1}
+    assert [(m["month"], m["mqls"]) for m in result["marketing"]] == []  # a hand-raiser is no MQL

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from leadrelay.core.errors import InvalidTransition
+from leadrelay.core.time import utc_iso
 from leadrelay.handoff.routing import Directory
 from leadrelay.handoff.sla import Policy
 from leadrelay.lead.lifecycle import StageChange
@@ -142,7 +143,7 @@ class Handoff:
 
     def accept(self, at: datetime) -> None:
         if self.accepted_at is not None:
-            raise InvalidTransition(f"lead {self.lead_id} was already accepted at {self.accepted_at.isoformat()}")
+            raise InvalidTransition(f"lead {self.lead_id} was already accepted at {utc_iso(self.accepted_at)}")
         self.status = self._step(Step.ACCEPT)
         self.accepted_at = at
 

@@ -171,8 +171,9 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
             team = directory.teams.get(directory.reps[to].team)
             if team is None or team.function != handoff.to_function:
                 raise InvalidInput(f"{to} is on team {directory.reps[to].team} "
-                                   f"({team.function if team else 'no function'}), but this is a "
-                                   f"{handoff.to_function} handoff: pick a rep of a {handoff.to_function} team")
+                                   f"({team.function if team else 'no function'}), but this handoff goes to "
+                                   f"{handoff.to_function}: pick a rep of a team whose function is "
+                                   f"{handoff.to_function}")
         previous = handoff.owner
         if to is None:
             avoid = {rep: "missed this lead's SLA before" for rep in handoff.excluded}

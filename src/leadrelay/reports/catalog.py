@@ -18,6 +18,7 @@ from leadrelay.core.errors import InvalidInput
 from leadrelay.lead.stages import FUNNEL, Stage
 from leadrelay.reports import cohorts
 from leadrelay.reports import handoffs as handoff_reports
+from leadrelay.reports import sla as sla_report
 from leadrelay.reports.history import DIMENSIONS, journeys
 from leadrelay.reports.leakage import leakage
 
@@ -28,8 +29,9 @@ REPORTS = {
     "speed_to_lead": "system delay (received, routed, notified) and human delay (accepted, first touch)",
     "persistence": "touches per lead in the first week after assignment, and leads never touched",
     "leakage": "leads stalled in each stage now; why leads went back (recycle, reject, disqualify) or were lost",
+    "sla": "sales SLA compliance counted by lead, escalations and how they ended; MQLs per month vs the target",
 }
-SECTIONS = ("stalled", "went_back", "stale_recycles", "lost")  # leakage's parts
+SECTIONS = ("stalled", "went_back", "stale_recycles", "lost", "marketing")  # leakage's and sla's parts
 HANDOFF_REPORTS = ("speed_to_lead", "persistence")
 STAGES = tuple(stage.value for stage in FUNNEL)
 
@@ -54,7 +56,8 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
     problems = []
     if name not in REPORTS:
         problems.append(f"no report '{name}' (one of {', '.join(REPORTS)})")
-    dimensions = handoff_reports.DIMENSIONS if name in HANDOFF_REPORTS else DIMENSIONS
+    dimensions = handoff_reports.DIMENSIONS if name in HANDOFF_REPORTS else sla_report.DIMENSIONS \
+        if name == "sla" else DIMENSIONS
     if by is not None and name != "leakage" and by not in dimensions:
         problems.append(f"by: no dimension '{by}' for {name} (one of {', '.join(dimensions)})")
     if by is not None and name == "leakage":
@@ -89,6 +92,11 @@ def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None
     start = datetime.combine(request.start, time(), UTC) if request.start else None
     end = datetime.combine(request.end + timedelta(days=1), time(), UTC) \
         if request.end and request.end < date.max else None  # to 9999-12-31: no end
+    if request.name == "sla":
+        with app.engine.connect() as conn:
+            found = sla_report.sla(conn, app.clock(), start, end, by=request.by or "policy", period=request.period,
+                                   owners=owners, mqls_target=app.playbook.rules.handoff.mqls_per_month)
+        return _result(request, found.pop("rows"), found)
     if request.name == "leakage":
         with app.engine.connect() as conn:
             found = leakage(conn, app.clock(), start, end, period=request.period, owners=owners)
@@ -148,12 +156,12 @@ def as_csv(result: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def flat_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Nested figures as `outer_inner` keys (speed to lead's `system` and `human`)."""
+def flat_row(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested figures as `outer_inner` keys (speed to lead's `system`, the SLA's `clocks_accept_met`)."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, dict):
-            out |= {f"{key}_{k}": v for k, v in value.items()}
+            out |= flat_row(value, f"{prefix}{key}_")
         else:
-            out[key] = value
+            out[f"{prefix}{key}"] = value
     return out

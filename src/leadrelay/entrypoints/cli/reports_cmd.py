@@ -47,12 +47,21 @@ def print_report(result: dict) -> None:
     """Tables: one per report (the funnel and velocity: a column per stage; leakage: one per section)."""
     from rich.table import Table
 
-    from leadrelay.reports.catalog import SECTIONS, flat_row
+    from leadrelay.reports.catalog import SECTIONS
 
     def cell(key: str, value) -> str:
-        if isinstance(value, float) and (key == "rate" or key.endswith(("_sla", "_share"))):
+        if isinstance(value, float) and (key in ("rate", "compliance") or key.endswith(("_sla", "_share"))):
             return f"{value:.1%}"
         return fmt(value)
+
+    def compact(key: str, value) -> str:
+        """A nested figure in one cell: `accept 3 of 4 met`, `reassign 8, notify_rep 1`."""
+        if not isinstance(value, dict):
+            return cell(key, value)
+        if {"due", "met"} <= set(value):
+            return f"{value['met']} of {value['due']} met" + (f", {value['pending']} pending"
+                                                            if value.get("pending") else "")
+        return ", ".join(f"{k} {compact(k, v)}" for k, v in value.items()) or "-"
 
     rows = result["rows"]
     name = result["report"]
@@ -74,10 +83,10 @@ def print_report(result: dict) -> None:
     tables = [(name, rows)] if rows and "stages" not in rows[0] else []
     tables += [(section.replace("_", " "), result[section]) for section in SECTIONS if result.get(section)]
     for title, lines in tables:
-        flat = [flat_row(line) for line in lines]
-        table = Table(*flat[0], title=title)
-        for line in flat:
-            table.add_row(*(cell(k, v) for k, v in line.items()))
+        columns = list(dict.fromkeys(key for line in lines for key in line))  # rows may differ (escalations)
+        table = Table(*columns, title=title)
+        for line in lines:
+            table.add_row(*(compact(k, line.get(k)) for k in columns))
         console.print(table)
     if not rows and not any(result.get(section) for section in SECTIONS):
         console.print("nothing to report for those days", highlight=False)
