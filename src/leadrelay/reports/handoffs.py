@@ -17,7 +17,8 @@ A handoff belongs to the period it was opened in; handoffs back to marketing are
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,22 +62,27 @@ def handoff_times(conn: Connection, start: datetime | None, end: datetime | None
     if owners is not None:
         query = query.where(c.owner.in_(sorted(owners)))
     rows = conn.execute(query.order_by(c.id)).all()
-    ids = [row.id for row in rows]
-    routed, received, touched = {}, {}, {}
-    e, s, a, o = h.domain_events.c, t.stage_changes.c, t.activities.c, outbox.c
-    for i in range(0, len(ids), 5_000):
-        part = ids[i:i + 5_000]
-        routed.update(conn.execute(select(e.handoff_id, func.min(e.recorded_at)).where(
-            e.handoff_id.in_(part), e.type.in_(("LeadAssigned", "LeadQueued"))).group_by(e.handoff_id)).all())
-        received.update(conn.execute(select(c.id, func.min(a.received_at)).select_from(h.handoffs).join(
-            t.stage_changes, and_(s.lead_id == c.lead_id, s.at == c.opened_at)).join(
-            t.activities, a.id == s.activity_id).where(c.id.in_(part)).group_by(c.id)).all())
-        touched.update(_touches_first_week(conn, part))
+    wanted = {row.id for row in rows}
+    routed, received, touched = {}, {}, Counter()
+    e, s, a, o, tc = h.domain_events.c, t.stage_changes.c, t.activities.c, outbox.c, h.touches.c
+    assigned_at = {row.id: row.assigned_at for row in rows}
     lead_ids = sorted({row.lead_id for row in rows})
     sent: dict[int, list[datetime]] = {}
-    for i in range(0, len(lead_ids), 5_000):
+    for i in range(0, len(lead_ids), 5_000):  # every lookup by lead id: the indexed column of each table
+        part = lead_ids[i:i + 5_000]
+        for handoff_id, at in conn.execute(select(e.handoff_id, e.recorded_at).where(
+                e.lead_id.in_(part), e.type.in_(("LeadAssigned", "LeadQueued")))):
+            if handoff_id in wanted and (handoff_id not in routed or at < routed[handoff_id]):
+                routed[handoff_id] = at
+        received.update(conn.execute(select(c.id, func.min(a.received_at)).select_from(h.handoffs).join(
+            t.stage_changes, and_(s.lead_id == c.lead_id, s.at == c.opened_at)).join(
+            t.activities, a.id == s.activity_id).where(c.lead_id.in_(part)).group_by(c.id)).all())
+        for handoff_id, at in conn.execute(select(tc.handoff_id, tc.at).where(tc.lead_id.in_(part))):
+            start = assigned_at.get(handoff_id)
+            if start is not None and at < start + timedelta(days=PERSISTENCE_DAYS):
+                touched[handoff_id] += 1
         for lead_id, sent_at in conn.execute(select(o.lead_id, o.sent_at).where(
-                o.lead_id.in_(lead_ids[i:i + 5_000]), o.event_type == "lead.assigned", o.sent_at.is_not(None))):
+                o.lead_id.in_(part), o.event_type == "lead.assigned", o.sent_at.is_not(None))):
             sent.setdefault(lead_id, []).append(sent_at)
     out = []
     for row in rows:
@@ -88,18 +94,6 @@ def handoff_times(conn: Connection, start: datetime | None, end: datetime | None
             received.get(row.id), routed_at, notified_at, row.assigned_at, row.accepted_at, row.first_touch_at,
             row.accept_due_at, row.first_touch_due_at, row.quiet_until is not None, touched.get(row.id, 0)))
     return out
-
-
-def _touches_first_week(conn: Connection, handoff_ids: Sequence[int]) -> list[tuple[int, int]]:
-    """Touches in the first week after assignment, per handoff (the date arithmetic here, alike on both
-    databases)."""
-    c, tc = h.handoffs.c, h.touches.c
-    counts: dict[int, int] = {}
-    for handoff_id, assigned_at, at in conn.execute(select(tc.handoff_id, c.assigned_at, tc.at).join(
-            h.handoffs, c.id == tc.handoff_id).where(tc.handoff_id.in_(handoff_ids))):
-        if assigned_at is not None and at < assigned_at + timedelta(days=PERSISTENCE_DAYS):
-            counts[handoff_id] = counts.get(handoff_id, 0) + 1
-    return list(counts.items())
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:

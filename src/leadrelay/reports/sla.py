@@ -32,7 +32,7 @@ DIMENSIONS = ("policy", "rep", "team")
 def sla(conn: Connection, now: datetime, start: datetime | None, end: datetime | None, *, by: str | None = "policy",
         period: str | None = None, owners: Iterable[str] | None = None, mqls_target: int | None = None) -> dict:
     c, e = h.handoffs.c, h.domain_events.c
-    query = select(c.id, c.policy_id, c.owner, c.team, c.opened_at, c.status, c.outcome, c.accepted_at,
+    query = select(c.id, c.lead_id, c.policy_id, c.owner, c.team, c.opened_at, c.status, c.outcome, c.accepted_at,
                    c.first_touch_at, c.touches, c.touches_required, *(c[col] for col in CLOCKS.values())).where(
         c.policy_id.is_not(None), c.to_function != "marketing")
     if start is not None:
@@ -42,13 +42,15 @@ def sla(conn: Connection, now: datetime, start: datetime | None, end: datetime |
     if owners is not None:
         query = query.where(c.owner.in_(sorted(owners)))
     handoffs = conn.execute(query).all()
-    ids = [row.id for row in handoffs]
+    wanted = {row.id for row in handoffs}
+    lead_ids = sorted({row.lead_id for row in handoffs})
     breaches: dict[int, set[str]] = {}
     escalations: dict[int, Counter] = {}
-    for i in range(0, len(ids), 5_000):
-        part = ids[i:i + 5_000]
+    for i in range(0, len(lead_ids), 5_000):  # by lead id: the log's indexed column
         for handoff_id, kind, data in conn.execute(select(e.handoff_id, e.type, e.data).where(
-                e.handoff_id.in_(part), e.type.in_(("SlaBreached", "Escalated")))):
+                e.lead_id.in_(lead_ids[i:i + 5_000]), e.type.in_(("SlaBreached", "Escalated")))):
+            if handoff_id not in wanted:
+                continue
             if kind == "SlaBreached":
                 breaches.setdefault(handoff_id, set()).add(data.get("clock"))
             else:
