@@ -1,6 +1,6 @@
 """`leadrelay opps import-won`: closed-won deals from a CSV export, as history; broken rows named, the rest kept."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -60,3 +60,28 @@ def test_a_deals_file_without_the_columns_or_a_known_owner_is_refused_before_any
     with pytest.raises(NotFound, match="no rep 'zed'"):
         import_won_deals(app, deals, id_column="id", won_column="when", owner="zed")
     assert explain_lead(app, "m1")["stage"] == "mql"
+
+
+def test_the_sources_report_sets_spend_against_what_each_source_brought(app, tmp_path):
+    from leadrelay.reports.catalog import report_request, run_report
+    from leadrelay.reports.sources import import_spend
+
+    deals = tmp_path / "deals.csv"
+    deals.write_text("mql_id,won_date,revenue\nm1,2018-02-10 15:00:00,1200\n")
+    import_won_deals(app, deals, id_column="mql_id", won_column="won_date", owner="olist_sales",
+                     amount_column="revenue")
+    spend = tmp_path / "spend.csv"
+    spend.write_text("month,source,campaign,amount,currency\n"
+                     "2018-01,(none),,300,USD\n"  # row 2: replaced by row 5
+                     "2018-13,ads,,100,USD\n"  # row 3: no such month
+                     "2018-01,(none),,100,EUR\n"  # row 4: the playbook keeps USD only
+                     "2018-01,(none),,500,USD\n"  # row 5
+                     "2018-01,,,50,USD\n")  # row 6: no source
+    report = import_spend(app, spend)
+    assert (report.rows, report.imported) == (5, 2)
+    assert [(r["row"], r["reason"].split(":")[0]) for r in report.rejected] == [
+        (3, "month"), (4, "unknown currency 'EUR'"), (6, "source is empty")]
+    [row] = run_report(app, report_request("sources", start=date(2018, 1, 1), end=date(2018, 3, 31)))["rows"]
+    assert row == {"month": "2018-01", "source": "(none)", "currency": "USD", "spend": "500.00", "leads": 2, "mqls": 2,
+                   "sqls": 1, "customers": 1, "revenue": "1200.00", "cost_per_lead": "250.00",
+                   "cost_per_mql": "250.00", "cost_per_sql": "500.00", "cost_per_customer": "500.00", "roi": 1.4}

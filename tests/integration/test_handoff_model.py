@@ -710,3 +710,25 @@ def test_the_sla_report_counts_each_lead_once_with_its_escalations_and_how_it_en
     assert row["escalations"] == {"notify_rep": 1, "reassign": 1, "return_to_marketing": 1}  # one lead, not 3 timers
     assert row["ended"] == {"rejected": 1}
     assert [(m["month"], m["mqls"]) for m in result["marketing"]] == []  # a hand-raiser is no MQL
+
+
+def test_the_routing_report_shows_who_got_the_work_against_their_weight_and_the_reassignments(app, clock):
+    from leadrelay.reports.catalog import report_request, run_report
+
+    demo_request(app, 1)
+    demo_request(app, 2)  # round robin: ann, then bob
+    clock.now = T0 + timedelta(minutes=16)
+    sweep(app, clock(), deliver=False)  # both missed: each reassigned to the other
+    [row] = run_report(app, report_request("routing"))["rows"]
+    assert (row["group"], row["decisions"], row["assignments"], row["handoffs"]) == ("sdr_a", 4, 4, 2)
+    assert {r["rep"]: (r["assigned"], r["share"], r["expected_share"]) for r in row["reps"]} == {
+        "ann": (2, 0.5, 0.5), "bob": (2, 0.5, 0.5)}
+    assert (row["fairness"], row["catch_all_share"], row["reassigned"], row["reassignment_rate"]) == (1.0, 1.0, 2, 1.0)
+
+
+def test_jains_index_is_one_for_work_shared_by_weight_and_one_over_n_for_one_rep_doing_it_all():
+    from leadrelay.reports.routing import _jain
+
+    assert _jain([3.0, 3.0, 3.0]) == 1.0
+    assert _jain([9.0, 0.0, 0.0]) == round(1 / 3, 4)
+    assert _jain([]) is None and _jain([0.0, 0.0]) is None

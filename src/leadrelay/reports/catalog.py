@@ -15,10 +15,13 @@ from typing import Any
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput
+from leadrelay.handoff.directory import effective_directory
 from leadrelay.lead.stages import FUNNEL, Stage
 from leadrelay.reports import cohorts
 from leadrelay.reports import handoffs as handoff_reports
+from leadrelay.reports import routing as routing_report
 from leadrelay.reports import sla as sla_report
+from leadrelay.reports import sources as sources_report
 from leadrelay.reports.history import DIMENSIONS, journeys
 from leadrelay.reports.leakage import leakage
 
@@ -30,6 +33,8 @@ REPORTS = {
     "persistence": "touches per lead in the first week after assignment, and leads never touched",
     "leakage": "leads stalled in each stage now; why leads went back (recycle, reject, disqualify) or were lost",
     "sla": "sales SLA compliance counted by lead, escalations and how they ended; MQLs per month vs the target",
+    "routing": "assignments per rep against their weight (fairness), time in queue, catch-all share, reassignments",
+    "sources": "spend, leads, MQLs, SQLs, customers, revenue, cost per each and ROI per source and month",
 }
 SECTIONS = ("stalled", "went_back", "stale_recycles", "lost", "marketing")  # leakage's and sla's parts
 HANDOFF_REPORTS = ("speed_to_lead", "persistence")
@@ -57,13 +62,16 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
     if name not in REPORTS:
         problems.append(f"no report '{name}' (one of {', '.join(REPORTS)})")
     dimensions = handoff_reports.DIMENSIONS if name in HANDOFF_REPORTS else sla_report.DIMENSIONS \
-        if name == "sla" else DIMENSIONS
+        if name == "sla" else routing_report.DIMENSIONS if name == "routing" else ("campaign",) \
+        if name == "sources" else DIMENSIONS
     if by is not None and name != "leakage" and by not in dimensions:
         problems.append(f"by: no dimension '{by}' for {name} (one of {', '.join(dimensions)})")
     if by is not None and name == "leakage":
         problems.append("by: leakage is not split by dimension (use --period)")
     if period is not None and period not in cohorts.PERIODS:
         problems.append(f"period: no period '{period}' (one of {', '.join(cohorts.PERIODS)})")
+    elif period not in (None, "month") and name == "sources":
+        problems.append("period: sources is by month (spend is imported per month)")
     if start is not None and end is not None and start > end:
         problems.append(f"from: {start.isoformat()} is after to: {end.isoformat()}")
     for label, value in (("stage", stage), ("from-stage", from_stage), ("to-stage", to_stage)):
@@ -92,6 +100,15 @@ def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None
     start = datetime.combine(request.start, time(), UTC) if request.start else None
     end = datetime.combine(request.end + timedelta(days=1), time(), UTC) \
         if request.end and request.end < date.max else None  # to 9999-12-31: no end
+    if request.name == "sources":
+        with app.engine.connect() as conn:
+            rows = sources_report.sources(conn, start, end, by_campaign=request.by == "campaign", owners=owners)
+        return _result(request, rows)
+    if request.name == "routing":
+        with app.engine.connect() as conn:
+            rows = routing_report.routing(conn, effective_directory(conn, app), start, end, by=request.by or "team",
+                                          period=request.period, owners=owners)
+        return _result(request, rows)
     if request.name == "sla":
         with app.engine.connect() as conn:
             found = sla_report.sla(conn, app.clock(), start, end, by=request.by or "policy", period=request.period,
@@ -139,12 +156,14 @@ def funnel_stages(app: App, cohort: Stage) -> tuple[Stage, ...]:
 
 
 def as_csv(result: dict[str, Any]) -> str:
-    """One line per row (per row and stage where a row has stages), nested values as `system_...` columns."""
+    """One line per row (per row and stage, or rep, where a row has them), nested values as `system_...` columns."""
     lines: list[dict[str, Any]] = [{"section": name} | row for name in SECTIONS for row in result.get(name, ())]
     for row in result["rows"]:
-        flat = flat_row({k: v for k, v in row.items() if k != "stages"})
+        flat = flat_row({k: v for k, v in row.items() if k not in ("stages", "reps")})
         if "stages" in row:
             lines += [flat | {f"to_{k}" if k == "stage" else k: v for k, v in stage.items()} for stage in row["stages"]]
+        elif "reps" in row:  # routing: a line per rep
+            lines += [flat | {f"rep_{k}" if k != "rep" else k: v for k, v in rep.items()} for rep in row["reps"]]
         else:
             lines.append(flat)
     columns = list(dict.fromkeys(key for line in lines for key in line))

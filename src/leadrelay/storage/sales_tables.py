@@ -108,3 +108,17 @@ forecast_snapshot_deals = Table(
     Column("probability", Percent, nullable=False),  # the effective one
     Column("close_date", Date, nullable=False),
 )
+
+# Marketing spend per month, source and campaign ('' for the whole source), in one currency: the
+# cost side of the sources report. Importing the same key again replaces its amount.
+spend = Table(
+    "spend", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("month", String(7), nullable=False),  # YYYY-MM
+    Column("source", String(120), nullable=False),
+    Column("campaign", String(200), nullable=False, default=""),
+    Column("currency", String(3), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    UniqueConstraint("month", "source", "campaign", "currency", name="uq_spend_month_source_campaign_currency"),
+)

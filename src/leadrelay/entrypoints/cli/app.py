@@ -117,7 +117,9 @@ app.add_typer(sales_cmd.forecast_app, name="forecast")
 app.command("worker", help="Run SLA timers, queued assignment, stale detection and notification delivery.")(
     handoff_cmd.worker)
 app.command("funnel", help="Leads per stage and conversion from each stage to the next.")(reports_cmd.funnel)
-app.command("report", help="Cohort reports over the stage history: funnel, conversion.")(reports_cmd.report)
+app.command("report", help="Reports over the history: funnel, conversion, velocity, speed to lead, SLA, ...")(
+    reports_cmd.report)
+app.add_typer(reports_cmd.spend_app, name="spend")
 app.add_typer(reports_cmd.rejections_app, name="rejections")
 app.add_typer(reports_cmd.db_app, name="db")
 app.add_typer(outbox_cmd.app, name="outbox")

@@ -7,9 +7,10 @@ from datetime import datetime
 import typer
 
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import console, fmt, print_json
+from leadrelay.entrypoints.cli.output import console, err_console, fmt, print_json
 
 rejections_app = typer.Typer(help="Messages that were rejected, with the reason.", no_args_is_help=True)
+spend_app = typer.Typer(help="Marketing spend per month and source, for the sources report.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 
@@ -50,12 +51,18 @@ def print_report(result: dict) -> None:
     from leadrelay.reports.catalog import SECTIONS
 
     def cell(key: str, value) -> str:
-        if isinstance(value, float) and (key in ("rate", "compliance") or key.endswith(("_sla", "_share"))):
+        if isinstance(value, float) and (key in ("rate", "compliance", "fairness") or
+                                         key.endswith(("_sla", "_share", "_rate"))):
             return f"{value:.1%}"
         return fmt(value)
 
     def compact(key: str, value) -> str:
         """A nested figure in one cell: `accept 3 of 4 met`, `reassign 8, notify_rep 1`."""
+        if isinstance(value, list):
+            return ", ".join(compact(key, item) for item in value) or "-"
+        if isinstance(value, dict) and "rep" in value and "assigned" in value:
+            return (f"{value['rep']} {value['assigned']} ({cell('rate', value['share'])} "
+                    f"for {cell('rate', value['expected_share'])} of the weight)")
         if not isinstance(value, dict):
             return cell(key, value)
         if {"due", "met"} <= set(value):
@@ -90,6 +97,23 @@ def print_report(result: dict) -> None:
         console.print(table)
     if not rows and not any(result.get(section) for section in SECTIONS):
         console.print("nothing to report for those days", highlight=False)
+
+
+@spend_app.command("import", help="Import spend from a CSV: month (YYYY-MM), source, campaign, amount, currency.")
+def spend_import(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="The CSV file (a header row, then one month, source and campaign per row)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    from leadrelay.reports.sources import import_spend
+
+    report = import_spend(state(ctx).app(), file)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    console.print(f"{report.rows} rows: {report.imported} imported, {len(report.rejected)} rejected", highlight=False)
+    for rejection in report.rejected:
+        err_console.print(f"row {rejection['row']}: {rejection['reason']}", highlight=False)
 
 
 def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
