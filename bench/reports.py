@@ -12,7 +12,8 @@ speed to lead's system delay is not measured here (its human delay is).
 
 Each report is asked as a user would: `funnel` from subscriber by source and month,
 `conversion` MQL → SQL by source, `velocity` by month, `speed_to_lead` by rep,
-`persistence`, `leakage` by month, `sla` by rep and `routing` by team. Prints one JSON object per backend:
+`persistence`, `leakage` by month, `sla` by rep, `routing` by team and `sources`
+(no spend, no deals: the lead counts). Prints one JSON object per backend:
 `{"reports": {NAME: {"small_s", "large_s", "growth"}}, "leads_small", "leads_large"}`.
 The target (issue 9): growth ≤ 2 for every report, and every report under 1 s at
 1,000,000 leads on SQLite. PostgreSQL: LEADRELAY_BENCH_POSTGRES_URL (a fresh schema,
@@ -55,6 +56,7 @@ QUESTIONS = {  # name: the parameters a user would give
     "leakage": {"period": "month"},
     "sla": {"by": "rep"},
     "routing": {"by": "team"},
+    "sources": {},
 }
 BATCH = 20_000
 

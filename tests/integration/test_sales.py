@@ -419,6 +419,13 @@ def test_the_forecast_by_rep_and_category_with_weekly_snapshots_that_show_moveme
         "lost_since": 10000.0, "still_open": 0.0, "commit_then": 20000.0, "commit_won_since": 20000.0}
     assert story["change_since"]["weighted_pipeline"] == -17000.0 and story["change_since"]["closed_won"] == 20000.0
     assert take_snapshot(app, actor="user:priya")["week"] == "2026-W41"
+    from leadrelay.reports.catalog import report_request, run_report
+
+    accuracy = run_report(app, report_request("forecast_accuracy", by="rep"))["rows"]
+    assert [(r["week"], r["group"], r["currency"], r["weighted"], r["won"], r["settled"], r["weighted_error"],
+             r["commit_error"]) for r in accuracy if r["week"] == "2026-W40" and r["currency"] == "USD"] == [
+        ("2026-W40", "erin", "USD", "1000.00", "0.00", 1.0, -1.0, None),  # lost: nothing of it came in
+        ("2026-W40", "felix", "USD", "16000.00", "20000.00", 1.0, 0.25, 0.0)]  # committed, and won
     with pytest.raises(InvalidInput, match="cannot group a forecast by 'quarter'"):
         current_forecast(app, by="quarter")
 

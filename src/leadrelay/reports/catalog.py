@@ -18,12 +18,14 @@ from leadrelay.core.errors import InvalidInput
 from leadrelay.handoff.directory import effective_directory
 from leadrelay.lead.stages import FUNNEL, Stage
 from leadrelay.reports import cohorts
+from leadrelay.reports import forecast_accuracy as accuracy_report
 from leadrelay.reports import handoffs as handoff_reports
 from leadrelay.reports import routing as routing_report
 from leadrelay.reports import sla as sla_report
 from leadrelay.reports import sources as sources_report
 from leadrelay.reports.history import DIMENSIONS, journeys
 from leadrelay.reports.leakage import leakage
+from leadrelay.sales.model import iso_week
 
 REPORTS = {
     "funnel": "of the leads that entered a stage, how many reached each later stage, and when",
@@ -35,6 +37,7 @@ REPORTS = {
     "sla": "sales SLA compliance counted by lead, escalations and how they ended; MQLs per month vs the target",
     "routing": "assignments per rep against their weight (fairness), time in queue, catch-all share, reassignments",
     "sources": "spend, leads, MQLs, SQLs, customers, revenue, cost per each and ROI per source and month",
+    "forecast_accuracy": "each weekly forecast snapshot against what became of its deals",
 }
 SECTIONS = ("stalled", "went_back", "stale_recycles", "lost", "marketing")  # leakage's and sla's parts
 HANDOFF_REPORTS = ("speed_to_lead", "persistence")
@@ -63,7 +66,7 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
         problems.append(f"no report '{name}' (one of {', '.join(REPORTS)})")
     dimensions = handoff_reports.DIMENSIONS if name in HANDOFF_REPORTS else sla_report.DIMENSIONS \
         if name == "sla" else routing_report.DIMENSIONS if name == "routing" else ("campaign",) \
-        if name == "sources" else DIMENSIONS
+        if name == "sources" else accuracy_report.DIMENSIONS if name == "forecast_accuracy" else DIMENSIONS
     if by is not None and name != "leakage" and by not in dimensions:
         problems.append(f"by: no dimension '{by}' for {name} (one of {', '.join(dimensions)})")
     if by is not None and name == "leakage":
@@ -72,6 +75,8 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
         problems.append(f"period: no period '{period}' (one of {', '.join(cohorts.PERIODS)})")
     elif period not in (None, "month") and name == "sources":
         problems.append("period: sources is by month (spend is imported per month)")
+    elif period is not None and name == "forecast_accuracy":
+        problems.append("period: forecast_accuracy is by week (one snapshot a week)")
     if start is not None and end is not None and start > end:
         problems.append(f"from: {start.isoformat()} is after to: {end.isoformat()}")
     for label, value in (("stage", stage), ("from-stage", from_stage), ("to-stage", to_stage)):
@@ -100,6 +105,12 @@ def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None
     start = datetime.combine(request.start, time(), UTC) if request.start else None
     end = datetime.combine(request.end + timedelta(days=1), time(), UTC) \
         if request.end and request.end < date.max else None  # to 9999-12-31: no end
+    if request.name == "forecast_accuracy":
+        with app.engine.connect() as conn:
+            rows = accuracy_report.forecast_accuracy(
+                conn, iso_week(request.start) if request.start else None,
+                iso_week(request.end) if request.end else None, by=request.by, owners=owners)
+        return _result(request, rows)
     if request.name == "sources":
         with app.engine.connect() as conn:
             rows = sources_report.sources(conn, start, end, by_campaign=request.by == "campaign", owners=owners)

@@ -51,8 +51,8 @@ def print_report(result: dict) -> None:
     from leadrelay.reports.catalog import SECTIONS
 
     def cell(key: str, value) -> str:
-        if isinstance(value, float) and (key in ("rate", "compliance", "fairness") or
-                                         key.endswith(("_sla", "_share", "_rate"))):
+        if isinstance(value, float) and (key in ("rate", "compliance", "fairness", "settled") or
+                                         key.endswith(("_sla", "_share", "_rate", "_error"))):
             return f"{value:.1%}"
         return fmt(value)
 
