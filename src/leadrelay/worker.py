@@ -8,7 +8,6 @@ claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import threading
@@ -23,6 +22,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.core.app import App
+from leadrelay.core.gc import collector_paused
 from leadrelay.handoff.clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.handoff.desk import LATER, desk_of
 from leadrelay.handoff.events import HandoffStale
@@ -170,7 +170,7 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
     makes many small objects and no cycles, and tracing them mid-way cost a tenth of the time).
     """
     c = h.handoffs.c
-    with UnitOfWork(app, now) as uow, _collector_paused():
+    with UnitOfWork(app, now) as uow, collector_paused():
         conn, desk = uow.conn, desk_of(uow)
         queued = _claim(conn, select(h.handoffs).where(c.status == HandoffStatus.QUEUED.value)
                         .order_by(c.opened_at, c.id))
@@ -199,17 +199,6 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
                                      unless_queued_as=previous.get(handoff.id))
         _set_owners(conn, changed, now)
         uow.commit()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput
+from leadrelay.core.gc import collector_paused
 from leadrelay.handoff.directory import effective_directory
 from leadrelay.lead.stages import FUNNEL, Stage
 from leadrelay.reports import cohorts
@@ -100,6 +101,11 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
 
 def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None = None) -> dict[str, Any]:
     """The report's rows, with the parameters that made them. `owners`: only those reps' leads."""
+    with collector_paused():  # a report reads its history into many small objects at once
+        return _run(app, request, owners)
+
+
+def _run(app: App, request: ReportRequest, owners: Iterable[str] | None) -> dict[str, Any]:
     teams = {rep.id: rep.team for rep in app.playbook.rules.handoff.directory.reps.values()}
     cohort_stage = Stage(request.from_stage if request.name == "conversion" else request.stage)
     start = datetime.combine(request.start, time(), UTC) if request.start else None

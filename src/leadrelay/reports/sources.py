@@ -17,7 +17,6 @@ Definitions (the README says the same):
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from leadrelay.core.app import App
+from leadrelay.core.csvfile import csv_rows
 from leadrelay.core.errors import InvalidInput, LeadRelayError
 from leadrelay.lead.stages import Stage
 from leadrelay.reports.cohorts import period_of
@@ -61,30 +61,18 @@ def import_spend(app: App, path: str | Path, *, encoding: str = "utf-8-sig") -> 
 
 def _import(conn: Connection, path: str | Path, rules: DealRules, now: datetime, encoding: str) -> SpendReport:
     report = SpendReport()
-    try:
-        handle = open(path, newline="", encoding=encoding)  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-        if missing:
-            raise InvalidInput(f"{path}: no column {', '.join(repr(c) for c in missing)} "
-                               f"(columns: {', '.join(reader.fieldnames or ())})")
-        for number, row in enumerate(reader, start=2):
-            report.rows += 1
-            try:
-                values = _spend_row(row, rules)
-            except LeadRelayError as exc:
-                report.rejected.append({"row": number, "reason": exc.message})
-                continue
-            key = (s.spend.c.month == values["month"], s.spend.c.source == values["source"],
-                   s.spend.c.campaign == values["campaign"], s.spend.c.currency == values["currency"])
-            if conn.execute(s.spend.update().where(*key).values(amount=values["amount"], imported_at=now)).rowcount:
-                report.imported += 1
-                continue
-            conn.execute(s.spend.insert().values(**values, imported_at=now))
-            report.imported += 1
+    for number, row in csv_rows(path, COLUMNS, encoding=encoding):
+        report.rows += 1
+        try:
+            values = _spend_row(row, rules)
+        except LeadRelayError as exc:
+            report.rejected.append({"row": number, "reason": exc.message})
+            continue
+        key = (s.spend.c.month == values["month"], s.spend.c.source == values["source"],
+               s.spend.c.campaign == values["campaign"], s.spend.c.currency == values["currency"])
+        if not conn.execute(s.spend.update().where(*key).values(amount=values["amount"], imported_at=now)).rowcount:
+            conn.execute(s.spend.insert().values(**values, imported_at=now))  # a new key; an old one is replaced
+        report.imported += 1
     return report
 
 

@@ -13,7 +13,6 @@ lead already a customer or disqualified) is rejected with its row number; the re
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from leadrelay.core.app import App
+from leadrelay.core.csvfile import csv_rows
 from leadrelay.core.errors import InvalidInput, LeadRelayError, NotFound
 from leadrelay.lead.service import load_for_update, move_lead
 from leadrelay.lead.stages import Stage, Transition
@@ -47,26 +47,15 @@ def import_won_deals(app: App, path: str | Path, *, id_column: str, won_column: 
     if owner not in app.playbook.rules.handoff.directory.reps:
         raise NotFound(f"no rep '{owner}' in the playbook (--owner owns the imported deals)")
     report = WonImportReport()
-    try:
-        handle = open(path, newline="", encoding=encoding)  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in (id_column, won_column, amount_column, name_column)
-                   if c is not None and c not in (reader.fieldnames or ())]
-        if missing:
-            raise InvalidInput(f"{path}: no column {', '.join(repr(c) for c in missing)} "
-                               f"(columns: {', '.join(reader.fieldnames or ())})")
-        for number, row in enumerate(reader, start=2):  # the header is row 1
-            report.rows += 1
-            try:
-                _win(app, row, id_column=id_column, won_column=won_column, owner=owner, amount_column=amount_column,
-                     name_column=name_column, currency=currency, actor=f"import:{source}")
-                report.won += 1
-            except LeadRelayError as exc:
-                report.rejected.append({"row": number, "id": (row.get(id_column) or "").strip() or None,
-                                        "reason": exc.message})
+    for number, row in csv_rows(path, (id_column, won_column, amount_column, name_column), encoding=encoding):
+        report.rows += 1
+        try:
+            _win(app, row, id_column=id_column, won_column=won_column, owner=owner, amount_column=amount_column,
+                 name_column=name_column, currency=currency, actor=f"import:{source}")
+            report.won += 1
+        except LeadRelayError as exc:
+            report.rejected.append({"row": number, "id": (row.get(id_column) or "").strip() or None,
+                                    "reason": exc.message})
     return report
 
 

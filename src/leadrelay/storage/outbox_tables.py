@@ -23,7 +23,7 @@ outbox = Table(
     Column("event_type", String(64), nullable=False),
     Column("channel", String(16), nullable=False),  # webhook | slack | email
     Column("target", String(320), nullable=False),  # channel id (webhook, slack) or email address
-    Column("lead_id", Id),  # no foreign key: a notice may outlive a merged lead, and deliveries never block on it
+    Column("lead_id", Id, index=True),  # no foreign key: a notice may outlive a merged lead; deliveries never block
     Column("payload", Document, nullable=False),  # {"type", "timestamp", "data"} (Standard Webhooks shape)
     Column("status", String(16), nullable=False),  # pending | sent | dead | disabled
     Column("attempts", Integer, nullable=False, default=0),

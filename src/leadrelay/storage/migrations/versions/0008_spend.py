@@ -1,4 +1,4 @@
-"""spend: marketing spend per month, source and campaign, for the sources report
+"""spend: marketing spend per month, source and campaign, for the sources report; outbox by lead
 
 Revision ID: 0008
 Revises: 0007
@@ -31,7 +31,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('month', 'source', 'campaign', 'currency', name='uq_spend_month_source_campaign_currency'),
     )
+    op.create_index('ix_outbox_lead_id', 'outbox', ['lead_id'])  # the reports and withdrawals read it by lead
 
 
 def downgrade() -> None:
+    op.drop_index('ix_outbox_lead_id', table_name='outbox')
     op.drop_table('spend')
