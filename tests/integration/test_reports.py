@@ -142,3 +142,13 @@ def test_leakage_shows_stalled_leads_and_why_leads_went_back(app, clock, databas
     assert {(row["stage"], row["leads"]) for row in result["stalled"]} == {("lead", 1), ("mql", 1)}
     assert result["went_back"] == [{"period": "2026-10", "transition": "reject", "reason": reason, "leads": 1}]
     assert (result["stale_recycles"], result["lost"]) == ([], [])
+
+
+def test_a_spend_file_with_a_broken_row_keeps_the_rest_and_exits_3(app, database_url, tmp_path):
+    spend = tmp_path / "spend.csv"
+    spend.write_text("month,source,campaign,amount,currency\n2026-10,google,,100,USD\n2026-10,,,5,USD\n")
+    run = Cli(tmp_path, database_url)("spend", "import", str(spend))
+    assert (run.code, run.out.strip()) == (3, "2 rows: 1 imported, 1 rejected"), run.err
+    assert "row 3: source is empty" in run.err
+    [row] = Cli(tmp_path, database_url)("report", "sources", "--json").json()["rows"]
+    assert (row["source"], row["spend"], row["leads"]) == ("google", "100.00", 0)

@@ -32,10 +32,9 @@ from leadrelay.entrypoints.cli import (
     tokens_cmd,
 )
 from leadrelay.entrypoints.cli.context import CliState
-from leadrelay.entrypoints.cli.output import err_console, reset_consoles
+from leadrelay.entrypoints.cli.output import EXIT_REJECTED, err_console, reset_consoles
 
 EXIT_ERROR = 1
-EXIT_REJECTED = 3
 
 
 class LeadRelayCommand(TyperGroup):

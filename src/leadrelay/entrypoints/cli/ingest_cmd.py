@@ -12,7 +12,7 @@ import typer
 
 from leadrelay.core.errors import InvalidInput
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import console, err_console, print_json
+from leadrelay.entrypoints.cli.output import EXIT_REJECTED, console, err_console, print_json
 from leadrelay.lead.activities import Rejection
 
 if TYPE_CHECKING:
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
     from leadrelay.activity.service import IngestReport
 
-EXIT_REJECTED = 3
 
 
 def read_jsonl(handle: BinaryIO, name: str) -> Iterator[tuple[str, object]]:

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+EXIT_REJECTED = 3  # done, but some input was rejected: the good input was kept
+
 if TYPE_CHECKING:
     from rich.console import Console
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import typer
 
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import console, err_console, fmt, print_json
+from leadrelay.entrypoints.cli.output import EXIT_REJECTED, console, err_console, fmt, print_json
 
 rejections_app = typer.Typer(help="Messages that were rejected, with the reason.", no_args_is_help=True)
 spend_app = typer.Typer(help="Marketing spend per month and source, for the sources report.", no_args_is_help=True)
@@ -33,8 +33,14 @@ def report(
 
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
-    request = report_request(name, start=start.date() if start else None, end=end.date() if end else None, by=by,
-                             period=period, stage=stage, mode=mode, from_stage=from_stage, to_stage=to_stage)
+    from leadrelay.core.errors import InvalidInput
+
+    try:
+        request = report_request(name, start=start.date() if start else None, end=end.date() if end else None,
+                                 by=by, period=period, stage=stage, mode=mode, from_stage=from_stage,
+                                 to_stage=to_stage)
+    except InvalidInput as exc:  # the parameters: bad usage (exit 2), like a malformed date
+        raise typer.BadParameter(exc.message) from None
     result = run_report(state(ctx).app(), request)
     if as_json:
         print_json(result)
@@ -110,10 +116,13 @@ def spend_import(
     report = import_spend(state(ctx).app(), file)
     if as_json:
         print_json(report.as_dict())
-        return
-    console.print(f"{report.rows} rows: {report.imported} imported, {len(report.rejected)} rejected", highlight=False)
-    for rejection in report.rejected:
-        err_console.print(f"row {rejection['row']}: {rejection['reason']}", highlight=False)
+    else:
+        console.print(f"{report.rows} rows: {report.imported} imported, {len(report.rejected)} rejected",
+                      highlight=False)
+        for rejection in report.rejected:
+            err_console.print(f"row {rejection['row']}: {rejection['reason']}", highlight=False)
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from leadrelay.core.errors import InvalidInput
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import console, err_console, fmt, print_json, when
+from leadrelay.entrypoints.cli.output import EXIT_REJECTED, console, err_console, fmt, print_json, when
 
 opps_app = typer.Typer(help="Opportunities (deals): list, show, move through stages, win or lose.",
                        no_args_is_help=True)
@@ -193,6 +193,8 @@ def opps_import_won(
                               amount_column=amount_column, name_column=name_column, currency=currency, source=source)
     if as_json:
         print_json(report.as_dict())
+        if report.rejected:
+            raise typer.Exit(EXIT_REJECTED)
         return
     console.print(f"{report.rows} rows: {report.won} deals won, {len(report.rejected)} rejected; the leads are "
                   "customers from the day their deal was won (recorded as history: nobody was told)",
@@ -201,6 +203,8 @@ def opps_import_won(
         err_console.print(f"row {rejection['row']} ({fmt(rejection['id'])}): {rejection['reason']}", highlight=False)
     if len(report.rejected) > 20:
         err_console.print(f"... and {len(report.rejected) - 20} more (--json lists them all)", highlight=False)
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 @opps_app.command("show", help="One opportunity with its account, contact and every change (who, when, what).")
