@@ -55,7 +55,8 @@ def print_explanation(lead: dict) -> None:
 
     account = lead["account"]
     console.print(f"[bold]Lead {lead['id']}[/bold] {fmt(lead['email'])} — stage [bold]{fmt(lead['stage'])}[/bold]"
-                  f" ({lead['segment']}), persona {fmt(lead['persona'])}, country {fmt(lead['country'])}"
+                  f" ({lead['segment']}), owner {fmt(lead.get('owner'))}, persona {fmt(lead['persona'])}, "
+                  f"country {fmt(lead['country'])}, source {fmt(lead.get('source'))}"
                   + (f", account {fmt(account['name'] or account['group_id'])}" if account else ""), highlight=False)
     if lead["disqualified_by"]:
         console.print(f"disqualified by rule: {lead['disqualified_by']}", highlight=False)
