@@ -1,39 +1,44 @@
-"""The funnel: how many leads are in each stage now, how many ever reached it, and conversion."""
+"""The funnel now: how many leads are in each stage, how many ever entered it, and conversion.
+
+`reached` counts the leads whose history shows them entering the stage: a hand-raiser that
+jumped from lead to SAL did not reach MQL, and does not inflate MQL → SAL. The conversion
+to the next stage is the share of the leads that entered a stage who later entered the next
+one. (`leadrelay report funnel` follows cohorts over time; this is the picture of today.)
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
+from sqlalchemy.orm import aliased
 
 from leadrelay.lead.stages import FUNNEL, Stage
 from leadrelay.storage import tables as t
 
 
 def funnel(conn: Connection) -> dict:
-    """Counts per stage and conversion from each stage to the next.
-
-    `reached` counts leads whose furthest stage is at or beyond the stage (a lead that
-    jumped from subscriber to SAL reached lead and MQL too); conversion to the next
-    stage is reached(next) / reached(stage).
-    """
-    c = t.leads.c
+    """Counts per stage now, leads that ever entered each stage, and conversion from each stage to the next."""
+    c, sc = t.leads.c, t.stage_changes.c
     live = c.merged_into.is_(None)
     current = dict(conn.execute(select(c.stage, func.count()).where(live).group_by(c.stage)).all())
-    furthest = dict(conn.execute(
-        select(c.furthest_stage, func.count()).where(live, c.furthest_stage.is_not(None)).group_by(c.furthest_stage)
-    ).all())
-    reached = {}
-    running = 0
-    for stage in reversed(FUNNEL):
-        running += furthest.get(stage.value, 0)
-        reached[stage] = running
+    entered = dict(conn.execute(
+        select(sc.to_stage, func.count(func.distinct(sc.lead_id))).join(t.leads, c.id == sc.lead_id)
+        .where(live).group_by(sc.to_stage)).all())
+    here, after = aliased(t.stage_changes), aliased(t.stage_changes)
     stages = []
     for i, stage in enumerate(FUNNEL):
         nxt = FUNNEL[i + 1] if i + 1 < len(FUNNEL) else None
-        rate = reached[nxt] / reached[stage] if nxt and reached[stage] else None
+        reached = entered.get(stage.value, 0)
+        rate = None
+        if nxt is not None and reached:
+            moved_on = conn.scalar(select(func.count(func.distinct(here.c.lead_id))).select_from(here).join(
+                after, and_(after.c.lead_id == here.c.lead_id, after.c.to_stage == nxt.value,
+                            after.c.at >= here.c.at)).join(t.leads, c.id == here.c.lead_id)
+                .where(here.c.to_stage == stage.value, live))
+            rate = moved_on / reached
         stages.append({
             "stage": stage.value,
             "current": current.get(stage.value, 0),
-            "reached": reached[stage],
+            "reached": reached,
             "conversion_to_next": round(rate, 4) if rate is not None else None,
         })
     known = sum(n for s, n in current.items() if s is not None)
