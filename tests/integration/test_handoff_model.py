@@ -100,6 +100,21 @@ def demo_request(app, n: int = 1) -> str:
     return email
 
 
+def with_aes(text: str, *names: str) -> str:
+    """The playbook text with more AEs beside dan (`eve` -> {id: eve, name: Eve, email: eve@x.io, team: ae})."""
+    dan = "  - {id: dan, name: Dan, email: dan@x.io, team: ae}"
+    more = "".join(f"\n  - {{id: {n}, name: {n.title()}, email: {n}@x.io, team: ae}}" for n in names)
+    return text.replace(dan, dan + more)
+
+
+def qualify_to_sql(app, email: str, *, sdr: str) -> str:
+    """The SDR qualifies the lead (BANT, a meeting booked) and passes it to sales; the AE who gets it."""
+    record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
+                                ("timeline", "2027-01-15")], rep=sdr)
+    rep_actions.log_touch(app, email, rep=sdr, kind="call", outcome="meeting_booked")
+    return advance_to_sql(app, email, rep=sdr)["owner"]
+
+
 def owners(app, email: str) -> list:
     return [d["owner"] for d in route_explain(app, email)["decisions"]]
 
@@ -267,10 +282,7 @@ def test_a_won_customer_leaves_the_suppression_list_and_goes_to_customer_success
                                        employees=300, country="US", company="Company"),
                               track("Demo Requested", user="u1", when=T0 - timedelta(minutes=1))]))
         sdr = explain_lead(app, email)["owner"]
-        record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
-                                    ("timeline", "2027-01-15")], rep=sdr)
-        rep_actions.log_touch(app, email, rep=sdr, kind="call", outcome="meeting_booked")
-        ae = advance_to_sql(app, email, rep=sdr)["owner"]
+        ae = qualify_to_sql(app, email, sdr=sdr)
         deal = opps.convert(app, email, rep=ae, name="Deal", amount="12000",
                             close_date=datetime(2026, 12, 15, tzinfo=UTC).date())["opportunity"]["id"]
         assert [s["channel"] for s in suppression_list(app, "email")] == ["email"]
@@ -335,17 +347,11 @@ RESTARTING = """
 
 def test_a_restarting_reassign_gives_each_new_owner_a_fresh_clock_until_the_cap_then_the_ladder_goes_on(
         database_url, clock):
-    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": RESTARTING}).replace(
-        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}",
-        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}\n  - {id: eve, name: Eve, email: eve@x.io, team: ae}\n"
-        "  - {id: fox, name: Fox, email: fox@x.io, team: ae}")
+    text = with_aes(PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": RESTARTING}, "eve", "fox")
     app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "restart.yaml"), clock=clock)
     try:
         email = demo_request(app)
-        record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
-                                    ("timeline", "2027-01-15")], rep="ann")
-        rep_actions.log_touch(app, email, rep="ann", kind="call", outcome="meeting_booked")
-        advance_to_sql(app, email, rep="ann")
+        qualify_to_sql(app, email, sdr="ann")
         for minutes in range(0, 130, 5):
             clock.now = T0 + timedelta(minutes=minutes)
             sweep(app, clock(), deliver=False)
@@ -541,17 +547,11 @@ def test_one_miss_reassigns_once_even_when_two_clocks_ladders_both_say_reassign(
         accept: [{after: 0m, action: notify_rep}, {after: 10m, action: reassign}]
         first_touch: [{after: 0m, action: notify_manager}, {after: 10m, action: reassign}]
 """
-    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": extra}).replace(
-        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}",
-        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}\n  - {id: eve, name: Eve, email: eve@x.io, team: ae}\n"
-        "  - {id: fox, name: Fox, email: fox@x.io, team: ae}")
+    text = with_aes(PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": extra}, "eve", "fox")
     app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "both.yaml"), clock=clock)
     try:
         email = demo_request(app)
-        record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
-                                    ("timeline", "2027-01-15")], rep="ann")
-        rep_actions.log_touch(app, email, rep="ann", kind="call", outcome="meeting_booked")
-        advance_to_sql(app, email, rep="ann")
+        qualify_to_sql(app, email, sdr="ann")
         clock.now = T0 + timedelta(minutes=45)
         sweep(app, clock(), deliver=False)
         assert [d["owner"] for d in route_explain(app, email)["decisions"][1:]] == ["dan", "eve"]
@@ -571,16 +571,11 @@ def test_a_restarting_reassign_restarts_both_clocks_of_a_shared_ladder(database_
       max_reassignments: 1
       escalation: [{after: 10m, action: reassign, restart_clock: true}]
 """
-    text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": extra}).replace(
-        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}",
-        "  - {id: dan, name: Dan, email: dan@x.io, team: ae}\n  - {id: eve, name: Eve, email: eve@x.io, team: ae}")
+    text = with_aes(PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": extra}, "eve")
     app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "restart.yaml"), clock=clock)
     try:
         email = demo_request(app)
-        record_answers(app, email, [("budget", "yes"), ("authority", "decision_maker"), ("need", "critical"),
-                                    ("timeline", "2027-01-15")], rep="ann")
-        rep_actions.log_touch(app, email, rep="ann", kind="call", outcome="meeting_booked")
-        advance_to_sql(app, email, rep="ann")
+        qualify_to_sql(app, email, sdr="ann")
         clock.now = T0 + timedelta(minutes=41)
         sweep(app, clock(), deliver=False)
         handoff = route_explain(app, email)["handoffs"][-1]

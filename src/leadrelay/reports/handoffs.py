@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, func, select
 
 from leadrelay.reports.cohorts import period_of, quantile_days
+from leadrelay.reports.history import within
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 from leadrelay.storage.outbox_tables import outbox
@@ -56,10 +57,7 @@ def handoff_times(conn: Connection, start: datetime | None, end: datetime | None
     """Every handoff to sales opened in [start, end), with its moments."""
     c, lc = h.handoffs.c, t.leads.c
     query = select(h.handoffs, lc.source).join(t.leads, lc.id == c.lead_id).where(c.to_function != "marketing")
-    if start is not None:
-        query = query.where(c.opened_at >= start)
-    if end is not None:
-        query = query.where(c.opened_at < end)
+    query = within(query, c.opened_at, start, end)
     if owners is not None:
         query = query.where(c.owner.in_(sorted(owners)))
     rows = conn.execute(query.order_by(c.id)).all()

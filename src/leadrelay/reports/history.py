@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, Select, and_, func, select
 
 from leadrelay.lead.stages import Stage
 from leadrelay.reports.cohorts import Journey
@@ -21,6 +21,18 @@ from leadrelay.storage import tables as t
 DIMENSIONS = ("source", "campaign", "persona", "segment", "country", "team", "rep")
 _LEAD_COLUMNS = ("source", "campaign", "persona", "segment", "country", "owner")
 _CHUNK = 5_000
+
+
+def within(query: Select, value: Any, start: datetime | None, end: datetime | None, *,
+           having: bool = False) -> Select:
+    """`query` narrowed to start <= value < end (either bound may be None); `having` when `value` aggregates."""
+    narrow = query.having if having else query.where
+    if start is not None:
+        query = narrow(value >= start)
+        narrow = query.having if having else query.where
+    if end is not None:
+        query = narrow(value < end)
+    return query
 
 
 def journeys(conn: Connection, stage: Stage | None, start: datetime | None, end: datetime | None, *,
@@ -34,11 +46,7 @@ def journeys(conn: Connection, stage: Stage | None, start: datetime | None, end:
     entered = select(s.lead_id).group_by(s.lead_id)
     if stage is not None:
         entered = entered.where(s.to_stage == stage.value)
-    first = func.min(s.at)
-    if start is not None:
-        entered = entered.having(first >= start)
-    if end is not None:
-        entered = entered.having(first < end)
+    entered = within(entered, func.min(s.at), start, end, having=True)
     leads = select(lc.id, *(lc[name] for name in _LEAD_COLUMNS)).where(
         lc.id.in_(entered.scalar_subquery()), lc.merged_into.is_(None))
     if owners is not None:

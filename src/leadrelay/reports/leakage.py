@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, select
 from leadrelay.core.time import utc_iso
 from leadrelay.lead.stages import FUNNEL, Transition
 from leadrelay.reports.cohorts import period_of
+from leadrelay.reports.history import within
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
@@ -55,12 +56,9 @@ def leakage(conn: Connection, now: datetime, start: datetime | None, end: dateti
         s.opportunities.c.status == "lost")
     stale = select(h.domain_events.c.at).where(h.domain_events.c.type == "HandoffStale",
                                                h.domain_events.c.data["recycled"].as_boolean().is_(True))
-    if start is not None:
-        moves, deals, stale = (moves.where(sc.at >= start), deals.where(s.opportunities.c.closed_at >= start),
-                               stale.where(h.domain_events.c.at >= start))
-    if end is not None:
-        moves, deals, stale = (moves.where(sc.at < end), deals.where(s.opportunities.c.closed_at < end),
-                               stale.where(h.domain_events.c.at < end))
+    moves = within(moves, sc.at, start, end)
+    deals = within(deals, s.opportunities.c.closed_at, start, end)
+    stale = within(stale, h.domain_events.c.at, start, end)
     if owners is not None:
         moves = moves.join(t.leads, lc.id == sc.lead_id).where(lc.owner.in_(owners))
         deals = deals.where(s.opportunities.c.owner.in_(owners))

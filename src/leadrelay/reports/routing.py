@@ -24,6 +24,7 @@ from sqlalchemy import Connection, select
 
 from leadrelay.handoff.routing import Directory
 from leadrelay.reports.cohorts import period_of, quantile_days
+from leadrelay.reports.history import within
 from leadrelay.storage import handoff_tables as h
 
 DIMENSIONS = ("team",)
@@ -33,10 +34,7 @@ def routing(conn: Connection, directory: Directory, start: datetime | None, end:
             by: str | None = "team", period: str | None = None, owners: Iterable[str] | None = None) -> list[dict]:
     d, c = h.routing_decisions.c, h.handoffs.c
     query = select(d.handoff_id, d.at, d.rule_id, d.team, d.owner).order_by(d.handoff_id, d.at, d.id)
-    if start is not None:
-        query = query.where(d.at >= start)
-    if end is not None:
-        query = query.where(d.at < end)
+    query = within(query, d.at, start, end)
     decisions = conn.execute(query).all()
     owners = set(owners) if owners is not None else None
     catch_all = {route.id for route in directory.routes if route.when is None}

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, func, select
 
 from leadrelay.reports.cohorts import period_of
+from leadrelay.reports.history import within
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 
@@ -35,10 +36,7 @@ def sla(conn: Connection, now: datetime, start: datetime | None, end: datetime |
     query = select(c.id, c.lead_id, c.policy_id, c.owner, c.team, c.opened_at, c.status, c.outcome, c.accepted_at,
                    c.first_touch_at, c.touches, c.touches_required, *(c[col] for col in CLOCKS.values())).where(
         c.policy_id.is_not(None), c.to_function != "marketing")
-    if start is not None:
-        query = query.where(c.opened_at >= start)
-    if end is not None:
-        query = query.where(c.opened_at < end)
+    query = within(query, c.opened_at, start, end)
     if owners is not None:
         query = query.where(c.owner.in_(sorted(owners)))
     handoffs = conn.execute(query).all()
@@ -99,10 +97,7 @@ def _marketing(conn: Connection, start: datetime | None, end: datetime | None, n
     """Leads that first became MQLs, per calendar month, against the target."""
     sc = t.stage_changes.c
     first = select(sc.lead_id, func.min(sc.at).label("at")).where(sc.to_stage == "mql").group_by(sc.lead_id)
-    if start is not None:
-        first = first.having(func.min(sc.at) >= start)
-    if end is not None:
-        first = first.having(func.min(sc.at) < end)
+    first = within(first, func.min(sc.at), start, end, having=True)
     months = Counter(period_of(at if at.tzinfo else at.replace(tzinfo=UTC), "month")
                      for _, at in conn.execute(first))
     current = period_of(now, "month")

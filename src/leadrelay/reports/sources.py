@@ -33,6 +33,7 @@ from leadrelay.core.csvfile import csv_rows
 from leadrelay.core.errors import InvalidInput, LeadRelayError
 from leadrelay.lead.stages import Stage
 from leadrelay.reports.cohorts import period_of
+from leadrelay.reports.history import within
 from leadrelay.sales.model import DealRules, check_amount, check_currency
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
@@ -96,10 +97,7 @@ def sources(conn: Connection, start: datetime | None, end: datetime | None, *, b
     """Per month, source (and campaign) and currency: spend, leads, MQLs, SQLs, customers, revenue and the ratios."""
     lc, sc, oc = t.leads.c, t.stage_changes.c, s.opportunities.c
     first = select(sc.lead_id, func.min(sc.at).label("at")).group_by(sc.lead_id)
-    if start is not None:
-        first = first.having(func.min(sc.at) >= start)
-    if end is not None:
-        first = first.having(func.min(sc.at) < end)
+    first = within(first, func.min(sc.at), start, end, having=True)
     first = first.subquery()
     query = select(lc.id, lc.source, lc.campaign, lc.furthest_stage, first.c.at).join(first, first.c.lead_id == lc.id) \
         .where(lc.merged_into.is_(None))
