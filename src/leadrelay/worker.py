@@ -32,6 +32,7 @@ from leadrelay.handoff.store import handoff_store
 from leadrelay.lead import store as repo
 from leadrelay.lead.service import move_lead
 from leadrelay.lead.stages import Stage, Transition
+from leadrelay.reports.catalog import refresh_rollups
 from leadrelay.sales.store import has_open_deal
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -50,6 +51,7 @@ class SweepReport:
     stale: int = 0
     silenced: int = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
     delivered: dict[str, int] = field(default_factory=dict)
+    report_leads: int = 0  # leads counted again into the report rollups
 
     def summary(self) -> str:
         """One line for people: what fired, what was assigned, what was sent."""
@@ -61,7 +63,7 @@ class SweepReport:
     def as_dict(self) -> dict[str, Any]:
         return {"timers": dict(sorted(self.timers.items())), "assigned": self.assigned,
                 "still_queued": self.still_queued, "stale": self.stale, "silenced": self.silenced,
-                "delivered": self.delivered}
+                "delivered": self.delivered, "report_leads": self.report_leads}
 
 
 def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
@@ -70,6 +72,7 @@ def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
     fire_timers(app, now, report)
     assign_queued(app, now, report)
     detect_stale(app, now, report)
+    report.report_leads = refresh_rollups(app)
     if deliver:
         from leadrelay.delivery.dispatcher import deliver_due
 

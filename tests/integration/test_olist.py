@@ -6,6 +6,7 @@ Every expected figure is computed here from the two CSV files, not by LeadRelay.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -24,6 +25,11 @@ EXAMPLE = REPO / "examples" / "olist"
 FOLDER = "olist-marketing-funnel"
 
 
+def figures(days: float) -> float:
+    """As the reports keep durations (README): to the tenth below 100 days, three significant figures above."""
+    return round(days, 1) if days < 100 else round(days, 2 - math.floor(math.log10(days)))
+
+
 def expected(data: Path) -> dict:
     """MQLs, wins, conversion per origin and days from first contact to won, from the CSV files."""
     with open(data / "olist_marketing_qualified_leads_dataset.csv", encoding="utf-8") as f:
@@ -39,7 +45,8 @@ def expected(data: Path) -> dict:
         days.append(max((closed - first).total_seconds() / 86400, 0.0))  # history reads forward (README)
     days.sort()
     return {"mqls": len(mqls), "won": len(won), "entered": entered, "converted": converted,
-            "median_days": round(days[(len(days) + 1) // 2 - 1], 1), "p90_days": round(days[-(-9 * len(days) // 10) - 1], 1),
+            "median_days": figures(days[(len(days) + 1) // 2 - 1]),
+            "p90_days": figures(days[-(-9 * len(days) // 10) - 1]),
             "won_before_contact": sum(1 for d in won.values()
                                       if d["won_date"][:10] < mqls[d["mql_id"]]["first_contact_date"])}
 

@@ -18,7 +18,7 @@ from leadrelay.core.errors import InvalidInput
 from leadrelay.core.gc import collector_paused
 from leadrelay.handoff.directory import effective_directory
 from leadrelay.lead.stages import FUNNEL, Stage
-from leadrelay.reports import cohorts
+from leadrelay.reports import cohorts, rollups
 from leadrelay.reports import forecast_accuracy as accuracy_report
 from leadrelay.reports import handoffs as handoff_reports
 from leadrelay.reports import routing as routing_report
@@ -141,18 +141,35 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None) -> dict
         report = handoff_reports.speed_to_lead if request.name == "speed_to_lead" else handoff_reports.persistence
         return _result(request, report(times, by=request.by or ("rep" if request.name == "persistence" else None),
                                        period=request.period))
-    with app.engine.connect() as conn:
-        found = journeys(conn, None if request.name == "velocity" else cohort_stage, start, end, teams=teams,
-                         owners=owners)
+    return _result(request, _cohort_rows(app, request, cohort_stage, start, end, teams, owners))
+
+
+def _cohort_rows(app: App, request: ReportRequest, cohort: Stage, start: datetime | None, end: datetime | None,
+                 teams: dict[str, str], owners: Iterable[str] | None) -> list[dict]:
+    """funnel, conversion and velocity: from the rollups, or from the leads' journeys when a view limited to
+    some reps' leads is split by another dimension than rep or team."""
+    basis = funnel_stages(app, Stage.SUBSCRIBER)
+    stages = funnel_stages(app, cohort)
     if request.name == "velocity":
-        rows = cohorts.velocity(found, by=request.by, period=request.period,
-                                stages=funnel_stages(app, Stage.SUBSCRIBER))
+        metrics = ["start"] + [f"{kind}:{s.value}" for s in basis for kind in ("stay", "still", "step")]
     elif request.name == "conversion":
-        rows = cohorts.conversion(found, cohort_stage, Stage(request.to_stage), by=request.by, period=request.period)
+        metrics = [f"in:{cohort.value}", f"any:{cohort.value}:{request.to_stage}"]
     else:
-        rows = cohorts.funnel(found, cohort_stage, mode=request.mode, by=request.by, period=request.period,
-                              stages=funnel_stages(app, cohort_stage))
-    return _result(request, rows)
+        kinds = ("ord", "jump") if request.mode == "in_order" else ("any",)
+        metrics = [f"in:{cohort.value}"] + [f"{kind}:{cohort.value}:{s.value}" for s in stages
+                                            if s.rank > cohort.rank for kind in kinds]
+    refresh_rollups(app)
+    with app.engine.connect() as conn:
+        found = rollups.read_tally(conn, metrics, start and start.date(), end and end.date(), by=request.by,
+                                   period=request.period, teams=teams, owners=owners)
+        if found is None:
+            found = cohorts.tally(journeys(conn, None, None, None, teams=teams, owners=owners), by=request.by,
+                                  period=request.period, basis=basis, days=(start, end))
+    if request.name == "velocity":
+        return cohorts.velocity_rows(found, basis)
+    if request.name == "conversion":
+        return cohorts.conversion_rows(found, cohort, Stage(request.to_stage))
+    return cohorts.funnel_rows(found, cohort, mode=request.mode, stages=stages)
 
 
 _OWN_PARAMS = {"funnel": ("stage", "mode"), "conversion": ("from_stage", "to_stage")}
@@ -163,6 +180,18 @@ def _result(request: ReportRequest, rows: list[dict], sections: dict[str, Any] |
     params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(request).items()
               if k not in ("stage", "mode", "from_stage", "to_stage") or k in own}
     return {"report": request.name, "params": params, "rows": rows} | (sections or {})
+
+
+def refresh_rollups(app: App) -> int:
+    """Count the leads marked changed into the cohort reports' rollups; returns how many."""
+    with app.engine.begin() as conn:
+        return rollups.refresh(conn, funnel_stages(app, Stage.SUBSCRIBER))
+
+
+def rebuild_rollups(app: App) -> int:
+    """Count every lead into the cohort reports' rollups again (`leadrelay report rebuild`); returns how many."""
+    with collector_paused(), app.engine.begin() as conn:
+        return rollups.rebuild(conn, funnel_stages(app, Stage.SUBSCRIBER))
 
 
 def funnel_stages(app: App, cohort: Stage) -> tuple[Stage, ...]:

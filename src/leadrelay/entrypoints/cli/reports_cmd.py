@@ -16,7 +16,8 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 def report(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="funnel or conversion."),
+    name: str = typer.Argument(..., help="funnel, conversion, velocity, speed_to_lead, persistence, leakage, sla, "
+                                         "routing, sources, forecast_accuracy; or rebuild (count the rollups again)."),
     start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First day (UTC), inclusive."),
     end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive."),
     by: str | None = typer.Option(None, "--by", help="source, campaign, persona, segment, country, team or rep."),
@@ -33,6 +34,9 @@ def report(
 
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
+    if name == "rebuild":
+        rebuild(state(ctx).app(), as_json)
+        return
     from leadrelay.core.errors import InvalidInput
 
     try:
@@ -48,6 +52,21 @@ def report(
         typer.echo(csv_text(result), nl=False)
     else:
         print_report(result)
+
+
+def rebuild(app, as_json: bool) -> None:
+    """Count every lead into the rollups again: after a restore, or to check them (a refresh keeps them current)."""
+    import time
+
+    from leadrelay.reports.catalog import rebuild_rollups
+
+    started = time.perf_counter()
+    counted = rebuild_rollups(app)
+    seconds = time.perf_counter() - started
+    if as_json:
+        print_json({"leads": counted, "seconds": round(seconds, 3)})
+    else:
+        console.print(f"counted {counted:,} leads into the report rollups in {seconds:.1f} s")
 
 
 def print_report(result: dict) -> None:
