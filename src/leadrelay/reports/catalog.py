@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput
 from leadrelay.core.gc import collector_paused
@@ -24,8 +26,10 @@ from leadrelay.reports import handoffs as handoff_reports
 from leadrelay.reports import routing as routing_report
 from leadrelay.reports import sla as sla_report
 from leadrelay.reports import sources as sources_report
-from leadrelay.reports.history import DIMENSIONS, journeys
-from leadrelay.reports.leakage import leakage
+from leadrelay.reports.leakage import STALL_DAYS, stall_line, stalled_rows, went_back_rows
+from leadrelay.reports.loading import visible_records
+from leadrelay.reports.records import tally_records
+from leadrelay.reports.sketch import Tally
 from leadrelay.sales.model import iso_week
 
 REPORTS = {
@@ -40,6 +44,7 @@ REPORTS = {
     "sources": "spend, leads, MQLs, SQLs, customers, revenue, cost per each and ROI per source and month",
     "forecast_accuracy": "each weekly forecast snapshot against what became of its deals",
 }
+DIMENSIONS = ("source", "campaign", "persona", "segment", "country", "team", "rep")  # funnel, conversion, velocity
 SECTIONS = ("stalled", "went_back", "stale_recycles", "lost", "marketing")  # leakage's and sla's parts
 HANDOFF_REPORTS = ("speed_to_lead", "persistence")
 STAGES = tuple(stage.value for stage in FUNNEL)
@@ -117,60 +122,110 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None) -> dict
                 conn, iso_week(request.start) if request.start else None,
                 iso_week(request.end) if request.end else None, by=request.by, owners=owners)
         return _result(request, rows)
-    if request.name == "sources":
-        with app.engine.connect() as conn:
-            rows = sources_report.sources(conn, start, end, by_campaign=request.by == "campaign", owners=owners)
-        return _result(request, rows)
-    if request.name == "routing":
-        with app.engine.connect() as conn:
-            rows = routing_report.routing(conn, effective_directory(conn, app), start, end, by=request.by or "team",
-                                          period=request.period, owners=owners)
-        return _result(request, rows)
-    if request.name == "sla":
-        with app.engine.connect() as conn:
-            found = sla_report.sla(conn, app.clock(), start, end, by=request.by or "policy", period=request.period,
-                                   owners=owners, mqls_target=app.playbook.rules.handoff.mqls_per_month)
-        return _result(request, found.pop("rows"), found)
-    if request.name == "leakage":
-        with app.engine.connect() as conn:
-            found = leakage(conn, app.clock(), start, end, period=request.period, owners=owners)
-        return _result(request, [], found)
-    if request.name in HANDOFF_REPORTS:
-        with app.engine.connect() as conn:
-            times = handoff_reports.handoff_times(conn, start, end, owners=owners)
-        report = handoff_reports.speed_to_lead if request.name == "speed_to_lead" else handoff_reports.persistence
-        return _result(request, report(times, by=request.by or ("rep" if request.name == "persistence" else None),
-                                       period=request.period))
-    return _result(request, _cohort_rows(app, request, cohort_stage, start, end, teams, owners))
-
-
-def _cohort_rows(app: App, request: ReportRequest, cohort: Stage, start: datetime | None, end: datetime | None,
-                 teams: dict[str, str], owners: Iterable[str] | None) -> list[dict]:
-    """funnel, conversion and velocity: from the rollups, or from the leads' journeys when a view limited to
-    some reps' leads is split by another dimension than rep or team."""
-    basis = funnel_stages(app, Stage.SUBSCRIBER)
-    stages = funnel_stages(app, cohort)
-    if request.name == "velocity":
-        metrics = ["start"] + [f"{kind}:{s.value}" for s in basis for kind in ("stay", "still", "step")]
-    elif request.name == "conversion":
-        metrics = [f"in:{cohort.value}", f"any:{cohort.value}:{request.to_stage}"]
-    else:
-        kinds = ("ord", "jump") if request.mode == "in_order" else ("any",)
-        metrics = [f"in:{cohort.value}"] + [f"{kind}:{cohort.value}:{s.value}" for s in stages
-                                            if s.rank > cohort.rank for kind in kinds]
     refresh_rollups(app)
+    basis = funnel_stages(app, Stage.SUBSCRIBER)
     with app.engine.connect() as conn:
-        found = rollups.read_tally(conn, metrics, start and start.date(), end and end.date(), by=request.by,
-                                   period=request.period, teams=teams, owners=owners)
-        if found is None:
-            found = cohorts.tally(journeys(conn, None, None, None, teams=teams, owners=owners), by=request.by,
-                                  period=request.period, basis=basis, days=(start, end))
-    if request.name == "velocity":
-        return cohorts.velocity_rows(found, basis)
-    if request.name == "conversion":
-        return cohorts.conversion_rows(found, cohort, Stage(request.to_stage))
-    return cohorts.funnel_rows(found, cohort, mode=request.mode, stages=stages)
+        read = _Reader(conn, teams, None if owners is None else sorted(owners), basis, start, end)
+        name, by, period = request.name, request.by, request.period
+        if name == "sources":
+            by_campaign = by == "campaign"
+            found = read.tally("src", ("s.leads", "s.mql", "s.sql", "s.customer", "sum:s.rev:"),
+                               by="campaign" if by_campaign else "source", period="month")
+            spent = sources_report.spend(conn, start, end, by_campaign=by_campaign)
+            return _result(request, sources_report.sources_rows(found, spent, by_campaign=by_campaign))
+        if name == "routing":
+            found = read.tally("route", ("r.d", "r.h", "r.queued", "r.wait", "r.still", "r.re", "r.rule:", "r.a:"),
+                               by=by or "team", period=period)
+            return _result(request, routing_report.routing_rows(found, effective_directory(conn, app),
+                                                                by=by or "team", owners=owners))
+        if name == "sla":
+            found = read.tally("handoff", SLA_METRICS, by=by or "policy", period=period)
+            mqls = rollups.read_tally(conn, "lead", ("in:mql",), read.first_day, read.stop_day, by=None,
+                                      period="month", teams=teams) or {}
+            return _result(request, sla_report.sla_rows(found, app.clock()), {"marketing": sla_report.marketing_rows(
+                {month: cells["in:mql"].n for (month, _), cells in mqls.items() if "in:mql" in cells},
+                app.clock(), app.playbook.rules.handoff.mqls_per_month)})
+        if name == "leakage":
+            return _result(request, [], _leakage(read, app.clock(), period))
+        if name in HANDOFF_REPORTS:
+            if name == "speed_to_lead":
+                found = read.tally("handoff", handoff_reports.SPEED_METRICS, by=by, period=period)
+                return _result(request, handoff_reports.speed_rows(found))
+            found = read.tally("handoff", handoff_reports.PERSISTENCE_METRICS, by=by or "rep", period=period)
+            return _result(request, handoff_reports.persistence_rows(found))
+        stages = funnel_stages(app, cohort_stage)
+        if name == "velocity":
+            metrics = ["start"] + [f"{kind}:{s.value}" for s in basis for kind in ("stay", "still", "step")]
+        elif name == "conversion":
+            metrics = [f"in:{cohort_stage.value}", f"any:{cohort_stage.value}:{request.to_stage}"]
+        else:
+            kinds = ("ord", "jump") if request.mode == "in_order" else ("any",)
+            metrics = [f"in:{cohort_stage.value}"] + [f"{kind}:{cohort_stage.value}:{s.value}" for s in stages
+                                                      if s.rank > cohort_stage.rank for kind in kinds]
+        found = read.tally("lead", metrics, by=by, period=period)
+    if name == "velocity":
+        return _result(request, cohorts.velocity_rows(found, basis))
+    if name == "conversion":
+        return _result(request, cohorts.conversion_rows(found, cohort_stage, Stage(request.to_stage)))
+    return _result(request, cohorts.funnel_rows(found, cohort_stage, mode=request.mode, stages=stages))
 
+
+SLA_METRICS = ("sla.h", "sla.deadline", "sla.breached", "sla.open", "sla.due:", "sla.breached:", "sla.open:",
+               "sla.esc:", "sla.ended:")
+
+
+@dataclass
+class _Reader:
+    """Reads a family's facts for one report: from the rollups, or, for a view they cannot answer, by counting
+    the facts of the leads the person may see."""
+
+    conn: Connection
+    teams: dict[str, str]
+    owners: list[str] | None
+    basis: tuple[Stage, ...]
+    start: datetime | None
+    end: datetime | None
+    _records: list | None = None
+
+    @property
+    def first_day(self) -> date | None:
+        return self.start.date() if self.start else None
+
+    @property
+    def stop_day(self) -> date | None:
+        return self.end.date() if self.end else None
+
+    def tally(self, family: str, metrics: Iterable[str], *, by: str | None, period: str | None) -> Tally:
+        found = rollups.read_tally(self.conn, family, metrics, self.first_day, self.stop_day, by=by, period=period,
+                                   teams=self.teams, owners=self.owners)
+        if found is not None:
+            return found
+        if self._records is None:
+            self._records = visible_records(self.conn, self.owners or [])
+        return tally_records(self._records, family, by=by, period=period, teams=self.teams, owners=self.owners,
+                             basis=self.basis, days=(self.start, self.end))
+
+
+def _leakage(read: _Reader, now: datetime, period: str | None) -> dict[str, Any]:
+    """Stalled leads now (from the cells up to the stall line), and why leads went back or were lost."""
+    line = stall_line(now, STALL_DAYS)
+    line_month = line[0].replace(day=1)
+    stall = ("lk.stall:",)
+    months = rollups.read_days(read.conn, "lead", stall, "m", None, line_month, owners=read.owners)
+    days = rollups.read_days(read.conn, "lead", stall, "d", line_month, line[0] + timedelta(days=1),
+                             owners=read.owners)
+    oldest = {min((month for month, cells in months.items() if month.year > 1970 and metric in cells
+                   and cells[metric].n > 0), default=None) for metric in {m for c in months.values() for m in c}}
+    for month in sorted(oldest - {None}):
+        days |= rollups.read_days(read.conn, "lead", stall, "d", month, _next_month(month), owners=read.owners)
+    back = read.tally("lead", ("lk.back:", "lk.stale"), by=None, period=period)
+    for key, cells in read.tally("deal", ("lk.lost:",), by=None, period=period).items():
+        back.setdefault(key, {}).update(cells)
+    return {"stall_days": STALL_DAYS, "stalled": stalled_rows(months, days, line)} | went_back_rows(back)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 _OWN_PARAMS = {"funnel": ("stage", "mode"), "conversion": ("from_stage", "to_stage")}
 

@@ -34,7 +34,7 @@ from datetime import date, datetime
 from functools import lru_cache
 
 from leadrelay.lead.stages import FUNNEL, Stage
-from leadrelay.reports.sketch import Cell, bucket
+from leadrelay.reports.sketch import Cell, Fact, Tally, add_fact, bucket
 
 PERIODS = ("month", "week", "quarter")
 MODES = ("in_order", "any_order")
@@ -80,8 +80,6 @@ def _days(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 86400
 
 
-Fact = tuple[str, date, int | None]  # metric, the day it counts on, a duration's bucket (None: a count)
-Tally = dict[tuple[str | None, str], dict[str, Cell]]  # (period, group) -> metric -> cell
 
 
 def stages_for(cohort: Stage, basis: Sequence[Stage]) -> tuple[Stage, ...]:
@@ -149,18 +147,21 @@ def tally(journeys: Iterable[Journey], *, by: str | None, period: str | None, ba
           days: tuple[datetime | None, datetime | None] = (None, None)) -> Tally:
     """The journeys' facts added up per period and group (the dimension `by`, or "all"); `days`: only the
     facts that count on a day in [start, end)."""
+    return tally_facts(((journey.dims, journey_facts(journey.moves, basis)) for journey in journeys),
+                       by=by, period=period, days=days)
+
+
+def tally_facts(groups: Iterable[tuple[Mapping[str, str | None], Iterable[Fact]]], *, by: str | None,
+                period: str | None, days: tuple[datetime | None, datetime | None] = (None, None)) -> Tally:
+    """Facts added up per period and group: each comes with the values of its dimensions (`by` names one)."""
     low, high = (None if moment is None else moment.date() for moment in days)
     out: Tally = {}
-    for journey in journeys:
-        group = (journey.dims.get(by) or "(none)") if by else "all"
-        for metric, day, tenths in journey_facts(journey.moves, basis):
+    for dims, facts in groups:
+        group = (dims.get(by) or "(none)") if by else "all"
+        for metric, day, tenths in facts:
             if (low is not None and day < low) or (high is not None and day >= high):
                 continue
-            cells = out.setdefault((period_of(day, period), group), {})
-            cell = cells.get(metric)
-            if cell is None:
-                cell = cells[metric] = Cell()
-            cell.add(tenths)
+            add_fact(out.setdefault((period_of(day, period), group), {}), metric, tenths)
     return out
 
 

@@ -3,82 +3,101 @@
 Definitions (the README says the same):
 
 - **Stalled**: a lead in a stage now with neither an activity nor a touch for `stall_days`
-  days (default 14) before the report's moment. Counted per stage, with the oldest quiet day.
+  days (default 14) before the report's moment, to the minute. Counted per stage, with the
+  oldest quiet moment.
 - **Went back**: every recycle, reject and disqualify in the stage history, with its reason
   code, per period of the move; **stale recycles** are the ones the worker made for leads
   nobody touched (the `HandoffStale` events that recycled).
 - **Lost**: deals closed lost, with their reason, per period of closing.
+
+Facts (`lead_leakage_facts`, `lost_facts`) in, rows out; standard library only. A stalled
+lead's fact is its stage, on the day it went quiet, with the minute of that day as the
+bucket, so the report can draw the line at any moment.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-from datetime import datetime, timedelta
-
-from sqlalchemy import Connection, func, select
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 
 from leadrelay.core.time import utc_iso
-from leadrelay.lead.stages import FUNNEL, Transition
-from leadrelay.reports.cohorts import period_of
-from leadrelay.reports.history import within
-from leadrelay.storage import handoff_tables as h
-from leadrelay.storage import sales_tables as s
-from leadrelay.storage import tables as t
+from leadrelay.lead.stages import FUNNEL, Stage, Transition
+from leadrelay.reports.sketch import Cell, Fact
 
 BACK = (Transition.RECYCLE.value, Transition.REJECT.value, Transition.DISQUALIFY.value)
 STALL_DAYS = 14
+PIPE = tuple(stage.value for stage in FUNNEL[1:-1])
+NEVER = date(1970, 1, 1)  # the day of a stalled lead that never had an activity or a touch
 
 
-def leakage(conn: Connection, now: datetime, start: datetime | None, end: datetime | None, *,
-            period: str | None = None, owners: Iterable[str] | None = None, stall_days: int = STALL_DAYS) -> dict:
-    """Stalled leads per stage (as of `now`), and the reasons leads went back or were lost in [start, end)."""
-    owners = sorted(owners) if owners is not None else None
-    lc, hc = t.leads.c, h.handoffs.c
-    last_touch = select(hc.lead_id, func.max(hc.last_touch_at).label("touched")).group_by(hc.lead_id).subquery()
-    query = select(lc.stage, lc.last_activity_at, last_touch.c.touched).outerjoin(
-        last_touch, last_touch.c.lead_id == lc.id).where(
-        lc.merged_into.is_(None), lc.stage.in_([s.value for s in FUNNEL[1:-1]]))
-    if owners is not None:
-        query = query.where(lc.owner.in_(owners))
-    since = now - timedelta(days=stall_days)
-    stalled: Counter = Counter()
-    oldest: dict[str, datetime] = {}
-    for stage, activity_at, touched_at in conn.execute(query):
-        quiet_since = max((x for x in (activity_at, touched_at) if x is not None), default=None)
-        if quiet_since is None or quiet_since < since:
-            stalled[stage] += 1
-            if quiet_since is not None and (stage not in oldest or quiet_since < oldest[stage]):
-                oldest[stage] = quiet_since
-    sc = t.stage_changes.c
-    moves = select(sc.transition, sc.reason, sc.at).where(sc.transition.in_(BACK))
-    deals = select(s.opportunities.c.lost_reason, s.opportunities.c.closed_at).where(
-        s.opportunities.c.status == "lost")
-    stale = select(h.domain_events.c.at).where(h.domain_events.c.type == "HandoffStale",
-                                               h.domain_events.c.data["recycled"].as_boolean().is_(True))
-    moves = within(moves, sc.at, start, end)
-    deals = within(deals, s.opportunities.c.closed_at, start, end)
-    stale = within(stale, h.domain_events.c.at, start, end)
-    if owners is not None:
-        moves = moves.join(t.leads, lc.id == sc.lead_id).where(lc.owner.in_(owners))
-        deals = deals.where(s.opportunities.c.owner.in_(owners))
-        stale = stale.where(h.domain_events.c.lead_id.in_(select(lc.id).where(lc.owner.in_(owners))))
-    back: Counter = Counter()
-    for transition, reason, at in conn.execute(moves):
-        back[(period_of(at, period), transition, reason or "(none)")] += 1
-    lost: Counter = Counter()
-    for reason, at in conn.execute(deals):
-        lost[(period_of(at, period) if at else None, reason or "(none)")] += 1
-    recycled_stale: Counter = Counter(period_of(at, period) for (at,) in conn.execute(stale))
-    return {
-        "stall_days": stall_days,
-        "stalled": [{"stage": stage.value, "leads": stalled[stage.value],
-                     "quiet_since": utc_iso(oldest.get(stage.value))}
-                    for stage in FUNNEL[1:-1] if stalled[stage.value]],
-        "went_back": [{"period": p, "transition": tr, "reason": r, "leads": n}
-                      for (p, tr, r), n in sorted(back.items(), key=lambda i: (i[0][0] or "", i[0][1], -i[1]))],
-        "stale_recycles": [{"period": p, "leads": n}
-                           for p, n in sorted(recycled_stale.items(), key=lambda i: i[0] or "")],
-        "lost": [{"period": p, "reason": r, "deals": n}
-                 for (p, r), n in sorted(lost.items(), key=lambda i: (i[0][0] or "", -i[1]))],
-    }
+def lead_leakage_facts(stage: str | None, quiet_since: datetime | None,
+                       moves: Sequence[tuple[Stage, datetime, str, str | None]],
+                       stale_recycles: Iterable[datetime]) -> list[Fact]:
+    """`lk.stall:STAGE` (in the pipe now, on the day it went quiet, bucket: the minute of that day);
+    `lk.back:TRANSITION:REASON` per recycle, reject and disqualify, on its day; `lk.stale` per recycle the
+    worker made for a lead nobody touched."""
+    facts: list[Fact] = []
+    if stage in PIPE:
+        facts.append((f"lk.stall:{stage}", NEVER, 0) if quiet_since is None else
+                      (f"lk.stall:{stage}", quiet_since.date(), quiet_since.hour * 60 + quiet_since.minute))
+    facts += [(f"lk.back:{how}:{reason or '(none)'}", at.date(), None) for _, at, how, reason in moves if how in BACK]
+    facts += [("lk.stale", at.date(), None) for at in stale_recycles]
+    return facts
+
+
+def lost_facts(reason: str | None, closed_at: datetime | None) -> list[Fact]:
+    """`lk.lost:REASON` for a deal closed lost, on the day it closed."""
+    return [] if closed_at is None else [(f"lk.lost:{reason or '(none)'}", closed_at.date(), None)]
+
+
+def stall_line(now: datetime, stall_days: int) -> tuple[date, int]:
+    """The day and minute of that day before which a lead that went quiet is stalled."""
+    line = now.astimezone(UTC) - timedelta(days=stall_days)
+    return line.date(), line.hour * 60 + line.minute
+
+
+def stalled_rows(months: Mapping[date, Mapping[str, Cell]], days: Mapping[date, Mapping[str, Cell]],
+                 line: tuple[date, int]) -> list[dict]:
+    """Per pipe stage: the leads quiet since before the line, and the oldest quiet moment.
+
+    `months`: the `lk.stall:*` cells of the months before the line's month; `days`: the
+    day cells of the line's month up to its day, and of each stage's oldest month."""
+    line_day, line_minute = line
+    line_month = line_day.replace(day=1)
+    out = []
+    for stage in PIPE:
+        metric = f"lk.stall:{stage}"
+        leads = sum(cells[metric].n for month, cells in months.items() if metric in cells and month < line_month)
+        oldest = None
+        for day in sorted(days):
+            cell = days[day].get(metric)
+            if cell is None or day > line_day:
+                continue
+            minutes = sorted(m for m, n in cell.counts.items() if n > 0 and (day < line_day or m < line_minute))
+            if day >= line_month:
+                leads += cell.n if day < line_day else sum(cell.counts[m] for m in minutes)
+            if oldest is None and minutes and day != NEVER:
+                oldest = datetime.combine(day, time(minutes[0] // 60, minutes[0] % 60), UTC)
+        if leads:
+            out.append({"stage": stage, "leads": leads, "quiet_since": utc_iso(oldest)})
+    return out
+
+
+def went_back_rows(found: Mapping[tuple[str | None, str], Mapping[str, Cell]]) -> dict[str, list[dict]]:
+    """The went_back, stale_recycles and lost sections, per period."""
+    back, stale, lost = [], [], []
+    for (period, _), cells in sorted(found.items(), key=lambda item: item[0][0] or ""):
+        for metric, cell in cells.items():
+            if cell.n <= 0:
+                continue
+            if metric.startswith("lk.back:"):
+                transition, reason = metric[8:].split(":", 1)
+                back.append({"period": period, "transition": transition, "reason": reason, "leads": cell.n})
+            elif metric == "lk.stale":
+                stale.append({"period": period, "leads": cell.n})
+            elif metric.startswith("lk.lost:"):
+                lost.append({"period": period, "reason": metric[8:], "deals": cell.n})
+    return {"went_back": sorted(back, key=lambda r: (r["period"] or "", r["transition"], -r["leads"])),
+            "stale_recycles": stale,
+            "lost": sorted(lost, key=lambda r: (r["period"] or "", -r["deals"]))}
+

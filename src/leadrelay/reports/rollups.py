@@ -22,26 +22,28 @@ playbook's teams when read, so a team change needs no rebuild.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 
 from sqlalchemy import Connection, delete, func, insert, select, text, tuple_
 
 from leadrelay.lead.stages import Stage
-from leadrelay.reports.cohorts import Tally, journey_facts, period_of
-from leadrelay.reports.sketch import Cell, encode
+from leadrelay.reports.cohorts import period_of
+from leadrelay.reports.loading import load_records
+from leadrelay.reports.records import FAMILIES, WITHOUT_ALL, lead_facts
+from leadrelay.reports.sketch import Cell, Tally, encode
 from leadrelay.storage import report_tables as r
 from leadrelay.storage import tables as t
 
-DIMENSIONS = ("source", "campaign", "persona", "segment", "country", "rep")
-_CELL_DIMENSIONS = ("all", *DIMENSIONS)
-_LEAD_COLUMNS = ("source", "campaign", "persona", "segment", "country", "owner")
-_CHUNK = 5_000
+_CHUNK = 2_000
 _KEYS_PER_STATEMENT = 400
 _LOCK = 0x4C52_5250  # "LRRP": the advisory lock that serializes refreshes on PostgreSQL
+_CELLS = {family: ((() if family in WITHOUT_ALL else ("all",)) + tuple(dims.values()))
+          for family, dims in FAMILIES.items()}
 
 Key = tuple[str, str, date]  # dimension, value, day
+Stored = list  # [[family, [cell values], [[metric, day ordinal, bucket], ...]], ...]: what a lead counted for
 
 
 def refresh(conn: Connection, basis: Sequence[Stage]) -> int:
@@ -54,7 +56,7 @@ def refresh(conn: Connection, basis: Sequence[Stage]) -> int:
     if conn.scalar(select(r.report_state.c.value).where(r.report_state.c.key == "basis")) != wanted:
         return rebuild(conn, basis)
     marked = sorted(set(conn.scalars(delete(r.report_dirty).returning(r.report_dirty.c.lead_id))))
-    deltas: dict[Key, dict[str, Cell]] = {}
+    deltas: Counter = Counter()
     for i in range(0, len(marked), _CHUNK):
         _count_again(conn, marked[i:i + _CHUNK], basis, deltas)
     _apply(conn, deltas, fresh=False)
@@ -62,106 +64,105 @@ def refresh(conn: Connection, basis: Sequence[Stage]) -> int:
 
 
 def rebuild(conn: Connection, basis: Sequence[Stage]) -> int:
-    """Count every lead again from its stage history, in the caller's transaction; returns how many leads."""
+    """Count every lead again, in the caller's transaction; returns how many leads."""
     for table in (r.report_cells, r.report_leads, r.report_dirty, r.report_state):
         conn.execute(delete(table))
     conn.execute(insert(r.report_state), [{"key": "basis", "value": ",".join(stage.value for stage in basis)}])
-    ids = list(conn.scalars(select(t.stage_changes.c.lead_id).distinct().order_by(t.stage_changes.c.lead_id)))
-    deltas: dict[Key, dict[str, Cell]] = {}
+    lc = t.leads.c
+    ids = list(conn.scalars(select(lc.id).where(lc.merged_into.is_(None), lc.stage.is_not(None)).order_by(lc.id)))
+    deltas: Counter = Counter()
     for i in range(0, len(ids), _CHUNK):
         _count_again(conn, ids[i:i + _CHUNK], basis, deltas, known=False)
     _apply(conn, deltas, fresh=True)
     return len(ids)
 
 
-def _count_again(conn: Connection, lead_ids: list[int], basis: Sequence[Stage], deltas: dict[Key, dict[str, Cell]], *,
+def _count_again(conn: Connection, lead_ids: list[int], basis: Sequence[Stage], deltas: Counter, *,
                  known: bool = True) -> None:
-    """Add to `deltas` what the leads count as now, minus what they were counted as; remember the new."""
-    lc, s, rl = t.leads.c, t.stage_changes.c, r.report_leads.c
-    before: dict[int, tuple[list, list]] = {}
+    """Add to `deltas` what the leads count for now, minus what they counted for before; remember the new."""
+    rl = r.report_leads.c
+    before: dict[int, Stored] = {}
     if known:
-        before = {row.lead_id: (row.dims, row.moves)
-                  for row in conn.execute(select(rl.lead_id, rl.dims, rl.moves).where(rl.lead_id.in_(lead_ids)))}
-    dims: dict[int, list[str]] = {
-        row.id: ["" if v is None else v for v in row[1:]]
-        for row in conn.execute(select(lc.id, *(lc[c] for c in _LEAD_COLUMNS)).where(
-            lc.id.in_(lead_ids), lc.merged_into.is_(None)))}
-    moves: dict[int, list[list[Any]]] = {}
-    for lead_id, to_stage, at, transition in conn.execute(
-            select(s.lead_id, s.to_stage, s.at, s.transition).where(s.lead_id.in_(lead_ids)).order_by(
-                s.lead_id, s.at, s.id)):
-        if lead_id in dims:
-            moves.setdefault(lead_id, []).append([to_stage, at.timestamp(), transition])
+        before = dict(conn.execute(select(rl.lead_id, rl.facts).where(rl.lead_id.in_(lead_ids))).all())
+    records = load_records(conn, lead_ids)
     remembered = []
     for lead_id in lead_ids:
         old = before.get(lead_id)
-        new = (dims[lead_id], moves[lead_id]) if lead_id in moves else None
-        if new is not None:
-            remembered.append({"lead_id": lead_id, "dims": new[0], "moves": new[1]})
+        record = records.get(lead_id)
+        new = _stored(lead_facts(record, basis)) if record is not None else None
+        if new:
+            remembered.append({"lead_id": lead_id, "facts": new})
         if old == new:
             continue
-        if old is not None:
-            _add(deltas, *old, basis, -1)
-        if new is not None:
-            _add(deltas, *new, basis, 1)
+        if old:
+            deltas.subtract(_keys(old))
+        if new:
+            deltas.update(_keys(new))
     if known:
         conn.execute(delete(r.report_leads).where(rl.lead_id.in_(lead_ids)))
     if remembered:
         conn.execute(insert(r.report_leads), remembered)
 
 
-def _add(deltas: dict[Key, dict[str, Cell]], dims: Sequence[str], moves: Sequence[Sequence[Any]],
-         basis: Sequence[Stage], sign: int) -> None:
-    journey = [(Stage(stage), datetime.fromtimestamp(at, UTC), how) for stage, at, how in moves]
-    values = tuple(zip(_CELL_DIMENSIONS, ("", *dims), strict=True))
-    rows: dict[date, list[dict[str, Cell]]] = {}
-    for metric, day, tenths in journey_facts(journey, basis):
-        found = rows.get(day)
-        if found is None:
-            found = rows[day] = [deltas.setdefault((dimension, value, day), {}) for dimension, value in values]
-        for cells in found:
+def _stored(groups) -> Stored:
+    return [[family, ["" if dims.get(name) is None else dims[name] for name in FAMILIES[family]],
+             [[metric, day.toordinal(), tenths] for metric, day, tenths in facts]]
+            for family, dims, facts in groups]
+
+
+def _keys(stored: Stored) -> Iterator[tuple[str, str, int, str, int | None]]:
+    """Each fact once per cell it counts in: (dimension, value, day ordinal, metric, bucket)."""
+    for family, values, facts in stored:
+        for dimension, value in zip(_CELLS[family], values if family in WITHOUT_ALL else ("", *values), strict=True):
+            for metric, ordinal, tenths in facts:
+                yield dimension, value, ordinal, metric, tenths
+
+
+def _apply(conn: Connection, deltas: Counter, *, fresh: bool) -> None:
+    """Add the counted facts to the stored rows of their days and months."""
+    rows: dict[tuple[str, str, str, date], dict[str, Cell]] = {}
+    months: dict[int, date] = {}
+    for (dimension, value, ordinal, metric, tenths), count in deltas.items():
+        if not count:
+            continue
+        month = months.get(ordinal)
+        if month is None:
+            month = months[ordinal] = date.fromordinal(ordinal).replace(day=1)
+        for key in (("d", dimension, value, date.fromordinal(ordinal)), ("m", dimension, value, month)):
+            cells = rows.get(key)
+            if cells is None:
+                cells = rows[key] = {}
             cell = cells.get(metric)
             if cell is None:
                 cell = cells[metric] = Cell()
-            cell.n += sign
-            if tenths is not None:
-                counts = cell.counts
-                counts[tenths] = counts.get(tenths, 0) + sign
-
-
-def _apply(conn: Connection, deltas: Mapping[Key, dict[str, Cell]], *, fresh: bool) -> None:
-    """Add the day deltas, and the month deltas made from them, to the stored rows."""
-    months: dict[Key, dict[str, Cell]] = {}
-    for (dimension, value, day), cells in deltas.items():
-        month = months.setdefault((dimension, value, day.replace(day=1)), {})
-        for metric, cell in cells.items():
-            total = month.get(metric)
-            if total is None:
-                total = month[metric] = Cell()
-            total.absorb(cell)
+            if metric.startswith("sum:"):
+                cell.n += (tenths or 0) * count
+            else:
+                cell.n += count
+                if tenths is not None:
+                    cell.counts[tenths] = cell.counts.get(tenths, 0) + count
     c = r.report_cells.c
     columns = tuple_(c.grain, c.dimension, c.value, c.day)
-    for grain, rows in (("d", deltas), ("m", months)):
-        keys = list(rows)
-        for i in range(0, len(keys), _KEYS_PER_STATEMENT):
-            part = [(grain, *key) for key in keys[i:i + _KEYS_PER_STATEMENT]]
-            if not fresh:
-                found = conn.execute(select(c.dimension, c.value, c.day, c.counts).where(columns.in_(part))).all()
-                for dimension, value, day, stored in found:
-                    cells = rows[(dimension, value, day)]
-                    for metric, flat in stored.items():
-                        _merge(cells, metric, flat[0], flat[1:])
-                if found:
-                    conn.execute(delete(r.report_cells).where(columns.in_(part)))
-            out = []
-            for key in part:
-                counts = {metric: flat for metric, cell in rows[key[1:]].items()
-                          if (flat := [cell.n, *encode(cell.counts)]) != [0]}
-                if counts:
-                    out.append({"grain": grain, "dimension": key[1], "value": key[2], "day": key[3],
-                                "counts": counts})
-            if out:
-                conn.execute(insert(r.report_cells), out)
+    keys = list(rows)
+    for i in range(0, len(keys), _KEYS_PER_STATEMENT):
+        part = keys[i:i + _KEYS_PER_STATEMENT]
+        if not fresh:
+            found = conn.execute(select(c.grain, c.dimension, c.value, c.day, c.counts).where(
+                columns.in_(part))).all()
+            for grain, dimension, value, day, stored in found:
+                cells = rows[(grain, dimension, value, day)]
+                for metric, flat in stored.items():
+                    _merge(cells, metric, flat[0], flat[1:])
+            if found:
+                conn.execute(delete(r.report_cells).where(columns.in_(part)))
+        out = []
+        for key in part:
+            counts = {metric: flat for metric, cell in rows[key].items()
+                      if (flat := [cell.n, *encode(cell.counts)]) != [0]}
+            if counts:
+                out.append({"grain": key[0], "dimension": key[1], "value": key[2], "day": key[3], "counts": counts})
+        if out:
+            conn.execute(insert(r.report_cells), out)
 
 
 def _merge(cells: dict[str, Cell], metric: str, n: int, flat: Sequence[int]) -> None:
@@ -171,36 +172,71 @@ def _merge(cells: dict[str, Cell], metric: str, n: int, flat: Sequence[int]) -> 
     cell.merge(n, flat)
 
 
-def read_tally(conn: Connection, metrics: Iterable[str], start: date | None, end: date | None, *,
+def read_tally(conn: Connection, family: str, metrics: Iterable[str], start: date | None, end: date | None, *,
                by: str | None, period: str | None, teams: Mapping[str, str],
                owners: Iterable[str] | None = None) -> Tally | None:
-    """The cells of `metrics` for days in [start, end), added up per period and group.
+    """The cells of `metrics` (of one family's facts) for days in [start, end), added up per period and group.
 
-    None when the cells cannot answer: a view limited to some reps' leads (`owners`) split
-    by anything but rep or team (the caller counts those leads' journeys instead).
+    None when the cells cannot answer: a view limited to some reps' work (`owners`) split by
+    anything but rep (or, for leads, team): the caller counts those leads' facts instead.
     """
-    if owners is not None and by not in (None, "rep", "team"):
-        return None
-    dimension = "rep" if by == "team" or owners is not None else by or "all"
-    wanted_metrics = set(metrics)
-    c = r.report_cells.c
-    wanted = select(c.value, c.day, c.counts).where(c.dimension == dimension)
+    dims = FAMILIES[family]
+    by_team = family == "lead" and by == "team"  # a lead's team is its owner's
     if owners is not None:
-        wanted = wanted.where(c.value.in_(sorted(owners)))
+        if "rep" not in dims or by not in (None, "rep") and not by_team:
+            return None
+        dimension = dims["rep"]
+    else:
+        dimension = "all" if by is None else dims["rep"] if by_team else dims[by]
     out: Tally = {}
     for grain, low, high in _spans(start, end, weekly=period == "week"):
-        query = wanted.where(c.grain == grain)
-        if low is not None:
-            query = query.where(c.day >= low)
-        if high is not None:
-            query = query.where(c.day < high)
-        for value, day, stored in conn.execute(query):
-            group = "all" if by is None else (teams.get(value) if by == "team" else value) or "(none)"
-            cells = out.setdefault((period_of(day, period), group), {})
-            for metric in wanted_metrics.intersection(stored):
-                flat = stored[metric]
-                _merge(cells, metric, flat[0], flat[1:])
+        for value, day, cells in _rows(conn, dimension, owners, grain, low, high, metrics):
+            group = "all" if by is None else (teams.get(value) if by_team else value) or "(none)"
+            _absorb(out.setdefault((period_of(day, period), group), {}), cells)
     return out
+
+
+def read_days(conn: Connection, family: str, metrics: Iterable[str], grain: str, start: date | None,
+              end: date | None, *, owners: Iterable[str] | None = None) -> dict[date, dict[str, Cell]]:
+    """The cells of `metrics` per day (grain `d`) or month (`m`, dated its first day) in [start, end), for
+    everyone or for the reps in `owners`."""
+    dimension = "all" if owners is None else FAMILIES[family]["rep"]
+    out: dict[date, dict[str, Cell]] = {}
+    for _, day, cells in _rows(conn, dimension, owners, grain, start, end, metrics):
+        _absorb(out.setdefault(day, {}), cells)
+    return out
+
+
+def _absorb(into: dict[str, Cell], cells: Mapping[str, Cell]) -> None:
+    for metric, cell in cells.items():
+        total = into.get(metric)
+        if total is None:
+            into[metric] = cell
+        else:
+            total.absorb(cell)
+
+
+def _rows(conn: Connection, dimension: str, values: Iterable[str] | None, grain: str, low: date | None,
+          high: date | None, metrics: Iterable[str]):
+    """(value, day, {metric: cell}) of the stored rows; a metric ending in ':' stands for every metric it starts."""
+    c = r.report_cells.c
+    query = select(c.value, c.day, c.counts).where(c.grain == grain, c.dimension == dimension)
+    if values is not None:
+        query = query.where(c.value.in_(sorted(values)))
+    if low is not None:
+        query = query.where(c.day >= low)
+    if high is not None:
+        query = query.where(c.day < high)
+    exact = {m for m in metrics if not m.endswith(":")}
+    prefixes = tuple(m for m in metrics if m.endswith(":"))
+    for value, day, stored in conn.execute(query):
+        cells = {}
+        for metric, flat in stored.items():
+            if metric in exact or (prefixes and metric.startswith(prefixes)):
+                cell = cells[metric] = Cell()
+                cell.merge(flat[0], flat[1:])
+        if cells:
+            yield value, day, cells
 
 
 def _spans(start: date | None, end: date | None, *, weekly: bool) -> list[tuple[str, date | None, date | None]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from datetime import date
 
 
 def bucket(value: float) -> int:
@@ -46,7 +47,7 @@ def quantile(counts: Mapping[int, int], q: float) -> float | None:
 
 def encode(counts: Mapping[int, int]) -> list[int]:
     """Counts as a flat list [bucket, count, bucket, count, ...] (for a JSON column); zero counts left out."""
-    return [x for tenths in sorted(counts) if counts[tenths] for x in (tenths, counts[tenths])]
+    return [x for item in sorted(counts.items()) if item[1] for x in item]
 
 
 def decode(flat: Iterable[int], into: dict[int, int], sign: int = 1) -> dict[int, int]:
@@ -84,3 +85,18 @@ class Cell:
 
     def quantile(self, q: float) -> float | None:
         return quantile(self.counts, q)
+
+
+Fact = tuple[str, date, int | None]  # metric, the day it counts on, a bucket (None: a count); see below
+Tally = dict[tuple[str | None, str], dict[str, Cell]]  # (period, group) -> metric -> cell
+
+
+def add_fact(cells: dict[str, Cell], metric: str, tenths: int | None, sign: int = 1) -> None:
+    """Count one fact. A metric named `sum:...` adds its value (an amount) to `n` instead of counting."""
+    cell = cells.get(metric)
+    if cell is None:
+        cell = cells[metric] = Cell()
+    if metric.startswith("sum:"):
+        cell.n += sign * (tenths or 0)
+    else:
+        cell.add(tenths, sign)

@@ -11,96 +11,110 @@ Definitions (the README says the same):
   handoffs that breached ended (their outcome, or `open`).
 - Marketing: the leads that first became MQLs in each calendar month of the range (UTC),
   against the playbook's `mqls_per_month`.
+
+Each handoff becomes facts on the day it opened (`sla_facts`). What is still pending
+depends on the moment the report is asked, so the facts keep each open deadline itself (as
+the bucket, in epoch seconds) and the report compares it with `now`. Standard library only.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, select
+from leadrelay.reports.cohorts import _EMPTY, _ordered
+from leadrelay.reports.handoffs import HandoffTimes
+from leadrelay.reports.sketch import Cell, Fact, Tally
 
-from leadrelay.reports.cohorts import period_of
-from leadrelay.reports.history import within
-from leadrelay.storage import handoff_tables as h
-from leadrelay.storage import tables as t
-
-CLOCKS = {"accept": "accept_due_at", "first_touch": "first_touch_due_at", "touches": "touches_due_at"}
+CLOCKS = ("accept", "first_touch", "touches")
 DIMENSIONS = ("policy", "rep", "team")
 
 
-def sla(conn: Connection, now: datetime, start: datetime | None, end: datetime | None, *, by: str | None = "policy",
-        period: str | None = None, owners: Iterable[str] | None = None, mqls_target: int | None = None) -> dict:
-    c, e = h.handoffs.c, h.domain_events.c
-    query = select(c.id, c.lead_id, c.policy_id, c.owner, c.team, c.opened_at, c.status, c.outcome, c.accepted_at,
-                   c.first_touch_at, c.touches, c.touches_required, *(c[col] for col in CLOCKS.values())).where(
-        c.policy_id.is_not(None), c.to_function != "marketing")
-    query = within(query, c.opened_at, start, end)
-    if owners is not None:
-        query = query.where(c.owner.in_(sorted(owners)))
-    handoffs = conn.execute(query).all()
-    wanted = {row.id for row in handoffs}
-    lead_ids = sorted({row.lead_id for row in handoffs})
-    breaches: dict[int, set[str]] = {}
-    escalations: dict[int, Counter] = {}
-    for i in range(0, len(lead_ids), 5_000):  # by lead id: the log's indexed column
-        # The type is checked here: given it in SQL, SQLite reads every event of the type once per chunk.
-        for handoff_id, kind, data in conn.execute(select(e.handoff_id, e.type, e.data).where(
-                e.lead_id.in_(lead_ids[i:i + 5_000]))):
-            if handoff_id not in wanted or kind not in ("SlaBreached", "Escalated"):
-                continue
-            if kind == "SlaBreached":
-                breaches.setdefault(handoff_id, set()).add(data.get("clock"))
-            else:
-                escalations.setdefault(handoff_id, Counter())[data.get("action") or "?"] += 1
-    groups: dict[tuple[str | None, str], list] = {}
-    for row in handoffs:
-        key = {"policy": row.policy_id, "rep": row.owner, "team": row.team}.get(by) if by else "all"
-        groups.setdefault((period_of(row.opened_at, period), key or "(none)"), []).append(row)
-    rows = []
-    for (bucket, group), members in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
-        clocks = {}
-        for clock, column in CLOCKS.items():
-            due = [r for r in members if getattr(r, column) is not None or clock in breaches.get(r.id, ())]
-            if not due:
-                continue
-            breached = sum(1 for r in due if clock in breaches.get(r.id, ()))
-            pending = sum(1 for r in due if clock not in breaches.get(r.id, ()) and not _met(r, clock)
-                          and getattr(r, column) is not None and getattr(r, column) > now)
-            clocks[clock] = {"due": len(due), "met": len(due) - breached - pending, "breached": breached,
-                             "pending": pending}
-        with_deadline = [r for r in members if any(getattr(r, col) is not None for col in CLOCKS.values())
-                         or r.id in breaches]
-        breached_any = [r for r in with_deadline if r.id in breaches]
-        settled = len(with_deadline) - sum(1 for r in with_deadline if r.id not in breaches and any(
-            getattr(r, col) is not None and getattr(r, col) > now and not _met(r, clock)
-            for clock, col in CLOCKS.items()))
-        escalated = sum((escalations.get(r.id, Counter()) for r in members), Counter())
-        rows.append({"group": group, "period": bucket, "handoffs": len(members), "breached": len(breached_any),
-                     "compliance": round(1 - len(breached_any) / settled, 4) if settled else None,
-                     "clocks": clocks, "escalations": dict(sorted(escalated.items())),
-                     "ended": dict(sorted(Counter(r.outcome or "open" for r in breached_any).items()))})
-    return {"rows": rows, "marketing": _marketing(conn, start, end, now, mqls_target)}
+def _deadline(x: HandoffTimes, clock: str) -> datetime | None:
+    return {"accept": x.accept_due_at, "first_touch": x.first_touch_due_at, "touches": x.touches_due_at}[clock]
 
 
-def _met(row, clock: str) -> bool:
+def _met(x: HandoffTimes, clock: str) -> bool:
     if clock == "accept":
-        return row.accepted_at is not None
+        return x.accepted_at is not None
     if clock == "first_touch":
-        return row.first_touch_at is not None
-    return row.touches_required is not None and row.touches >= row.touches_required
+        return x.first_touch_at is not None
+    return x.touches_required is not None and x.touches >= x.touches_required
 
 
-def _marketing(conn: Connection, start: datetime | None, end: datetime | None, now: datetime,
-               target: int | None) -> list[dict]:
-    """Leads that first became MQLs, per calendar month, against the target."""
-    sc = t.stage_changes.c
-    first = select(sc.lead_id, func.min(sc.at).label("at")).where(sc.to_stage == "mql").group_by(sc.lead_id)
-    first = within(first, func.min(sc.at), start, end, having=True)
-    months = Counter(period_of(at if at.tzinfo else at.replace(tzinfo=UTC), "month")
-                     for _, at in conn.execute(first))
-    current = period_of(now, "month")
+def sla_facts(x: HandoffTimes) -> list[Fact]:
+    """The SLA report's facts of one handoff to sales with a policy, on the day it opened.
+
+    Per clock: `sla.due:C`, `sla.breached:C`, and `sla.open:C` with the deadline (epoch
+    seconds) when it is neither met nor breached. Per handoff: `sla.h`; `sla.deadline` (it
+    had one); `sla.breached` (any clock); `sla.open` with its latest open deadline, unless
+    breached; `sla.esc:ACTION` per escalation step; `sla.ended:OUTCOME` when breached.
+    """
+    if not x.to_sales or x.dims.get("policy") is None:
+        return []
+    day = x.opened_at.date()
+    facts: list[Fact] = [("sla.h", day, None)]
+    latest_open = None
+    for clock in CLOCKS:
+        deadline, breached = _deadline(x, clock), clock in x.breaches
+        if deadline is None and not breached:
+            continue
+        facts.append((f"sla.due:{clock}", day, None))
+        if breached:
+            facts.append((f"sla.breached:{clock}", day, None))
+        elif deadline is not None and not _met(x, clock):
+            seconds = int(deadline.timestamp())
+            facts.append((f"sla.open:{clock}", day, seconds))
+            latest_open = max(latest_open or seconds, seconds)
+    if any(_deadline(x, clock) is not None for clock in CLOCKS) or x.breaches:
+        facts.append(("sla.deadline", day, None))
+        if x.breaches:
+            facts += [("sla.breached", day, None), (f"sla.ended:{x.outcome or 'open'}", day, None)]
+        elif latest_open is not None:
+            facts.append(("sla.open", day, latest_open))
+    facts += [(f"sla.esc:{action}", day, None) for action in x.escalations]
+    return facts
+
+
+def _after(cell: Cell, now: datetime) -> int:
+    """How many of the deadlines counted in `cell` are still ahead of `now`."""
+    moment = now.timestamp()
+    return sum(count for seconds, count in cell.counts.items() if seconds > moment)
+
+
+def sla_rows(found: Tally, now: datetime) -> list[dict]:
+    """Per group: compliance counted by handoff, each clock's due, met, breached and pending, the escalation
+    steps that ran and how the breached handoffs ended."""
+    rows = []
+    for (period, group), cells in _ordered(found):
+        handoffs = cells.get("sla.h", _EMPTY).n
+        if handoffs <= 0:
+            continue
+        clocks = {}
+        for clock in CLOCKS:
+            due = cells.get(f"sla.due:{clock}", _EMPTY).n
+            if due <= 0:
+                continue
+            breached = cells.get(f"sla.breached:{clock}", _EMPTY).n
+            pending = _after(cells.get(f"sla.open:{clock}", _EMPTY), now)
+            clocks[clock] = {"due": due, "met": due - breached - pending, "breached": breached, "pending": pending}
+        breached = cells.get("sla.breached", _EMPTY).n
+        settled = cells.get("sla.deadline", _EMPTY).n - _after(cells.get("sla.open", _EMPTY), now)
+        rows.append({"group": group, "period": period, "handoffs": handoffs, "breached": breached,
+                     "compliance": round(1 - breached / settled, 4) if settled else None, "clocks": clocks,
+                     "escalations": _named(cells, "sla.esc:"), "ended": _named(cells, "sla.ended:")})
+    return rows
+
+
+def _named(cells: dict[str, Cell], prefix: str) -> dict[str, int]:
+    return dict(sorted((metric[len(prefix):], cell.n) for metric, cell in cells.items()
+                       if metric.startswith(prefix) and cell.n > 0))
+
+
+def marketing_rows(mqls: dict[str, int], now: datetime, target: int | None) -> list[dict]:
+    """Leads that first became MQLs, per calendar month, against the target (`met` is empty for the month still
+    running)."""
+    current = f"{now.astimezone(UTC):%Y-%m}"
     return [{"month": month, "mqls": n, "target": target,
              "met": None if target is None or month == current else n >= target}
-            for month, n in sorted(months.items())]
+            for month, n in sorted(mqls.items()) if n > 0]
+

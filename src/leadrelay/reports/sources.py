@@ -18,25 +18,24 @@ Definitions (the README says the same):
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from leadrelay.core.app import App
 from leadrelay.core.csvfile import csv_rows
 from leadrelay.core.errors import InvalidInput, LeadRelayError
 from leadrelay.lead.stages import Stage
 from leadrelay.reports.cohorts import period_of
-from leadrelay.reports.history import within
+from leadrelay.reports.sketch import Fact, Tally
 from leadrelay.sales.model import DealRules, check_amount, check_currency
 from leadrelay.storage import sales_tables as s
-from leadrelay.storage import tables as t
 from leadrelay.storage.database import transaction
 
 COLUMNS = ("month", "source", "amount", "currency")  # and campaign, optional
@@ -92,32 +91,26 @@ def _spend_row(row: dict[str, str], rules: DealRules) -> dict[str, Any]:
             "currency": currency, "amount": amount}
 
 
-def sources(conn: Connection, start: datetime | None, end: datetime | None, *, by_campaign: bool = False,
-            owners: Iterable[str] | None = None) -> list[dict]:
-    """Per month, source (and campaign) and currency: spend, leads, MQLs, SQLs, customers, revenue and the ratios."""
-    lc, sc, oc = t.leads.c, t.stage_changes.c, s.opportunities.c
-    first = select(sc.lead_id, func.min(sc.at).label("at")).group_by(sc.lead_id)
-    first = within(first, func.min(sc.at), start, end, having=True)
-    first = first.subquery()
-    query = select(lc.id, lc.source, lc.campaign, lc.furthest_stage, first.c.at).join(first, first.c.lead_id == lc.id) \
-        .where(lc.merged_into.is_(None))
-    if owners is not None:
-        query = query.where(lc.owner.in_(sorted(owners)))
-    leads: dict[int, tuple] = {}
-    counts: dict[tuple, Counter] = defaultdict(Counter)
-    for lead_id, source, campaign, furthest, at in conn.execute(query):
-        key = (period_of(at, "month"), source or "(none)", (campaign or "") if by_campaign else None)
-        leads[lead_id] = key
-        counts[key]["leads"] += 1
-        rank = Stage(furthest).rank if furthest else -1
-        for label, stage in (("mqls", Stage.MQL), ("sqls", Stage.SQL), ("customers", Stage.CUSTOMER)):
-            counts[key][label] += rank >= stage.rank
-    revenue: dict[tuple, Decimal] = defaultdict(Decimal)
-    ids = sorted(leads)
-    for i in range(0, len(ids), 5_000):
-        for lead_id, amount, currency in conn.execute(select(oc.lead_id, oc.amount, oc.currency).where(
-                oc.lead_id.in_(ids[i:i + 5_000]), oc.status == "won", oc.kind == "new_business")):
-            revenue[(*leads[lead_id], currency)] += Decimal(amount)
+def source_facts(source: str | None, campaign: str | None, moves: Sequence[tuple[Stage, datetime, str, str | None]],
+                 won: Iterable[tuple[Decimal, str]]) -> list[tuple[dict[str, str | None], list[Fact]]]:
+    """A lead's facts for the sources report, on the day of its first move, with its source (and campaign).
+
+    `s.leads`; `s.mql`, `s.sql`, `s.customer` when it ever got that far; `sum:s.rev:CURRENCY`,
+    the cents of its won new-business deals (`won`: amount, currency)."""
+    if not moves:
+        return []
+    day = moves[0][1].date()
+    furthest = max(stage.rank for stage, _, _, _ in moves)
+    facts: list[Fact] = [("s.leads", day, None)]
+    facts += [(f"s.{stage.value}", day, None) for stage in (Stage.MQL, Stage.SQL, Stage.CUSTOMER)
+              if furthest >= stage.rank]
+    facts += [(f"sum:s.rev:{currency}", day, int(amount * 100)) for amount, currency in won]
+    return [({"source": source, "campaign": f"{source or ''}\t{campaign or ''}"}, facts)]
+
+
+def spend(conn: Connection, start: datetime | None, end: datetime | None, *,
+          by_campaign: bool) -> dict[tuple[str, str, str | None, str], Decimal]:
+    """Spend per (month, source, campaign or None, currency) for the months [start, end) touches."""
     spent: dict[tuple, Decimal] = defaultdict(Decimal)
     months = select(s.spend.c.month, s.spend.c.source, s.spend.c.campaign, s.spend.c.currency, s.spend.c.amount)
     if start is not None:
@@ -126,11 +119,30 @@ def sources(conn: Connection, start: datetime | None, end: datetime | None, *, b
         months = months.where(s.spend.c.month <= period_of(end - timedelta(microseconds=1), "month"))
     for month, source, campaign, currency, amount in conn.execute(months):
         spent[(month, source, campaign if by_campaign else None, currency)] += Decimal(amount)
-    keys = {key[:3] for key in spent} | set(counts) | {key[:3] for key in revenue}
+    return spent
+
+
+def sources_rows(found: Tally, spent: dict[tuple, Decimal], *, by_campaign: bool) -> list[dict]:
+    """Per month, source (and campaign) and currency: spend, leads, MQLs, SQLs, customers, revenue and the ratios.
+    `found`: the facts per month and group (the source, or source and campaign split by a tab)."""
+    counts: dict[tuple, dict[str, int]] = {}
+    revenue: dict[tuple, Decimal] = defaultdict(Decimal)
+    for (month, group), cells in found.items():
+        source, _, campaign = group.partition("\t") if by_campaign else (group, "", "")
+        key = (month, source or "(none)", campaign if by_campaign else None)
+        tally = counts.setdefault(key, {"leads": 0, "mqls": 0, "sqls": 0, "customers": 0})
+        for label, metric in (("leads", "s.leads"), ("mqls", "s.mql"), ("sqls", "s.sql"),
+                              ("customers", "s.customer")):
+            tally[label] += cells[metric].n if metric in cells else 0
+        for metric, cell in cells.items():
+            if metric.startswith("sum:s.rev:") and cell.n:
+                revenue[(*key, metric[10:])] += Decimal(cell.n) / 100
+    keys = {key[:3] for key in spent} | {key for key, tally in counts.items() if any(tally.values())} | \
+        {key[:3] for key in revenue}
     rows = []
     for key in sorted(keys, key=lambda k: (k[0], k[1], k[2] or "")):
         month, source, campaign = key
-        tally = counts.get(key, Counter())
+        tally = counts.get(key) or {"leads": 0, "mqls": 0, "sqls": 0, "customers": 0}
         currencies = sorted({k[3] for k in spent if k[:3] == key} | {k[3] for k in revenue if k[:3] == key}) or [None]
         for currency in currencies:
             cost = spent.get((*key, currency))

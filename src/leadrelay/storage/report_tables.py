@@ -4,9 +4,9 @@
 dimension (`all`, `source`, `campaign`, `persona`, `segment`, `country`, `rep`), value (''
 when the lead has none) and day: for every metric, how many facts count there and, for
 durations, their counts per bucket (`counts`: `{metric: [n, bucket, count, ...]}`, see
-`reports.sketch`). `report_leads` remembers what each
-lead was counted as (its dimensions and moves), so that a change takes back exactly what
-was added before. Triggers (migration 0009) mark a lead in `report_dirty` whenever its
+`reports.sketch`). `report_leads` remembers the facts each
+lead counted for, with their dimensions, so that a change takes back exactly what was
+added before. Triggers (migration 0009) mark a lead in `report_dirty` whenever its
 stage history or a dimension changes, whoever wrote it; `reports.rollups.refresh` applies
 the marks. `report_state` holds the funnel stages the cells were counted with.
 """
@@ -21,7 +21,7 @@ report_cells = Table(
     "report_cells", metadata,
     Column("grain", String(1), primary_key=True),
     Column("dimension", String(16), primary_key=True),
-    Column("value", String(200), primary_key=True),
+    Column("value", String(400), primary_key=True),
     Column("day", Date, primary_key=True),
     Column("counts", Document, nullable=False),
 )
@@ -29,8 +29,7 @@ report_cells = Table(
 report_leads = Table(
     "report_leads", metadata,
     Column("lead_id", Id, primary_key=True, autoincrement=False),
-    Column("dims", Document, nullable=False),  # [source, campaign, persona, segment, country, rep]
-    Column("moves", Document, nullable=False),  # [[stage, epoch seconds, transition], ...]
+    Column("facts", Document, nullable=False),  # [[family, [cell values], [[metric, day, bucket], ...]], ...]
 )
 
 report_dirty = Table(
