@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from leadrelay.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger("leadrelay.worker")
 TIMERS_PER_TRANSACTION = 200
+ROLLUPS_EVERY = 10.0  # seconds of real time between counts of changed leads into the report rollups
 OWNED_STATUSES = [status.value for status in OWNED]
 
 
@@ -72,7 +74,6 @@ def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
     fire_timers(app, now, report)
     assign_queued(app, now, report)
     detect_stale(app, now, report)
-    report.report_leads = refresh_rollups(app)
     if deliver:
         from leadrelay.delivery.dispatcher import deliver_due
 
@@ -89,13 +90,18 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
     instead would surface as a database error. A database error in one sweep (a deadlock,
     a lost connection) is logged and the next sweep tries again: everything a sweep does is
     idempotent, and what it left undone is still due. With `once`, the error is raised.
+    Every `ROLLUPS_EVERY` seconds (and with `once`) a sweep also counts the leads that
+    changed into the reports' rollups, so that the next report has little left to count.
     """
     clock = clock or app.clock
     stop = threading.Event()
+    counted_at = -ROLLUPS_EVERY
     with _stop_on_signals(stop):
         while not stop.is_set():
             try:
                 report = sweep(app, clock())
+                if once or time.monotonic() - counted_at >= ROLLUPS_EVERY:
+                    report.report_leads, counted_at = refresh_rollups(app), time.monotonic()
             except DBAPIError as exc:
                 if once:
                     raise

@@ -152,3 +152,16 @@ def test_a_spend_file_with_a_broken_row_keeps_the_rest_and_exits_3(app, database
     assert "row 3: source is empty" in run.err
     [row] = Cli(tmp_path, database_url)("report", "sources", "--json").json()["rows"]
     assert (row["source"], row["spend"], row["leads"]) == ("google", "100.00", 0)
+
+
+def test_the_worker_keeps_the_rollups_current_and_a_rebuild_changes_no_figure(app, database_url, tmp_path):
+    load(app)  # three leads, their moves marked for the rollups
+    cli = Cli(tmp_path, database_url)
+    sweep = cli("worker", "--once", "--json", "--now", "2026-11-30T00:00:00Z")
+    assert sweep.code == 0, sweep.err
+    assert sweep.json()["report_leads"] == 3  # counted by the sweep, before anyone asked
+    before = cli("report", "funnel", "--by", "source", "--json").json()
+    rebuilt = cli("report", "rebuild", "--json")
+    assert (rebuilt.code, rebuilt.json()["leads"]) == (0, 3)
+    assert cli("report", "funnel", "--by", "source", "--json").json() == before
+    assert "counted 3 leads into the report rollups" in cli("report", "rebuild").out

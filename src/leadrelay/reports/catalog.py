@@ -140,8 +140,7 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None) -> dict
                                                                 by=by or "team", owners=owners))
         if name == "sla":
             found = read.tally("handoff", SLA_METRICS, by=by or "policy", period=period)
-            mqls = rollups.read_tally(conn, "lead", ("in:mql",), read.first_day, read.stop_day, by=None,
-                                      period="month", teams=teams) or {}
+            mqls = read.tally("lead", ("in:mql",), by=None, period="month", everyone=True)  # marketing's own
             return _result(request, sla_report.sla_rows(found, app.clock()), {"marketing": sla_report.marketing_rows(
                 {month: cells["in:mql"].n for (month, _), cells in mqls.items() if "in:mql" in cells},
                 app.clock(), app.playbook.rules.handoff.mqls_per_month)})
@@ -186,6 +185,7 @@ class _Reader:
     start: datetime | None
     end: datetime | None
     _records: list | None = None
+    _everyone: list | None = None
 
     @property
     def first_day(self) -> date | None:
@@ -195,14 +195,21 @@ class _Reader:
     def stop_day(self) -> date | None:
         return self.end.date() if self.end else None
 
-    def tally(self, family: str, metrics: Iterable[str], *, by: str | None, period: str | None) -> Tally:
+    def tally(self, family: str, metrics: Iterable[str], *, by: str | None, period: str | None,
+              everyone: bool = False) -> Tally:
+        """`everyone`: count every lead, whoever asks."""
+        owners = None if everyone else self.owners
         found = rollups.read_tally(self.conn, family, metrics, self.first_day, self.stop_day, by=by, period=period,
-                                   teams=self.teams, owners=self.owners)
+                                   teams=self.teams, owners=owners)
         if found is not None:
             return found
-        if self._records is None:
-            self._records = visible_records(self.conn, self.owners or [])
-        return tally_records(self._records, family, by=by, period=period, teams=self.teams, owners=self.owners,
+        if owners is None:
+            self._everyone = self._everyone if self._everyone is not None else visible_records(self.conn, None)
+            records = self._everyone
+        else:
+            self._records = self._records if self._records is not None else visible_records(self.conn, owners)
+            records = self._records
+        return tally_records(records, family, metrics, by=by, period=period, teams=self.teams, owners=owners,
                              basis=self.basis, days=(self.start, self.end))
 
 

@@ -97,7 +97,7 @@ def went_back_rows(found: Mapping[tuple[str | None, str], Mapping[str, Cell]]) -
                 stale.append({"period": period, "leads": cell.n})
             elif metric.startswith("lk.lost:"):
                 lost.append({"period": period, "reason": metric[8:], "deals": cell.n})
-    return {"went_back": sorted(back, key=lambda r: (r["period"] or "", r["transition"], -r["leads"])),
+    return {"went_back": sorted(back, key=lambda r: (r["period"] or "", r["transition"], -r["leads"], r["reason"])),
             "stale_recycles": stale,
-            "lost": sorted(lost, key=lambda r: (r["period"] or "", -r["deals"]))}
+            "lost": sorted(lost, key=lambda r: (r["period"] or "", -r["deals"], r["reason"]))}
 

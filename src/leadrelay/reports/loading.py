@@ -126,13 +126,16 @@ def _handoffs(conn: Connection, records: dict[int, LeadRecord], handoffs: Sequen
             to_sales=row.to_function != "marketing"))
 
 
-def visible_records(conn: Connection, owners: Sequence[str]) -> list[LeadRecord]:
-    """The leads whose work one of `owners` did or does: owned, handed over, routed or sold to them."""
+def visible_records(conn: Connection, owners: Sequence[str] | None) -> list[LeadRecord]:
+    """The leads whose work one of `owners` did or does: owned, handed over, routed or sold to them (None:
+    every lead in the funnel)."""
     lc, hc, rc, dc = t.leads.c, h.handoffs.c, h.routing_decisions.c, s.opportunities.c
     ids: set[int] = set()
-    for query in (select(lc.id).where(lc.owner.in_(owners)), select(hc.lead_id).where(hc.owner.in_(owners)),
-                  select(rc.lead_id).where(rc.owner.in_(owners)),
-                  select(dc.lead_id).where(dc.owner.in_(owners), dc.lead_id.is_not(None))):
+    queries = [select(lc.id).where(lc.stage.is_not(None))] if owners is None else [
+        select(lc.id).where(lc.owner.in_(owners)), select(hc.lead_id).where(hc.owner.in_(owners)),
+        select(rc.lead_id).where(rc.owner.in_(owners)),
+        select(dc.lead_id).where(dc.owner.in_(owners), dc.lead_id.is_not(None))]
+    for query in queries:
         ids.update(conn.scalars(query))
     ordered = sorted(ids)
     out: list[LeadRecord] = []

@@ -19,7 +19,7 @@ from leadrelay.reports.cohorts import journey_facts, tally_facts
 from leadrelay.reports.handoffs import HandoffTimes, handoff_facts
 from leadrelay.reports.leakage import lead_leakage_facts, lost_facts
 from leadrelay.reports.routing import Decision, routing_facts
-from leadrelay.reports.sketch import Fact, Tally
+from leadrelay.reports.sketch import Fact, Tally, wanted
 from leadrelay.reports.sla import sla_facts
 from leadrelay.reports.sources import source_facts
 
@@ -69,12 +69,14 @@ def lead_facts(record: LeadRecord, basis: Sequence[Stage] = FUNNEL) -> list[Grou
     return [group for group in out if group[2]]
 
 
-def tally_records(records: Iterable[LeadRecord], family: str, *, by: str | None, period: str | None,
-                  teams: Mapping[str, str], owners: Iterable[str] | None, basis: Sequence[Stage] = FUNNEL,
+def tally_records(records: Iterable[LeadRecord], family: str, metrics: Iterable[str], *, by: str | None,
+                  period: str | None, teams: Mapping[str, str], owners: Iterable[str] | None,
+                  basis: Sequence[Stage] = FUNNEL,
                   days: tuple[datetime | None, datetime | None] = (None, None)) -> Tally:
-    """The facts of one family added up per period and group, counting only what `owners` may see (the rep of
-    the family's facts is one of them)."""
+    """The facts of one family named by `metrics` (see `sketch.wanted`) added up per period and group, counting
+    only what `owners` may see (the rep of the family's facts is one of them)."""
     mine = None if owners is None else set(owners)
+    asked = wanted(metrics)
 
     def groups():
         for record in records:
@@ -83,6 +85,6 @@ def tally_records(records: Iterable[LeadRecord], family: str, *, by: str | None,
                     continue
                 if name == "lead":
                     dims = dict(dims, team=teams.get(dims["rep"] or ""))
-                yield dims, facts
+                yield dims, [fact for fact in facts if asked(fact[0])]
 
     return tally_facts(groups(), by=by, period=period, days=days)

@@ -32,7 +32,7 @@ from leadrelay.lead.stages import Stage
 from leadrelay.reports.cohorts import period_of
 from leadrelay.reports.loading import load_records
 from leadrelay.reports.records import FAMILIES, WITHOUT_ALL, lead_facts
-from leadrelay.reports.sketch import Cell, Tally, encode
+from leadrelay.reports.sketch import Cell, Tally, encode, wanted
 from leadrelay.storage import report_tables as r
 from leadrelay.storage import tables as t
 
@@ -121,26 +121,32 @@ def _keys(stored: Stored) -> Iterator[tuple[str, str, int, str, int | None]]:
 def _apply(conn: Connection, deltas: Counter, *, fresh: bool) -> None:
     """Add the counted facts to the stored rows of their days and months."""
     rows: dict[tuple[str, str, str, date], dict[str, Cell]] = {}
-    months: dict[int, date] = {}
+    days: dict[int, tuple[date, date]] = {}
+    sums: dict[str, bool] = {}
     for (dimension, value, ordinal, metric, tenths), count in deltas.items():
         if not count:
             continue
-        month = months.get(ordinal)
-        if month is None:
-            month = months[ordinal] = date.fromordinal(ordinal).replace(day=1)
-        for key in (("d", dimension, value, date.fromordinal(ordinal)), ("m", dimension, value, month)):
+        when = days.get(ordinal)
+        if when is None:
+            day = date.fromordinal(ordinal)
+            when = days[ordinal] = (day, day.replace(day=1))
+        is_sum = sums.get(metric)
+        if is_sum is None:
+            is_sum = sums[metric] = metric.startswith("sum:")
+        for key in (("d", dimension, value, when[0]), ("m", dimension, value, when[1])):
             cells = rows.get(key)
             if cells is None:
                 cells = rows[key] = {}
             cell = cells.get(metric)
             if cell is None:
                 cell = cells[metric] = Cell()
-            if metric.startswith("sum:"):
+            if is_sum:
                 cell.n += (tenths or 0) * count
             else:
                 cell.n += count
                 if tenths is not None:
-                    cell.counts[tenths] = cell.counts.get(tenths, 0) + count
+                    counts = cell.counts
+                    counts[tenths] = counts.get(tenths, 0) + count
     c = r.report_cells.c
     columns = tuple_(c.grain, c.dimension, c.value, c.day)
     keys = list(rows)
@@ -227,12 +233,11 @@ def _rows(conn: Connection, dimension: str, values: Iterable[str] | None, grain:
         query = query.where(c.day >= low)
     if high is not None:
         query = query.where(c.day < high)
-    exact = {m for m in metrics if not m.endswith(":")}
-    prefixes = tuple(m for m in metrics if m.endswith(":"))
+    asked = wanted(metrics)
     for value, day, stored in conn.execute(query):
         cells = {}
         for metric, flat in stored.items():
-            if metric in exact or (prefixes and metric.startswith(prefixes)):
+            if asked(metric):
                 cell = cells[metric] = Cell()
                 cell.merge(flat[0], flat[1:])
         if cells:

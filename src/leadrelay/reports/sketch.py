@@ -100,3 +100,10 @@ def add_fact(cells: dict[str, Cell], metric: str, tenths: int | None, sign: int 
         cell.n += sign * (tenths or 0)
     else:
         cell.add(tenths, sign)
+
+
+def wanted(metrics: Iterable[str]):
+    """A test for metric names: those listed, and every one that starts with a listed name ending in ':'."""
+    exact = frozenset(m for m in metrics if not m.endswith(":"))
+    prefixes = tuple(m for m in metrics if m.endswith(":"))
+    return lambda metric: metric in exact or (bool(prefixes) and metric.startswith(prefixes))

@@ -13,7 +13,6 @@ the funnel is marked here, so the first refresh counts what is already stored.
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-import leadrelay.storage.tables
 
 revision = '0009'
 down_revision = '0008'
@@ -101,7 +100,8 @@ def upgrade() -> None:
     )
     for statement in _postgresql() if op.get_bind().dialect.name == 'postgresql' else _sqlite():
         op.execute(statement)
-    op.execute("INSERT INTO report_dirty (lead_id) SELECT id FROM leads WHERE stage IS NOT NULL AND merged_into IS NULL")
+    op.execute("INSERT INTO report_dirty (lead_id) "
+               "SELECT id FROM leads WHERE stage IS NOT NULL AND merged_into IS NULL")
 
 
 def downgrade() -> None:
