@@ -86,7 +86,7 @@ def every_metric() -> list[str]:
 
 def stored_cells(engine) -> dict:
     with engine.connect() as conn:
-        return {(row.grain, row.dimension, row.value, row.day): row.counts
+        return {(row.grain, row.dimension, row.value, row.day, row.part): row.counts
                 for row in conn.execute(select(r.report_cells))}
 
 

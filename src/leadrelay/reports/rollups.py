@@ -151,22 +151,25 @@ def _apply(conn: Connection, deltas: Counter, *, fresh: bool) -> None:
     columns = tuple_(c.grain, c.dimension, c.value, c.day)
     keys = list(rows)
     for i in range(0, len(keys), _KEYS_PER_STATEMENT):
-        part = keys[i:i + _KEYS_PER_STATEMENT]
+        chunk = keys[i:i + _KEYS_PER_STATEMENT]
         if not fresh:
             found = conn.execute(select(c.grain, c.dimension, c.value, c.day, c.counts).where(
-                columns.in_(part))).all()
+                columns.in_(chunk))).all()
             for grain, dimension, value, day, stored in found:
                 cells = rows[(grain, dimension, value, day)]
                 for metric, flat in stored.items():
                     _merge(cells, metric, flat[0], flat[1:])
             if found:
-                conn.execute(delete(r.report_cells).where(columns.in_(part)))
+                conn.execute(delete(r.report_cells).where(columns.in_(chunk)))
         out = []
-        for key in part:
-            counts = {metric: flat for metric, cell in rows[key].items()
-                      if (flat := [cell.n, *encode(cell.counts)]) != [0]}
-            if counts:
-                out.append({"grain": key[0], "dimension": key[1], "value": key[2], "day": key[3], "counts": counts})
+        for key in chunk:
+            parts: dict[str, dict[str, list[int]]] = {}
+            for metric, cell in rows[key].items():
+                flat = [cell.n, *encode(cell.counts)]
+                if flat != [0]:
+                    parts.setdefault(part_of(metric), {})[metric] = flat
+            out += [{"grain": key[0], "dimension": key[1], "value": key[2], "day": key[3], "part": part,
+                     "counts": counts} for part, counts in parts.items()]
         if out:
             conn.execute(insert(r.report_cells), out)
 
@@ -226,7 +229,8 @@ def _rows(conn: Connection, dimension: str, values: Iterable[str] | None, grain:
           high: date | None, metrics: Iterable[str]):
     """(value, day, {metric: cell}) of the stored rows; a metric ending in ':' stands for every metric it starts."""
     c = r.report_cells.c
-    query = select(c.value, c.day, c.counts).where(c.grain == grain, c.dimension == dimension)
+    query = select(c.value, c.day, c.counts).where(c.grain == grain, c.dimension == dimension,
+                                                   c.part.in_(sorted({part_of(m) for m in metrics})))
     if values is not None:
         query = query.where(c.value.in_(sorted(values)))
     if low is not None:
@@ -262,6 +266,18 @@ def _spans(start: date | None, end: date | None, *, weekly: bool) -> list[tuple[
 
 def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def part_of(metric: str) -> str:
+    """Which part of a row holds `metric` (a report reads only the parts it needs): a funnel cohort's metrics
+    (`c.STAGE`), velocity's (`v`), or the family named before the first dot (`lk`, `st`, `ps`, `sla`, `r`, `s`)."""
+    name = metric[4:] if metric.startswith("sum:") else metric
+    kind, _, rest = name.partition(":")
+    if kind in ("in", "any", "ord", "jump"):
+        return "c." + rest.partition(":")[0]
+    if kind in ("start", "stay", "still", "step"):
+        return "v"
+    return name.partition(".")[0]
 
 
 def pending(conn: Connection) -> int:

@@ -59,32 +59,63 @@ def decode(flat: Iterable[int], into: dict[int, int], sign: int = 1) -> dict[int
 
 
 class Cell:
-    """How many facts a rollup cell counts and, for durations, their counts per bucket."""
+    """How many facts a rollup cell counts and, for durations, their counts per bucket.
 
-    __slots__ = ("n", "counts")
+    Counts read from storage stay encoded until something needs them as a mapping: a cell
+    made of one stored list answers its quantiles straight from it."""
+
+    __slots__ = ("n", "_counts", "_stored")
 
     def __init__(self) -> None:
         self.n = 0
-        self.counts: dict[int, int] = {}
+        self._counts: dict[int, int] = {}
+        self._stored: list[list[int]] = []
+
+    @property
+    def counts(self) -> dict[int, int]:
+        if self._stored:
+            for flat in self._stored:
+                decode(flat, self._counts)
+            self._stored = []
+        return self._counts
 
     def add(self, tenths: int | None, sign: int = 1) -> None:
         self.n += sign
         if tenths is not None:
-            self.counts[tenths] = self.counts.get(tenths, 0) + sign
+            counts = self.counts
+            counts[tenths] = counts.get(tenths, 0) + sign
 
-    def merge(self, n: int, flat: Iterable[int] | None) -> None:
+    def merge(self, n: int, flat: list[int] | None) -> None:
         self.n += n
         if flat:
-            decode(flat, self.counts)
+            self._stored.append(flat)
 
     def absorb(self, other: Cell) -> None:
         self.n += other.n
+        if not other._counts:
+            self._stored += other._stored
+            return
         counts = self.counts
         for tenths, count in other.counts.items():
             counts[tenths] = counts.get(tenths, 0) + count
 
     def quantile(self, q: float) -> float | None:
+        if not self._counts and len(self._stored) == 1:
+            return _quantile_of(self._stored[0], q)
         return quantile(self.counts, q)
+
+
+def _quantile_of(flat: list[int], q: float) -> float | None:
+    """`quantile` of one encoded list (sorted by bucket, as `encode` writes it)."""
+    total = sum(flat[1::2])
+    if total <= 0:
+        return None
+    rank, seen = max(math.ceil(q * total), 1), 0
+    for i in range(0, len(flat), 2):
+        seen += flat[i + 1]
+        if seen >= rank:
+            return value_of(flat[i])
+    return None  # pragma: no cover - counts sum to total
 
 
 Fact = tuple[str, date, int | None]  # metric, the day it counts on, a bucket (None: a count); see below

@@ -32,3 +32,25 @@ active_playbook = Table(
     Column("activated_at", UTCDateTime, nullable=False),
     CheckConstraint("id = 1", name="ck_active_playbook_single_row"),
 )
+
+# Signed-in browsers: the cookie holds a random secret, only its sha256 is kept. A session lives as long as its
+# token does (revoking the token ends it) and at most until it expires; signing out ends it at once.
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("secret_hash", String(64), primary_key=True),
+    Column("token_id", Id, ForeignKey("api_tokens.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),  # the form token of this session
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+)
+
+# One-time sign-in links (`leadrelay tokens login-link`): used once, within minutes.
+login_links = Table(
+    "login_links", metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("token_id", Id, ForeignKey("api_tokens.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)

@@ -1,9 +1,9 @@
 """Tables for the reports' rollups: counts per day (and month) and dimension, kept up to date from the leads.
 
 `report_cells` holds a row per grain (`d` a day, `m` a month, dated its first day),
-dimension (`all`, `source`, `campaign`, `persona`, `segment`, `country`, `rep`), value (''
-when the lead has none) and day: for every metric, how many facts count there and, for
-durations, their counts per bucket (`counts`: `{metric: [n, bucket, count, ...]}`, see
+dimension (`all`, `source`, `campaign`, `persona`, `segment`, `country`, `rep`, ...), value
+('' when the lead has none), day and part (the metrics one report reads together): for
+each metric, how many facts count there and, for durations, their counts per bucket (`counts`: `{metric: [n, bucket, count, ...]}`, see
 `reports.sketch`). `report_leads` remembers the facts each
 lead counted for, with their dimensions, so that a change takes back exactly what was
 added before. Triggers (migration 0009) mark a lead in `report_dirty` whenever its
@@ -23,6 +23,7 @@ report_cells = Table(
     Column("dimension", String(16), primary_key=True),
     Column("value", String(400), primary_key=True),
     Column("day", Date, primary_key=True),
+    Column("part", String(16), primary_key=True),  # which metrics: see reports.rollups.part_of
     Column("counts", Document, nullable=False),
 )
 

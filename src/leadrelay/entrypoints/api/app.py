@@ -9,14 +9,13 @@ role-matrix test (tests/api/test_roles.py), which fails for a route it does not 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from leadrelay import __version__
-from leadrelay.bootstrap import App, bootstrap
+from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api import (
     handoff,
     health,
@@ -34,7 +33,6 @@ from leadrelay.entrypoints.api.errors import JsonResponse, install_error_handler
 from leadrelay.entrypoints.api.middleware import RequestContext
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.playbook.service import active_playbook
-from leadrelay.settings import Settings
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -76,15 +74,6 @@ def create_app(app: App) -> FastAPI:
     api.add_middleware(RequestContext, max_inflight=app.settings.max_inflight)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
-
-
-def from_environment() -> FastAPI:
-    """The app `leadrelay serve` runs in each worker process: settings from LEADRELAY_* variables.
-
-    `serve` migrates the database once before starting workers, so workers do not race to do it.
-    """
-    migrate = os.environ.get("LEADRELAY_SERVE_MIGRATED") != "1"
-    return create_app(bootstrap(Settings(), migrate=migrate))
 
 
 def _openapi(api: FastAPI) -> dict[str, Any]:

@@ -38,6 +38,6 @@ def serve(
     # Workers build their app from the environment (uvicorn imports the factory in each process).
     os.environ.update(LEADRELAY_DATABASE_URL=settings.database_url, LEADRELAY_PLAYBOOK=settings.playbook,
                       LEADRELAY_SERVE_MIGRATED="1")
-    uvicorn.run("leadrelay.entrypoints.api.app:from_environment", factory=True, host=settings.host, port=settings.port,
+    uvicorn.run("leadrelay.entrypoints.server:from_environment", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=log_config(log_level.upper()), access_log=False,
                 server_header=False)

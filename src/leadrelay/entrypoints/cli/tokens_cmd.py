@@ -1,4 +1,4 @@
-"""`leadrelay tokens create|list|revoke`: API tokens and write keys for the HTTP API."""
+"""`leadrelay tokens create|list|login-link|revoke`: API tokens and write keys for the HTTP API, sign-in links."""
 
 from __future__ import annotations
 
@@ -60,6 +60,26 @@ def list_(
         table.add_row(str(token.id), token.role.value, fmt(token.rep_id), fmt(token.team), fmt(token.source),
                       fmt(token.label), when(d["created_at"]), when(d["last_used_at"]), when(d["revoked_at"]))
     console.print(table)
+
+
+@app.command("login-link", help="A one-time link that signs the token's holder in to the web app (15 minutes).")
+def login_link(
+    ctx: typer.Context,
+    token_id: int = typer.Argument(..., min=1, help="The token's id (from tokens list): a rep, manager, marketing "
+                                                   "or admin token."),
+    base_url: str = typer.Option("http://127.0.0.1:8000", "--base-url", help="Where `leadrelay serve` answers."),
+    as_json: bool = typer.Option(False, "--json", help="Print the link as JSON."),
+) -> None:
+    from leadrelay.access.sessions import LINK_LIFETIME, create_login_link
+
+    application = state(ctx).app()
+    code = create_login_link(application.engine, token_id, now=application.clock())
+    link = f"{base_url.rstrip('/')}/login/{code}"
+    if as_json:
+        print_json({"link": link, "expires_in_s": int(LINK_LIFETIME.total_seconds())})
+    else:
+        err_console.print("open this link once, within 15 minutes, to sign in:", highlight=False)
+        console.print(link, highlight=False, soft_wrap=True)
 
 
 @app.command("revoke", help="Revoke a token for good: requests with it get 401 from now on.")

@@ -77,8 +77,9 @@ def upgrade() -> None:
         sa.Column('dimension', sa.String(length=16), nullable=False),
         sa.Column('value', sa.String(length=400), nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('part', sa.String(length=16), nullable=False),
         sa.Column('counts', DOCUMENT, nullable=False),
-        sa.PrimaryKeyConstraint('grain', 'dimension', 'value', 'day'),
+        sa.PrimaryKeyConstraint('grain', 'dimension', 'value', 'day', 'part'),
     )
     op.create_table(
         'report_leads',

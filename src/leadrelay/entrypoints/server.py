@@ -1,0 +1,36 @@
+"""What `leadrelay serve` runs: the HTTP API and, beside it, the web app — one process, one App, one set of rules.
+
+`create_app(app)` is the API (`entrypoints.api`) with the web app's pages (`entrypoints.web`)
+and their stylesheet at `/static`. The pages are not part of the API's OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from leadrelay.bootstrap import App, bootstrap
+from leadrelay.entrypoints.api.app import create_app as create_api
+from leadrelay.entrypoints.web import pages
+from leadrelay.settings import Settings
+
+
+def create_app(app: App) -> FastAPI:
+    """The API and the web app, serving `app`."""
+    server = create_api(app)
+    server.include_router(pages.router)
+    server.mount("/static", StaticFiles(directory=str(resources.files("leadrelay.entrypoints.web") / "static")),
+                 name="static")
+    return server
+
+
+def from_environment() -> FastAPI:
+    """The app `leadrelay serve` runs in each worker process: settings from LEADRELAY_* variables.
+
+    `serve` migrates the database once before starting workers, so workers do not race to do it.
+    """
+    migrate = os.environ.get("LEADRELAY_SERVE_MIGRATED") != "1"
+    return create_app(bootstrap(Settings(), migrate=migrate))

@@ -1,0 +1,205 @@
+"""The web app's pages: sign-in, a rep's queue, the lead page and the rep's actions on it.
+
+Another entrypoint, not a second implementation: every page reads through the same
+queries and acts through the same services as the API and the CLI, and who may see or do
+what is `authz`'s (a rep never sees another rep's lead: it answers 404). A browser signs
+in with an API token or a one-time link and then holds a session cookie (HttpOnly,
+SameSite=Lax, Secure over TLS); every form carries the session's CSRF token, and a form
+without it changes nothing. Errors are shown on the page, in words, with nothing changed.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from leadrelay.access.sessions import SESSION_LIFETIME, Session, redeem_login_link, session, sign_in, sign_out
+from leadrelay.access.tokens import Role, Unauthorized
+from leadrelay.bootstrap import App
+from leadrelay.core.errors import LeadRelayError, NotFound
+from leadrelay.entrypoints.api import authz
+from leadrelay.entrypoints.api.auth import current_app
+from leadrelay.entrypoints.api.authz import Action, Caller
+from leadrelay.entrypoints.api.errors import STATUS
+from leadrelay.entrypoints.api.leads import _visible_lead
+from leadrelay.handoff import service as rep_actions
+from leadrelay.handoff.queries import rep_queue, route_explain
+from leadrelay.lead.queries import explain_lead
+
+COOKIE = "leadrelay_session"
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(resources.files("leadrelay.entrypoints.web") / "templates"))
+
+
+class SignedOut(Exception):
+    """No live session: the page sends the browser to sign in."""
+
+
+def _signed_in(request: Request, app: App) -> tuple[Session, Caller]:
+    try:
+        found = session(app.engine, request.cookies.get(COOKIE), now=app.clock())
+    except Unauthorized as exc:
+        raise SignedOut(exc.message) from None
+    who = Caller(found.token)
+    try:
+        authz.check_still_valid(found.token, app.playbook)
+    except LeadRelayError as exc:
+        raise SignedOut(exc.message) from None
+    return found, who
+
+
+def _page(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
+          signed: Session | None = None) -> HTMLResponse:
+    base = {"request": request, "session": signed, "csrf": signed.csrf if signed else None,
+            "who": signed.token if signed else None}
+    return templates.TemplateResponse(request, name, base | context, status_code=status)
+
+
+def _to_login(request: Request, message: str | None = None) -> RedirectResponse:
+    target = f"/login?next={quote(request.url.path)}" + (f"&message={quote(message)}" if message else "")
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _with_cookie(request: Request, signed: Session, target: str) -> RedirectResponse:
+    response = RedirectResponse(target if target.startswith("/") and not target.startswith("//") else "/",
+                                status_code=303)
+    response.set_cookie(COOKIE, signed.secret, httponly=True, samesite="lax", path="/",
+                        secure=request.url.scheme == "https",
+                        max_age=int(SESSION_LIFETIME.total_seconds()))
+    return response
+
+
+# --- signing in and out -----------------------------------------------------------------
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/", message: str | None = None) -> HTMLResponse:
+    return _page(request, "login.html", {"next": next, "message": message})
+
+
+@router.post("/login")
+def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
+    app = current_app(request)
+    try:
+        signed = sign_in(app.engine, token, now=app.clock())
+    except Unauthorized as exc:
+        return _page(request, "login.html", {"next": next, "error": exc.message}, status=401)
+    return _with_cookie(request, signed, next)
+
+
+@router.get("/login/{code}")
+def login_link(request: Request, code: str) -> Response:
+    app = current_app(request)
+    try:
+        signed = redeem_login_link(app.engine, code, now=app.clock())
+    except Unauthorized as exc:
+        return _page(request, "login.html", {"next": "/", "error": exc.message}, status=401)
+    return _with_cookie(request, signed, "/")
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("")) -> Response:
+    app = current_app(request)
+    try:
+        signed, _ = _signed_in(request, app)
+    except SignedOut:
+        return _to_login(request)
+    if not signed.form_token_ok(csrf):
+        return _refused(request, signed)
+    sign_out(app.engine, signed.secret, now=app.clock())
+    return _to_login(request, "signed out")
+
+
+def _refused(request: Request, signed: Session) -> HTMLResponse:
+    return _page(request, "error.html", {"title": "Form refused", "message": "This form was not sent from this "
+                 "session's page (its form token is missing or wrong), so nothing was changed. Reload the page "
+                 "and try again."}, status=403, signed=signed)
+
+
+# --- the rep's workspace ------------------------------------------------------------------
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    app = current_app(request)
+    try:
+        signed, who = _signed_in(request, app)
+    except SignedOut as exc:
+        return _to_login(request, str(exc) if request.cookies.get(COOKIE) else None)
+    queues = []
+    if who.role is Role.REP:
+        queues = [(who.token.rep_id, rep_queue(app, who.token.rep_id))]
+    elif who.role is Role.MANAGER:
+        queues = [(rep, rep_queue(app, rep)) for rep in sorted(authz.team_members(app.playbook, who.token.team))]
+    return _page(request, "queue.html", {"queues": queues, "now": app.clock()}, signed=signed)
+
+
+@router.get("/leads/{lead_id}", response_class=HTMLResponse)
+def lead_page(request: Request, lead_id: int, done: str | None = None) -> Response:
+    app = current_app(request)
+    try:
+        signed, who = _signed_in(request, app)
+    except SignedOut as exc:
+        return _to_login(request, str(exc))
+    try:
+        authz.require(who, Action.READ_LEADS)
+        lead = _visible_lead(app, who, str(lead_id))
+    except LeadRelayError as exc:
+        return _error(request, signed, exc)
+    return _lead(request, app, signed, who, lead.id, done=done)
+
+
+def _lead(request: Request, app: App, signed: Session, who: Caller, lead_id: int, *, done: str | None = None,
+          error: str | None = None, status: int = 200) -> HTMLResponse:
+    found = explain_lead(app, lead_id)
+    routing = route_explain(app, lead_id)
+    mine = who.role is Role.REP and found["owner"] == who.token.rep_id
+    open_handoff = next((h for h in reversed(routing["handoffs"]) if h["status"] != "closed"), None)
+    return _page(request, "lead.html", {
+        "lead": found, "routing": routing, "handoff": open_handoff, "mine": mine, "done": done, "error": error,
+        "touch_kinds": rep_actions.TOUCH_KINDS}, status=status, signed=signed)
+
+
+def _error(request: Request, signed: Session, exc: LeadRelayError) -> HTMLResponse:
+    status = 404 if isinstance(exc, NotFound) else STATUS.get(exc.code, 400)
+    title = "Not found" if status == 404 else "Not allowed" if status == 403 else "Not possible"
+    return _page(request, "error.html", {"title": title, "message": exc.message}, status=status, signed=signed)
+
+
+@router.post("/leads/{lead_id}/accept")
+def accept(request: Request, lead_id: int, csrf: str = Form(""), version: int | None = Form(None)) -> Response:
+    return _act(request, lead_id, csrf, "accepted",
+                lambda app, who, lead: rep_actions.accept(app, lead.id, rep=who.token.rep_id, expected_version=version))
+
+
+@router.post("/leads/{lead_id}/touches")
+def touch(request: Request, lead_id: int, csrf: str = Form(""), kind: str = Form(""), outcome: str = Form(""),
+          note: str = Form("")) -> Response:
+    return _act(request, lead_id, csrf, "touch logged", lambda app, who, lead: rep_actions.log_touch(
+        app, lead.id, rep=who.token.rep_id, kind=kind, outcome=outcome.strip(), note=note.strip() or None))
+
+
+def _act(request: Request, lead_id: int, csrf: str, done: str, action) -> Response:
+    """A rep's action on their own lead: signed in, the form token right, the lead theirs; then the service."""
+    app = current_app(request)
+    try:
+        signed, who = _signed_in(request, app)
+    except SignedOut as exc:
+        return _to_login(request, str(exc))
+    if not signed.form_token_ok(csrf):
+        return _refused(request, signed)
+    try:
+        authz.require(who, Action.ACT_AS_OWNER)
+        lead = _visible_lead(app, who, str(lead_id))
+    except LeadRelayError as exc:
+        return _error(request, signed, exc)
+    try:
+        action(app, who, lead)
+    except LeadRelayError as exc:
+        return _lead(request, app, signed, who, lead.id, error=exc.message, status=STATUS.get(exc.code, 400))
+    return RedirectResponse(f"/leads/{lead.id}?done={quote(done)}", status_code=303)

@@ -1,0 +1,128 @@
+"""The web app's first pages over HTTP: signing in (token form, one-time link), the session cookie, CSRF on every
+form, a rep's queue and lead page, Accept and Log touch. Every figure checked here is set up by the test."""
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from leadrelay.access.sessions import create_login_link
+from leadrelay.access.tokens import revoke_token
+from leadrelay.entrypoints.server import create_app
+from leadrelay.storage import handoff_tables as h
+from tests.api.conftest import add_lead
+
+
+@pytest.fixture
+def web(app):
+    with TestClient(create_app(app), follow_redirects=False) as client:
+        yield client
+
+
+def sign_in(web, secret):
+    response = web.post("/login", data={"token": secret, "next": "/"})
+    assert response.status_code == 303, response.text
+    return response
+
+
+def csrf_of(page) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def test_a_rep_signs_in_with_a_token_and_sees_their_queue_and_not_another_reps_lead(app, web, tokens, people):
+    mine = add_lead(app, "mine@corp.example", owner=people.rep, hand_raise=True)
+    theirs = add_lead(app, "theirs@corp.example", owner=people.teammate, hand_raise=True)
+    assert web.get("/").headers["location"].startswith("/login")  # not signed in yet
+    response = sign_in(web, tokens.rep)
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie  # plain HTTP here
+    queue = web.get("/")
+    assert queue.status_code == 200 and "mine@corp.example" in queue.text and "theirs@corp.example" not in queue.text
+    assert web.get(f"/leads/{mine}").status_code == 200
+    other = web.get(f"/leads/{theirs}")
+    assert other.status_code == 404 and "theirs@corp.example" not in other.text
+
+
+def test_accept_and_log_touch_from_the_lead_page_and_a_form_without_its_token_changes_nothing(app, web, tokens,
+                                                                                              people):
+    lead = add_lead(app, "work@corp.example", owner=people.rep, hand_raise=True)
+    sign_in(web, tokens.rep)
+    page = web.get(f"/leads/{lead}")
+    assert ">Accept</button>" in page.text and ">Log touch</button>" in page.text
+    refused = web.post(f"/leads/{lead}/accept", data={})
+    assert refused.status_code == 403 and "nothing was changed" in refused.text
+    with app.engine.connect() as conn:
+        assert conn.scalar(select(h.handoffs.c.accepted_at).where(h.handoffs.c.lead_id == lead)) is None
+    done = web.post(f"/leads/{lead}/accept", data={"csrf": csrf_of(page)})
+    assert (done.status_code, done.headers["location"]) == (303, f"/leads/{lead}?done=accepted")
+    page = web.get(done.headers["location"])
+    assert "Done: accepted." in page.text and ">Accept</button>" not in page.text
+    touched = web.post(f"/leads/{lead}/touches", data={"csrf": csrf_of(page), "kind": "call", "outcome": "connected",
+                                                      "note": "asked for pricing"})
+    assert touched.status_code == 303
+    with app.engine.connect() as conn:
+        assert conn.scalar(select(h.touches.c.note).where(h.touches.c.lead_id == lead)) == "asked for pricing"
+    bad = web.post(f"/leads/{lead}/touches", data={"csrf": csrf_of(page), "kind": "fax", "outcome": "sent"})
+    assert bad.status_code == 400 and "unknown touch kind &#39;fax&#39;" in bad.text  # said on the page
+
+
+@pytest.mark.parametrize("secret", ["lrk_not-a-real-token", ""])
+def test_a_wrong_token_is_told_so_on_the_sign_in_page(web, secret):
+    response = web.post("/login", data={"token": secret})
+    assert response.status_code == 401 and 'role="alert"' in response.text and "set-cookie" not in response.headers
+
+
+def test_a_write_key_cannot_sign_in(web, tokens):
+    response = web.post("/login", data={"token": tokens.ingest})
+    assert response.status_code == 401 and "write key cannot sign in" in response.text
+
+
+def test_revoking_the_token_ends_its_sessions_and_a_tampered_cookie_is_no_session(app, web, tokens, people):
+    from leadrelay.access.tokens import list_tokens
+
+    sign_in(web, tokens.rep)
+    assert web.get("/").status_code == 200
+    rep_token = next(t for t in list_tokens(app.engine) if t.rep_id == people.rep)
+    revoke_token(app.engine, rep_token.id, now=app.clock())
+    assert web.get("/").headers["location"].startswith("/login")
+    web.cookies.set("leadrelay_session", "forged")
+    assert web.get("/").headers["location"].startswith("/login")
+
+
+def test_a_one_time_link_signs_in_once(app, web, tokens, people):
+    from leadrelay.access.tokens import list_tokens
+
+    manager = next(t for t in list_tokens(app.engine) if t.role.value == "manager")
+    code = create_login_link(app.engine, manager.id, now=app.clock())
+    first = web.get(f"/login/{code}")
+    assert first.status_code == 303 and web.get("/").status_code == 200  # a manager sees the team's queues
+    again = web.get(f"/login/{code}")
+    assert again.status_code == 401 and "used, expired or unknown" in again.text
+
+
+def test_signing_out_ends_the_session_for_good(web, tokens):
+    sign_in(web, tokens.rep)
+    page = web.get("/")
+    old = web.cookies.get("leadrelay_session")
+    out = web.post("/logout", data={"csrf": csrf_of(page)})
+    assert out.status_code == 303 and "signed%20out" in out.headers["location"]
+    web.cookies.set("leadrelay_session", old)  # the old cookie, kept by someone
+    assert web.get("/").headers["location"].startswith("/login")
+
+
+def test_the_cli_prints_a_one_time_link_and_refuses_a_write_key(app, web, tokens, database_url, tmp_path):
+    from leadrelay.access.tokens import list_tokens
+    from tests.e2e.cli import Cli
+
+    cli = Cli(tmp_path, database_url)
+    found = {t.role.value: t.id for t in list_tokens(app.engine)}
+    run = cli("tokens", "login-link", str(found["marketing"]), "--base-url", "https://crm.example/", "--json")
+    assert run.code == 0, run.err
+    link = run.json()["link"]
+    assert link.startswith("https://crm.example/login/") and run.json()["expires_in_s"] == 900
+    assert web.get(link.removeprefix("https://crm.example")).status_code == 303
+    refused = cli("tokens", "login-link", str(found["ingest"]))
+    assert refused.code != 0 and "is a write key: it cannot sign in" in refused.err
+    unknown = cli("tokens", "login-link", "999")
+    assert unknown.code != 0 and "no live token 999" in unknown.err
