@@ -7,13 +7,17 @@ take hours at a million leads): leads with a first-touch source, campaign, count
 persona and owner; their stage history (subscriber, then lead, MQL, SAL, SQL, opportunity
 and customer with falling odds, some hand-raisers jumping from lead to SAL, some recycles);
 a handoff for every lead that reached SAL, with assignment, acceptance, first touch and
-deadlines; its touches; its `LeadAssigned` domain event. No activities are generated, so
-speed to lead's system delay is not measured here (its human delay is).
+deadlines; its routing decision; its touches; its `LeadAssigned` domain event. No
+activities are generated, so speed to lead's system delay is not measured here (its human
+delay is).
 
 Each report is asked as a user would: `funnel` from subscriber by source and month,
 `conversion` MQL → SQL by source, `velocity` by month, `speed_to_lead` by rep,
 `persistence`, `leakage` by month, `sla` by rep, `routing` by team and `sources`
-(no spend, no deals: the lead counts). Prints one JSON object per backend:
+(no spend, no deals: the lead counts). Also timed: counting every lead into the rollups
+(`rebuild`), and counting again 1,000 leads whose owner changed (`refresh_1000`: what a
+report or a worker sweep does after changes; it should not grow with the store). Prints
+one JSON object per backend:
 `{"reports": {NAME: {"small_s", "large_s", "growth"}}, "leads_small", "leads_large"}`.
 The target (issue 9): growth ≤ 2 for every report, and every report under 1 s at
 1,000,000 leads on SQLite. PostgreSQL: LEADRELAY_BENCH_POSTGRES_URL (a fresh schema,
@@ -33,13 +37,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, text, update
 
 from leadrelay.bootstrap import bootstrap
 from leadrelay.lead.stages import Stage
 from leadrelay.playbook.loader import starter_playbook
 from leadrelay.reports import rollups
-from leadrelay.reports.catalog import funnel_stages, report_request, run_report
+from leadrelay.reports.catalog import funnel_stages, refresh_rollups, report_request, run_report
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -70,13 +74,13 @@ def log(*args) -> None:
 def generate(engine, n: int, reps: list[tuple[str, str]], seed: int = 9) -> None:
     """`n` leads with their history, handoffs, touches and events (see the module docstring)."""
     rng = random.Random(seed)
-    leads, moves, handoffs, touches, events = [], [], [], [], []
+    leads, moves, handoffs, touches, events, decisions = [], [], [], [], [], []
 
     def flush() -> None:
         """Everything generated so far, parents before children (the foreign keys hold)."""
         with engine.begin() as conn:
             for table, rows in ((t.leads, leads), (t.stage_changes, moves), (h.handoffs, handoffs),
-                                (h.touches, touches), (h.domain_events, events)):
+                                (h.touches, touches), (h.domain_events, events), (h.routing_decisions, decisions)):
                 if rows:
                     conn.execute(insert(table), rows)
                     rows.clear()
@@ -132,6 +136,9 @@ def generate(engine, n: int, reps: list[tuple[str, str]], seed: int = 9) -> None
                 for k in range(rng.randrange(1, 5)):
                     touches.append({"lead_id": lead_id, "handoff_id": handoff_id, "rep": owner, "kind": "call",
                                     "outcome": "no_answer", "at": first_touch + timedelta(days=k * rng.uniform(0, 3))})
+            decisions.append({"lead_id": lead_id, "handoff_id": handoff_id, "at": assigned,
+                              "rule_id": rng.choice(["by_country", "rest"]), "team": team, "owner": owner,
+                              "reason": "bench", "candidates": [], "actor": "rule:routing"})
             events.append({"type": "LeadAssigned", "at": assigned, "recorded_at": assigned, "lead_id": lead_id,
                            "handoff_id": handoff_id, "cause": "rule:routing", "data": {"owner": owner},
                            "quiet": False})
@@ -169,7 +176,15 @@ def measure(url: str, n: int) -> dict[str, float]:
             counted = rollups.rebuild(conn, funnel_stages(app, Stage.SUBSCRIBER))
         rebuilt = time.perf_counter() - started
         log(f"  rollups rebuilt in {rebuilt:.1f} s ({counted / rebuilt:,.0f} leads/s)")
-        return time_reports(app) | {"rebuild": round(rebuilt, 3)}
+        if app.engine.dialect.name == "postgresql":  # the planner's statistics, as autovacuum would keep them
+            with app.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        timings = time_reports(app) | {"rebuild": round(rebuilt, 3)}
+        with app.engine.begin() as conn:  # a change to 1,000 leads (their owner), as reassignments would make
+            conn.execute(update(t.leads).where(t.leads.c.id <= 1000).values(owner=reps[0][0]))
+        started = time.perf_counter()
+        refresh_rollups(app)
+        return timings | {"refresh_1000": round(time.perf_counter() - started, 3)}
     finally:
         app.close()
 
@@ -212,7 +227,7 @@ def main() -> None:
             results[backend] = {
                 "reports": {name: {"small_s": timings["small"][name], "large_s": timings["large"][name],
                                    "growth": round(timings["large"][name] / max(timings["small"][name], 1e-6), 1)}
-                            for name in (*QUESTIONS, "rebuild")},
+                            for name in (*QUESTIONS, "rebuild", "refresh_1000")},
                 "leads_small": args.leads, "leads_large": args.leads * args.scale}
             for name, figures in results[backend]["reports"].items():
                 log(f"  {name:14} {figures['small_s']:8.3f} s  {figures['large_s']:8.3f} s  ×{figures['growth']}")

@@ -126,3 +126,54 @@ def test_the_cli_prints_a_one_time_link_and_refuses_a_write_key(app, web, tokens
     assert refused.code != 0 and "is a write key: it cannot sign in" in refused.err
     unknown = cli("tokens", "login-link", "999")
     assert unknown.code != 0 and "no live token 999" in unknown.err
+
+
+def test_a_rep_recycles_with_a_reason_from_the_playbook_and_a_made_up_reason_changes_nothing(app, web, tokens,
+                                                                                              people):
+    from leadrelay.lead.stages import Transition
+
+    lead = add_lead(app, "back@corp.example", owner=people.rep, hand_raise=True)
+    sign_in(web, tokens.rep)
+    page = web.get(f"/leads/{lead}")
+    reason = sorted(app.playbook.rules.reasons[Transition.RECYCLE])[0]
+    assert f"<option>{reason}</option>" in page.text and ">Disqualify</button>" in page.text
+    made_up = web.post(f"/leads/{lead}/recycle", data={"csrf": csrf_of(page), "reason": "felt like it"})
+    assert made_up.status_code in (400, 422) and 'role="alert"' in made_up.text
+    assert "<dt>Stage</dt><dd>sal</dd>" in web.get(f"/leads/{lead}").text  # still where it was
+    done = web.post(f"/leads/{lead}/recycle", data={"csrf": csrf_of(page), "reason": reason})
+    assert (done.status_code, done.headers["location"]) == (303, f"/leads/{lead}?done=recycled")
+    assert web.get(f"/leads/{lead}").status_code == 404  # back with marketing: no longer the rep's lead
+
+
+def test_a_manager_sees_a_breach_on_the_board_and_reassigns_it_and_a_rep_has_no_board(app, web, tokens, people,
+                                                                                        clock):
+    lead = add_lead(app, "late@corp.example", owner=people.rep, hand_raise=True)
+    clock.advance(days=3)  # long past the accept deadline: a breach whether or not the worker ran
+    sign_in(web, tokens.manager)
+    board = web.get("/board")
+    assert board.status_code == 200
+    row = re.search(r'<tr class="(\w+)">\s*<td><a href="/leads/%d">late@corp.example' % lead, board.text)
+    assert row and row.group(1) == "breached"
+    moved = web.post(f"/leads/{lead}/reassign", data={"csrf": csrf_of(board), "to": people.teammate})
+    assert moved.status_code == 303, moved.text
+    with app.engine.connect() as conn:
+        owner = conn.scalar(select(h.handoffs.c.owner).where(h.handoffs.c.lead_id == lead,
+                                                             h.handoffs.c.status != "closed"))
+    assert owner == people.teammate
+    stranger = web.post(f"/leads/{lead}/reassign", data={"csrf": csrf_of(board), "to": people.stranger})
+    assert stranger.status_code in (403, 404) and 'role="alert"' in stranger.text  # not their team's rep
+    web.cookies.clear()
+    sign_in(web, tokens.rep)
+    assert web.get("/board").status_code == 404
+
+
+def test_a_rep_marks_their_own_days_away_and_a_backwards_range_is_refused(app, web, tokens, people):
+    sign_in(web, tokens.rep)
+    page = web.get("/")
+    done = web.post("/away", data={"csrf": csrf_of(page), "from": "2026-12-21", "to": "2026-12-24"})
+    assert done.status_code == 303
+    assert "2026-12-21 to 2026-12-24" in web.get("/").text
+    backwards = web.post("/away", data={"csrf": csrf_of(page), "from": "2026-12-24", "to": "2026-12-21"})
+    assert backwards.status_code == 400 and "before 2026-12-24" in backwards.text
+    garbled = web.post("/away", data={"csrf": csrf_of(page), "from": "next week", "to": "2026-12-21"})
+    assert garbled.status_code == 400 and "from: &#39;next week&#39; is not a date" in garbled.text

@@ -641,7 +641,10 @@ def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     result = Cli(tmp_path, None)("demo", "--visitors", "200", "--database", "sqlite:///demo.db", "--json")
     assert (result.code, result.err) == (0, "")
     demo = result.json()
-    assert set(demo) == {"messages", "ingest", "funnel", "examples", "sales", "reps", "sla", "handoffs", "deals"}
+    assert set(demo) == {"messages", "ingest", "funnel", "examples", "sales", "reps", "sla", "handoffs", "deals",
+                         "web"}
+    busiest = max(demo["reps"], key=lambda r: (r["open_leads"], r["assigned_total"]))
+    assert set(demo["web"]["tokens"]) == {f"rep {busiest['id']}", f"manager of {busiest['team']}", "marketing"}
     assert demo["ingest"]["received"] == demo["messages"] > 0
     assert [s["stage"] for s in demo["funnel"]["stages"]] == STAGE_NAMES
     assert demo["funnel"]["known_leads"] > 0
@@ -653,3 +656,23 @@ def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     assert deals["qualified"] >= deals["sql"] >= deals["converted"] >= deals["won"] + deals["lost"]
     assert deals["converted"] > 0 and set(deals["forecast"]) == {"as_of", "week", "by", "rows", "totals", "snapshots"}
     assert (tmp_path / "demo.db").is_file()
+
+
+def test_the_demo_prints_tokens_that_open_the_web_app_on_its_data(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from leadrelay.bootstrap import bootstrap
+    from leadrelay.entrypoints.server import create_app
+    from leadrelay.playbook.loader import starter_playbook
+    from leadrelay.settings import Settings
+
+    demo = Cli(tmp_path, None)("demo", "--visitors", "200", "--database", "sqlite:///demo.db", "--json").json()
+    rep = next(name for name in demo["web"]["tokens"] if name.startswith("rep "))
+    app = bootstrap(Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}"), playbook=starter_playbook())
+    try:
+        with TestClient(create_app(app), follow_redirects=False) as web:
+            assert web.post("/login", data={"token": demo["web"]["tokens"][rep]}).status_code == 303
+            queue = web.get("/")
+            assert queue.status_code == 200 and "My queue" in queue.text and "/leads/" in queue.text
+    finally:
+        app.close()

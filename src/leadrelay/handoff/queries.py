@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, select
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.core.time import utc_iso
-from leadrelay.handoff.model import OWNED_STATUSES
+from leadrelay.handoff.model import OPEN_STATUSES, OWNED_STATUSES
 from leadrelay.lead.queries import find_lead
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -65,6 +65,26 @@ def rep_queue(app: App, rep: str) -> list[dict[str, Any]]:
                             .where(c.status.in_(OWNED_STATUSES), c.owner == rep)
                             .order_by(due.is_(None), due, c.opened_at))
         return [handoff_dict(r) | {"email": r.email} for r in rows]
+
+
+def team_board(app: App, team: str, now: datetime, *, soon: timedelta = timedelta(hours=2)) -> list[dict[str, Any]]:
+    """A team's open handoffs (queued ones too), each with its next deadline and how it stands: `breached` (a
+    deadline passed unmet), `due_soon` (within `soon`), `queued` (no rep yet) or `on_time`; breaches first."""
+    c = h.handoffs.c
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(h.handoffs, t.leads.c.email).join(t.leads, t.leads.c.id == c.lead_id)
+                            .where(c.status.in_(OPEN_STATUSES), c.team == team).order_by(c.opened_at)).all()
+    order = {"breached": 0, "due_soon": 1, "queued": 2, "on_time": 3}
+    out = []
+    for row in rows:
+        due = [at for at, met in ((row.accept_due_at, row.accepted_at), (row.first_touch_due_at, row.first_touch_at),
+                                  (row.touches_due_at, row.touches_required is not None
+                                   and row.touches >= row.touches_required or None)) if at is not None and not met]
+        nearest = min(due, default=None)
+        state = ("queued" if row.status == "queued" else "breached" if nearest is not None and nearest <= now
+                 else "due_soon" if nearest is not None and nearest <= now + soon else "on_time")
+        out.append(handoff_dict(row) | {"email": row.email, "next_due_at": utc_iso(nearest), "state": state})
+    return sorted(out, key=lambda x: (order[x["state"]], x["next_due_at"] or "", x["opened_at"]))
 
 
 def suppression_list(app: App, channel: str | None = None, *,

@@ -37,10 +37,11 @@ def demo(
     settings = Settings(database_url=database)
     result = run_demo(lambda clock, playbook: bootstrap(settings, playbook=playbook, clock=clock),
                       seed=seed, visitors=visitors)
+    web = _web_tokens(database, result.reps)
     if as_json:
         print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
                     "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
-                    "handoffs": result.handoff_examples, "deals": result.deals})
+                    "handoffs": result.handoff_examples, "deals": result.deals, "web": web})
         return
     r = result.report
     console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
@@ -67,3 +68,29 @@ def demo(
     deals = {k: v for k, v in result.deals.items() if k != "forecast"}
     console.print(", ".join(f"{k}: {v}" for k, v in deals.items()))
     print_forecast(result.deals["forecast"])
+    console.rule("The web app")
+    console.print(f"run: leadrelay serve --database {database}\nthen open http://127.0.0.1:8000/login "
+                  "and sign in with one of these tokens (made for the demo):", highlight=False)
+    for who, secret in web["tokens"].items():
+        console.print(f"  {who}: {secret}", highlight=False, soft_wrap=True)
+
+
+def _web_tokens(database: str, reps: list[dict]) -> dict:
+    """Tokens to try the web app with: the rep with the most open leads, their team's manager, a marketer."""
+    from datetime import UTC, datetime
+
+    from leadrelay.access.tokens import create_token
+    from leadrelay.storage.database import connect
+
+    busiest = max(reps, key=lambda rep: (rep["open_leads"], rep["assigned_total"]))
+    engine = connect(database)
+    try:
+        now = datetime.now(UTC)
+        tokens = {f"rep {busiest['id']}": create_token(engine, "rep", now=now, rep_id=busiest["id"], label="demo")[1],
+                  f"manager of {busiest['team']}": create_token(engine, "manager", now=now, team=busiest["team"],
+                                                                 label="demo")[1],
+                  "marketing": create_token(engine, "marketing", now=now, label="demo")[1]}
+    finally:
+        engine.dispose()
+    return {"serve": f"leadrelay serve --database {database}", "login": "http://127.0.0.1:8000/login",
+            "tokens": tokens}

@@ -1,4 +1,5 @@
-"""The web app's pages: sign-in, a rep's queue, the lead page and the rep's actions on it.
+"""The web app's pages: sign-in, a rep's queue, the lead page and the rep's actions on it (accept, log a touch,
+reject, recycle, disqualify).
 
 Another entrypoint, not a second implementation: every page reads through the same
 queries and acts through the same services as the API and the CLI, and who may see or do
@@ -10,6 +11,7 @@ without it changes nothing. Errors are shown on the page, in words, with nothing
 
 from __future__ import annotations
 
+from datetime import date
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -21,17 +23,20 @@ from fastapi.templating import Jinja2Templates
 from leadrelay.access.sessions import SESSION_LIFETIME, Session, redeem_login_link, session, sign_in, sign_out
 from leadrelay.access.tokens import Role, Unauthorized
 from leadrelay.bootstrap import App
-from leadrelay.core.errors import LeadRelayError, NotFound
+from leadrelay.core.errors import InvalidInput, LeadRelayError, NotFound
 from leadrelay.entrypoints.api import authz
 from leadrelay.entrypoints.api.auth import current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import STATUS
-from leadrelay.entrypoints.api.leads import _visible_lead
+from leadrelay.entrypoints.api.leads import REP_MOVES, _visible_lead
 from leadrelay.handoff import service as rep_actions
-from leadrelay.handoff.queries import rep_queue, route_explain
+from leadrelay.handoff.directory import list_reps, set_rep
+from leadrelay.handoff.queries import rep_queue, route_explain, team_board
 from leadrelay.lead.queries import explain_lead
+from leadrelay.reports.catalog import report_request, run_report
 
 COOKIE = "leadrelay_session"
+DONE = {"reject": "rejected", "recycle": "recycled", "disqualify": "disqualified"}
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(resources.files("leadrelay.entrypoints.web") / "templates"))
 
@@ -131,12 +136,42 @@ def home(request: Request) -> Response:
         signed, who = _signed_in(request, app)
     except SignedOut as exc:
         return _to_login(request, str(exc) if request.cookies.get(COOKIE) else None)
-    queues = []
+    queues, away = [], None
     if who.role is Role.REP:
         queues = [(who.token.rep_id, rep_queue(app, who.token.rep_id))]
+        away = next((rep["away"] for rep in list_reps(app) if rep["id"] == who.token.rep_id), [])
     elif who.role is Role.MANAGER:
         queues = [(rep, rep_queue(app, rep)) for rep in sorted(authz.team_members(app.playbook, who.token.team))]
-    return _page(request, "queue.html", {"queues": queues, "now": app.clock()}, signed=signed)
+    return _page(request, "queue.html", {"queues": queues, "now": app.clock(), "away": away,
+                                         "done": request.query_params.get("done")}, signed=signed)
+
+
+@router.post("/away")
+def away(request: Request, csrf: str = Form(""), start: str = Form("", alias="from"),
+         end: str = Form("", alias="to")) -> Response:
+    """A rep marks their own days out of office (inclusive); routing skips them meanwhile."""
+    app = current_app(request)
+    try:
+        signed, who = _signed_in(request, app)
+    except SignedOut as exc:
+        return _to_login(request, str(exc))
+    if not signed.form_token_ok(csrf):
+        return _refused(request, signed)
+    if who.role is not Role.REP:
+        return _error(request, signed, NotFound("out-of-office dates here are a rep's own"))
+    try:
+        first, last = _day(start, "from"), _day(end, "to")
+        set_rep(app, who.token.rep_id, actor=who.actor, away=(first, last))
+    except LeadRelayError as exc:
+        return _error(request, signed, exc)
+    return RedirectResponse(f"/?done={quote(f'away from {first} to {last}')}", status_code=303)
+
+
+def _day(text: str, label: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{label}: '{text}' is not a date (YYYY-MM-DD)") from None
 
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
@@ -160,9 +195,10 @@ def _lead(request: Request, app: App, signed: Session, who: Caller, lead_id: int
     routing = route_explain(app, lead_id)
     mine = who.role is Role.REP and found["owner"] == who.token.rep_id
     open_handoff = next((h for h in reversed(routing["handoffs"]) if h["status"] != "closed"), None)
+    reasons = {kind.value: sorted(app.playbook.rules.reasons[kind]) for kind in REP_MOVES}
     return _page(request, "lead.html", {
         "lead": found, "routing": routing, "handoff": open_handoff, "mine": mine, "done": done, "error": error,
-        "touch_kinds": rep_actions.TOUCH_KINDS}, status=status, signed=signed)
+        "touch_kinds": rep_actions.TOUCH_KINDS, "reasons": reasons}, status=status, signed=signed)
 
 
 def _error(request: Request, signed: Session, exc: LeadRelayError) -> HTMLResponse:
@@ -182,6 +218,61 @@ def touch(request: Request, lead_id: int, csrf: str = Form(""), kind: str = Form
           note: str = Form("")) -> Response:
     return _act(request, lead_id, csrf, "touch logged", lambda app, who, lead: rep_actions.log_touch(
         app, lead.id, rep=who.token.rep_id, kind=kind, outcome=outcome.strip(), note=note.strip() or None))
+
+
+@router.post("/leads/{lead_id}/reassign")
+def reassign(request: Request, lead_id: int, csrf: str = Form(""), to: str = Form("")) -> Response:
+    """A manager gives a lead of their team to one of their reps (an admin: to any rep)."""
+    app = current_app(request)
+    try:
+        signed, who = _signed_in(request, app)
+    except SignedOut as exc:
+        return _to_login(request, str(exc))
+    if not signed.form_token_ok(csrf):
+        return _refused(request, signed)
+    try:
+        authz.require(who, Action.READ_LEADS)
+        lead = _visible_lead(app, who, str(lead_id))
+        authz.require(who, Action.REASSIGN)
+        authz.require_assignee(who, app.playbook, to or None)
+        rep_actions.reassign(app, lead.id, actor=who.actor, to=to or None)
+    except LeadRelayError as exc:
+        return _error(request, signed, exc)
+    return RedirectResponse(f"/board?done={quote(f'lead {lead.id} reassigned')}", status_code=303)
+
+
+@router.get("/board", response_class=HTMLResponse)
+def board(request: Request, team: str | None = None, done: str | None = None) -> Response:
+    """A manager's board: breaches and deadlines due soon, the team's queue (unassigned leads too), each rep's load,
+    reassign; the team's speed to lead, persistence and SLA compliance."""
+    app = current_app(request)
+    try:
+        signed, who = _signed_in(request, app)
+    except SignedOut as exc:
+        return _to_login(request, str(exc))
+    teams = sorted(app.playbook.rules.handoff.directory.teams)
+    team = who.token.team if who.role is Role.MANAGER else team or (teams[0] if teams else None)
+    if who.role not in (Role.MANAGER, Role.ADMIN) or team not in teams:
+        return _error(request, signed, NotFound("the board is a manager's page"))
+    members = sorted(authz.team_members(app.playbook, team))
+    reports = {name: run_report(app, report_request(name, by="rep"), owners=members)["rows"]
+               for name in ("speed_to_lead", "persistence", "sla")}
+    return _page(request, "board.html", {
+        "team": team, "teams": teams if who.role is Role.ADMIN else [team], "members": members, "done": done,
+        "handoffs": team_board(app, team, app.clock()),
+        "reps": [rep for rep in list_reps(app) if rep["team"] == team], "reports": reports}, signed=signed)
+
+
+@router.post("/leads/{lead_id}/{move}")
+def move(request: Request, lead_id: int, move: str, csrf: str = Form(""), reason: str = Form(""),
+         version: int | None = Form(None)) -> Response:
+    """Reject, recycle or disqualify: a reason from the playbook's list for that move."""
+    kind = next((k for k in REP_MOVES if k.value == move), None)
+    if kind is None:
+        return Response(status_code=404)
+    return _act(request, lead_id, csrf, DONE[kind.value], (
+        lambda app, who, lead: REP_MOVES[kind](app, lead.id, rep=who.token.rep_id, reason=reason,
+                                               expected_version=version)))
 
 
 def _act(request: Request, lead_id: int, csrf: str, done: str, action) -> Response:
