@@ -63,6 +63,7 @@ def test_accept_and_log_touch_from_the_lead_page_and_a_form_without_its_token_ch
     assert touched.status_code == 303
     with app.engine.connect() as conn:
         assert conn.scalar(select(h.touches.c.note).where(h.touches.c.lead_id == lead)) == "asked for pricing"
+    assert "<blockquote>asked for pricing</blockquote>" in web.get(f"/leads/{lead}").text  # read back on the page
     bad = web.post(f"/leads/{lead}/touches", data={"csrf": csrf_of(page), "kind": "fax", "outcome": "sent"})
     assert bad.status_code == 400 and "unknown touch kind &#39;fax&#39;" in bad.text  # said on the page
 
@@ -177,3 +178,23 @@ def test_a_rep_marks_their_own_days_away_and_a_backwards_range_is_refused(app, w
     assert backwards.status_code == 400 and "before 2026-12-24" in backwards.text
     garbled = web.post("/away", data={"csrf": csrf_of(page), "from": "next week", "to": "2026-12-21"})
     assert garbled.status_code == 400 and "from: &#39;next week&#39; is not a date" in garbled.text
+
+
+def test_the_api_docs_load_nothing_from_a_cdn(web):
+    page = web.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert not re.search(r"https?://", re.sub(r"https?://(www\.)?w3\.org[^\"']*", "", page.text))
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert web.get(f"/docs-assets/{asset}").status_code == 200
+    assert web.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not served
+
+
+def test_what_people_typed_is_shown_as_text_never_as_markup(app, web, tokens, people):
+    lead = add_lead(app, "xss@corp.example", owner=people.rep, hand_raise=True, title="<b>CEO</b>")
+    sign_in(web, tokens.rep)
+    page = web.get(f"/leads/{lead}")
+    web.post(f"/leads/{lead}/touches", data={"csrf": csrf_of(page), "kind": "call", "outcome": "connected",
+                                            "note": "<script>alert(1)</script>"})
+    text = web.get(f"/leads/{lead}").text
+    assert "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<b>CEO</b>" not in text and "&lt;b&gt;CEO&lt;/b&gt;" in text

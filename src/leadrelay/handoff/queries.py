@@ -60,11 +60,23 @@ def rep_queue(app: App, rep: str) -> list[dict[str, Any]]:
         raise NotFound(f"no rep '{rep}' in the playbook")
     c = h.handoffs.c
     due = func.coalesce(c.first_touch_due_at, c.accept_due_at, c.touches_due_at)
+    lc = t.leads.c
     with app.engine.connect() as conn:
-        rows = conn.execute(select(h.handoffs, t.leads.c.email).join(t.leads, t.leads.c.id == c.lead_id)
+        rows = conn.execute(select(h.handoffs, lc.email, lc.traits, lc.fit_score, lc.engagement_score,
+                                   lc.company_domain, t.accounts.c.name.label("account_name"))
+                            .join(t.leads, lc.id == c.lead_id).outerjoin(t.accounts, t.accounts.c.id == lc.account_id)
                             .where(c.status.in_(OWNED_STATUSES), c.owner == rep)
                             .order_by(due.is_(None), due, c.opened_at))
-        return [handoff_dict(r) | {"email": r.email} for r in rows]
+        return [handoff_dict(r) | {"email": r.email} | lead_contact(r) for r in rows]
+
+
+def lead_contact(row: Any) -> dict[str, Any]:
+    """Who the lead is, for a rep about to call: name, title, company, phone, and the scores as stored."""
+    traits = row.traits or {}
+    name = traits.get("name") or " ".join(str(traits[k]) for k in ("first_name", "last_name") if traits.get(k))
+    return {"name": name or None, "title": traits.get("title"),
+            "company": traits.get("company") or row.account_name or row.company_domain, "phone": traits.get("phone"),
+            "fit_score": round(row.fit_score, 2), "engagement_score": round(row.engagement_score, 2)}
 
 
 def team_board(app: App, team: str, now: datetime, *, soon: timedelta = timedelta(hours=2)) -> list[dict[str, Any]]:
@@ -85,6 +97,15 @@ def team_board(app: App, team: str, now: datetime, *, soon: timedelta = timedelt
                  else "due_soon" if nearest is not None and nearest <= now + soon else "on_time")
         out.append(handoff_dict(row) | {"email": row.email, "next_due_at": utc_iso(nearest), "state": state})
     return sorted(out, key=lambda x: (order[x["state"]], x["next_due_at"] or "", x["opened_at"]))
+
+
+def lead_touches(app: App, lead_id: int) -> list[dict[str, Any]]:
+    """Every touch logged on a lead, newest first: who, how, the outcome and the note."""
+    c = h.touches.c
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(h.touches).where(c.lead_id == lead_id).order_by(c.at.desc(), c.id.desc()))
+        return [{"at": utc_iso(r.at), "rep": r.rep, "kind": r.kind, "outcome": r.outcome, "note": r.note,
+                 "handoff": r.handoff_id} for r in rows]
 
 
 def suppression_list(app: App, channel: str | None = None, *,

@@ -9,10 +9,14 @@ role-matrix test (tests/api/test_roles.py), which fails for a route it does not 
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from leadrelay import __version__
 from leadrelay.bootstrap import App
@@ -66,14 +70,28 @@ def create_app(app: App) -> FastAPI:
     if active is not None:
         app.playbook = active
     api = FastAPI(title="LeadRelay", version=__version__, description=DESCRIPTION,
-                  default_response_class=JsonResponse)
+                  default_response_class=JsonResponse, docs_url=None, redoc_url=None)
     api.state.runtime = Runtime(app)
     for router in ROUTERS:
         api.include_router(router)
+    _docs(api)
     install_error_handlers(api)
     api.add_middleware(RequestContext, max_inflight=app.settings.max_inflight)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
+
+
+def _docs(api: FastAPI) -> None:
+    """`/docs`: Swagger UI from files vendored in the package (`static/swagger-ui`), nothing from a CDN."""
+    api.mount("/docs-assets", StaticFiles(directory=str(resources.files("leadrelay.entrypoints.api") / "static"
+                                                          / "swagger-ui")), name="docs-assets")
+
+    @api.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="LeadRelay API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
 def _openapi(api: FastAPI) -> dict[str, Any]:

@@ -166,6 +166,12 @@ class RouteExplanation(BaseModel):
 
 class QueueItem(Handoff):
     email: str | None
+    name: str | None = Field(description="From the lead's traits (name, or first and last name).")
+    title: str | None
+    company: str | None = Field(description="The company trait, else the account's name, else the email's domain.")
+    phone: str | None
+    fit_score: float
+    engagement_score: float = Field(description="As of the lead's last activity (it decays from there).")
 
 
 class Queue(BaseModel):

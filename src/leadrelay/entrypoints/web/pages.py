@@ -31,7 +31,7 @@ from leadrelay.entrypoints.api.errors import STATUS
 from leadrelay.entrypoints.api.leads import REP_MOVES, _visible_lead
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import list_reps, set_rep
-from leadrelay.handoff.queries import rep_queue, route_explain, team_board
+from leadrelay.handoff.queries import lead_touches, rep_queue, route_explain, team_board
 from leadrelay.lead.queries import explain_lead
 from leadrelay.reports.catalog import report_request, run_report
 
@@ -198,6 +198,7 @@ def _lead(request: Request, app: App, signed: Session, who: Caller, lead_id: int
     reasons = {kind.value: sorted(app.playbook.rules.reasons[kind]) for kind in REP_MOVES}
     return _page(request, "lead.html", {
         "lead": found, "routing": routing, "handoff": open_handoff, "mine": mine, "done": done, "error": error,
+        "touches": lead_touches(app, lead_id),
         "touch_kinds": rep_actions.TOUCH_KINDS, "reasons": reasons}, status=status, signed=signed)
 
 
