@@ -198,3 +198,21 @@ def test_what_people_typed_is_shown_as_text_never_as_markup(app, web, tokens, pe
     text = web.get(f"/leads/{lead}").text
     assert "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "<b>CEO</b>" not in text and "&lt;b&gt;CEO&lt;/b&gt;" in text
+
+
+def test_a_form_sent_twice_or_after_the_lead_went_to_someone_else_changes_nothing_and_says_why(app, web, tokens,
+                                                                                                people):
+    from leadrelay.handoff import service as rep_actions
+
+    lead = add_lead(app, "twice@corp.example", owner=people.rep, hand_raise=True)
+    sign_in(web, tokens.rep)
+    page = web.get(f"/leads/{lead}")
+    form = {"csrf": csrf_of(page), "version": re.search(r'name="version" value="(\d+)"', page.text).group(1)}
+    assert web.post(f"/leads/{lead}/accept", data=form).status_code == 303
+    again = web.post(f"/leads/{lead}/accept", data=form)  # the same form, sent again (a double click)
+    assert again.status_code in (400, 409) and 'role="alert"' in again.text
+    rep_actions.reassign(app, lead, actor="user:manager", to=people.teammate)  # taken in the meantime
+    late = web.post(f"/leads/{lead}/touches", data={"csrf": form["csrf"], "kind": "call", "outcome": "connected"})
+    assert late.status_code == 404 and f"no lead {lead}" in late.text
+    with app.engine.connect() as conn:
+        assert conn.scalar(select(h.touches.c.id).where(h.touches.c.lead_id == lead)) is None
