@@ -224,15 +224,11 @@ def _leakage(read: _Reader, now: datetime, period: str | None) -> dict[str, Any]
     oldest = {min((month for month, cells in months.items() if month.year > 1970 and metric in cells
                    and cells[metric].n > 0), default=None) for metric in {m for c in months.values() for m in c}}
     for month in sorted(oldest - {None}):
-        days |= rollups.read_days(read.conn, "lead", stall, "d", month, _next_month(month), owners=read.owners)
+        days |= rollups.read_days(read.conn, "lead", stall, "d", month, rollups.next_month(month), owners=read.owners)
     back = read.tally("lead", ("lk.back:", "lk.stale"), by=None, period=period)
     for key, cells in read.tally("deal", ("lk.lost:",), by=None, period=period).items():
         back.setdefault(key, {}).update(cells)
     return {"stall_days": STALL_DAYS, "stalled": stalled_rows(months, days, line)} | went_back_rows(back)
-
-
-def _next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 _OWN_PARAMS = {"funnel": ("stage", "mode"), "conversion": ("from_stage", "to_stage")}
 

@@ -252,7 +252,7 @@ def _spans(start: date | None, end: date | None, *, weekly: bool) -> list[tuple[
     """Which cells cover [start, end): (grain, from, to) — whole months from month cells, the rest from days."""
     if weekly:
         return [("d", start, end)]
-    first = None if start is None else start if start.day == 1 else _next_month(start)
+    first = None if start is None else start if start.day == 1 else next_month(start)
     last = None if end is None else end.replace(day=1)
     if first is not None and last is not None and first >= last:
         return [("d", start, end)]
@@ -264,7 +264,7 @@ def _spans(start: date | None, end: date | None, *, weekly: bool) -> list[tuple[
     return spans
 
 
-def _next_month(day: date) -> date:
+def next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 

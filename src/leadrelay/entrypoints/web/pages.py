@@ -121,6 +121,18 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
     return _to_login(request, "signed out")
 
 
+def _posted(request: Request, csrf: str) -> tuple[App, Session, Caller] | Response:
+    """A form sent by a signed-in browser with its session's form token; else the page that says why."""
+    app = current_app(request)
+    try:
+        signed, who = _signed_in(request, app)
+    except SignedOut as exc:
+        return _to_login(request, str(exc))
+    if not signed.form_token_ok(csrf):
+        return _refused(request, signed)
+    return app, signed, who
+
+
 def _refused(request: Request, signed: Session) -> HTMLResponse:
     return _page(request, "error.html", {"title": "Form refused", "message": "This form was not sent from this "
                  "session's page (its form token is missing or wrong), so nothing was changed. Reload the page "
@@ -150,13 +162,10 @@ def home(request: Request) -> Response:
 def away(request: Request, csrf: str = Form(""), start: str = Form("", alias="from"),
          end: str = Form("", alias="to")) -> Response:
     """A rep marks their own days out of office (inclusive); routing skips them meanwhile."""
-    app = current_app(request)
-    try:
-        signed, who = _signed_in(request, app)
-    except SignedOut as exc:
-        return _to_login(request, str(exc))
-    if not signed.form_token_ok(csrf):
-        return _refused(request, signed)
+    posted = _posted(request, csrf)
+    if isinstance(posted, Response):
+        return posted
+    app, signed, who = posted
     if who.role is not Role.REP:
         return _error(request, signed, NotFound("out-of-office dates here are a rep's own"))
     try:
@@ -224,13 +233,10 @@ def touch(request: Request, lead_id: int, csrf: str = Form(""), kind: str = Form
 @router.post("/leads/{lead_id}/reassign")
 def reassign(request: Request, lead_id: int, csrf: str = Form(""), to: str = Form("")) -> Response:
     """A manager gives a lead of their team to one of their reps (an admin: to any rep)."""
-    app = current_app(request)
-    try:
-        signed, who = _signed_in(request, app)
-    except SignedOut as exc:
-        return _to_login(request, str(exc))
-    if not signed.form_token_ok(csrf):
-        return _refused(request, signed)
+    posted = _posted(request, csrf)
+    if isinstance(posted, Response):
+        return posted
+    app, signed, who = posted
     try:
         authz.require(who, Action.READ_LEADS)
         lead = _visible_lead(app, who, str(lead_id))
@@ -278,13 +284,10 @@ def move(request: Request, lead_id: int, move: str, csrf: str = Form(""), reason
 
 def _act(request: Request, lead_id: int, csrf: str, done: str, action) -> Response:
     """A rep's action on their own lead: signed in, the form token right, the lead theirs; then the service."""
-    app = current_app(request)
-    try:
-        signed, who = _signed_in(request, app)
-    except SignedOut as exc:
-        return _to_login(request, str(exc))
-    if not signed.form_token_ok(csrf):
-        return _refused(request, signed)
+    posted = _posted(request, csrf)
+    if isinstance(posted, Response):
+        return posted
+    app, signed, who = posted
     try:
         authz.require(who, Action.ACT_AS_OWNER)
         lead = _visible_lead(app, who, str(lead_id))
