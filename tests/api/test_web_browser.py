@@ -79,10 +79,57 @@ def test_a_manager_sees_a_breach_and_reassigns_it(app, site, page, tokens, peopl
     lead = add_lead(app, "breach@corp.example", owner=people.rep, hand_raise=True)
     clock.advance(days=3)
     sign_in(page, site, tokens.manager)
-    page.get_by_role("link", name="Board").click()
+    page.get_by_role("link", name="Board", exact=True).click()
     row = page.locator("tr", has_text="breach@corp.example")
     assert row.get_attribute("class") == "breached"
     row.get_by_label(re.compile("Give .* to")).select_option(people.teammate)
     row.get_by_role("button", name="Reassign").click()
     assert page.get_by_role("status").inner_text() == f"Done: lead {lead} reassigned."
     assert page.locator("tr", has_text="breach@corp.example").locator("td").nth(1).inner_text() == people.teammate
+
+
+CHART_DATA = """canvas => { const chart = Chart.getChart(canvas); if (!chart) return null;
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0; for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+  const data = Object.fromEntries(chart.data.datasets.map(d => [d.label, d.data]));
+  return {painted, labels: chart.data.labels, data};
+}"""
+
+
+def test_the_dashboard_draws_every_chart_with_the_numbers_the_api_gives(app, site, page, tokens, people, client,
+                                                                       tmp_path):
+    from tests.api.conftest import add_deal, bearer
+    from tests.api.test_web_dashboard import PANELS, import_spend
+
+    for n in range(2):
+        add_lead(app, f"chart{n}@corp.example", owner=people.rep, hand_raise=True, source="google")
+    add_deal(app, "chart-deal@corp.example", owner="erin", amount="5000", close_in_days=30)
+    spend = tmp_path / "spend.csv"
+    spend.write_text(f"month,source,amount,currency\n{app.clock():%Y-%m},google,300,USD\n", encoding="utf-8")
+    import_spend(app, spend)
+    sign_in(page, site, tokens.marketing)
+    assert page.get_by_role("heading", name="The go-to-market dashboard").is_visible()  # marketing lands here
+    charts = {panel: page.locator(f"#{panel} canvas").evaluate(CHART_DATA)
+              for panel in PANELS if page.locator(f"#{panel} canvas").count()}
+    assert set(charts) >= {"funnel-cohorts", "funnel-sources", "velocity", "sources", "forecast"}
+    assert all(chart is not None and chart["painted"] > 1000 for chart in charts.values())  # drawn, not blank
+
+    api = lambda path: client.get(path, headers=bearer(tokens.marketing)).json()  # noqa: E731
+    funnel = api("/api/reports/funnel?period=month")["rows"]
+    assert charts["funnel-cohorts"]["labels"] == ["subscriber"] + [s["stage"] for s in funnel[0]["stages"]]
+    assert charts["funnel-cohorts"]["data"] == {
+        row["period"]: [row["entered"]] + [s["reached"] for s in row["stages"]] for row in funnel}
+    by_source = api("/api/reports/funnel?by=source")["rows"]
+    assert charts["funnel-sources"]["labels"] == [row["group"] for row in by_source]
+    assert charts["funnel-sources"]["data"]["reached sal"] == [
+        next(s["rate"] for s in row["stages"] if s["stage"] == "sal") for row in by_source]
+    [google] = [row for row in api("/api/reports/sources?period=all")["rows"] if row["spend"]]
+    assert charts["sources"]["labels"] == ["google (USD)"]
+    assert charts["sources"]["data"]["cost per lead"] == [float(google["cost_per_lead"])] == [150.0]
+    forecast = api("/api/forecast?by=month")["rows"]
+    assert charts["forecast"]["labels"] == [row["group"] for row in forecast]
+    assert charts["forecast"]["data"]["weighted"] == [row["weighted_pipeline"] for row in forecast]
+
+    with page.expect_download() as download:
+        page.locator("#sources").get_by_role("link", name=re.compile("Download CSV")).click()
+    assert "google,USD,300.00,2," in open(download.value.path(), encoding="utf-8").read()

@@ -85,3 +85,14 @@ def test_the_sources_report_sets_spend_against_what_each_source_brought(app, tmp
     assert row == {"month": "2018-01", "source": "(none)", "currency": "USD", "spend": "500.00", "leads": 2, "mqls": 2,
                    "sqls": 1, "customers": 1, "revenue": "1200.00", "cost_per_lead": "250.00",
                    "cost_per_mql": "250.00", "cost_per_sql": "500.00", "cost_per_customer": "500.00", "roi": 1.4}
+    spend.write_text("month,source,amount,currency\n2018-02,(none),200,USD\n")  # a month without new leads
+    assert import_spend(app, spend).imported == 1
+    months = run_report(app, report_request("sources", start=date(2018, 1, 1), end=date(2018, 3, 31)))["rows"]
+    assert [(r["month"], r["spend"], r["leads"], r["cost_per_lead"]) for r in months] == [
+        ("2018-01", "500.00", 2, "250.00"), ("2018-02", "200.00", 0, None)]
+    [whole] = run_report(app, report_request("sources", start=date(2018, 1, 1), end=date(2018, 3, 31),
+                                             period="all"))["rows"]
+    assert whole == row | {"month": None, "spend": "700.00", "cost_per_lead": "350.00", "cost_per_mql": "350.00",
+                           "cost_per_sql": "700.00", "cost_per_customer": "700.00", "roi": 0.7143}
+    with pytest.raises(InvalidInput, match="sources is by month .* or over the whole range \\(all\\), not 'week'"):
+        report_request("sources", period="week")

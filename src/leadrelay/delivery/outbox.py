@@ -80,14 +80,17 @@ COLUMNS = ("id", "message_id", "event_type", "channel", "target", "lead_id", "st
 
 
 def list_messages(conn: Connection, *, status: str | None = None, limit: int = 50,
-                  with_payload: bool = False) -> list[dict[str, Any]]:
-    """The newest outbox messages (optionally of one status), JSON-ready."""
+                  with_payload: bool = False, failing: bool = False) -> list[dict[str, Any]]:
+    """The newest outbox messages (optionally of one status), JSON-ready. `failing`: only those whose last attempt
+    failed (an error is on record)."""
     if status is not None and status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
     columns = [outbox.c[name] for name in COLUMNS] + ([outbox.c.payload] if with_payload else [])
     query = select(*columns).order_by(outbox.c.id.desc()).limit(limit)
     if status is not None:
         query = query.where(outbox.c.status == status)
+    if failing:
+        query = query.where(outbox.c.last_error.is_not(None))
     return [{k: utc_iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
             for row in conn.execute(query)]
 

@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 
 from sqlalchemy import select
 
@@ -25,6 +26,7 @@ from leadrelay.handoff.queries import route_explain, sla_report
 from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import Playbook, starter_playbook
 from leadrelay.reports.funnel import funnel
+from leadrelay.reports.sources import import_spend
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 
@@ -43,6 +45,7 @@ class DemoResult:
     sla: dict = field(default_factory=dict)
     handoff_examples: list[dict] = field(default_factory=list)  # an escalated lead, a recycled lead
     deals: dict = field(default_factory=dict)  # qualified with BANT, converted, won or lost; the forecast
+    spend: dict = field(default_factory=dict)  # marketing's spend per month and source (demo/spend.csv)
 
 
 class _Clock:
@@ -87,10 +90,12 @@ def run_demo(make_app: Callable[[Clock, Playbook], App], *, seed: int = 7, visit
             floor.plan_new_handoffs()
             floor.run_until(day_end)
         deals = work_deals(app, random.Random(seed), clock())
+        with resources.as_file(resources.files("leadrelay.demo") / "spend.csv") as path:
+            spend = import_spend(app, path).as_dict()
         with app.engine.connect() as conn:
             result_funnel = funnel(conn)
         return DemoResult(report, result_funnel, _examples(app), len(messages), dict(floor.done), list_reps(app),
-                          sla_report(app, clock()), _handoff_examples(app), deals)
+                          sla_report(app, clock()), _handoff_examples(app), deals, spend)
     finally:
         app.close()
 

@@ -1,7 +1,7 @@
 """What `leadrelay serve` runs: the HTTP API and, beside it, the web app — one process, one App, one set of rules.
 
-`create_app(app)` is the API (`entrypoints.api`) with the web app's pages (`entrypoints.web`)
-and their stylesheet at `/static`. The pages are not part of the API's OpenAPI schema.
+`create_app(app)` is the API (`entrypoints.api`) with the web app's pages (`entrypoints.web`:
+the rep's and manager's pages, the dashboard, the ops pages) and their static files at `/static`. The pages are not part of the API's OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from fastapi.staticfiles import StaticFiles
 
 from leadrelay.bootstrap import App, bootstrap
 from leadrelay.entrypoints.api.app import create_app as create_api
-from leadrelay.entrypoints.web import pages
+from leadrelay.entrypoints.web import dashboard, ops, pages
 from leadrelay.settings import Settings
 
 
 def create_app(app: App) -> FastAPI:
     """The API and the web app, serving `app`."""
     server = create_api(app)
-    server.include_router(pages.router)
+    for web in (pages, dashboard, ops):
+        server.include_router(web.router)
     server.mount("/static", StaticFiles(directory=str(resources.files("leadrelay.entrypoints.web") / "static")),
                  name="static")
     return server

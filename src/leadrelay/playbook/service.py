@@ -109,6 +109,18 @@ def list_versions(app: App) -> list[dict[str, Any]]:
                  "active": r.version == active} for r in rows]
 
 
+def version_text(app: App, version: str) -> str:
+    """The text of a stored version, or of the playbook this app runs; NotFound otherwise."""
+    if version == app.playbook.version:
+        return app.playbook.text
+    c = t.playbooks.c
+    with app.engine.connect() as conn:
+        text = conn.execute(select(c.text).where(c.version == version)).scalar()
+    if text is None:
+        raise NotFound(f"no playbook version '{version}'")
+    return text
+
+
 def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str | None) -> str:
     now = app.clock()
     try:

@@ -77,10 +77,12 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
         problems.append(f"by: no dimension '{by}' for {name} (one of {', '.join(dimensions)})")
     if by is not None and name == "leakage":
         problems.append("by: leakage is not split by dimension (use --period)")
-    if period is not None and period not in cohorts.PERIODS:
+    if name == "sources":
+        if period not in (None, "month", "all"):
+            problems.append(f"period: sources is by month (spend is imported per month) or over the whole range "
+                            f"(all), not '{period}'")
+    elif period is not None and period not in cohorts.PERIODS:
         problems.append(f"period: no period '{period}' (one of {', '.join(cohorts.PERIODS)})")
-    elif period not in (None, "month") and name == "sources":
-        problems.append("period: sources is by month (spend is imported per month)")
     elif period is not None and name == "forecast_accuracy":
         problems.append("period: forecast_accuracy is by week (one snapshot a week)")
     if start is not None and end is not None and start > end:
@@ -132,7 +134,8 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None) -> dict
             found = read.tally("src", ("s.leads", "s.mql", "s.sql", "s.customer", "sum:s.rev:"),
                                by="campaign" if by_campaign else "source", period="month")
             spent = sources_report.spend(conn, start, end, by_campaign=by_campaign)
-            return _result(request, sources_report.sources_rows(found, spent, by_campaign=by_campaign))
+            return _result(request, sources_report.sources_rows(found, spent, by_campaign=by_campaign,
+                                                                per_month=request.period != "all"))
         if name == "routing":
             found = read.tally("route", ("r.d", "r.h", "r.queued", "r.wait", "r.still", "r.re", "r.rule:", "r.a:"),
                                by=by or "team", period=period)

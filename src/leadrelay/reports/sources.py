@@ -122,12 +122,20 @@ def spend(conn: Connection, start: datetime | None, end: datetime | None, *,
     return spent
 
 
-def sources_rows(found: Tally, spent: dict[tuple, Decimal], *, by_campaign: bool) -> list[dict]:
+def sources_rows(found: Tally, spent: dict[tuple, Decimal], *, by_campaign: bool,
+                 per_month: bool = True) -> list[dict]:
     """Per month, source (and campaign) and currency: spend, leads, MQLs, SQLs, customers, revenue and the ratios.
-    `found`: the facts per month and group (the source, or source and campaign split by a tab)."""
+    `found`: the facts per month and group (the source, or source and campaign split by a tab). Not `per_month`:
+    one line per source (and campaign) and currency for all the months together (`month` null)."""
+    if not per_month:
+        whole: dict[tuple, Decimal] = defaultdict(Decimal)
+        for (_, *rest), amount in spent.items():
+            whole[(None, *rest)] += amount
+        spent = whole
     counts: dict[tuple, dict[str, int]] = {}
     revenue: dict[tuple, Decimal] = defaultdict(Decimal)
     for (month, group), cells in found.items():
+        month = month if per_month else None
         source, _, campaign = group.partition("\t") if by_campaign else (group, "", "")
         key = (month, source or "(none)", campaign if by_campaign else None)
         tally = counts.setdefault(key, {"leads": 0, "mqls": 0, "sqls": 0, "customers": 0})
@@ -140,7 +148,7 @@ def sources_rows(found: Tally, spent: dict[tuple, Decimal], *, by_campaign: bool
     keys = {key[:3] for key in spent} | {key for key, tally in counts.items() if any(tally.values())} | \
         {key[:3] for key in revenue}
     rows = []
-    for key in sorted(keys, key=lambda k: (k[0], k[1], k[2] or "")):
+    for key in sorted(keys, key=lambda k: (k[0] or "", k[1], k[2] or "")):
         month, source, campaign = key
         tally = counts.get(key) or {"leads": 0, "mqls": 0, "sqls": 0, "customers": 0}
         currencies = sorted({k[3] for k in spent if k[:3] == key} | {k[3] for k in revenue if k[:3] == key}) or [None]

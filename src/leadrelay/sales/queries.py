@@ -16,8 +16,8 @@ from leadrelay.core.app import App
 from leadrelay.core.cursor import decode_cursor, encode_cursor
 from leadrelay.sales import store as repo
 from leadrelay.sales.forecast import deal_lines
-from leadrelay.sales.forecast_snapshots import rep_teams
-from leadrelay.sales.model import DealLine
+from leadrelay.sales.forecast_snapshots import current_forecast, rep_teams
+from leadrelay.sales.model import DealLine, forecast, iso_week
 from leadrelay.sales.service import deal_dict
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
@@ -51,10 +51,28 @@ def opportunity_page(
     return deals, next_cursor
 
 
-def forecast_lines(app: App, owners: set[str]) -> list[DealLine]:
+def forecast_lines(app: App, owners: Iterable[str]) -> list[DealLine]:
     """The open and won deal lines of these owners, for a team's forecast."""
+    owners = set(owners)
     with app.engine.connect() as conn:
         return [line for line in deal_lines(conn, rep_teams(app)) if line.owner in owners]
+
+
+def visible_forecast(app: App, owners: Iterable[str] | None, *, by: str | None = None,
+                     team: str | None = None) -> dict[str, Any]:
+    """The forecast of `owners`' deals grouped `by` month, rep, team or category; None: every deal, with the weekly
+    snapshots' story (a team's forecast has none: the snapshots are of every deal)."""
+    if owners is None:
+        return current_forecast(app, by=by) | {"team": None}
+    today = app.clock().date()
+    lines = forecast_lines(app, owners)
+    return {
+        "as_of": today.isoformat(), "week": iso_week(today), "by": by, "team": team,
+        "rows": [{"group": group, "currency": currency} | totals.as_dict()
+                 for (group, currency), totals in forecast(lines, by).items()],
+        "totals": [{"currency": currency} | totals.as_dict() for (_, currency), totals in forecast(lines).items()],
+        "snapshots": [],
+    }
 
 
 def deal_owner(app: App, deal_id: int) -> str | None:

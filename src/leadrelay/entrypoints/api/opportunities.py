@@ -27,9 +27,8 @@ from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import error_responses
 from leadrelay.entrypoints.api.schemas import SafeText
 from leadrelay.sales import service as opps
-from leadrelay.sales.forecast_snapshots import current_forecast
-from leadrelay.sales.model import GROUPINGS, forecast, iso_week
-from leadrelay.sales.queries import deal_owner, forecast_lines, opportunity_page
+from leadrelay.sales.model import GROUPINGS
+from leadrelay.sales.queries import deal_owner, opportunity_page, visible_forecast
 
 router = APIRouter(prefix="/api", tags=["opportunities"], responses=error_responses(400, 401, 403, 422, 429, 503))
 
@@ -292,19 +291,7 @@ def sales_forecast(
     app: App = Depends(current_app),
 ) -> dict[str, Any]:
     """Admin and marketing: every deal, with the weekly snapshots' story. A manager: their team's deals."""
-    owners = authz.forecast_owners(caller, app.playbook)
-    if owners is None:
-        return current_forecast(app, by=by) | {"team": None}
-    today = app.clock().date()
-    lines = forecast_lines(app, owners)
-    return {
-        "as_of": today.isoformat(), "week": iso_week(today), "by": by, "team": caller.token.team,
-        "rows": [{"group": group, "currency": currency} | totals.as_dict()
-                 for (group, currency), totals in forecast(lines, by).items()],
-        "totals": [{"currency": currency} | totals.as_dict()
-                   for (_, currency), totals in forecast(lines).items()],
-        "snapshots": [],
-    }
+    return visible_forecast(app, authz.forecast_owners(caller, app.playbook), by=by, team=caller.token.team)
 
 
 def _visible_deal(app: App, caller: Caller, deal_id: int) -> None:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadrelay.activity.queries import rejections as rejection_page
 from leadrelay.bootstrap import App
+from leadrelay.entrypoints.api import authz
 from leadrelay.entrypoints.api.auth import allow, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import error_responses
-from leadrelay.entrypoints.api import authz
 from leadrelay.reports.catalog import REPORTS, report_request, run_report
 from leadrelay.reports.funnel import funnel as funnel_report
 
@@ -86,7 +85,8 @@ def report(
     start: date | None = Query(None, alias="from", description="First day (UTC), inclusive."),
     end: date | None = Query(None, alias="to", description="Last day (UTC), inclusive."),
     by: str | None = Query(None, max_length=40, description="source, campaign, persona, segment, country, team or rep."),
-    period: str | None = Query(None, max_length=20, description="month, week or quarter."),
+    period: str | None = Query(None, max_length=20, description="month, week or quarter (sources: month, or all "
+                                "for one line per source over the whole range)."),
     stage: str | None = Query(None, max_length=20, description="funnel: the cohort's stage (default subscriber)."),
     mode: str | None = Query(None, max_length=20, description="funnel: in_order (default) or any_order."),
     from_stage: str | None = Query(None, max_length=20, description="conversion: the stage the cohort entered."),

@@ -41,7 +41,7 @@ def demo(
     if as_json:
         print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
                     "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
-                    "handoffs": result.handoff_examples, "deals": result.deals, "web": web})
+                    "handoffs": result.handoff_examples, "deals": result.deals, "spend": result.spend, "web": web})
         return
     r = result.report
     console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
@@ -68,6 +68,8 @@ def demo(
     deals = {k: v for k, v in result.deals.items() if k != "forecast"}
     console.print(", ".join(f"{k}: {v}" for k, v in deals.items()))
     print_forecast(result.deals["forecast"])
+    console.print(f"marketing spend: {result.spend['imported']} rows (month, source, campaign) imported from the "
+                  "demo's spend.csv, for cost per lead and CPA in the sources report", highlight=False)
     console.rule("The web app")
     console.print(f"run: leadrelay serve --database {database}\nthen open http://127.0.0.1:8000/login "
                   "and sign in with one of these tokens (made for the demo):", highlight=False)
@@ -89,7 +91,8 @@ def _web_tokens(database: str, reps: list[dict]) -> dict:
         tokens = {f"rep {busiest['id']}": create_token(engine, "rep", now=now, rep_id=busiest["id"], label="demo")[1],
                   f"manager of {busiest['team']}": create_token(engine, "manager", now=now, team=busiest["team"],
                                                                  label="demo")[1],
-                  "marketing": create_token(engine, "marketing", now=now, label="demo")[1]}
+                  "marketing": create_token(engine, "marketing", now=now, label="demo")[1],
+                  "admin": create_token(engine, "admin", now=now, label="demo")[1]}
     finally:
         engine.dispose()
     return {"serve": f"leadrelay serve --database {database}", "login": "http://127.0.0.1:8000/login",

@@ -21,7 +21,7 @@ def report(
     start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First day (UTC), inclusive."),
     end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive."),
     by: str | None = typer.Option(None, "--by", help="source, campaign, persona, segment, country, team or rep."),
-    period: str | None = typer.Option(None, "--period", help="month, week or quarter."),
+    period: str | None = typer.Option(None, "--period", help="month, week or quarter (sources: month or all)."),
     stage: str | None = typer.Option(None, "--stage", help="funnel: the cohort's stage (default subscriber)."),
     mode: str | None = typer.Option(None, "--mode", help="funnel: in_order (default) or any_order."),
     from_stage: str | None = typer.Option(None, "--from-stage", help="conversion: the stage the cohort entered."),

@@ -1,26 +1,20 @@
-"""The web app's pages: sign-in, a rep's queue, the lead page and the rep's actions on it (accept, log a touch,
-reject, recycle, disqualify).
+"""The web app's rep and manager pages: sign-in, a rep's queue, the lead page and the rep's actions on it (accept,
+log a touch, reject, recycle, disqualify), and a manager's board.
 
 Another entrypoint, not a second implementation: every page reads through the same
 queries and acts through the same services as the API and the CLI, and who may see or do
-what is `authz`'s (a rep never sees another rep's lead: it answers 404). A browser signs
-in with an API token or a one-time link and then holds a session cookie (HttpOnly,
-SameSite=Lax, Secure over TLS); every form carries the session's CSRF token, and a form
-without it changes nothing. Errors are shown on the page, in words, with nothing changed.
+what is `authz`'s (a rep never sees another rep's lead: it answers 404). Sessions, form
+tokens and error pages are `common`'s.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from importlib import resources
-from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from leadrelay.access.sessions import SESSION_LIFETIME, Session, redeem_login_link, session, sign_in, sign_out
+from leadrelay.access.sessions import Session, redeem_login_link, sign_in, sign_out
 from leadrelay.access.tokens import Role, Unauthorized
 from leadrelay.bootstrap import App
 from leadrelay.core.errors import InvalidInput, LeadRelayError, NotFound
@@ -29,63 +23,21 @@ from leadrelay.entrypoints.api.auth import current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import STATUS
 from leadrelay.entrypoints.api.leads import REP_MOVES, _visible_lead
+from leadrelay.entrypoints.web.common import error, page, posted, redirect, to_login, viewer, with_cookie
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import list_reps, set_rep
 from leadrelay.handoff.queries import lead_touches, rep_queue, route_explain, team_board
 from leadrelay.lead.queries import explain_lead
 from leadrelay.reports.catalog import report_request, run_report
 
-COOKIE = "leadrelay_session"
 DONE = {"reject": "rejected", "recycle": "recycled", "disqualify": "disqualified"}
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(resources.files("leadrelay.entrypoints.web") / "templates"))
-
-
-class SignedOut(Exception):
-    """No live session: the page sends the browser to sign in."""
-
-
-def _signed_in(request: Request, app: App) -> tuple[Session, Caller]:
-    try:
-        found = session(app.engine, request.cookies.get(COOKIE), now=app.clock())
-    except Unauthorized as exc:
-        raise SignedOut(exc.message) from None
-    who = Caller(found.token)
-    try:
-        authz.check_still_valid(found.token, app.playbook)
-    except LeadRelayError as exc:
-        raise SignedOut(exc.message) from None
-    return found, who
-
-
-def _page(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
-          signed: Session | None = None) -> HTMLResponse:
-    base = {"request": request, "session": signed, "csrf": signed.csrf if signed else None,
-            "who": signed.token if signed else None}
-    return templates.TemplateResponse(request, name, base | context, status_code=status)
-
-
-def _to_login(request: Request, message: str | None = None) -> RedirectResponse:
-    target = f"/login?next={quote(request.url.path)}" + (f"&message={quote(message)}" if message else "")
-    response = RedirectResponse(target, status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response
-
-
-def _with_cookie(request: Request, signed: Session, target: str) -> RedirectResponse:
-    response = RedirectResponse(target if target.startswith("/") and not target.startswith("//") else "/",
-                                status_code=303)
-    response.set_cookie(COOKIE, signed.secret, httponly=True, samesite="lax", path="/",
-                        secure=request.url.scheme == "https",
-                        max_age=int(SESSION_LIFETIME.total_seconds()))
-    return response
-
 
 # --- signing in and out -----------------------------------------------------------------
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/", message: str | None = None) -> HTMLResponse:
-    return _page(request, "login.html", {"next": next, "message": message})
+    return page(request, "login.html", {"next": next, "message": message})
 
 
 @router.post("/login")
@@ -94,8 +46,8 @@ def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Res
     try:
         signed = sign_in(app.engine, token, now=app.clock())
     except Unauthorized as exc:
-        return _page(request, "login.html", {"next": next, "error": exc.message}, status=401)
-    return _with_cookie(request, signed, next)
+        return page(request, "login.html", {"next": next, "error": exc.message}, status=401)
+    return with_cookie(request, signed, next)
 
 
 @router.get("/login/{code}")
@@ -104,57 +56,37 @@ def login_link(request: Request, code: str) -> Response:
     try:
         signed = redeem_login_link(app.engine, code, now=app.clock())
     except Unauthorized as exc:
-        return _page(request, "login.html", {"next": "/", "error": exc.message}, status=401)
-    return _with_cookie(request, signed, "/")
+        return page(request, "login.html", {"next": "/", "error": exc.message}, status=401)
+    return with_cookie(request, signed, "/")
 
 
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
-    app = current_app(request)
-    try:
-        signed, _ = _signed_in(request, app)
-    except SignedOut:
-        return _to_login(request)
-    if not signed.form_token_ok(csrf):
-        return _refused(request, signed)
+    form = posted(request, csrf)
+    if isinstance(form, Response):
+        return form
+    app, signed, _ = form
     sign_out(app.engine, signed.secret, now=app.clock())
-    return _to_login(request, "signed out")
-
-
-def _posted(request: Request, csrf: str) -> tuple[App, Session, Caller] | Response:
-    """A form sent by a signed-in browser with its session's form token; else the page that says why."""
-    app = current_app(request)
-    try:
-        signed, who = _signed_in(request, app)
-    except SignedOut as exc:
-        return _to_login(request, str(exc))
-    if not signed.form_token_ok(csrf):
-        return _refused(request, signed)
-    return app, signed, who
-
-
-def _refused(request: Request, signed: Session) -> HTMLResponse:
-    return _page(request, "error.html", {"title": "Form refused", "message": "This form was not sent from this "
-                 "session's page (its form token is missing or wrong), so nothing was changed. Reload the page "
-                 "and try again."}, status=403, signed=signed)
+    return to_login(request, "signed out")
 
 
 # --- the rep's workspace ------------------------------------------------------------------
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
-    app = current_app(request)
-    try:
-        signed, who = _signed_in(request, app)
-    except SignedOut as exc:
-        return _to_login(request, str(exc) if request.cookies.get(COOKIE) else None)
+    found = viewer(request)
+    if isinstance(found, Response):
+        return found
+    app, signed, who = found
+    if who.role in (Role.MARKETING, Role.ADMIN):
+        return RedirectResponse("/dashboard", status_code=303)
     queues, away = [], None
     if who.role is Role.REP:
         queues = [(who.token.rep_id, rep_queue(app, who.token.rep_id))]
         away = next((rep["away"] for rep in list_reps(app) if rep["id"] == who.token.rep_id), [])
     elif who.role is Role.MANAGER:
         queues = [(rep, rep_queue(app, rep)) for rep in sorted(authz.team_members(app.playbook, who.token.team))]
-    return _page(request, "queue.html", {"queues": queues, "now": app.clock(), "away": away,
+    return page(request, "queue.html", {"queues": queues, "now": app.clock(), "away": away,
                                          "done": request.query_params.get("done")}, signed=signed)
 
 
@@ -162,18 +94,18 @@ def home(request: Request) -> Response:
 def away(request: Request, csrf: str = Form(""), start: str = Form("", alias="from"),
          end: str = Form("", alias="to")) -> Response:
     """A rep marks their own days out of office (inclusive); routing skips them meanwhile."""
-    posted = _posted(request, csrf)
-    if isinstance(posted, Response):
-        return posted
-    app, signed, who = posted
+    form = posted(request, csrf)
+    if isinstance(form, Response):
+        return form
+    app, signed, who = form
     if who.role is not Role.REP:
-        return _error(request, signed, NotFound("out-of-office dates here are a rep's own"))
+        return error(request, signed, NotFound("out-of-office dates here are a rep's own"))
     try:
         first, last = _day(start, "from"), _day(end, "to")
         set_rep(app, who.token.rep_id, actor=who.actor, away=(first, last))
     except LeadRelayError as exc:
-        return _error(request, signed, exc)
-    return RedirectResponse(f"/?done={quote(f'away from {first} to {last}')}", status_code=303)
+        return error(request, signed, exc)
+    return redirect("/", f"away from {first} to {last}")
 
 
 def _day(text: str, label: str) -> date:
@@ -185,16 +117,15 @@ def _day(text: str, label: str) -> date:
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
 def lead_page(request: Request, lead_id: int, done: str | None = None) -> Response:
-    app = current_app(request)
-    try:
-        signed, who = _signed_in(request, app)
-    except SignedOut as exc:
-        return _to_login(request, str(exc))
+    found = viewer(request)
+    if isinstance(found, Response):
+        return found
+    app, signed, who = found
     try:
         authz.require(who, Action.READ_LEADS)
         lead = _visible_lead(app, who, str(lead_id))
     except LeadRelayError as exc:
-        return _error(request, signed, exc)
+        return error(request, signed, exc)
     return _lead(request, app, signed, who, lead.id, done=done)
 
 
@@ -205,16 +136,10 @@ def _lead(request: Request, app: App, signed: Session, who: Caller, lead_id: int
     mine = who.role is Role.REP and found["owner"] == who.token.rep_id
     open_handoff = next((h for h in reversed(routing["handoffs"]) if h["status"] != "closed"), None)
     reasons = {kind.value: sorted(app.playbook.rules.reasons[kind]) for kind in REP_MOVES}
-    return _page(request, "lead.html", {
+    return page(request, "lead.html", {
         "lead": found, "routing": routing, "handoff": open_handoff, "mine": mine, "done": done, "error": error,
         "touches": lead_touches(app, lead_id),
         "touch_kinds": rep_actions.TOUCH_KINDS, "reasons": reasons}, status=status, signed=signed)
-
-
-def _error(request: Request, signed: Session, exc: LeadRelayError) -> HTMLResponse:
-    status = 404 if isinstance(exc, NotFound) else STATUS.get(exc.code, 400)
-    title = "Not found" if status == 404 else "Not allowed" if status == 403 else "Not possible"
-    return _page(request, "error.html", {"title": title, "message": exc.message}, status=status, signed=signed)
 
 
 @router.post("/leads/{lead_id}/accept")
@@ -233,10 +158,10 @@ def touch(request: Request, lead_id: int, csrf: str = Form(""), kind: str = Form
 @router.post("/leads/{lead_id}/reassign")
 def reassign(request: Request, lead_id: int, csrf: str = Form(""), to: str = Form("")) -> Response:
     """A manager gives a lead of their team to one of their reps (an admin: to any rep)."""
-    posted = _posted(request, csrf)
-    if isinstance(posted, Response):
-        return posted
-    app, signed, who = posted
+    form = posted(request, csrf)
+    if isinstance(form, Response):
+        return form
+    app, signed, who = form
     try:
         authz.require(who, Action.READ_LEADS)
         lead = _visible_lead(app, who, str(lead_id))
@@ -244,27 +169,26 @@ def reassign(request: Request, lead_id: int, csrf: str = Form(""), to: str = For
         authz.require_assignee(who, app.playbook, to or None)
         rep_actions.reassign(app, lead.id, actor=who.actor, to=to or None)
     except LeadRelayError as exc:
-        return _error(request, signed, exc)
-    return RedirectResponse(f"/board?done={quote(f'lead {lead.id} reassigned')}", status_code=303)
+        return error(request, signed, exc)
+    return redirect("/board", f"lead {lead.id} reassigned")
 
 
 @router.get("/board", response_class=HTMLResponse)
 def board(request: Request, team: str | None = None, done: str | None = None) -> Response:
     """A manager's board: breaches and deadlines due soon, the team's queue (unassigned leads too), each rep's load,
     reassign; the team's speed to lead, persistence and SLA compliance."""
-    app = current_app(request)
-    try:
-        signed, who = _signed_in(request, app)
-    except SignedOut as exc:
-        return _to_login(request, str(exc))
+    found = viewer(request, Role.MANAGER, Role.ADMIN)
+    if isinstance(found, Response):
+        return found
+    app, signed, who = found
     teams = sorted(app.playbook.rules.handoff.directory.teams)
     team = who.token.team if who.role is Role.MANAGER else team or (teams[0] if teams else None)
-    if who.role not in (Role.MANAGER, Role.ADMIN) or team not in teams:
-        return _error(request, signed, NotFound("the board is a manager's page"))
+    if team not in teams:
+        return error(request, signed, NotFound("the board is a manager's page"))
     members = sorted(authz.team_members(app.playbook, team))
     reports = {name: run_report(app, report_request(name, by="rep"), owners=members)["rows"]
                for name in ("speed_to_lead", "persistence", "sla")}
-    return _page(request, "board.html", {
+    return page(request, "board.html", {
         "team": team, "teams": teams if who.role is Role.ADMIN else [team], "members": members, "done": done,
         "handoffs": team_board(app, team, app.clock()),
         "reps": [rep for rep in list_reps(app) if rep["team"] == team], "reports": reports}, signed=signed)
@@ -284,17 +208,17 @@ def move(request: Request, lead_id: int, move: str, csrf: str = Form(""), reason
 
 def _act(request: Request, lead_id: int, csrf: str, done: str, action) -> Response:
     """A rep's action on their own lead: signed in, the form token right, the lead theirs; then the service."""
-    posted = _posted(request, csrf)
-    if isinstance(posted, Response):
-        return posted
-    app, signed, who = posted
+    form = posted(request, csrf)
+    if isinstance(form, Response):
+        return form
+    app, signed, who = form
     try:
         authz.require(who, Action.ACT_AS_OWNER)
         lead = _visible_lead(app, who, str(lead_id))
     except LeadRelayError as exc:
-        return _error(request, signed, exc)
+        return error(request, signed, exc)
     try:
         action(app, who, lead)
     except LeadRelayError as exc:
         return _lead(request, app, signed, who, lead.id, error=exc.message, status=STATUS.get(exc.code, 400))
-    return RedirectResponse(f"/leads/{lead.id}?done={quote(done)}", status_code=303)
+    return redirect(f"/leads/{lead.id}", done)
