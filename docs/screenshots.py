@@ -52,24 +52,33 @@ def main() -> None:
     site = f"http://127.0.0.1:{port}"
     rep = next(secret for who, secret in tokens.items() if who.startswith("rep "))
     manager = next(secret for who, secret in tokens.items() if who.startswith("manager "))
+    marketing, admin = tokens["marketing"], tokens["admin"]
     OUT.mkdir(exist_ok=True)
     from playwright.sync_api import sync_playwright
 
     pages: dict[str, tuple[str, str]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        for who, secret, shots in (("rep", rep, ("queue", "lead")), ("manager", manager, ("board",))):
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+        for who, secret, shots, width in (("rep", rep, ("queue", "lead"), 1280), ("manager", manager, ("board",), 1280),
+                                          ("marketing", marketing, ("dashboard", "playbook"), 1440),
+                                          ("admin", admin, ("outbox", "rejections"), 1280),
+                                          ("rep", rep, ("queue-phone",), 390)):
+            page = browser.new_page(viewport={"width": width, "height": 900})
             page.goto(f"{site}/login")
-            page.screenshot(path=str(OUT / "login.png"))
+            if who == "rep" and width > 800:
+                page.screenshot(path=str(OUT / "login.png"))
             page.get_by_label("Your API token").fill(secret)
             page.get_by_role("button", name="Sign in").click()
             for shot in shots:
                 if shot == "lead":
                     page.goto(f"{site}/")
                     page.locator("td a[href^='/leads/']").first.click()
-                elif shot == "board":
-                    page.goto(f"{site}/board")
+                elif shot in ("board", "dashboard"):
+                    page.goto(f"{site}/{shot}")
+                elif shot in ("playbook", "outbox", "rejections"):
+                    page.goto(f"{site}/ops/{shot}")
+                elif shot == "queue-phone":
+                    page.goto(f"{site}/")
                 pages[shot] = (page.url, secret)
                 page.screenshot(path=str(OUT / f"{shot}.png"), full_page=True)
             page.close()
@@ -83,7 +92,7 @@ def main() -> None:
                 started = time.perf_counter()
                 assert client.get(url.removeprefix(site)).status_code == 200
                 times.append(time.perf_counter() - started)
-            print(f"{shot:6} {url.removeprefix(site):16} {statistics.median(times) * 1000:6.0f} ms")
+            print(f"{shot:11} {url.removeprefix(site):16} {statistics.median(times) * 1000:6.0f} ms")
     server.should_exit = True
     thread.join()
     app.close()

@@ -51,7 +51,7 @@ def open_handoff(lead_id: int, handoff_id: int, *, owner: str = "alice", assigne
     }
 
 
-CONTACT = ("name", "title", "company", "phone", "fit_score", "engagement_score")
+CONTACT = ("name", "title", "company", "phone", "fit_score", "engagement_score", "next_due_at", "state", "deadlines")
 
 
 def without_contact(queue: dict) -> dict:
@@ -67,8 +67,11 @@ def test_the_owning_rep_accepts_and_logs_touches_and_nobody_else_can(client, app
     contact = {key: queue["handoffs"][0].pop(key) for key in CONTACT}
     assert queue == {"rep": "alice", "handoffs": [open_handoff(jane, handoff) | {"email": "jane@acme.io"}]}
     explained = ok(client.get(f"/api/leads/{jane}", headers=rep))
+    due = queue["handoffs"][0]["first_touch_due_at"]
     assert contact == {"name": None, "title": "VP Sales", "company": explained["company_domain"], "phone": None,
-                       "fit_score": explained["fit_score"], "engagement_score": contact["engagement_score"]}
+                       "fit_score": explained["fit_score"], "engagement_score": explained["engagement_score"],
+                       "next_due_at": due, "state": "due_soon",  # in five minutes
+                       "deadlines": [{"name": "first_touch", "due_at": due, "met": False}]}
     version = ok(client.get(f"/api/leads/{jane}", headers=rep))["version"]
 
     # Another rep, even of the same team, cannot tell the lead exists; other roles may not act as its owner.

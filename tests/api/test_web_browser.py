@@ -84,7 +84,8 @@ def test_a_manager_sees_a_breach_and_reassigns_it(app, site, page, tokens, peopl
     assert row.get_attribute("class") == "breached"
     row.get_by_label(re.compile("Give .* to")).select_option(people.teammate)
     row.get_by_role("button", name="Reassign").click()
-    assert page.get_by_role("status").inner_text() == f"Done: lead {lead} reassigned."
+    assert page.get_by_role("status").inner_text() == \
+        f"Done: lead {lead} (breach@corp.example) given to {people.teammate}."
     assert page.locator("tr", has_text="breach@corp.example").locator("td").nth(1).inner_text() == people.teammate
 
 

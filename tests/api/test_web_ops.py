@@ -139,3 +139,5 @@ def test_rejected_messages_are_listed_with_why_and_the_message_escaped(web, clie
     assert "Signed Up" not in page.text  # the good message was kept, not rejected
     assert "track: missing event" in web.get("/ops/rejections?source=web").text
     assert "No rejected messages from nowhere" in web.get("/ops/rejections?source=nowhere").text
+    paged = web.get("/ops/rejections?before=abc")
+    assert paged.status_code == 400 and "&#39;abc&#39; is not a rejection&#39;s id (before=)" in paged.text

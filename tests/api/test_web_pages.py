@@ -42,6 +42,8 @@ def test_a_rep_signs_in_with_a_token_and_sees_their_queue_and_not_another_reps_l
     assert web.get(f"/leads/{mine}").status_code == 200
     other = web.get(f"/leads/{theirs}")
     assert other.status_code == 404 and "theirs@corp.example" not in other.text
+    typo = web.get("/leads/abc")  # a page that says so, not the API's JSON
+    assert typo.status_code == 404 and "no lead &#39;abc&#39;" in typo.text and "<html" in typo.text
 
 
 def test_accept_and_log_touch_from_the_lead_page_and_a_form_without_its_token_changes_nothing(app, web, tokens,
@@ -129,7 +131,7 @@ def test_the_cli_prints_a_one_time_link_and_refuses_a_write_key(app, web, tokens
     assert unknown.code != 0 and "no live token 999" in unknown.err
 
 
-def test_a_rep_recycles_with_a_reason_from_the_playbook_and_a_made_up_reason_changes_nothing(app, web, tokens,
+def test_a_recycle_with_a_playbook_reason_lands_on_the_queue_and_a_made_up_reason_changes_nothing(app, web, tokens,
                                                                                               people):
     from leadrelay.lead.stages import Transition
 
@@ -142,8 +144,11 @@ def test_a_rep_recycles_with_a_reason_from_the_playbook_and_a_made_up_reason_cha
     assert made_up.status_code in (400, 422) and 'role="alert"' in made_up.text
     assert "<dt>Stage</dt><dd>sal</dd>" in web.get(f"/leads/{lead}").text  # still where it was
     done = web.post(f"/leads/{lead}/recycle", data={"csrf": csrf_of(page), "reason": reason})
-    assert (done.status_code, done.headers["location"]) == (303, f"/leads/{lead}?done=recycled")
-    assert web.get(f"/leads/{lead}").status_code == 404  # back with marketing: no longer the rep's lead
+    # Back to the queue, which says so: the lead is back with marketing, no longer the rep's to open.
+    assert (done.status_code, done.headers["location"]) == (
+        303, f"/?done=lead%20{lead}%20%28back%40corp.example%29%20recycled")
+    assert "Done: lead %d (back@corp.example) recycled." % lead in web.get(done.headers["location"]).text
+    assert web.get(f"/leads/{lead}").status_code == 404
 
 
 def test_a_manager_sees_a_breach_on_the_board_and_reassigns_it_and_a_rep_has_no_board(app, web, tokens, people,
@@ -216,3 +221,18 @@ def test_a_form_sent_twice_or_after_the_lead_went_to_someone_else_changes_nothin
     assert late.status_code == 404 and f"no lead {lead}" in late.text
     with app.engine.connect() as conn:
         assert conn.scalar(select(h.touches.c.id).where(h.touches.c.lead_id == lead)) is None
+
+
+def test_the_queue_shows_engagement_decayed_to_now_as_the_lead_page_does(app, client, tokens, people, clock):
+    from leadrelay.activity.service import ingest
+    from leadrelay.lead.queries import explain_lead
+    from tests.messages import numbered, page
+
+    lead = add_lead(app, "decay@corp.example", owner=people.rep, hand_raise=True)
+    ingest(app, numbered([page("/pricing", user="decay@corp.example", when=clock())]))
+    stored = explain_lead(app, lead)["engagement_score"]
+    clock.advance(days=21)  # the starter playbook's half-life
+    now = explain_lead(app, lead)["engagement_score"]
+    assert stored > 0 and now == pytest.approx(stored / 2, abs=0.01)
+    [item] = client.get("/api/queue", headers={"Authorization": f"Bearer {tokens.rep}"}).json()["handoffs"]
+    assert item["engagement_score"] == now

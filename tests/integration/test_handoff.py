@@ -260,3 +260,25 @@ def test_playbook_mistakes_in_the_handoff_sections_are_reported_with_lines():
         "broken.yaml:27: routing.rules[4]: rule 'late' can never match: the catch-all 'rest' before it takes "
         "every sdr lead",
     ]
+
+
+def test_the_queue_shows_the_nearest_deadline_whose_work_is_not_done_with_met_marks(app, clock):
+    done = mql(app, 1)
+    rep = owner_of(app, done)
+    rep_actions.accept(app, done, rep=rep)
+    waiting = mql(app, 2)
+    if owner_of(app, waiting) != rep:
+        rep_actions.reassign(app, waiting, actor="user:mia", to=rep)
+    queue = [(q["email"], q) for q in rep_queue(app, rep)]
+    assert [email for email, _ in queue] == [done, waiting]  # touches due in 3 days, before Monday's accept
+    accepted, unaccepted = queue[0][1], queue[1][1]
+    assert [(d["name"], d["met"]) for d in accepted["deadlines"]] == [("touches", False), ("accept", True)]
+    assert accepted["next_due_at"] == accepted["touches_due_at"]
+    assert unaccepted["next_due_at"] == unaccepted["touches_due_at"]  # nearest of the two it has to meet
+    for kind in ("call", "email"):
+        rep_actions.log_touch(app, done, rep=rep, kind=kind, outcome="sent")
+    clock.advance(days=5)  # past the unaccepted lead's deadline; the other's work is all done
+    queue = rep_queue(app, rep)
+    assert [(q["email"], q["state"], q["next_due_at"]) for q in queue] == [
+        (waiting, "breached", unaccepted["touches_due_at"]), (done, "on_time", None)]
+    assert all(d["met"] for d in queue[-1]["deadlines"])

@@ -12,6 +12,7 @@ from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.core.time import utc_iso
 from leadrelay.handoff.model import OPEN_STATUSES, OWNED_STATUSES
 from leadrelay.lead.queries import find_lead
+from leadrelay.lead.scoring import decay_factor
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 
@@ -54,20 +55,53 @@ def route_explain(app: App, ref: str | int) -> dict[str, Any]:
             "handoffs": handoffs, "timers": timers}
 
 
-def rep_queue(app: App, rep: str) -> list[dict[str, Any]]:
-    """A rep's open handoffs, most urgent deadline first."""
+def deadlines(row: Any) -> list[dict[str, Any]]:
+    """A handoff's deadlines in the order they fall due: name (accept, first_touch, touches), when, and whether the
+    work it asks for is done (`met`: done, in time or late; the SLA report says which)."""
+    touched = row.touches_required is not None and row.touches >= row.touches_required
+    found = [{"name": name, "due_at": due, "met": met} for name, due, met in (
+        ("accept", row.accept_due_at, row.accepted_at is not None),
+        ("first_touch", row.first_touch_due_at, row.first_touch_at is not None),
+        ("touches", row.touches_due_at, touched)) if due is not None]
+    return sorted(found, key=lambda d: d["due_at"])
+
+
+def next_deadline(row: Any) -> datetime | None:
+    """The nearest deadline whose work is not done yet, or None."""
+    return min((d["due_at"] for d in deadlines(row) if not d["met"]), default=None)
+
+
+def standing(row: Any, now: datetime, soon: timedelta = timedelta(hours=2)) -> str:
+    """`breached` (a deadline passed with its work not done), `due_soon` (within `soon`), `queued` (no rep yet) or
+    `on_time`."""
+    nearest = next_deadline(row)
+    return ("queued" if row.status == "queued" else "breached" if nearest is not None and nearest <= now
+            else "due_soon" if nearest is not None and nearest <= now + soon else "on_time")
+
+
+def rep_queue(app: App, rep: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """A rep's open handoffs, the nearest deadline whose work is not done first; each with that deadline, how it
+    stands, every deadline with its met mark, and the lead's engagement decayed to now (as on the lead's page)."""
     if rep not in app.playbook.rules.handoff.directory.reps:
         raise NotFound(f"no rep '{rep}' in the playbook")
+    now = now or app.clock()
     c = h.handoffs.c
-    due = func.coalesce(c.first_touch_due_at, c.accept_due_at, c.touches_due_at)
     lc = t.leads.c
     with app.engine.connect() as conn:
         rows = conn.execute(select(h.handoffs, lc.email, lc.traits, lc.fit_score, lc.engagement_score,
-                                   lc.company_domain, t.accounts.c.name.label("account_name"))
+                                   lc.engagement_as_of, lc.company_domain, t.accounts.c.name.label("account_name"))
                             .join(t.leads, lc.id == c.lead_id).outerjoin(t.accounts, t.accounts.c.id == lc.account_id)
-                            .where(c.status.in_(OWNED_STATUSES), c.owner == rep)
-                            .order_by(due.is_(None), due, c.opened_at))
-        return [handoff_dict(r) | {"email": r.email} | lead_contact(r) for r in rows]
+                            .where(c.status.in_(OWNED_STATUSES), c.owner == rep)).all()
+    half_life = app.playbook.rules.half_life_seconds
+    out = []
+    for r in sorted(rows, key=lambda r: (next_deadline(r) is None, next_deadline(r) or now, r.opened_at)):
+        engagement = r.engagement_score * decay_factor(now.timestamp() - r.engagement_as_of, half_life) \
+            if r.engagement_as_of is not None else r.engagement_score
+        out.append(handoff_dict(r) | {"email": r.email} | lead_contact(r) | {
+            "engagement_score": round(engagement, 2), "next_due_at": utc_iso(next_deadline(r)),
+            "state": standing(r, now),
+            "deadlines": [d | {"due_at": utc_iso(d["due_at"])} for d in deadlines(r)]})
+    return out
 
 
 def lead_contact(row: Any) -> dict[str, Any]:
@@ -80,22 +114,15 @@ def lead_contact(row: Any) -> dict[str, Any]:
 
 
 def team_board(app: App, team: str, now: datetime, *, soon: timedelta = timedelta(hours=2)) -> list[dict[str, Any]]:
-    """A team's open handoffs (queued ones too), each with its next deadline and how it stands: `breached` (a
-    deadline passed unmet), `due_soon` (within `soon`), `queued` (no rep yet) or `on_time`; breaches first."""
+    """A team's open handoffs (queued ones too), each with its next deadline and how it stands (see `standing`);
+    breaches first."""
     c = h.handoffs.c
     with app.engine.connect() as conn:
         rows = conn.execute(select(h.handoffs, t.leads.c.email).join(t.leads, t.leads.c.id == c.lead_id)
                             .where(c.status.in_(OPEN_STATUSES), c.team == team).order_by(c.opened_at)).all()
     order = {"breached": 0, "due_soon": 1, "queued": 2, "on_time": 3}
-    out = []
-    for row in rows:
-        due = [at for at, met in ((row.accept_due_at, row.accepted_at), (row.first_touch_due_at, row.first_touch_at),
-                                  (row.touches_due_at, row.touches_required is not None
-                                   and row.touches >= row.touches_required or None)) if at is not None and not met]
-        nearest = min(due, default=None)
-        state = ("queued" if row.status == "queued" else "breached" if nearest is not None and nearest <= now
-                 else "due_soon" if nearest is not None and nearest <= now + soon else "on_time")
-        out.append(handoff_dict(row) | {"email": row.email, "next_due_at": utc_iso(nearest), "state": state})
+    out = [handoff_dict(row) | {"email": row.email, "next_due_at": utc_iso(next_deadline(row)),
+                                "state": standing(row, now, soon)} for row in rows]
     return sorted(out, key=lambda x: (order[x["state"]], x["next_due_at"] or "", x["opened_at"]))
 
 

@@ -133,7 +133,8 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None) -> dict
             by_campaign = by == "campaign"
             found = read.tally("src", ("s.leads", "s.mql", "s.sql", "s.customer", "sum:s.rev:"),
                                by="campaign" if by_campaign else "source", period="month")
-            spent = sources_report.spend(conn, start, end, by_campaign=by_campaign)
+            # Spend is marketing's, for every lead: set against a team's or a rep's leads it would mean nothing.
+            spent = sources_report.spend(conn, start, end, by_campaign=by_campaign) if owners is None else {}
             return _result(request, sources_report.sources_rows(found, spent, by_campaign=by_campaign,
                                                                 per_month=request.period != "all"))
         if name == "routing":

@@ -13,6 +13,8 @@ Definitions (the README says the same):
 - `cost_per_*` divides the month's spend by those counts; `roi` is (revenue − spend) ÷
   spend. Amounts in different currencies are never added together: each currency is its
   own line, and revenue counts only in the spend's currency.
+- Spend is marketing's, for every lead: a view of one team's or rep's leads shows none
+  (`catalog` does not read it for them).
 """
 
 from __future__ import annotations

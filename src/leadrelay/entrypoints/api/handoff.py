@@ -164,6 +164,12 @@ class RouteExplanation(BaseModel):
     timers: list[Timer]
 
 
+class Deadline(BaseModel):
+    name: str = Field(description="accept, first_touch or touches.")
+    due_at: str
+    met: bool = Field(description="The work it asks for is done (in time or late: the SLA report says which).")
+
+
 class QueueItem(Handoff):
     email: str | None
     name: str | None = Field(description="From the lead's traits (name, or first and last name).")
@@ -171,12 +177,16 @@ class QueueItem(Handoff):
     company: str | None = Field(description="The company trait, else the account's name, else the email's domain.")
     phone: str | None
     fit_score: float
-    engagement_score: float = Field(description="As of the lead's last activity (it decays from there).")
+    engagement_score: float = Field(description="Decayed to now, as `GET /api/leads/{ref}` shows it.")
+    next_due_at: str | None = Field(description="The nearest deadline whose work is not done; null: none left.")
+    state: str = Field(description="breached (a deadline passed with its work not done), due_soon (within two "
+                                   "hours) or on_time.")
+    deadlines: list[Deadline] = Field(description="Every deadline of the handoff, in the order they fall due.")
 
 
 class Queue(BaseModel):
     rep: str
-    handoffs: list[QueueItem] = Field(description="Open handoffs, the most urgent deadline first.")
+    handoffs: list[QueueItem] = Field(description="Open handoffs, the nearest deadline whose work is not done first.")
 
 
 class Suppression(BaseModel):

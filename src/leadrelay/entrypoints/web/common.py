@@ -8,6 +8,7 @@ a form without it changes nothing. Errors are shown on the page, in words, with 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,20 @@ from leadrelay.entrypoints.api.errors import STATUS
 
 COOKIE = "leadrelay_session"
 templates = Jinja2Templates(directory=str(resources.files("leadrelay.entrypoints.web") / "templates"))
+
+
+def when(value: str | None) -> str:
+    """An ISO-8601 UTC moment as people read it: `2026-10-29 10:14 UTC`; a dash for none."""
+    if not value:
+        return "–"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return value
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.env.filters["when"] = when
 
 
 class SignedOut(Exception):

@@ -15,6 +15,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -54,8 +55,17 @@ class Panel:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([column.label for column in self.columns])
-        writer.writerows([["" if value is None else value for value in row] for row in self.rows])
+        writer.writerows([[_csv_value(value, column.kind) for value, column in zip(row, self.columns, strict=True)]
+                          for row in self.rows])
         return out.getvalue()
+
+
+def _csv_value(value: Any, kind: str) -> Any:
+    """Money with two decimals whatever its type (the forecast's floats, the sources' strings); rates as fractions
+    (the column says `rate`); nothing as an empty cell."""
+    if value is None:
+        return ""
+    return f"{Decimal(str(value)):.2f}" if kind == "money" else value
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ def filters(params: dict[str, str]) -> Filters:
 # --- the panels: a report's rows as a table and a chart ---------------------------------------
 
 def _stage_columns(stages: list[str]) -> list[Column]:
-    return [column for stage in stages for column in (Column(stage), Column(f"{stage} %", "rate"))]
+    return [column for stage in stages for column in (Column(stage), Column(f"{stage} rate", "rate"))]
 
 
 def funnel_panel(result: dict[str, Any], *, by_source: bool) -> Panel:
@@ -110,18 +120,21 @@ def funnel_panel(result: dict[str, Any], *, by_source: bool) -> Panel:
                                             for value in (stage["reached"], stage["rate"]))] for row in rows]
     if by_source:
         chart = {"type": "bar", "labels": [row[0] for row in table], "percent": True,
+                 "unit": "share of the source's leads",
                  "datasets": [{"label": f"reached {stage}", "data": [s["rate"] for row in rows for s in row["stages"]
                                                                      if s["stage"] == stage]}
                               for stage in stages if stage in ("mql", "sal", "sql", "customer")]}
         return Panel("funnel-sources", "The funnel by source",
-                     f"Of the leads each source brought into {cohort}, the share that reached each later stage.",
+                     f"Of the leads each source brought into {cohort} (first touch), the share that reached each later "
+                     "stage through every stage before it; hand-raisers who skipped a stage are not counted there.",
                      [Column("source", "text"), Column(f"entered {cohort}"), *_stage_columns(stages)], table, chart)
-    chart = {"type": "bar", "labels": [cohort, *stages],
+    chart = {"type": "bar", "labels": [cohort, *stages], "unit": "leads",
              "datasets": [{"label": row[0], "data": [row[1], *(s["reached"] for s in r["stages"])]}
                           for row, r in zip(table, rows, strict=True)]}
     return Panel("funnel-cohorts", "The funnel by cohort",
                  f"Leads that entered {cohort} in each {result['params']['period'] or 'period'}, and how many of "
-                 "them reached each later stage (in order).",
+                 "them reached each later stage through every stage before it (a hand-raiser who skipped MQL is not "
+                 "counted there: the conversion, velocity and sources panels count every lead that got there).",
                  [Column("cohort", "text"), Column(f"entered {cohort}"), *_stage_columns(stages)], table, chart)
 
 
@@ -129,7 +142,7 @@ def conversion_panel(result: dict[str, Any]) -> Panel:
     params = result["params"]
     table = [[row["period"] or "all", row["entered"], row["converted"], row["rate"], row["median_days"],
               row["p90_days"]] for row in result["rows"]]
-    chart = {"type": "line", "labels": [row[0] for row in table], "percent": True,
+    chart = {"type": "line", "labels": [row[0] for row in table], "percent": True, "unit": "converted",
              "datasets": [{"label": f"{params['from_stage']} → {params['to_stage']}", "data": [r[3] for r in table]}]}
     return Panel("conversion", f"Conversion: {params['from_stage']} to {params['to_stage']}",
                  f"Of the leads that entered {params['from_stage']} in each period, the share that reached "
@@ -143,7 +156,7 @@ def velocity_panel(result: dict[str, Any]) -> Panel:
     stages = [stage for row in result["rows"] for stage in row["stages"]]
     table = [[s["stage"], s["entered"], s["still_in"], s["p50_days_in_stage"], s["p90_days_in_stage"],
               s.get("p50_days_from_previous"), s.get("p90_days_from_previous")] for s in stages]
-    chart = {"type": "bar", "labels": [row[0] for row in table],
+    chart = {"type": "bar", "labels": [row[0] for row in table], "unit": "days",
              "datasets": [{"label": "median days in stage", "data": [row[3] for row in table]},
                           {"label": "p90 days in stage", "data": [row[4] for row in table]}]}
     return Panel("velocity", "Velocity", "How long leads that entered each stage stayed in it, and how long the "
@@ -162,7 +175,7 @@ def mql_target_panel(result: dict[str, Any]) -> Panel:
     return Panel("mqls", "Marketing's MQLs per month against the target",
                  "MQLs created each month (every lead, whoever looks) and the playbook's monthly target.",
                  [Column("month", "text"), Column("MQLs"), Column("target"), Column("met", "text")], table,
-                 {"type": "bar", "labels": [row[0] for row in table], "datasets": datasets})
+                 {"type": "bar", "labels": [row[0] for row in table], "datasets": datasets, "unit": "MQLs"})
 
 
 def sources_panel(result: dict[str, Any]) -> Panel:
@@ -171,13 +184,20 @@ def sources_panel(result: dict[str, Any]) -> Panel:
               row["revenue"], row["cost_per_lead"], row["cost_per_mql"], row["cost_per_customer"], row["roi"]]
              for row in rows]
     paid = [row for row in rows if row["spend"] is not None]
-    chart = {"type": "bar", "labels": [f"{row['source']} ({row['currency']})" for row in paid],
-             "datasets": [{"label": label, "data": [None if row[key] is None else float(row[key]) for row in paid]}
-                          for label, key in (("cost per lead", "cost_per_lead"), ("cost per MQL", "cost_per_mql"),
-                                             ("CPA (per customer)", "cost_per_customer"))]}
+    if paid:  # costs differ by orders of magnitude (per lead, per customer): a log scale shows them all
+        chart = {"type": "bar", "labels": [f"{row['source']} ({row['currency']})" for row in paid], "log": True,
+                 "unit": f"cost ({', '.join(sorted({row['currency'] for row in paid}))}, log scale)",
+                 "datasets": [{"label": label, "data": [None if row[key] is None else float(row[key]) for row in paid]}
+                              for label, key in (("cost per lead", "cost_per_lead"), ("cost per MQL", "cost_per_mql"),
+                                                 ("CPA (per customer)", "cost_per_customer"))]}
+    else:  # no spend (none imported, or a team's view): what each source brought
+        chart = {"type": "bar", "labels": [row["source"] for row in rows], "unit": "leads",
+                 "datasets": [{"label": label, "data": [row[key] for row in rows]}
+                              for label, key in (("leads", "leads"), ("MQLs", "mqls"), ("customers", "customers"))]}
     return Panel("sources", "Sources: cost per lead and CPA",
-                 "Spend (imported per month), leads, MQLs, SQLs, customers and revenue per source over these days; "
-                 "the cost of each, and ROI. The chart shows the sources with spend.",
+                 "Spend (imported per month: a month the days touch counts whole), leads, MQLs, SQLs, customers "
+                 "(every lead that ever got there, in any order) and revenue per source (first touch) over these "
+                 "days; the cost of each, and ROI. Spend is marketing's, for every lead: a team's view shows none.",
                  [Column("source", "text"), Column("currency", "text"), Column("spend", "money"), Column("leads"),
                   Column("MQLs"), Column("SQLs"), Column("customers"), Column("revenue", "money"),
                   Column("cost per lead", "money"), Column("cost per MQL", "money"),
@@ -191,7 +211,7 @@ def leakage_panel(result: dict[str, Any]) -> Panel:
     table += [["went back", "stale recycle", "no activity while in sales", row["leads"]]
               for row in result["stale_recycles"]]
     table += [["deal lost", "opportunity", row["reason"], row["deals"]] for row in result["lost"]]
-    chart = {"type": "bar", "horizontal": True, "labels": [f"{row[1]}: {row[2]}" for row in table],
+    chart = {"type": "bar", "horizontal": True, "labels": [f"{row[1]}: {row[2]}" for row in table], "unit": "leads",
              "datasets": [{"label": "leads (deals, when lost)", "data": [row[3] for row in table]}]}
     return Panel("leakage", "Leakage and reasons",
                  f"Leads stalled now ({result['stall_days']} days without activity), leads that went back to "
@@ -219,14 +239,15 @@ def forecast_panel(result: dict[str, Any]) -> Panel:
                  [Column("close month", "text"), Column("currency", "text"), Column("open pipeline", "money"),
                   Column("weighted", "money"), Column("commit", "money"), Column("best case", "money"),
                   Column("closed won", "money"), Column("open deals")], table,
-                 {"type": "bar", "labels": months, "datasets": datasets})
+                 {"type": "bar", "labels": months, "datasets": datasets,
+                  "unit": f"amount ({', '.join(currencies)})"})
 
 
 def snapshots_panel(result: dict[str, Any]) -> Panel:
     table = [[row["week"], row["currency"], row["weighted_pipeline"], row["change_since"]["weighted_pipeline"],
               row["commit_then"], row["commit_won_since"], row["open_then"], row["won_since"], row["lost_since"],
               row["still_open"]] for row in result["snapshots"]]
-    chart = {"type": "line", "labels": [f"{row[0]} {row[1]}" for row in table],
+    chart = {"type": "line", "labels": [f"{row[0]} {row[1]}" for row in table], "unit": "amount",
              "datasets": [{"label": "weighted then", "data": [row[2] for row in table]},
                           {"label": "won since", "data": [row[7] for row in table]},
                           {"label": "lost since", "data": [row[8] for row in table]}]}

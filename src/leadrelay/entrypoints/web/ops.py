@@ -156,7 +156,7 @@ async def retry_outbox(request: Request) -> Response:
         return form
     app, signed, _ = form
     try:
-        ids = [_message_id(value) for value in fields.getlist("id")]
+        ids = [_number(value, "an outbox message id") for value in fields.getlist("id")]
         dead, endpoint = fields.get("dead") == "1", str(fields.get("enable_endpoint") or "") or None
         if not ids and not dead and endpoint is None:
             raise InvalidInput("tick at least one message to retry")
@@ -168,13 +168,13 @@ async def retry_outbox(request: Request) -> Response:
     return redirect(f"/ops/outbox?view={fields.get('view') or 'dead'}", said)
 
 
-def _message_id(value) -> int:
+def _number(value, what: str) -> int:
     try:
         number = int(str(value))
     except ValueError:
         number = 0
     if not 1 <= number < 2**63:
-        raise InvalidInput(f"id: '{str(value)[:40]}' is not an outbox message id")
+        raise InvalidInput(f"'{str(value)[:40]}' is not {what}")
     return number
 
 
@@ -188,7 +188,7 @@ def rejections_page(request: Request, source: str | None = None, before: str | N
         return found
     app, signed, _ = found
     try:
-        cursor = _message_id(before) if before else None
+        cursor = _number(before, "a rejection's id (before=)") if before else None
         rows, next_cursor = rejection_page(app, source=(source or "").strip()[:64] or None, before=cursor, limit=50)
     except LeadRelayError as exc:
         return error(request, signed, exc)

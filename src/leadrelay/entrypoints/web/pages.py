@@ -116,14 +116,16 @@ def _day(text: str, label: str) -> date:
 
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
-def lead_page(request: Request, lead_id: int, done: str | None = None) -> Response:
+def lead_page(request: Request, lead_id: str, done: str | None = None) -> Response:
     found = viewer(request)
     if isinstance(found, Response):
         return found
     app, signed, who = found
     try:
         authz.require(who, Action.READ_LEADS)
-        lead = _visible_lead(app, who, str(lead_id))
+        if not lead_id.isdigit() or len(lead_id) > 18:
+            raise NotFound(f"no lead '{lead_id[:40]}' (a lead's page is /leads/ID, ID a number)")
+        lead = _visible_lead(app, who, lead_id)
     except LeadRelayError as exc:
         return error(request, signed, exc)
     return _lead(request, app, signed, who, lead.id, done=done)
@@ -167,10 +169,10 @@ def reassign(request: Request, lead_id: int, csrf: str = Form(""), to: str = For
         lead = _visible_lead(app, who, str(lead_id))
         authz.require(who, Action.REASSIGN)
         authz.require_assignee(who, app.playbook, to or None)
-        rep_actions.reassign(app, lead.id, actor=who.actor, to=to or None)
+        moved = rep_actions.reassign(app, lead.id, actor=who.actor, to=to or None)
     except LeadRelayError as exc:
         return error(request, signed, exc)
-    return redirect("/board", f"lead {lead.id} reassigned")
+    return redirect("/board", f"lead {lead.id} ({lead.email or 'no email'}) given to {moved['to'] or 'the queue'}")
 
 
 @router.get("/board", response_class=HTMLResponse)
@@ -203,11 +205,12 @@ def move(request: Request, lead_id: int, move: str, csrf: str = Form(""), reason
         return Response(status_code=404)
     return _act(request, lead_id, csrf, DONE[kind.value], (
         lambda app, who, lead: REP_MOVES[kind](app, lead.id, rep=who.token.rep_id, reason=reason,
-                                               expected_version=version)))
+                                               expected_version=version)), back_to_queue=True)
 
 
-def _act(request: Request, lead_id: int, csrf: str, done: str, action) -> Response:
-    """A rep's action on their own lead: signed in, the form token right, the lead theirs; then the service."""
+def _act(request: Request, lead_id: int, csrf: str, done: str, action, *, back_to_queue: bool = False) -> Response:
+    """A rep's action on their own lead: signed in, the form token right, the lead theirs; then the service.
+    `back_to_queue`: the lead leaves the rep (rejected, recycled, disqualified), so the rep goes back to the queue."""
     form = posted(request, csrf)
     if isinstance(form, Response):
         return form
@@ -221,4 +224,6 @@ def _act(request: Request, lead_id: int, csrf: str, done: str, action) -> Respon
         action(app, who, lead)
     except LeadRelayError as exc:
         return _lead(request, app, signed, who, lead.id, error=exc.message, status=STATUS.get(exc.code, 400))
+    if back_to_queue:
+        return redirect("/", f"lead {lead.id} ({lead.email or 'no email'}) {done}")
     return redirect(f"/leads/{lead.id}", done)

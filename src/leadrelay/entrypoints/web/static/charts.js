@@ -10,7 +10,9 @@
       return {label: d.label, data: d.data, type: d.line ? "line" : undefined, backgroundColor: colour,
               borderColor: colour, borderWidth: spec.type === "line" || d.line ? 2 : 0, spanGaps: true};
     });
-    var value = {beginAtZero: true, ticks: spec.percent ? {callback: percent} : {}};
+    var value = {beginAtZero: !spec.log, type: spec.log ? "logarithmic" : "linear",
+                 ticks: spec.percent ? {callback: percent} : {},
+                 title: {display: !!spec.unit, text: spec.unit || ""}};
     new Chart(canvas, {
       type: spec.type,
       data: {labels: spec.labels, datasets: datasets},
