@@ -59,7 +59,7 @@ def main() -> None:
     pages: dict[str, tuple[str, str]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        for who, secret, shots, width in (("rep", rep, ("queue", "lead"), 1280), ("manager", manager, ("board",), 1280),
+        for who, secret, shots, width in (("rep", rep, ("queue", "lead"), 1280), ("manager", manager, ("board", "team-dashboard"), 1280),
                                           ("marketing", marketing, ("dashboard", "playbook"), 1440),
                                           ("admin", admin, ("outbox", "rejections"), 1280),
                                           ("rep", rep, ("queue-phone",), 390)):
@@ -73,14 +73,15 @@ def main() -> None:
                 if shot == "lead":
                     page.goto(f"{site}/")
                     page.locator("td a[href^='/leads/']").first.click()
-                elif shot in ("board", "dashboard"):
-                    page.goto(f"{site}/{shot}")
+                elif shot in ("board", "dashboard", "team-dashboard"):
+                    page.goto(f"{site}/{shot.removeprefix('team-')}")
                 elif shot in ("playbook", "outbox", "rejections"):
                     page.goto(f"{site}/ops/{shot}")
                 elif shot == "queue-phone":
                     page.goto(f"{site}/")
                 pages[shot] = (page.url, secret)
-                page.screenshot(path=str(OUT / f"{shot}.png"), full_page=True)
+                if shot != "team-dashboard":  # long pages: their first screen is enough for the README
+                    page.screenshot(path=str(OUT / f"{shot}.png"), full_page=shot not in ("playbook", "rejections"))
             page.close()
         browser.close()
     with httpx.Client(base_url=site) as client:
@@ -92,7 +93,7 @@ def main() -> None:
                 started = time.perf_counter()
                 assert client.get(url.removeprefix(site)).status_code == 200
                 times.append(time.perf_counter() - started)
-            print(f"{shot:11} {url.removeprefix(site):16} {statistics.median(times) * 1000:6.0f} ms")
+            print(f"{shot:14} {url.removeprefix(site):16} {statistics.median(times) * 1000:6.0f} ms")
     server.should_exit = True
     thread.join()
     app.close()

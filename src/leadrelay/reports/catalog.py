@@ -106,13 +106,16 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
     return ReportRequest(name, start, end, by, period, stage or "subscriber", mode or "in_order", from_stage, to_stage)
 
 
-def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None = None) -> dict[str, Any]:
-    """The report's rows, with the parameters that made them. `owners`: only those reps' leads."""
+def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None = None,
+               loaded: dict | None = None) -> dict[str, Any]:
+    """The report's rows, with the parameters that made them. `owners`: only those reps' leads. `loaded`: a dict
+    kept by a caller that runs several reports at once (a dashboard), so that the leads a view reads lead by lead
+    are loaded once for all of them."""
     with collector_paused():  # a report reads its history into many small objects at once
-        return _run(app, request, owners)
+        return _run(app, request, owners, {} if loaded is None else loaded)
 
 
-def _run(app: App, request: ReportRequest, owners: Iterable[str] | None) -> dict[str, Any]:
+def _run(app: App, request: ReportRequest, owners: Iterable[str] | None, loaded: dict) -> dict[str, Any]:
     teams = {rep.id: rep.team for rep in app.playbook.rules.handoff.directory.reps.values()}
     cohort_stage = Stage(request.from_stage if request.name == "conversion" else request.stage)
     start = datetime.combine(request.start, time(), UTC) if request.start else None
@@ -127,7 +130,7 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None) -> dict
     refresh_rollups(app)
     basis = funnel_stages(app, Stage.SUBSCRIBER)
     with app.engine.connect() as conn:
-        read = _Reader(conn, teams, None if owners is None else sorted(owners), basis, start, end)
+        read = _Reader(conn, teams, None if owners is None else sorted(owners), basis, start, end, loaded)
         name, by, period = request.name, request.by, request.period
         if name == "sources":
             by_campaign = by == "campaign"
@@ -188,8 +191,7 @@ class _Reader:
     basis: tuple[Stage, ...]
     start: datetime | None
     end: datetime | None
-    _records: list | None = None
-    _everyone: list | None = None
+    loaded: dict  # the records of a set of owners (None: everyone), by that set
 
     @property
     def first_day(self) -> date | None:
@@ -207,12 +209,10 @@ class _Reader:
                                    teams=self.teams, owners=owners)
         if found is not None:
             return found
-        if owners is None:
-            self._everyone = self._everyone if self._everyone is not None else visible_records(self.conn, None)
-            records = self._everyone
-        else:
-            self._records = self._records if self._records is not None else visible_records(self.conn, owners)
-            records = self._records
+        key = None if owners is None else tuple(owners)
+        if key not in self.loaded:
+            self.loaded[key] = visible_records(self.conn, owners)
+        records = self.loaded[key]
         return tally_records(records, family, metrics, by=by, period=period, teams=self.teams, owners=owners,
                              basis=self.basis, days=(self.start, self.end))
 

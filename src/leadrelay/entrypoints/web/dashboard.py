@@ -260,20 +260,34 @@ def snapshots_panel(result: dict[str, Any]) -> Panel:
                   Column("lost since", "money"), Column("still open", "money")], table, chart)
 
 
-PANELS: dict[str, Callable[[App, Filters, Any], Panel]] = {
-    "funnel-cohorts": lambda app, f, owners: funnel_panel(
-        run_report(app, f.report("funnel", period=f.period), owners=owners), by_source=False),
-    "funnel-sources": lambda app, f, owners: funnel_panel(
-        run_report(app, f.report("funnel", by="source"), owners=owners), by_source=True),
-    "conversion": lambda app, f, owners: conversion_panel(run_report(app, f.report(
-        "conversion", period=f.period, from_stage=f.from_stage, to_stage=f.to_stage), owners=owners)),
-    "velocity": lambda app, f, owners: velocity_panel(run_report(app, f.report("velocity"), owners=owners)),
-    "mqls": lambda app, f, owners: mql_target_panel(run_report(app, f.report("sla"), owners=owners)),
-    "sources": lambda app, f, owners: sources_panel(run_report(app, f.report("sources", period="all"),
-                                                               owners=owners)),
-    "leakage": lambda app, f, owners: leakage_panel(run_report(app, f.report("leakage"), owners=owners)),
-    "forecast": lambda app, f, owners: forecast_panel(visible_forecast(app, owners, by="month")),
-    "snapshots": lambda app, f, owners: snapshots_panel(visible_forecast(app, owners)),
+@dataclass
+class View:
+    """One request's reports: the filters, the person's scope, and the leads their view reads lead by lead (loaded
+    once for every panel)."""
+
+    app: App
+    filters: Filters
+    owners: Any  # the reps whose leads and deals count; None: every one
+    loaded: dict = field(default_factory=dict)
+
+    def report(self, name: str, **params: Any) -> dict[str, Any]:
+        return run_report(self.app, self.filters.report(name, **params), owners=self.owners, loaded=self.loaded)
+
+    def forecast(self, by: str | None = None) -> dict[str, Any]:
+        return visible_forecast(self.app, self.owners, by=by)
+
+
+PANELS: dict[str, Callable[[View], Panel]] = {
+    "funnel-cohorts": lambda v: funnel_panel(v.report("funnel", period=v.filters.period), by_source=False),
+    "funnel-sources": lambda v: funnel_panel(v.report("funnel", by="source"), by_source=True),
+    "conversion": lambda v: conversion_panel(v.report("conversion", period=v.filters.period,
+                                                      from_stage=v.filters.from_stage, to_stage=v.filters.to_stage)),
+    "velocity": lambda v: velocity_panel(v.report("velocity")),
+    "mqls": lambda v: mql_target_panel(v.report("sla")),
+    "sources": lambda v: sources_panel(v.report("sources", period="all")),
+    "leakage": lambda v: leakage_panel(v.report("leakage")),
+    "forecast": lambda v: forecast_panel(v.forecast(by="month")),
+    "snapshots": lambda v: snapshots_panel(v.forecast()),
 }
 
 
@@ -292,7 +306,8 @@ def dashboard(request: Request) -> Response:
     except LeadRelayError as exc:
         return page(request, "dashboard.html", context | {"error": exc.message, "panels": []}, status=400,
                     signed=signed)
-    panels = [build(app, chosen, owners) for build in PANELS.values()]
+    view = View(app, chosen, owners)
+    panels = [build(view) for build in PANELS.values()]
     return page(request, "dashboard.html", context | {"panels": panels, "query": chosen.query()}, signed=signed)
 
 
@@ -305,7 +320,7 @@ def panel_csv(request: Request, panel: str) -> Response:
     try:
         if panel not in PANELS:
             raise NotFound(f"no dashboard panel '{panel}' (one of {', '.join(PANELS)})")
-        built = PANELS[panel](app, filters(dict(request.query_params)), authz.visible_owners(who, app.playbook))
+        built = PANELS[panel](View(app, filters(dict(request.query_params)), authz.visible_owners(who, app.playbook)))
     except LeadRelayError as exc:
         return error(request, signed, exc)
     return Response(built.csv(), media_type="text/csv; charset=utf-8",
