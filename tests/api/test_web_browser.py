@@ -63,6 +63,8 @@ def test_a_rep_signs_in_accepts_a_lead_and_logs_a_touch_with_a_note(app, site, p
     assert page.get_by_text("wants a call back on Friday").is_visible()
     response = page.goto(f"{site}/leads/{theirs}")
     assert response.status == 404 and page.get_by_role("heading", name="Not found").is_visible()
+    for managers_page in ("/board", "/dashboard", "/ops/playbook"):
+        assert page.goto(f"{site}{managers_page}").status == 404
     assert lead != theirs
 
 

@@ -236,3 +236,13 @@ def test_the_queue_shows_engagement_decayed_to_now_as_the_lead_page_does(app, cl
     assert stored > 0 and now == pytest.approx(stored / 2, abs=0.01)
     [item] = client.get("/api/queue", headers={"Authorization": f"Bearer {tokens.rep}"}).json()["handoffs"]
     assert item["engagement_score"] == now
+
+
+def test_a_session_ends_after_twelve_hours_and_says_so(web, tokens, clock):
+    sign_in(web, tokens.rep)
+    clock.advance(hours=11, minutes=59)
+    assert web.get("/").status_code == 200
+    clock.advance(minutes=2)
+    expired = web.get("/")
+    assert expired.status_code == 303 and expired.headers["location"].startswith("/login")
+    assert "your session has ended: sign in again" in web.get(expired.headers["location"]).text
