@@ -44,19 +44,20 @@ def builtin_disqualifiers(
             domains = {f.get("email_domain"), f.get("company_domain"), _text(f.get("account", {}).get("domain"))}
             return not rivals.isdisjoint(domains)
 
-        rules.append(Disqualifier("competitor", competitor, "works at a competitor"))
+        rules.append(Disqualifier("competitor", competitor, "works at a competitor",
+                                  ("email_domain", "company_domain")))
     if disqualify_webmail:
         rules.append(Disqualifier(
             "webmail",
             lambda f: f.get("email_domain") is not None and is_webmail(f["email_domain"]),
-            "signed up with a webmail address",
+            "signed up with a webmail address", ("email_domain",),
         ))
     if served_countries is not None:
         served = frozenset(served_countries)
         rules.append(Disqualifier(
             "unserved_country",
             lambda f: f.get("country") is not None and f["country"] not in served,
-            "is in a country we do not serve",
+            "is in a country we do not serve", ("country",),
         ))
     if industries is not None:
         wanted = frozenset(i.casefold() for i in industries)
@@ -65,7 +66,8 @@ def builtin_disqualifiers(
             industry = _text(f["traits"].get("industry")) or _text(f.get("account", {}).get("industry"))
             return industry is not None and industry.casefold() not in wanted
 
-        rules.append(Disqualifier("industry", off_industry, "is in an industry outside our ICP"))
+        rules.append(Disqualifier("industry", off_industry, "is in an industry outside our ICP",
+                                  ("traits.industry", "account.industry")))
     if size_min is not None or size_max is not None:
         def off_size(f: Mapping[str, Any]) -> bool:
             size = company_size(f)
@@ -73,7 +75,8 @@ def builtin_disqualifiers(
                 return False
             return (size_min is not None and size < size_min) or (size_max is not None and size > size_max)
 
-        rules.append(Disqualifier("company_size", off_size, "company size is outside our ICP"))
+        rules.append(Disqualifier("company_size", off_size, "company size is outside our ICP",
+                                  ("traits.employees", "account.employees")))
     return rules
 
 

@@ -13,6 +13,7 @@ from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.core.time import utc_iso
 from leadrelay.lead.identity import normalise_email
 from leadrelay.lead.model import Lead
+from leadrelay.lead.profiling import next_fields
 from leadrelay.lead.rows import lead_from_row
 from leadrelay.lead.scoring import decay_factor, engagement_at
 from leadrelay.lead.stages import Stage
@@ -120,6 +121,7 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
             history=_history(conn, lead.id),
             recent_activities=_activities(conn, lead.id),
             merged_leads=list(conn.scalars(select(t.leads.c.id).where(t.leads.c.merged_into == lead.id))),
+            ask_next=[ask.as_dict() for ask in next_fields(lead, app.playbook.rules, engagement_now(app, lead, now))],
         )
         out["version"] = lead.version
         return out

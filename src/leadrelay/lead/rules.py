@@ -26,6 +26,7 @@ class FitRule:
     when: Predicate
     points: float
     description: str | None = None
+    reads: tuple[str, ...] = ()  # the field paths its condition reads (progressive profiling asks for them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class Disqualifier:
     id: str
     test: Predicate
     reason: str
+    reads: tuple[str, ...] = ()  # the field paths its test reads
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from leadrelay.lead import rules as r
 from leadrelay.lead.qualification import builtin_disqualifiers
 from leadrelay.lead.stages import FUNNEL, Stage, Transition
 from leadrelay.lead.webmail import WEBMAIL_DOMAINS
-from leadrelay.playbook.conditions import compile_condition, required_values
+from leadrelay.playbook.conditions import compile_condition, fields_of, required_values
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.crosscheck import rep_calendar
 from leadrelay.playbook.sales_compiler import compile_sales
@@ -91,13 +91,15 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         industries=q.industries,
         size_min=size.min if size else None,
         size_max=size.max if size else None,
-    ) + [r.Disqualifier(rule.id, compile_condition(rule.when), rule.reason) for rule in q.rules]
+    ) + [r.Disqualifier(rule.id, compile_condition(rule.when), rule.reason, tuple(fields_of(rule.when)))
+         for rule in q.rules]
 
     fit, eng = model.scoring.fit, model.scoring.engagement
     reasons = model.reasons
     return r.Rules(
         version=version,
-        fit_rules=tuple(r.FitRule(x.id, compile_condition(x.when), x.points, x.description) for x in fit.rules),
+        fit_rules=tuple(r.FitRule(x.id, compile_condition(x.when), x.points, x.description, tuple(fields_of(x.when)))
+                        for x in fit.rules),
         fit_min=fit.min,
         fit_max=fit.max,
         engagement_rules=tuple(

@@ -14,11 +14,17 @@ from sqlalchemy import and_, or_, select
 
 from leadrelay.core.app import App
 from leadrelay.core.cursor import decode_cursor, encode_cursor
+from leadrelay.lead.identity import normalise_email
+from leadrelay.lead.model import Lead
+from leadrelay.lead.profiling import next_fields
+from leadrelay.lead.queries import engagement_now, find_lead
+from leadrelay.lead.stages import Stage
 from leadrelay.sales import store as repo
 from leadrelay.sales.forecast import deal_lines
 from leadrelay.sales.forecast_snapshots import current_forecast, rep_teams
 from leadrelay.sales.model import DealLine, forecast, iso_week
 from leadrelay.sales.service import deal_dict
+from leadrelay.sales.sql_gate import latest_answers
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
 
@@ -79,3 +85,31 @@ def deal_owner(app: App, deal_id: int) -> str | None:
     """The deal's owner; NotFound when there is no such deal."""
     with app.engine.connect() as conn:
         return repo.load_deal(conn, deal_id).owner
+
+
+def next_fields_of(app: App, ref: str | int) -> dict[str, Any]:
+    """The fields to ask a lead for next, most telling first, each with what knowing it could do and the rules that
+    read it (`leadrelay.lead.profiling`); the SQL gate's unanswered criteria last."""
+    with app.engine.connect() as conn:
+        lead = find_lead(conn, ref)
+        framework = app.playbook.rules.sales.framework
+        answered = latest_answers(conn, lead.id, framework.id)
+    gate = [(c.id, framework.id) for c in framework.criteria if c.id not in answered] \
+        if lead.stage is not None and lead.stage is not Stage.DISQUALIFIED else []
+    asks = next_fields(lead, app.playbook.rules, engagement_now(app, lead, app.clock()), gate=gate)
+    return {"id": lead.id, "stage": lead.stage.value if lead.stage else None, "fields": [a.as_dict() for a in asks]}
+
+
+def next_field_names(app: App, *, anonymous_id: str | None = None, user_id: str | None = None,
+                     email: str | None = None) -> list[str]:
+    """For a web form: the names of the fields to ask the visitor for next, nothing else. A visitor not seen yet (or
+    given by nothing) gets those of a new lead. Looked up by identity only, never by lead id."""
+    keys = [("anonymous", anonymous_id), ("user", user_id), ("email", normalise_email(email or "") or None)]
+    c = t.identities.c
+    with app.engine.connect() as conn:
+        lead_id = next((found for kind, value in keys if value
+                        for found in [conn.scalar(select(c.lead_id).where(c.kind == kind, c.value == value))]
+                        if found is not None), None)
+    if lead_id is None:
+        return [ask.field for ask in next_fields(Lead(), app.playbook.rules, 0.0)]
+    return [ask["field"] for ask in next_fields_of(app, lead_id)["fields"]]

@@ -28,6 +28,7 @@ from leadrelay.entrypoints.api import (
     opportunities,
     outbox,
     playbook,
+    profiling,
     qualification,
     reports,
     team,
@@ -50,6 +51,7 @@ ROUTERS: list[APIRouter] = [
     outbox.router,
     qualification.router,
     opportunities.router,
+    profiling.router,
 ]
 
 DESCRIPTION = """\

@@ -73,6 +73,9 @@ class LeadDetail(LeadBase):
                                                           "reason, playbook_version.")
     recent_activities: list[dict[str, Any]] = []
     merged_leads: list[int] = []
+    ask_next: list[dict[str, Any]] = Field([], description="Progressive profiling: the fields to ask for next, most "
+                                                           "telling first (field, could, points, why); the SQL "
+                                                           "gate's criteria are in /next-fields.")
 
 
 class Move(BaseModel):

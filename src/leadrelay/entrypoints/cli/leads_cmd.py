@@ -34,6 +34,31 @@ def list_(
     console.print(table)
 
 
+@app.command("next-fields", help="The fields to ask a lead for next (progressive profiling), most telling first.")
+def next_fields(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Lead id, email, user id or anonymous id."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    from leadrelay.sales.queries import next_fields_of
+
+    found = next_fields_of(state(ctx).app(), ref)
+    if as_json:
+        print_json(found)
+        return
+    if not found["fields"]:
+        console.print(f"lead {found['id']}: nothing left to ask (the playbook reads nothing it does not know)",
+                      highlight=False)
+        return
+    from rich.table import Table
+
+    table = Table("field", "could", "fit points at stake", "read by",
+                  title=f"lead {found['id']} ({found['stage'] or 'anonymous'}): ask next")
+    for ask in found["fields"]:
+        table.add_row(ask["field"], ask["could"] or "-", f"{ask['points']:g}", "; ".join(ask["why"]))
+    console.print(table)
+
+
 @app.command("show", help="One lead: traits, scores with the rule behind every point, stage history, activities.")
 def show(
     ctx: typer.Context,
@@ -61,6 +86,9 @@ def print_explanation(lead: dict) -> None:
     if lead["disqualified_by"]:
         console.print(f"disqualified by rule: {lead['disqualified_by']}", highlight=False)
     console.print(f"fit {fmt(lead['fit_score'])}, engagement now {fmt(lead['engagement_score'])}", highlight=False)
+    if lead.get("ask_next"):
+        asks = ", ".join(a["field"] + (f" (could {a['could']})" if a["could"] else "") for a in lead["ask_next"])
+        console.print(f"ask next: {asks}  (leadrelay leads next-fields {lead['id']})", highlight=False)
     breakdown = lead["score_breakdown"]
     table = Table("score", "rule", "points awarded", "points now", "times", title="Why these scores")
     for item in breakdown["fit"]:
