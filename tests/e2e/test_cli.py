@@ -212,7 +212,7 @@ def test_ingest_keeps_the_good_messages_and_lists_the_rejected_lines_with_reason
     assert result.code == 3
     assert result.out == ("received 10: accepted 8, duplicates 0, rejected 2; leads created 4, merged 0; "
                           "stage moves: 2 to lead, 1 to sal, 3 to subscriber\n"
-                          "loaded as history: 1 handoff recorded, 2 notices not sent; deadlines already past are "
+                          "loaded as history: 1 handoff recorded, 3 notices not sent; deadlines already past are "
                           "recorded as breached, without alerts or escalation (--live treats a file as live "
                           "traffic)\n")
     assert result.err == (
@@ -235,7 +235,7 @@ def test_ingest_json_prints_one_report_and_the_same_file_again_is_all_duplicates
     assert first.json() == {
         "received": 10, "accepted": 8, "duplicates": 0, "rejected": 2, "leads_created": 4, "leads_merged": 0,
         "stage_moves": {"lead": 2, "sal": 1, "subscriber": 3}, "rejections": INGEST_REJECTIONS,
-        "recorded_silently": {"handoffs": 1, "notices": 2},  # a file is history: the demo request alerts nobody
+        "recorded_silently": {"handoffs": 1, "notices": 3},  # history: nobody is told
     }
 
     again = cli("ingest", events.path.name, "--json")

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from leadrelay.activity.store import upsert_accounts
 from leadrelay.activity.segment import iter_messages, parse_message
+from leadrelay.activity.store import upsert_accounts
 from leadrelay.core.app import App
 from leadrelay.handoff.desk import desk_of
 from leadrelay.lead import store as repo
@@ -219,6 +219,7 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     desk = desk_of(uow)
     desk.suppress_from_activities(assigned)
     uow.publish(StagesMoved(outcome.stage_changes))
+    desk.on_alerts(outcome.alerts)
     watch_sales_signals(desk, assigned)  # PQL marks and customers' expansion handoffs
     desk.write_pending()
     if uow.quiet:

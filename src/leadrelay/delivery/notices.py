@@ -45,6 +45,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "sla.warning",
     "sla.breached",
     "sla.escalated",
+    "alert.fired",
     "test.ping",
 )
 
@@ -61,6 +62,8 @@ class Notice:
     lead_id: int | None
     data: dict[str, Any] = field(default_factory=dict)
     recipients: Mapping[str, str] = field(default_factory=dict)
+    channels: tuple[str, ...] | None = None  # only these webhook and Slack ids (an alert's own); None: by event type
+    emails: tuple[str, ...] | None = None  # roles or addresses to email (an alert's own); None: by event type
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:

@@ -37,8 +37,11 @@ def payload(notice: Notice) -> dict[str, Any]:
 
 def targets(notice: Notice, notifications: Notifications) -> list[tuple[str, str]]:
     """(channel, target) for every place `notice` goes: webhook ids, Slack ids, email addresses."""
-    found = [("webhook", hook.id) for hook in notifications.webhooks if hook.wants(notice.type)]
-    found += [("slack", channel.id) for channel in notifications.slack if channel.wants(notice.type)]
+    def wanted(channel) -> bool:
+        return channel.wants(notice.type) if notice.channels is None else channel.id in notice.channels
+
+    found = [("webhook", hook.id) for hook in notifications.webhooks if wanted(hook)]
+    found += [("slack", channel.id) for channel in notifications.slack if wanted(channel)]
     if notifications.email is not None:
         found += [("email", address) for address in notifications.email.addresses(notice)]
     return found

@@ -143,6 +143,20 @@ class SlaEscalated(SlaNotice):
     previous_owner: Person | None = None
 
 
+class AlertRef(_Open):
+    id: str
+    description: str | None
+    rearm: str = Field(description="once, crossing, or a duration (at most once per that long).")
+
+
+class AlertFired(Common):
+    """An alert rule of the playbook held for the lead (not a stage move)."""
+
+    alert: AlertRef
+    trigger: Trigger
+    owner: Person | None = Field(None, description="The lead's owner, when sales has it.")
+
+
 DATA: dict[str, type[BaseModel]] = {
     "lead.mql": LeadMql,
     "lead.handoff_opened": HandoffOpened,
@@ -155,6 +169,7 @@ DATA: dict[str, type[BaseModel]] = {
     "sla.warning": SlaNotice,
     "sla.breached": SlaNotice,
     "sla.escalated": SlaEscalated,
+    "alert.fired": AlertFired,
 }
 
 

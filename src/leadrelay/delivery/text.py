@@ -23,6 +23,7 @@ EVENT_TEXT: dict[str, tuple[str, str]] = {
     "sla.warning": (":warning:", "SLA warning"),
     "sla.breached": (":rotating_light:", "SLA breached"),
     "sla.escalated": (":mega:", "SLA escalated"),
+    "alert.fired": (":bell:", "Alert"),
     "test.ping": (":wave:", "Test message from LeadRelay"),
 }
 

@@ -41,8 +41,9 @@ from leadrelay.handoff.rows import DUE_COLUMNS, handoff_values
 from leadrelay.handoff.sla import CLOCKS, plan
 from leadrelay.handoff.store import HandoffStore, handoff_store
 from leadrelay.lead.activities import Activity
+from leadrelay.lead.alerts import AlertFired
 from leadrelay.lead.engine import activity_fields
-from leadrelay.lead.events import StageChanged
+from leadrelay.lead.events import AlertRaised, StageChanged
 from leadrelay.lead.lifecycle import StageChange
 from leadrelay.lead.model import Lead
 from leadrelay.lead.stages import Stage
@@ -152,6 +153,18 @@ class HandoffDesk:
                 current[lead.id] = self.open(lead, need.kind, need.from_function, need.to_function, change.at,
                                              cause=change.actor, why=change.reason, trigger=_trigger(change),
                                              suppress=change.to_stage is not Stage.CUSTOMER)
+
+    def on_alerts(self, fired: Sequence[AlertFired]) -> None:
+        """Log each alert that fired and tell the people and channels its rule names."""
+        for alert in fired:
+            rule, lead = alert.rule, alert.lead
+            activity = getattr(alert.activity, "message_id", None)
+            self.record(AlertRaised(at=alert.at, lead_id=lead.id, cause=f"rule:alert.{rule.id}", alert=rule.id,
+                                    why=alert.why))
+            self.notice("alert.fired", lead, alert.at, recipients=self.people(lead.owner), channels=rule.channels,
+                        emails=rule.email, why=alert.why, owner=lead.owner,
+                        alert={"id": rule.id, "description": rule.description, "rearm": rule.rearm_text},
+                        trigger={"rule": f"alert.{rule.id}", "reason": alert.why, "activity": activity})
 
     def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]:
         return self.store.open_handoffs(lead_ids)
@@ -469,7 +482,8 @@ class HandoffDesk:
         return {"owner": rep.email} | ({"manager": rep.manager_email} if rep.manager_email else {})
 
     def notice(self, event: str, lead: Lead, at: datetime, *, recipients: dict | None = None,
-               handoff: Handoff | None = None, quiet: bool = False, **data: Any) -> None:
+               handoff: Handoff | None = None, quiet: bool = False, channels: tuple[str, ...] | None = None,
+               emails: tuple[str, ...] | None = None, **data: Any) -> None:
         """Tell people: who the lead is, what happened, and why (`why`: the trigger in words)."""
         if quiet or (self.quiet and at <= self.now):  # loaded history: what happened before the load is not news
             self.silenced += 1
@@ -488,7 +502,7 @@ class HandoffDesk:
             data["handoff"] = {"id": handoff.id, "kind": handoff.kind, "status": handoff.status.value,
                                "deadlines": {clock: self._iso(due) for clock, due in handoff.due.items()}}
         data["playbook_version"] = self.version
-        self.notices.append(Notice(event, at, lead.id, data, recipients or {}))
+        self.notices.append(Notice(event, at, lead.id, data, recipients or {}, channels, emails))
 
     def _iso(self, moment: datetime) -> str:
         """`utc_iso`, remembered: a queue assigned at once shares a handful of deadlines."""

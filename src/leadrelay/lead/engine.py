@@ -14,6 +14,7 @@ from typing import Any
 
 from leadrelay.core.time import utc_iso
 from leadrelay.lead.activities import Activity
+from leadrelay.lead.alerts import AlertFired, check_alerts
 from leadrelay.lead.attribution import first_touch
 from leadrelay.lead.lifecycle import StageChange, advance, move, qualify, raise_hand
 from leadrelay.lead.model import Lead, ScoringState
@@ -31,6 +32,7 @@ class Outcome:
 
     score_changes: list[ScoreChange] = field(default_factory=list)
     stage_changes: list[StageChange] = field(default_factory=list)
+    alerts: list[AlertFired] = field(default_factory=list)
 
 
 def activity_fields(activity: Activity) -> dict[str, Any]:
@@ -108,6 +110,9 @@ def process(
         if lead.pending_hand is not None:
             _apply_pending_hand(lead, rules, ts, activity, outcome.stage_changes)
         advance(lead, rules, lead.scoring.engagement, at, activity, outcome.stage_changes)
+        if rules.alerts and lead.stage is not Stage.DISQUALIFIED:
+            check_alerts(lead, rules.alerts, fields | lead.lead_fields(lead.scoring.engagement), at, activity,
+                         outcome.alerts)
 
 
 def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> None:

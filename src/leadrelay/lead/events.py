@@ -23,6 +23,14 @@ class StageChanged(DomainEvent):
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRaised(DomainEvent):
+    """An alert rule held for the lead: people were told (see `leadrelay.lead.alerts`)."""
+
+    alert: str
+    why: str
+
+
 @dataclass(frozen=True, slots=True)
 class StageMoveProposed:
     """Published before a lead is moved by `move_lead`: a handler that raises refuses the move.

@@ -17,6 +17,7 @@ from leadrelay.lead.profiling import next_fields
 from leadrelay.lead.rows import lead_from_row
 from leadrelay.lead.scoring import decay_factor, engagement_at
 from leadrelay.lead.stages import Stage
+from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 
 RECENT_ACTIVITIES = 20
@@ -122,9 +123,19 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
             recent_activities=_activities(conn, lead.id),
             merged_leads=list(conn.scalars(select(t.leads.c.id).where(t.leads.c.merged_into == lead.id))),
             ask_next=[ask.as_dict() for ask in next_fields(lead, app.playbook.rules, engagement_now(app, lead, now))],
+            alerts=_alerts(conn, lead.id),
         )
         out["version"] = lead.version
         return out
+
+
+def _alerts(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
+    """The alerts that fired for the lead, newest first, with why (the playbook's `alerts:`)."""
+    e = h.domain_events.c
+    rows = conn.execute(select(e.at, e.data, e.quiet).where(e.lead_id == lead_id, e.type == "AlertRaised")
+                        .order_by(e.at.desc(), e.id.desc()).limit(50))
+    return [{"at": utc_iso(r.at), "alert": r.data.get("alert"), "why": r.data.get("why"), "told": not r.quiet}
+            for r in rows]
 
 
 def _account(conn: Connection, account_id: int | None) -> dict | None:

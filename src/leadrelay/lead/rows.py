@@ -42,6 +42,7 @@ def lead_from_row(row: Any) -> Lead:
             fit=row.fit_score,
         ),
         armed=dict(state.get("armed", {})),
+        alerts={k: list(v) for k, v in state.get("alerts", {}).items()},
         hand_raised_at=state.get("hand_raised_at"),
         pending_hand=tuple(state["pending_hand"]) if state.get("pending_hand") else None,
         disqualified_by=row.disqualified_by,
@@ -77,7 +78,8 @@ def lead_values(lead: Lead, now: datetime) -> dict[str, Any]:
         "engagement_as_of": s.as_of,
         "engine_state": {"caps": s.caps, "fit_points": s.fit_points, "armed": lead.armed}
         | ({"hand_raised_at": lead.hand_raised_at} if lead.hand_raised_at is not None else {})
-        | ({"pending_hand": list(lead.pending_hand)} if lead.pending_hand else {}),
+        | ({"pending_hand": list(lead.pending_hand)} if lead.pending_hand else {})
+        | ({"alerts": lead.alerts} if lead.alerts else {}),
         "disqualified_by": lead.disqualified_by,
         "disqualified_from": lead.disqualified_from.value if lead.disqualified_from else None,
         "first_seen_at": lead.first_seen_at,

@@ -74,6 +74,20 @@ class HandRaiser:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertRule:
+    """Tell people when `when` holds for a lead (see `leadrelay.lead.alerts`)."""
+
+    id: str
+    when: Predicate
+    rearm: str = "once"  # once | crossing | every
+    every_seconds: float | None = None  # rearm "every": at most once per this long
+    description: str | None = None
+    channels: tuple[str, ...] | None = None  # webhook and Slack channel ids; None: those subscribed to alert.fired
+    email: tuple[str, ...] | None = None  # roles (owner, manager) or addresses; None: the email section's
+    rearm_text: str = "once"  # as the playbook says it: once, crossing, 7d
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Everything the engine needs to score, qualify and stage leads."""
 
@@ -90,6 +104,7 @@ class Rules:
     auto_reopen: bool = True
     stage_entries: tuple[StageEntry, ...] = ()  # in funnel order
     hand_raisers: tuple[HandRaiser, ...] = ()
+    alerts: tuple[AlertRule, ...] = ()
     hand_raiser_window_seconds: float = 30 * 86400  # a hand raised before identifying counts this long
     stage_owners: Mapping[Stage, str] = field(default_factory=dict)
     reasons: Mapping[Transition, frozenset[str]] = field(default_factory=dict)

@@ -74,6 +74,25 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
     )
 
 
+def _alert(spec) -> r.AlertRule:
+    every = spec.rearm if isinstance(spec.rearm, timedelta) else None
+    return r.AlertRule(
+        spec.id, compile_condition(spec.when), "every" if every else spec.rearm,
+        every_seconds=every.total_seconds() if every else None, description=spec.description,
+        channels=tuple(spec.channels) if spec.channels is not None else None,
+        email=tuple(spec.email) if spec.email is not None else None,
+        rearm_text=_span(every) if every else spec.rearm)
+
+
+def _span(delta: timedelta) -> str:
+    """A window as a playbook writes it: 7d, 12h, 30m."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
     """Build the engine's rules from a playbook that already passed validation."""
     q = model.qualification
@@ -127,6 +146,7 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
             if model.stages.spec(stage).entry is not None
         ),
         hand_raisers=tuple(r.HandRaiser(h.id, compile_condition(h.when), h.to) for h in model.hand_raisers),
+        alerts=tuple(_alert(a) for a in model.alerts),
         hand_raiser_window_seconds=model.hand_raiser_window.total_seconds(),
         stage_owners={stage: model.stages.spec(stage).owner.value for stage in FUNNEL}
         | {Stage.DISQUALIFIED: Stage.DISQUALIFIED.default_owner.value},

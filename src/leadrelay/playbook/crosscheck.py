@@ -35,9 +35,25 @@ def cross_check(model: PlaybookModel) -> list[Issue]:
                 rep_calendar(model, rep.id)
             except ValueError as exc:
                 issues.append((("reps", i), str(exc)))
+    issues += _alert_issues(model)
     issues += _routing_issues(model, teams, reps)
     issues += _ladder_issues(model)
     issues += sales_issues(model)
+    return issues
+
+
+def _alert_issues(model: PlaybookModel) -> list[Issue]:
+    """An alert naming a channel the notifications section lacks, or emailing without an email section."""
+    issues: list[Issue] = []
+    channels = [c.id for c in [*model.notifications.webhooks, *model.notifications.slack]]
+    for i, alert in enumerate(model.alerts):
+        for j, channel in enumerate(alert.channels or ()):
+            if channel not in channels:
+                issues.append((("alerts", i, "channels", j), f"unknown channel '{channel}' (notifications "
+                               f"webhooks and slack: {', '.join(channels) or 'none'})"))
+        if alert.email and model.notifications.email is None:
+            issues.append((("alerts", i, "email"), f"alert '{alert.id}' emails, but the playbook has no "
+                           "notifications.email section (its sender)"))
     return issues
 
 

@@ -144,7 +144,7 @@ class EmailChannel(Strict):
     def addresses(self, notice: Notice) -> list[str]:
         """Who gets an email about `notice`: roles resolved through its recipients, duplicates dropped."""
         found: list[str] = []
-        for who in self.events.get(notice.type, []):
+        for who in self.events.get(notice.type, []) if notice.emails is None else notice.emails:
             address = notice.recipients.get(who) if who in RECIPIENT_ROLES else who
             if address and address.lower() not in {a.lower() for a in found}:
                 found.append(address)

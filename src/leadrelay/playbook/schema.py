@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -25,8 +25,9 @@ from leadrelay.playbook.handoff_schema import (
     Stale,
     Suppression,
     TeamSpec,
+    _duration,
 )
-from leadrelay.playbook.notifications import Notifications
+from leadrelay.playbook.notifications import Notifications, Recipient
 from leadrelay.playbook.sales_schema import Expansion, Frameworks, Opportunities, Pql, SqlGate
 from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, FIT_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 
@@ -206,6 +207,37 @@ class HandRaiser(Strict):
         return value
 
 
+class AlertSpec(Strict):
+    """Tell people when a lead does something that matters, without moving its stage (`leadrelay.lead.alerts`)."""
+
+    id: RuleId
+    description: str | None = Field(None, description="What it means, in words: the notice says it.")
+    when: Condition = Field(description="Over the activity and the lead: event, path, properties.*, fit, "
+                                        "engagement, stage, persona, traits.*, ...")
+    rearm: Literal["once", "crossing"] | timedelta = Field(
+        "once", description="once (the default), crossing (each time it becomes true again), or a duration such as "
+                            "7d (at most once per that long).")
+    channels: list[RuleId] | None = Field(None, description="Webhook and Slack channel ids to tell; default: every "
+                                          "channel that receives alert.fired.")
+    email: list[Recipient] | None = Field(None, description="Roles (owner, manager) or addresses to email; "
+                                          "default: the email section's alert.fired entry.")
+
+    _reads = reads("when", ACTIVITY_FIELDS | LEAD_FIELDS, "an alert")
+
+    @field_validator("rearm", mode="before")
+    @classmethod
+    def _rearm(cls, value: Any) -> Any:
+        if value in ("once", "crossing"):
+            return value
+        if isinstance(value, str) and value.strip() and value.strip()[0] in "0" and value.strip()[1:2].isalpha():
+            raise ValueError("a window of zero would fire on every matching activity: give one such as 1d, or "
+                             "`crossing`")
+        try:
+            return _duration(value)
+        except ValueError as exc:
+            raise ValueError(f"give once, crossing or a duration such as 7d ({exc})") from None
+
+
 class ReasonCodes(Strict):
     recycle: list[RuleId] = Field(
         default_factory=lambda: ["not_ready", "no_budget_now", "under_contract", "changed_jobs", "no_response", "closed_lost"]
@@ -225,6 +257,7 @@ class PlaybookModel(Strict):
     scoring: Scoring = Field(default_factory=Scoring)
     stages: Stages = Field(default_factory=Stages)
     hand_raisers: list[HandRaiser] = Field(default_factory=list)
+    alerts: list[AlertSpec] = Field(default_factory=list)
     hand_raiser_window: Duration = Field(timedelta(days=30), description=(
         "A visitor who raised a hand (a demo request) before identifying is handed over when they identify "
         "within this long; later, the old request no longer counts."))
@@ -250,6 +283,7 @@ class PlaybookModel(Strict):
             "scoring.fit.rules": [r.id for r in self.scoring.fit.rules],
             "scoring.engagement.rules": [r.id for r in self.scoring.engagement.rules],
             "hand_raisers": [h.id for h in self.hand_raisers],
+            "alerts": [a.id for a in self.alerts],
             "qualification.rules": [r.id for r in self.qualification.rules],
             "teams": [team.id for team in self.teams],
             "reps": [rep.id for rep in self.reps],

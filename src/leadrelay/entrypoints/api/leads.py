@@ -76,6 +76,8 @@ class LeadDetail(LeadBase):
     ask_next: list[dict[str, Any]] = Field([], description="Progressive profiling: the fields to ask for next, most "
                                                            "telling first (field, could, points, why); the SQL "
                                                            "gate's criteria are in /next-fields.")
+    alerts: list[dict[str, Any]] = Field([], description="Alerts that fired for the lead, newest first: at, alert, "
+                                                         "why, told (false: recorded while loading history).")
 
 
 class Move(BaseModel):

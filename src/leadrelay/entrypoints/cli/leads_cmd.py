@@ -96,6 +96,11 @@ def print_explanation(lead: dict) -> None:
     for item in breakdown["engagement"]:
         table.add_row("engagement", item["rule"], fmt(item["awarded"]), fmt(item["now"]), str(item["times"]))
     console.print(table)
+    if lead.get("alerts"):
+        fired = Table("at", "alert", "why", title="Alerts fired")
+        for alert in lead["alerts"]:
+            fired.add_row(when(alert["at"]), alert["alert"], alert["why"] + ("" if alert["told"] else " (not told)"))
+        console.print(fired)
     history = Table("at", "from", "to", "how", "by", "reason", title="Stage history")
     for h in lead["history"]:
         history.add_row(when(h["at"]), fmt(h["from"]), h["to"], h["transition"], h["actor"], fmt(h["reason"]))

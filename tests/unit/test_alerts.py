@@ -1,0 +1,109 @@
+"""Alerts as the engine decides them: when a rule fires and when it may fire again (once, crossing, a window),
+never when history is replayed, never for a disqualified lead, and its state kept with the lead."""
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from leadrelay.lead.activities import Activity
+from leadrelay.lead.engine import Outcome, process
+from leadrelay.lead.model import Lead
+from leadrelay.lead.rows import lead_from_row, lead_values
+from leadrelay.playbook.loader import parse_playbook
+
+T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
+
+RULES = parse_playbook("""
+name: alerts test
+qualification: {served_countries: [US]}
+scoring:
+  engagement:
+    rules:
+      - {id: pricing, when: {path: /pricing}, points: 20}
+    half_life_days: 1
+alerts:
+  - {id: case_study, description: read a case study, when: {path: {starts with: /case-studies/}}}
+  - {id: hot, when: {engagement: {">=": 30}}, rearm: crossing}
+  - {id: comparison, when: {path: /compare}, rearm: 2d}
+""", "alerts.yaml").rules
+
+_n = iter(range(100_000))
+
+
+def act(path=None, *, hours=0.0, kind="page", **traits):
+    return Activity(source="t", message_id=f"m{next(_n)}", type=kind, occurred_at=T0 + timedelta(hours=hours),
+                    received_at=T0, user_id="u1", anonymous_id=None, email=traits.get("email"), name=None,
+                    properties={"path": path} if path else {}, traits=traits)
+
+
+def fired(lead, *activities, decide=True):
+    outcome = Outcome()
+    process(lead, list(activities), RULES, outcome, decide=decide)
+    return [(a.rule.id, a.at) for a in outcome.alerts]
+
+
+def known() -> Lead:
+    lead = Lead()
+    assert fired(lead, act(kind="identify", email="ann@acme.io", country="US")) == []
+    return lead
+
+
+def test_once_fires_the_first_time_only_and_says_why():
+    lead = known()
+    outcome = Outcome()
+    process(lead, [act("/case-studies/acme", hours=1)], RULES, outcome)
+    [alert] = outcome.alerts
+    assert alert.why == "case_study: read a case study (page /case-studies/acme; fit 0, engagement 0.0)"
+    assert fired(lead, act("/case-studies/other", hours=2), act("/case-studies/acme", hours=200)) == []
+
+
+def test_crossing_fires_each_time_the_condition_becomes_true_again():
+    lead = known()
+    assert fired(lead, act("/pricing", hours=1)) == []  # 20
+    assert fired(lead, act("/pricing", hours=1.1)) == [("hot", T0 + timedelta(hours=1.1))]  # 40: crossed
+    assert fired(lead, act("/pricing", hours=1.2)) == []  # still above: no news
+    assert fired(lead, act("/about", hours=60)) == []  # decayed below 30: re-armed
+    assert fired(lead, act("/pricing", hours=61)) == [("hot", T0 + timedelta(hours=61))]  # ~10.6 left + 20
+
+
+def test_a_window_fires_at_most_once_per_window():
+    lead = known()
+    hits = [fired(lead, act("/compare", hours=h)) for h in (1, 30, 48.9, 49, 50)]
+    assert [bool(h) for h in hits] == [True, False, False, True, False]
+
+
+def test_replayed_history_fires_nothing_and_a_disqualified_lead_is_not_alerted():
+    lead = known()
+    assert fired(lead, act("/case-studies/acme", hours=1), decide=False) == []
+    out = Lead()
+    fired(out, act(kind="identify", email="bob@acme.io", country="FR"))  # not served: disqualified
+    assert out.stage is not None and out.stage.value == "disqualified"
+    assert fired(out, act("/case-studies/acme", hours=1)) == []
+
+
+def test_what_fired_is_kept_with_the_lead_through_storage():
+    lead = known()
+    fired(lead, act("/case-studies/acme", hours=1))
+    lead.id = 7
+    row = lead_values(lead, T0)
+    again = lead_from_row(SimpleNamespace(**{"id": 7, "trait_times": lead.trait_times, "account_id": None} | row))
+    assert fired(again, act("/case-studies/other", hours=5)) == []  # once: remembered after a restart
+
+
+@pytest.mark.parametrize(("alerts", "message"), [
+    ("[{id: a, when: {evnt: Demo}}]", "alerts[0].when: unknown field 'evnt' in an alert"),
+    ("[{id: a, when: {path: /x}, rearm: 0m}]", "a window of zero would fire on every matching activity"),
+    ("[{id: a, when: {path: /x}, rearm: sometimes}]", "give once, crossing or a duration such as 7d"),
+    ("[{id: a, when: {path: /x}}, {id: a, when: {path: /y}}]", "alerts: rule id 'a' is used twice"),  # line 1
+    ("[{id: a, when: {path: /x}, channels: [nope]}]", "alerts[0].channels[0]: unknown channel 'nope'"),
+    ("[{id: a, when: {path: /x}, email: [owner]}]", "alerts[0].email: alert 'a' emails, but the playbook has no "
+                                                    "notifications.email section"),
+    ("[{id: a, when: {path: /x}, email: [someone]}]", "is neither a role (owner, manager) nor an email address"),
+])
+def test_a_bad_alert_is_refused_with_its_line(alerts, message):
+    from leadrelay.playbook.service import validate
+
+    issues = validate(f"name: bad alerts\n\nalerts: {alerts}\n", "bad.yaml")
+    line = 1 if "used twice" in message else 3  # checks across the whole file point at its start
+    assert any(issue.startswith(f"bad.yaml:{line}: ") and message in issue for issue in issues), issues
