@@ -30,6 +30,8 @@ def playbook(receiver: Receiver) -> str:
          "when": {"all": [{"path": {"starts with": "/case-studies/"}}, {"stage": {"in": ["lead", "mql", "sal"]}}]}},
         {"id": "hot", "description": "engagement crossed 30", "when": {"engagement": {">=": 30}},
          "rearm": "crossing", "channels": ["crm"], "email": ["owner", "marketing@acme.example"]},
+        {"id": "spike", "description": "woke up", "when": {"engagement_rise.2h": {">=": 12}}, "rearm": "1m",
+         "channels": ["crm"]},
     ]
     data["notifications"] = {
         "webhooks": [{"id": "crm", "url": receiver.url("/crm"), "secret_env": "LEADRELAY_TEST_HOOK"},
@@ -125,3 +127,18 @@ def test_loading_history_records_an_alert_and_tells_nobody(make_app, clock, data
     assert result.code == 0, result.err
     assert sent(app) == []  # `ingest` loads history unless told `--live`: recorded, nobody told
     assert [(a["alert"], a["told"]) for a in explain_lead(app, "cy@bigco.com")["alerts"]] == [("key_page", False)]
+
+
+def test_a_spike_is_measured_from_what_the_lead_had_before_a_restart(make_app, clock):
+    app = make_app()
+    ingest(app, numbered([identify(user="u4", email="di@bigco.com", country="US", when=clock()),
+                          page("/pricing", user="u4", when=clock() + timedelta(minutes=1)),
+                          page("/case-studies/a", user="u4", when=clock() + timedelta(minutes=2))]))
+
+    def spikes():
+        return [a for a in explain_lead(app, "di@bigco.com")["alerts"] if a["alert"] == "spike"]
+
+    assert len(spikes()) == 1  # 15 points within two hours
+    app = make_app()  # a restart: the trail of recent engagement is kept with the lead
+    ingest(app, numbered([page("/product", user="u4", when=clock() + timedelta(hours=3))]))
+    assert len(spikes()) == 1  # 2 more points: engagement is 17, but it rose by 2 in the last two hours

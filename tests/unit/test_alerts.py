@@ -107,3 +107,47 @@ def test_a_bad_alert_is_refused_with_its_line(alerts, message):
     issues = validate(f"name: bad alerts\n\nalerts: {alerts}\n", "bad.yaml")
     line = 1 if "used twice" in message else 3  # checks across the whole file point at its start
     assert any(issue.startswith(f"bad.yaml:{line}: ") and message in issue for issue in issues), issues
+
+
+SPIKES = parse_playbook("""
+name: spikes test
+scoring:
+  engagement:
+    half_life_days: 2
+    rules:
+      - {id: pricing, when: {path: /pricing}, points: 10}
+alerts:
+  - {id: spike, description: engagement rose by 20 within 48 hours, when: {engagement_rise.48h: {">=": 20}},
+     rearm: crossing}
+""", "spikes.yaml").rules
+
+
+def spiked(lead, *activities, decide=True):
+    outcome = Outcome()
+    process(lead, list(activities), SPIKES, outcome, decide=decide)
+    return [a.at for a in outcome.alerts]
+
+
+def test_a_spike_fires_when_engagement_rises_fast_not_when_it_climbs_slowly():
+    lead = Lead()
+    spiked(lead, act(kind="identify", email="ann@acme.io"))
+    slow = [spiked(lead, act("/pricing", hours=h)) for h in (1, 73, 145, 217)]  # 10 every three days
+    assert slow == [[], [], [], []] and lead.scoring.engagement > 10
+    burst = spiked(lead, act("/pricing", hours=220), act("/pricing", hours=221))
+    assert burst == [T0 + timedelta(hours=221)]  # +20 within two hours: rose by 20 within 48
+
+
+def test_the_spike_trail_is_rebuilt_by_a_replay_and_kept_short():
+    lead = Lead()
+    history = [act(kind="identify", email="bo@acme.io")] + [act("/pricing", hours=h) for h in range(0, 200, 10)]
+    spiked(lead, *history, decide=False)
+    assert lead.trail[0][0] <= (T0 + timedelta(hours=190 - 48)).timestamp() < lead.trail[1][0]
+    assert len(lead.trail) == 6  # what 48 hours can reach (150 to 190 h), and the one sample before them
+
+
+def test_an_engagement_rise_window_must_be_a_duration():
+    from leadrelay.playbook.service import validate
+
+    issues = validate("name: x\nalerts: [{id: a, when: {engagement_rise.soon: {'>=': 5}}}]\n", "x.yaml")
+    assert any("x.yaml:2: " in issue and "the window after engagement_rise. is a duration such as 48h" in issue
+               for issue in issues), issues

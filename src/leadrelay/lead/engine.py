@@ -21,6 +21,8 @@ from leadrelay.lead.model import Lead, ScoringState
 from leadrelay.lead.qualification import match_persona
 from leadrelay.lead.rules import Rules
 from leadrelay.lead.scoring import ScoreChange, apply_engagement, engagement_at, refresh_fit
+from leadrelay.lead.spikes import FIELD as SPIKE
+from leadrelay.lead.spikes import remember, rises
 from leadrelay.lead.stages import Stage, Transition
 
 _PAGE_KEYS = ("path", "url", "referrer", "title")
@@ -59,6 +61,7 @@ def sort_key(activity: Activity) -> tuple[Any, str, str]:
 def reset_derived(lead: Lead) -> None:
     """Forget everything that is rebuilt from activities, before replaying all of them."""
     lead.scoring = ScoringState()
+    lead.trail = []
     lead.traits, lead.trait_times = {}, {}
     lead.email = lead.company_domain = lead.country = lead.persona = None
     lead.source = lead.campaign = None
@@ -85,6 +88,8 @@ def process(
             refresh_fit(lead, lead.fit_fields(), ts, rules, activity, outcome.score_changes)
         fields = activity_fields(activity)
         apply_engagement(lead, fields, ts, rules, activity, outcome.score_changes)
+        if rules.spike_windows:
+            remember(lead, ts, lead.scoring.engagement, rules.spike_windows[-1][1])
         if lead.last_activity_at is None or activity.occurred_at > lead.last_activity_at:
             lead.last_activity_at = activity.occurred_at
         if lead.first_seen_at is None or activity.occurred_at < lead.first_seen_at:
@@ -111,8 +116,10 @@ def process(
             _apply_pending_hand(lead, rules, ts, activity, outcome.stage_changes)
         advance(lead, rules, lead.scoring.engagement, at, activity, outcome.stage_changes)
         if rules.alerts and lead.stage is not Stage.DISQUALIFIED:
-            check_alerts(lead, rules.alerts, fields | lead.lead_fields(lead.scoring.engagement), at, activity,
-                         outcome.alerts)
+            now = fields | lead.lead_fields(lead.scoring.engagement)
+            if rules.spike_windows:
+                now[SPIKE] = rises(lead, ts, lead.scoring.engagement, rules.spike_windows, rules.half_life_seconds)
+            check_alerts(lead, rules.alerts, now, at, activity, outcome.alerts)
 
 
 def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> None:

@@ -48,6 +48,7 @@ class Lead:
     scoring: ScoringState = field(default_factory=ScoringState)
     armed: dict[str, bool] = field(default_factory=dict)  # stage -> may its entry criteria fire
     alerts: dict[str, list] = field(default_factory=dict)  # alert id -> [last fired (epoch s) or None, armed]
+    trail: list[list[float]] = field(default_factory=list)  # [epoch s, engagement] after recent activities (spikes)
     hand_raised_at: float | None = None  # epoch seconds of the newest hand-raiser applied (or seen while known)
     # (trigger, raised at, linked at; epoch seconds): a hand raised while anonymous, not yet applied
     pending_hand: tuple[str, float, float] | None = None

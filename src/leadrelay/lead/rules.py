@@ -105,6 +105,7 @@ class Rules:
     stage_entries: tuple[StageEntry, ...] = ()  # in funnel order
     hand_raisers: tuple[HandRaiser, ...] = ()
     alerts: tuple[AlertRule, ...] = ()
+    spike_windows: tuple[tuple[str, float], ...] = ()  # (name, seconds) of every `engagement_rise.W` alerts read
     hand_raiser_window_seconds: float = 30 * 86400  # a hand raised before identifying counts this long
     stage_owners: Mapping[Stage, str] = field(default_factory=dict)
     reasons: Mapping[Transition, frozenset[str]] = field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from leadrelay.handoff.calendar import parse_duration
 from leadrelay.handoff.model import HandoffRules, PermanentSuppression
 from leadrelay.handoff.routing import Directory, Rep, Route, TeamInfo
 from leadrelay.handoff.sla import Policy, Rung
@@ -72,6 +73,13 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
                                              _types(x.when), required_values(x.when, "event"))
                         for x in model.suppression.permanent),
     )
+
+
+def _spike_windows(model: PlaybookModel) -> tuple[tuple[str, float], ...]:
+    """Every `engagement_rise.W` the alerts read, as (W, seconds), shortest first."""
+    names = {path.removeprefix("engagement_rise.") for alert in model.alerts for path in fields_of(alert.when)
+             if path.startswith("engagement_rise.")}
+    return tuple(sorted(((name, parse_duration(name).total_seconds()) for name in names), key=lambda w: w[1]))
 
 
 def _alert(spec) -> r.AlertRule:
@@ -147,6 +155,7 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         ),
         hand_raisers=tuple(r.HandRaiser(h.id, compile_condition(h.when), h.to) for h in model.hand_raisers),
         alerts=tuple(_alert(a) for a in model.alerts),
+        spike_windows=_spike_windows(model),
         hand_raiser_window_seconds=model.hand_raiser_window.total_seconds(),
         stage_owners={stage: model.stages.spec(stage).owner.value for stage in FUNNEL}
         | {Stage.DISQUALIFIED: Stage.DISQUALIFIED.default_owner.value},

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from leadrelay.lead.stages import AUTOMATIC_STAGES, Stage, Team
-from leadrelay.playbook.conditions import Condition
+from leadrelay.playbook.conditions import Condition, fields_of
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.handoff_schema import (
     CalendarSpec,
@@ -222,7 +222,20 @@ class AlertSpec(Strict):
     email: list[Recipient] | None = Field(None, description="Roles (owner, manager) or addresses to email; "
                                           "default: the email section's alert.fired entry.")
 
-    _reads = reads("when", ACTIVITY_FIELDS | LEAD_FIELDS, "an alert")
+    _reads = reads("when", ACTIVITY_FIELDS | LEAD_FIELDS | {"engagement_rise."}, "an alert")
+
+    @field_validator("when")
+    @classmethod
+    def _spike_windows(cls, value: Condition) -> Condition:
+        for path in fields_of(value):
+            if path.startswith("engagement_rise."):
+                window = path.removeprefix("engagement_rise.")
+                try:
+                    _duration(window)
+                except ValueError as exc:
+                    raise ValueError(f"'{path}': the window after engagement_rise. is a duration such as 48h "
+                                     f"({exc})") from None
+        return value
 
     @field_validator("rearm", mode="before")
     @classmethod
