@@ -30,9 +30,13 @@ def playbook(receiver: Receiver) -> str:
          "when": {"all": [{"path": {"starts with": "/case-studies/"}}, {"stage": {"in": ["lead", "mql", "sal"]}}]}},
         {"id": "hot", "description": "engagement crossed 30", "when": {"engagement": {">=": 30}},
          "rearm": "crossing", "channels": ["crm"], "email": ["owner", "marketing@acme.example"]},
+        {"id": "nurtured", "description": "finished the onboarding emails and read two",
+         "when": {"all": [{"sequences.onboarding.completed": True}, {"sequences.onboarding.engaged": {">=": 2}}]},
+         "channels": ["crm"]},
         {"id": "spike", "description": "woke up", "when": {"engagement_rise.2h": {">=": 12}}, "rearm": "1m",
          "channels": ["crm"]},
     ]
+    data["sequences"] = [{"id": "onboarding", "match": {"properties.campaign_name": "Onboarding"}, "emails": 2}]
     data["notifications"] = {
         "webhooks": [{"id": "crm", "url": receiver.url("/crm"), "secret_env": "LEADRELAY_TEST_HOOK"},
                      {"id": "ops", "url": receiver.url("/ops"), "secret_env": "LEADRELAY_TEST_HOOK",
@@ -142,3 +146,19 @@ def test_a_spike_is_measured_from_what_the_lead_had_before_a_restart(make_app, c
     app = make_app()  # a restart: the trail of recent engagement is kept with the lead
     ingest(app, numbered([page("/product", user="u4", when=clock() + timedelta(hours=3))]))
     assert len(spikes()) == 1  # 2 more points: engagement is 17, but it rose by 2 in the last two hours
+
+
+def test_a_finished_nurture_sequence_alerts_sales_across_batches(make_app, clock):
+    def mail(event, email_id, minutes):
+        return track(event, user="u5", when=clock() + timedelta(minutes=minutes),
+                     properties={"campaign_name": "Onboarding", "email_id": email_id})
+
+    app = make_app()
+    ingest(app, numbered([identify(user="u5", email="ed@bigco.com", country="US", when=clock()),
+                          mail("Email Delivered", "welcome", 1), mail("Email Opened", "welcome", 2)]))
+    app = make_app()
+    ingest(app, numbered([mail("Email Delivered", "tips", 60), mail("Email Link Clicked", "tips", 61)]))
+    assert [a["alert"] for a in explain_lead(app, "ed@bigco.com")["alerts"]] == ["nurtured"]
+    with app.engine.connect() as conn:
+        body = conn.execute(select(outbox.c.payload).where(outbox.c.event_type == "alert.fired")).scalar()
+    assert body["data"]["why"].startswith("nurtured: finished the onboarding emails and read two (Email Link Clicked")

@@ -151,3 +151,50 @@ def test_an_engagement_rise_window_must_be_a_duration():
     issues = validate("name: x\nalerts: [{id: a, when: {engagement_rise.soon: {'>=': 5}}}]\n", "x.yaml")
     assert any("x.yaml:2: " in issue and "the window after engagement_rise. is a duration such as 48h" in issue
                for issue in issues), issues
+
+
+NURTURE = parse_playbook("""
+name: sequences test
+sequences:
+  - {id: onboarding, match: {properties.campaign_name: Onboarding}, emails: 3}
+alerts:
+  - {id: nurtured, description: finished onboarding and read at least two, when: {all: [
+      {sequences.onboarding.completed: true}, {sequences.onboarding.engaged: {">=": 2}}]}}
+""", "sequences.yaml").rules
+
+
+def email(event, email_id, hours, campaign="Onboarding"):
+    return Activity(source="t", message_id=f"m{next(_n)}", type="track", occurred_at=T0 + timedelta(hours=hours),
+                    received_at=T0, user_id="u1", anonymous_id=None, email=None, name=event,
+                    properties={"campaign_name": campaign, "email_id": email_id}, traits={})
+
+
+def test_a_sequence_counts_distinct_emails_and_an_alert_fires_when_it_is_done_and_read():
+    from leadrelay.lead.sequences import progress
+
+    lead = Lead()
+    process(lead, [act(kind="identify", email="ann@acme.io")], NURTURE, Outcome())
+    steps = [email("Email Delivered", "e1", 1), email("Email Opened", "e1", 2), email("Email Opened", "e1", 3),
+             email("Email Delivered", "e2", 24), email("Email Delivered", "x9", 25, campaign="Newsletter"),
+             email("Email Delivered", "e3", 48)]
+    outcome = Outcome()
+    process(lead, steps, NURTURE, outcome)
+    assert progress(lead, NURTURE.sequences)["onboarding"] == {
+        "sent": 3, "opened": 1, "clicked": 0, "engaged": 1, "emails": 3, "completed": True}
+    assert outcome.alerts == []  # done, but only one read
+    process(lead, [email("Email Link Clicked", "e3", 50)], NURTURE, outcome)
+    assert [a.rule.id for a in outcome.alerts] == ["nurtured"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("sequences: [{id: s, match: {properties.campaign_name: X}, emails: 0}]", "greater than or equal to 1"),
+    ("sequences: [{id: s, match: {evnt: X}, emails: 2}]", "unknown field 'evnt' in a sequence's match"),
+    ("alerts: [{id: a, when: {sequences.nope.engaged: {'>=': 1}}}]", "'sequences.nope.engaged': no sequence 'nope'"),
+    ("sequences: [{id: s, match: {event: X}, emails: 2}]\nalerts: [{id: a, when: {sequences.s.read: 1}}]",
+     "'sequences.s.read': a sequence has sent, opened, clicked, engaged, completed, emails"),
+])
+def test_a_bad_sequence_is_refused_with_its_line(text, message):
+    from leadrelay.playbook.service import validate
+
+    issues = validate(f"name: bad\n{text}\n", "bad.yaml")
+    assert any(issue.startswith("bad.yaml:") and message in issue for issue in issues), issues

@@ -21,6 +21,8 @@ from leadrelay.lead.model import Lead, ScoringState
 from leadrelay.lead.qualification import match_persona
 from leadrelay.lead.rules import Rules
 from leadrelay.lead.scoring import ScoreChange, apply_engagement, engagement_at, refresh_fit
+from leadrelay.lead.sequences import progress
+from leadrelay.lead.sequences import track as track_sequences
 from leadrelay.lead.spikes import FIELD as SPIKE
 from leadrelay.lead.spikes import remember, rises
 from leadrelay.lead.stages import Stage, Transition
@@ -62,6 +64,7 @@ def reset_derived(lead: Lead) -> None:
     """Forget everything that is rebuilt from activities, before replaying all of them."""
     lead.scoring = ScoringState()
     lead.trail = []
+    lead.sequences = {}
     lead.traits, lead.trait_times = {}, {}
     lead.email = lead.company_domain = lead.country = lead.persona = None
     lead.source = lead.campaign = None
@@ -90,6 +93,8 @@ def process(
         apply_engagement(lead, fields, ts, rules, activity, outcome.score_changes)
         if rules.spike_windows:
             remember(lead, ts, lead.scoring.engagement, rules.spike_windows[-1][1])
+        if rules.sequences:
+            track_sequences(lead, rules.sequences, fields)
         if lead.last_activity_at is None or activity.occurred_at > lead.last_activity_at:
             lead.last_activity_at = activity.occurred_at
         if lead.first_seen_at is None or activity.occurred_at < lead.first_seen_at:
@@ -117,6 +122,8 @@ def process(
         advance(lead, rules, lead.scoring.engagement, at, activity, outcome.stage_changes)
         if rules.alerts and lead.stage is not Stage.DISQUALIFIED:
             now = fields | lead.lead_fields(lead.scoring.engagement)
+            if rules.sequences:
+                now["sequences"] = progress(lead, rules.sequences)
             if rules.spike_windows:
                 now[SPIKE] = rises(lead, ts, lead.scoring.engagement, rules.spike_windows, rules.half_life_seconds)
             check_alerts(lead, rules.alerts, now, at, activity, outcome.alerts)

@@ -74,6 +74,15 @@ class HandRaiser:
 
 
 @dataclass(frozen=True, slots=True)
+class Sequence:
+    """A nurture sequence: which email events belong to it, and how many emails it has (`lead.sequences`)."""
+
+    id: str
+    match: Predicate
+    emails: int
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRule:
     """Tell people when `when` holds for a lead (see `leadrelay.lead.alerts`)."""
 
@@ -105,6 +114,7 @@ class Rules:
     stage_entries: tuple[StageEntry, ...] = ()  # in funnel order
     hand_raisers: tuple[HandRaiser, ...] = ()
     alerts: tuple[AlertRule, ...] = ()
+    sequences: tuple[Sequence, ...] = ()
     spike_windows: tuple[tuple[str, float], ...] = ()  # (name, seconds) of every `engagement_rise.W` alerts read
     hand_raiser_window_seconds: float = 30 * 86400  # a hand raised before identifying counts this long
     stage_owners: Mapping[Stage, str] = field(default_factory=dict)

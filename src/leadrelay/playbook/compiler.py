@@ -156,6 +156,7 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         hand_raisers=tuple(r.HandRaiser(h.id, compile_condition(h.when), h.to) for h in model.hand_raisers),
         alerts=tuple(_alert(a) for a in model.alerts),
         spike_windows=_spike_windows(model),
+        sequences=tuple(r.Sequence(s.id, compile_condition(s.match), s.emails) for s in model.sequences),
         hand_raiser_window_seconds=model.hand_raiser_window.total_seconds(),
         stage_owners={stage: model.stages.spec(stage).owner.value for stage in FUNNEL}
         | {Stage.DISQUALIFIED: Stage.DISQUALIFIED.default_owner.value},

@@ -7,10 +7,12 @@ fault, so `playbook check` can name the file and line.
 from __future__ import annotations
 
 from leadrelay.lead.stages import FUNNEL, Team
+from leadrelay.playbook.conditions import fields_of
 from leadrelay.playbook.sales_check import sales_issues
 from leadrelay.playbook.schema import PlaybookModel
 
 Issue = tuple[tuple, str]  # (path in the document, message)
+SEQUENCE_FIELDS = ("sent", "opened", "clicked", "engaged", "completed", "emails")  # leadrelay.lead.sequences
 
 
 def cross_check(model: PlaybookModel) -> list[Issue]:
@@ -51,6 +53,15 @@ def _alert_issues(model: PlaybookModel) -> list[Issue]:
             if channel not in channels:
                 issues.append((("alerts", i, "channels", j), f"unknown channel '{channel}' (notifications "
                                f"webhooks and slack: {', '.join(channels) or 'none'})"))
+        for path in fields_of(alert.when):
+            if path.startswith("sequences."):
+                _, sequence, *rest = path.split(".")
+                if sequence not in {s.id for s in model.sequences}:
+                    issues.append((("alerts", i, "when"), f"'{path}': no sequence '{sequence}' (sequences: "
+                                   f"{', '.join(s.id for s in model.sequences) or 'none'})"))
+                elif len(rest) != 1 or rest[0] not in SEQUENCE_FIELDS:
+                    issues.append((("alerts", i, "when"), f"'{path}': a sequence has "
+                                   f"{', '.join(SEQUENCE_FIELDS)} (e.g. sequences.{sequence}.engaged)"))
         if alert.email and model.notifications.email is None:
             issues.append((("alerts", i, "email"), f"alert '{alert.id}' emails, but the playbook has no "
                            "notifications.email section (its sender)"))

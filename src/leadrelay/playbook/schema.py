@@ -207,6 +207,18 @@ class HandRaiser(Strict):
         return value
 
 
+class SequenceSpec(Strict):
+    """A nurture sequence: which of Segment's email events belong to it, and how many emails it has."""
+
+    id: RuleId
+    description: str | None = None
+    match: Condition = Field(description="Which email events are this sequence's, e.g. "
+                                         "{properties.campaign_name: Onboarding Nurture}.")
+    emails: int = Field(ge=1, le=100, description="How many emails the sequence sends.")
+
+    _reads = reads("match", ACTIVITY_FIELDS, "a sequence's match")
+
+
 class AlertSpec(Strict):
     """Tell people when a lead does something that matters, without moving its stage (`leadrelay.lead.alerts`)."""
 
@@ -222,7 +234,7 @@ class AlertSpec(Strict):
     email: list[Recipient] | None = Field(None, description="Roles (owner, manager) or addresses to email; "
                                           "default: the email section's alert.fired entry.")
 
-    _reads = reads("when", ACTIVITY_FIELDS | LEAD_FIELDS | {"engagement_rise."}, "an alert")
+    _reads = reads("when", ACTIVITY_FIELDS | LEAD_FIELDS | {"engagement_rise.", "sequences."}, "an alert")
 
     @field_validator("when")
     @classmethod
@@ -270,6 +282,7 @@ class PlaybookModel(Strict):
     scoring: Scoring = Field(default_factory=Scoring)
     stages: Stages = Field(default_factory=Stages)
     hand_raisers: list[HandRaiser] = Field(default_factory=list)
+    sequences: list[SequenceSpec] = Field(default_factory=list)
     alerts: list[AlertSpec] = Field(default_factory=list)
     hand_raiser_window: Duration = Field(timedelta(days=30), description=(
         "A visitor who raised a hand (a demo request) before identifying is handed over when they identify "
@@ -297,6 +310,7 @@ class PlaybookModel(Strict):
             "scoring.engagement.rules": [r.id for r in self.scoring.engagement.rules],
             "hand_raisers": [h.id for h in self.hand_raisers],
             "alerts": [a.id for a in self.alerts],
+            "sequences": [s.id for s in self.sequences],
             "qualification.rules": [r.id for r in self.qualification.rules],
             "teams": [team.id for team in self.teams],
             "reps": [rep.id for rep in self.reps],
