@@ -36,6 +36,7 @@ def fuzzed(shared):
 schema = schemathesis.pytest.from_fixture("fuzzed")
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=CASES_PER_OPERATION, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))

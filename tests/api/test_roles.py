@@ -51,6 +51,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/leads/{ref}/activities"): PEOPLE_SCOPED,
     ("GET", "/api/leads/{ref}/next-fields"): PEOPLE_SCOPED,
     ("GET", "/v1/next-fields"): INGEST,
+    ("GET", "/api/segments/export"): PLAYBOOK_EDITORS,  # admin and marketing
     # the handoff first, while it is open (the moves below close it)
     ("POST", "/api/leads/{ref}/accept"): OWNING_REP,
     ("POST", "/api/leads/{ref}/touches"): OWNING_REP,

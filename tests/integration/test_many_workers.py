@@ -409,11 +409,13 @@ def check(app, receiver: Receiver, snapshots: int, over: list) -> str:
             f"{sum(timer_outcomes.values())} timers fired, {len(messages)} messages")
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_four_workers_on_postgresql_share_the_work_without_doubles_or_overflow(postgres_url, tmp_path, receiver):
     run_workers(postgres_url, 4, tmp_path, receiver)
 
 
+@pytest.mark.slow
 def test_two_workers_on_sqlite_keep_the_same_promises(sqlite_url, tmp_path, receiver):
     run_workers(sqlite_url, 2, tmp_path, receiver)
 

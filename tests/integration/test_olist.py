@@ -54,6 +54,7 @@ def expected(data: Path) -> dict:
                                       if d["won_date"][:10] < mqls[d["mql_id"]]["first_contact_date"])}
 
 
+@pytest.mark.slow
 def test_the_olist_funnel_loaded_by_the_example_reads_back_as_the_csv_files_say(datasets, tmp_path):
     database_url = f"sqlite:///{tmp_path / 'olist.db'}"
     data = datasets / FOLDER

@@ -127,6 +127,7 @@ def test_the_playbook_reads_only_columns_known_before_sales_touches_a_lead():
     assert not data["scoring"]["engagement"]["rules"]  # no activity timestamps in the data
 
 
+@pytest.mark.slow
 def test_mql_leads_convert_far_more_often_than_the_rest(database_url, datasets, clock):
     csv_path = datasets / CSV_NAME
     outcome = converted(csv_path)

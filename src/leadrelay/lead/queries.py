@@ -69,9 +69,14 @@ def engagement_now(app: App, lead: Lead, now: datetime) -> float:
     return engagement_at(state, ts, app.playbook.rules.half_life_seconds)
 
 
-def list_leads(app: App, *, stage: str | None = None, limit: int = 50, include_anonymous: bool = False) -> list[dict]:
-    """Known leads (newest activity first), optionally in one stage, as plain dicts."""
+def list_leads(app: App, *, stage: str | None = None, limit: int = 50, include_anonymous: bool = False,
+               segment: str | None = None) -> list[dict]:
+    """Known leads (newest activity first), optionally in one stage and segment, as plain dicts."""
     query = select(t.leads).where(t.leads.c.merged_into.is_(None))
+    if segment is not None:
+        if segment not in ("new", "recycled"):
+            raise InvalidInput(f"unknown segment '{segment}' (new or recycled)")
+        query = query.where(t.leads.c.segment == segment)
     if stage:
         try:
             query = query.where(t.leads.c.stage == Stage(stage.lower()).value)

@@ -31,6 +31,7 @@ from leadrelay.entrypoints.api import (
     profiling,
     qualification,
     reports,
+    segments,
     team,
     tokens,
 )
@@ -52,6 +53,7 @@ ROUTERS: list[APIRouter] = [
     qualification.router,
     opportunities.router,
     profiling.router,
+    segments.router,
 ]
 
 DESCRIPTION = """\

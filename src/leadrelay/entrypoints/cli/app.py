@@ -28,6 +28,7 @@ from leadrelay.entrypoints.cli import (
     playbook_cmd,
     reports_cmd,
     sales_cmd,
+    segment_cmd,
     serve_cmd,
     tokens_cmd,
 )
@@ -103,6 +104,7 @@ leads_cmd.app.command("route-explain", help="Why a lead went to whom: rules, can
 leads_cmd.app.command("queue", help="A rep's open leads, most urgent deadline first.")(handoff_cmd.queue)
 app.add_typer(handoff_cmd.reps_app, name="reps")
 app.add_typer(handoff_cmd.suppression_app, name="suppression")
+app.add_typer(segment_cmd.app, name="segment")
 app.add_typer(handoff_cmd.accounts_app, name="accounts")
 app.add_typer(handoff_cmd.sla_app, name="sla")
 app.command("qualify", help="Record a lead's answers to the framework; show met/missing/failed and the SQL gate.")(

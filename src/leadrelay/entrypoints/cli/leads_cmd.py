@@ -17,11 +17,12 @@ def list_(
     stage: str = typer.Option(None, "--stage", "-s", help="Only leads in this stage (e.g. mql)."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many to show."),
     anonymous: bool = typer.Option(False, "--anonymous", help="Include anonymous visitors."),
+    segment: str = typer.Option(None, "--segment", help="new or recycled (sent back by sales, come round again)."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     from leadrelay.lead.queries import list_leads
 
-    rows = list_leads(state(ctx).app(), stage=stage, limit=limit, include_anonymous=anonymous)
+    rows = list_leads(state(ctx).app(), stage=stage, limit=limit, include_anonymous=anonymous, segment=segment)
     if as_json:
         print_json(rows)
         return
