@@ -46,6 +46,11 @@ EVENT_TYPES: tuple[str, ...] = (
     "sla.breached",
     "sla.escalated",
     "alert.fired",
+    "lead.pql",
+    "opportunity.opened",
+    "opportunity.changed",
+    "opportunity.won",
+    "opportunity.lost",
     "test.ping",
 )
 

@@ -157,6 +157,48 @@ class AlertFired(Common):
     owner: Person | None = Field(None, description="The lead's owner, when sales has it.")
 
 
+class LeadPql(Common):
+    """The lead met the playbook's product-qualified (PQL) signals: a flag for sales, not a stage move."""
+
+    signals: list[str] = Field(description="The PQL signals the lead has shown.")
+    trigger: Trigger
+
+
+class AccountRef(_Open):
+    id: int
+    name: str | None
+    domain: str | None
+
+
+class Deal(_Open):
+    """An opportunity as the API shows it (`GET /api/opportunities/{id}`)."""
+
+    id: int
+    name: str
+    kind: Literal["new_business", "expansion"]
+    account: AccountRef
+    owner: str
+    amount: float
+    currency: str
+    close_date: str
+    stage: str
+    probability: float
+    forecast_category: str
+    status: Literal["open", "won", "lost"]
+    lost_reason: str | None
+    version: int
+
+
+class OpportunityNotice(Common):
+    """An opportunity opened, changed (stage, probability, amount, close date, owner), won or lost."""
+
+    opportunity: Deal
+    changes: dict[str, list[Any]] = Field(description="What changed: field -> [old, new].")
+    actor: str
+    owner: Person | None = None
+    reason: str | None = Field(None, description="Lost: the playbook's lost reason.")
+
+
 DATA: dict[str, type[BaseModel]] = {
     "lead.mql": LeadMql,
     "lead.handoff_opened": HandoffOpened,
@@ -170,6 +212,11 @@ DATA: dict[str, type[BaseModel]] = {
     "sla.breached": SlaNotice,
     "sla.escalated": SlaEscalated,
     "alert.fired": AlertFired,
+    "lead.pql": LeadPql,
+    "opportunity.opened": OpportunityNotice,
+    "opportunity.changed": OpportunityNotice,
+    "opportunity.won": OpportunityNotice,
+    "opportunity.lost": OpportunityNotice,
 }
 
 

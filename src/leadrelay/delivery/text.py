@@ -24,6 +24,11 @@ EVENT_TEXT: dict[str, tuple[str, str]] = {
     "sla.breached": (":rotating_light:", "SLA breached"),
     "sla.escalated": (":mega:", "SLA escalated"),
     "alert.fired": (":bell:", "Alert"),
+    "lead.pql": (":rocket:", "Product-qualified lead"),
+    "opportunity.opened": (":briefcase:", "Opportunity opened"),
+    "opportunity.changed": (":pencil2:", "Opportunity changed"),
+    "opportunity.won": (":trophy:", "Opportunity won"),
+    "opportunity.lost": (":small_red_triangle_down:", "Opportunity lost"),
     "test.ping": (":wave:", "Test message from LeadRelay"),
 }
 

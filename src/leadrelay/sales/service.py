@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,6 +32,7 @@ from leadrelay.handoff.sla import ACCEPT
 from leadrelay.lead.model import Lead
 from leadrelay.lead.service import load_for_update, move_lead, save_lead
 from leadrelay.lead.stages import Stage, Transition
+from leadrelay.lead.store import load_leads
 from leadrelay.sales import model as deals
 from leadrelay.sales import store as repo
 from leadrelay.sales.model import EXPANSION, NEW_BUSINESS, Opportunity
@@ -95,6 +97,7 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
             _close_expansion_handoffs(conn, lead.id, f"opportunity {deal.id}", now)
         account = conn.execute(select(t.accounts.c.id, t.accounts.c.name, t.accounts.c.domain)
                                .where(t.accounts.c.id == account_id)).one()
+        _tell(uow, deal, account, change)
         uow.commit()
     return {
         "opportunity": deal_dict(deal, account), "warnings": warnings,
@@ -233,6 +236,7 @@ def _act(app: App, deal_id: int | str, action: DealAction, *, rep: str | None, t
         if then is not None:
             extra |= then(uow, deal, who, now)
         account = _account_row(conn, deal.account_id)
+        _tell(uow, deal, account, change)
         uow.commit()
     return {"opportunity": deal_dict(deal, account)} | extra
 
@@ -310,6 +314,36 @@ def lose_opportunity(app: App, deal_id: int | str, reason: str, *, rep: str | No
 
     return _act(app, deal_id, lambda deal, who, at: (deals.lose(deal, reason, rules, at=at, actor=who), {}),
                 rep=rep, team=team, actor=actor, expected_version=expected_version, now=now, then=to_nurture)
+
+
+EVENTS = {"opened": "opportunity.opened", "won": "opportunity.won", "lost": "opportunity.lost"}  # else .changed
+
+
+def _tell(uow: UnitOfWork, deal: Opportunity, account: Any, change: deals.DealChange) -> None:
+    """The notice of a deal's change (`opportunity.opened`, `.changed`, `.won`, `.lost`), in the same transaction,
+    for the CRM and the people the playbook names. A deal with no lead (imported history) tells nobody."""
+    if deal.lead_id is None or (not change.changes and change.action not in EVENTS):
+        return
+    lead = load_leads(uow.conn, [deal.lead_id])[deal.lead_id]
+    event = EVENTS.get(change.action, "opportunity.changed")
+    what = ", ".join(f"{field} {_plain(old)} → {_plain(new)}" for field, (old, new) in change.changes.items())
+    why = {"opened": f"opportunity {deal.id} opened by {change.actor}",
+           "won": f"opportunity {deal.id} won ({change.actor})",
+           "lost": f"opportunity {deal.id} lost: {change.reason} ({change.actor})"}.get(
+        change.action, f"opportunity {deal.id}: {what or change.action} ({change.actor})")
+    desk = desk_of(uow)
+    desk.notice(event, lead, change.at, recipients=desk.people(deal.owner), why=why, actor=change.actor,
+                owner=deal.owner, reason=change.reason, opportunity=deal_dict(deal, account),
+                changes={field: [_plain(old), _plain(new)] for field, (old, new) in change.changes.items()})
+
+
+def _plain(value: Any) -> Any:
+    """A changed value as JSON has it: amounts and probabilities as numbers, dates as text."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
 
 
 # --- reading -----------------------------------------------------------------------------------------

@@ -97,6 +97,11 @@ def _mark_pql(desk: HandoffDesk, sales: SalesRules, hits: dict[int, tuple[Lead, 
         conn.execute(insert(s.pql_signals), new_signals)
     if new_marks:
         conn.execute(insert(s.product_qualified), new_marks)
+    for mark in new_marks:
+        lead = hits[mark["lead_id"]][0]
+        why = f"product-qualified: {', '.join(mark['signals'])} ({sales.pql_require} of the playbook's PQL signals)"
+        desk.notice("lead.pql", lead, mark["at"], recipients=desk.people(lead.owner), signals=mark["signals"],
+                    why=why, owner=lead.owner, trigger={"rule": "pql", "reason": why})
 
 
 def _open_expansions(desk: HandoffDesk, sales: SalesRules, hits: dict[int, tuple[Lead, Signal, Activity]]) -> None:
