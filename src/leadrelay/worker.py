@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from leadrelay.core.app import App
 from leadrelay.core.gc import collector_paused
+from leadrelay.core.time import utc_iso
 from leadrelay.handoff.clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.handoff.desk import LATER, desk_of
 from leadrelay.handoff.events import HandoffStale
@@ -51,6 +52,7 @@ class SweepReport:
     assigned: int = 0
     still_queued: int = 0
     stale: int = 0
+    followups: int = 0  # absence timers fired (followup.due)
     silenced: int = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
     delivered: dict[str, int] = field(default_factory=dict)
     report_leads: int = 0  # leads counted again into the report rollups
@@ -59,12 +61,14 @@ class SweepReport:
         """One line for people: what fired, what was assigned, what was sent."""
         timers = ", ".join(f"{n} {kind}" for kind, n in sorted(self.timers.items())) or "none"
         sent = ", ".join(f"{n} {what}" for what, n in sorted(self.delivered.items()) if n) or "nothing"
-        return (f"timers: {timers}; assigned {self.assigned}, still queued {self.still_queued}, stale {self.stale}; "
+        return (f"timers: {timers}; assigned {self.assigned}, still queued {self.still_queued}, stale {self.stale}, "
+                f"follow-ups due {self.followups}; "
                 f"{self.silenced} notices recorded without sending; delivered: {sent}")
 
     def as_dict(self) -> dict[str, Any]:
         return {"timers": dict(sorted(self.timers.items())), "assigned": self.assigned,
-                "still_queued": self.still_queued, "stale": self.stale, "silenced": self.silenced,
+                "still_queued": self.still_queued, "stale": self.stale, "followups": self.followups,
+                "silenced": self.silenced,
                 "delivered": self.delivered, "report_leads": self.report_leads}
 
 
@@ -74,6 +78,7 @@ def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
     fire_timers(app, now, report)
     assign_queued(app, now, report)
     detect_stale(app, now, report)
+    fire_followups(app, now, report)
     if deliver:
         from leadrelay.delivery.dispatcher import deliver_due
 
@@ -231,6 +236,41 @@ def _set_owners(conn: Connection, leads: list, now: datetime) -> None:
         for part in repo.chunks(ids):
             conn.execute(update(t.leads).where(c.id.in_(part))
                          .values(owner=owner, version=c.version + 1, updated_at=now))
+
+
+def fire_followups(app: App, now: datetime, report: SweepReport) -> None:
+    """The absence timers that came due and nothing cancelled: `followup.due` to the follow-up's channels, once.
+
+    Claimed with the lead rows' transaction (SKIP LOCKED on PostgreSQL), marked fired in it, so
+    two workers never send one twice and a restart sends what was left. A timer whose
+    follow-up the playbook no longer has is dropped.
+    """
+    rules = {rule.id: rule for rule in app.playbook.rules.followups}
+    f = t.followup_timers.c
+    while True:
+        with UnitOfWork(app, now) as uow:
+            conn = uow.conn
+            rows = _claim(conn, select(t.followup_timers).where(f.status == "pending", f.due_at <= now)
+                          .order_by(f.due_at, f.id).limit(TIMERS_PER_TRANSACTION))
+            if not rows:
+                return
+            desk = desk_of(uow)
+            leads = repo.load_leads(conn, sorted({row.lead_id for row in rows}))
+            for row in rows:
+                rule = rules.get(row.followup)
+                conn.execute(update(t.followup_timers).where(f.id == row.id).values(
+                    status="fired" if rule else "dropped", closed_at=now))
+                if rule is None:
+                    continue
+                lead = leads[row.lead_id]
+                why = f"{rule.id}: {rule.description or 'nothing followed'} (no answer within {rule.within_text})"
+                desk.notice("followup.due", lead, row.due_at, recipients=desk.people(lead.owner), why=why,
+                            channels=rule.channels, owner=lead.owner, started_by=row.data,
+                            followup={"id": rule.id, "description": rule.description, "within": rule.within_text,
+                                      "started_at": utc_iso(row.started_at)},
+                            trigger={"rule": f"followup.{rule.id}", "reason": why, "activity": row.activity})
+                report.followups += 1
+            uow.commit()
 
 
 def detect_stale(app: App, now: datetime, report: SweepReport) -> None:

@@ -42,8 +42,8 @@ def test_every_notice_of_a_working_day_matches_its_documented_shape(app, clock):
         validate(payload)
         assert payload["data"]["why"]
     seen = Counter(p["type"] for p in payloads)
-    elsewhere = {"lead.rejected", "alert.fired", "lead.pql", "opportunity.opened", "opportunity.changed",
-                 "opportunity.won", "opportunity.lost"}  # alerts: test_alerts.py; deals and PQL: test_deal_events.py
+    elsewhere = {"lead.rejected", "alert.fired", "followup.due", "lead.pql", "opportunity.opened", "opportunity.changed",
+                 "opportunity.won", "opportunity.lost"}  # test_alerts, test_followups, test_deal_events
     assert set(DATA) - set(seen) <= elsewhere, f"not exercised: {set(DATA) - set(seen)}"
 
 

@@ -198,3 +198,57 @@ def test_a_bad_sequence_is_refused_with_its_line(text, message):
 
     issues = validate(f"name: bad\n{text}\n", "bad.yaml")
     assert any(issue.startswith("bad.yaml:") and message in issue for issue in issues), issues
+
+
+FOLLOWUPS = parse_playbook("""
+name: followups test
+followups:
+  - {id: abandoned, after: {all: [{event: Form Viewed}, {properties.form: demo}]}, unless: {event: Demo Requested},
+     within: 30m}
+""", "followups.yaml").rules
+
+
+def form(event, minutes, **properties):
+    return Activity(source="t", message_id=f"m{next(_n)}", type="track", occurred_at=T0 + timedelta(minutes=minutes),
+                    received_at=T0, user_id="u1", anonymous_id=None, email=None, name=event,
+                    properties=properties, traits={})
+
+
+def waits(lead, *activities):
+    outcome = Outcome()
+    process(lead, list(activities), FOLLOWUPS, outcome)
+    return [(type(c).__name__, c.at - T0) for c in outcome.followups]
+
+
+def test_a_follow_up_starts_once_is_cancelled_by_its_answer_and_may_start_again_after():
+    lead = Lead()
+    process(lead, [act(kind="identify", email="ann@acme.io")], FOLLOWUPS, Outcome())
+    assert waits(lead, form("Form Viewed", 1, form="demo"), form("Form Viewed", 2, form="demo")) == [
+        ("FollowupStarted", timedelta(minutes=1))]  # one wait at a time
+    assert waits(lead, form("Form Viewed", 3, form="pricing")) == []  # not the demo form
+    assert waits(lead, form("Demo Requested", 20)) == [("FollowupCancelled", timedelta(minutes=20))]
+    assert waits(lead, form("Demo Requested", 25)) == []  # nothing left to cancel
+    assert waits(lead, form("Form Viewed", 40, form="demo"), form("Demo Requested", 80)) == [
+        ("FollowupStarted", timedelta(minutes=40))]  # answered after the wait: the timer stands
+
+
+def test_an_anonymous_visitor_starts_no_follow_up():
+    lead = Lead()
+    anonymous = Activity(source="t", message_id="anon-1", type="track", occurred_at=T0, received_at=T0, user_id=None,
+                         anonymous_id="a1", email=None, name="Form Viewed", properties={"form": "demo"}, traits={})
+    assert waits(lead, anonymous) == []
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("followups: [{id: f, after: {event: X}, within: 30m}]", "followups[0]: missing required key 'unless'"),
+    ("followups: [{id: f, after: {event: X}, unless: {event: Y}, within: 0m}]", "duration must be positive"),
+    ("followups: [{id: f, after: {evnt: X}, unless: {event: Y}, within: 1h}]",
+     "unknown field 'evnt' in a follow-up's after"),
+    ("followups: [{id: f, after: {event: X}, unless: {event: Y}, within: 1h, channels: [nope]}]",
+     "followups[0].channels[0]: unknown channel 'nope'"),
+])
+def test_a_bad_follow_up_is_refused_with_its_line(text, message):
+    from leadrelay.playbook.service import validate
+
+    issues = validate(f"name: bad\n{text}\n", "bad.yaml")
+    assert any(issue.startswith("bad.yaml:2: ") and message in issue for issue in issues), issues

@@ -220,6 +220,8 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     desk.suppress_from_activities(assigned)
     uow.publish(StagesMoved(outcome.stage_changes))
     desk.on_alerts(outcome.alerts)
+    if not uow.quiet:  # history loaded from a file starts no timer: its moments are long past
+        repo.write_followups(conn, outcome.followups)
     watch_sales_signals(desk, assigned)  # PQL marks and customers' expansion handoffs
     desk.write_pending()
     if uow.quiet:

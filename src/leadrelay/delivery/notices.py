@@ -46,6 +46,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "sla.breached",
     "sla.escalated",
     "alert.fired",
+    "followup.due",
     "lead.pql",
     "opportunity.opened",
     "opportunity.changed",

@@ -157,6 +157,23 @@ class AlertFired(Common):
     owner: Person | None = Field(None, description="The lead's owner, when sales has it.")
 
 
+class FollowupRef(_Open):
+    id: str
+    description: str | None
+    within: str = Field(description="The wait, as the playbook says it: 30m, 7d.")
+    started_at: str
+
+
+class FollowupDue(Common):
+    """An absence timer came due: the lead did X and not Y within the wait (form abandonment, an unused trial)."""
+
+    followup: FollowupRef
+    started_by: dict[str, Any] = Field(description="The activity that started the wait: type, event, path, "
+                                                   "properties (the form, say).")
+    trigger: Trigger
+    owner: Person | None = None
+
+
 class LeadPql(Common):
     """The lead met the playbook's product-qualified (PQL) signals: a flag for sales, not a stage move."""
 
@@ -212,6 +229,7 @@ DATA: dict[str, type[BaseModel]] = {
     "sla.breached": SlaNotice,
     "sla.escalated": SlaEscalated,
     "alert.fired": AlertFired,
+    "followup.due": FollowupDue,
     "lead.pql": LeadPql,
     "opportunity.opened": OpportunityNotice,
     "opportunity.changed": OpportunityNotice,

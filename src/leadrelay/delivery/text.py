@@ -24,6 +24,7 @@ EVENT_TEXT: dict[str, tuple[str, str]] = {
     "sla.breached": (":rotating_light:", "SLA breached"),
     "sla.escalated": (":mega:", "SLA escalated"),
     "alert.fired": (":bell:", "Alert"),
+    "followup.due": (":envelope:", "Follow-up due"),
     "lead.pql": (":rocket:", "Product-qualified lead"),
     "opportunity.opened": (":briefcase:", "Opportunity opened"),
     "opportunity.changed": (":pencil2:", "Opportunity changed"),

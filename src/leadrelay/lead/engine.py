@@ -16,6 +16,7 @@ from leadrelay.core.time import utc_iso
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.alerts import AlertFired, check_alerts
 from leadrelay.lead.attribution import first_touch
+from leadrelay.lead.followups import FollowupCancelled, FollowupStarted, check_followups
 from leadrelay.lead.lifecycle import StageChange, advance, move, qualify, raise_hand
 from leadrelay.lead.model import Lead, ScoringState
 from leadrelay.lead.qualification import match_persona
@@ -37,6 +38,7 @@ class Outcome:
     score_changes: list[ScoreChange] = field(default_factory=list)
     stage_changes: list[StageChange] = field(default_factory=list)
     alerts: list[AlertFired] = field(default_factory=list)
+    followups: list[FollowupStarted | FollowupCancelled] = field(default_factory=list)  # in the order decided
 
 
 def activity_fields(activity: Activity) -> dict[str, Any]:
@@ -127,6 +129,8 @@ def process(
             if rules.spike_windows:
                 now[SPIKE] = rises(lead, ts, lead.scoring.engagement, rules.spike_windows, rules.half_life_seconds)
             check_alerts(lead, rules.alerts, now, at, activity, outcome.alerts)
+        if rules.followups and lead.stage is not Stage.DISQUALIFIED:
+            check_followups(lead, rules.followups, fields, at, activity, outcome.followups)
 
 
 def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> None:

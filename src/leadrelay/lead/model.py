@@ -50,6 +50,7 @@ class Lead:
     alerts: dict[str, list] = field(default_factory=dict)  # alert id -> [last fired (epoch s) or None, armed]
     trail: list[list[float]] = field(default_factory=list)  # [epoch s, engagement] after recent activities (spikes)
     sequences: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # id -> sent/opened/clicked email ids
+    followups: dict[str, list[float]] = field(default_factory=dict)  # follow-up id -> [started, due] (epoch s)
     hand_raised_at: float | None = None  # epoch seconds of the newest hand-raiser applied (or seen while known)
     # (trigger, raised at, linked at; epoch seconds): a hand raised while anonymous, not yet applied
     pending_hand: tuple[str, float, float] | None = None

@@ -129,6 +129,7 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
             merged_leads=list(conn.scalars(select(t.leads.c.id).where(t.leads.c.merged_into == lead.id))),
             ask_next=[ask.as_dict() for ask in next_fields(lead, app.playbook.rules, engagement_now(app, lead, now))],
             alerts=_alerts(conn, lead.id),
+            followups=_followups(conn, lead.id),
         )
         out["version"] = lead.version
         return out
@@ -141,6 +142,15 @@ def _alerts(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
                         .order_by(e.at.desc(), e.id.desc()).limit(50))
     return [{"at": utc_iso(r.at), "alert": r.data.get("alert"), "why": r.data.get("why"), "told": not r.quiet}
             for r in rows]
+
+
+def _followups(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
+    """The lead's absence timers, newest first: pending, fired, cancelled (the playbook's `followups:`)."""
+    f = t.followup_timers.c
+    rows = conn.execute(select(t.followup_timers).where(f.lead_id == lead_id).order_by(f.started_at.desc(),
+                                                                                      f.id.desc()).limit(50))
+    return [{"followup": r.followup, "status": r.status, "started_at": utc_iso(r.started_at),
+             "due_at": utc_iso(r.due_at), "closed_at": utc_iso(r.closed_at)} for r in rows]
 
 
 def _account(conn: Connection, account_id: int | None) -> dict | None:

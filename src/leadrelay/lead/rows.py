@@ -45,6 +45,7 @@ def lead_from_row(row: Any) -> Lead:
         alerts={k: list(v) for k, v in state.get("alerts", {}).items()},
         trail=[list(sample) for sample in state.get("trail", ())],
         sequences={k: {kind: list(ids) for kind, ids in v.items()} for k, v in state.get("sequences", {}).items()},
+        followups={k: list(v) for k, v in state.get("followups", {}).items()},
         hand_raised_at=state.get("hand_raised_at"),
         pending_hand=tuple(state["pending_hand"]) if state.get("pending_hand") else None,
         disqualified_by=row.disqualified_by,
@@ -83,7 +84,8 @@ def lead_values(lead: Lead, now: datetime) -> dict[str, Any]:
         | ({"pending_hand": list(lead.pending_hand)} if lead.pending_hand else {})
         | ({"alerts": lead.alerts} if lead.alerts else {})
         | ({"trail": lead.trail} if lead.trail else {})
-        | ({"sequences": lead.sequences} if lead.sequences else {}),
+        | ({"sequences": lead.sequences} if lead.sequences else {})
+        | ({"followups": lead.followups} if lead.followups else {}),
         "disqualified_by": lead.disqualified_by,
         "disqualified_from": lead.disqualified_from.value if lead.disqualified_from else None,
         "first_seen_at": lead.first_seen_at,

@@ -83,6 +83,19 @@ class Sequence:
 
 
 @dataclass(frozen=True, slots=True)
+class Followup:
+    """An absence timer: `after` starts it, `unless` before it is due cancels it (`leadrelay.lead.followups`)."""
+
+    id: str
+    after: Predicate
+    unless: Predicate
+    within_seconds: float
+    description: str | None = None
+    channels: tuple[str, ...] | None = None  # webhook and Slack ids; None: those subscribed to followup.due
+    within_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRule:
     """Tell people when `when` holds for a lead (see `leadrelay.lead.alerts`)."""
 
@@ -115,6 +128,7 @@ class Rules:
     hand_raisers: tuple[HandRaiser, ...] = ()
     alerts: tuple[AlertRule, ...] = ()
     sequences: tuple[Sequence, ...] = ()
+    followups: tuple[Followup, ...] = ()
     spike_windows: tuple[tuple[str, float], ...] = ()  # (name, seconds) of every `engagement_rise.W` alerts read
     hand_raiser_window_seconds: float = 30 * 86400  # a hand raised before identifying counts this long
     stage_owners: Mapping[Stage, str] = field(default_factory=dict)

@@ -174,9 +174,34 @@ def insert_activities(conn: Connection, items: Sequence[tuple[Activity, Lead]]) 
 
 def move_lead_rows(conn: Connection, loser_id: int, survivor_id: int) -> None:
     """Give a merged lead's identities, activities and stage history to the survivor."""
-    for table in (t.identities, t.activities, t.stage_changes):
+    for table in (t.identities, t.activities, t.stage_changes, t.followup_timers):
         conn.execute(update(table).where(table.c.lead_id == loser_id).values(lead_id=survivor_id))
     conn.execute(delete(t.score_changes).where(t.score_changes.c.lead_id == loser_id))
+
+
+def write_followups(conn: Connection, changes: Sequence[Any]) -> None:
+    """Store the absence timers started and close the pending ones cancelled, in the order the engine decided
+    (`leadrelay.lead.followups`): a timer started and answered in one batch ends cancelled."""
+    f = t.followup_timers.c
+    for change in changes:
+        if hasattr(change, "due_at"):
+            conn.execute(insert(t.followup_timers).values(
+                lead_id=change.lead.id, followup=change.rule.id, started_at=change.at, due_at=change.due_at,
+                status="pending", activity=getattr(change.activity, "message_id", None),
+                data=_started_by(change.activity)))
+        else:
+            conn.execute(update(t.followup_timers).where(
+                f.lead_id == change.lead.id, f.followup == change.rule.id, f.status == "pending").values(
+                status="cancelled", closed_at=change.at))
+
+
+def _started_by(activity: Any) -> dict[str, Any]:
+    """What a follow-up's notice says about the activity that started it: its event, path and properties."""
+    if activity is None:
+        return {}
+    properties = activity.properties or {}
+    return {"type": activity.type, "event": activity.name if activity.type == "track" else None,
+            "path": properties.get("path"), "properties": properties}
 
 
 def delete_score_changes(conn: Connection, lead_ids: Sequence[int]) -> None:

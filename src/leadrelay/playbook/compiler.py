@@ -157,6 +157,10 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         alerts=tuple(_alert(a) for a in model.alerts),
         spike_windows=_spike_windows(model),
         sequences=tuple(r.Sequence(s.id, compile_condition(s.match), s.emails) for s in model.sequences),
+        followups=tuple(r.Followup(f.id, compile_condition(f.after), compile_condition(f.unless),
+                                   f.within.total_seconds(), f.description,
+                                   tuple(f.channels) if f.channels is not None else None, _span(f.within))
+                        for f in model.followups),
         hand_raiser_window_seconds=model.hand_raiser_window.total_seconds(),
         stage_owners={stage: model.stages.spec(stage).owner.value for stage in FUNNEL}
         | {Stage.DISQUALIFIED: Stage.DISQUALIFIED.default_owner.value},

@@ -48,11 +48,13 @@ def _alert_issues(model: PlaybookModel) -> list[Issue]:
     """An alert naming a channel the notifications section lacks, or emailing without an email section."""
     issues: list[Issue] = []
     channels = [c.id for c in [*model.notifications.webhooks, *model.notifications.slack]]
+    for section, rules in (("alerts", model.alerts), ("followups", model.followups)):
+        for i, rule in enumerate(rules):
+            for j, channel in enumerate(rule.channels or ()):
+                if channel not in channels:
+                    issues.append(((section, i, "channels", j), f"unknown channel '{channel}' (notifications "
+                                   f"webhooks and slack: {', '.join(channels) or 'none'})"))
     for i, alert in enumerate(model.alerts):
-        for j, channel in enumerate(alert.channels or ()):
-            if channel not in channels:
-                issues.append((("alerts", i, "channels", j), f"unknown channel '{channel}' (notifications "
-                               f"webhooks and slack: {', '.join(channels) or 'none'})"))
         for path in fields_of(alert.when):
             if path.startswith("sequences."):
                 _, sequence, *rest = path.split(".")

@@ -219,6 +219,22 @@ class SequenceSpec(Strict):
     _reads = reads("match", ACTIVITY_FIELDS, "a sequence's match")
 
 
+class FollowupSpec(Strict):
+    """An absence timer: "did X but not Y within N" (`leadrelay.lead.followups`)."""
+
+    id: RuleId
+    description: str | None = Field(None, description="What it means, in words: the notice says it.")
+    after: Condition = Field(description="The activity that starts the wait, e.g. {event: Form Viewed}.")
+    unless: Condition = Field(description="The activity that cancels it before it is due, e.g. "
+                                          "{event: Demo Requested}.")
+    within: Duration = Field(description="How long to wait, e.g. 30m or 7d.")
+    channels: list[RuleId] | None = Field(None, description="Webhook and Slack channel ids to tell (marketing's "
+                                          "email tool); default: every channel that receives followup.due.")
+
+    _reads_after = reads("after", ACTIVITY_FIELDS, "a follow-up's after")
+    _reads_unless = reads("unless", ACTIVITY_FIELDS, "a follow-up's unless")
+
+
 class AlertSpec(Strict):
     """Tell people when a lead does something that matters, without moving its stage (`leadrelay.lead.alerts`)."""
 
@@ -284,6 +300,7 @@ class PlaybookModel(Strict):
     hand_raisers: list[HandRaiser] = Field(default_factory=list)
     sequences: list[SequenceSpec] = Field(default_factory=list)
     alerts: list[AlertSpec] = Field(default_factory=list)
+    followups: list[FollowupSpec] = Field(default_factory=list)
     hand_raiser_window: Duration = Field(timedelta(days=30), description=(
         "A visitor who raised a hand (a demo request) before identifying is handed over when they identify "
         "within this long; later, the old request no longer counts."))
@@ -311,6 +328,7 @@ class PlaybookModel(Strict):
             "hand_raisers": [h.id for h in self.hand_raisers],
             "alerts": [a.id for a in self.alerts],
             "sequences": [s.id for s in self.sequences],
+            "followups": [f.id for f in self.followups],
             "qualification.rules": [r.id for r in self.qualification.rules],
             "teams": [team.id for team in self.teams],
             "reps": [rep.id for rep in self.reps],

@@ -5,8 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    TypeDecorator, UniqueConstraint,
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -146,6 +158,23 @@ stage_changes = Table(
     Column("activity_id", Id),
     Column("playbook_version", String(12)),
     Index("ix_stage_changes_lead_id_at", "lead_id", "at"),
+)
+
+# Absence timers (the playbook's `followups`): started by what a lead did, cancelled by what it did next, fired
+# by the worker once due (`leadrelay.lead.followups`).
+followup_timers = Table(
+    "followup_timers", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id"), nullable=False),
+    Column("followup", String(80), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | fired | cancelled | dropped
+    Column("closed_at", UTCDateTime),
+    Column("activity", Text),  # the message id of the activity that started it
+    Column("data", Document, nullable=False),  # that activity's event, path and properties
+    Index("ix_followup_timers_status_due_at", "status", "due_at"),
+    Index("ix_followup_timers_lead_id", "lead_id"),
 )
 
 rejections = Table(

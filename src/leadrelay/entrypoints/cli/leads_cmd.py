@@ -102,6 +102,12 @@ def print_explanation(lead: dict) -> None:
         for alert in lead["alerts"]:
             fired.add_row(when(alert["at"]), alert["alert"], alert["why"] + ("" if alert["told"] else " (not told)"))
         console.print(fired)
+    if lead.get("followups"):
+        waits = Table("follow-up", "status", "started", "due", "closed", title="Follow-ups (absence timers)")
+        for wait in lead["followups"]:
+            waits.add_row(wait["followup"], wait["status"], when(wait["started_at"]), when(wait["due_at"]),
+                          when(wait["closed_at"]))
+        console.print(waits)
     history = Table("at", "from", "to", "how", "by", "reason", title="Stage history")
     for h in lead["history"]:
         history.add_row(when(h["at"]), fmt(h["from"]), h["to"], h["transition"], h["actor"], fmt(h["reason"]))
