@@ -33,11 +33,11 @@ def test_a_web_form_gets_field_names_only_with_a_write_key(client, app, tokens):
     names = response.json()["fields"]
     assert set(response.json()) == {"fields"} and all(isinstance(name, str) for name in names)
     assert "employees" not in names and "title" not in names and "country" in names  # known fields are not asked
-    basic = client.get("/v1/next-fields", params={"email": "FORM@corp.example"}, auth=(tokens.ingest, ""))
-    assert basic.json() == response.json()  # by email too, with the key as Basic auth
+    basic = client.get("/v1/next-fields", params={"anonymousId": "visitor-1"}, auth=(tokens.ingest, ""))
+    assert basic.json() == response.json()  # the key as Basic auth, from a server
     new = client.get("/v1/next-fields", params={"anonymousId": "never-seen", "writeKey": tokens.ingest}).json()
     assert new["fields"] == ["title", "employees", "email", "country", "industry"]  # what the playbook reads most
-    assert names == ["country", "industry", "budget", "authority", "need", "timeline"]  # then the SQL gate's
+    assert names == ["country", "industry"]  # not the SQL gate's sales questions: a form does not ask those
 
 
 def test_a_web_form_cannot_look_a_lead_up_by_its_id(client, app, tokens):
@@ -64,3 +64,12 @@ def test_the_cli_lists_the_fields_to_ask_next(app, tokens, people, database_url,
     assert as_json["id"] == lead and as_json["fields"][0]["could"] == "disqualify"
     missing = cli("leads", "next-fields", "nobody@corp.example")
     assert missing.code != 0 and "no lead" in missing.err
+
+
+def test_a_web_form_cannot_learn_whether_an_email_is_a_lead(client, app, tokens):
+    """Regression: by email, the public endpoint told anyone holding the write key who was a known lead."""
+    ingest(app, numbered([identify(user="u-known", email="known@corp.example", title="CTO", employees=300)]))
+    known = client.get("/v1/next-fields", params={"email": "known@corp.example", "userId": "u-known",
+                                                  "writeKey": tokens.ingest}).json()
+    stranger = client.get("/v1/next-fields", params={"email": "nobody@corp.example", "writeKey": tokens.ingest}).json()
+    assert known == stranger  # the same answer: email and user id are not looked up

@@ -59,3 +59,12 @@ def test_the_cli_exports_a_segment_and_leads_list_filters_by_it(app, people, dat
     assert [lead["id"] for lead in listed] == [back]
     wrong = cli("segment", "export", "--segment", "old")
     assert wrong.code == 2 and "no segment 'old'" in wrong.err
+
+
+def test_an_unknown_reason_or_persona_is_told_not_an_empty_export(client, tokens):
+    """Regression: a typo in --reason or --persona gave an empty export that looked like no such leads."""
+    bad = client.get("/api/segments/export", params={"reason": "not_redy", "persona": "economic_buyr"},
+                     headers=bearer(tokens.marketing))
+    assert bad.status_code == 400
+    assert "reason: no recycle or reject reason 'not_redy' (one of " in bad.json()["message"]
+    assert "persona: no persona 'economic_buyr' (one of " in bad.json()["message"]

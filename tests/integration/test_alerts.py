@@ -162,3 +162,19 @@ def test_a_finished_nurture_sequence_alerts_sales_across_batches(make_app, clock
     with app.engine.connect() as conn:
         body = conn.execute(select(outbox.c.payload).where(outbox.c.event_type == "alert.fired")).scalar()
     assert body["data"]["why"].startswith("nurtured: finished the onboarding emails and read two (Email Link Clicked")
+
+
+def test_an_alert_does_not_depend_on_the_order_events_arrive_in(make_app, clock):
+    """Regression: the email tool's delivery events arriving after the opens left a finished sequence unalerted."""
+    def mail(event, email_id, minutes):
+        return track(event, user="u6", when=clock() + timedelta(minutes=minutes),
+                     properties={"campaign_name": "Onboarding", "email_id": email_id})
+
+    app = make_app()
+    ingest(app, numbered([identify(user="u6", email="fay@bigco.com", country="US", when=clock()),
+                          mail("Email Opened", "welcome", 10), mail("Email Link Clicked", "tips", 70)]))
+    assert explain_lead(app, "fay@bigco.com")["alerts"] == []  # read both, but nothing was delivered yet
+    ingest(app, numbered([mail("Email Delivered", "welcome", 1), mail("Email Delivered", "tips", 60)]))  # late
+    fired = explain_lead(app, "fay@bigco.com")["alerts"]
+    assert [(a["alert"], a["at"]) for a in fired] == [
+        ("nurtured", (clock() + timedelta(minutes=70)).isoformat().replace("+00:00", "Z"))]

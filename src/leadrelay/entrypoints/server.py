@@ -1,7 +1,8 @@
 """What `leadrelay serve` runs: the HTTP API and, beside it, the web app — one process, one App, one set of rules.
 
 `create_app(app)` is the API (`entrypoints.api`) with the web app's pages (`entrypoints.web`:
-the rep's and manager's pages, the dashboard, the ops pages) and their static files at `/static`. The pages are not part of the API's OpenAPI schema.
+the rep's and manager's pages, the dashboard, the ops pages) and their static files at `/static`.
+The pages are not part of the API's OpenAPI schema.
 """
 
 from __future__ import annotations

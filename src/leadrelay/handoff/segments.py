@@ -42,6 +42,13 @@ def segment_export(app: App, *, stage: str | None = None, segment: str | None = 
         problems.append(f"segment: no segment '{segment}' (one of {', '.join(SEGMENTS)})")
     if channel not in CHANNELS:
         problems.append(f"channel: no channel '{channel}' (one of {', '.join(CHANNELS)})")
+    reasons = sorted(app.playbook.rules.reasons[Transition.RECYCLE] | app.playbook.rules.reasons[Transition.REJECT]
+                     | {app.playbook.rules.handoff.stale_reason or "no_response", "sla_breached"})
+    if reason is not None and reason not in reasons:
+        problems.append(f"reason: no recycle or reject reason '{reason}' (one of {', '.join(reasons)})")
+    personas = sorted(p.id for p in app.playbook.rules.personas)
+    if persona is not None and persona not in personas:
+        problems.append(f"persona: no persona '{persona}' (one of {', '.join(personas) or 'none'})")
     if problems:
         raise InvalidInput("; ".join(problems))
     now = now or app.clock()

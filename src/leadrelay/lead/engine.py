@@ -81,7 +81,9 @@ def process(
     decide: Callable[[Activity], bool] | bool = True,
 ) -> None:
     """Apply `activities` (already in `sort_key` order) to `lead`, appending what changed to `outcome`."""
+    decided = last = None
     for activity in activities:
+        last = activity
         ts = activity.occurred_at.timestamp()
         deciding = decide if isinstance(decide, bool) else decide(activity)
         if deciding and lead.stage is not None and rules.half_life_seconds and lead.scoring.as_of is not None:
@@ -122,15 +124,27 @@ def process(
         if lead.pending_hand is not None:
             _apply_pending_hand(lead, rules, ts, activity, outcome.stage_changes)
         advance(lead, rules, lead.scoring.engagement, at, activity, outcome.stage_changes)
+        decided = activity
         if rules.alerts and lead.stage is not Stage.DISQUALIFIED:
-            now = fields | lead.lead_fields(lead.scoring.engagement)
-            if rules.sequences:
-                now["sequences"] = progress(lead, rules.sequences)
-            if rules.spike_windows:
-                now[SPIKE] = rises(lead, ts, lead.scoring.engagement, rules.spike_windows, rules.half_life_seconds)
-            check_alerts(lead, rules.alerts, now, at, activity, outcome.alerts)
+            _alerts(lead, rules, fields, activity, outcome)
         if rules.followups and lead.stage is not Stage.DISQUALIFIED:
             check_followups(lead, rules.followups, fields, at, activity, outcome.followups)
+    if decided is not None and last is not decided and rules.alerts and lead.stage is not None \
+            and lead.stage is not Stage.DISQUALIFIED:
+        # A late activity, replayed into its place: what it changed holds at the lead's newest activity, already
+        # decided earlier without it. Judge the alerts there too, so the order things arrive in changes nothing.
+        _alerts(lead, rules, activity_fields(last), last, outcome)
+
+
+def _alerts(lead: Lead, rules: Rules, fields: dict[str, Any], activity: Activity, outcome: Outcome) -> None:
+    """Check the alert rules against an activity and the lead as it stands after it (sequences, spikes too)."""
+    ts = activity.occurred_at.timestamp()
+    now = fields | lead.lead_fields(lead.scoring.engagement)
+    if rules.sequences:
+        now["sequences"] = progress(lead, rules.sequences)
+    if rules.spike_windows:
+        now[SPIKE] = rises(lead, ts, lead.scoring.engagement, rules.spike_windows, rules.half_life_seconds)
+    check_alerts(lead, rules.alerts, now, activity.occurred_at, activity, outcome.alerts)
 
 
 def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> None:

@@ -16,6 +16,7 @@ from leadrelay.lead.model import Lead
 from leadrelay.lead.profiling import next_fields
 from leadrelay.lead.rows import lead_from_row
 from leadrelay.lead.scoring import decay_factor, engagement_at
+from leadrelay.lead.sequences import progress
 from leadrelay.lead.stages import Stage
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -130,6 +131,7 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
             ask_next=[ask.as_dict() for ask in next_fields(lead, app.playbook.rules, engagement_now(app, lead, now))],
             alerts=_alerts(conn, lead.id),
             followups=_followups(conn, lead.id),
+            sequences=progress(lead, app.playbook.rules.sequences),
         )
         out["version"] = lead.version
         return out

@@ -270,7 +270,7 @@ class AlertSpec(Strict):
     def _rearm(cls, value: Any) -> Any:
         if value in ("once", "crossing"):
             return value
-        if isinstance(value, str) and value.strip() and value.strip()[0] in "0" and value.strip()[1:2].isalpha():
+        if value == 0 or isinstance(value, str) and value.strip()[:1] == "0" and value.strip()[1:2].isalpha():
             raise ValueError("a window of zero would fire on every matching activity: give one such as 1d, or "
                              "`crossing`")
         try:

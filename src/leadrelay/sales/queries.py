@@ -14,7 +14,6 @@ from sqlalchemy import and_, or_, select
 
 from leadrelay.core.app import App
 from leadrelay.core.cursor import decode_cursor, encode_cursor
-from leadrelay.lead.identity import normalise_email
 from leadrelay.lead.model import Lead
 from leadrelay.lead.profiling import next_fields
 from leadrelay.lead.queries import engagement_now, find_lead
@@ -100,16 +99,13 @@ def next_fields_of(app: App, ref: str | int) -> dict[str, Any]:
     return {"id": lead.id, "stage": lead.stage.value if lead.stage else None, "fields": [a.as_dict() for a in asks]}
 
 
-def next_field_names(app: App, *, anonymous_id: str | None = None, user_id: str | None = None,
-                     email: str | None = None) -> list[str]:
-    """For a web form: the names of the fields to ask the visitor for next, nothing else. A visitor not seen yet (or
-    given by nothing) gets those of a new lead. Looked up by identity only, never by lead id."""
-    keys = [("anonymous", anonymous_id), ("user", user_id), ("email", normalise_email(email or "") or None)]
+def next_field_names(app: App, *, anonymous_id: str | None = None) -> list[str]:
+    """For a web form: the names of the fields to ask the visitor for next, nothing else; the sales questions of the
+    SQL gate are not a form's. Looked up by the browser's own anonymous id only — never by email, user id or lead
+    id, which anyone holding the public write key could try — and a visitor not seen yet gets those of a new lead."""
     c = t.identities.c
     with app.engine.connect() as conn:
-        lead_id = next((found for kind, value in keys if value
-                        for found in [conn.scalar(select(c.lead_id).where(c.kind == kind, c.value == value))]
-                        if found is not None), None)
-    if lead_id is None:
-        return [ask.field for ask in next_fields(Lead(), app.playbook.rules, 0.0)]
-    return [ask["field"] for ask in next_fields_of(app, lead_id)["fields"]]
+        lead = find_lead(conn, lead_id) if anonymous_id and (lead_id := conn.scalar(
+            select(c.lead_id).where(c.kind == "anonymous", c.value == anonymous_id))) is not None else Lead()
+    engagement = engagement_now(app, lead, app.clock()) if lead.id is not None else 0.0
+    return [ask.field for ask in next_fields(lead, app.playbook.rules, engagement)]

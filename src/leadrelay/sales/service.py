@@ -326,7 +326,8 @@ def _tell(uow: UnitOfWork, deal: Opportunity, account: Any, change: deals.DealCh
         return
     lead = load_leads(uow.conn, [deal.lead_id])[deal.lead_id]
     event = EVENTS.get(change.action, "opportunity.changed")
-    what = ", ".join(f"{field} {_plain(old)} → {_plain(new)}" for field, (old, new) in change.changes.items())
+    what = ", ".join(f"{field} {_plain(old, field)} → {_plain(new, field)}"
+                     for field, (old, new) in change.changes.items())
     why = {"opened": f"opportunity {deal.id} opened by {change.actor}",
            "won": f"opportunity {deal.id} won ({change.actor})",
            "lost": f"opportunity {deal.id} lost: {change.reason} ({change.actor})"}.get(
@@ -334,11 +335,14 @@ def _tell(uow: UnitOfWork, deal: Opportunity, account: Any, change: deals.DealCh
     desk = desk_of(uow)
     desk.notice(event, lead, change.at, recipients=desk.people(deal.owner), why=why, actor=change.actor,
                 owner=deal.owner, reason=change.reason, opportunity=deal_dict(deal, account),
-                changes={field: [_plain(old), _plain(new)] for field, (old, new) in change.changes.items()})
+                changes={field: [_plain(old, field), _plain(new, field)]
+                         for field, (old, new) in change.changes.items()})
 
 
-def _plain(value: Any) -> Any:
-    """A changed value as JSON has it: amounts and probabilities as numbers, dates as text."""
+def _plain(value: Any, field: str = "") -> Any:
+    """A changed value as JSON has it: amounts and probabilities as numbers (as in `opportunity`), dates as text."""
+    if field == "amount" and isinstance(value, str):
+        return float(value)
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, (date, datetime)):

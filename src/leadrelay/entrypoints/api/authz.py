@@ -65,8 +65,8 @@ class Action(str, Enum):
     READ_DEALS = "read_deals"
     CHANGE_DEALS = "change_deals"  # move, probability, win, lose
     READ_FORECAST = "read_forecast"
-    READ_REPORTS = "read_reports"
-    EXPORT_SEGMENTS = "export_segments"  # leads by stage, segment and suppression, for the email tool  # cohort reports: a rep sees their own leads, a manager their team's
+    READ_REPORTS = "read_reports"  # cohort reports: a rep sees their own leads, a manager their team's
+    EXPORT_SEGMENTS = "export_segments"  # leads by stage, segment and suppression, for the email tool
 
 
 _PEOPLE = frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER, Role.REP})

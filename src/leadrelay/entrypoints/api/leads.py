@@ -78,6 +78,9 @@ class LeadDetail(LeadBase):
                                                            "gate's criteria are in /next-fields.")
     alerts: list[dict[str, Any]] = Field([], description="Alerts that fired for the lead, newest first: at, alert, "
                                                          "why, told (false: recorded while loading history).")
+    sequences: dict[str, dict[str, Any]] = Field({}, description="Progress through each nurture sequence of the "
+                                                               "playbook: sent, opened, clicked, engaged, emails, "
+                                                               "completed.")
     followups: list[dict[str, Any]] = Field([], description="Absence timers, newest first: followup, status "
                                                             "(pending, fired, cancelled, dropped), started_at, "
                                                             "due_at, closed_at.")

@@ -4,8 +4,9 @@
   could do and the rules that read it, as `leadrelay leads next-fields` prints.
 - `GET /v1/next-fields?anonymousId=...` (a write key, as the Segment endpoints take it, or
   `writeKey=` in the query so a web form on another site can call it without a preflight):
-  the names of the fields only, never any personal data; a visitor not seen yet gets those
-  of a new lead. Any origin may read the answer (it says nothing about anyone).
+  the names of the fields only, never any personal data, looked up by the browser's own
+  anonymous id only (an email or user id could be tried by anyone holding the public key);
+  a visitor not seen yet gets those of a new lead. Any origin may read the answer.
 """
 
 from __future__ import annotations
@@ -55,13 +56,15 @@ def lead_next_fields(ref: str, app: App = Depends(current_app),
             responses=error_responses(400, 401, 403, 422, 429, 503))
 def visitor_next_fields(
     request: Request, response: Response,
-    anonymous_id: str | None = Query(None, alias="anonymousId", max_length=200),
-    user_id: str | None = Query(None, alias="userId", max_length=200),
-    email: str | None = Query(None, max_length=320),
+    anonymous_id: str | None = Query(None, alias="anonymousId", max_length=200,
+                                     description="The visitor's anonymous id (analytics.js: analytics.user()."
+                                                 "anonymousId()). Never an email or user id: anyone holding the "
+                                                 "public write key could try those."),
     write_key: str | None = Query(None, alias="writeKey", max_length=200,
-                                  description="Or send the write key as the Basic auth user name."),
+                                  description="The write key. From a browser pass it here (a simple GET, no "
+                                              "preflight); a server may send it as the Basic auth user name."),
     app: App = Depends(current_app),
 ) -> FieldNames:
     authenticate_write_key(app, basic_auth_username(request.headers.get("authorization")) or write_key)
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return FieldNames(fields=next_field_names(app, anonymous_id=anonymous_id, user_id=user_id, email=email))
+    return FieldNames(fields=next_field_names(app, anonymous_id=anonymous_id))

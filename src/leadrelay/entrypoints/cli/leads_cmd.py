@@ -22,6 +22,8 @@ def list_(
 ) -> None:
     from leadrelay.lead.queries import list_leads
 
+    if segment not in (None, "new", "recycled"):
+        raise typer.BadParameter(f"no segment '{segment}' (new or recycled)", param_hint="--segment")
     rows = list_leads(state(ctx).app(), stage=stage, limit=limit, include_anonymous=anonymous, segment=segment)
     if as_json:
         print_json(rows)
@@ -102,6 +104,9 @@ def print_explanation(lead: dict) -> None:
         for alert in lead["alerts"]:
             fired.add_row(when(alert["at"]), alert["alert"], alert["why"] + ("" if alert["told"] else " (not told)"))
         console.print(fired)
+    for sequence, done in (lead.get("sequences") or {}).items():
+        console.print(f"sequence {sequence}: {done['sent']} of {done['emails']} emails delivered, {done['engaged']} "
+                      f"opened or clicked" + (" (completed)" if done["completed"] else ""), highlight=False)
     if lead.get("followups"):
         waits = Table("follow-up", "status", "started", "due", "closed", title="Follow-ups (absence timers)")
         for wait in lead["followups"]:
