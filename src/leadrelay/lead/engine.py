@@ -128,7 +128,9 @@ def process(
         if rules.alerts and lead.stage is not Stage.DISQUALIFIED:
             _alerts(lead, rules, fields, activity, outcome)
         if rules.followups and lead.stage is not Stage.DISQUALIFIED:
-            check_followups(lead, rules.followups, fields, at, activity, outcome.followups)
+            waits = tuple(rule for rule in rules.followups if rule.may_match(fields["type"], fields["event"]))
+            if waits:
+                check_followups(lead, waits, fields, at, activity, outcome.followups)
     if decided is not None and last is not decided and rules.alerts and lead.stage is not None \
             and lead.stage is not Stage.DISQUALIFIED:
         # A late activity, replayed into its place: what it changed holds at the lead's newest activity, already
@@ -138,13 +140,16 @@ def process(
 
 def _alerts(lead: Lead, rules: Rules, fields: dict[str, Any], activity: Activity, outcome: Outcome) -> None:
     """Check the alert rules against an activity and the lead as it stands after it (sequences, spikes too)."""
+    candidates = tuple(rule for rule in rules.alerts if rule.may_hold(fields["type"], fields["event"]))
+    if not candidates:
+        return
     ts = activity.occurred_at.timestamp()
     now = fields | lead.lead_fields(lead.scoring.engagement)
     if rules.sequences:
         now["sequences"] = progress(lead, rules.sequences)
     if rules.spike_windows:
         now[SPIKE] = rises(lead, ts, lead.scoring.engagement, rules.spike_windows, rules.half_life_seconds)
-    check_alerts(lead, rules.alerts, now, activity.occurred_at, activity, outcome.alerts)
+    check_alerts(lead, candidates, now, activity.occurred_at, activity, outcome.alerts)
 
 
 def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> None:

@@ -93,6 +93,11 @@ class Followup:
     description: str | None = None
     channels: tuple[str, ...] | None = None  # webhook and Slack ids; None: those subscribed to followup.due
     within_text: str = ""
+    types: frozenset[str] | None = None  # activity types `after` or `unless` can match (None: any)
+    events: frozenset[str] | None = None  # case-folded track events they can match (None: any)
+
+    def may_match(self, kind: str, event: str | None) -> bool:
+        return may_match(self.types, self.events, kind, event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,13 @@ class AlertRule:
     channels: tuple[str, ...] | None = None  # webhook and Slack channel ids; None: those subscribed to alert.fired
     email: tuple[str, ...] | None = None  # roles (owner, manager) or addresses; None: the email section's
     rearm_text: str = "once"  # as the playbook says it: once, crossing, 7d
+    types: frozenset[str] | None = None  # activity types `when` can hold for (None: any)
+    events: frozenset[str] | None = None  # case-folded track events it can hold for (None: any)
+
+    def may_hold(self, kind: str, event: str | None) -> bool:
+        """False when the condition cannot hold for this activity. A `crossing` rule is always judged: a
+        condition found false re-arms it."""
+        return self.rearm == "crossing" or may_match(self.types, self.events, kind, event)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,13 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
     )
 
 
+def _either(first, second) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """The activity types and events either of two conditions can match (None: any)."""
+    types = [_types(first), _types(second)]
+    events = [required_values(first, "event"), required_values(second, "event")]
+    return (None if None in types else types[0] | types[1]), (None if None in events else events[0] | events[1])
+
+
 def _spike_windows(model: PlaybookModel) -> tuple[tuple[str, float], ...]:
     """Every `engagement_rise.W` the alerts read, as (W, seconds), shortest first."""
     names = {path.removeprefix("engagement_rise.") for alert in model.alerts for path in fields_of(alert.when)
@@ -89,7 +96,8 @@ def _alert(spec) -> r.AlertRule:
         every_seconds=every.total_seconds() if every else None, description=spec.description,
         channels=tuple(spec.channels) if spec.channels is not None else None,
         email=tuple(spec.email) if spec.email is not None else None,
-        rearm_text=_span(every) if every else spec.rearm)
+        rearm_text=_span(every) if every else spec.rearm, types=_types(spec.when),
+        events=required_values(spec.when, "event"))
 
 
 def _span(delta: timedelta) -> str:
@@ -159,7 +167,8 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         sequences=tuple(r.Sequence(s.id, compile_condition(s.match), s.emails) for s in model.sequences),
         followups=tuple(r.Followup(f.id, compile_condition(f.after), compile_condition(f.unless),
                                    f.within.total_seconds(), f.description,
-                                   tuple(f.channels) if f.channels is not None else None, _span(f.within))
+                                   tuple(f.channels) if f.channels is not None else None, _span(f.within),
+                                   *_either(f.after, f.unless))
                         for f in model.followups),
         hand_raiser_window_seconds=model.hand_raiser_window.total_seconds(),
         stage_owners={stage: model.stages.spec(stage).owner.value for stage in FUNNEL}
