@@ -642,11 +642,12 @@ def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     assert (result.code, result.err) == (0, "")
     demo = result.json()
     assert set(demo) == {"messages", "ingest", "funnel", "examples", "sales", "reps", "sla", "handoffs", "deals",
-                         "spend", "web"}
+                         "spend", "alerts", "web"}
     busiest = max(demo["reps"], key=lambda r: (r["open_leads"], r["assigned_total"]))
     assert set(demo["web"]["tokens"]) == {f"rep {busiest['id']}", f"manager of {busiest['team']}", "marketing",
                                           "admin"}
     assert demo["spend"] == {"rows": 12, "imported": 12, "rejected": 0, "rejections": []}
+    assert set(demo["alerts"]) == {"fired", "example"} and set(demo["alerts"]["fired"]) <= {"key_page"}
     assert demo["ingest"]["received"] == demo["messages"] > 0
     assert [s["stage"] for s in demo["funnel"]["stages"]] == STAGE_NAMES
     assert demo["funnel"]["known_leads"] > 0

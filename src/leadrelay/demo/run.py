@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from leadrelay.activity.service import IngestReport, ingest
 from leadrelay.core.app import App, Clock
+from leadrelay.core.time import utc_iso
 from leadrelay.demo.deals import work_deals
 from leadrelay.demo.sales import SalesFloor
 from leadrelay.demo.stream import generate_demo_stream
@@ -46,6 +47,7 @@ class DemoResult:
     handoff_examples: list[dict] = field(default_factory=list)  # an escalated lead, a recycled lead
     deals: dict = field(default_factory=dict)  # qualified with BANT, converted, won or lost; the forecast
     spend: dict = field(default_factory=dict)  # marketing's spend per month and source (demo/spend.csv)
+    alerts: dict = field(default_factory=dict)  # the playbook's alerts that fired: how many, and one explained
 
 
 class _Clock:
@@ -95,7 +97,7 @@ def run_demo(make_app: Callable[[Clock, Playbook], App], *, seed: int = 7, visit
         with app.engine.connect() as conn:
             result_funnel = funnel(conn)
         return DemoResult(report, result_funnel, _examples(app), len(messages), dict(floor.done), list_reps(app),
-                          sla_report(app, clock()), _handoff_examples(app), deals, spend)
+                          sla_report(app, clock()), _handoff_examples(app), deals, spend, _alerts(app))
     finally:
         app.close()
 
@@ -110,6 +112,19 @@ def _examples(app: App) -> list[dict]:
             if lead_id is not None:
                 picks.append(lead_id)
     return [explain_lead(app, lead_id) for lead_id in picks]
+
+
+def _alerts(app: App) -> dict:
+    """How many alerts fired per rule, and the newest one with its lead and why."""
+    e = h.domain_events.c
+    with app.engine.connect() as conn:
+        counts = dict(conn.execute(select(e.data["alert"].as_string(), func.count()).where(e.type == "AlertRaised")
+                                   .group_by(e.data["alert"].as_string())).all())
+        newest = conn.execute(select(e.lead_id, e.at, e.data).where(e.type == "AlertRaised")
+                              .order_by(e.at.desc(), e.id.desc()).limit(1)).first()
+    example = None if newest is None else {"lead": explain_lead(app, newest.lead_id)["email"], "at": utc_iso(newest.at),
+                                           "alert": newest.data["alert"], "why": newest.data["why"]}
+    return {"fired": dict(sorted(counts.items())), "example": example}
 
 
 def _handoff_examples(app: App) -> list[dict]:

@@ -41,7 +41,8 @@ def demo(
     if as_json:
         print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
                     "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
-                    "handoffs": result.handoff_examples, "deals": result.deals, "spend": result.spend, "web": web})
+                    "handoffs": result.handoff_examples, "deals": result.deals, "spend": result.spend,
+                    "alerts": result.alerts, "web": web})
         return
     r = result.report
     console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
@@ -68,6 +69,12 @@ def demo(
     deals = {k: v for k, v in result.deals.items() if k != "forecast"}
     console.print(", ".join(f"{k}: {v}" for k, v in deals.items()))
     print_forecast(result.deals["forecast"])
+    if result.alerts.get("example"):
+        console.rule("Alerts: told at once, without moving the stage")
+        fired = ", ".join(f"{n} {alert}" for alert, n in result.alerts["fired"].items())
+        example = result.alerts["example"]
+        console.print(f"fired: {fired}\nnewest: {example['lead']} at {example['at']}: {example['why']}",
+                      highlight=False)
     console.print(f"marketing spend: {result.spend['imported']} rows (month, source, campaign) imported from the "
                   "demo's spend.csv, for cost per lead and CPA in the sources report", highlight=False)
     console.rule("The web app")
