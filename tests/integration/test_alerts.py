@@ -52,19 +52,30 @@ def receiver():
     server.close()
 
 
-@pytest.fixture
-def make_app(database_url, clock, receiver, monkeypatch):
-    monkeypatch.setenv("LEADRELAY_TEST_HOOK", SECRET)
-    text, made = playbook(receiver), []
+def app_maker(database_url, clock, text: str):
+    """Apps on one store and playbook, each a process starting afresh (a restart); all closed at the end."""
+    made = []
 
     def make():
-        made.append(bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "alerts.yaml"),
+        made.append(bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "signals.yaml"),
                               clock=clock))
         return made[-1]
 
     yield make
     for application in made:
         application.close()
+
+
+@pytest.fixture
+def make_app(database_url, clock, receiver, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_TEST_HOOK", SECRET)
+    yield from app_maker(database_url, clock, playbook(receiver))
+
+
+def mail(user, clock, event, email_id, minutes):
+    """An email event of the onboarding sequence, `minutes` after the clock."""
+    return track(event, user=user, when=clock() + timedelta(minutes=minutes),
+                 properties={"campaign_name": "Onboarding", "email_id": email_id})
 
 
 def sent(app) -> list[tuple[str, str, str]]:
@@ -149,15 +160,13 @@ def test_a_spike_is_measured_from_what_the_lead_had_before_a_restart(make_app, c
 
 
 def test_a_finished_nurture_sequence_alerts_sales_across_batches(make_app, clock):
-    def mail(event, email_id, minutes):
-        return track(event, user="u5", when=clock() + timedelta(minutes=minutes),
-                     properties={"campaign_name": "Onboarding", "email_id": email_id})
-
     app = make_app()
     ingest(app, numbered([identify(user="u5", email="ed@bigco.com", country="US", when=clock()),
-                          mail("Email Delivered", "welcome", 1), mail("Email Opened", "welcome", 2)]))
+                          mail("u5", clock, "Email Delivered", "welcome", 1),
+                          mail("u5", clock, "Email Opened", "welcome", 2)]))
     app = make_app()
-    ingest(app, numbered([mail("Email Delivered", "tips", 60), mail("Email Link Clicked", "tips", 61)]))
+    ingest(app, numbered([mail("u5", clock, "Email Delivered", "tips", 60),
+                          mail("u5", clock, "Email Link Clicked", "tips", 61)]))
     assert [a["alert"] for a in explain_lead(app, "ed@bigco.com")["alerts"]] == ["nurtured"]
     with app.engine.connect() as conn:
         body = conn.execute(select(outbox.c.payload).where(outbox.c.event_type == "alert.fired")).scalar()
@@ -166,15 +175,13 @@ def test_a_finished_nurture_sequence_alerts_sales_across_batches(make_app, clock
 
 def test_an_alert_does_not_depend_on_the_order_events_arrive_in(make_app, clock):
     """Regression: the email tool's delivery events arriving after the opens left a finished sequence unalerted."""
-    def mail(event, email_id, minutes):
-        return track(event, user="u6", when=clock() + timedelta(minutes=minutes),
-                     properties={"campaign_name": "Onboarding", "email_id": email_id})
-
     app = make_app()
     ingest(app, numbered([identify(user="u6", email="fay@bigco.com", country="US", when=clock()),
-                          mail("Email Opened", "welcome", 10), mail("Email Link Clicked", "tips", 70)]))
+                          mail("u6", clock, "Email Opened", "welcome", 10),
+                          mail("u6", clock, "Email Link Clicked", "tips", 70)]))
     assert explain_lead(app, "fay@bigco.com")["alerts"] == []  # read both, but nothing was delivered yet
-    ingest(app, numbered([mail("Email Delivered", "welcome", 1), mail("Email Delivered", "tips", 60)]))  # late
+    ingest(app, numbered([mail("u6", clock, "Email Delivered", "welcome", 1),
+                          mail("u6", clock, "Email Delivered", "tips", 60)]))  # late
     fired = explain_lead(app, "fay@bigco.com")["alerts"]
     assert [(a["alert"], a["at"]) for a in fired] == [
         ("nurtured", (clock() + timedelta(minutes=70)).isoformat().replace("+00:00", "Z"))]

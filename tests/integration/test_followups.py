@@ -12,13 +12,12 @@ import yaml
 from sqlalchemy import select
 
 from leadrelay.activity.service import ingest
-from leadrelay.bootstrap import bootstrap
 from leadrelay.delivery.payloads import validate
 from leadrelay.lead.queries import explain_lead
-from leadrelay.playbook.loader import parse_playbook, starter_text
-from leadrelay.settings import Settings
+from leadrelay.playbook.loader import starter_text
 from leadrelay.storage.outbox_tables import outbox
 from leadrelay.worker import sweep
+from tests.integration.test_alerts import app_maker
 from tests.messages import identify, numbered, track
 
 
@@ -31,16 +30,7 @@ def make_app(database_url, clock):
     data["notifications"] = {"webhooks": [
         {"id": "email_tool", "url": "http://127.0.0.1:9/hook", "secret_env": "LEADRELAY_TEST_HOOK"},
         {"id": "crm", "url": "http://127.0.0.1:9/crm", "secret_env": "LEADRELAY_TEST_HOOK", "events": ["lead.mql"]}]}
-    text, made = yaml.safe_dump(data, sort_keys=False), []
-
-    def make():
-        made.append(bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "f.yaml"),
-                              clock=clock))
-        return made[-1]
-
-    yield make
-    for application in made:
-        application.close()
+    yield from app_maker(database_url, clock, yaml.safe_dump(data, sort_keys=False))
 
 
 def due(app):

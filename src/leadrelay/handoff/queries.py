@@ -12,7 +12,7 @@ from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.core.time import utc_iso
 from leadrelay.handoff.model import OPEN_STATUSES, OWNED_STATUSES
 from leadrelay.lead.queries import find_lead
-from leadrelay.lead.scoring import decay_factor
+from leadrelay.lead.scoring import decayed
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 
@@ -95,8 +95,7 @@ def rep_queue(app: App, rep: str, now: datetime | None = None) -> list[dict[str,
     half_life = app.playbook.rules.half_life_seconds
     out = []
     for r in sorted(rows, key=lambda r: (next_deadline(r) is None, next_deadline(r) or now, r.opened_at)):
-        engagement = r.engagement_score * decay_factor(now.timestamp() - r.engagement_as_of, half_life) \
-            if r.engagement_as_of is not None else r.engagement_score
+        engagement = decayed(r.engagement_score, r.engagement_as_of, now.timestamp(), half_life)
         out.append(handoff_dict(r) | {"email": r.email} | lead_contact(r) | {
             "engagement_score": round(engagement, 2), "next_due_at": utc_iso(next_deadline(r)),
             "state": standing(r, now),

@@ -20,7 +20,7 @@ from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput
 from leadrelay.core.time import utc_iso
 from leadrelay.handoff.queries import CHANNELS, lead_contact
-from leadrelay.lead.scoring import decay_factor
+from leadrelay.lead.scoring import decayed
 from leadrelay.lead.stages import Stage, Transition
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -78,8 +78,7 @@ def segment_export(app: App, *, stage: str | None = None, segment: str | None = 
         if suppressed is not None and (row.id in held) is not suppressed:
             continue
         contact = lead_contact(row)
-        engagement = row.engagement_score * decay_factor(now.timestamp() - row.engagement_as_of, half_life) \
-            if row.engagement_as_of is not None else row.engagement_score
+        engagement = decayed(row.engagement_score, row.engagement_as_of, now.timestamp(), half_life)
         out.append({
             "id": row.id, "email": row.email, "name": contact["name"], "title": contact["title"],
             "company": contact["company"], "stage": row.stage, "segment": row.segment,

@@ -27,6 +27,7 @@ from typing import Any
 
 from leadrelay.lead.model import Lead
 from leadrelay.lead.rules import Rules
+from leadrelay.lead.scoring import clamp
 from leadrelay.lead.stages import Stage
 
 _DIRECT = {"persona": "title", "country": "country", "email": "email", "email_domain": "email",
@@ -91,7 +92,7 @@ def next_fields(lead: Lead, rules: Rules, engagement: float, *,
         for found in asks.values():
             if found.could is not None or found.gain <= 0:
                 continue
-            best = _clamp(lead.scoring.fit + found.gain, rules.fit_min, rules.fit_max)
+            best = clamp(lead.scoring.fit + found.gain, rules.fit_min, rules.fit_max)
             reached = next((entry.stage for entry in ahead if not entry.when(now)
                             and entry.when(now | {"fit": best})), None)
             if reached is not None:
@@ -101,10 +102,3 @@ def next_fields(lead: Lead, rules: Rules, engagement: float, *,
              for criterion, framework in gate if criterion not in asks]
     return ranked + gated
 
-
-def _clamp(value: float, low: float | None, high: float | None) -> float:
-    if low is not None:
-        value = max(value, low)
-    if high is not None:
-        value = min(value, high)
-    return value

@@ -40,6 +40,11 @@ def decay_factor(seconds: float, half_life_seconds: float | None) -> float:
     return 0.5 ** (seconds / half_life_seconds)
 
 
+def decayed(value: float, as_of: float | None, ts: float, half_life_seconds: float | None) -> float:
+    """A score stored as `value` at `as_of` (epoch seconds), decayed to `ts` (never decays backwards)."""
+    return value if as_of is None else value * decay_factor(ts - as_of, half_life_seconds)
+
+
 def engagement_at(state: ScoringState, ts: float, half_life_seconds: float | None) -> float:
     """The engagement score at epoch time `ts` (never before `state.as_of`)."""
     if state.as_of is None:
@@ -47,7 +52,8 @@ def engagement_at(state: ScoringState, ts: float, half_life_seconds: float | Non
     return state.engagement * decay_factor(ts - state.as_of, half_life_seconds)
 
 
-def _clamp(value: float, low: float | None, high: float | None) -> float:
+def clamp(value: float, low: float | None, high: float | None) -> float:
+    """`value` kept within [low, high] (either may be None: no bound)."""
     if high is not None and value > high:
         return high
     if low is not None and value < low:
@@ -69,7 +75,7 @@ def apply_engagement(
         if rule.per_day is not None or rule.lifetime is not None:
             points = _capped(state.caps.setdefault(rule.id, [0.0, day, 0.0]), points, day, rule.per_day, rule.lifetime)
         raw = value + points
-        new_value = _clamp(raw, rules.engagement_min, rules.engagement_max)
+        new_value = clamp(raw, rules.engagement_min, rules.engagement_max)
         delta = points if new_value == raw else new_value - value
         if delta:
             value = new_value
@@ -105,7 +111,7 @@ def refresh_fit(lead: Lead, fields: Mapping[str, Any], ts: float, rules: Rules, 
         if delta:
             out.append(ScoreChange(lead, FIT, rule.id, delta, ts, activity))
     old_raw, new_raw = sum(old_points.values()), sum(new_points.values())
-    new_fit = _clamp(new_raw, rules.fit_min, rules.fit_max)
+    new_fit = clamp(new_raw, rules.fit_min, rules.fit_max)
     # The total cap shows up as its own row so the breakdown still adds up to the score.
     cap_delta = (new_fit - new_raw) - (state.fit - old_raw)
     if abs(cap_delta) > 1e-9:
