@@ -11,6 +11,7 @@ Opportunities (`{deal_id}`) are scoped the same way, by their owner.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from leadrelay.access.tokens import create_token
+from leadrelay.handoff import meeting_service
 from leadrelay.playbook.loader import starter_text
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
@@ -56,6 +58,9 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/leads/{ref}/accept"): OWNING_REP,
     ("POST", "/api/leads/{ref}/touches"): OWNING_REP,
     ("POST", "/api/leads/{ref}/reassign"): REASSIGNERS,
+    ("GET", "/api/leads/{ref}/meetings"): PEOPLE_SCOPED,
+    ("POST", "/api/leads/{ref}/meetings"): SALES_SCOPED,
+    **{("POST", f"/api/meetings/{{meeting}}/{step}"): SALES for step in ("reschedule", "held", "no-show", "cancel")},
     ("GET", "/api/leads/{ref}/routing"): PEOPLE_SCOPED,
     ("GET", "/api/leads/{ref}/qualification"): PEOPLE_SCOPED,
     ("POST", "/api/leads/{ref}/qualification"): SALES_SCOPED,
@@ -96,6 +101,9 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
 }
 
 
+MEETINGS = itertools.count()
+
+
 @dataclass
 class Call:
     path: str
@@ -122,7 +130,14 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
         deal_bodies = {"move": {"stage": "proposal" if stage == "demo" else "demo"}, "probability": {"probability": 55},
                        "win": {}, "lose": {"reason": "price"}}
         return Call(route.replace("{deal_id}", lead_ref), deal_bodies.get(kind))
-    handoff_bodies = {"accept": {}, "touches": {"kind": "call", "outcome": "connected"}, "reassign": {}}
+    if route.startswith("/api/meetings/{meeting}/"):  # a fresh meeting, without a time, on a lead of the manager's rep
+        owner = People.of(app.playbook).rep
+        lead = add_lead(app, f"meeting-{next(MEETINGS)}@acme.io", owner=owner, hand_raise=True)
+        meeting = meeting_service.book(app, lead, actor="test:matrix")
+        body = {"starts_at": (app.clock() + timedelta(days=1)).isoformat()} if kind == "reschedule" else None
+        return Call(route.replace("{meeting}", str(meeting["id"])), body)
+    handoff_bodies = {"accept": {}, "touches": {"kind": "call", "outcome": "connected"}, "reassign": {},
+                      "meetings": {"starts_at": (app.clock() + timedelta(days=1)).isoformat()}}
     if route.startswith("/api/leads/{ref}/") and kind in handoff_bodies:
         return Call(route.replace("{ref}", lead_ref), handoff_bodies[kind])
     if route.startswith("/api/leads/{ref}/"):

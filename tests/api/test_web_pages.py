@@ -2,6 +2,7 @@
 form, a rep's queue and lead page, Accept and Log touch. Every figure checked here is set up by the test."""
 
 import re
+from datetime import UTC, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -246,3 +247,33 @@ def test_a_session_ends_after_twelve_hours_and_says_so(web, tokens, clock):
     expired = web.get("/")
     assert expired.status_code == 303 and expired.headers["location"].startswith("/login")
     assert "your session has ended: sign in again" in web.get(expired.headers["location"]).text
+
+
+def test_a_rep_books_a_meeting_in_their_own_time_zone_and_marks_it_a_no_show_from_the_lead_page(
+        app, web, tokens, people, clock):
+    lead = add_lead(app, "meeting@corp.example", owner=people.rep, hand_raise=True)
+    sign_in(web, tokens.rep)
+    page = web.get(f"/leads/{lead}")
+    zone = app.playbook.rules.handoff.directory.reps[people.rep].calendar.timezone
+    assert f"Meeting starts ({zone})" in page.text and ">Book meeting</button>" in page.text
+    bad = web.post(f"/leads/{lead}/meetings", data={"csrf": csrf_of(page), "starts": "next week"})
+    assert bad.status_code == 400 and "starts: not a date and time" in bad.text
+    from zoneinfo import ZoneInfo
+
+    local = (clock() + timedelta(hours=2)).astimezone(ZoneInfo(zone)).replace(second=0, microsecond=0)
+    booked = web.post(f"/leads/{lead}/meetings", data={"csrf": csrf_of(page),
+                                                       "starts": local.strftime("%Y-%m-%dT%H:%M")})
+    assert booked.headers["location"] == f"/leads/{lead}?done=meeting%20booked"
+    with app.engine.connect() as conn:
+        meeting_id, starts = conn.execute(select(h.meetings.c.id, h.meetings.c.starts_at)
+                                          .where(h.meetings.c.lead_id == lead)).one()
+    assert starts == local.astimezone(UTC)  # read in the rep's zone, stored in UTC
+    page = web.get(booked.headers["location"])
+    assert ">No-show</button>" in page.text
+    clock.advance(hours=2, minutes=30)  # (a session lasts twelve hours)
+    missed = web.post(f"/leads/{lead}/meetings/{meeting_id}/no_show", data={"csrf": csrf_of(page)})
+    assert missed.headers["location"] == f"/leads/{lead}?done=meeting%20marked%20a%20no-show"
+    page = web.get(missed.headers["location"])
+    assert "no-show" in page.text and "due " in page.text and ">No-show</button>" not in page.text
+    other = web.post(f"/leads/{lead}/meetings/999999/held", data={"csrf": csrf_of(page)})
+    assert other.status_code == 404 and f"lead {lead} has no meeting 999999" in other.text

@@ -642,12 +642,13 @@ def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     assert (result.code, result.err) == (0, "")
     demo = result.json()
     assert set(demo) == {"messages", "ingest", "funnel", "examples", "sales", "reps", "sla", "handoffs", "deals",
-                         "spend", "alerts", "web"}
+                         "spend", "alerts", "notifications", "web"}
     busiest = max(demo["reps"], key=lambda r: (r["open_leads"], r["assigned_total"]))
     assert set(demo["web"]["tokens"]) == {f"rep {busiest['id']}", f"manager of {busiest['team']}", "marketing",
                                           "admin"}
     assert demo["spend"] == {"rows": 12, "imported": 12, "rejected": 0, "rejections": []}
-    assert set(demo["alerts"]) == {"fired", "example"} and set(demo["alerts"]["fired"]) <= {"key_page"}
+    assert set(demo["alerts"]) == {"fired", "example"}
+    assert set(demo["alerts"]["fired"]) <= {"key_page", "nurtured", "waking_up"}
     assert demo["ingest"]["received"] == demo["messages"] > 0
     assert [s["stage"] for s in demo["funnel"]["stages"]] == STAGE_NAMES
     assert demo["funnel"]["known_leads"] > 0
@@ -659,6 +660,20 @@ def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     assert deals["qualified"] >= deals["sql"] >= deals["converted"] >= deals["won"] + deals["lost"]
     assert deals["converted"] > 0 and set(deals["forecast"]) == {"as_of", "week", "by", "rows", "totals", "snapshots"}
     assert (tmp_path / "demo.db").is_file()
+
+
+def test_the_full_demo_stores_and_shows_one_of_each_signal_the_crm_and_email_tool_get(tmp_path):
+    """`make demo`'s run: alerts, form abandonment and meeting no-shows reach the outbox, with an example of each."""
+    result = Cli(tmp_path, None)("demo", "--database", "sqlite:///demo.db", "--json")
+    assert (result.code, result.err) == (0, "")
+    notices = result.json()["notifications"]
+    for event_type in ("alert.fired", "followup.due", "meeting.no_show", "meeting.booked", "meeting.held"):
+        assert notices["stored"].get(event_type, 0) > 0, event_type
+    examples = notices["examples"]
+    assert set(examples) == {"alert.fired", "followup.due", "meeting.no_show"}
+    assert examples["followup.due"]["to"] == "email_tool" and "demo_form_abandoned" in examples["followup.due"]["why"]
+    assert examples["meeting.no_show"]["why"].startswith("no-show at the meeting of ")
+    assert set(result.json()["alerts"]["fired"]) == {"key_page", "nurtured", "waking_up"}
 
 
 def test_the_demo_prints_tokens_that_open_the_web_app_on_its_data(tmp_path):

@@ -79,9 +79,12 @@ def test_a_range_that_starts_and_ends_inside_months_reads_whole_months_and_the_d
 
     with demo.engine.connect() as conn:  # days on which leads moved, not the first of a month
         days = sorted({at.date() for at in conn.scalars(select(t.stage_changes.c.at)) if at.day != 1})
-    start, end = days[2], days[-1]
-    whole = start.replace(day=28) + timedelta(days=4)  # some day of the month after start's
-    assert whole.replace(day=1) < end.replace(day=1)  # a whole month between the edges; leads moved on both
-    for period in (None, "month") if name == "sources" else (None, "week", "month"):
-        from_rollups, counted = both_ways(demo, monkeypatch, name, {"start": start, "end": end, "period": period})
-        assert from_rollups == counted, period
+    start, last = days[2], days[-1]
+    inside = next(day for day in reversed(days) if (day + timedelta(days=1)).month == day.month)
+    # Edges on days inside months on which leads moved: the days between are read from the day cells, whole
+    # months (the last month, when the range ends on its last day) from the month cells.
+    assert start.replace(day=1) < inside.replace(day=1) and start.day > 1
+    for end in sorted({last, inside}):
+        for period in (None, "month") if name == "sources" else (None, "week", "month"):
+            from_rollups, counted = both_ways(demo, monkeypatch, name, {"start": start, "end": end, "period": period})
+            assert from_rollups == counted, (end, period)

@@ -9,7 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from leadrelay.activity.service import ingest
-from leadrelay.core.errors import InvalidInput, InvalidTransition, LeadRelayError, NotFound
+from leadrelay.core.errors import (
+    InvalidInput,
+    InvalidTransition,
+    LeadRelayError,
+    NotFound,
+)
 from leadrelay.demo.deals import work_deals
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.queries import route_explain
@@ -110,7 +115,7 @@ def test_the_sql_gate_refuses_with_every_reason_then_hands_a_qualified_lead_to_t
         advance_to_sql(app, email, rep=sdr)
     assert info.value.reasons == [
         "1 of 4 BANT criteria met, 3 needed (missing: need, timeline; failed: authority (user))",
-        "no meeting booked (log a touch with outcome meeting_booked)",
+        "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show does not count)",
     ]
     assert info.value.message.startswith("lead 1 cannot become an SQL: 1 of 4 BANT criteria met")
     assert everything(app) == before

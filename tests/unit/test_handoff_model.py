@@ -5,7 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leadrelay.core.errors import InvalidPlaybook, InvalidTransition
-from leadrelay.handoff.model import TRANSITIONS, Handoff, HandoffOutcome, HandoffStatus, Step
+from leadrelay.handoff.model import (
+    TRANSITIONS,
+    Handoff,
+    HandoffOutcome,
+    HandoffStatus,
+    Step,
+)
 from leadrelay.playbook.loader import parse_playbook, starter_playbook, starter_text
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
@@ -114,9 +120,9 @@ def test_a_ladder_that_can_never_end_is_refused_with_its_line(ladder, needle, is
 
 
 @pytest.mark.parametrize(("change", "needle", "issue"), [
-    (("      first_touch_within: 5m\n      warn_before: 2m",
-      "      touches: {count: 2, within: 1d}"), "escalation:\n        - {after: 0m, action: notify_manager}",
-     "sla.policies[0].escalation: policy 'demo_request' has no accept or first-touch deadline, and a list ladder "
+    (("      accept_within: 24h\n      follow_up_within: 8h\n      escalation:",
+      "      touches: {count: 2, within: 1d}\n      escalation:  # a list"), "escalation:  # a list",
+     "sla.policies[2].escalation: policy 'sql_acceptance' has no accept or first-touch deadline, and a list ladder "
      "runs on those clocks: write `escalation: {touches: [...]}`"),
     (("      warn_before: 2m", "      warn_before: 5m"), "warn_before: 5m",
      "sla.policies[0].warn_before: warn_before (5m) is not shorter than the first touch deadline, so no warning "

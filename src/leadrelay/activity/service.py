@@ -20,7 +20,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from leadrelay.activity.segment import iter_messages, parse_message
 from leadrelay.activity.store import upsert_accounts
 from leadrelay.core.app import App
+from leadrelay.core.errors import InvalidInput
 from leadrelay.handoff.desk import desk_of
+from leadrelay.handoff.meeting_service import on_activities as apply_meetings
+from leadrelay.handoff.meeting_service import read_track
 from leadrelay.lead import store as repo
 from leadrelay.lead.activities import Activity, Rejection
 from leadrelay.lead.engine import Outcome, process, reset_derived, sort_key
@@ -128,11 +131,15 @@ def ingest_batch(
     report = IngestReport(received=len(items))
     parsed: list[Activity] = []
     rejections: list[Rejection] = []
+    meetings = app.playbook.rules.handoff.meetings
+    where: dict[int, tuple[str, object]] = {}  # meeting tracks: id(activity) -> (position, message)
     for position, raw in items:
         if isinstance(raw, Rejection):  # the reader already knew it was bad (not JSON, broken CSV row)
             rejections.append(raw)
             continue
         result = parse_message(raw, source=source, received_at=received_at, position=position, live=live)
+        if isinstance(result, Activity) and result.type == "track" and meetings.step_of(result.name):
+            result = _meeting_track(meetings, result, position, raw, where)
         (parsed if isinstance(result, Activity) else rejections).append(result)
     report.rejected = len(rejections)
     report.rejections = rejections[:REPORTED_REJECTIONS]
@@ -144,8 +151,11 @@ def ingest_batch(
                 record_playbook(conn, app.playbook, now)
                 fresh = _drop_duplicates(conn, source, parsed)
                 report.duplicates = len(parsed) - len(fresh)
+                fresh, strangers = _meetings_of_strangers(conn, fresh, where) if where else (fresh, [])
                 report.accepted = len(fresh)
-                repo.insert_rejections(conn, source, rejections, received_at)
+                report.rejected = len(rejections) + len(strangers)
+                report.rejections = (rejections + strangers)[:REPORTED_REJECTIONS]
+                repo.insert_rejections(conn, source, rejections + strangers, received_at)
                 if fresh:
                     _apply(uow, fresh, report)
                 uow.commit()
@@ -223,6 +233,7 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     if not uow.quiet:  # history loaded from a file starts no timer: its moments are long past
         repo.write_followups(conn, outcome.followups)
     watch_sales_signals(desk, assigned)  # PQL marks and customers' expansion handoffs
+    apply_meetings(desk, assigned)  # a scheduler's Meeting Booked, Held, No Show, ...
     desk.write_pending()
     if uow.quiet:
         report.handoffs_from_history = desk.opened
@@ -233,6 +244,36 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     report.leads_created = len(graph.new_leads)
     report.leads_merged = len(merges)
     report.stage_moves = Counter(c.to_stage.value for c in outcome.stage_changes)
+
+
+def _meeting_track(rules, activity: Activity, position: str, raw: object,
+                   where: dict[int, tuple[str, object]]) -> Activity | Rejection:
+    """A scheduler's meeting track, its properties checked: refused on its own when one is malformed."""
+    try:
+        read_track(rules, activity)
+    except InvalidInput as exc:
+        return Rejection(position, str(exc), activity.message_id, raw)
+    where[id(activity)] = (position, raw)
+    return activity
+
+
+def _meetings_of_strangers(conn: Connection, activities: list[Activity],
+                           where: dict[int, tuple[str, object]]) -> tuple[list[Activity], list[Rejection]]:
+    """Meeting tracks for someone LeadRelay does not know (no stored identity, and no other message of the
+    batch about them) are refused: a meeting needs its lead."""
+    meeting_tracks = [a for a in activities if id(a) in where]
+    if not meeting_tracks:
+        return activities, []
+    others = {key for a in activities if id(a) not in where for key in identity_keys(a)}
+    asked = {key for a in meeting_tracks for key in identity_keys(a)} - others
+    known = others | set(repo.identity_owners(conn, asked)) if asked else others
+    strangers = {id(a) for a in meeting_tracks if not any(key in known for key in identity_keys(a))}
+    if not strangers:
+        return activities, []
+    refused = [Rejection(where[id(a)][0], f"'{a.name}' is about someone LeadRelay does not know (no lead has "
+                         f"its userId, anonymousId or email): send identify or the form first", a.message_id,
+                         where[id(a)][1]) for a in activities if id(a) in strangers]
+    return [a for a in activities if id(a) not in strangers], refused
 
 
 def _lost_a_race(exc: DBAPIError) -> bool:

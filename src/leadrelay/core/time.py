@@ -35,3 +35,17 @@ def utc_iso(moment: datetime | None, *, timespec: Timespec = "auto") -> str | No
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment!r}: give a timezone-aware moment")
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO-8601 / RFC 3339 moment as an aware UTC datetime (no zone: UTC). ValueError if it is not one."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case "t" and "z"
+    if moment.tzinfo is None or moment.tzinfo.utcoffset(moment) is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"out of range in UTC: {text}") from None

@@ -53,7 +53,8 @@ class Trigger(_Open):
 
 class Sla(_Open):
     policy: str
-    deadline: Literal["accept", "first_touch", "touches"]
+    deadline: Literal["accept", "first_touch", "touches", "follow_up"] = Field(
+        description="follow_up: the task a meeting no-show opened.")
     due_at: str
     step: int | None = Field(None, description="Escalations: the step of the clock's ladder (from 1).")
     action: str | None = Field(None, description="Escalations: notify_rep, notify_manager, reassign, "
@@ -181,6 +182,34 @@ class LeadPql(Common):
     trigger: Trigger
 
 
+class MeetingRef(_Open):
+    """A meeting as the API shows it (`GET /api/leads/{ref}/meetings`)."""
+
+    id: int
+    lead_id: int
+    status: Literal["booked", "held", "no_show", "canceled"]
+    host: str | None = Field(description="The rep who meets the lead (id).")
+    starts_at: str | None = Field(description="When it starts; null when it was booked without a time.")
+    booked_at: str
+    ended_at: str | None = Field(description="When it was held, missed or canceled.")
+    reschedules: int
+    source: Literal["rep", "api", "segment"]
+    external_id: str | None = Field(description="The scheduler's id for it (properties.meetingId).")
+    credited_to: str | None = Field(description="The rep round robin credits for it.")
+    credit: int = Field(description="Its round-robin credit now, in assignments (0 once taken back).")
+
+
+class MeetingNotice(Common):
+    """A meeting booked, rescheduled, held, missed (no-show) or canceled."""
+
+    meeting: MeetingRef
+    actor: str = Field(description="Who or what reported it: user:ID, token:NAME or activity:MESSAGE_ID.")
+    owner: Person | None = Field(None, description="The lead's owner, when sales has it.")
+    host: Person | None = None
+    handoff: HandoffRef | None = None
+    follow_up_due_at: str | None = Field(None, description="No-show: when the owner's follow-up is due.")
+
+
 class AccountRef(_Open):
     id: int
     name: str | None
@@ -231,6 +260,11 @@ DATA: dict[str, type[BaseModel]] = {
     "alert.fired": AlertFired,
     "followup.due": FollowupDue,
     "lead.pql": LeadPql,
+    "meeting.booked": MeetingNotice,
+    "meeting.rescheduled": MeetingNotice,
+    "meeting.held": MeetingNotice,
+    "meeting.no_show": MeetingNotice,
+    "meeting.canceled": MeetingNotice,
     "opportunity.opened": OpportunityNotice,
     "opportunity.changed": OpportunityNotice,
     "opportunity.won": OpportunityNotice,

@@ -26,6 +26,11 @@ EVENT_TEXT: dict[str, tuple[str, str]] = {
     "alert.fired": (":bell:", "Alert"),
     "followup.due": (":envelope:", "Follow-up due"),
     "lead.pql": (":rocket:", "Product-qualified lead"),
+    "meeting.booked": (":calendar:", "Meeting booked"),
+    "meeting.rescheduled": (":calendar:", "Meeting rescheduled"),
+    "meeting.held": (":handshake:", "Meeting held"),
+    "meeting.no_show": (":ghost:", "Meeting no-show"),
+    "meeting.canceled": (":calendar:", "Meeting canceled"),
     "opportunity.opened": (":briefcase:", "Opportunity opened"),
     "opportunity.changed": (":pencil2:", "Opportunity changed"),
     "opportunity.won": (":trophy:", "Opportunity won"),
@@ -35,7 +40,8 @@ EVENT_TEXT: dict[str, tuple[str, str]] = {
 
 
 # SLA deadline names as people say them
-DEADLINE_WORDS = {"accept": "acceptance", "first_touch": "first touch", "touches": "follow-up touches"}
+DEADLINE_WORDS = {"accept": "acceptance", "first_touch": "first touch", "touches": "follow-up touches",
+                  "follow_up": "no-show follow-up"}
 
 
 def title(event_type: str) -> str:

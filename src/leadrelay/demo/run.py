@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 
+import yaml
 from sqlalchemy import func, select
 
 from leadrelay.activity.service import IngestReport, ingest
@@ -25,11 +26,12 @@ from leadrelay.handoff.directory import list_reps
 from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.handoff.queries import route_explain, sla_report
 from leadrelay.lead.queries import explain_lead
-from leadrelay.playbook.loader import Playbook, starter_playbook
+from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
 from leadrelay.reports.funnel import funnel
 from leadrelay.reports.sources import import_spend
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
+from leadrelay.storage.outbox_tables import outbox
 
 DEMO_START = datetime(2026, 9, 1, tzinfo=UTC)
 DEMO_DAYS = 60
@@ -48,6 +50,7 @@ class DemoResult:
     deals: dict = field(default_factory=dict)  # qualified with BANT, converted, won or lost; the forecast
     spend: dict = field(default_factory=dict)  # marketing's spend per month and source (demo/spend.csv)
     alerts: dict = field(default_factory=dict)  # the playbook's alerts that fired: how many, and one explained
+    notifications: dict = field(default_factory=dict)  # what the CRM and the email tool would get, with examples
 
 
 class _Clock:
@@ -74,7 +77,7 @@ def run_demo(make_app: Callable[[Clock, Playbook], App], *, seed: int = 7, visit
     messages = generate_demo_stream(seed=seed, visitors=visitors, start=DEMO_START, days=DEMO_DAYS)
     by_arrival = sorted(enumerate(messages, start=1), key=lambda pair: _arrival(pair[1]))
     clock = _Clock(DEMO_START)
-    app = make_app(clock, starter_playbook())
+    app = make_app(clock, demo_playbook())
     floor = SalesFloor(app, clock, clock.set, seed)
     report = IngestReport()
     try:
@@ -97,7 +100,8 @@ def run_demo(make_app: Callable[[Clock, Playbook], App], *, seed: int = 7, visit
         with app.engine.connect() as conn:
             result_funnel = funnel(conn)
         return DemoResult(report, result_funnel, _examples(app), len(messages), dict(floor.done), list_reps(app),
-                          sla_report(app, clock()), _handoff_examples(app), deals, spend, _alerts(app))
+                          sla_report(app, clock()), _handoff_examples(app), deals, spend, _alerts(app),
+                          _notifications(app))
     finally:
         app.close()
 
@@ -112,6 +116,39 @@ def _examples(app: App) -> list[dict]:
             if lead_id is not None:
                 picks.append(lead_id)
     return [explain_lead(app, lead_id) for lead_id in picks]
+
+
+# The demo's playbook is the starter with a CRM and an email tool listening (the starter leaves its
+# notifications commented out). The demo's worker stores what they would get and sends nothing.
+DEMO_CHANNELS = [
+    {"id": "crm", "url": "https://crm.example.com/hooks/leadrelay", "secret_env": "LEADRELAY_DEMO_WEBHOOK_SECRET"},
+    {"id": "email_tool", "url": "https://email.example.com/hooks/leadrelay",
+     "secret_env": "LEADRELAY_DEMO_WEBHOOK_SECRET", "events": ["followup.due", "alert.fired", "lead.recycled"]},
+]
+EXAMPLES = ("alert.fired", "followup.due", "meeting.no_show")  # the notices the demo shows one of
+
+
+def demo_playbook() -> Playbook:
+    data = yaml.safe_load(starter_text())
+    data["notifications"] = {"webhooks": DEMO_CHANNELS}
+    return parse_playbook(yaml.safe_dump(data, sort_keys=False), "demo-playbook.yaml")
+
+
+def _notifications(app: App) -> dict:
+    """Notices per event type, as stored for the channels, and the newest of each of `EXAMPLES` with why."""
+    o = outbox.c
+    with app.engine.connect() as conn:
+        counts = dict(conn.execute(select(o.event_type, func.count())
+                                   .group_by(o.event_type)).all())
+        examples = {}
+        for event_type in EXAMPLES:
+            row = conn.execute(select(o.target, o.payload, o.created_at).where(o.event_type == event_type)
+                               .order_by(o.id.desc()).limit(1)).first()
+            if row is not None:
+                data = row.payload["data"]
+                examples[event_type] = {"to": row.target, "lead": data["lead"]["email"],
+                                        "at": row.payload["timestamp"], "why": data["why"]}
+    return {"stored": dict(sorted(counts.items())), "examples": examples}
 
 
 def _alerts(app: App) -> dict:

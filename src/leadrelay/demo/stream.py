@@ -31,12 +31,18 @@ Distributions (tables in `people`; seed 7 / 3000 visitors gives ~35k messages):
   more people. 30% of identified people with a work email get a group call, and 60% of
   their later browser events carry `context.groupId`.
 * Webinars: four, at 16/38/62/86% of the period; 35-55% of registrants attend.
+* Email opens and clicks: 15-45% of mails opened and 5-35% of opens clicked, by persona; a
+  click starts a UTM-tagged session. 1.2% of addresses bounce; 1% of opens unsubscribe.
 * Email (server side, userId only): nurture mails 1/6/13/24 days after identifying plus a
-  fortnightly newsletter; 15-45% opened and 5-35% of opens clicked, by persona; a click
-  starts a UTM-tagged session. 1.2% of addresses bounce; 1% of opens unsubscribe.
+  fortnightly newsletter; each nurture mail is an Email Delivered (the sequence's progress),
+  all carry `email_id`.
 * Hand-raisers (~3% of identified: 8% of economic titles, 2% of practitioners, 1% of the
-  rest): Demo Requested (65%) or Contact Sales Submitted, with an identify carrying a
-  phone; 60% come 1-10 minutes after a /pricing view.
+  rest): a Form Viewed, then Demo Requested (65%) or Contact Sales Submitted, with an
+  identify carrying a phone; 60% come 1-10 minutes after a /pricing view.
+* Meetings (server side, a scheduler): every hand-raiser's form books a meeting 1-4 days later
+  (Meeting Booked with meetingId and startTime); 58% are held, 22% no-shows, 10%
+  rescheduled by a day and then held, 10% canceled.
+* Form abandonment: 15% of other identified buyers open the demo form (Form Viewed) and leave.
 * Transport noise: 2% of browser messages arrive 2 hours to 4 days late (sentAt is the
   late send, as after an offline queue flush); 3% duplicates (identical, same messageId;
   90% within 5 minutes, the rest hours later); 0.5% malformed (missing messageId, unknown
@@ -81,7 +87,8 @@ GUIDES = ("comparison-guide", "roi-calculator", "ebook-data-stack")
 TRACK_EVENTS = (
     "Newsletter Subscribed", "Guide Downloaded", "Webinar Registered", "Webinar Attended",
     "Email Opened", "Email Clicked", "Demo Requested", "Contact Sales Submitted",
-    "Trial Started", "Email Unsubscribed", "Email Bounced",
+    "Trial Started", "Email Unsubscribed", "Email Bounced", "Email Delivered", "Form Viewed",
+    "Meeting Booked", "Meeting Rescheduled", "Meeting Held", "Meeting No Show", "Meeting Canceled",
 )
 
 # section -> (path prefix or exact path, slugs or None, page name); order matches dp.PAGE_WEIGHTS
@@ -303,13 +310,46 @@ class _Stream:
         t += rng.uniform(0.2, 2)
         c = v.person.company
         size = c.employees if c else rng.randrange(5, 500)
-        if rng.random() < 0.65:
+        demo = rng.random() < 0.65
+        self._browser(v, t - rng.uniform(20, 90), {"type": "track", "event": "Form Viewed",
+                                                   "properties": {"form": "demo" if demo else "contact-sales"}})
+        if demo:
             plan = "Enterprise" if size >= 1000 else rng.choice(("Team", "Business"))
             props = {"form": "demo", "plan_interest": plan}
             self._browser(v, t, {"type": "track", "event": "Demo Requested", "properties": props})
         else:
             props = {"form": "contact-sales", "message": rng.choice(dp.SALES_MESSAGES).format(n=size)}
             self._browser(v, t, {"type": "track", "event": "Contact Sales Submitted", "properties": props})
+        self._meeting(v, t + rng.uniform(30, 180))
+
+    def _meeting(self, v: _Visitor, t: float) -> None:
+        """The scheduler books the demo on the form, then reports how it went."""
+        rng = self.rng
+        meeting = f"cp-{self._uuid()[:8]}"
+        day = int(t // 86400) + rng.randint(1, 4)
+        starts = day * 86400 + rng.choice((10, 11, 14, 15, 16)) * 3600  # UTC hours the reps work
+        self._server(v, t, "Meeting Booked", {"meetingId": meeting, "startTime": self._iso(starts)})
+        roll = rng.random()
+        if roll < 0.10:
+            later = starts + 86400
+            self._server(v, starts - rng.uniform(3600, 20 * 3600), "Meeting Rescheduled",
+                         {"meetingId": meeting, "startTime": self._iso(later)})
+            self._server(v, later + rng.uniform(1800, 3000), "Meeting Held", {"meetingId": meeting})
+        elif roll < 0.20:
+            self._server(v, starts - rng.uniform(3600, 20 * 3600), "Meeting Canceled", {"meetingId": meeting})
+        else:
+            event = "Meeting Held" if roll < 0.78 else "Meeting No Show"
+            self._server(v, starts + rng.uniform(1800, 3000), event, {"meetingId": meeting})
+
+    def _form_abandon(self, v: _Visitor) -> None:
+        """A buyer opens the demo form from the pricing page and leaves without sending it."""
+        rng = self.rng
+        t = v.identified_at + rng.expovariate(1 / (7 * 86400))
+        if t >= self.span - 3600:
+            return
+        self._page_view(v, t, self._page("pricing"), SITE + v.page[0])
+        self._browser(v, t + rng.uniform(20, 120), {"type": "track", "event": "Form Viewed",
+                                                    "properties": {"form": "demo"}})
 
     def _email_lifecycle(self, v: _Visitor) -> None:
         rng, t0 = self.rng, v.identified_at
@@ -320,10 +360,12 @@ class _Stream:
         for s, campaign, section in sorted(x for x in sends if x[0] < self.span):
             if bounced:
                 return self._server(v, s + rng.uniform(1, 60), "Email Bounced", {"campaign": campaign})
+            if campaign.startswith("nurture-"):
+                self._server(v, s, "Email Delivered", {"campaign": campaign, "email_id": campaign})
             if rng.random() >= p_open:
                 continue
             t = s + rng.expovariate(1 / (4 * 3600))
-            self._server(v, t, "Email Opened", {"campaign": campaign})
+            self._server(v, t, "Email Opened", {"campaign": campaign, "email_id": campaign})
             if rng.random() < 0.01:
                 return self._server(v, t + rng.uniform(5, 120), "Email Unsubscribed", {"campaign": campaign})
             if rng.random() < p_click and t < self.span:
@@ -332,7 +374,7 @@ class _Stream:
                 utm = {"name": campaign, "source": source, "medium": "email"}
                 link = f"{SITE}{page[0]}?utm_source={source}&utm_medium=email&utm_campaign={campaign}"
                 t += rng.uniform(3, 90)
-                self._server(v, t, "Email Clicked", {"campaign": campaign, "link": link})
+                self._server(v, t, "Email Clicked", {"campaign": campaign, "link": link, "email_id": campaign})
                 if t + 5 < self.span:
                     self._session(v, t + rng.uniform(1, 5), landing=page, campaign=utm)
 
@@ -349,6 +391,8 @@ class _Stream:
         if v.user_id:
             if rng.random() < dp.HAND_RAISE_P.get(v.person.title, .005 if v.persona != "competitor" else 0):
                 self._hand_raise(v)
+            elif v.persona == "buyer" and rng.random() < 0.15:
+                self._form_abandon(v)
             self._email_lifecycle(v)
 
     def transport_noise(self) -> list[dict[str, Any]]:

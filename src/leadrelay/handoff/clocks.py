@@ -364,4 +364,5 @@ def _only(people: dict[str, str], role: str) -> dict[str, str]:
 
 
 def _clock_name(clock: str) -> str:
-    return {"accept": "accept", "first_touch": "first touch", "touches": "touches"}.get(clock, clock)
+    return {"accept": "accept", "first_touch": "first touch", "touches": "touches",
+            "follow_up": "no-show follow-up"}.get(clock, clock)

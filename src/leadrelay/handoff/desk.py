@@ -35,10 +35,17 @@ from leadrelay.handoff.events import (
     Suppressed,
     SuppressionLifted,
 )
-from leadrelay.handoff.model import MARKETING, Handoff, HandoffOutcome, HandoffStatus, handoff_need
+from leadrelay.handoff.meeting_store import move_credit
+from leadrelay.handoff.model import (
+    MARKETING,
+    Handoff,
+    HandoffOutcome,
+    HandoffStatus,
+    handoff_need,
+)
 from leadrelay.handoff.routing import Decision, Directory, Load, route
 from leadrelay.handoff.rows import DUE_COLUMNS, handoff_values
-from leadrelay.handoff.sla import CLOCKS, plan
+from leadrelay.handoff.sla import CLOCKS, FOLLOW_UP, plan, restart
 from leadrelay.handoff.store import HandoffStore, handoff_store
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.alerts import AlertFired
@@ -49,7 +56,7 @@ from leadrelay.lead.model import Lead
 from leadrelay.lead.stages import Stage
 from leadrelay.storage.unit_of_work import UnitOfWork
 
-PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner")
+PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner", "host")
 LATER = object()  # `assign(unless_queued_as=LATER)`: see there
 
 
@@ -243,6 +250,10 @@ class HandoffDesk:
                 self.cancel_timers(handoff.id, None, "reassigned")
             if clocks in ("fresh", "restart"):
                 values |= self.schedule(handoff, decision.owner, at)
+            if clocks == "restart" and handoff.follow_up_from is not None and handoff.follow_up_met_at is None:
+                values |= self.start_follow_up(handoff, max(at, handoff.follow_up_from), defer=True)
+            if previous is not None and previous != decision.owner:
+                self._move_meeting_credit(lead.id, previous, decision.owner, at, actor)
             elif clocks == "resume":
                 stopped = self.stopped_clocks(handoff)
                 for clock in stopped:  # the steps left from before the queue give way to the fresh ladder
@@ -276,6 +287,39 @@ class HandoffDesk:
         self._updates.append({"status": handoff.status.value, "team": decision.team, "owner": None,
                               "b_id": handoff.id})
         return True
+
+    def credit(self, rep_id: str | None, n: int) -> None:
+        """Round-robin credit outside an assignment: a booked meeting (n > 0), or one taken back (n < 0)."""
+        if not n or rep_id not in self.directory.reps:
+            return
+        load = self.loads.setdefault(rep_id, Load())
+        load.total += n
+        self._counts[(rep_id, "")] += n
+
+    def _move_meeting_credit(self, lead_id: int, previous: str, new: str, at: datetime, actor: str) -> None:
+        """A reassigned lead's meetings still to come credit the new owner, when the playbook says so."""
+        credit = self.rules.handoff.meetings.credit
+        if credit.booked and credit.reassigned == "move":
+            moved = move_credit(self.conn, lead_id, previous, new, at, actor=actor)
+            self.credit(previous, -moved)
+            self.credit(new, moved)
+
+    def start_follow_up(self, handoff: Handoff, at: datetime, *, defer: bool = False) -> dict[str, Any]:
+        """Start (or restart, for a new owner) the follow-up clock of a meeting no-show: its deadline and timers.
+
+        Returns the handoff's columns to write (written now unless `defer`)."""
+        policy = self.rules.handoff.policies.get(handoff.kind)
+        if policy is None or policy.follow_up is None or policy.id != handoff.policy_id or handoff.owner is None:
+            return {}
+        self.cancel_timers(handoff.id, FOLLOW_UP, "restarted", from_index=0)
+        self.cancel_timers(handoff.id, FOLLOW_UP, "restarted")
+        due, timers = restart(policy, FOLLOW_UP, at, self.directory.reps[handoff.owner].calendar)
+        handoff.due[FOLLOW_UP] = due
+        self.store.insert_timers(policy.id, {FOLLOW_UP: due}, timers, [handoff.id])
+        values = {DUE_COLUMNS[FOLLOW_UP]: due}
+        if not defer:
+            self._updates.append(values | {"b_id": handoff.id})
+        return values
 
     def _count_assignment(self, rep_id: str, at: datetime) -> None:
         load = self.loads.setdefault(rep_id, Load())

@@ -92,3 +92,47 @@ class Suppressed(DomainEvent):
 class SuppressionLifted(DomainEvent):
     channels: list[str]
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingChanged(DomainEvent):
+    """A meeting's step; the subclass names it (reports read `MeetingNoShow`)."""
+
+    meeting_id: int
+    status: str
+    host: str | None
+    starts_at: datetime | None
+    note: str | None = None  # what the step did beyond the meeting (a touch, the follow-up task, credit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingBooked(MeetingChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingRescheduled(MeetingChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingHeld(MeetingChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingNoShow(MeetingChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingCanceled(MeetingChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingIgnored(DomainEvent):
+    """A scheduler's meeting event that could not apply (a step the meeting is past), with why."""
+
+    event: str
+    reason: str

@@ -21,6 +21,7 @@ from enum import Enum
 
 from leadrelay.core.errors import InvalidTransition
 from leadrelay.core.time import utc_iso
+from leadrelay.handoff.meetings import MeetingRules
 from leadrelay.handoff.routing import Directory
 from leadrelay.handoff.sla import Policy
 from leadrelay.lead.lifecycle import StageChange
@@ -110,6 +111,8 @@ class Handoff:
     reassignments: int = 0  # by SLA rules
     excluded: tuple[str, ...] = ()  # reps it must not go back to
     quiet_until: datetime | None = None  # loaded history: deadlines up to here are recorded, never alerted
+    follow_up_from: datetime | None = None  # a meeting no-show opened the follow-up task then
+    follow_up_met_at: datetime | None = None  # the owner followed up (a touch or a new booking)
 
     def _step(self, step: Step) -> HandoffStatus | None:
         if (self.status, step) not in TRANSITIONS:
@@ -154,6 +157,17 @@ class Handoff:
         self.first_touch_at = min(self.first_touch_at or at, at)
         self.last_touch_at = max(self.last_touch_at or at, at)
 
+    def open_follow_up(self, at: datetime) -> None:
+        """A meeting no-show: the owner owes the lead a follow-up (a touch or a new booking)."""
+        self.follow_up_from, self.follow_up_met_at = at, None
+
+    def follow_up_done(self, at: datetime) -> bool:
+        """A touch or a booking at `at`: it meets an open follow-up task made before it. True if it did."""
+        if self.follow_up_from is None or self.follow_up_met_at is not None or at < self.follow_up_from:
+            return False
+        self.follow_up_met_at = at
+        return True
+
     def close(self, outcome: HandoffOutcome, reason: str | None, at: datetime) -> None:
         self.status = self._step(Step.CLOSE)
         self.outcome, self.reason, self.closed_at = outcome, reason, at
@@ -164,11 +178,13 @@ class Handoff:
             self.excluded = (*self.excluded, rep)
 
     def met_at(self, clock: str) -> datetime | None:
-        """When the owner met the deadline of `clock` (accept, first_touch, touches), if they did."""
+        """When the owner met the deadline of `clock` (accept, first_touch, touches, follow_up), if they did."""
         if clock == "accept":
             return self.accepted_at
         if clock == "first_touch":
             return self.first_touch_at
+        if clock == "follow_up":
+            return self.follow_up_met_at
         return self.last_touch_at if self.touches >= (self.touches_required or 0) else None
 
     def quiet_at(self, moment: datetime) -> bool:
@@ -201,6 +217,7 @@ class HandoffRules:
     stale_reason: str = "no_response"
     suppress_while_sales: tuple[str, ...] = ("email",)
     permanent: tuple[PermanentSuppression, ...] = ()
+    meetings: MeetingRules = field(default_factory=MeetingRules)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,17 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, InvalidTransition, NotFound
+from leadrelay.handoff.acting import not_before as _not_before
+from leadrelay.handoff.acting import open_handoff as _open_handoff
+from leadrelay.handoff.acting import when as _when
 from leadrelay.handoff.desk import desk_of
-from leadrelay.handoff.events import HandoffAccepted, TouchLogged
-from leadrelay.handoff.model import Handoff, HandoffStatus
+from leadrelay.handoff.events import HandoffAccepted
+from leadrelay.handoff.meeting_service import book_meeting
 from leadrelay.handoff.routing import Load, route, why_not
-from leadrelay.handoff.rows import handoff_from_row
-from leadrelay.handoff.sla import ACCEPT, FIRST_TOUCH, TOUCHES
-from leadrelay.lead.model import Lead
+from leadrelay.handoff.sla import ACCEPT
+from leadrelay.handoff.touches import record_touch
 from leadrelay.lead.service import (
     check_reason,
     load_for_update,
@@ -28,38 +28,10 @@ from leadrelay.lead.service import (
     save_lead,
 )
 from leadrelay.lead.stages import Stage, Transition
-from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 TOUCH_KINDS = ("call", "email", "meeting", "social", "other")
-
-
-def _when(app: App, at: datetime | None) -> datetime:
-    now = app.clock()
-    if at is None:
-        return now
-    if at > now:
-        raise InvalidInput(f"that is in the future ({at.isoformat()})")
-    return at
-
-
-def _not_before(handoff, at: datetime) -> None:
-    if at < handoff.opened_at:
-        raise InvalidInput(f"{at.isoformat()} is before the handoff opened ({handoff.opened_at.isoformat()})")
-
-
-def _open_handoff(conn, lead: Lead, rep: str | None, app: App | None = None) -> Handoff:
-    if rep is not None and app is not None and rep not in app.playbook.rules.handoff.directory.reps:
-        raise NotFound(f"no rep '{rep}' in the playbook")
-    c = h.handoffs.c
-    row = conn.execute(select(h.handoffs).where(c.lead_id == lead.id, c.status != HandoffStatus.CLOSED.value)
-                       .order_by(c.id.desc()).limit(1)).first()
-    if row is None:
-        raise InvalidTransition(f"lead {lead.id} has no open handoff")
-    if rep is not None and row.owner != rep:
-        owner = row.owner or f"nobody yet (queued for {row.team or row.to_function})"
-        raise InvalidTransition(f"lead {lead.id} is owned by {owner}, not {rep}")
-    return handoff_from_row(row)
+MEETING_BOOKED = "meeting_booked"  # a touch with this outcome books a meeting
 
 
 def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None = None,
@@ -98,23 +70,15 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
     if not outcome or not outcome.strip():
         raise InvalidInput("a touch needs an outcome, e.g. connected, voicemail, no_answer, meeting_booked")
     at = _when(app, at)
+    outcome = outcome.strip()
     with UnitOfWork(app) as uow:
         conn, desk = uow.conn, desk_of(uow)
         lead = load_for_update(conn, ref)
         handoff = _open_handoff(conn, lead, rep, app)
         _not_before(handoff, at)
-        first = handoff.first_touch_at is None
-        handoff.touch(at)
-        conn.execute(insert(h.touches).values(lead_id=lead.id, handoff_id=handoff.id, rep=rep, kind=kind,
-                                              outcome=outcome.strip(), note=note, at=at))
-        desk.save(handoff, "status", "touches", "first_touch_at", "last_touch_at")
-        desk.record(TouchLogged(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=f"user:{rep}", owner=rep,
-                                kind=kind, outcome=outcome.strip()))
-        desk.write_pending()
-        if first:
-            desk.cancel_timers(handoff.id, FIRST_TOUCH, "met")
-        if handoff.touches_required is not None and handoff.touches >= handoff.touches_required:
-            desk.cancel_timers(handoff.id, TOUCHES, "met")
+        record_touch(desk, lead, handoff, rep=rep, kind=kind, outcome=outcome, note=note, at=at, cause=f"user:{rep}")
+        if outcome == MEETING_BOOKED:  # the rep booked it on the call: a meeting without a time yet
+            book_meeting(desk, lead, handoff, at=at, cause=f"user:{rep}", source="rep", host=rep)
         uow.commit()
     return {"id": lead.id, "handoff": handoff.id, "touches": handoff.touches,
             "first_touch_at": handoff.first_touch_at.isoformat()}

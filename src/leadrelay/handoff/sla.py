@@ -1,8 +1,8 @@
 """SLA policies: the deadlines a handoff gets, and the timers that warn, breach and escalate.
 
-A policy gives deadlines — clocks — (accept, first touch, N touches) measured on the
-owner's business calendar or on the wall clock. Each clock becomes stored timer rows: a
-warning before it, the breach at it, then the clock's own escalation ladder after it.
+A policy gives deadlines — clocks — (accept, first touch, N touches, and the follow-up a
+meeting no-show starts) measured on the owner's business calendar or on the wall clock.
+Each clock becomes stored timer rows: a warning before it, the breach at it, then the clock's own escalation ladder after it.
 Meeting the deadline cancels its timers; a worker fires the ones that come due.
 
 Each clock has its own ladder, and a ladder runs to its end: a `reassign` step gives the
@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 
 from leadrelay.handoff.calendar import BusinessCalendar, deadline
 
-ACCEPT, FIRST_TOUCH, TOUCHES = "accept", "first_touch", "touches"
-CLOCKS = (ACCEPT, FIRST_TOUCH, TOUCHES)
+ACCEPT, FIRST_TOUCH, TOUCHES, FOLLOW_UP = "accept", "first_touch", "touches", "follow_up"
+CLOCKS = (ACCEPT, FIRST_TOUCH, TOUCHES)  # started when a rep gets the lead
+ALL_CLOCKS = (*CLOCKS, FOLLOW_UP)  # the follow-up clock starts at a meeting no-show
 WARNING, BREACH, ESCALATION = "warning", "breach", "escalation"
 NOTIFY_REP, NOTIFY_MANAGER, REASSIGN, RETURN_TO_MARKETING = (
     "notify_rep", "notify_manager", "reassign", "return_to_marketing")
@@ -50,10 +51,11 @@ class Policy:
     ladders: dict[str, tuple[Rung, ...]] = field(default_factory=dict)  # clock -> its escalation ladder
     max_reassignments: int | None = None  # SLA reassignments per handoff (None: no cap)
     shared_ladder: bool = False  # one ladder for the accept and first-touch clocks: it runs once per handoff
+    follow_up: timedelta | None = None  # after a meeting no-show: touch the lead or book again within this long
 
     def window(self, clock: str) -> timedelta:
         """How long the clock runs: accept_within, first_touch_within or the touches' `within`."""
-        return {ACCEPT: self.accept, FIRST_TOUCH: self.first_touch,
+        return {ACCEPT: self.accept, FIRST_TOUCH: self.first_touch, FOLLOW_UP: self.follow_up,
                 TOUCHES: self.touches[1] if self.touches else None}[clock]
 
     def rung(self, clock: str, index: int) -> Rung | None:
@@ -66,7 +68,7 @@ class Policy:
 class Timer:
     """One stored moment at which the worker acts on a deadline."""
 
-    deadline: str  # accept | first_touch | touches
+    deadline: str  # accept | first_touch | touches | follow_up
     step: str  # warning | breach | escalation
     index: int  # escalation step number (0 for warning and breach)
     fire_at: datetime

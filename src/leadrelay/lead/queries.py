@@ -131,6 +131,7 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
             ask_next=[ask.as_dict() for ask in next_fields(lead, app.playbook.rules, engagement_now(app, lead, now))],
             alerts=_alerts(conn, lead.id),
             followups=_followups(conn, lead.id),
+            meetings=_meetings(conn, lead.id),
             sequences=progress(lead, app.playbook.rules.sequences),
         )
         out["version"] = lead.version
@@ -153,6 +154,26 @@ def _followups(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
                                                                                       f.id.desc()).limit(50))
     return [{"followup": r.followup, "status": r.status, "started_at": utc_iso(r.started_at),
              "due_at": utc_iso(r.due_at), "closed_at": utc_iso(r.closed_at)} for r in rows]
+
+
+MEETING_COLUMNS = ("id", "status", "starts_at", "host", "booked_at", "ended_at", "reschedules", "source",
+                   "external_id", "credited_to", "credit")
+
+
+def _meetings(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
+    """The lead's meetings, oldest booking first; a no-show's follow-up (due, done) from its handoff."""
+    m, o = h.meetings.c, h.handoffs.c
+    rows = conn.execute(select(*(m[name] for name in MEETING_COLUMNS), o.follow_up_from, o.follow_up_due_at,
+                               o.follow_up_met_at)
+                        .select_from(h.meetings.outerjoin(h.handoffs, o.id == m.handoff_id))
+                        .where(m.lead_id == lead_id).order_by(m.booked_at, m.id).limit(50))
+    out = []
+    for row in rows:
+        meeting = {name: utc_iso(v) if isinstance(v := getattr(row, name), datetime) else v for name in MEETING_COLUMNS}
+        if row.status == "no_show" and row.follow_up_from is not None and row.follow_up_from == row.ended_at:
+            meeting["follow_up"] = {"due_at": utc_iso(row.follow_up_due_at), "done_at": utc_iso(row.follow_up_met_at)}
+        out.append(meeting)
+    return out
 
 
 def _account(conn: Connection, account_id: int | None) -> dict | None:

@@ -21,7 +21,7 @@ from leadrelay.lead.rules import Sequence
 
 SENT = frozenset({"email delivered", "email sent"})
 OPENED = frozenset({"email opened"})
-CLICKED = frozenset({"email link clicked"})
+CLICKED = frozenset({"email link clicked", "email clicked"})  # Segment's name, and a common one
 KINDS = ("sent", "opened", "clicked")
 MAX_EMAILS = 200  # per sequence and kind: a sequence is a handful of emails
 

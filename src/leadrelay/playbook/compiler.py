@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 from leadrelay.handoff.calendar import parse_duration
+from leadrelay.handoff.meetings import Credit, MeetingRules, MeetingStep
 from leadrelay.handoff.model import HandoffRules, PermanentSuppression
 from leadrelay.handoff.routing import Directory, Rep, Route, TeamInfo
 from leadrelay.handoff.sla import Policy, Rung
@@ -53,7 +54,7 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
         p.handoff: Policy(
             id=p.id, kind=p.handoff, business=p.clock == "business", accept=p.accept_within,
             first_touch=p.first_touch_within, touches=(p.touches.count, p.touches.within) if p.touches else None,
-            warn_before=p.warn_before, max_reassignments=p.max_reassignments,
+            warn_before=p.warn_before, max_reassignments=p.max_reassignments, follow_up=p.follow_up_within,
             shared_ladder=isinstance(p.escalation, list) and bool(p.escalation),
             ladders={clock: tuple(Rung(x.after, x.action, x.restart_clock, x.to_same_rep) for x in steps)
                      for clock, steps in p.ladders().items()},
@@ -72,7 +73,20 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
         permanent=tuple(PermanentSuppression(x.id, compile_condition(x.when), x.channel, x.reason,
                                              _types(x.when), required_values(x.when, "event"))
                         for x in model.suppression.permanent),
+        meetings=_meetings(model),
     )
+
+
+_STEP_OF = {"booked": MeetingStep.BOOK, "rescheduled": MeetingStep.RESCHEDULE, "held": MeetingStep.HELD,
+            "no_show": MeetingStep.NO_SHOW, "canceled": MeetingStep.CANCEL}
+
+
+def _meetings(model: PlaybookModel) -> MeetingRules:
+    spec = model.meetings
+    credit = spec.credit
+    return MeetingRules(
+        events={name.casefold(): _STEP_OF[step] for step, names in vars(spec.events).items() for name in names},
+        credit=Credit(credit.booked, credit.no_show, credit.canceled, credit.reassigned))
 
 
 def _either(first, second) -> tuple[frozenset[str] | None, frozenset[str] | None]:

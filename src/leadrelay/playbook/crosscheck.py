@@ -104,8 +104,7 @@ def _ladder_issues(model: PlaybookModel) -> list[Issue]:
     issues: list[Issue] = []
     for i, policy in enumerate(model.sla.policies):
         here = ("sla", "policies", i, "escalation")
-        running = {"accept": policy.accept_within, "first_touch": policy.first_touch_within,
-                   "touches": policy.touches}
+        running = policy.running()
         if isinstance(policy.escalation, list):
             ladders = {None: policy.escalation}
             if policy.escalation and not (running["accept"] or running["first_touch"]):

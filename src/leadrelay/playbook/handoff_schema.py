@@ -5,12 +5,26 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from leadrelay.handoff.calendar import BusinessCalendar, parse_duration
+from leadrelay.handoff.meetings import DEFAULT_EVENTS
 from leadrelay.lead.stages import Team
 from leadrelay.playbook.conditions import Condition
-from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
+from leadrelay.playbook.schema_base import (
+    ACTIVITY_FIELDS,
+    LEAD_FIELDS,
+    RuleId,
+    Strict,
+    reads,
+)
 
 
 def _duration(value: object) -> timedelta:
@@ -141,6 +155,7 @@ class Ladders(Strict):
     accept: list[EscalationStep] = Field(default_factory=list)
     first_touch: list[EscalationStep] = Field(default_factory=list)
     touches: list[EscalationStep] = Field(default_factory=list)
+    follow_up: list[EscalationStep] = Field(default_factory=list)
 
 
 # A list, or a mapping of clock -> list: told apart up front, so a mistake is reported once, in its own terms.
@@ -157,22 +172,31 @@ class SlaPolicy(Strict):
     accept_within: Duration | None = None
     first_touch_within: Duration | None = None
     touches: Persistence | None = None
+    follow_up_within: Duration | None = Field(None, description="After a meeting no-show the owner must follow "
+                                              "up (log a touch or book again) within this long.")
     warn_before: Duration | None = None
     escalation: Escalation = Field(
         default_factory=list, description="A list: the ladder of the accept and first-touch clocks (the touches "
-        "clock then only records its breach). A mapping: a ladder per clock (accept, first_touch, touches).")
+        "and follow-up clocks then only record their breach). A mapping: a ladder per clock (accept, first_touch, "
+        "touches, follow_up).")
     max_reassignments: int | None = Field(None, ge=0, description="Most reassignments by SLA steps per handoff; "
                                           "past it a reassign step is skipped and the steps after it run.")
 
     @model_validator(mode="after")
     def _some_deadline(self) -> SlaPolicy:
-        if not (self.accept_within or self.first_touch_within or self.touches):
-            raise ValueError("an SLA policy needs at least one of accept_within, first_touch_within, touches")
+        if not (self.accept_within or self.first_touch_within or self.touches or self.follow_up_within):
+            raise ValueError("an SLA policy needs at least one of accept_within, first_touch_within, touches, "
+                             "follow_up_within")
         return self
+
+    def running(self) -> dict[str, object]:
+        """Clock name -> what sets it (None: the policy does not run that clock)."""
+        return {"accept": self.accept_within, "first_touch": self.first_touch_within, "touches": self.touches,
+                "follow_up": self.follow_up_within}
 
     def ladders(self) -> dict[str, list[EscalationStep]]:
         """Clock name -> its ladder, for the clocks this policy runs."""
-        running = {"accept": self.accept_within, "first_touch": self.first_touch_within, "touches": self.touches}
+        running = self.running()
         if isinstance(self.escalation, list):
             return {clock: self.escalation for clock in ("accept", "first_touch") if running[clock]}
         return {clock: steps for clock, steps in vars(self.escalation).items() if steps}
@@ -195,6 +219,45 @@ class Sla(Strict):
                                  f"'{policy.handoff}' handoffs")
             seen[policy.handoff] = policy.id
         return self
+
+
+class MeetingEvents(Strict):
+    """The Segment track events a scheduler sends for each meeting step (case-insensitive)."""
+
+    booked: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS["book"]))
+    rescheduled: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS["reschedule"]))
+    held: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS["held"]))
+    no_show: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS["no_show"]))
+    canceled: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS["cancel"]))
+
+    @model_validator(mode="after")
+    def _each_event_once(self) -> MeetingEvents:
+        seen: dict[str, str] = {}
+        for step, names in vars(self).items():
+            for name in names:
+                if not name.strip():
+                    raise ValueError(f"{step}: an event name cannot be empty")
+                if name.casefold() in seen and seen[name.casefold()] != step:
+                    raise ValueError(f"'{name}' is both a {seen[name.casefold()]} and a {step} event")
+                seen[name.casefold()] = step
+        return self
+
+
+class MeetingCredit(Strict):
+    """Round-robin credit for booked meetings, in assignments."""
+
+    booked: int = Field(0, ge=0, le=100, description="What a booked meeting adds to its host's round-robin count "
+                        "(0: meetings do not count).")
+    no_show: Literal["keep", "refund"] = Field("refund", description="A no-show keeps its credit or gives it back.")
+    canceled: Literal["keep", "refund"] = Field("refund", description="A cancellation keeps its credit or gives "
+                                                "it back.")
+    reassigned: Literal["move", "keep"] = Field("move", description="A meeting still to come when the lead is "
+                                                "reassigned: its credit moves to the new owner, or stays.")
+
+
+class Meetings(Strict):
+    events: MeetingEvents = Field(default_factory=MeetingEvents)
+    credit: MeetingCredit = Field(default_factory=MeetingCredit)
 
 
 class Stale(Strict):
@@ -228,6 +291,7 @@ class Suppression(Strict):
 
 
 __all__ = [
-    "CalendarSpec", "Duration", "EscalationStep", "HandoffKind", "Ladders", "Person", "RepSpec", "RouteRule", "Routing",
+    "CalendarSpec", "Duration", "EscalationStep", "HandoffKind", "Ladders", "Meetings", "Person", "RepSpec",
+    "RouteRule", "Routing",
     "Sla", "SlaPolicy", "Stale", "Suppression", "TeamSpec",
 ]

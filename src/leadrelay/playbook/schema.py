@@ -19,6 +19,7 @@ from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.handoff_schema import (
     CalendarSpec,
     Duration,
+    Meetings,
     RepSpec,
     Routing,
     Sla,
@@ -28,8 +29,21 @@ from leadrelay.playbook.handoff_schema import (
     _duration,
 )
 from leadrelay.playbook.notifications import Notifications, Recipient
-from leadrelay.playbook.sales_schema import Expansion, Frameworks, Opportunities, Pql, SqlGate
-from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, FIT_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
+from leadrelay.playbook.sales_schema import (
+    Expansion,
+    Frameworks,
+    Opportunities,
+    Pql,
+    SqlGate,
+)
+from leadrelay.playbook.schema_base import (
+    ACTIVITY_FIELDS,
+    FIT_FIELDS,
+    LEAD_FIELDS,
+    RuleId,
+    Strict,
+    reads,
+)
 
 __all__ = ["ACTIVITY_FIELDS", "FIT_FIELDS", "LEAD_FIELDS", "PlaybookModel", "RuleId", "Strict"]
 
@@ -312,6 +326,7 @@ class PlaybookModel(Strict):
     routing: Routing = Field(default_factory=Routing)
     sla: Sla = Field(default_factory=Sla)
     stale: Stale | None = None
+    meetings: Meetings = Field(default_factory=Meetings)
     suppression: Suppression = Field(default_factory=Suppression)
     frameworks: Frameworks = Field(default_factory=Frameworks)  # the sales side: playbook/sales_schema.py
     sql_gate: SqlGate = Field(default_factory=SqlGate)

@@ -26,7 +26,12 @@ from leadrelay.reports import handoffs as handoff_reports
 from leadrelay.reports import routing as routing_report
 from leadrelay.reports import sla as sla_report
 from leadrelay.reports import sources as sources_report
-from leadrelay.reports.leakage import STALL_DAYS, stall_line, stalled_rows, went_back_rows
+from leadrelay.reports.leakage import (
+    STALL_DAYS,
+    stall_line,
+    stalled_rows,
+    went_back_rows,
+)
 from leadrelay.reports.loading import visible_records
 from leadrelay.reports.records import tally_records
 from leadrelay.reports.sketch import Tally
@@ -45,7 +50,7 @@ REPORTS = {
     "forecast_accuracy": "each weekly forecast snapshot against what became of its deals",
 }
 DIMENSIONS = ("source", "campaign", "persona", "segment", "country", "team", "rep")  # funnel, conversion, velocity
-SECTIONS = ("stalled", "went_back", "stale_recycles", "lost", "marketing")  # leakage's and sla's parts
+SECTIONS = ("stalled", "went_back", "stale_recycles", "no_shows", "lost", "marketing")  # leakage's and sla's parts
 HANDOFF_REPORTS = ("speed_to_lead", "persistence")
 STAGES = tuple(stage.value for stage in FUNNEL)
 
@@ -229,7 +234,7 @@ def _leakage(read: _Reader, now: datetime, period: str | None) -> dict[str, Any]
                    and cells[metric].n > 0), default=None) for metric in {m for c in months.values() for m in c}}
     for month in sorted(oldest - {None}):
         days |= rollups.read_days(read.conn, "lead", stall, "d", month, rollups.next_month(month), owners=read.owners)
-    back = read.tally("lead", ("lk.back:", "lk.stale"), by=None, period=period)
+    back = read.tally("lead", ("lk.back:", "lk.stale", "lk.noshow"), by=None, period=period)
     for key, cells in read.tally("deal", ("lk.lost:",), by=None, period=period).items():
         back.setdefault(key, {}).update(cells)
     return {"stall_days": STALL_DAYS, "stalled": stalled_rows(months, days, line)} | went_back_rows(back)

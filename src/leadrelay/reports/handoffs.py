@@ -53,6 +53,8 @@ class HandoffTimes:
     breaches: frozenset[str] = frozenset()  # the clocks the log has an SlaBreached for
     escalations: tuple[str, ...] = ()  # the actions of the escalation steps that ran
     to_sales: bool = True
+    follow_up_due_at: datetime | None = None  # the latest follow-up a meeting no-show opened
+    follow_up_met_at: datetime | None = None
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:

@@ -9,6 +9,7 @@ Definitions (the README says the same):
   code, per period of the move; **stale recycles** are the ones the worker made for leads
   nobody touched (the `HandoffStale` events that recycled).
 - **Lost**: deals closed lost, with their reason, per period of closing.
+- **No-shows**: meetings leads missed (`MeetingNoShow` events), per period of the meeting.
 
 Facts (`lead_leakage_facts`, `lost_facts`) in, rows out; standard library only. A stalled
 lead's fact is its stage, on the day it went quiet, with the minute of that day as the
@@ -32,16 +33,17 @@ NEVER = date(1970, 1, 1)  # the day of a stalled lead that never had an activity
 
 def lead_leakage_facts(stage: str | None, quiet_since: datetime | None,
                        moves: Sequence[tuple[Stage, datetime, str, str | None]],
-                       stale_recycles: Iterable[datetime]) -> list[Fact]:
+                       stale_recycles: Iterable[datetime], no_shows: Iterable[datetime] = ()) -> list[Fact]:
     """`lk.stall:STAGE` (in the pipe now, on the day it went quiet, bucket: the minute of that day);
     `lk.back:TRANSITION:REASON` per recycle, reject and disqualify, on its day; `lk.stale` per recycle the
-    worker made for a lead nobody touched."""
+    worker made for a lead nobody touched; `lk.noshow` per meeting the lead missed."""
     facts: list[Fact] = []
     if stage in PIPE:
         facts.append((f"lk.stall:{stage}", NEVER, 0) if quiet_since is None else
                       (f"lk.stall:{stage}", quiet_since.date(), quiet_since.hour * 60 + quiet_since.minute))
     facts += [(f"lk.back:{how}:{reason or '(none)'}", at.date(), None) for _, at, how, reason in moves if how in BACK]
     facts += [("lk.stale", at.date(), None) for at in stale_recycles]
+    facts += [("lk.noshow", at.date(), None) for at in no_shows]
     return facts
 
 
@@ -84,8 +86,8 @@ def stalled_rows(months: Mapping[date, Mapping[str, Cell]], days: Mapping[date, 
 
 
 def went_back_rows(found: Mapping[tuple[str | None, str], Mapping[str, Cell]]) -> dict[str, list[dict]]:
-    """The went_back, stale_recycles and lost sections, per period."""
-    back, stale, lost = [], [], []
+    """The went_back, stale_recycles, no_shows and lost sections, per period."""
+    back, stale, lost, no_shows = [], [], [], []
     for (period, _), cells in sorted(found.items(), key=lambda item: item[0][0] or ""):
         for metric, cell in cells.items():
             if cell.n <= 0:
@@ -95,9 +97,12 @@ def went_back_rows(found: Mapping[tuple[str | None, str], Mapping[str, Cell]]) -
                 back.append({"period": period, "transition": transition, "reason": reason, "leads": cell.n})
             elif metric == "lk.stale":
                 stale.append({"period": period, "leads": cell.n})
+            elif metric == "lk.noshow":
+                no_shows.append({"period": period, "meetings": cell.n})
             elif metric.startswith("lk.lost:"):
                 lost.append({"period": period, "reason": metric[8:], "deals": cell.n})
     return {"went_back": sorted(back, key=lambda r: (r["period"] or "", r["transition"], -r["leads"], r["reason"])),
             "stale_recycles": stale,
+            "no_shows": no_shows,
             "lost": sorted(lost, key=lambda r: (r["period"] or "", -r["deals"], r["reason"]))}
 

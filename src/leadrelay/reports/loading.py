@@ -25,7 +25,7 @@ from leadrelay.storage import tables as t
 from leadrelay.storage.outbox_tables import outbox
 
 ROUTED = frozenset({"LeadAssigned", "LeadQueued"})
-_EVENTS = ROUTED | {"SlaBreached", "Escalated", "HandoffStale"}
+_EVENTS = ROUTED | {"SlaBreached", "Escalated", "HandoffStale", "MeetingNoShow"}
 
 
 def load_records(conn: Connection, lead_ids: Sequence[int]) -> dict[int, LeadRecord]:
@@ -55,6 +55,8 @@ def load_records(conn: Connection, lead_ids: Sequence[int]) -> dict[int, LeadRec
     for row in events:
         if row.type == "HandoffStale" and (row.data or {}).get("recycled") is True:
             records[row.lead_id].stale_recycles.append(row.at)
+        elif row.type == "MeetingNoShow":
+            records[row.lead_id].no_shows.append(row.at)
     handoffs = conn.execute(select(h.handoffs).where(hc.lead_id.in_(ids)).order_by(hc.id)).all()
     if handoffs:
         _handoffs(conn, records, handoffs, moved_by, events)
@@ -123,7 +125,8 @@ def _handoffs(conn: Connection, records: dict[int, LeadRecord], handoffs: Sequen
             row.quiet_until is not None, first_week.get(row.id, 0), touches=row.touches,
             touches_required=row.touches_required, touches_due_at=row.touches_due_at, outcome=row.outcome,
             breaches=frozenset(breaches.get(row.id, ())), escalations=tuple(escalations.get(row.id, ())),
-            to_sales=row.to_function != "marketing"))
+            to_sales=row.to_function != "marketing", follow_up_due_at=row.follow_up_due_at,
+            follow_up_met_at=row.follow_up_met_at))
 
 
 def visible_records(conn: Connection, owners: Sequence[str] | None) -> list[LeadRecord]:

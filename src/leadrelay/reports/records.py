@@ -49,6 +49,7 @@ class LeadRecord:
     lost: list[tuple[str | None, str | None, datetime | None]] = field(default_factory=list)  # owner, reason, at
     won: list[tuple[Decimal, str]] = field(default_factory=list)  # new-business deals won: amount, currency
     stale_recycles: list[datetime] = field(default_factory=list)
+    no_shows: list[datetime] = field(default_factory=list)  # meetings the lead missed
 
 
 Group = tuple[str, dict[str, str | None], list[Fact]]  # family, its dimensions' values, facts
@@ -58,7 +59,7 @@ def lead_facts(record: LeadRecord, basis: Sequence[Stage] = FUNNEL) -> list[Grou
     """Every fact the lead counts for, by family."""
     journey = [(stage, at, how) for stage, at, how, _ in record.moves]
     out: list[Group] = [("lead", record.dims, journey_facts(journey, basis) + lead_leakage_facts(
-        record.stage, record.quiet_since, record.moves, record.stale_recycles))]
+        record.stage, record.quiet_since, record.moves, record.stale_recycles, record.no_shows))]
     for x in record.handoffs:
         out.append(("handoff", dict(x.dims), handoff_facts(x) + sla_facts(x)))
     for opened_at, assigned_at, owner, decisions in record.routing:

@@ -25,12 +25,13 @@ from leadrelay.reports.cohorts import _EMPTY, _ordered
 from leadrelay.reports.handoffs import HandoffTimes
 from leadrelay.reports.sketch import Cell, Fact, Tally
 
-CLOCKS = ("accept", "first_touch", "touches")
+CLOCKS = ("accept", "first_touch", "touches", "follow_up")
 DIMENSIONS = ("policy", "rep", "team")
 
 
 def _deadline(x: HandoffTimes, clock: str) -> datetime | None:
-    return {"accept": x.accept_due_at, "first_touch": x.first_touch_due_at, "touches": x.touches_due_at}[clock]
+    return {"accept": x.accept_due_at, "first_touch": x.first_touch_due_at, "touches": x.touches_due_at,
+            "follow_up": x.follow_up_due_at}[clock]
 
 
 def _met(x: HandoffTimes, clock: str) -> bool:
@@ -38,6 +39,8 @@ def _met(x: HandoffTimes, clock: str) -> bool:
         return x.accepted_at is not None
     if clock == "first_touch":
         return x.first_touch_at is not None
+    if clock == "follow_up":
+        return x.follow_up_met_at is not None
     return x.touches_required is not None and x.touches >= x.touches_required
 
 

@@ -27,6 +27,7 @@ MET, MISSING, FAILED = "met", "missing", "failed"
 MEETING_BOOKED = "meeting_booked"
 PRODUCT_QUALIFIED = "product_qualified"
 GATE_EXTRAS = (MEETING_BOOKED, PRODUCT_QUALIFIED)
+NO_MEETING = "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show does not count)"
 
 _YES = {"yes", "y", "true", "t", "1"}
 _NO = {"no", "n", "false", "f", "0"}
@@ -246,7 +247,7 @@ def judge_gate(gate: Gate, framework: Framework, statuses: Sequence[CriterionSta
             reasons.append(f"{criterion_id} must be met ({status.criterion.met_when()}), "
                            f"the answer is {status.answer.value!r}")
     if MEETING_BOOKED in gate.extras and not meeting_booked:
-        reasons.append("no meeting booked (log a touch with outcome meeting_booked)")
+        reasons.append(NO_MEETING)
     if PRODUCT_QUALIFIED in gate.extras and not product_qualified:
         reasons.append("not product-qualified (no PQL signals yet)")
     summary = f"{len(met)} of {len(framework.criteria)} {framework.name} criteria met" + (

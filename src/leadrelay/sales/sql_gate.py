@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from leadrelay.core.app import App
+from leadrelay.handoff.meetings import MeetingStatus
 from leadrelay.lead.events import StageMoveProposed
 from leadrelay.lead.model import Lead
 from leadrelay.lead.stages import Stage, Transition
@@ -29,7 +30,7 @@ from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
 from leadrelay.storage.unit_of_work import UnitOfWork
 
-MEETING_OUTCOME = "meeting_booked"
+BOOKED = tuple(status.value for status in MeetingStatus if status.counts_as_booked)
 _FORWARD = (Transition.ADVANCE, Transition.HAND_RAISE)
 
 
@@ -59,12 +60,12 @@ def cycle_start(conn: Connection, lead_id: int) -> datetime | None:
 
 
 def meeting_booked(conn: Connection, lead_id: int) -> bool:
-    """A touch with outcome `meeting_booked` in the current sales cycle."""
-    c = h.touches.c
-    query = select(c.id).where(c.lead_id == lead_id, c.outcome == MEETING_OUTCOME)
+    """A meeting booked (or held) in the current sales cycle; a no-show or a cancellation does not count."""
+    c = h.meetings.c
+    query = select(c.id).where(c.lead_id == lead_id, c.status.in_(BOOKED))
     since = cycle_start(conn, lead_id)
     if since is not None:
-        query = query.where(c.at >= since)
+        query = query.where(c.booked_at >= since)
     return conn.scalar(query.limit(1)) is not None
 
 

@@ -1,9 +1,20 @@
-"""Tables for the handoff: handoffs, routing decisions, SLA timers, touches, rep overrides, suppressions,
+"""Tables for the handoff: handoffs, routing decisions, SLA timers, touches, meetings, rep overrides, suppressions,
 the domain event log and the per-rep assignment counters routing reads."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, false
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from leadrelay.storage.tables import Document, Id, UTCDateTime, metadata
 
@@ -36,6 +47,9 @@ handoffs = Table(
     Column("reassignments", Integer, nullable=False, default=0, server_default="0"),  # by SLA rules
     Column("excluded_reps", Document),  # reps it must not go back to (they breached it)
     Column("quiet_until", UTCDateTime),  # loaded history: deadlines up to here are recorded, never alerted
+    Column("follow_up_due_at", UTCDateTime),  # the follow-up task a meeting no-show opened
+    Column("follow_up_from", UTCDateTime),
+    Column("follow_up_met_at", UTCDateTime),
     Index("ix_handoffs_status_owner", "status", "owner"),
     Index("ix_handoffs_status_team_opened_at", "status", "team", "opened_at"),
 )
@@ -83,6 +97,26 @@ touches = Table(
     Column("outcome", String(40), nullable=False),
     Column("note", Text),
     Column("at", UTCDateTime, nullable=False),
+)
+
+meetings = Table(
+    "meetings", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id"), nullable=False, index=True),
+    Column("handoff_id", Id, ForeignKey("handoffs.id")),
+    Column("host", String(80)),  # the rep who meets the lead
+    Column("status", String(10), nullable=False),  # booked | held | no_show | canceled
+    Column("starts_at", UTCDateTime),
+    Column("booked_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),  # held, no-show or canceled at
+    Column("reschedules", Integer, nullable=False, default=0),
+    Column("source", String(10), nullable=False),  # rep | api | segment
+    Column("external_id", String(200)),  # the scheduler's id for it
+    Column("credited_to", String(80)),  # the rep round robin credits for it
+    Column("credit", Integer, nullable=False, default=0),
+    Column("updated_by", String(120), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_meetings_external_id", "external_id"),
 )
 
 rep_overrides = Table(

@@ -25,6 +25,7 @@ from leadrelay.entrypoints.api import (
     health,
     ingest_segment,
     leads,
+    meetings,
     opportunities,
     outbox,
     playbook,
@@ -54,6 +55,7 @@ ROUTERS: list[APIRouter] = [
     opportunities.router,
     profiling.router,
     segments.router,
+    meetings.router,
 ]
 
 DESCRIPTION = """\

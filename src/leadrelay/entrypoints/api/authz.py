@@ -67,6 +67,7 @@ class Action(str, Enum):
     READ_FORECAST = "read_forecast"
     READ_REPORTS = "read_reports"  # cohort reports: a rep sees their own leads, a manager their team's
     EXPORT_SEGMENTS = "export_segments"  # leads by stage, segment and suppression, for the email tool
+    MANAGE_MEETINGS = "manage_meetings"  # book, reschedule, held, no-show, cancel (a rep: on their own leads)
 
 
 _PEOPLE = frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER, Role.REP})
@@ -100,6 +101,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_FORECAST: frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER}),
     Action.READ_REPORTS: _PEOPLE,
     Action.EXPORT_SEGMENTS: frozenset({Role.ADMIN, Role.MARKETING}),
+    Action.MANAGE_MEETINGS: _SALES,
 }
 
 

@@ -69,7 +69,8 @@ def rejections(
 
 
 class ReportResult(BaseModel):
-    model_config = ConfigDict(extra="allow")  # leakage adds its sections: stalled, went_back, stale_recycles, lost
+    # leakage adds its sections: stalled, went_back, stale_recycles, no_shows, lost
+    model_config = ConfigDict(extra="allow")
 
     report: str
     params: dict[str, Any] = Field(description="The parameters that made the rows (defaults filled in).")

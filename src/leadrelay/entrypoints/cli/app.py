@@ -24,6 +24,7 @@ from leadrelay.entrypoints.cli import (
     handoff_cmd,
     ingest_cmd,
     leads_cmd,
+    meetings_cmd,
     outbox_cmd,
     playbook_cmd,
     reports_cmd,
@@ -105,6 +106,7 @@ leads_cmd.app.command("queue", help="A rep's open leads, most urgent deadline fi
 app.add_typer(handoff_cmd.reps_app, name="reps")
 app.add_typer(handoff_cmd.suppression_app, name="suppression")
 app.add_typer(segment_cmd.app, name="segment")
+app.add_typer(meetings_cmd.app, name="meetings")
 app.add_typer(handoff_cmd.accounts_app, name="accounts")
 app.add_typer(handoff_cmd.sla_app, name="sla")
 app.command("qualify", help="Record a lead's answers to the framework; show met/missing/failed and the SQL gate.")(

@@ -42,7 +42,7 @@ def demo(
         print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
                     "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
                     "handoffs": result.handoff_examples, "deals": result.deals, "spend": result.spend,
-                    "alerts": result.alerts, "web": web})
+                    "alerts": result.alerts, "notifications": result.notifications, "web": web})
         return
     r = result.report
     console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
@@ -75,6 +75,13 @@ def demo(
         example = result.alerts["example"]
         console.print(f"fired: {fired}\nnewest: {example['lead']} at {example['at']}: {example['why']}",
                       highlight=False)
+    stored = result.notifications.get("stored") or {}
+    if stored:
+        console.rule("Notifications: what the CRM and the email tool get (stored in the outbox; the demo sends none)")
+        console.print(", ".join(f"{n} {event_type}" for event_type, n in stored.items()), highlight=False)
+        for event_type, example in result.notifications["examples"].items():
+            console.print(f"{event_type} → {example['to']}: {example['lead']} at {example['at']}: {example['why']}",
+                          highlight=False, soft_wrap=True)
     console.print(f"marketing spend: {result.spend['imported']} rows (month, source, campaign) imported from the "
                   "demo's spend.csv, for cost per lead and CPA in the sources report", highlight=False)
     console.rule("The web app")

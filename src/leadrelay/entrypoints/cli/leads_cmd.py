@@ -113,6 +113,15 @@ def print_explanation(lead: dict) -> None:
             waits.add_row(wait["followup"], wait["status"], when(wait["started_at"]), when(wait["due_at"]),
                           when(wait["closed_at"]))
         console.print(waits)
+    if lead.get("meetings"):
+        meetings = Table("id", "status", "starts", "host", "booked", "follow-up", title="Meetings")
+        for m in lead["meetings"]:
+            follow = m.get("follow_up")
+            follow_text = "" if not follow else (f"done {when(follow['done_at'])}" if follow["done_at"] else
+                                                 f"due {when(follow['due_at'])}" if follow["due_at"] else "owed")
+            meetings.add_row(str(m["id"]), m["status"], when(m["starts_at"]), fmt(m["host"]),
+                             f"{when(m['booked_at'])} ({m['source']})", follow_text)
+        console.print(meetings)
     history = Table("at", "from", "to", "how", "by", "reason", title="Stage history")
     for h in lead["history"]:
         history.add_row(when(h["at"]), fmt(h["from"]), h["to"], h["transition"], h["actor"], fmt(h["reason"]))

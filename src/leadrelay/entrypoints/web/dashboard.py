@@ -210,12 +210,14 @@ def leakage_panel(result: dict[str, Any]) -> Panel:
     table += [["went back", row["transition"], row["reason"], row["leads"]] for row in result["went_back"]]
     table += [["went back", "stale recycle", "no activity while in sales", row["leads"]]
               for row in result["stale_recycles"]]
+    table += [["meeting missed", "no-show", "the lead did not come", row["meetings"]]
+              for row in result.get("no_shows", ())]
     table += [["deal lost", "opportunity", row["reason"], row["deals"]] for row in result["lost"]]
     chart = {"type": "bar", "horizontal": True, "labels": [f"{row[1]}: {row[2]}" for row in table], "unit": "leads",
-             "datasets": [{"label": "leads (deals, when lost)", "data": [row[3] for row in table]}]}
+             "datasets": [{"label": "leads (meetings, deals)", "data": [row[3] for row in table]}]}
     return Panel("leakage", "Leakage and reasons",
                  f"Leads stalled now ({result['stall_days']} days without activity), leads that went back to "
-                 "marketing and why, and deals lost with their reasons.",
+                 "marketing and why, meetings leads missed (no-shows), and deals lost with their reasons.",
                  [Column("kind", "text"), Column("what", "text"), Column("reason", "text"), Column("count")],
                  table, chart)
 

@@ -9,7 +9,8 @@ tokens and error pages are `common`'s.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,7 +24,16 @@ from leadrelay.entrypoints.api.auth import current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import STATUS
 from leadrelay.entrypoints.api.leads import REP_MOVES, _visible_lead
-from leadrelay.entrypoints.web.common import error, page, posted, redirect, to_login, viewer, with_cookie
+from leadrelay.entrypoints.web.common import (
+    error,
+    page,
+    posted,
+    redirect,
+    to_login,
+    viewer,
+    with_cookie,
+)
+from leadrelay.handoff import meeting_service
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import list_reps, set_rep
 from leadrelay.handoff.queries import lead_touches, rep_queue, route_explain, team_board
@@ -31,6 +41,7 @@ from leadrelay.lead.queries import explain_lead
 from leadrelay.reports.catalog import report_request, run_report
 
 DONE = {"reject": "rejected", "recycle": "recycled", "disqualify": "disqualified"}
+MEETING_STEPS = {"held": "meeting marked held", "no_show": "meeting marked a no-show", "cancel": "meeting canceled"}
 router = APIRouter(include_in_schema=False)
 
 # --- signing in and out -----------------------------------------------------------------
@@ -141,7 +152,9 @@ def _lead(request: Request, app: App, signed: Session, who: Caller, lead_id: int
     return page(request, "lead.html", {
         "lead": found, "routing": routing, "handoff": open_handoff, "mine": mine, "done": done, "error": error,
         "touches": lead_touches(app, lead_id),
-        "touch_kinds": rep_actions.TOUCH_KINDS, "reasons": reasons}, status=status, signed=signed)
+        "touch_kinds": rep_actions.TOUCH_KINDS, "reasons": reasons,
+        "rep_zone": app.playbook.rules.handoff.directory.reps[who.token.rep_id].calendar.timezone if mine else None},
+        status=status, signed=signed)
 
 
 @router.post("/leads/{lead_id}/accept")
@@ -155,6 +168,45 @@ def touch(request: Request, lead_id: int, csrf: str = Form(""), kind: str = Form
           note: str = Form("")) -> Response:
     return _act(request, lead_id, csrf, "touch logged", lambda app, who, lead: rep_actions.log_touch(
         app, lead.id, rep=who.token.rep_id, kind=kind, outcome=outcome.strip(), note=note.strip() or None))
+
+
+@router.post("/leads/{lead_id}/meetings")
+def book_meeting(request: Request, lead_id: int, csrf: str = Form(""), starts: str = Form("")) -> Response:
+    """The owner books a meeting; `starts` is a local time in the rep's own time zone (a datetime-local field)."""
+    def book(app, who, lead):
+        return meeting_service.book(app, lead.id, actor=who.actor, rep=who.token.rep_id,
+                                    starts_at=_local_moment(app, who.token.rep_id, starts))
+
+    return _act(request, lead_id, csrf, "meeting booked", book)
+
+
+@router.post("/leads/{lead_id}/meetings/{meeting_id}/{step}")
+def meeting_step(request: Request, lead_id: int, meeting_id: int, step: str, csrf: str = Form("")) -> Response:
+    """Held, no-show or cancel, by the owner, on a meeting of this lead."""
+    if step not in MEETING_STEPS:
+        return Response(status_code=404)
+
+    def act(app, who, lead):
+        meeting = next((m for m in meeting_service.meetings_of(app, lead.id) if m["id"] == meeting_id), None)
+        if meeting is None:
+            raise NotFound(f"lead {lead.id} has no meeting {meeting_id}")
+        return meeting_service.change(app, meeting_id, step, actor=who.actor, rep=who.token.rep_id)
+
+    return _act(request, lead_id, csrf, MEETING_STEPS[step], act)
+
+
+def _local_moment(app: App, rep_id: str, text: str) -> datetime | None:
+    """A datetime-local value (no zone) read in the rep's time zone; empty: no time given."""
+    if not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"starts: not a date and time: {text[:40]!r}") from None
+    if moment.tzinfo is None:
+        zone = app.playbook.rules.handoff.directory.reps[rep_id].calendar.timezone
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment.astimezone(UTC)
 
 
 @router.post("/leads/{lead_id}/reassign")
