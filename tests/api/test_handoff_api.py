@@ -47,7 +47,7 @@ def open_handoff(lead_id: int, handoff_id: int, *, owner: str = "alice", assigne
         "team": "sdr_na", "owner": owner, "status": "assigned", "outcome": None, "reason": None, "policy": "demo_request",
         "opened_at": "2026-10-01T09:00:00Z", "assigned_at": assigned, "accepted_at": None, "first_touch_at": None,
         "touches": 0, "touches_required": None, "accept_due_at": None, "first_touch_due_at": due,
-        "touches_due_at": None, "closed_at": None, **changes,
+        "touches_due_at": None, "follow_up_due_at": None, "closed_at": None, **changes,
     }
 
 

@@ -16,6 +16,7 @@ from leadrelay.core.errors import InvalidInput, InvalidTransition
 from leadrelay.delivery.payloads import validate
 from leadrelay.handoff import meeting_service
 from leadrelay.handoff import service as rep_actions
+from leadrelay.handoff.queries import rep_queue
 from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import starter_text
 from leadrelay.reports.catalog import ReportRequest, run_report
@@ -93,6 +94,8 @@ def test_a_no_show_clears_meeting_booked_and_the_worker_escalates_the_missed_fol
     assert meeting["follow_up"] == {"due_at": (clock() + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
                                     "done_at": None}  # demo_request: follow_up_within 1d, wall clock
     assert not gate_sees_a_meeting(app, lead["id"])  # a no-show is not a booked meeting
+    [queued] = [item for item in rep_queue(app, lead["owner"]) if item["lead_id"] == lead["id"]]
+    assert {"name": "follow_up", "due_at": meeting["follow_up"]["due_at"], "met": False} in queued["deadlines"]
     [no_show] = notices(app, "meeting.no_show")
     validate(no_show)
     assert no_show["data"]["meeting"]["external_id"] == "cp-1" and no_show["data"]["follow_up_due_at"]

@@ -28,7 +28,8 @@ def handoff_dict(row: Any) -> dict[str, Any]:
         "accepted_at": utc_iso(row.accepted_at), "first_touch_at": utc_iso(row.first_touch_at),
         "touches": row.touches, "touches_required": row.touches_required,
         "accept_due_at": utc_iso(row.accept_due_at), "first_touch_due_at": utc_iso(row.first_touch_due_at),
-        "touches_due_at": utc_iso(row.touches_due_at), "closed_at": utc_iso(row.closed_at),
+        "touches_due_at": utc_iso(row.touches_due_at), "follow_up_due_at": utc_iso(row.follow_up_due_at),
+        "closed_at": utc_iso(row.closed_at),
     }
 
 
@@ -56,13 +57,15 @@ def route_explain(app: App, ref: str | int) -> dict[str, Any]:
 
 
 def deadlines(row: Any) -> list[dict[str, Any]]:
-    """A handoff's deadlines in the order they fall due: name (accept, first_touch, touches), when, and whether the
-    work it asks for is done (`met`: done, in time or late; the SLA report says which)."""
+    """A handoff's deadlines in the order they fall due: name (accept, first_touch, touches, follow_up: after a
+    meeting no-show), when, and whether the work it asks for is done (`met`: done, in time or late; the SLA report
+    says which)."""
     touched = row.touches_required is not None and row.touches >= row.touches_required
     found = [{"name": name, "due_at": due, "met": met} for name, due, met in (
         ("accept", row.accept_due_at, row.accepted_at is not None),
         ("first_touch", row.first_touch_due_at, row.first_touch_at is not None),
-        ("touches", row.touches_due_at, touched)) if due is not None]
+        ("touches", row.touches_due_at, touched),
+        ("follow_up", row.follow_up_due_at, row.follow_up_met_at is not None)) if due is not None]
     return sorted(found, key=lambda d: d["due_at"])
 
 

@@ -121,6 +121,7 @@ class Handoff(BaseModel):
     accept_due_at: str | None
     first_touch_due_at: str | None
     touches_due_at: str | None
+    follow_up_due_at: str | None = Field(description="The follow-up a meeting no-show opened, when there is one.")
     closed_at: str | None
 
 
@@ -165,7 +166,7 @@ class RouteExplanation(BaseModel):
 
 
 class Deadline(BaseModel):
-    name: str = Field(description="accept, first_touch or touches.")
+    name: str = Field(description="accept, first_touch, touches or follow_up (after a meeting no-show).")
     due_at: str
     met: bool = Field(description="The work it asks for is done (in time or late: the SLA report says which).")
 
