@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.core.app import App
@@ -276,6 +276,8 @@ def fire_followups(app: App, now: datetime, report: SweepReport) -> None:
 def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
     """Leads sales holds with no touch for too long: alert, and recycle when the playbook says so.
 
+    A lead with a meeting booked lately or still to come is not stale: the meeting is the next step.
+
     A lead that went stale inside loaded history is marked, and nothing is sent or recycled.
     """
     rules = app.playbook.rules.handoff
@@ -286,8 +288,11 @@ def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
     last = func.coalesce(c.last_touch_at, c.accepted_at, c.assigned_at)
     with UnitOfWork(app, now) as uow:
         conn = uow.conn
+        m = h.meetings.c
+        meeting_ahead = exists().where(m.lead_id == c.lead_id, m.status == "booked",
+                                       or_(m.booked_at >= cutoff, m.starts_at >= cutoff))
         rows = _claim(conn, select(h.handoffs, last.label("last_seen")).where(
-            c.status.in_(OWNED_STATUSES), c.stale_alerted_at.is_(None), last < cutoff).order_by(c.id))
+            c.status.in_(OWNED_STATUSES), c.stale_alerted_at.is_(None), last < cutoff, ~meeting_ahead).order_by(c.id))
         if not rows:
             return
         desk = desk_of(uow)

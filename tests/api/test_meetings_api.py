@@ -48,7 +48,8 @@ def test_a_rep_cannot_touch_another_reps_meetings_and_bad_bodies_are_told(client
     no_time = client.post(f"/api/meetings/{booked['id']}/reschedule", json={}, headers=bearer(tokens.manager))
     assert no_time.status_code == 422 and "starts_at" in no_time.text
     unknown = client.post(f"/api/leads/{mine}/meetings", json={"host": "nobody"}, headers=rep)
-    assert (unknown.status_code, unknown.json()["message"]) == (404, "no rep 'nobody' in the playbook")
+    assert (unknown.status_code, unknown.json()["message"]) == (
+        404, "no rep 'nobody' in the playbook (a rep's id or email)")
     extra = client.post(f"/api/leads/{mine}/meetings", json={"when": "now"}, headers=rep)
     assert extra.status_code == 422
     first = client.post(f"/api/leads/{mine}/meetings", json={"external_id": "x1"}, headers=rep)
@@ -63,7 +64,8 @@ def test_the_cli_books_reschedules_and_holds_a_meeting(app, people, database_url
     lead = add_lead(app, "cli-meet@corp.example", owner=people.rep, hand_raise=True)
     cli = Cli(tmp_path, database_url)
     starts = clock() + timedelta(hours=2)
-    booked = cli("meetings", "book", str(lead), "--rep", people.rep, "--starts", starts.isoformat(), "--json")
+    booked = cli("meetings", "book", str(lead), "--rep", people.rep, "--starts", starts.isoformat(), "--json",
+                 "--at", clock().isoformat())  # (the CLI's clock is the real one; the lead's is the test's)
     assert booked.code == 0, booked.err
     meeting = booked.json()["id"]
     moved = cli("meetings", "reschedule", str(meeting), "--starts", (starts + timedelta(hours=1)).isoformat(),
@@ -72,10 +74,10 @@ def test_the_cli_books_reschedules_and_holds_a_meeting(app, people, database_url
     held = cli("meetings", "held", str(meeting), "--at", (starts + timedelta(hours=1, minutes=5)).isoformat())
     assert held.code == 0, held.err
     listed = cli("meetings", "list", str(lead))
-    assert "held" in listed.out and "rescheduled 1x" in listed.out
+    assert "held" in listed.out and "1x" in listed.out
     shown = cli("leads", "show", str(lead))
     assert "Meetings" in shown.out and "held" in shown.out
     bad = cli("meetings", "book", str(lead), "--starts", "tomorrow")
     assert bad.code == 2 and "not an ISO-8601 moment" in bad.err
     wrong = cli("meetings", "no-show", str(meeting))
-    assert wrong.code == 1 and f"meeting {meeting} is held: cannot no-show it" in wrong.err
+    assert wrong.code == 1 and f"meeting {meeting} is held: cannot mark it a no-show" in wrong.err

@@ -16,7 +16,7 @@ from leadrelay.core.errors import InvalidInput, InvalidTransition
 from leadrelay.delivery.payloads import validate
 from leadrelay.handoff import meeting_service
 from leadrelay.handoff import service as rep_actions
-from leadrelay.handoff.queries import rep_queue
+from leadrelay.handoff.queries import rep_queue, sla_report
 from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import starter_text
 from leadrelay.reports.catalog import ReportRequest, run_report
@@ -92,7 +92,7 @@ def test_a_no_show_clears_meeting_booked_and_the_worker_escalates_the_missed_fol
     [meeting] = lead["meetings"]
     assert meeting["status"] == "no_show" and meeting["ended_at"] == clock().isoformat().replace("+00:00", "Z")
     assert meeting["follow_up"] == {"due_at": (clock() + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
-                                    "done_at": None}  # demo_request: follow_up_within 1d, wall clock
+                                    "done_at": None, "breached": False}  # demo_request: follow_up_within 1d, wall clock
     assert not gate_sees_a_meeting(app, lead["id"])  # a no-show is not a booked meeting
     [queued] = [item for item in rep_queue(app, lead["owner"]) if item["lead_id"] == lead["id"]]
     assert {"name": "follow_up", "due_at": meeting["follow_up"]["due_at"], "met": False} in queued["deadlines"]
@@ -114,6 +114,8 @@ def test_a_no_show_clears_meeting_booked_and_the_worker_escalates_the_missed_fol
     assert escalated[0]["data"]["why"].startswith("no-show follow-up missed")
     sweep(app, clock() + timedelta(days=3), deliver=False)
     assert len(follow_up_breaches()) == 1  # once
+    clock.advance(days=3)
+    assert lead_of(app, "u1")["meetings"][0]["follow_up"]["breached"] is True
 
 
 def test_a_touch_or_a_new_booking_after_a_no_show_is_the_follow_up_and_nothing_breaches(make_app, clock):
@@ -140,6 +142,7 @@ def test_a_held_meeting_is_the_first_touch_and_meets_its_clock(make_app, clock):
     app = make_app()
     ingest(app, hand_raiser("u1", clock), live=True)
     lead = lead_of(app, "u1")
+    clock.advance(minutes=2)  # (the demo request came a minute in)
     meeting = meeting_service.book(app, lead["id"], actor="user:x", rep=lead["owner"],
                                    starts_at=clock() + timedelta(minutes=2))
     clock.advance(minutes=3)
@@ -153,7 +156,7 @@ def test_a_held_meeting_is_the_first_touch_and_meets_its_clock(make_app, clock):
     sweep(app, clock() + timedelta(hours=1), deliver=False)
     assert events(app, lead["id"], "SlaBreached") == []  # the 5-minute first touch was met by the meeting
     assert gate_sees_a_meeting(app, lead["id"])  # a held meeting still counts as booked
-    with pytest.raises(InvalidTransition, match="is held: cannot no-show it"):
+    with pytest.raises(InvalidTransition, match="is held: cannot mark it a no-show"):
         meeting_service.change(app, meeting["id"], "no_show", actor="user:x")
 
 
@@ -161,6 +164,7 @@ def test_a_meeting_is_held_or_missed_only_once_its_time_has_come(make_app, clock
     app = make_app()
     ingest(app, hand_raiser("u1", clock), live=True)
     lead = lead_of(app, "u1")
+    clock.advance(minutes=2)  # (the demo request came a minute in)
     meeting = meeting_service.book(app, lead["id"], actor="user:x", starts_at=clock() + timedelta(hours=3))
     with pytest.raises(InvalidInput, match="starts at .* cannot be no-show"):
         meeting_service.change(app, meeting["id"], "no_show", actor="user:x")
@@ -183,6 +187,7 @@ def test_booked_meetings_credit_round_robin_and_no_shows_and_reassignments_follo
             return dict(conn.execute(select(c.rep, c.assigned).where(c.day == "")).all())
 
     before = credits()
+    clock.advance(minutes=2)
     first = meeting_service.book(app, lead["id"], actor="user:x", starts_at=clock() + timedelta(days=1))
     assert (first["credited_to"], first["credit"]) == (owner, 1)
     assert credits()[owner] == before[owner] + 1
@@ -221,12 +226,12 @@ def test_meeting_messages_for_strangers_or_with_bad_properties_are_refused_alone
                            step("Meeting Rescheduled", "u1", clock, 4),
                            booked("u1", clock, 5, meeting="good"))
     report = ingest(app, messages, live=True)
-    reasons = sorted(r.reason for r in report.rejections)
     assert report.accepted == 3 and report.rejected == 3
-    assert reasons == ["'Meeting Booked' is about someone LeadRelay does not know (no lead has its userId, "
-                       "anonymousId or email): send identify or the form first",
-                       "'Meeting Rescheduled' needs the new time (properties.startTime)",
-                       "properties.startTime: not an ISO-8601 time: 'next tuesday'"]
+    assert [r.reason for r in report.rejections] == [  # in the order of the input
+        "'Meeting Booked' is about someone LeadRelay does not know (no lead has its userId, anonymousId or email): "
+        "send identify or the form first",
+        "properties.startTime: not an ISO-8601 date and time: 'next tuesday'",
+        "'Meeting Rescheduled' needs the new time (properties.startTime)"]
     assert [m["external_id"] for m in lead_of(app, "u1")["meetings"]] == ["good"]
     with app.engine.connect() as conn:
         stored = conn.scalar(select(t.rejections.c.position).where(t.rejections.c.reason.like("%does not know%")))
@@ -249,9 +254,11 @@ def test_a_scheduler_step_the_meeting_is_past_changes_nothing_and_says_why(make_
     lead = lead_of(app, "u1")
     assert [m["status"] for m in lead["meetings"]] == ["canceled"]
     assert [d["reason"] for _, d in events(app, lead["id"], "MeetingIgnored")] == [
-        "meeting 1 is canceled: cannot held it", "meeting 1 is canceled: cannot reschedule it"]
+        "meeting 1 is canceled: cannot mark it held", "meeting 1 is canceled: cannot reschedule it"]
     assert [type_ for type_, _ in events(app, lead["id"], "MeetingBooked", "MeetingCanceled", "MeetingHeld")] == [
         "MeetingBooked", "MeetingCanceled"]
+    assert [(n["event"], n["ignored"]) for n in lead["meeting_notes"]] == [("Meeting Rescheduled", True),
+                                                                          ("Meeting Held", True)]  # newest first
 
 
 def test_a_step_without_its_booking_stands_for_it(make_app, clock):
@@ -275,3 +282,59 @@ def test_a_touch_with_outcome_meeting_booked_books_a_meeting_the_gate_sees(make_
     assert gate_sees_a_meeting(app, lead["id"])
     meeting_service.change(app, meeting["id"], "no_show", actor="user:x")  # no time: missed whenever it is said
     assert not gate_sees_a_meeting(app, lead["id"])
+
+
+def test_a_missed_follow_up_counts_as_breached_in_both_sla_reports_before_the_worker_records_it(make_app, clock):
+    app = make_app()
+    ingest(app, hand_raiser("u1", clock, booked("u1", clock, 2)), live=True)
+    clock.advance(days=1, minutes=10)
+    ingest(app, numbered([step("Meeting No Show", "u1", clock, 0)]), live=True)
+    clock.advance(days=1, hours=1)  # past the follow-up's day; no worker has run
+    by_rollups = {row["group"]: row["clocks"] for row in run_report(app, ReportRequest("sla", by="policy"))["rows"]}
+    assert by_rollups["demo_request"]["follow_up"] == {"due": 1, "met": 0, "breached": 1, "pending": 0}
+    by_timers = {(row["policy"], row["deadline"]): row for row in sla_report(app, clock())["sales"]}
+    assert (by_timers[("demo_request", "follow_up")]["breached"], by_timers[("demo_request", "follow_up")]["met"]) \
+        == (1, 0)
+
+
+def test_a_lead_with_a_meeting_ahead_is_not_stale(make_app, clock):
+    app = make_app()  # the starter: a lead with no touch for 14 days is recycled
+    ingest(app, hand_raiser("u1", clock), live=True)
+    ingest(app, hand_raiser("u2", clock), live=True)
+    lead = lead_of(app, "u1")
+    clock.advance(minutes=3)
+    meeting_service.book(app, lead["id"], actor="user:x", starts_at=clock() + timedelta(days=20))
+    sweep(app, clock() + timedelta(days=15), deliver=False)
+    assert lead_of(app, "u1")["stage"] == "sal" and lead_of(app, "u2")["stage"] == "lead"  # u2 went stale
+
+
+def test_a_scheduler_rebooking_a_missed_meeting_is_the_follow_up_and_credits_the_host_again(make_app, clock):
+    app = make_app()
+    ingest(app, hand_raiser("u1", clock, booked("u1", clock, 2)), live=True)
+    clock.advance(days=1, minutes=10)
+    ingest(app, numbered([step("Meeting No Show", "u1", clock, 0)]), live=True)
+    assert lead_of(app, "u1")["meetings"][0]["credit"] == 0  # refunded
+    ingest(app, numbered([step("Meeting Rescheduled", "u1", clock, 30,
+                               startTime=(clock() + timedelta(days=2)).isoformat())]), live=True)
+    [meeting] = lead_of(app, "u1")["meetings"]
+    assert (meeting["status"], meeting["credit"], meeting["reschedules"]) == ("booked", 1, 1)
+    assert "follow_up" not in meeting  # booked again: no follow-up owed on it any more
+    with app.engine.connect() as conn:
+        assert conn.scalar(select(h.handoffs.c.follow_up_met_at).where(h.handoffs.c.lead_id == lead_of(app, "u1")["id"]))
+    assert gate_sees_a_meeting(app, lead_of(app, "u1")["id"])
+
+
+def test_a_cancel_or_a_no_show_that_arrives_before_its_booking_is_not_undone_by_it(make_app, clock):
+    app = make_app()
+    ingest(app, hand_raiser("u1", clock, booked("u1", clock, 2, meeting="A")), live=True)
+    starts = clock() + timedelta(days=1)
+    ingest(app, numbered([step("Meeting Canceled", "u1", clock, 20, meeting="B")]), live=True)
+    ingest(app, numbered([booked("u1", clock, 10, meeting="B", starts=starts)]), live=True)  # sent earlier
+    ingest(app, numbered([step("Meeting No Show", "u1", clock, 60 * 25, meeting="C")]), live=True)
+    ingest(app, numbered([booked("u1", clock, 12, meeting="C", starts=starts)]), live=True)
+    found = {m["external_id"]: m for m in lead_of(app, "u1")["meetings"]}
+    assert {k: m["status"] for k, m in found.items()} == {"A": "booked", "B": "canceled", "C": "no_show"}
+    assert found["C"]["starts_at"] == starts.isoformat().replace("+00:00", "Z")  # the booking's own time
+    assert found["B"]["booked_at"] == (clock() + timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
+    assert found["B"]["credit"] == 0 and found["C"]["credit"] == 0
+    assert [d["event"] for _, d in events(app, lead_of(app, "u1")["id"], "MeetingCorrected")] == ["booking", "booking"]

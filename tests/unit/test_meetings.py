@@ -33,16 +33,25 @@ def test_a_meeting_ends_once(step):
     m = meeting()
     m.end(step, T + timedelta(days=1, minutes=30))
     for again in (MeetingStep.HELD, MeetingStep.NO_SHOW, MeetingStep.CANCEL):
-        with pytest.raises(InvalidTransition, match=f"is {m.status.value}"):
+        with pytest.raises(InvalidTransition, match=f"is {m.status.value.replace('_', '-')}: cannot"):
             m.end(again, T + timedelta(days=2))
-    with pytest.raises(InvalidTransition):
-        m.reschedule(T + timedelta(days=3))
+    if step is MeetingStep.NO_SHOW:  # the lead books the missed meeting again
+        m.reschedule(T + timedelta(days=3), T + timedelta(days=2))
+        assert (m.status, m.ended_at, m.reschedules) == (MeetingStatus.BOOKED, None, 1)
+    else:
+        with pytest.raises(InvalidTransition, match="cannot reschedule it"):
+            m.reschedule(T + timedelta(days=3), T + timedelta(days=3))
+
+
+def test_nothing_happens_to_a_meeting_before_it_was_booked():
+    with pytest.raises(InvalidInput, match="was booked at 2026-10-01T09:00:00Z: cannot cancel it at "):
+        meeting().end(MeetingStep.CANCEL, T - timedelta(hours=1))
 
 
 def test_a_rescheduled_meeting_is_still_booked_at_its_new_time():
     m = meeting()
-    m.reschedule(T + timedelta(days=4))
-    m.reschedule(T + timedelta(days=5))
+    m.reschedule(T + timedelta(days=4), T + timedelta(hours=1))
+    m.reschedule(T + timedelta(days=5), T + timedelta(hours=2))
     assert (m.status, m.starts_at, m.reschedules) == (MeetingStatus.BOOKED, T + timedelta(days=5), 2)
 
 
@@ -101,8 +110,8 @@ def test_a_schedulers_tracks_are_read_with_their_meeting_id_time_and_host():
 
 
 @pytest.mark.parametrize(("event", "properties", "message"), [
-    ("Meeting Booked", {"startTime": "soon"}, "properties.startTime: not an ISO-8601 time: 'soon'"),
-    ("Meeting Booked", {"start_time": 1700000000}, "properties.start_time: not an ISO-8601 time"),
+    ("Meeting Booked", {"startTime": "soon"}, "properties.startTime: not an ISO-8601 date and time: 'soon'"),
+    ("Meeting Booked", {"start_time": 1700000000}, "properties.start_time: not an ISO-8601 date and time"),
     ("Meeting Booked", {"meetingId": {"a": 1}}, "properties.meetingId: expected the scheduler's meeting id"),
     ("Meeting Booked", {"meeting_id": True}, "properties.meeting_id: expected the scheduler's meeting id"),
     ("Meeting Rescheduled", {"meetingId": "x"}, "needs the new time (properties.startTime)"),
@@ -127,6 +136,8 @@ def test_the_playbook_names_its_own_meeting_events_and_credit():
     ("meetings: {credit: {booked: -1}}", "greater than or equal to 0"),
     ("meetings: {credit: {no_show: forgive}}", "'keep' or 'refund'"),
     ("meetings: {held: [x]}", "unknown key 'held'"),
+    ("sla: {policies: [{id: p, handoff: mql, follow_up_within: 1m, warn_before: 2m}]}",
+     "warn_before (2m) is not shorter than the follow up deadline"),
 ])
 def test_a_bad_meetings_section_is_refused_with_its_line(text, message):
     from leadrelay.playbook.service import validate

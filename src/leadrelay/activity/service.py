@@ -152,10 +152,14 @@ def ingest_batch(
                 fresh = _drop_duplicates(conn, source, parsed)
                 report.duplicates = len(parsed) - len(fresh)
                 fresh, strangers = _meetings_of_strangers(conn, fresh, where) if where else (fresh, [])
+                refused = rejections
+                if strangers:  # told in the order of the input
+                    order = {position: n for n, (position, _) in enumerate(items)}
+                    refused = sorted(rejections + strangers, key=lambda r: order.get(r.position, 0))
                 report.accepted = len(fresh)
-                report.rejected = len(rejections) + len(strangers)
-                report.rejections = (rejections + strangers)[:REPORTED_REJECTIONS]
-                repo.insert_rejections(conn, source, rejections + strangers, received_at)
+                report.rejected = len(refused)
+                report.rejections = refused[:REPORTED_REJECTIONS]
+                repo.insert_rejections(conn, source, refused, received_at)
                 if fresh:
                     _apply(uow, fresh, report)
                 uow.commit()

@@ -131,6 +131,14 @@ class MeetingCanceled(MeetingChanged):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingCorrected(DomainEvent):
+    """A scheduler's event that corrected a meeting rather than moving it on (a booking that arrived late)."""
+
+    event: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MeetingIgnored(DomainEvent):
     """A scheduler's meeting event that could not apply (a step the meeting is past), with why."""
 

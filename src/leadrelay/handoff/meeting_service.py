@@ -30,7 +30,7 @@ from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, InvalidTransition, NotFound
 from leadrelay.core.time import parse_utc, utc_iso
 from leadrelay.handoff import events as ev
-from leadrelay.handoff.acting import open_handoff, when
+from leadrelay.handoff.acting import not_before, open_handoff, when
 from leadrelay.handoff.desk import HandoffDesk, desk_of
 from leadrelay.handoff.meeting_store import (
     find_meeting,
@@ -39,7 +39,7 @@ from leadrelay.handoff.meeting_store import (
     meeting_of,
     save_meeting,
 )
-from leadrelay.handoff.meetings import Meeting, MeetingRules, MeetingStep
+from leadrelay.handoff.meetings import Meeting, MeetingRules, MeetingStatus, MeetingStep
 from leadrelay.handoff.model import Handoff
 from leadrelay.handoff.routing import Directory
 from leadrelay.handoff.sla import FOLLOW_UP
@@ -88,12 +88,12 @@ def read_track(rules: MeetingRules, activity: Activity) -> MeetingTrack | None:
     name, raw_start = _first(props, START_PROPERTIES)
     starts_at = None
     if raw_start is not None:
-        try:
-            starts_at = parse_utc(raw_start) if isinstance(raw_start, str) else None
+        try:  # a date alone is not a meeting time
+            starts_at = parse_utc(raw_start) if isinstance(raw_start, str) and len(raw_start) > 10 else None
         except ValueError:
             starts_at = None
         if starts_at is None:
-            raise InvalidInput(f"properties.{name}: not an ISO-8601 time: {str(raw_start)[:60]!r}")
+            raise InvalidInput(f"properties.{name}: not an ISO-8601 date and time: {str(raw_start)[:60]!r}")
     if step is MeetingStep.RESCHEDULE and starts_at is None:
         raise InvalidInput(f"'{activity.name}' needs the new time (properties.startTime)")
     _, host = _first(props, HOST_PROPERTIES)
@@ -132,29 +132,46 @@ def on_activities(desk: HandoffDesk, assigned: Sequence[tuple[Activity, Lead]]) 
 
 def _from_track(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, track: MeetingTrack, at: datetime,
                 cause: str) -> None:
+    if lead.stage is None:
+        raise InvalidInput("an anonymous visitor: meetings are for leads LeadRelay knows (identify them first)")
     host, note = _host(desk.directory, track.host)
     meeting = meeting_of(desk.conn, lead.id, track.external_id)
     if track.step is MeetingStep.BOOK:
-        if meeting is not None and track.external_id is not None:
-            if track.starts_at is None or track.starts_at == meeting.starts_at:
-                raise InvalidInput(f"meeting {track.external_id} is already {meeting.status.value}")
+        if meeting is None or track.external_id is None:
+            book_meeting(desk, lead, handoff, at=at, cause=cause, source="segment", host=host,
+                         starts_at=track.starts_at, external_id=track.external_id, note=note)
+        elif at < meeting.booked_at:
+            _late_booking(desk, lead, meeting, track, at, cause)
+        elif track.starts_at is not None and track.starts_at != meeting.starts_at:
             advance_meeting(desk, lead, handoff, meeting, MeetingStep.RESCHEDULE, at=at, cause=cause,
-                            starts_at=track.starts_at)
-            return
-        book_meeting(desk, lead, handoff, at=at, cause=cause, source="segment", host=host,
-                     starts_at=track.starts_at, external_id=track.external_id, note=note)
+                            starts_at=track.starts_at)  # booked again for another time: Calendly's reschedule
+        else:
+            raise InvalidInput(f"meeting {track.external_id} is already {meeting.status.value.replace('_', '-')}")
         return
     if meeting is None:
-        if track.step is MeetingStep.CANCEL:
-            raise InvalidInput("no booked meeting of the lead to cancel")
-        # The booking never reached LeadRelay: the step stands for it.
-        starts = track.starts_at if track.step is MeetingStep.RESCHEDULE else track.starts_at or at
+        if track.step is MeetingStep.CANCEL and track.external_id is None:
+            raise InvalidInput("the lead has no booked meeting to cancel (and the event names no meetingId)")
+        # The booking never reached LeadRelay (or has not yet): the step stands for it.
+        starts = track.starts_at if track.step is MeetingStep.RESCHEDULE else track.starts_at or (
+            None if track.step is MeetingStep.CANCEL else at)
         meeting = book_meeting(desk, lead, handoff, at=at, cause=cause, source="segment", host=host,
                                starts_at=starts, external_id=track.external_id,
-                               note="booked by this event: the booking itself never arrived")
+                               note="booked by this event: the booking itself has not arrived")
         if track.step is MeetingStep.RESCHEDULE:
             return
     advance_meeting(desk, lead, handoff, meeting, track.step, at=at, cause=cause, starts_at=track.starts_at)
+
+
+def _late_booking(desk: HandoffDesk, lead: Lead, meeting: Meeting, track: MeetingTrack, at: datetime,
+                  cause: str) -> None:
+    """The booking arrived after the meeting's later steps (which stood in for it): its moment and time count."""
+    meeting.booked_at = at
+    if meeting.reschedules == 0 and track.starts_at is not None:
+        meeting.starts_at = track.starts_at
+    save_meeting(desk.conn, meeting, actor=cause, now=desk.now)
+    desk.record(ev.MeetingCorrected(at=at, lead_id=lead.id, handoff_id=meeting.handoff_id, cause=cause,
+                                    event="booking", reason="the booking arrived after the meeting's later steps: "
+                                    "its booking moment and start time are kept"))
 
 
 def _host(directory: Directory, host: str | None) -> tuple[str | None, str | None]:
@@ -184,26 +201,45 @@ def book_meeting(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, *, at: 
         desk.credit(meeting.host, credit)
         notes.append(f"{meeting.host} credited {credit} in round robin")
     insert_meeting(desk.conn, meeting, actor=cause, now=desk.now)
-    if handoff is not None and handoff.follow_up_done(at):
-        desk.save(handoff, "follow_up_met_at")
-        desk.write_pending()
-        desk.cancel_timers(handoff.id, FOLLOW_UP, "met")
-        notes.append("the no-show follow-up is done")
+    notes += _follow_up_done(desk, handoff, at)
     _tell(desk, lead, handoff, meeting, MeetingStep.BOOK, at, cause, "; ".join(notes) or None)
     return meeting
+
+
+def _follow_up_done(desk: HandoffDesk, handoff: Handoff | None, at: datetime) -> list[str]:
+    """A booking meets an open no-show follow-up."""
+    if handoff is None or not handoff.follow_up_done(at):
+        return []
+    desk.save(handoff, "follow_up_met_at")
+    desk.write_pending()
+    desk.cancel_timers(handoff.id, FOLLOW_UP, "met")
+    return ["the no-show follow-up is done"]
+
+
+def _booked_again(desk: HandoffDesk, handoff: Handoff | None, meeting: Meeting, at: datetime) -> list[str]:
+    notes = _follow_up_done(desk, handoff, at)
+    booked = desk.rules.handoff.meetings.credit.booked
+    if booked and not meeting.credit and meeting.credited_to in desk.directory.reps:
+        meeting.credit = booked
+        desk.credit(meeting.credited_to, booked)
+        notes.append(f"{meeting.credited_to} credited {booked} in round robin again")
+    return notes
 
 
 def advance_meeting(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, meeting: Meeting, step: MeetingStep, *,
                     at: datetime, cause: str, starts_at: datetime | None = None) -> None:
     """Reschedule, held, no-show or cancel, with what it means for the handoff."""
+    notes = []
+    credit = desk.rules.handoff.meetings.credit
     if step is MeetingStep.RESCHEDULE:
         if starts_at is None:
             raise InvalidInput("a reschedule needs the new time")
-        meeting.reschedule(starts_at)
+        missed = meeting.status is MeetingStatus.NO_SHOW
+        meeting.reschedule(starts_at, at)
+        if missed:  # booked again after a no-show: the follow-up, and the host's credit again
+            notes += _booked_again(desk, handoff, meeting, at)
     else:
         meeting.end(step, at)
-    notes = []
-    credit = desk.rules.handoff.meetings.credit
     if meeting.credit and credit.refunds(step):
         desk.credit(meeting.credited_to, -meeting.credit)
         notes.append(f"{meeting.credited_to}'s round-robin credit taken back")
@@ -230,12 +266,13 @@ def _tell(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, meeting: Meeti
                                     meeting_id=meeting.id, status=meeting.status.value, host=meeting.host,
                                     starts_at=meeting.starts_at, note=note))
     owner = handoff.owner if handoff is not None and handoff.status.owned else None
-    starts = utc_iso(meeting.starts_at) if meeting.starts_at else "no time given"
-    why = {MeetingStep.BOOK: f"meeting booked ({starts})",
-           MeetingStep.RESCHEDULE: f"meeting moved to {starts}",
-           MeetingStep.HELD: "meeting held",
-           MeetingStep.NO_SHOW: f"no-show at the meeting of {starts}",
-           MeetingStep.CANCEL: f"meeting of {starts} canceled"}[step]
+    of = f"of {utc_iso(meeting.starts_at)}" if meeting.starts_at else "(no time given)"
+    why = {MeetingStep.BOOK: f"meeting booked for {utc_iso(meeting.starts_at)}" if meeting.starts_at
+           else "meeting booked (no time given)",
+           MeetingStep.RESCHEDULE: f"meeting moved to {utc_iso(meeting.starts_at)}",
+           MeetingStep.HELD: f"meeting {of} held",
+           MeetingStep.NO_SHOW: f"no-show at the meeting {of}",
+           MeetingStep.CANCEL: f"meeting {of} canceled"}[step]
     follow_up = handoff.due.get(FOLLOW_UP) if step is MeetingStep.NO_SHOW and owner else None
     desk.notice(step.event, lead, at, recipients=desk.people(owner or meeting.host), handoff=handoff,
                 why=why + (f": {note}" if note else ""), actor=cause, owner=owner, host=meeting.host,
@@ -258,14 +295,25 @@ def book(app: App, ref: str | int, *, actor: str, rep: str | None = None, host: 
     """Book a meeting with the lead. `rep`: the acting rep, who must own the lead; `host`: the rep who
     meets the lead (default: the owner)."""
     at = when(app, at)
-    if host is not None and host not in app.playbook.rules.handoff.directory.reps:
-        raise NotFound(f"no rep '{host}' in the playbook")
+    if host is not None:
+        found, _ = _host(app.playbook.rules.handoff.directory, host)
+        if found is None:
+            raise NotFound(f"no rep '{host}' in the playbook (a rep's id or email)")
+        host = found
     with UnitOfWork(app) as uow:
         desk = desk_of(uow)
         lead = load_for_update(uow.conn, ref)
+        if lead.stage is None:
+            raise InvalidInput(f"lead {lead.id} is an anonymous visitor: meetings are for leads LeadRelay knows")
         handoff = _handoff(uow, lead, rep, app)
+        if handoff is not None:
+            not_before(handoff, at)
         if external_id is not None and meeting_of(uow.conn, lead.id, external_id) is not None:
             raise InvalidInput(f"lead {lead.id} already has meeting {external_id!r}")
+        same = next((m for m in lead_meetings(uow.conn, lead.id) if m.status is MeetingStatus.BOOKED
+                     and starts_at is not None and m.starts_at == starts_at), None)
+        if same is not None:
+            raise InvalidInput(f"lead {lead.id} already has meeting {same.id} booked for {utc_iso(starts_at)}")
         meeting = book_meeting(desk, lead, handoff, at=at, cause=actor, source=source, host=host or rep,
                                starts_at=starts_at, external_id=external_id)
         save_lead(uow.conn, lead, uow.now)

@@ -6,6 +6,7 @@ a rep or the API, or from a scheduler's Segment tracks (`Meeting Booked`, ...). 
 
     booked ──reschedule──▶ booked (new time)
     booked ──held──▶ held        booked ──no_show──▶ no_show        booked ──cancel──▶ canceled
+    no_show ──reschedule──▶ booked (the lead books the missed meeting again)
 
 What each step means is the playbook's (`MeetingRules`):
 
@@ -50,6 +51,12 @@ class MeetingStep(str, Enum):
     CANCEL = "cancel"
 
     @property
+    def doing(self) -> str:
+        """What the step does to a meeting, in words: "reschedule it", "mark it held", ..."""
+        return {"book": "book it", "reschedule": "reschedule it", "held": "mark it held",
+                "no_show": "mark it a no-show", "cancel": "cancel it"}[self.value]
+
+    @property
     def event(self) -> str:
         """The notice type it sends: meeting.booked, meeting.rescheduled, meeting.held, ..."""
         return "meeting." + {"book": "booked", "reschedule": "rescheduled", "cancel": "canceled"}.get(
@@ -59,6 +66,7 @@ class MeetingStep(str, Enum):
 _B = MeetingStatus.BOOKED
 TRANSITIONS: Mapping[tuple[MeetingStatus, MeetingStep], MeetingStatus] = {
     (_B, MeetingStep.RESCHEDULE): _B,
+    (MeetingStatus.NO_SHOW, MeetingStep.RESCHEDULE): _B,
     (_B, MeetingStep.HELD): MeetingStatus.HELD,
     (_B, MeetingStep.NO_SHOW): MeetingStatus.NO_SHOW,
     (_B, MeetingStep.CANCEL): MeetingStatus.CANCELED,
@@ -82,20 +90,24 @@ class Meeting:
     credit: int = 0
     ended_at: datetime | None = None  # held, no-show or canceled at
 
-    def _step(self, step: MeetingStep) -> MeetingStatus:
+    def _step(self, step: MeetingStep, at: datetime) -> MeetingStatus:
         after = TRANSITIONS.get((self.status, step))
         if after is None:
-            action = step.value.replace("_", "-")
-            raise InvalidTransition(f"meeting {self.id} is {self.status.value}: cannot {action} it")
+            raise InvalidTransition(f"meeting {self.id} is {self.status.value.replace('_', '-')}: "
+                                    f"cannot {step.doing}")
+        if at < self.booked_at:
+            raise InvalidInput(f"meeting {self.id} was booked at {utc_iso(self.booked_at)}: cannot {step.doing} "
+                               f"at {utc_iso(at)}, before that")
         return after
 
-    def reschedule(self, starts_at: datetime) -> None:
-        self.status = self._step(MeetingStep.RESCHEDULE)
-        self.starts_at, self.reschedules = starts_at, self.reschedules + 1
+    def reschedule(self, starts_at: datetime, at: datetime) -> None:
+        """A new time; a missed meeting booked again is booked once more."""
+        self.status = self._step(MeetingStep.RESCHEDULE, at)
+        self.starts_at, self.reschedules, self.ended_at = starts_at, self.reschedules + 1, None
 
     def end(self, step: MeetingStep, at: datetime) -> None:
         """Held, no-show or canceled at `at`. A meeting is only held or missed once its time has come."""
-        after = self._step(step)
+        after = self._step(step, at)
         if step in (MeetingStep.HELD, MeetingStep.NO_SHOW) and self.starts_at is not None and at < self.starts_at:
             raise InvalidInput(f"meeting {self.id} starts at {utc_iso(self.starts_at)}: it cannot be "
                                f"{after.value.replace('_', '-')} at {utc_iso(at)}")

@@ -176,12 +176,15 @@ def sla_report(app: App, now: datetime) -> dict[str, Any]:
     tm = h.sla_timers.c
     with app.engine.connect() as conn:
         breach = and_(tm.step == "breach")
-        rows = conn.execute(select(tm.policy_id, tm.deadline, tm.fired_at.is_not(None), tm.outcome, func.count())
-                            .where(breach).group_by(tm.policy_id, tm.deadline, tm.fired_at.is_not(None), tm.outcome))
+        overdue = tm.fire_at <= now
+        rows = conn.execute(select(tm.policy_id, tm.deadline, tm.fired_at.is_not(None), tm.outcome, overdue,
+                                   func.count())
+                            .where(breach).group_by(tm.policy_id, tm.deadline, tm.fired_at.is_not(None), tm.outcome,
+                                                    overdue))
         policies: dict[tuple[str, str], dict[str, int]] = {}
-        for policy, deadline, fired, outcome, count in rows:
+        for policy, deadline, fired, outcome, late, count in rows:
             entry = policies.setdefault((policy, deadline), {"met": 0, "breached": 0, "pending": 0, "other": 0})
-            if fired:
+            if fired or (outcome is None and late):  # past with its work not done: breached, fired yet or not
                 entry["breached"] += count
             elif outcome == "met":
                 entry["met"] += count

@@ -131,7 +131,8 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
             ask_next=[ask.as_dict() for ask in next_fields(lead, app.playbook.rules, engagement_now(app, lead, now))],
             alerts=_alerts(conn, lead.id),
             followups=_followups(conn, lead.id),
-            meetings=_meetings(conn, lead.id),
+            meetings=_meetings(conn, lead.id, now),
+            meeting_notes=_meeting_notes(conn, lead.id),
             sequences=progress(lead, app.playbook.rules.sequences),
         )
         out["version"] = lead.version
@@ -160,8 +161,9 @@ MEETING_COLUMNS = ("id", "status", "starts_at", "host", "booked_at", "ended_at",
                    "external_id", "credited_to", "credit")
 
 
-def _meetings(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
-    """The lead's meetings, oldest booking first; a no-show's follow-up (due, done) from its handoff."""
+def _meetings(conn: Connection, lead_id: int, now: datetime) -> list[dict[str, Any]]:
+    """The lead's meetings, oldest booking first; the latest no-show's follow-up (due, done, breached: done late or
+    not done in time) from its handoff."""
     m, o = h.meetings.c, h.handoffs.c
     rows = conn.execute(select(*(m[name] for name in MEETING_COLUMNS), o.follow_up_from, o.follow_up_due_at,
                                o.follow_up_met_at)
@@ -171,9 +173,21 @@ def _meetings(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
     for row in rows:
         meeting = {name: utc_iso(v) if isinstance(v := getattr(row, name), datetime) else v for name in MEETING_COLUMNS}
         if row.status == "no_show" and row.follow_up_from is not None and row.follow_up_from == row.ended_at:
-            meeting["follow_up"] = {"due_at": utc_iso(row.follow_up_due_at), "done_at": utc_iso(row.follow_up_met_at)}
+            due, done = row.follow_up_due_at, row.follow_up_met_at
+            meeting["follow_up"] = {"due_at": utc_iso(due), "done_at": utc_iso(done),
+                                    "breached": due is not None and due < (done or now)}
         out.append(meeting)
     return out
+
+
+def _meeting_notes(conn: Connection, lead_id: int) -> list[dict[str, Any]]:
+    """A scheduler's meeting events that changed nothing (and why), or corrected a meeting: newest first."""
+    e = h.domain_events.c
+    rows = conn.execute(select(e.at, e.type, e.data).where(e.lead_id == lead_id,
+                                                           e.type.in_(("MeetingIgnored", "MeetingCorrected")))
+                        .order_by(e.at.desc(), e.id.desc()).limit(50))
+    return [{"at": utc_iso(r.at), "event": r.data.get("event"), "ignored": r.type == "MeetingIgnored",
+             "reason": r.data.get("reason")} for r in rows]
 
 
 def _account(conn: Connection, account_id: int | None) -> dict | None:

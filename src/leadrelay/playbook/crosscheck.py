@@ -120,7 +120,8 @@ def _ladder_issues(model: PlaybookModel) -> list[Issue]:
         if policy.max_reassignments is not None and not any(s.action == "reassign" for s in steps_all):
             issues.append((("sla", "policies", i, "max_reassignments"), f"policy '{policy.id}' has no reassign "
                            "step, so `max_reassignments` would never apply"))
-        windows = {"accept": policy.accept_within, "first_touch": policy.first_touch_within}
+        windows = {"accept": policy.accept_within, "first_touch": policy.first_touch_within,
+                   "follow_up": policy.follow_up_within}
         short = [clock for clock, window in windows.items() if window and policy.warn_before is not None
                  and policy.warn_before >= window]
         if short:

@@ -97,11 +97,14 @@ def sla_rows(found: Tally, now: datetime) -> list[dict]:
             due = cells.get(f"sla.due:{clock}", _EMPTY).n
             if due <= 0:
                 continue
-            breached = cells.get(f"sla.breached:{clock}", _EMPTY).n
-            pending = _after(cells.get(f"sla.open:{clock}", _EMPTY), now)
+            open_ = cells.get(f"sla.open:{clock}", _EMPTY)
+            pending = _after(open_, now)
+            # a deadline past with its work not done is breached, whether or not the worker has recorded it yet
+            breached = cells.get(f"sla.breached:{clock}", _EMPTY).n + open_.n - pending
             clocks[clock] = {"due": due, "met": due - breached - pending, "breached": breached, "pending": pending}
-        breached = cells.get("sla.breached", _EMPTY).n
-        settled = cells.get("sla.deadline", _EMPTY).n - _after(cells.get("sla.open", _EMPTY), now)
+        open_ = cells.get("sla.open", _EMPTY)
+        breached = cells.get("sla.breached", _EMPTY).n + open_.n - _after(open_, now)
+        settled = cells.get("sla.deadline", _EMPTY).n - _after(open_, now)
         rows.append({"group": group, "period": period, "handoffs": handoffs, "breached": breached,
                      "compliance": round(1 - breached / settled, 4) if settled else None, "clocks": clocks,
                      "escalations": _named(cells, "sla.esc:"), "ended": _named(cells, "sla.ended:")})

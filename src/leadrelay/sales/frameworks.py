@@ -27,7 +27,8 @@ MET, MISSING, FAILED = "met", "missing", "failed"
 MEETING_BOOKED = "meeting_booked"
 PRODUCT_QUALIFIED = "product_qualified"
 GATE_EXTRAS = (MEETING_BOOKED, PRODUCT_QUALIFIED)
-NO_MEETING = "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show does not count)"
+NO_MEETING = ("no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation "
+              "does not count)")
 
 _YES = {"yes", "y", "true", "t", "1"}
 _NO = {"no", "n", "false", "f", "0"}

@@ -119,9 +119,13 @@ def print_explanation(lead: dict) -> None:
             follow = m.get("follow_up")
             follow_text = "" if not follow else (f"done {when(follow['done_at'])}" if follow["done_at"] else
                                                  f"due {when(follow['due_at'])}" if follow["due_at"] else "owed")
+            follow_text += " (breached)" if follow and follow["breached"] else ""
             meetings.add_row(str(m["id"]), m["status"], when(m["starts_at"]), fmt(m["host"]),
                              f"{when(m['booked_at'])} ({m['source']})", follow_text)
         console.print(meetings)
+    for note in lead.get("meeting_notes") or ():
+        console.print(f"{when(note['at'])} {note['event']}: {'ignored: ' if note['ignored'] else ''}{note['reason']}",
+                      highlight=False)
     history = Table("at", "from", "to", "how", "by", "reason", title="Stage history")
     for h in lead["history"]:
         history.add_row(when(h["at"]), fmt(h["from"]), h["to"], h["transition"], h["actor"], fmt(h["reason"]))

@@ -102,7 +102,12 @@ def list_meetings(ctx: typer.Context, ref: str = typer.Argument(..., help="Lead 
         return
     if not rows:
         console.print("no meetings")
+        return
+    from rich.table import Table
+
+    table = Table("id", "status", "starts", "host", "booked", "rescheduled", "credit", title="Meetings")
     for m in rows:
-        console.print(f"{m['id']:>5}  {m['status']:<9} starts {when(m['starts_at'])}  host {fmt(m['host'])}  "
-                      f"booked {when(m['booked_at'])} ({m['source']})"
-                      + (f", rescheduled {m['reschedules']}x" if m["reschedules"] else ""), highlight=False)
+        table.add_row(str(m["id"]), m["status"].replace("_", "-"), when(m["starts_at"]), fmt(m["host"]),
+                      f"{when(m['booked_at'])} ({m['source']})", f"{m['reschedules']}x" if m["reschedules"] else "",
+                      f"{m['credit']} to {m['credited_to']}" if m["credit"] else "")
+    console.print(table)
