@@ -642,7 +642,7 @@ def test_demo_runs_the_starter_playbook_on_a_generated_stream(tmp_path):
     assert (result.code, result.err) == (0, "")
     demo = result.json()
     assert set(demo) == {"messages", "ingest", "funnel", "examples", "sales", "reps", "sla", "handoffs", "deals",
-                         "spend", "alerts", "notifications", "web"}
+                         "spend", "alerts", "notifications", "segments", "web"}
     busiest = max(demo["reps"], key=lambda r: (r["open_leads"], r["assigned_total"]))
     assert set(demo["web"]["tokens"]) == {f"rep {busiest['id']}", f"manager of {busiest['team']}", "marketing",
                                           "admin"}
@@ -674,6 +674,8 @@ def test_the_full_demo_stores_and_shows_one_of_each_signal_the_crm_and_email_too
     assert examples["followup.due"]["to"] == "email_tool" and "demo_form_abandoned" in examples["followup.due"]["why"]
     assert examples["meeting.no_show"]["why"].startswith("no-show at the meeting of ")
     assert set(result.json()["alerts"]["fired"]) == {"key_page", "nurtured", "waking_up"}
+    recycled = result.json()["segments"]
+    assert recycled["leads"] == sum(recycled["by_reason"].values()) > 0
 
 
 def test_the_demo_prints_tokens_that_open_the_web_app_on_its_data(tmp_path):

@@ -8,6 +8,7 @@ SLA timers as the clock moves, so breaches escalate as they would live.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from leadrelay.demo.deals import work_deals
 from leadrelay.demo.sales import SalesFloor
 from leadrelay.demo.stream import generate_demo_stream
 from leadrelay.handoff.directory import list_reps
+from leadrelay.handoff.segments import segment_export
 from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.handoff.queries import route_explain, sla_report
 from leadrelay.lead.queries import explain_lead
@@ -51,6 +53,7 @@ class DemoResult:
     spend: dict = field(default_factory=dict)  # marketing's spend per month and source (demo/spend.csv)
     alerts: dict = field(default_factory=dict)  # the playbook's alerts that fired: how many, and one explained
     notifications: dict = field(default_factory=dict)  # what the CRM and the email tool would get, with examples
+    segments: dict = field(default_factory=dict)  # recycled leads marketing may email again, per reason
 
 
 class _Clock:
@@ -101,7 +104,7 @@ def run_demo(make_app: Callable[[Clock, Playbook], App], *, seed: int = 7, visit
             result_funnel = funnel(conn)
         return DemoResult(report, result_funnel, _examples(app), len(messages), dict(floor.done), list_reps(app),
                           sla_report(app, clock()), _handoff_examples(app), deals, spend, _alerts(app),
-                          _notifications(app))
+                          _notifications(app), _recycled_segment(app))
     finally:
         app.close()
 
@@ -149,6 +152,12 @@ def _notifications(app: App) -> dict:
                 examples[event_type] = {"to": row.target, "lead": data["lead"]["email"],
                                         "at": row.payload["timestamp"], "why": data["why"]}
     return {"stored": dict(sorted(counts.items())), "examples": examples}
+
+
+def _recycled_segment(app: App) -> dict:
+    """What `leadrelay segment export --segment recycled --not-suppressed` gives the email tool, per reason."""
+    rows = segment_export(app, segment="recycled", suppressed=False)
+    return {"leads": len(rows), "by_reason": dict(sorted(Counter(row["reason"] or "-" for row in rows).items()))}
 
 
 def _alerts(app: App) -> dict:

@@ -42,7 +42,8 @@ def demo(
         print_json({"messages": result.messages, "ingest": result.report.as_dict(), "funnel": result.funnel,
                     "examples": result.examples, "sales": result.sales, "reps": result.reps, "sla": result.sla,
                     "handoffs": result.handoff_examples, "deals": result.deals, "spend": result.spend,
-                    "alerts": result.alerts, "notifications": result.notifications, "web": web})
+                    "alerts": result.alerts, "notifications": result.notifications, "segments": result.segments,
+                    "web": web})
         return
     r = result.report
     console.print(f"ingested {r.received} messages: {r.accepted} accepted, {r.duplicates} duplicates (SDK retries), "
@@ -82,6 +83,10 @@ def demo(
         for event_type, example in result.notifications["examples"].items():
             console.print(f"{event_type} → {example['to']}: {example['lead']} at {example['at']}: {example['why']}",
                           highlight=False, soft_wrap=True)
+    if result.segments.get("leads"):
+        reasons = ", ".join(f"{n} {reason}" for reason, n in result.segments["by_reason"].items())
+        console.print(f"recycled leads the email tool may nurture again (leadrelay segment export --segment recycled "
+                      f"--not-suppressed): {result.segments['leads']} ({reasons})", highlight=False, soft_wrap=True)
     console.print(f"marketing spend: {result.spend['imported']} rows (month, source, campaign) imported from the "
                   "demo's spend.csv, for cost per lead and CPA in the sources report", highlight=False)
     console.rule("The web app")
