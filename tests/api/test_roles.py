@@ -73,6 +73,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/playbook"): PEOPLE,
     ("GET", "/api/playbook/versions"): PLAYBOOK_EDITORS,
     ("POST", "/api/playbook/validate"): PLAYBOOK_EDITORS,
+    ("POST", "/api/playbook/backtest"): PLAYBOOK_EDITORS,
     ("POST", "/api/playbook/activate"): PLAYBOOK_EDITORS,
     ("GET", "/api/me"): PEOPLE,
     ("GET", "/api/tokens"): ADMIN_ONLY,
@@ -145,7 +146,7 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
         return Call(f"/api/leads/{lead_ref}/{kind}", {"reason": reason})
     if route == "/api/reports/{name}":
         return Call("/api/reports/funnel")
-    if route == "/api/playbook/validate":
+    if route in ("/api/playbook/validate", "/api/playbook/backtest"):
         return Call(route, {"text": starter_text()})
     if route == "/api/playbook/activate":
         return Call(route, {"version": app.playbook.version})

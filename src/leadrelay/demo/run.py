@@ -24,9 +24,9 @@ from leadrelay.demo.deals import work_deals
 from leadrelay.demo.sales import SalesFloor
 from leadrelay.demo.stream import generate_demo_stream
 from leadrelay.handoff.directory import list_reps
-from leadrelay.handoff.segments import segment_export
 from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.handoff.queries import route_explain, sla_report
+from leadrelay.handoff.segments import segment_export
 from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
 from leadrelay.reports.funnel import funnel

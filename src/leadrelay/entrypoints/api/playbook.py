@@ -1,4 +1,4 @@
-"""`/api/playbook`: read the active playbook, validate a candidate, activate a version, list versions.
+"""`/api/playbook`: read the active playbook, validate or backtest a candidate, activate a version, list versions.
 
 Every version ever activated (or recorded by a decision) is kept by its content hash;
 score and stage rows name the version that decided them. Activation takes effect at
@@ -7,6 +7,8 @@ leads (run `leadrelay rescore` for that).
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,6 +20,8 @@ from leadrelay.entrypoints.api.errors import error_responses
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.entrypoints.api.schemas import SafeText
 from leadrelay.playbook import service as playbooks
+from leadrelay.playbook.backtest import backtest as run_backtest
+from leadrelay.playbook.loader import parse_playbook
 
 router = APIRouter(prefix="/api/playbook", tags=["playbook"], responses=error_responses(400, 401, 403, 422, 429, 503))
 
@@ -87,6 +91,67 @@ def list_versions(app: App = Depends(current_app),
 def validate(candidate: Candidate, caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> Validation:
     version, issues = playbooks.check(candidate.text, candidate.filename)
     return Validation(valid=not issues, version=version, issues=issues)
+
+
+class BacktestRequest(Candidate):
+    since: date | None = Field(None, description="Count moves from this day on (the replay still starts at each "
+                                                 "lead's first activity).")
+
+
+class BacktestSide(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    version: str
+    mqls: int
+    sals: int
+    mqls_per_month: dict[str, int]
+    sals_per_month: dict[str, int]
+    mql_precision: float | None = Field(description="Of its MQLs, the share that converted in the real history "
+                                                    "(reached opportunity or customer, or won a deal).")
+    sal_precision: float | None
+    mql_recall: float | None = Field(description="Of the leads that converted, the share it made MQLs.")
+    recall: float | None = Field(description="Of the leads that converted, the share it made MQLs or sent to sales.")
+    handoffs: int
+    queued_share: float | None = Field(description="The share of its handoffs nobody could have taken.")
+    leads_per_team: dict[str, int]
+    leads_per_rep: dict[str, int]
+    load_per_rep: dict[str, float] = Field(description="Handoffs per rep per day over the range.")
+
+
+class ChangedLead(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    lead: int
+    email: str | None
+    from_: str | None = Field(alias="from", description="Its final stage under the active playbook.")
+    to: str | None = Field(description="Its final stage under the candidate.")
+    because: str = Field(description="The move that made the difference, with its rule.")
+
+
+class Backtest(BaseModel):
+    since: str | None
+    leads: int
+    activities: int
+    converters: int
+    days: int
+    active: BacktestSide
+    candidate: BacktestSide
+    changed_count: int
+    changed: list[ChangedLead] = Field(description="The leads that would end in another stage (up to 1,000).")
+    seconds: float
+    activities_per_second: int | None
+
+
+@router.post("/backtest", response_model=Backtest, response_model_by_alias=True,
+             summary="Backtest a candidate playbook on the stored history", responses=error_responses(400))
+def backtest(body: BacktestRequest, app: App = Depends(current_app),
+             caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> dict:
+    """Replay the stored history through the candidate and the active playbook, side by side: MQLs and SALs per
+    month, precision and recall against what converted, routing and SLA load, and the leads that would change
+    stage. Nothing in the store changes and nobody is told. A candidate that does not validate: 400 with every
+    issue as FILE:LINE."""
+    candidate = parse_playbook(body.text, body.filename)
+    return run_backtest(app, candidate, since=body.since)
 
 
 @router.post("/activate", response_model=ActivePlaybook, summary="Activate a playbook version",

@@ -1,4 +1,4 @@
-"""`leadrelay init` and `leadrelay playbook check|show`."""
+"""`leadrelay init` and `leadrelay playbook check|show|backtest`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from leadrelay.core.errors import InvalidInput
 from leadrelay.entrypoints.cli.context import state
 from leadrelay.entrypoints.cli.output import console, err_console, print_json
 
-app = typer.Typer(help="Check and show playbooks.", no_args_is_help=True)
+app = typer.Typer(help="Check, show and backtest playbooks.", no_args_is_help=True)
 
 
 def init(
@@ -60,3 +60,69 @@ def show(ctx: typer.Context) -> None:
     playbook = resolve_playbook(state(ctx).settings.playbook)
     err_console.print(f"# {playbook.source}, version {playbook.version}", highlight=False)
     typer.echo(playbook.text, nl=False)
+
+
+@app.command("backtest", help="Replay the stored history through a candidate playbook and the active one, side by "
+                              "side: MQLs and SALs per month, precision and recall, routing and SLA load, and the "
+                              "leads that would change stage. Nothing in the store changes.")
+def backtest(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="The candidate playbook file."),
+    since: str = typer.Option(None, "--since", help="Count moves from this day on (YYYY-MM-DD)."),
+    show: int = typer.Option(20, "--show", min=0, help="How many changed leads to list."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    from datetime import date
+
+    from leadrelay.playbook.backtest import backtest as run_backtest
+    from leadrelay.playbook.loader import load_playbook
+
+    candidate = load_playbook(file)  # raises InvalidPlaybook: every issue printed, exit 1, nothing replayed
+    try:
+        day = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {since!r}", param_hint="--since") from None
+    result = run_backtest(state(ctx).app(), candidate, since=day)
+    if as_json:
+        print_json(result)
+        return
+    print_backtest(result, show)
+
+
+def print_backtest(result: dict, show: int) -> None:
+    from rich.table import Table
+
+    from leadrelay.entrypoints.cli.output import fmt
+
+    active, candidate = result["active"], result["candidate"]
+
+    def rate(value) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    table = Table("", f"active ({active['version']})", f"candidate ({candidate['version']})",
+                  title=f"Backtest over {result['leads']} leads, {result['activities']} activities"
+                        + (f", moves since {result['since']}" if result["since"] else ""))
+    months = sorted(set(active["mqls_per_month"]) | set(candidate["mqls_per_month"]) | set(active["sals_per_month"])
+                    | set(candidate["sals_per_month"]))
+    for month in months:
+        table.add_row(f"MQLs / SALs {month}",
+                      f"{active['mqls_per_month'].get(month, 0)} / {active['sals_per_month'].get(month, 0)}",
+                      f"{candidate['mqls_per_month'].get(month, 0)} / {candidate['sals_per_month'].get(month, 0)}")
+    rows = (("MQL precision (converted)", "mql_precision", rate), ("SAL precision", "sal_precision", rate),
+            ("MQL recall (of converters)", "mql_recall", rate), ("recall, MQL or sent to sales", "recall", rate),
+            ("handoffs", "handoffs", fmt), ("would have queued", "queued_share", rate))
+    for label, key, shown in rows:
+        table.add_row(label, shown(active[key]), shown(candidate[key]))
+    for rep in sorted(set(active["load_per_rep"]) | set(candidate["load_per_rep"])):
+        table.add_row(f"{rep}: leads (per day)",
+                      f"{active['leads_per_rep'].get(rep, 0)} ({active['load_per_rep'].get(rep, 0)})",
+                      f"{candidate['leads_per_rep'].get(rep, 0)} ({candidate['load_per_rep'].get(rep, 0)})")
+    console.print(table)
+    console.print(f"{result['changed_count']} leads would end in another stage; {result['converters']} leads "
+                  f"converted in the real history. Replayed {result['activities_per_second']} activities/s "
+                  f"({result['seconds']} s for both playbooks).", highlight=False)
+    if result["changed"] and show:
+        changed = Table("lead", "email", "active", "candidate", "because", title="Leads that would change stage")
+        for row in result["changed"][:show]:
+            changed.add_row(str(row["lead"]), fmt(row["email"]), fmt(row["from"]), fmt(row["to"]), row["because"])
+        console.print(changed)

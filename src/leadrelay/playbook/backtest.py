@@ -1,0 +1,220 @@
+"""Backtest a playbook: replay the stored history through a candidate and through the active playbook, side by
+side, and say what would have been different — before anyone activates it.
+
+Both playbooks replay the same activities, lead by lead, through the same engine the live store uses, in
+memory: nothing is written and nobody is told. So every difference between the two sides comes from the
+playbooks alone, not from what people did by hand since.
+
+Per side:
+
+- **MQLs and SALs per month**: the month of each lead's first move into the stage. A SAL is a hand-raiser the
+  playbook sends straight to sales, or an MQL of the playbook that sales accepted in the real history (sales
+  never saw an MQL only the candidate makes, so it is not counted accepted).
+- **Precision**: of those MQLs (SALs), the share that converted in the real history — reached opportunity or
+  customer, or won a deal. **Recall**: of every lead that converted, the share the playbook would have made an
+  MQL or sent to sales.
+- **Routing**: each handoff the playbook would open goes through its routing rules at its own moment, with
+  simulated loads (`handoff/simulation.py`): leads per team and per rep, the share that would have waited in a
+  queue, and the SLA load (handoffs per rep per day, over the days of the range).
+- **Changed**: the leads whose final stage differs, with the move that made the difference.
+
+`since` counts moves from that day on (the replay still starts at each lead's first activity).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from leadrelay.core.app import App
+from leadrelay.handoff.directory import account_owners
+from leadrelay.handoff.model import MARKETING, handoff_need
+from leadrelay.handoff.simulation import HOLD, SimulatedLoads, simulate_route
+from leadrelay.lead import store as repo
+from leadrelay.lead.engine import Outcome, process, sort_key
+from leadrelay.lead.lifecycle import StageChange
+from leadrelay.lead.model import Lead
+from leadrelay.lead.rules import Rules
+from leadrelay.lead.stages import Stage
+from leadrelay.playbook.loader import Playbook
+from leadrelay.storage import sales_tables as s
+from leadrelay.storage import tables as t
+
+LEADS_PER_READ = 500
+CONVERTED = (Stage.OPPORTUNITY.value, Stage.CUSTOMER.value)
+SHOWN_CHANGES = 1000  # at most this many changed leads are listed (all are counted)
+
+
+@dataclass
+class Side:
+    """What one playbook would have done."""
+
+    rules: Rules
+    directory: Any
+    loads: SimulatedLoads
+    mqls: Counter = field(default_factory=Counter)  # month -> leads
+    sals: Counter = field(default_factory=Counter)
+    mql_leads: set = field(default_factory=set)
+    sal_leads: set = field(default_factory=set)
+    caught: set = field(default_factory=set)  # made an MQL or sent to sales
+    teams: Counter = field(default_factory=Counter)
+    reps: Counter = field(default_factory=Counter)
+    handoffs: int = 0
+    queued: int = 0
+
+    def result(self, converters: set[int], days: int) -> dict[str, Any]:
+        def precision(leads: set[int]) -> float | None:
+            return round(len(leads & converters) / len(leads), 4) if leads else None
+
+        return {
+            "mqls": len(self.mql_leads), "sals": len(self.sal_leads),
+            "mqls_per_month": dict(sorted(self.mqls.items())), "sals_per_month": dict(sorted(self.sals.items())),
+            "mql_precision": precision(self.mql_leads), "sal_precision": precision(self.sal_leads),
+            "mql_recall": round(len(self.mql_leads & converters) / len(converters), 4) if converters else None,
+            "recall": round(len(self.caught & converters) / len(converters), 4) if converters else None,
+            "handoffs": self.handoffs, "queued_share": round(self.queued / self.handoffs, 4) if self.handoffs else None,
+            "leads_per_team": dict(sorted(self.teams.items())), "leads_per_rep": dict(sorted(self.reps.items())),
+            "load_per_rep": {rep: round(n / days, 3) for rep, n in sorted(self.reps.items())},
+        }
+
+
+def backtest(app: App, candidate: Playbook, *, since: date | None = None) -> dict[str, Any]:
+    """Replay the store's history through `candidate` and the active playbook; compare (see the module docstring)."""
+    started = time.perf_counter()
+    active_rules = app.playbook.rules
+    sides = {"active": _side(active_rules), "candidate": _side(candidate.rules)}
+    start = datetime.combine(since, datetime.min.time(), UTC) if since else None
+    changed, changed_count, leads, activities = [], 0, 0, 0
+    first = last = None
+    with app.engine.connect() as conn:
+        converters = _converters(conn)
+        accepted = _accepted(conn)
+        owners = account_owners(conn)
+        for ids in _lead_ids(conn):
+            stored = repo.load_leads(conn, ids)
+            acts = repo.lead_activities(conn, ids)
+            for lead_id in ids:
+                history = sorted(acts[lead_id], key=sort_key)
+                if not history:
+                    continue
+                leads += 1
+                activities += len(history)
+                first = min(first or history[0].occurred_at, history[0].occurred_at)
+                last = max(last or history[-1].occurred_at, history[-1].occurred_at)
+                finals = {}
+                for name, side in sides.items():
+                    finals[name] = _replay(side, stored[lead_id], history, start, accepted.get(lead_id), owners)
+                (was, was_move), (now, now_move) = finals["active"], finals["candidate"]
+                if was != now:
+                    changed_count += 1
+                    if len(changed) < SHOWN_CHANGES:
+                        changed.append({"lead": lead_id, "email": stored[lead_id].email, "from": _name(was),
+                                        "to": _name(now), "because": _because(was, was_move, now, now_move)})
+    days = max(1, ((last - max(first, start) if start else last - first).days + 1)) if first else 1
+    seconds = time.perf_counter() - started
+    return {
+        "since": since.isoformat() if since else None, "leads": leads, "activities": activities,
+        "converters": len(converters), "days": days,
+        "active": sides["active"].result(converters, days) | {"version": active_rules.version},
+        "candidate": sides["candidate"].result(converters, days) | {"version": candidate.rules.version},
+        "changed_count": changed_count, "changed": changed,
+        "seconds": round(seconds, 3), "activities_per_second": round(2 * activities / seconds) if seconds else None,
+    }
+
+
+def _side(rules: Rules) -> Side:
+    # Alerts, follow-ups, sequences and spikes tell people things; none moves a stage: the replay leaves them out.
+    quiet = replace(rules, alerts=(), followups=(), sequences=(), spike_windows=())
+    directory = rules.handoff.directory
+    hold = rules.handoff.stale_after or HOLD
+    return Side(quiet, directory, SimulatedLoads(directory, hold))
+
+
+def _replay(side: Side, stored: Lead, history: list, start: datetime | None, accepted_at: datetime | None,
+            owners: tuple[dict, dict]) -> tuple[Stage | None, StageChange | None]:
+    """One lead through one playbook, activity by activity (routing reads the lead as it is at each move)."""
+    lead = Lead(id=stored.id, account_id=stored.account_id, account=stored.account)
+    outcome = Outcome()
+    for activity in history:
+        seen = len(outcome.stage_changes)
+        process(lead, [activity], side.rules, outcome)
+        for change in outcome.stage_changes[seen:]:
+            if start is None or change.at >= start:
+                _count(side, lead, change, accepted_at, owners)
+    moves = outcome.stage_changes
+    return lead.stage, (moves[-1] if moves else None)
+
+
+def _count(side: Side, lead: Lead, change: StageChange, accepted_at: datetime | None, owners) -> None:
+    month = change.at.strftime("%Y-%m")
+    if change.to_stage is Stage.MQL and lead.id not in side.mql_leads:
+        side.mql_leads.add(lead.id)
+        side.mqls[month] += 1
+        side.caught.add(lead.id)
+        if accepted_at is not None and lead.id not in side.sal_leads:  # sales accepted it in the real history
+            side.sal_leads.add(lead.id)
+            side.sals[max(accepted_at, change.at).strftime("%Y-%m")] += 1
+    elif change.to_stage is Stage.SAL and lead.id not in side.sal_leads:
+        side.sal_leads.add(lead.id)
+        side.sals[month] += 1
+        side.caught.add(lead.id)
+    need = handoff_need(change, side.rules.stage_owners)
+    if need.kind is None or need.to_function == MARKETING or change.to_stage is Stage.DISQUALIFIED:
+        return
+    by_account, by_domain = owners
+    owner = by_account.get(lead.account_id) or by_domain.get(lead.company_domain)
+    decision = simulate_route(side.directory, side.loads, lead.lead_fields(lead.scoring.engagement),
+                              need.to_function, change.at, account_owner=owner)
+    side.handoffs += 1
+    side.queued += decision.owner is None
+    side.teams[decision.team or "(no team)"] += 1
+    if decision.owner is not None:
+        side.reps[decision.owner] += 1
+
+
+def _because(was: Stage | None, was_move: StageChange | None, now: Stage | None,
+             now_move: StageChange | None) -> str:
+    """The move that made the difference: the candidate's last one, or the active playbook's it does not make."""
+    if now_move is not None and (was is None or now is None or _rank(now) >= _rank(was)):
+        return f"{now_move.actor}: {now_move.reason}"
+    if was_move is not None:
+        return f"the candidate does not make this move of the active playbook: {was_move.actor}: {was_move.reason}"
+    return "-"
+
+
+def _rank(stage: Stage | None) -> int:
+    return -1 if stage is None else stage.rank
+
+
+def _name(stage: Stage | None) -> str | None:
+    return stage.value if stage else None
+
+
+def _lead_ids(conn: Connection):
+    last = 0
+    while True:
+        ids = list(conn.scalars(select(t.leads.c.id).where(t.leads.c.merged_into.is_(None), t.leads.c.id > last)
+                                .order_by(t.leads.c.id).limit(LEADS_PER_READ)))
+        if not ids:
+            return
+        last = ids[-1]
+        yield ids
+
+
+def _converters(conn: Connection) -> set[int]:
+    """Leads that converted in the real history: reached opportunity or customer, or won a deal."""
+    c, d = t.stage_changes.c, s.opportunities.c
+    found = set(conn.scalars(select(c.lead_id).where(c.to_stage.in_(CONVERTED)).distinct()))
+    return found | set(conn.scalars(select(d.lead_id).where(d.status == "won", d.lead_id.is_not(None)).distinct()))
+
+
+def _accepted(conn: Connection) -> dict[int, datetime]:
+    """When sales accepted each lead it accepted in the real history (its first move into SAL by a person)."""
+    c = t.stage_changes.c
+    return dict(conn.execute(select(c.lead_id, func.min(c.at)).where(c.to_stage == Stage.SAL.value,
+                                                                     c.actor.like("user:%")).group_by(c.lead_id)).all())
