@@ -9,6 +9,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
+from leadrelay.activity.service import ingest
 from leadrelay.entrypoints.server import create_app
 from leadrelay.playbook import service as playbooks
 from leadrelay.storage.outbox_tables import endpoints, outbox
@@ -141,3 +142,22 @@ def test_rejected_messages_are_listed_with_why_and_the_message_escaped(web, clie
     assert "No rejected messages from nowhere" in web.get("/ops/rejections?source=nowhere").text
     paged = web.get("/ops/rejections?before=abc")
     assert paged.status_code == 400 and "&#39;abc&#39; is not a rejection&#39;s id (before=)" in paged.text
+
+
+def test_marketing_backtests_an_edited_playbook_on_the_page_before_activating_it(app, web, tokens):
+    from tests.api.test_backtest import candidate_text, reader
+
+    for user, what in (("hot", ("pricing", "compare", "guide")), ("warm", ("pricing", "compare"))):
+        ingest(app, reader(user, *what))
+    sign_in(web, tokens.marketing)
+    page = web.get("/ops/playbook")
+    assert ">Check and backtest</button>" in page.text
+    text = candidate_text(engagement=15)
+    tried = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": text, "filename": "lower.yaml",
+                                                  "backtest": "1"})
+    assert tried.status_code == 200 and "Backtest: the stored history through both playbooks" in tried.text
+    assert "<tr><th scope=\"row\">MQLs</th><td>1</td><td>2</td></tr>" in tried.text
+    assert "1 lead would end in another stage" in tried.text and "warm@corp.example" in tried.text
+    assert ">Activate version" in tried.text and playbooks.activation(app.engine) is None  # nothing changed yet
+    plain = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": text, "filename": "lower.yaml"})
+    assert "Backtest:" not in plain.text

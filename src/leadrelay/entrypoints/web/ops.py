@@ -23,6 +23,8 @@ from leadrelay.delivery.outbox import disabled_endpoints, list_messages
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.entrypoints.web.common import error, page, posted, redirect, viewer
 from leadrelay.playbook import service as playbooks
+from leadrelay.playbook.backtest import backtest as run_backtest
+from leadrelay.playbook.loader import parse_playbook
 
 router = APIRouter(include_in_schema=False)
 PLAYBOOK_ROLES = (Role.MARKETING, Role.ADMIN)
@@ -75,8 +77,9 @@ def _playbook(request: Request, app: App, signed, *, status: int = 200, **contex
 
 @router.post("/ops/playbook/check", response_class=HTMLResponse)
 def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
-                   filename: str = Form(playbooks.DEFAULT_FILENAME)) -> Response:
-    """Validate an edited playbook: every problem as FILE:LINE: path: message; when valid, its diff to the active."""
+                   filename: str = Form(playbooks.DEFAULT_FILENAME), backtest: str = Form("")) -> Response:
+    """Validate an edited playbook: every problem as FILE:LINE: path: message; when valid, its diff to the active,
+    and with `backtest`, what it would have done to the stored history beside the active playbook."""
     form = posted(request, csrf, *PLAYBOOK_ROLES)
     if isinstance(form, Response):
         return form
@@ -89,8 +92,10 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
     version, issues = playbooks.check(text, filename)
     changes = diff_lines(app.playbook.text, text, f"version {app.playbook.version} (active)", filename) \
         if not issues else None
+    tried = run_backtest(app, parse_playbook(text, filename)) if backtest and not issues else None
     return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=issues,
-                     candidate_version=version, candidate_changes=changes, status=400 if issues else 200)
+                     candidate_version=version, candidate_changes=changes, backtest=tried,
+                     status=400 if issues else 200)
 
 
 @router.post("/ops/playbook/activate", response_class=HTMLResponse)
