@@ -60,9 +60,20 @@ stages:
     ]
 
 
-def test_duplicate_rule_ids_are_an_error():
+def test_a_duplicate_rule_id_is_told_at_its_second_use():
     assert errors("name: x\npersonas:\n  - {id: a, titles: [x]}\n  - {id: a, titles: [y]}\n") == [
-        "pb.yaml:1: personas: rule id 'a' is used twice"]
+        "pb.yaml:4: personas[1].id: rule id 'a' is used twice (first at personas[0])"]
+
+
+def test_a_condition_on_a_stage_segment_or_persona_that_cannot_be_is_told_with_its_line():
+    text = ("name: x\npersonas: [{id: buyer, titles: [vp]}]\nstages:\n"
+            "  mql: {owner: sdr, entry: {all: [{stage: {in: [lead, leed]}}, {segment: recyled}]}}\n"
+            "alerts:\n  - {id: a, when: {not: {persona: buyr}}}\n  - {id: b, when: {persona: BUYER}}\n")
+    assert errors(text) == [
+        "pb.yaml:4: stages.mql.entry.all[0].stage: no stage 'leed' (one of customer, disqualified, lead, mql, "
+        "opportunity, sal, sql, subscriber)",
+        "pb.yaml:4: stages.mql.entry.all[1].segment: no segment 'recyled' (one of new, recycled)",
+        "pb.yaml:6: alerts[0].when.not.persona: no persona 'buyr' (one of buyer)"]
 
 
 def test_unknown_stage_names_and_the_disqualified_stage_are_refused():

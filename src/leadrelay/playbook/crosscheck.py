@@ -6,8 +6,11 @@ fault, so `playbook check` can name the file and line.
 
 from __future__ import annotations
 
-from leadrelay.lead.stages import FUNNEL, Team
-from leadrelay.playbook.conditions import fields_of
+from collections.abc import Iterator
+from typing import Any
+
+from leadrelay.lead.stages import FUNNEL, Stage, Team
+from leadrelay.playbook.conditions import AllOf, AnyOf, Compare, NotOf, fields_of
 from leadrelay.playbook.sales_check import sales_issues
 from leadrelay.playbook.schema import PlaybookModel
 
@@ -37,10 +40,74 @@ def cross_check(model: PlaybookModel) -> list[Issue]:
                 rep_calendar(model, rep.id)
             except ValueError as exc:
                 issues.append((("reps", i), str(exc)))
+    issues += _duplicate_ids(model)
+    issues += _condition_values(model)
     issues += _alert_issues(model)
     issues += _routing_issues(model, teams, reps)
     issues += _ladder_issues(model)
     issues += sales_issues(model)
+    return issues
+
+
+def _duplicate_ids(model: PlaybookModel) -> list[Issue]:
+    """A rule id used twice in one list: told at the second use."""
+    issues: list[Issue] = []
+    for where, ids in model.id_groups().items():
+        first: dict[str, int] = {}
+        for n, rule_id in enumerate(ids):
+            if rule_id in first:
+                issues.append(((*where, n, "id"), f"rule id '{rule_id}' is used twice (first at "
+                               f"{'.'.join(where)}[{first[rule_id]}])"))
+            first.setdefault(rule_id, n)
+    return issues
+
+
+def _conditions(model: PlaybookModel) -> Iterator[tuple[tuple, Any]]:
+    """Every condition of the playbook, with where it is."""
+    for stage in Stage:
+        spec = getattr(model.stages, stage.value, None)
+        if getattr(spec, "entry", None) is not None:
+            yield ("stages", stage.value, "entry"), spec.entry
+    lists = (("scoring", "fit", "rules"), model.scoring.fit.rules, ("when",)), \
+        (("scoring", "engagement", "rules"), model.scoring.engagement.rules, ("when",)), \
+        (("qualification", "rules"), model.qualification.rules, ("when",)), \
+        (("hand_raisers",), model.hand_raisers, ("when",)), (("alerts",), model.alerts, ("when",)), \
+        (("followups",), model.followups, ("after", "unless")), (("sequences",), model.sequences, ("match",)), \
+        (("routing", "rules"), model.routing.rules, ("when",)), \
+        (("suppression", "permanent"), model.suppression.permanent, ("when",))
+    for where, items, keys in lists:
+        for n, item in enumerate(items):
+            for key in keys:
+                if getattr(item, key, None) is not None:
+                    yield (*where, n, key), getattr(item, key)
+
+
+def _compares(condition: Any, path: tuple) -> Iterator[tuple[tuple, Compare]]:
+    if isinstance(condition, (AllOf, AnyOf)):
+        key = "all" if isinstance(condition, AllOf) else "any"
+        for n, part in enumerate(getattr(condition, key)):
+            yield from _compares(part, (*path, key, n))
+    elif isinstance(condition, NotOf):
+        yield from _compares(condition.not_, (*path, "not"))
+    else:
+        yield (*path, condition.field), condition
+
+
+def _condition_values(model: PlaybookModel) -> list[Issue]:
+    """A condition comparing `stage`, `segment` or `persona` with a value that can never be there (a typo)."""
+    known = {"stage": {s.value for s in Stage}, "segment": {"new", "recycled"},
+             "persona": {p.id.casefold() for p in model.personas}}
+    issues: list[Issue] = []
+    for where, condition in _conditions(model):
+        for path, compare in _compares(condition, where):
+            names = known.get(compare.field)
+            if names is None or compare.op not in ("==", "!=", "in", "not in"):
+                continue
+            values = compare.value if isinstance(compare.value, list) else [compare.value]
+            wrong = [v for v in values if isinstance(v, str) and v.casefold() not in names]
+            if wrong:
+                issues.append((path, f"no {compare.field} {', '.join(map(repr, wrong))} "
+                               f"(one of {', '.join(sorted(names)) or 'none: the playbook has no personas'})"))
     return issues
 
 

@@ -334,27 +334,20 @@ class PlaybookModel(Strict):
     opportunities: Opportunities = Field(default_factory=Opportunities)
     expansion: Expansion = Field(default_factory=Expansion)
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> PlaybookModel:
-        groups = {
-            "personas": [p.id for p in self.personas],
-            "scoring.fit.rules": [r.id for r in self.scoring.fit.rules],
-            "scoring.engagement.rules": [r.id for r in self.scoring.engagement.rules],
-            "hand_raisers": [h.id for h in self.hand_raisers],
-            "alerts": [a.id for a in self.alerts],
-            "sequences": [s.id for s in self.sequences],
-            "followups": [f.id for f in self.followups],
-            "qualification.rules": [r.id for r in self.qualification.rules],
-            "teams": [team.id for team in self.teams],
-            "reps": [rep.id for rep in self.reps],
-            "routing.rules": [rule.id for rule in self.routing.rules],
-            "sla.policies": [policy.id for policy in self.sla.policies],
-            "suppression.permanent": [rule.id for rule in self.suppression.permanent],
+    def id_groups(self) -> dict[tuple[str, ...], list[str]]:
+        """Where rule ids must be unique: the list's path in the playbook -> its ids, in order."""
+        return {
+            ("personas",): [p.id for p in self.personas],
+            ("scoring", "fit", "rules"): [r.id for r in self.scoring.fit.rules],
+            ("scoring", "engagement", "rules"): [r.id for r in self.scoring.engagement.rules],
+            ("hand_raisers",): [h.id for h in self.hand_raisers],
+            ("alerts",): [a.id for a in self.alerts],
+            ("sequences",): [s.id for s in self.sequences],
+            ("followups",): [f.id for f in self.followups],
+            ("qualification", "rules"): [r.id for r in self.qualification.rules],
+            ("teams",): [team.id for team in self.teams],
+            ("reps",): [rep.id for rep in self.reps],
+            ("routing", "rules"): [rule.id for rule in self.routing.rules],
+            ("sla", "policies"): [policy.id for policy in self.sla.policies],
+            ("suppression", "permanent"): [rule.id for rule in self.suppression.permanent],
         }
-        for where, ids in groups.items():
-            seen: set[str] = set()
-            for rule_id in ids:
-                if rule_id in seen:
-                    raise ValueError(f"{where}: rule id '{rule_id}' is used twice")
-                seen.add(rule_id)
-        return self
