@@ -21,7 +21,7 @@ from leadrelay.storage import tables as t
 from leadrelay.storage.outbox_tables import outbox
 from tests.api.conftest import QUALIFIED, add_deal, bearer
 from tests.e2e.cli import Cli
-from tests.messages import identify, numbered, page, track
+from tests.messages import group, identify, numbered, page, track
 
 
 def candidate_text(**mql_entry) -> str:
@@ -153,3 +153,54 @@ def test_a_routing_simulation_explains_who_would_get_each_lead(app, history, dat
     assert out.code == 0 and "ben: eligible" in out.out and "to someone else" in out.out
     neither = Cli(tmp_path, database_url)("route", "simulate", "c.yaml")
     assert neither.code == 1 and "one lead (--lead) or the last N handoffs" in neither.err
+
+
+def hand_raise(user: str, when, **traits):
+    return numbered([identify(user=user, email=f"{user}@{user}.example", title="VP Sales", employees=400,
+                              country="US", when=when, **traits),
+                     track("Demo Requested", user=user, when=when + timedelta(minutes=1))])
+
+
+def one_busy_sdr() -> str:
+    """The starter, with one SDR in North America who takes one lead at a time (ben is away for good)."""
+    data = yaml.safe_load(starter_text())
+    for rep in data["reps"]:
+        if rep["id"] == "alice":
+            rep["capacity"] = 1
+        if rep["id"] == "ben":
+            rep["active"] = False
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_backtest_routes_the_handoffs_in_time_order_whatever_order_the_leads_were_stored_in(app, clock):
+    # Stored first, raised its hand last: routed by lead id, it would take alice first and queue the others.
+    for user, day in (("late", 20), ("early", 0), ("middle", 15)):
+        ingest(app, hand_raise(user, clock() + timedelta(days=day)), live=False)
+    result = backtest(app, parse_playbook(one_busy_sdr(), "busy.yaml"))
+    candidate = result["candidate"]
+    assert candidate["handoffs"] == 3 and candidate["leads_per_rep"] == {"alice": 2}
+    assert candidate["queued_share"] == round(1 / 3, 4)  # early → alice (busy 14 days), middle → alice, late waits
+
+
+def test_an_account_owner_named_later_does_not_route_the_past(app, clock):
+    from leadrelay.handoff.directory import set_account_owner
+
+    ingest(app, numbered([group("acme-co", user="acme", when=clock(), name="Acme", domain="acme.example")]),
+           live=False)
+    ingest(app, hand_raise("acme", clock() + timedelta(minutes=5)), live=False)
+    clock.advance(days=10)
+    set_account_owner(app, "acme-co", "felix", actor="user:mgr")  # named ten days after the hand-raiser
+    result = simulate_routes(app, parse_playbook(starter_text(), "same.yaml"), last=5)
+    [route] = result["routes"]
+    assert route["simulated"]["rule"] != "account_owner" and route["simulated"]["owner"] in ("alice", "ben")
+    assert backtest(app, parse_playbook(starter_text(), "same.yaml"))["active"]["leads_per_rep"].get("felix") is None
+
+
+def test_a_candidate_disqualifier_is_the_reason_a_lead_changes(app, history):
+    data = yaml.safe_load(starter_text())
+    data["qualification"]["rules"] = [*data["qualification"].get("rules", []),
+                                      {"id": "small_company", "when": {"traits.employees": {"<": 500}},
+                                       "reason": "too small"}]
+    result = backtest(app, parse_playbook(yaml.safe_dump(data, sort_keys=False), "dq.yaml"))
+    warm = next(row for row in result["changed"] if row["lead"] == history["warm"])
+    assert warm["to"] == "disqualified" and "small_company" in warm["because"] and warm["at"]

@@ -160,4 +160,11 @@ def test_marketing_backtests_an_edited_playbook_on_the_page_before_activating_it
     assert "1 lead would end in another stage" in tried.text and "warm@corp.example" in tried.text
     assert ">Activate version" in tried.text and playbooks.activation(app.engine) is None  # nothing changed yet
     plain = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": text, "filename": "lower.yaml"})
-    assert "Backtest:" not in plain.text
+    assert "Backtest: the stored history" not in plain.text
+    bad_day = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": text, "filename": "lower.yaml",
+                                                    "backtest": "1", "since": "last week"})
+    assert bad_day.status_code == 400 and "since: not a date (YYYY-MM-DD)" in bad_day.text and "Backtest: the" not in \
+        bad_day.text
+    later = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": text, "filename": "lower.yaml",
+                                                  "backtest": "1", "since": "2030-01-01"})
+    assert "<tr><th scope=\"row\">MQLs</th><td>0</td><td>0</td></tr>" in later.text

@@ -86,6 +86,19 @@ def account_owners(conn: Connection) -> tuple[dict[int, str], dict[str, str]]:
     return by_account, by_domain
 
 
+def account_owner_history(conn: Connection) -> tuple[dict[int, tuple[str, datetime]], dict[str, tuple[str, datetime]]]:
+    """Account owners with the moment each became owner, by account id and by the account's domain (what a
+    simulation of the past reads: an owner made later did not own the company then)."""
+    a, o = t.accounts.c, h.account_owners.c
+    by_account, by_domain = {}, {}
+    for account_id, domain, rep, since in conn.execute(select(o.account_id, a.domain, o.rep, o.set_at)
+                                                       .join(t.accounts, a.id == o.account_id).order_by(o.account_id)):
+        by_account[account_id] = (rep, since)
+        if domain:
+            by_domain.setdefault(domain, (rep, since))
+    return by_account, by_domain
+
+
 def set_rep(app: App, rep_id: str, *, actor: str, active: bool | None = None, capacity: int | None = None,
             daily_quota: int | None = None, weight: float | None = None,
             away: tuple[date, date] | None = None, reset: bool = False) -> dict:

@@ -1,7 +1,8 @@
 """Routing, simulated: who a playbook's teams, reps and rules would give each lead to, with rep loads that build
 up as the simulation assigns. Nothing is stored; the decisions explain themselves as `route-explain` does.
 
-A simulated assignment keeps the rep busy (counts toward `capacity`) for `hold` — the playbook's stale window,
+Handoffs must be routed in time order (a simulated lead frees its rep `hold` later). A simulated assignment keeps
+the rep busy (counts toward `capacity`) for `hold` — the playbook's stale window,
 or two weeks — since a simulation cannot know when the rep would have closed it; it counts toward the rep's
 `daily_quota` on the rep's local day, and toward round robin for good. Standard library only.
 """
@@ -49,6 +50,19 @@ class SimulatedLoads:
 
 def _day(rep, moment: datetime) -> str:
     return moment.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
+
+
+OwnerHistory = tuple[Mapping[int, tuple[str, datetime]], Mapping[str, tuple[str, datetime]]]
+
+
+def owner_at(history: OwnerHistory, account_id: int | None, domain: str | None, at: datetime) -> str | None:
+    """The company's account owner at `at`: an owner named later did not own it then."""
+    by_account, by_domain = history
+    for found in (by_account.get(account_id) if account_id is not None else None,
+                  by_domain.get(domain) if domain else None):
+        if found is not None and found[1] <= at:
+            return found[0]
+    return None
 
 
 def simulate_route(directory: Directory, loads: SimulatedLoads, fields: Mapping[str, Any], function: str,

@@ -13,12 +13,15 @@ Per side:
 - **Precision**: of those MQLs (SALs), the share that converted in the real history — reached opportunity or
   customer, or won a deal. **Recall**: of every lead that converted, the share the playbook would have made an
   MQL or sent to sales.
-- **Routing**: each handoff the playbook would open goes through its routing rules at its own moment, with
-  simulated loads (`handoff/simulation.py`): leads per team and per rep, the share that would have waited in a
-  queue, and the SLA load (handoffs per rep per day, over the days of the range).
-- **Changed**: the leads whose final stage differs, with the move that made the difference.
+- **Routing**: each handoff the playbook would open goes through its routing rules at its own moment, oldest
+  first, with simulated loads (`handoff/simulation.py`) and the account owners of that moment (an owner named
+  later did not own the company then): leads per team and per rep, the share that would have waited in a queue,
+  and the SLA load (handoffs per rep per day, over the days of the range).
+- **Changed**: the leads whose final stage differs, with the move that made the difference and when.
 
-`since` counts moves from that day on (the replay still starts at each lead's first activity).
+`since` counts moves from that day on (the replay still starts at each lead's first activity): MQLs, SALs (an
+MQL accepted after the day counts then), handoffs, and changed leads whose deciding move came after it. Recall
+asks of the leads that converted after it how many each playbook had caught, whenever it did.
 """
 
 from __future__ import annotations
@@ -32,9 +35,16 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from leadrelay.core.app import App
-from leadrelay.handoff.directory import account_owners
+from leadrelay.core.time import utc_iso
+from leadrelay.handoff.directory import account_owner_history
 from leadrelay.handoff.model import MARKETING, handoff_need
-from leadrelay.handoff.simulation import HOLD, SimulatedLoads, simulate_route
+from leadrelay.handoff.simulation import (
+    HOLD,
+    OwnerHistory,
+    SimulatedLoads,
+    owner_at,
+    simulate_route,
+)
 from leadrelay.lead import store as repo
 from leadrelay.lead.engine import Outcome, process, sort_key
 from leadrelay.lead.lifecycle import StageChange
@@ -59,24 +69,40 @@ class Side:
     loads: SimulatedLoads
     mqls: Counter = field(default_factory=Counter)  # month -> leads
     sals: Counter = field(default_factory=Counter)
-    mql_leads: set = field(default_factory=set)
+    mql_leads: set = field(default_factory=set)  # counted (in the range)
     sal_leads: set = field(default_factory=set)
-    caught: set = field(default_factory=set)  # made an MQL or sent to sales
+    mql_seen: set = field(default_factory=set)  # ever
+    sal_seen: set = field(default_factory=set)
+    caught: set = field(default_factory=set)  # made an MQL or sent to sales, ever
+    pending: list = field(default_factory=list)  # handoffs to route, in time order once every lead is replayed
     teams: Counter = field(default_factory=Counter)
     reps: Counter = field(default_factory=Counter)
     handoffs: int = 0
     queued: int = 0
 
-    def result(self, converters: set[int], days: int) -> dict[str, Any]:
+    def route(self, owners: OwnerHistory) -> None:
+        """Route the handoffs the replay found, oldest first (loads build up in time order)."""
+        for at, _, fields, function, account_id, domain in sorted(self.pending, key=lambda item: item[:2]):
+            decision = simulate_route(self.directory, self.loads, fields, function, at,
+                                      account_owner=owner_at(owners, account_id, domain, at))
+            self.handoffs += 1
+            self.queued += decision.owner is None
+            self.teams[decision.team or "(no team)"] += 1
+            if decision.owner is not None:
+                self.reps[decision.owner] += 1
+
+    def result(self, converters: set[int], recall_base: set[int], days: int) -> dict[str, Any]:
         def precision(leads: set[int]) -> float | None:
             return round(len(leads & converters) / len(leads), 4) if leads else None
+
+        def recall(caught: set[int]) -> float | None:
+            return round(len(caught & recall_base) / len(recall_base), 4) if recall_base else None
 
         return {
             "mqls": len(self.mql_leads), "sals": len(self.sal_leads),
             "mqls_per_month": dict(sorted(self.mqls.items())), "sals_per_month": dict(sorted(self.sals.items())),
             "mql_precision": precision(self.mql_leads), "sal_precision": precision(self.sal_leads),
-            "mql_recall": round(len(self.mql_leads & converters) / len(converters), 4) if converters else None,
-            "recall": round(len(self.caught & converters) / len(converters), 4) if converters else None,
+            "mql_recall": recall(self.mql_seen), "recall": recall(self.caught),
             "handoffs": self.handoffs, "queued_share": round(self.queued / self.handoffs, 4) if self.handoffs else None,
             "leads_per_team": dict(sorted(self.teams.items())), "leads_per_rep": dict(sorted(self.reps.items())),
             "load_per_rep": {rep: round(n / days, 3) for rep, n in sorted(self.reps.items())},
@@ -92,9 +118,9 @@ def backtest(app: App, candidate: Playbook, *, since: date | None = None) -> dic
     changed, changed_count, leads, activities = [], 0, 0, 0
     first = last = None
     with app.engine.connect() as conn:
-        converters = _converters(conn)
+        converted = _converters(conn)
         accepted = _accepted(conn)
-        owners = account_owners(conn)
+        owners = account_owner_history(conn)
         for ids in _lead_ids(conn):
             stored = repo.load_leads(conn, ids)
             acts = repo.lead_activities(conn, ids)
@@ -106,22 +132,32 @@ def backtest(app: App, candidate: Playbook, *, since: date | None = None) -> dic
                 activities += len(history)
                 first = min(first or history[0].occurred_at, history[0].occurred_at)
                 last = max(last or history[-1].occurred_at, history[-1].occurred_at)
-                finals = {}
-                for name, side in sides.items():
-                    finals[name] = _replay(side, stored[lead_id], history, start, accepted.get(lead_id), owners)
+                finals = {name: _replay(side, stored[lead_id], history, start, accepted.get(lead_id))
+                          for name, side in sides.items()}
                 (was, was_move), (now, now_move) = finals["active"], finals["candidate"]
-                if was != now:
-                    changed_count += 1
-                    if len(changed) < SHOWN_CHANGES:
-                        changed.append({"lead": lead_id, "email": stored[lead_id].email, "from": _name(was),
-                                        "to": _name(now), "because": _because(was, was_move, now, now_move)})
+                if was == now:
+                    continue
+                deciding, because = _because(was, was_move, now, now_move)
+                if start is not None and deciding is not None and deciding.at < start:
+                    continue  # it changed before the range
+                changed_count += 1
+                if len(changed) < SHOWN_CHANGES:
+                    changed.append({"lead": lead_id, "email": stored[lead_id].email, "from": _name(was),
+                                    "to": _name(now), "at": utc_iso(deciding.at) if deciding else None,
+                                    "because": because})
+    for side in sides.values():
+        side.route(owners)
     days = max(1, ((last - max(first, start) if start else last - first).days + 1)) if first else 1
+    # Recall asks of the leads that converted in the range (all of them without `since`) how many each
+    # playbook had made an MQL or sent to sales, whenever it did.
+    recall_base = {lead for lead, at in converted.items() if start is None or at >= start}
     seconds = time.perf_counter() - started
     return {
         "since": since.isoformat() if since else None, "leads": leads, "activities": activities,
-        "converters": len(converters), "days": days,
-        "active": sides["active"].result(converters, days) | {"version": active_rules.version},
-        "candidate": sides["candidate"].result(converters, days) | {"version": candidate.rules.version},
+        "converters": len(recall_base), "days": days,
+        "active": sides["active"].result(set(converted), recall_base, days) | {"version": active_rules.version},
+        "candidate": sides["candidate"].result(set(converted), recall_base, days) | {
+            "version": candidate.rules.version},
         "changed_count": changed_count, "changed": changed,
         "seconds": round(seconds, 3), "activities_per_second": round(2 * activities / seconds) if seconds else None,
     }
@@ -135,60 +171,63 @@ def _side(rules: Rules) -> Side:
     return Side(quiet, directory, SimulatedLoads(directory, hold))
 
 
-def _replay(side: Side, stored: Lead, history: list, start: datetime | None, accepted_at: datetime | None,
-            owners: tuple[dict, dict]) -> tuple[Stage | None, StageChange | None]:
-    """One lead through one playbook, activity by activity (routing reads the lead as it is at each move)."""
+def _replay(side: Side, stored: Lead, history: list, start: datetime | None,
+            accepted_at: datetime | None) -> tuple[Stage | None, StageChange | None]:
+    """One lead through one playbook, activity by activity (a handoff records the lead as it is at its move)."""
     lead = Lead(id=stored.id, account_id=stored.account_id, account=stored.account)
     outcome = Outcome()
     for activity in history:
         seen = len(outcome.stage_changes)
         process(lead, [activity], side.rules, outcome)
         for change in outcome.stage_changes[seen:]:
-            if start is None or change.at >= start:
-                _count(side, lead, change, accepted_at, owners)
+            _count(side, lead, change, start, accepted_at)
     moves = outcome.stage_changes
     return lead.stage, (moves[-1] if moves else None)
 
 
-def _count(side: Side, lead: Lead, change: StageChange, accepted_at: datetime | None, owners) -> None:
-    month = change.at.strftime("%Y-%m")
-    if change.to_stage is Stage.MQL and lead.id not in side.mql_leads:
-        side.mql_leads.add(lead.id)
-        side.mqls[month] += 1
+def _count(side: Side, lead: Lead, change: StageChange, start: datetime | None, accepted_at: datetime | None) -> None:
+    """Count a move into the side's figures (those in the range), and note the handoff it opens."""
+    def in_range(at: datetime) -> bool:
+        return start is None or at >= start
+
+    if change.to_stage is Stage.MQL and lead.id not in side.mql_seen:
+        side.mql_seen.add(lead.id)
         side.caught.add(lead.id)
-        if accepted_at is not None and lead.id not in side.sal_leads:  # sales accepted it in the real history
+        if in_range(change.at):
+            side.mql_leads.add(lead.id)
+            side.mqls[change.at.strftime("%Y-%m")] += 1
+        if accepted_at is not None and lead.id not in side.sal_seen:  # sales accepted it in the real history
+            side.sal_seen.add(lead.id)
+            sal_at = max(accepted_at, change.at)
+            if in_range(sal_at):
+                side.sal_leads.add(lead.id)
+                side.sals[sal_at.strftime("%Y-%m")] += 1
+    elif change.to_stage is Stage.SAL and lead.id not in side.sal_seen:
+        side.sal_seen.add(lead.id)
+        side.caught.add(lead.id)
+        if in_range(change.at):
             side.sal_leads.add(lead.id)
-            side.sals[max(accepted_at, change.at).strftime("%Y-%m")] += 1
-    elif change.to_stage is Stage.SAL and lead.id not in side.sal_leads:
-        side.sal_leads.add(lead.id)
-        side.sals[month] += 1
-        side.caught.add(lead.id)
+            side.sals[change.at.strftime("%Y-%m")] += 1
     need = handoff_need(change, side.rules.stage_owners)
-    if need.kind is None or need.to_function == MARKETING or change.to_stage is Stage.DISQUALIFIED:
+    if need.kind is None or need.to_function == MARKETING or change.to_stage is Stage.DISQUALIFIED \
+            or not in_range(change.at):
         return
-    by_account, by_domain = owners
-    owner = by_account.get(lead.account_id) or by_domain.get(lead.company_domain)
-    decision = simulate_route(side.directory, side.loads, lead.lead_fields(lead.scoring.engagement),
-                              need.to_function, change.at, account_owner=owner)
-    side.handoffs += 1
-    side.queued += decision.owner is None
-    side.teams[decision.team or "(no team)"] += 1
-    if decision.owner is not None:
-        side.reps[decision.owner] += 1
+    side.pending.append((change.at, lead.id, lead.lead_fields(lead.scoring.engagement), need.to_function,
+                         lead.account_id, lead.company_domain))
 
 
 def _because(was: Stage | None, was_move: StageChange | None, now: Stage | None,
-             now_move: StageChange | None) -> str:
-    """The move that made the difference: the candidate's last one, or the active playbook's it does not make."""
-    if now_move is not None and (was is None or now is None or _rank(now) >= _rank(was)):
-        return f"{now_move.actor}: {now_move.reason}"
+             now_move: StageChange | None) -> tuple[StageChange | None, str]:
+    """The move that made the difference, and why: the candidate's last move when it takes the lead further (or
+    disqualifies it), else the active playbook's last move, which the candidate does not make."""
+    candidate_decides = now is Stage.DISQUALIFIED or (
+        was is not Stage.DISQUALIFIED and (was is None or (now is not None and now.rank >= was.rank)))
+    if candidate_decides and now_move is not None:
+        return now_move, f"{now_move.actor}: {now_move.reason}"
     if was_move is not None:
-        return f"the candidate does not make this move of the active playbook: {was_move.actor}: {was_move.reason}"
-    return "-"
-
-
-def _rank(stage: Stage | None) -> int:
-    return -1 if stage is None else stage.rank
+        return was_move, (f"the candidate does not make this move of the active playbook: {was_move.actor}: "
+                          f"{was_move.reason}")
+    return None, "-"
 
 
 def _name(stage: Stage | None) -> str | None:
@@ -206,11 +245,15 @@ def _lead_ids(conn: Connection):
         yield ids
 
 
-def _converters(conn: Connection) -> set[int]:
-    """Leads that converted in the real history: reached opportunity or customer, or won a deal."""
+def _converters(conn: Connection) -> dict[int, datetime]:
+    """Leads that converted in the real history, with when: reached opportunity or customer, or won a deal."""
     c, d = t.stage_changes.c, s.opportunities.c
-    found = set(conn.scalars(select(c.lead_id).where(c.to_stage.in_(CONVERTED)).distinct()))
-    return found | set(conn.scalars(select(d.lead_id).where(d.status == "won", d.lead_id.is_not(None)).distinct()))
+    found: dict[int, datetime] = dict(conn.execute(select(c.lead_id, func.min(c.at)).where(c.to_stage.in_(CONVERTED))
+                                                   .group_by(c.lead_id)).all())
+    for lead_id, at in conn.execute(select(d.lead_id, func.min(d.closed_at)).where(
+            d.status == "won", d.lead_id.is_not(None), d.closed_at.is_not(None)).group_by(d.lead_id)):
+        found[lead_id] = min(found.get(lead_id, at), at)
+    return found
 
 
 def _accepted(conn: Connection) -> dict[int, datetime]:

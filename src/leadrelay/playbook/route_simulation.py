@@ -1,10 +1,13 @@
 """Routing simulation: who a candidate playbook's teams, reps and routing rules would have given leads to.
 
 One lead (`lead`): its latest handoff to sales, routed by the candidate at the moment it opened, from the reps'
-loads in the store now. A batch (`last`): the last N handoffs to sales, oldest first, from empty loads that
-build up as the simulation assigns (`handoff/simulation.py`). Each answer carries every candidate rep and why
-each was skipped — the explanation `leads route-explain` gives — beside who really got the lead. Nothing in
-the store changes.
+loads in the store now (less the lead itself). A batch (`last`): the last N handoffs to sales (SDRs and AEs),
+oldest first, from empty loads that build up as the simulation assigns (`handoff/simulation.py`). Account
+owners count from when they were named. Each answer carries every candidate rep and why each was skipped — the
+explanation `leads route-explain` gives — beside who really got the lead. Nothing in the store changes.
+
+Since the loads are simulated, a rep can differ from who really got the lead even with the active playbook:
+compare a candidate with the active playbook run the same way.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from sqlalchemy import select
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput
 from leadrelay.core.time import utc_iso
-from leadrelay.handoff.directory import account_owners, rep_loads
-from leadrelay.handoff.model import MARKETING
-from leadrelay.handoff.simulation import HOLD, SimulatedLoads, simulate_route
+from leadrelay.handoff.directory import account_owner_history, rep_loads
+from leadrelay.handoff.model import OWNED_STATUSES
+from leadrelay.handoff.routing import SALES_FUNCTIONS, Load
+from leadrelay.handoff.simulation import HOLD, SimulatedLoads, owner_at, simulate_route
 from leadrelay.lead import store as repo
 from leadrelay.lead.queries import lead_id_for
 from leadrelay.playbook.loader import Playbook
@@ -39,28 +43,35 @@ def simulate_routes(app: App, candidate: Playbook, *, lead: str | int | None = N
     directory = candidate.rules.handoff.directory
     c = h.handoffs.c
     with app.engine.connect() as conn:
-        query = select(c.id, c.lead_id, c.to_function, c.opened_at).where(c.to_function != MARKETING)
+        query = select(c.id, c.lead_id, c.to_function, c.opened_at, c.status, c.owner).where(
+            c.to_function.in_(sorted(SALES_FUNCTIONS)))
         if lead is not None:
             lead_id = lead_id_for(conn, lead)
             handoffs = conn.execute(query.where(c.lead_id == lead_id).order_by(c.id.desc()).limit(1)).all()
             if not handoffs:
                 raise InvalidInput(f"lead {lead_id} was never handed to sales: there is nothing to route")
-            loads = SimulatedLoads(directory, candidate.rules.handoff.stale_after or HOLD,
-                                   start=rep_loads(conn, directory, now))
+            start = rep_loads(conn, directory, now)
+            mine = handoffs[0]
+            if mine.status in OWNED_STATUSES and mine.owner in start:  # the lead itself is not a load on its rep
+                was = start[mine.owner]
+                start[mine.owner] = Load(open=max(was.open - 1, 0), today=was.today, total=was.total)
+            loads = SimulatedLoads(directory, candidate.rules.handoff.stale_after or HOLD, start=start)
         else:
             handoffs = conn.execute(query.order_by(c.opened_at.desc(), c.id.desc()).limit(last)).all()[::-1]
+            if not handoffs:
+                raise InvalidInput("the store has no handoffs to sales yet: there is nothing to route")
             loads = SimulatedLoads(directory, candidate.rules.handoff.stale_after or HOLD)
         leads = repo.load_leads(conn, sorted({row.lead_id for row in handoffs}))
         actual = _first_decisions(conn, [row.id for row in handoffs])
-        by_account, by_domain = account_owners(conn)
+        owners = account_owner_history(conn)
     rows, real, simulated = [], Counter(), Counter()
     for row in handoffs:
         found = leads.get(row.lead_id)
         if found is None:
             continue  # merged into another lead since
-        owner = by_account.get(found.account_id) or by_domain.get(found.company_domain)
         decision = simulate_route(directory, loads, found.lead_fields(found.scoring.engagement), row.to_function,
-                                  row.opened_at, account_owner=owner)
+                                  row.opened_at,
+                                  account_owner=owner_at(owners, found.account_id, found.company_domain, row.opened_at))
         was = actual.get(row.id) or {}
         real[was.get("owner") or "(queued)"] += 1
         simulated[decision.owner or "(queued)"] += 1

@@ -8,6 +8,7 @@ leads (run `leadrelay rescore` for that).
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 from fastapi import APIRouter, Depends, Request
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api.auth import allow, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
-from leadrelay.entrypoints.api.errors import error_responses
+from leadrelay.entrypoints.api.errors import Overloaded, error_responses
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.entrypoints.api.schemas import SafeText
 from leadrelay.playbook import service as playbooks
@@ -125,6 +126,7 @@ class ChangedLead(BaseModel):
     email: str | None
     from_: str | None = Field(alias="from", description="Its final stage under the active playbook.")
     to: str | None = Field(description="Its final stage under the candidate.")
+    at: str | None = Field(description="When the move that made the difference happened.")
     because: str = Field(description="The move that made the difference, with its rule.")
 
 
@@ -143,15 +145,24 @@ class Backtest(BaseModel):
 
 
 @router.post("/backtest", response_model=Backtest, response_model_by_alias=True,
-             summary="Backtest a candidate playbook on the stored history", responses=error_responses(400))
+             summary="Backtest a candidate playbook on the stored history")
 def backtest(body: BacktestRequest, app: App = Depends(current_app),
              caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> dict:
     """Replay the stored history through the candidate and the active playbook, side by side: MQLs and SALs per
     month, precision and recall against what converted, routing and SLA load, and the leads that would change
-    stage. Nothing in the store changes and nobody is told. A candidate that does not validate: 400 with every
-    issue as FILE:LINE."""
+    stage. Nothing in the store changes and nobody is told. A candidate that does not validate: 422 with every
+    issue as FILE:LINE. One backtest runs at a time per process (it takes seconds of CPU): another meanwhile gets
+    429 with Retry-After."""
     candidate = parse_playbook(body.text, body.filename)
-    return run_backtest(app, candidate, since=body.since)
+    if not _BACKTESTING.acquire(blocking=False):
+        raise Overloaded("a backtest is running in this process: retry in a few seconds")
+    try:
+        return run_backtest(app, candidate, since=body.since)
+    finally:
+        _BACKTESTING.release()
+
+
+_BACKTESTING = threading.Lock()  # a backtest holds the CPU for seconds: one at a time, so requests keep flowing
 
 
 @router.post("/activate", response_model=ActivePlaybook, summary="Activate a playbook version",

@@ -83,6 +83,8 @@ def backtest(
     except ValueError:
         raise typer.BadParameter(f"not a date (YYYY-MM-DD): {since!r}", param_hint="--since") from None
     result = run_backtest(state(ctx).app(), candidate, since=day)
+    if not result["activities"]:
+        raise InvalidInput("the store has no activities yet: there is no history to replay")
     if as_json:
         print_json(result)
         return
@@ -92,7 +94,7 @@ def backtest(
 def print_backtest(result: dict, show: int) -> None:
     from rich.table import Table
 
-    from leadrelay.entrypoints.cli.output import fmt
+    from leadrelay.entrypoints.cli.output import fmt, when
 
     active, candidate = result["active"], result["candidate"]
 
@@ -122,7 +124,9 @@ def print_backtest(result: dict, show: int) -> None:
                   f"converted in the real history. Replayed {result['activities_per_second']} activities/s "
                   f"({result['seconds']} s for both playbooks).", highlight=False)
     if result["changed"] and show:
-        changed = Table("lead", "email", "active", "candidate", "because", title="Leads that would change stage")
+        changed = Table("lead", "email", "active", "candidate", "when", "because",
+                        title="Leads that would change stage")
         for row in result["changed"][:show]:
-            changed.add_row(str(row["lead"]), fmt(row["email"]), fmt(row["from"]), fmt(row["to"]), row["because"])
+            changed.add_row(str(row["lead"]), fmt(row["email"]), fmt(row["from"]), fmt(row["to"]), when(row["at"]),
+                            row["because"])
         console.print(changed)

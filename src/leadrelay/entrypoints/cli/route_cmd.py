@@ -34,8 +34,8 @@ def simulate(
         sim, was = row["simulated"], row["actual"]
         mark = "changed" if row["changed"] else "same"
         console.print(f"lead {row['lead']} {fmt(row['email'])}, handed to {row['function']} at "
-                      f"{when(row['opened_at'])}: [bold]{fmt(sim['owner'])}[/bold] (rule {fmt(sim['rule'])} → team "
-                      f"{fmt(sim['team'])}; {sim['reason']}); really {fmt(was.get('owner'))} — {mark}", highlight=False)
+                      f"{when(row['opened_at'])}: [bold]{fmt(sim['owner'])}[/bold] ({sim['reason']}); really "
+                      f"{fmt(was.get('owner'))} — {mark}", highlight=False)
         for candidate_rep in sim["candidates"]:
             console.print(f"    {candidate_rep['rep']}: {candidate_rep['skipped'] or 'eligible'}", highlight=False)
     if len(result["routes"]) > 1:

@@ -10,6 +10,7 @@ through the same service functions as the API and the CLI.
 from __future__ import annotations
 
 import difflib
+from datetime import date
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -77,7 +78,8 @@ def _playbook(request: Request, app: App, signed, *, status: int = 200, **contex
 
 @router.post("/ops/playbook/check", response_class=HTMLResponse)
 def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
-                   filename: str = Form(playbooks.DEFAULT_FILENAME), backtest: str = Form("")) -> Response:
+                   filename: str = Form(playbooks.DEFAULT_FILENAME), backtest: str = Form(""),
+                   since: str = Form("")) -> Response:
     """Validate an edited playbook: every problem as FILE:LINE: path: message; when valid, its diff to the active,
     and with `backtest`, what it would have done to the stored history beside the active playbook."""
     form = posted(request, csrf, *PLAYBOOK_ROLES)
@@ -92,9 +94,15 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
     version, issues = playbooks.check(text, filename)
     changes = diff_lines(app.playbook.text, text, f"version {app.playbook.version} (active)", filename) \
         if not issues else None
-    tried = run_backtest(app, parse_playbook(text, filename)) if backtest and not issues else None
+    day = None
+    if backtest and since.strip():
+        try:
+            day = date.fromisoformat(since.strip())
+        except ValueError:
+            issues = [*issues, f"since: not a date (YYYY-MM-DD): {since.strip()[:40]!r}"]
+    tried = run_backtest(app, parse_playbook(text, filename), since=day) if backtest and not issues else None
     return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=issues,
-                     candidate_version=version, candidate_changes=changes, backtest=tried,
+                     candidate_version=version, candidate_changes=changes, backtest=tried, since=since.strip(),
                      status=400 if issues else 200)
 
 
