@@ -165,3 +165,17 @@ sla:
     assert any(issue.startswith("bad.yaml:10: ") and "no follow_up deadline" in issue for issue in issues), issues
     fixed = validate(text.replace("accept_within: 1h", "follow_up_within: 1d"), "ok.yaml")
     assert not any("follow_up" in issue for issue in fixed), fixed
+
+
+def test_the_readmes_meetings_example_is_a_valid_playbook():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Meetings: booked, rescheduled, held, no-show, canceled", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    rules = parse_playbook("name: readme\n" + example, "README.md").rules
+    policy = rules.handoff.policies["hand_raise"]
+    assert policy.follow_up == timedelta(days=1) and [r.action for r in policy.ladders["follow_up"]] == [
+        "notify_manager"]
+    assert rules.handoff.meetings.step_of("call scheduled") is MeetingStep.BOOK
+    assert rules.handoff.meetings.credit == Credit(1, "refund", "refund", "move")
