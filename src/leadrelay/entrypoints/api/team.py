@@ -58,7 +58,9 @@ class Rep(BaseModel):
     weight: float
     open_leads: int
     assigned_today: int
-    assigned_total: int
+    assigned_total: int = Field(description="What round robin weighs: every lead ever assigned, plus the credit of "
+                                            "booked meetings (the playbook's meetings.credit), less what was taken "
+                                            "back.")
     away: list[list[str]] = Field(description="[from, to] dates (inclusive), from the playbook and run-time changes.")
     timezone: str
     manager: str | None = Field(description="The manager's email.")

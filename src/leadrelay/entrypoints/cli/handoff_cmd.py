@@ -106,10 +106,11 @@ def reps_list(ctx: typer.Context, as_json: bool = JSON) -> None:
 def print_reps(rows: list[dict]) -> None:
     from rich.table import Table
 
-    table = Table("rep", "team", "active", "open/capacity", "today/quota", "weight", "away", "timezone")
+    table = Table("rep", "team", "active", "open/capacity", "today/quota", "round robin", "weight", "away",
+                  "timezone", caption="round robin: leads ever assigned plus booked meetings' credit")
     for r in rows:
         table.add_row(r["id"], r["team"], "yes" if r["active"] else "no", f"{r['open_leads']}/{fmt(r['capacity'])}",
-                      f"{r['assigned_today']}/{fmt(r['daily_quota'])}", fmt(r["weight"]),
+                      f"{r['assigned_today']}/{fmt(r['daily_quota'])}", str(r["assigned_total"]), fmt(r["weight"]),
                       ", ".join(f"{a}..{b}" for a, b in r["away"]) or "-", r["timezone"])
     console.print(table)
 
