@@ -290,6 +290,19 @@ def test_teams_reps_and_changing_a_rep_at_run_time(client, app, tokens, clock):
                           {"rep": "zoe", "skipped": None}]
 
 
+def test_a_manager_cannot_take_another_teams_account_for_their_team(client, app, tokens):
+    """Account-owner routing would send that company's leads, and its customers' expansions, to their rep."""
+    with app.engine.begin() as conn:
+        conn.execute(insert(t.accounts).values(group_id="rival-co", domain="rival.io", name="Rival", traits={},
+                                               created_at=T0, updated_at=T0))
+    ok(client.put("/api/accounts/rival.io/owner", json={"rep": "chloe"}, headers=bearer(tokens.admin)))
+    error(client.put("/api/accounts/rival-co/owner", json={"rep": "zoe"}, headers=bearer(tokens.manager)), 403,
+          "forbidden", "account 'rival-co' is owned by chloe, who is not in your team: their manager or an admin "
+          "can give it to someone else")
+    with app.engine.connect() as conn:
+        assert conn.scalar(select(h.account_owners.c.rep)) == "chloe"  # unchanged
+
+
 def test_an_account_owner_gets_the_accounts_new_leads(client, app, tokens):
     with app.engine.begin() as conn:
         account = conn.execute(insert(t.accounts).values(group_id="acme-co", domain="acme.io", name="Acme",
@@ -301,6 +314,7 @@ def test_an_account_owner_gets_the_accounts_new_leads(client, app, tokens):
     assert ok(client.put(f"/api/accounts/{account}/owner", json={"rep": "chloe"},
                          headers=bearer(tokens.admin))) == {
         "account": account, "name": "Acme", "domain": "acme.io", "owner": "chloe"}
+    ok(client.put("/api/accounts/acme-co/owner", json={"rep": "ben"}, headers=bearer(tokens.admin)))
     assert ok(client.put("/api/accounts/acme-co/owner", json={"rep": "zoe"}, headers=manager))["owner"] == "zoe"
     error(client.put("/api/accounts/acme.io/owner", json={"rep": "chloe"}, headers=manager), 403, "forbidden",
           "a manager may only give accounts to the reps of their team (sdr_na)")

@@ -147,17 +147,30 @@ def list_reps(app: App) -> list[dict]:
     return [rep_summary(directory, loads, rep_id) for rep_id in directory.reps]
 
 
+def _account(conn: Connection, account: str):
+    """The account an id, group id or domain names; NotFound if none."""
+    a = t.accounts.c
+    by_id = a.id == int(account) if account.isascii() and account.isdigit() and len(account) < 19 else False
+    query = select(a.id, a.name, a.domain).where((a.group_id == account) | (a.domain == account.lower()) | by_id)
+    row = conn.execute(query.order_by(a.id).limit(1)).first()
+    if row is None:
+        raise NotFound(f"no account '{account}' (give an account id, group id or domain)")
+    return row
+
+
+def account_owner_of(app: App, account: str) -> str | None:
+    """Who owns the account now (None: nobody); NotFound if there is no such account."""
+    with app.engine.connect() as conn:
+        row = _account(conn, account)
+        return conn.scalar(select(h.account_owners.c.rep).where(h.account_owners.c.account_id == row.id))
+
+
 def set_account_owner(app: App, account: str, rep_id: str, *, actor: str) -> dict:
     """Make a rep the owner of an account (by account id, group id or domain)."""
     if rep_id not in app.playbook.rules.handoff.directory.reps:
         raise NotFound(f"no rep '{rep_id}' in the playbook")
-    a = t.accounts.c
     with transaction(app.engine) as conn:
-        query = select(a.id, a.name, a.domain).where(
-            (a.group_id == account) | (a.domain == account.lower()) | (a.id == int(account) if account.isascii() and account.isdigit() and len(account) < 19 else False))
-        row = conn.execute(query.order_by(a.id).limit(1)).first()
-        if row is None:
-            raise NotFound(f"no account '{account}' (give an account id, group id or domain)")
+        row = _account(conn, account)
         o = h.account_owners.c
         conn.execute(h.account_owners.delete().where(o.account_id == row.id))
         conn.execute(insert(h.account_owners).values(account_id=row.id, rep=rep_id, set_by=actor, set_at=app.clock()))

@@ -4,7 +4,7 @@
 reps in the caller's scope with run-time overrides applied and their load (a rep:
 themselves; a manager: their team; admin and marketing: everyone). `PATCH /api/reps/{id}`
 and `POST /api/reps/{id}/away` change a rep at run time, and `PUT /api/accounts/{account}/owner`
-gives an account to a rep (a manager: the reps of their team). The playbook stays as
+gives an account to a rep (a manager: the reps of their team, and only accounts nobody or their team owns). The playbook stays as
 written; these are the same overrides as `leadrelay reps set|away` and `leadrelay accounts owner`.
 """
 
@@ -20,10 +20,10 @@ from leadrelay.bootstrap import App
 from leadrelay.core.errors import NotFound
 from leadrelay.entrypoints.api import authz
 from leadrelay.entrypoints.api.auth import allow, current_app
-from leadrelay.entrypoints.api.authz import Action, Caller
-from leadrelay.entrypoints.api.errors import error_responses
+from leadrelay.entrypoints.api.authz import Action, Caller, Role
+from leadrelay.entrypoints.api.errors import Forbidden, error_responses
 from leadrelay.entrypoints.api.schemas import SafeText
-from leadrelay.handoff.directory import list_reps, set_account_owner, set_rep
+from leadrelay.handoff.directory import account_owner_of, list_reps, set_account_owner, set_rep
 
 router = APIRouter(prefix="/api", tags=["team"], responses=error_responses(400, 401, 403, 422, 429, 503))
 
@@ -163,4 +163,9 @@ def account_owner(
     text = account.strip()
     if not text or (text.isdigit() and not (text.isascii() and 0 < int(text) <= _MAX_ID)):
         raise NotFound(f"no account '{text}' (give an account id, group id or domain)")  # no id the store can hold
+    if caller.role is Role.MANAGER:  # a manager gives their team's accounts, and new ones: never another team's
+        current = account_owner_of(app, text)
+        if current is not None and current not in authz.team_members(app.playbook, caller.token.team):
+            raise Forbidden(f"account '{text}' is owned by {current}, who is not in your team: their manager or "
+                            "an admin can give it to someone else")
     return set_account_owner(app, text, body.rep, actor=caller.actor)
