@@ -337,3 +337,22 @@ def test_missing_file(tmp_path):
         load_yaml_file(path)
     assert caught.value.issues == [f"{path}: cannot read: No such file or directory"]
     assert caught.value.code == "invalid_playbook"
+
+
+def _alias_bomb(levels: int) -> str:
+    """A few hundred bytes that expand to 10**(levels + 1) values."""
+    lines = ["name: bomb", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_playbook_that_expands_to_a_billion_values_through_aliases_is_refused_before_it_is_expanded():
+    with pytest.raises(InvalidPlaybook) as info:
+        load_yaml(_alias_bomb(8), "bomb.yaml")  # 530 bytes
+    assert info.value.issues == ["bomb.yaml:1: the playbook expands to over 200,000 values through YAML aliases "
+                                 "(&anchor / *alias): write the values out, or use fewer aliases"]
+
+
+def test_a_playbook_that_shares_values_through_a_few_aliases_still_loads():
+    data, _ = load_yaml(_alias_bomb(3) + "b: &b {k: v}\nc: [*b, *b]\n", "fine.yaml")  # 10,000 values
+    assert len(data["a3"]) == 10 and data["c"] == [{"k": "v"}, {"k": "v"}]

@@ -66,6 +66,39 @@ class SourceMap:
         return at, self.lines.get(at)
 
 
+MAX_VALUES = 200_000  # a playbook is a few thousand values; aliases could expand a few KB into billions
+
+
+def _children(node) -> list:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, SequenceNode) else []
+
+
+def _expanded_size(root) -> int:
+    """How many values the document holds once every alias is expanded, counted without expanding them
+    (each node once, however many aliases point at it); at most `MAX_VALUES + 1`. An alias inside its own anchor
+    counts once here: the builder refuses it with its own message."""
+    sizes: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            sizes[key] = min(MAX_VALUES + 1, 1 + sum(sizes.get(id(child), 1) for child in _children(node)))
+            ancestors.discard(key)
+            continue
+        if key in sizes:
+            continue
+        if key in ancestors:
+            continue  # an alias inside its own anchor
+        ancestors.add(key)
+        stack.append((node, True))
+        stack += [(child, False) for child in _children(node) if id(child) not in sizes]
+    return sizes[id(root)]
+
+
 def load_yaml(text: str, filename: str) -> tuple[object, SourceMap]:
     """Parse one YAML document (safe tags only) into plain data plus its `SourceMap`.
 
@@ -86,6 +119,10 @@ def load_yaml(text: str, filename: str) -> tuple[object, SourceMap]:
             # An empty document still yields a null scalar, placed after any comments.
             line = _line(root) if root is not None and root.value != "" else 1
             raise _invalid(filename, [f"{filename}:{line}: {NOT_A_MAPPING}"])
+        size = _expanded_size(root)
+        if size > MAX_VALUES:
+            raise _invalid(filename, [f"{filename}:1: the playbook expands to over {MAX_VALUES:,} values through "
+                                      "YAML aliases (&anchor / *alias): write the values out, or use fewer aliases"])
         builder = _Builder(loader, source)
         data = builder.build(root, (), _line(root))
     except yaml.YAMLError as exc:

@@ -4,8 +4,9 @@
 reps in the caller's scope with run-time overrides applied and their load (a rep:
 themselves; a manager: their team; admin and marketing: everyone). `PATCH /api/reps/{id}`
 and `POST /api/reps/{id}/away` change a rep at run time, and `PUT /api/accounts/{account}/owner`
-gives an account to a rep (a manager: the reps of their team, and only accounts nobody or their team owns). The playbook stays as
-written; these are the same overrides as `leadrelay reps set|away` and `leadrelay accounts owner`.
+gives an account to a rep (a manager: the reps of their team, and only accounts nobody or their team owns).
+The playbook stays as written; these are the same overrides as `leadrelay reps set|away` and
+`leadrelay accounts owner`.
 """
 
 from __future__ import annotations
