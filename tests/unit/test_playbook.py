@@ -90,3 +90,28 @@ def test_a_missing_file_is_one_clear_error(tmp_path):
     with pytest.raises(InvalidPlaybook) as info:
         load_playbook(tmp_path / "nope.yaml")
     assert info.value.issues == [f"{tmp_path / 'nope.yaml'}: cannot read: No such file or directory"]
+
+
+def test_a_catastrophic_pattern_in_a_persona_or_condition_matches_in_linear_time():
+    """`(a+)+$` against a long title backtracked for minutes in Python's re and froze the server; run in a
+    separate process so a regression fails on its timeout instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    code = (
+        "from leadrelay.playbook.loader import parse_playbook\n"
+        "from leadrelay.lead.qualification import match_persona\n"
+        "p = parse_playbook('name: x\\npersonas: [{id: slow, titles: [\"(a+)+$\"]}]\\n"
+        "alerts: [{id: a, when: {traits.title: {matches: \"(x+x+)+y\"}}}]\\n', 'x.yaml')\n"
+        "title = 'a' * 20000 + '!'\n"
+        "assert match_persona(title, p.rules.personas) is None\n"
+        "assert not p.rules.alerts[0].when({'traits': {'title': 'x' * 20000}})\n"
+        "print('linear')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout.strip() == "linear", done.stderr
+
+
+def test_a_pattern_with_a_backreference_or_a_lookaround_is_refused_with_why():
+    problems = errors("name: x\npersonas:\n  - {id: p, titles: ['(?<!x)vp']}\n")
+    assert problems == ["pb.yaml:3: personas[0].titles: bad regular expression '(?<!x)vp': invalid perl operator: "
+                        "(?<! (backreferences and lookarounds are not supported: patterns run in linear time)"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from leadrelay.handoff.calendar import parse_duration
@@ -17,6 +16,7 @@ from leadrelay.lead.webmail import WEBMAIL_DOMAINS
 from leadrelay.playbook.conditions import compile_condition, fields_of, required_values
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.crosscheck import rep_calendar
+from leadrelay.playbook.patterns import compile_pattern
 from leadrelay.playbook.sales_compiler import compile_sales
 from leadrelay.playbook.schema import PlaybookModel
 
@@ -166,7 +166,7 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         engagement_min=eng.min,
         engagement_max=eng.max,
         personas=tuple(
-            r.Persona(p.id, tuple(re.compile(t, re.IGNORECASE) for t in p.titles)) for p in model.personas
+            r.Persona(p.id, tuple(compile_pattern(t) for t in p.titles)) for p in model.personas
         ),
         disqualifiers=tuple(disqualifiers),
         auto_reopen=q.auto_reopen,

@@ -15,11 +15,12 @@ comparison except `!=`, `not in` and `exists: false`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from leadrelay.playbook.patterns import compile_pattern
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -86,9 +87,9 @@ class Compare(_Strict):
             raise ValueError(f"'{self.field} {op}' needs a text value, got {value!r}")
         if op == "matches":
             try:
-                re.compile(str(value))
-            except re.error as exc:
-                raise ValueError(f"'{self.field} matches': bad regular expression {value!r}: {exc}") from None
+                compile_pattern(str(value))
+            except ValueError as exc:
+                raise ValueError(f"'{self.field} matches': {exc}") from None
         object.__setattr__(self, "op", op)
         return self
 
@@ -262,7 +263,7 @@ def _compile_compare(cond: Compare) -> Predicate:
     if op == "starts with":
         prefix = _fold(str(want))
         return lambda f: isinstance(v := get(f), str) and v.casefold().startswith(prefix)
-    pattern = re.compile(str(want), re.IGNORECASE)
+    pattern = compile_pattern(str(want))
     return lambda f: isinstance(v := get(f), str) and pattern.search(v) is not None
 
 

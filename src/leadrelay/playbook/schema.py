@@ -7,7 +7,6 @@ so a playbook either loads whole or not at all.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -29,6 +28,7 @@ from leadrelay.playbook.handoff_schema import (
     _duration,
 )
 from leadrelay.playbook.notifications import Notifications, Recipient
+from leadrelay.playbook.patterns import compile_pattern
 from leadrelay.playbook.sales_schema import (
     Expansion,
     Frameworks,
@@ -111,10 +111,7 @@ class Persona(Strict):
     @classmethod
     def _regexes(cls, value: list[str]) -> list[str]:
         for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+            compile_pattern(pattern)  # ValueError with why
         return value
 
 
