@@ -15,6 +15,12 @@ through `ingest()`; the time from call to return (committed) is reported as p50/
 each lead is checked to be in sal.
 
     python bench/ingest.py [--activities N] [--json] [--backends sqlite,postgresql]
+                           [--save-messages FILE | --messages FILE] [--playbook FILE]
+
+Two versions of the code on the same data (the demo stream changes as the product grows):
+save the messages once, then feed the file to each version, e.g. an older one checked out
+with `git worktree add /tmp/before COMMIT` and run with `PYTHONPATH=/tmp/before/src`,
+each with its own starter (`--playbook /tmp/before/src/leadrelay/playbook/starter.yaml`).
 
 PostgreSQL: LEADRELAY_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test);
 every run uses fresh schemas (search_path) that are dropped afterwards. Progress goes to stderr.
@@ -43,7 +49,7 @@ from leadrelay.core.errors import StorageUnavailable
 from leadrelay.demo.stream import generate_demo_stream
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.rows import activity_values
-from leadrelay.playbook.loader import starter_playbook
+from leadrelay.playbook.loader import load_playbook, starter_playbook
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import connect, transaction
@@ -70,12 +76,17 @@ class Clock:
         return self.now
 
 
-def make_messages(n: int) -> tuple[list[dict], list[Activity]]:
-    """Exactly n valid, unique demo-stream messages (arrival order) and their parsed activities."""
+PLAYBOOK = None  # --playbook: the playbook to run instead of the starter
+
+def make_messages(n: int, source: list[dict] | None = None) -> tuple[list[dict], list[Activity]]:
+    """Exactly n valid, unique demo-stream messages (arrival order) and their parsed activities; from `source`
+    (messages saved by an earlier run, so two versions of the code can be measured on the same data) when given."""
     visitors = int(n / 11.9 * 1.08) + 50  # ~11.9 messages per visitor in the demo stream
     while True:
         messages, activities, seen = [], [], set()
-        for i, raw in enumerate(generate_demo_stream(seed=7, visitors=visitors, start=START, days=DAYS)):
+        stream = source if source is not None else generate_demo_stream(seed=7, visitors=visitors, start=START,
+                                                                        days=DAYS)
+        for i, raw in enumerate(stream):
             parsed = parse_message(raw, source=SOURCE, received_at=NOW, position=str(i), live=False)
             if isinstance(parsed, Activity) and parsed.message_id not in seen:
                 seen.add(parsed.message_id)
@@ -83,6 +94,8 @@ def make_messages(n: int) -> tuple[list[dict], list[Activity]]:
                 activities.append(parsed)
                 if len(messages) == n:
                     return messages, activities
+        if source is not None:
+            return messages, activities  # a saved file holds what it holds
         visitors = int(visitors * 1.25) + 10
 
 
@@ -124,7 +137,7 @@ def run_raw(url: str, rows: list[dict], n_leads: int, batch: int) -> float:
 
 def run_engine(url: str, messages: list[dict], hand_raisers: bool) -> tuple[float, int, list[float] | None]:
     clock = Clock(NOW)
-    app = bootstrap(Settings(database_url=url), playbook=starter_playbook(), clock=clock)
+    app = bootstrap(Settings(database_url=url), playbook=PLAYBOOK or starter_playbook(), clock=clock)
     try:
         pairs = [(str(i), m) for i, m in enumerate(messages)]
         started = time.perf_counter()
@@ -210,14 +223,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activities", type=int, default=200_000, help="activities to ingest (default 200000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
+    parser.add_argument("--save-messages", metavar="FILE", help="also write the generated messages (JSON lines)")
+    parser.add_argument("--messages", metavar="FILE", help="ingest these saved messages instead of generating: "
+                        "the same data for two versions of the code")
+    parser.add_argument("--playbook", metavar="FILE", help="a playbook file instead of the built-in starter")
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(backends) - {"sqlite", "postgresql"}:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     batch = Settings().batch_size  # the engine default, not tuned for the benchmark
 
-    log(f"generating {args.activities} messages ...")
-    messages, activities = make_messages(args.activities)
+    global PLAYBOOK
+    if args.playbook:
+        PLAYBOOK = load_playbook(args.playbook)
+    saved = None
+    if args.messages:
+        with open(args.messages, encoding="utf-8") as fh:
+            saved = [json.loads(line) for line in fh if line.strip()]
+    log(f"{'reading' if saved is not None else 'generating'} {args.activities} messages ...")
+    messages, activities = make_messages(args.activities, saved)
+    if args.save_messages:
+        with open(args.save_messages, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(m) + "\n" for m in messages)
+    args.activities = len(messages)
     rows, n_leads = raw_rows(activities)
     del activities
     results: dict = {"activities": args.activities, "batch_size": batch, "sqlite": None, "postgresql": None,

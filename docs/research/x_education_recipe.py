@@ -5,7 +5,12 @@ Evaluation: StratifiedKFold(5, shuffle=True, random_state=0), out-of-fold predic
 Everything that is fitted (category encoding, boosting, isotonic calibration, naive-Bayes
 frequencies) is fitted inside each training fold only.
 """
-import csv, json, os, sys, time
+import csv
+import json
+import os
+import sys
+import time
+
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer

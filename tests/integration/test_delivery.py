@@ -32,14 +32,7 @@ from sqlalchemy import func, select, update
 from leadrelay.core.errors import InvalidPlaybook, NotFound
 from leadrelay.delivery import slack as slack_channel
 from leadrelay.delivery import text
-from leadrelay.delivery.dispatcher import (
-    BACKOFF,
-    LEASE,
-    MAX_ATTEMPTS,
-    _claim,
-    deliver_due,
-    retry,
-)
+from leadrelay.delivery.dispatcher import BACKOFF, LEASE, MAX_ATTEMPTS, _claim, deliver_due, retry
 from leadrelay.delivery.notices import EVENT_TYPES, Notice
 from leadrelay.delivery.outbox import enqueue
 from leadrelay.delivery.webhook import generate_secret, unix_seconds

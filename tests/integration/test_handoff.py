@@ -11,12 +11,7 @@ from leadrelay.core.errors import InvalidTransition
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import set_account_owner, set_rep
 from leadrelay.handoff.model import OWNED_STATUSES
-from leadrelay.handoff.queries import (
-    rep_queue,
-    route_explain,
-    sla_report,
-    suppression_list,
-)
+from leadrelay.handoff.queries import rep_queue, route_explain, sla_report, suppression_list
 from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import parse_playbook
 from leadrelay.settings import Settings

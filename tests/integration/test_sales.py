@@ -9,12 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leadrelay.activity.service import ingest
-from leadrelay.core.errors import (
-    InvalidInput,
-    InvalidTransition,
-    LeadRelayError,
-    NotFound,
-)
+from leadrelay.core.errors import InvalidInput, InvalidTransition, LeadRelayError, NotFound
 from leadrelay.demo.deals import work_deals
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.queries import route_explain

@@ -5,13 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leadrelay.lead.stages import Stage
-from leadrelay.reports.cohorts import (
-    Journey,
-    conversion,
-    funnel,
-    period_of,
-    quantile_days,
-)
+from leadrelay.reports.cohorts import Journey, conversion, funnel, period_of, quantile_days
 
 OCT = datetime(2026, 10, 5, 9, tzinfo=UTC)
 NOV = datetime(2026, 11, 2, 9, tzinfo=UTC)

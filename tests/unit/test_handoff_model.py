@@ -5,13 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leadrelay.core.errors import InvalidPlaybook, InvalidTransition
-from leadrelay.handoff.model import (
-    TRANSITIONS,
-    Handoff,
-    HandoffOutcome,
-    HandoffStatus,
-    Step,
-)
+from leadrelay.handoff.model import TRANSITIONS, Handoff, HandoffOutcome, HandoffStatus, Step
 from leadrelay.playbook.loader import parse_playbook, starter_playbook, starter_text
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)

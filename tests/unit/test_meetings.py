@@ -9,13 +9,7 @@ import pytest
 
 from leadrelay.core.errors import InvalidInput, InvalidTransition
 from leadrelay.handoff.meeting_service import read_track
-from leadrelay.handoff.meetings import (
-    Credit,
-    Meeting,
-    MeetingRules,
-    MeetingStatus,
-    MeetingStep,
-)
+from leadrelay.handoff.meetings import Credit, Meeting, MeetingRules, MeetingStatus, MeetingStep
 from leadrelay.handoff.model import Handoff
 from leadrelay.handoff.sla import FOLLOW_UP, Policy, plan, restart
 from leadrelay.lead.activities import Activity

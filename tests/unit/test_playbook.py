@@ -2,12 +2,7 @@ import pytest
 
 from leadrelay.core.errors import InvalidPlaybook
 from leadrelay.lead.stages import Stage
-from leadrelay.playbook.loader import (
-    load_playbook,
-    parse_playbook,
-    starter_playbook,
-    starter_text,
-)
+from leadrelay.playbook.loader import load_playbook, parse_playbook, starter_playbook, starter_text
 
 
 def errors(text: str) -> list[str]:

@@ -1,15 +1,7 @@
 from datetime import UTC, date, datetime
 
 from leadrelay.handoff.calendar import BusinessCalendar
-from leadrelay.handoff.routing import (
-    Directory,
-    Load,
-    Rep,
-    Route,
-    TeamInfo,
-    choose_rep,
-    route,
-)
+from leadrelay.handoff.routing import Directory, Load, Rep, Route, TeamInfo, choose_rep, route
 
 NOW = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)  # a Thursday, 11:00 in Berlin
 BERLIN = BusinessCalendar.parse("Europe/Berlin", {"mon-fri": "09:00-17:00"})

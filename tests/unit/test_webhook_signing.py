@@ -14,14 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leadrelay.delivery.webhook import (
-    SecretError,
-    decode_secret,
-    encode_body,
-    generate_secret,
-    headers_for,
-    sign,
-    unix_seconds,
-    verify,
+    SecretError, decode_secret, encode_body, generate_secret, headers_for, sign, unix_seconds, verify,
 )
 
 # From the reference implementation's tests.

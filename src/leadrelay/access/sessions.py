@@ -16,14 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 
-from leadrelay.access.tokens import (
-    Role,
-    Token,
-    Unauthorized,
-    _token,
-    authenticate,
-    hash_secret,
-)
+from leadrelay.access.tokens import Role, Token, Unauthorized, _token, authenticate, hash_secret
 from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.storage.api_tables import api_tokens, login_links, web_sessions
 from leadrelay.storage.database import transaction

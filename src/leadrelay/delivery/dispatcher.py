@@ -43,14 +43,7 @@ from leadrelay.delivery import slack as slack_channel
 from leadrelay.delivery import webhook
 from leadrelay.delivery.webhook import SecretError, SendResult
 from leadrelay.settings import Settings
-from leadrelay.storage.outbox_tables import (
-    DEAD,
-    DISABLED,
-    PENDING,
-    SENT,
-    endpoints,
-    outbox,
-)
+from leadrelay.storage.outbox_tables import DEAD, DISABLED, PENDING, SENT, endpoints, outbox
 
 if TYPE_CHECKING:
     from leadrelay.playbook.notifications import Notifications

@@ -16,13 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from leadrelay.core.time import utc_iso
 from leadrelay.delivery.notices import Notice
-from leadrelay.storage.outbox_tables import (
-    PENDING,
-    STATUSES,
-    WITHDRAWN,
-    endpoints,
-    outbox,
-)
+from leadrelay.storage.outbox_tables import PENDING, STATUSES, WITHDRAWN, endpoints, outbox
 
 if TYPE_CHECKING:
     from leadrelay.playbook.notifications import Notifications

@@ -36,13 +36,7 @@ from leadrelay.handoff.events import (
     SuppressionLifted,
 )
 from leadrelay.handoff.meeting_store import move_credit
-from leadrelay.handoff.model import (
-    MARKETING,
-    Handoff,
-    HandoffOutcome,
-    HandoffStatus,
-    handoff_need,
-)
+from leadrelay.handoff.model import MARKETING, Handoff, HandoffOutcome, HandoffStatus, handoff_need
 from leadrelay.handoff.routing import Decision, Directory, Load, route
 from leadrelay.handoff.rows import DUE_COLUMNS, handoff_values
 from leadrelay.handoff.sla import CLOCKS, FOLLOW_UP, plan, restart
@@ -250,15 +244,15 @@ class HandoffDesk:
                 self.cancel_timers(handoff.id, None, "reassigned")
             if clocks in ("fresh", "restart"):
                 values |= self.schedule(handoff, decision.owner, at)
-            if clocks == "restart" and handoff.follow_up_from is not None and handoff.follow_up_met_at is None:
-                values |= self.start_follow_up(handoff, max(at, handoff.follow_up_from), defer=True)
-            if previous is not None and previous != decision.owner:
-                self._move_meeting_credit(lead.id, previous, decision.owner, at, actor)
             elif clocks == "resume":
                 stopped = self.stopped_clocks(handoff)
                 for clock in stopped:  # the steps left from before the queue give way to the fresh ladder
                     self.cancel_timers(handoff.id, clock, "restarted for the new owner", from_index=0)
                 values |= self.schedule(handoff, decision.owner, at, only=stopped)
+            if clocks == "restart" and handoff.follow_up_from is not None and handoff.follow_up_met_at is None:
+                values |= self.start_follow_up(handoff, max(at, handoff.follow_up_from), defer=True)  # a no-show's
+            if previous is not None and previous != decision.owner:
+                self._move_meeting_credit(lead.id, previous, decision.owner, at, actor)
             self.record(LeadAssigned(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor,
                                      owner=decision.owner, team=decision.team, rule=decision.rule,
                                      reason=decision.reason, previous_owner=previous), quiet=quiet)

@@ -32,13 +32,7 @@ from leadrelay.core.time import parse_utc, utc_iso
 from leadrelay.handoff import events as ev
 from leadrelay.handoff.acting import not_before, open_handoff, when
 from leadrelay.handoff.desk import HandoffDesk, desk_of
-from leadrelay.handoff.meeting_store import (
-    find_meeting,
-    insert_meeting,
-    lead_meetings,
-    meeting_of,
-    save_meeting,
-)
+from leadrelay.handoff.meeting_store import find_meeting, insert_meeting, lead_meetings, meeting_of, save_meeting
 from leadrelay.handoff.meetings import Meeting, MeetingRules, MeetingStatus, MeetingStep
 from leadrelay.handoff.model import Handoff
 from leadrelay.handoff.routing import Directory

@@ -20,13 +20,7 @@ from leadrelay.handoff.meeting_service import book_meeting
 from leadrelay.handoff.routing import Load, route, why_not
 from leadrelay.handoff.sla import ACCEPT
 from leadrelay.handoff.touches import record_touch
-from leadrelay.lead.service import (
-    check_reason,
-    load_for_update,
-    move_lead,
-    moved,
-    save_lead,
-)
+from leadrelay.lead.service import check_reason, load_for_update, move_lead, moved, save_lead
 from leadrelay.lead.stages import Stage, Transition
 from leadrelay.storage.unit_of_work import UnitOfWork
 

@@ -17,12 +17,7 @@ from sqlalchemy import Connection, Integer, String, insert, literal, select, upd
 
 from leadrelay.core.app import App
 from leadrelay.delivery.notices import Notice
-from leadrelay.handoff.directory import (
-    account_owners,
-    effective_directory,
-    lock_routing,
-    rep_loads,
-)
+from leadrelay.handoff.directory import account_owners, effective_directory, lock_routing, rep_loads
 from leadrelay.handoff.model import OPEN_STATUSES, Handoff
 from leadrelay.handoff.routing import Directory, Load
 from leadrelay.handoff.rows import handoff_from_row, handoff_values

@@ -21,12 +21,7 @@ from leadrelay.lead.lifecycle import StageChange, advance, move, qualify, raise_
 from leadrelay.lead.model import Lead, ScoringState
 from leadrelay.lead.qualification import match_persona
 from leadrelay.lead.rules import Rules
-from leadrelay.lead.scoring import (
-    ScoreChange,
-    apply_engagement,
-    engagement_at,
-    refresh_fit,
-)
+from leadrelay.lead.scoring import ScoreChange, apply_engagement, engagement_at, refresh_fit
 from leadrelay.lead.sequences import progress
 from leadrelay.lead.sequences import track as track_sequences
 from leadrelay.lead.spikes import FIELD as SPIKE

@@ -7,29 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Table,
-    bindparam,
-    delete,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 
 from leadrelay.core.errors import Conflict
 from leadrelay.lead.activities import Activity, Rejection
 from leadrelay.lead.identity import IdentityKey
 from leadrelay.lead.lifecycle import StageChange
 from leadrelay.lead.model import Lead
-from leadrelay.lead.rows import (
-    activity_from_row,
-    activity_values,
-    lead_from_row,
-    lead_values,
-)
+from leadrelay.lead.rows import activity_from_row, activity_values, lead_from_row, lead_values
 from leadrelay.lead.scoring import ScoreChange
 from leadrelay.storage import tables as t
 from leadrelay.storage.unit_of_work import UnitOfWork

@@ -38,13 +38,7 @@ from leadrelay.core.app import App
 from leadrelay.core.time import utc_iso
 from leadrelay.handoff.directory import account_owner_history
 from leadrelay.handoff.model import MARKETING, handoff_need
-from leadrelay.handoff.simulation import (
-    HOLD,
-    OwnerHistory,
-    SimulatedLoads,
-    owner_at,
-    simulate_route,
-)
+from leadrelay.handoff.simulation import HOLD, OwnerHistory, SimulatedLoads, owner_at, simulate_route
 from leadrelay.lead import store as repo
 from leadrelay.lead.engine import Outcome, process, sort_key
 from leadrelay.lead.lifecycle import StageChange
@@ -79,6 +73,17 @@ class Side:
     reps: Counter = field(default_factory=Counter)
     handoffs: int = 0
     queued: int = 0
+
+    def enter(self, stage: Stage, lead_id: int, at: datetime, start: datetime | None) -> None:
+        """A lead's first move into MQL or SAL: seen for good, counted (in its month) when in the range."""
+        seen, counted, months = (self.mql_seen, self.mql_leads, self.mqls) if stage is Stage.MQL else \
+            (self.sal_seen, self.sal_leads, self.sals)
+        if lead_id in seen:
+            return
+        seen.add(lead_id)
+        if start is None or at >= start:
+            counted.add(lead_id)
+            months[at.strftime("%Y-%m")] += 1
 
     def route(self, owners: OwnerHistory) -> None:
         """Route the handoffs the replay found, oldest first (loads build up in time order)."""
@@ -187,30 +192,17 @@ def _replay(side: Side, stored: Lead, history: list, start: datetime | None,
 
 def _count(side: Side, lead: Lead, change: StageChange, start: datetime | None, accepted_at: datetime | None) -> None:
     """Count a move into the side's figures (those in the range), and note the handoff it opens."""
-    def in_range(at: datetime) -> bool:
-        return start is None or at >= start
-
     if change.to_stage is Stage.MQL and lead.id not in side.mql_seen:
-        side.mql_seen.add(lead.id)
         side.caught.add(lead.id)
-        if in_range(change.at):
-            side.mql_leads.add(lead.id)
-            side.mqls[change.at.strftime("%Y-%m")] += 1
-        if accepted_at is not None and lead.id not in side.sal_seen:  # sales accepted it in the real history
-            side.sal_seen.add(lead.id)
-            sal_at = max(accepted_at, change.at)
-            if in_range(sal_at):
-                side.sal_leads.add(lead.id)
-                side.sals[sal_at.strftime("%Y-%m")] += 1
-    elif change.to_stage is Stage.SAL and lead.id not in side.sal_seen:
-        side.sal_seen.add(lead.id)
+        side.enter(Stage.MQL, lead.id, change.at, start)
+        if accepted_at is not None:  # sales accepted it in the real history
+            side.enter(Stage.SAL, lead.id, max(accepted_at, change.at), start)
+    elif change.to_stage is Stage.SAL:
         side.caught.add(lead.id)
-        if in_range(change.at):
-            side.sal_leads.add(lead.id)
-            side.sals[change.at.strftime("%Y-%m")] += 1
+        side.enter(Stage.SAL, lead.id, change.at, start)
     need = handoff_need(change, side.rules.stage_owners)
     if need.kind is None or need.to_function == MARKETING or change.to_stage is Stage.DISQUALIFIED \
-            or not in_range(change.at):
+            or (start is not None and change.at < start):
         return
     side.pending.append((change.at, lead.id, lead.lead_fields(lead.scoring.engagement), need.to_function,
                          lead.account_id, lead.company_domain))

@@ -5,26 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from leadrelay.handoff.calendar import BusinessCalendar, parse_duration
 from leadrelay.handoff.meetings import DEFAULT_EVENTS
 from leadrelay.lead.stages import Team
 from leadrelay.playbook.conditions import Condition
-from leadrelay.playbook.schema_base import (
-    ACTIVITY_FIELDS,
-    LEAD_FIELDS,
-    RuleId,
-    Strict,
-    reads,
-)
+from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 
 
 def _duration(value: object) -> timedelta:

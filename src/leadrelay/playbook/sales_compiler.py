@@ -5,13 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from leadrelay.playbook.conditions import compile_condition, required_values
-from leadrelay.playbook.sales_schema import (
-    CriterionSpec,
-    DateMet,
-    FrameworkSpec,
-    NumberMet,
-    SignalSpec,
-)
+from leadrelay.playbook.sales_schema import CriterionSpec, DateMet, FrameworkSpec, NumberMet, SignalSpec
 from leadrelay.sales import frameworks as fw
 from leadrelay.sales.model import LOST, WON, DealRules, DealStage
 from leadrelay.sales.rules import SalesRules, Signal

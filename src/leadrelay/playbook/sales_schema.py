@@ -41,15 +41,7 @@ from pydantic import Field, field_validator, model_validator
 
 from leadrelay.playbook.conditions import Condition
 from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, RuleId, Strict, reads
-from leadrelay.sales.frameworks import (
-    ANSWER_TYPES,
-    BUILTIN_FRAMEWORKS,
-    CHOICE,
-    DATE,
-    GATE_EXTRAS,
-    NUMBER,
-    YES_NO,
-)
+from leadrelay.sales.frameworks import ANSWER_TYPES, BUILTIN_FRAMEWORKS, CHOICE, DATE, GATE_EXTRAS, NUMBER, YES_NO
 from leadrelay.sales.model import CATEGORIES
 
 

@@ -29,21 +29,8 @@ from leadrelay.playbook.handoff_schema import (
 )
 from leadrelay.playbook.notifications import Notifications, Recipient
 from leadrelay.playbook.patterns import compile_pattern
-from leadrelay.playbook.sales_schema import (
-    Expansion,
-    Frameworks,
-    Opportunities,
-    Pql,
-    SqlGate,
-)
-from leadrelay.playbook.schema_base import (
-    ACTIVITY_FIELDS,
-    FIT_FIELDS,
-    LEAD_FIELDS,
-    RuleId,
-    Strict,
-    reads,
-)
+from leadrelay.playbook.sales_schema import Expansion, Frameworks, Opportunities, Pql, SqlGate
+from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, FIT_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 
 __all__ = ["ACTIVITY_FIELDS", "FIT_FIELDS", "LEAD_FIELDS", "PlaybookModel", "RuleId", "Strict"]
 

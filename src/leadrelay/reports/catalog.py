@@ -26,12 +26,7 @@ from leadrelay.reports import handoffs as handoff_reports
 from leadrelay.reports import routing as routing_report
 from leadrelay.reports import sla as sla_report
 from leadrelay.reports import sources as sources_report
-from leadrelay.reports.leakage import (
-    STALL_DAYS,
-    stall_line,
-    stalled_rows,
-    went_back_rows,
-)
+from leadrelay.reports.leakage import STALL_DAYS, stall_line, stalled_rows, went_back_rows
 from leadrelay.reports.loading import visible_records
 from leadrelay.reports.records import tally_records
 from leadrelay.reports.sketch import Tally

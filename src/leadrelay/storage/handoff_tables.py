@@ -3,18 +3,7 @@ the domain event log and the per-rep assignment counters routing reads."""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    false,
-)
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, false
 
 from leadrelay.storage.tables import Document, Id, UTCDateTime, metadata
 

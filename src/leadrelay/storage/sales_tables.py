@@ -7,18 +7,7 @@ amount below 10^13 (read back as Decimal).
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    Numeric,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, Numeric, String, Table, Text, UniqueConstraint
 
 from leadrelay.storage.tables import Document, Id, UTCDateTime, metadata
 

@@ -6,11 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from leadrelay.core.errors import StorageUnavailable
-from leadrelay.entrypoints.api.errors import (
-    JsonResponse,
-    error_response,
-    error_responses,
-)
+from leadrelay.entrypoints.api.errors import JsonResponse, error_response, error_responses
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.storage.migrate import schema_revisions
 

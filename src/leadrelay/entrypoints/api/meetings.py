@@ -9,13 +9,14 @@ admin on any. A scheduler (Chili Piper, Calendly through Segment) sends tracks i
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadrelay.bootstrap import App
 from leadrelay.core.errors import NotFound
+from leadrelay.delivery.payloads import MeetingRef as Meeting  # one shape: the API and the meeting.* notices
 from leadrelay.entrypoints.api.auth import allow, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller, Role
 from leadrelay.entrypoints.api.errors import error_responses
@@ -28,21 +29,6 @@ from leadrelay.lead.search import utc
 router = APIRouter(prefix="/api", tags=["meetings"], responses=error_responses(400, 401, 403, 422, 429, 503))
 _MAX_ID = 2**63 - 1
 MeetingId = Path(..., ge=1, le=_MAX_ID, description="The meeting's id.")
-
-
-class Meeting(BaseModel):
-    id: int
-    lead_id: int
-    status: Literal["booked", "held", "no_show", "canceled"]
-    host: str | None = Field(description="The rep who meets the lead.")
-    starts_at: str | None = Field(description="When it starts (null: booked without a time).")
-    booked_at: str
-    ended_at: str | None = Field(description="When it was held, missed or canceled.")
-    reschedules: int
-    source: Literal["rep", "api", "segment"]
-    external_id: str | None = Field(description="The scheduler's id for it.")
-    credited_to: str | None = Field(description="The rep round robin credits for it (the playbook's meetings.credit).")
-    credit: int = Field(description="Its round-robin credit now, in assignments (0 once taken back).")
 
 
 class NewMeeting(BaseModel):

@@ -17,12 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from leadrelay.bootstrap import App
-from leadrelay.entrypoints.api.auth import (
-    allow,
-    authenticate_write_key,
-    basic_auth_username,
-    current_app,
-)
+from leadrelay.entrypoints.api.auth import allow, authenticate_write_key, basic_auth_username, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import error_responses
 from leadrelay.entrypoints.api.leads import _visible_lead

@@ -12,12 +12,7 @@ import typer
 
 from leadrelay.core.errors import InvalidInput
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import (
-    EXIT_REJECTED,
-    console,
-    err_console,
-    print_json,
-)
+from leadrelay.entrypoints.cli.output import EXIT_REJECTED, console, err_console, print_json
 from leadrelay.lead.activities import Rejection
 
 if TYPE_CHECKING:
@@ -63,13 +58,7 @@ class _Silent:
 def _progress(total: int | None, label: str) -> Progress | _Silent:
     if not err_console.is_terminal:
         return _Silent()
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err_console, transient=True)

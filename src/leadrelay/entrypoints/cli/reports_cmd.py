@@ -7,13 +7,7 @@ from datetime import datetime
 import typer
 
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import (
-    EXIT_REJECTED,
-    console,
-    err_console,
-    fmt,
-    print_json,
-)
+from leadrelay.entrypoints.cli.output import EXIT_REJECTED, console, err_console, fmt, print_json
 
 rejections_app = typer.Typer(help="Messages that were rejected, with the reason.", no_args_is_help=True)
 spend_app = typer.Typer(help="Marketing spend per month and source, for the sources report.", no_args_is_help=True)

@@ -9,14 +9,7 @@ import typer
 
 from leadrelay.core.errors import InvalidInput
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import (
-    EXIT_REJECTED,
-    console,
-    err_console,
-    fmt,
-    print_json,
-    when,
-)
+from leadrelay.entrypoints.cli.output import EXIT_REJECTED, console, err_console, fmt, print_json, when
 
 opps_app = typer.Typer(help="Opportunities (deals): list, show, move through stages, win or lose.",
                        no_args_is_help=True)

@@ -24,15 +24,7 @@ from leadrelay.entrypoints.api.auth import current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import STATUS
 from leadrelay.entrypoints.api.leads import REP_MOVES, _visible_lead
-from leadrelay.entrypoints.web.common import (
-    error,
-    page,
-    posted,
-    redirect,
-    to_login,
-    viewer,
-    with_cookie,
-)
+from leadrelay.entrypoints.web.common import error, page, posted, redirect, to_login, viewer, with_cookie
 from leadrelay.handoff import meeting_service
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import list_reps, set_rep

@@ -4,11 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-24
 """
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-
+import sqlalchemy as sa
 import leadrelay.storage.tables
+from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None

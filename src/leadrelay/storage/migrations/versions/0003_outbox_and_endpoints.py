@@ -4,11 +4,10 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-24
 """
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-
+import sqlalchemy as sa
 import leadrelay.storage.tables
+from sqlalchemy.dialects import postgresql
 
 revision = '0003'
 down_revision = '0002'

@@ -6,9 +6,8 @@ Create Date: 2026-12-01
 
 Written by hand.
 """
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 import leadrelay.storage.tables
 
 revision = '0008'
