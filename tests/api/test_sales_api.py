@@ -73,7 +73,8 @@ def test_a_rep_qualifies_their_lead_and_passes_it_through_the_sql_gate(client, a
     alice = bearer(tokens.rep)
     nothing_yet = qualification(jane, [criterion(c) for c in QUESTIONS], reasons=[
         "0 of 4 BANT criteria met, 3 needed (missing: budget, authority, need, timeline)",
-        "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation does not count)"], summary="0 of 4 BANT criteria met")
+        "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a "
+        "cancellation does not count)"], summary="0 of 4 BANT criteria met")
     assert ok(client.get(f"/api/leads/{jane}/qualification", headers=alice)) == nothing_yet
     assert ok(client.get(f"/api/leads/{jane}/qualification", headers=bearer(tokens.marketing))) == nothing_yet
 
@@ -94,7 +95,8 @@ def test_a_rep_qualifies_their_lead_and_passes_it_through_the_sql_gate(client, a
         criterion("authority", "failed", "user", "user:alice", "2026-10-01T09:00:00Z"),
         criterion("need"), criterion("timeline"),
     ], reasons=["1 of 4 BANT criteria met, 3 needed (missing: need, timeline; failed: authority (user))",
-                "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation does not count)"],
+                "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a "
+                "cancellation does not count)"],
         summary="1 of 4 BANT criteria met (budget)")
     assert ok(client.post(f"/api/leads/{jane}/qualification", json=answers, headers=alice)) == first | {
         "recorded": ["budget", "authority"]}
@@ -103,7 +105,8 @@ def test_a_rep_qualifies_their_lead_and_passes_it_through_the_sql_gate(client, a
     before = everything(app)
     error(client.post(f"/api/leads/{jane}/sql", headers=alice), 422, "sql_gate_not_met",
           f"lead {jane} cannot become an SQL: 1 of 4 BANT criteria met, 3 needed (missing: need, timeline; "
-          "failed: authority (user)); no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation does not count)")
+          "failed: authority (user)); no meeting booked (book one, or log a touch with outcome meeting_booked; a "
+          "no-show or a cancellation does not count)")
     assert everything(app) == before
     for role in ("admin", "manager", "marketing"):  # passing the gate is the owning rep's own work
         error(client.post(f"/api/leads/{jane}/sql", headers=bearer(tokens.of(role))), 403, "forbidden",
@@ -118,7 +121,8 @@ def test_a_rep_qualifies_their_lead_and_passes_it_through_the_sql_gate(client, a
         criterion("authority", "met", "decision_maker", manager, "2026-10-01T09:05:00Z"),
         criterion("need", "met", "important", manager, "2026-10-01T09:05:00Z"),
         criterion("timeline", "met", "2027-01-15", manager, "2026-10-01T09:05:00Z"),
-    ], reasons=["no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation does not count)"],
+    ], reasons=["no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a "
+                "cancellation does not count)"],
         summary="4 of 4 BANT criteria met (budget, authority, need, timeline)")
     assert ok(client.post(f"/api/leads/{jane}/qualification", json=later, headers=bearer(tokens.manager))) == \
         met_now | {"recorded": ["authority", "need", "timeline"]}

@@ -38,7 +38,8 @@ def test_a_lead_is_qualified_passes_the_gate_is_converted_won_and_forecast(tmp_p
 
     refused = cli("leads", "sql", JANE, "--rep", "alice")
     assert (refused.code, refused.err) == (
-        1, "error: lead 1 cannot become an SQL: no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation does not count)\n")
+        1, "error: lead 1 cannot become an SQL: no meeting booked (book one, or log a touch with outcome "
+           "meeting_booked; a no-show or a cancellation does not count)\n")
     assert cli("leads", "touch", JANE, "--rep", "alice", "--kind", "call", "--outcome", "meeting_booked").code == 0
     moved = cli("leads", "sql", JANE, "--rep", "alice", "--json").json()
     assert (moved["to"], moved["owner"], moved["gate"]) == (

@@ -110,7 +110,8 @@ def test_the_sql_gate_refuses_with_every_reason_then_hands_a_qualified_lead_to_t
         advance_to_sql(app, email, rep=sdr)
     assert info.value.reasons == [
         "1 of 4 BANT criteria met, 3 needed (missing: need, timeline; failed: authority (user))",
-        "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation does not count)",
+        "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation does "
+        "not count)",
     ]
     assert info.value.message.startswith("lead 1 cannot become an SQL: 1 of 4 BANT criteria met")
     assert everything(app) == before

@@ -110,7 +110,8 @@ def test_the_gate_gives_every_reason_it_is_not_met():
     assert verdict.reasons == (
         "2 of 4 BANT criteria met, 3 needed (missing: need; failed: budget (no))",
         "budget must be met (yes), the answer is 'no'",
-        "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a cancellation does not count)",
+        "no meeting booked (book one, or log a touch with outcome meeting_booked; a no-show or a "
+        "cancellation does not count)",
         "not product-qualified (no PQL signals yet)",
     )
 
