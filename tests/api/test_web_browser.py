@@ -91,6 +91,8 @@ def test_a_manager_sees_a_breach_and_reassigns_it(app, site, page, tokens, peopl
     assert page.locator("tr", has_text="breach@corp.example").locator("td").nth(1).inner_text() == people.teammate
 
 
+CHARTS_DRAWN = """() => typeof Chart !== "undefined"
+  && [...document.querySelectorAll("canvas[data-chart]")].every(canvas => Chart.getChart(canvas))"""
 CHART_DATA = """canvas => { const chart = Chart.getChart(canvas); if (!chart) return null;
   const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
   let painted = 0; for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
@@ -112,6 +114,7 @@ def test_the_dashboard_draws_every_chart_with_the_numbers_the_api_gives(app, sit
     import_spend(app, spend)
     sign_in(page, site, tokens.marketing)
     assert page.get_by_role("heading", name="The go-to-market dashboard").is_visible()  # marketing lands here
+    page.wait_for_function(CHARTS_DRAWN)  # the heading can be there before the deferred Chart.js has run
     charts = {panel: page.locator(f"#{panel} canvas").evaluate(CHART_DATA)
               for panel in PANELS if page.locator(f"#{panel} canvas").count()}
     assert set(charts) >= {"funnel-cohorts", "funnel-sources", "velocity", "sources", "forecast"}
