@@ -34,6 +34,7 @@ from leadrelay.handoff.store import handoff_store
 from leadrelay.lead import store as repo
 from leadrelay.lead.service import move_lead
 from leadrelay.lead.stages import Stage, Transition
+from leadrelay.predict.service import keep_up
 from leadrelay.reports.catalog import refresh_rollups
 from leadrelay.sales.store import has_open_deal
 from leadrelay.storage import handoff_tables as h
@@ -56,20 +57,29 @@ class SweepReport:
     silenced: int = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
     delivered: dict[str, int] = field(default_factory=dict)
     report_leads: int = 0  # leads counted again into the report rollups
+    predictions: dict[str, Any] = field(default_factory=dict)  # retrained (version), scored (leads), skipped (why)
 
     def summary(self) -> str:
         """One line for people: what fired, what was assigned, what was sent."""
         timers = ", ".join(f"{n} {kind}" for kind, n in sorted(self.timers.items())) or "none"
         sent = ", ".join(f"{n} {what}" for what, n in sorted(self.delivered.items()) if n) or "nothing"
-        return (f"timers: {timers}; assigned {self.assigned}, still queued {self.still_queued}, stale {self.stale}, "
+        line = (f"timers: {timers}; assigned {self.assigned}, still queued {self.still_queued}, stale {self.stale}, "
                 f"follow-ups due {self.followups}; "
                 f"{self.silenced} notices recorded without sending; delivered: {sent}")
+        predicted = self.predictions
+        if predicted.get("retrained"):
+            line += f"; trained model version {predicted['retrained']}"
+        if predicted.get("scored"):
+            line += f"; {predicted['scored']} leads scored by the model"
+        if predicted.get("skipped"):
+            line += f"; predictive score: {predicted['skipped']}"
+        return line
 
     def as_dict(self) -> dict[str, Any]:
         return {"timers": dict(sorted(self.timers.items())), "assigned": self.assigned,
                 "still_queued": self.still_queued, "stale": self.stale, "followups": self.followups,
                 "silenced": self.silenced,
-                "delivered": self.delivered, "report_leads": self.report_leads}
+                "delivered": self.delivered, "report_leads": self.report_leads, "predictions": self.predictions}
 
 
 def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
@@ -96,7 +106,9 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
     a lost connection) is logged and the next sweep tries again: everything a sweep does is
     idempotent, and what it left undone is still due. With `once`, the error is raised.
     Every `ROLLUPS_EVERY` seconds (and with `once`) a sweep also counts the leads that
-    changed into the reports' rollups, so that the next report has little left to count.
+    changed into the reports' rollups, so that the next report has little left to count, and
+    keeps the predictive score up (`predict.service.keep_up`): a retrain when one is due, and
+    the leads the active model has not scored as they stand.
     """
     clock = clock or app.clock
     stop = threading.Event()
@@ -107,6 +119,7 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
                 report = sweep(app, clock())
                 if once or time.monotonic() - counted_at >= ROLLUPS_EVERY:
                     report.report_leads, counted_at = refresh_rollups(app), time.monotonic()
+                    report.predictions = keep_up(app, clock())
             except DBAPIError as exc:
                 if once:
                     raise

@@ -79,3 +79,13 @@ def test_the_olist_funnel_loaded_by_the_example_reads_back_as_the_csv_files_say(
         origin: (n, want["converted"][origin]) for origin, n in want["entered"].items()}
     assert {g: r["rate"] for g, r in by_source.items() if g in ("paid_search", "organic_search", "social", "email")} \
         == {"paid_search": 0.123, "organic_search": 0.118, "social": 0.0556, "email": 0.0304}
+
+    # The predictive score on origin and landing page, time-ordered (wins only: the playbook's 90-day horizon).
+    report = cli("--playbook", playbook, "model", "evaluate", "--json").json()
+    model, bayes = report["scores"]["model"], report["scores"]["naive_bayes"]
+    print(f"\nOlist predictive score: {report['validation']['note']}; model {model}; naive Bayes {bayes}")
+    assert report["validation"]["method"] == "time-ordered"
+    assert (report["outcomes"], report["converted"]) == (8000, 842)
+    assert report["rate"] == 0.1052 and report["validation"]["tested_on"] == 1634
+    assert [f["name"] for f in report["features"]] == ["landing_page_id", "source"]
+    assert model["roc_auc"] > bayes["roc_auc"] and model["roc_auc"] > 0.6

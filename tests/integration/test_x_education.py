@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -192,3 +193,33 @@ def test_the_readme_command_imports_every_lead(datasets, tmp_path):
 
     second = run()
     assert (second["accepted"], second["duplicates"], second["rejected"], second["stage_moves"]) == (0, LEADS, 0, {})
+
+
+TARGETS = {"roc_auc": 0.875, "pr_auc": 0.825}  # at least
+CEILINGS = {"brier": 0.135, "calibration_error": 0.015}  # at most
+LEAK_CEILING = 0.90  # a ROC AUC above this on these columns means something leaked
+
+
+@pytest.mark.slow
+def test_the_predictive_score_meets_its_targets_on_the_columns_known_before_sales(datasets):
+    """`evaluate.sh` end to end: import with the outcome, train (5-fold stratified evaluation), one JSON line."""
+    done = subprocess.run(["sh", str(EXAMPLE / "evaluate.sh")], cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "LEADRELAY": leadrelay_command()[0], "PYTHON": sys.executable,
+                               "XEDU_DATA": str(datasets / CSV_NAME.parent)})
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    print(f"\nX Education predictive score: {json.dumps(figures)}")
+    assert (figures["leads"], figures["converted"], figures["validation"]) == (LEADS, 3561, "5-fold stratified")
+    assert all(figures[name] >= bar for name, bar in TARGETS.items()), figures
+    assert all(figures[name] <= bar for name, bar in CEILINGS.items()), figures
+    assert figures["roc_auc"] >= figures["naive_bayes_roc_auc"] + 0.02, figures
+    assert figures["roc_auc"] >= figures["rule_roc_auc"] + 0.01, figures
+    assert figures["roc_auc"] < LEAK_CEILING, f"too good to be true: a column leaks the outcome ({figures})"
+    assert figures["warnings"] == []
+
+
+def test_evaluate_sh_imports_no_column_sales_fills_in():
+    script = (EXAMPLE / "evaluate.sh").read_text(encoding="utf-8")
+    columns = set(re.findall(r'--map "([^=]+)=', script))
+    assert len(columns) == 13 and not columns & LEAKY_COLUMNS
+    assert "--null Select" in script and "--outcome Converted" in script

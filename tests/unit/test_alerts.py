@@ -87,7 +87,8 @@ def test_what_fired_is_kept_with_the_lead_through_storage():
     fired(lead, act("/case-studies/acme", hours=1))
     lead.id = 7
     row = lead_values(lead, T0)
-    again = lead_from_row(SimpleNamespace(**{"id": 7, "trait_times": lead.trait_times, "account_id": None} | row))
+    stored = {"id": 7, "trait_times": lead.trait_times, "account_id": None, "predicted": None}  # not in lead_values
+    again = lead_from_row(SimpleNamespace(**stored | row))
     assert fired(again, act("/case-studies/other", hours=5)) == []  # once: remembered after a restart
 
 

@@ -10,19 +10,22 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from leadrelay.core.errors import InvalidInput
+from leadrelay.core.time import parse_utc
 from leadrelay.lead.activities import Rejection
 
 TYPES = ("text", "int", "float", "bool")
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
 EMAIL_HEADERS = ("email", "e-mail", "email address", "emailaddress")
+OUTCOME = "outcome"  # the key a row's outcome travels under, beside the message (never a trait)
+_WON, _LOST = _TRUE | {"won", "converted"}, _FALSE | {"lost"}
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,15 @@ def read_csv_messages(
     email_column: str | None = None,
     id_column: str | None = None,
     time_column: str | None = None,
+    outcome_column: str | None = None,
     null_values: Sequence[str] = (),
     imported_at: datetime | None = None,
     encoding: str = "utf-8-sig",
 ) -> Iterator[tuple[str, dict | Rejection]]:
     """Yield `(position, identify message or Rejection)` for every data row of a CSV file.
 
+    With `outcome_column`, a row's outcome (converted or not; empty: not known) is the message's
+    `outcome` key, for the caller to take off before ingesting: it is never a trait.
     Raises InvalidInput before reading any row when a named column is not in the header.
     """
     imported_at = imported_at or datetime.now(UTC)
@@ -113,7 +119,7 @@ def read_csv_messages(
             email_column = next((h for h in header if h.casefold() in EMAIL_HEADERS), None)
             if email_column is None:
                 raise InvalidInput(f"{path}: no email column found; name one with --email-column or --id-column")
-        wanted = [m.column for m in mappings] + [c for c in (email_column, id_column, time_column) if c]
+        wanted = [m.column for m in mappings] + [c for c in (email_column, id_column, time_column, outcome_column) if c]
         missing = [c for c in wanted if c not in index]
         if missing:
             raise InvalidInput(f"{path}: no column {', '.join(map(repr, missing))} in the header "
@@ -126,11 +132,12 @@ def read_csv_messages(
             if len(row) != len(header):
                 yield position, Rejection(position, f"has {len(row)} fields, the header has {len(header)}")
                 continue
-            yield position, _row_message(row, index, mappings, email_column, id_column, time_column, nulls,
-                                         imported_at, position)
+            yield position, _row_message(row, index, mappings, email_column, id_column, time_column, outcome_column,
+                                         nulls, imported_at, position)
 
 
-def _row_message(row, index, mappings, email_column, id_column, time_column, nulls, imported_at, position):
+def _row_message(row, index, mappings, email_column, id_column, time_column, outcome_column, nulls, imported_at,
+                 position):
     def cell(column: str) -> str | None:
         value = row[index[column]].strip()
         return None if value.casefold() in nulls else value
@@ -160,4 +167,26 @@ def _row_message(row, index, mappings, email_column, id_column, time_column, nul
     identity = [message.get("userId"), traits.get("email")]
     digest = hashlib.sha256(json.dumps([identity, traits, timestamp], sort_keys=True, default=str).encode())
     message["messageId"] = "csv-" + digest.hexdigest()[:32]
+    if outcome_column:
+        outcome = cell(outcome_column)
+        if outcome is not None and outcome.casefold() not in _WON | _LOST:
+            return Rejection(position, f"column '{outcome_column}': {outcome!r} is not an outcome "
+                                       "(1 or 0, yes or no, true or false, won or lost; empty if not known)")
+        message[OUTCOME] = None if outcome is None else outcome.casefold() in _WON
     return message
+
+
+def take_outcomes(rows: Iterable[tuple[str, dict | Rejection]],
+                  into: list[tuple[str | None, str | None, bool, datetime]]) -> Iterator[tuple[str, dict | Rejection]]:
+    """Pass the rows on without their outcome; collect `(user id, email, converted, decided at)` of each row
+    that has one into `into` (decided at: the row's time, or the import's)."""
+    for position, message in rows:
+        if isinstance(message, dict) and OUTCOME in message:
+            converted = message.pop(OUTCOME)
+            try:
+                decided = parse_utc(message["timestamp"])
+            except ValueError:  # a bad time column: the row is rejected for it when ingested
+                decided = None
+            if converted is not None and decided is not None:
+                into.append((message.get("userId"), message["traits"].get("email"), converted, decided))
+        yield position, message

@@ -37,6 +37,12 @@ class InvalidInput(LeadRelayError):
     code = "invalid_input"
 
 
+class NotEnoughData(LeadRelayError):
+    """Too few outcomes to learn from, as the playbook's `predict` section sets the bar."""
+
+    code = "not_enough_data"
+
+
 class StorageUnavailable(LeadRelayError):
     code = "storage_unavailable"
 

@@ -112,11 +112,13 @@ def advance(lead: Lead, rules: Rules, engagement: float, at: datetime, activity:
         if entry.when(fields):
             if armed:
                 lead.armed[key] = False
-                target = entry.stage
+                target = entry
         elif not armed:
             lead.armed[key] = True
-    if target is None or lead.stage is Stage.DISQUALIFIED or target.rank <= lead.stage.rank:
+    if target is None or lead.stage is Stage.DISQUALIFIED or target.stage.rank <= lead.stage.rank:
         return
-    reason = f"{target.value} entry criteria met (fit {lead.scoring.fit:g}, engagement {engagement:.1f})"
+    read = f", predicted {lead.predicted:.0%}" if target.reads_predicted and lead.predicted is not None else ""
+    target = target.stage
+    reason = f"{target.value} entry criteria met (fit {lead.scoring.fit:g}, engagement {engagement:.1f}{read})"
     out.append(move(lead, Transition.ADVANCE, target, at=at, actor=f"rule:stage.{target.value}.entry",
                     reason=reason, activity=activity))

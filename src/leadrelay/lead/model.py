@@ -60,6 +60,7 @@ class Lead:
     last_activity_at: datetime | None = None
     merged_into: int | None = None
     version: int = 0
+    predicted: float | None = None  # the active model's probability; conditions read it if the playbook allows
 
     @property
     def known(self) -> bool:
@@ -90,5 +91,6 @@ class Lead:
             stage=self.stage.value if self.stage else None,
             segment=self.segment,
             disqualified=self.stage is Stage.DISQUALIFIED,
+            predicted=self.predicted,
         )
         return fields

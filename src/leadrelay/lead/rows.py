@@ -54,6 +54,7 @@ def lead_from_row(row: Any) -> Lead:
         last_activity_at=row.last_activity_at,
         merged_into=row.merged_into,
         version=row.version,
+        predicted=row.predicted,
     )
 
 

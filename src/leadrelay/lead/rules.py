@@ -64,6 +64,7 @@ class Persona:
 class StageEntry:
     stage: Stage
     when: Predicate
+    reads_predicted: bool = False  # the reason of a move names the probability it read
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,7 @@ class Rules:
     normalise_country: Callable[[Any], str | None] = lambda value: None
     handoff: Any = None  # HandoffRules (domain.handoff), kept untyped here to avoid an import cycle
     sales: Any = None  # SalesRules (domain.sales_rules): frameworks, SQL gate, PQL, deals, expansion
+    predict: Any = None  # PredictRules (predict.model): what the predictive score may read and when
     _candidates: dict = field(default_factory=dict, compare=False, repr=False)
 
     def engagement_candidates(self, kind: str, event: str | None) -> tuple[EngagementRule, ...]:

@@ -16,6 +16,7 @@ from leadrelay.lead.lifecycle import StageChange
 from leadrelay.lead.model import Lead
 from leadrelay.lead.rows import activity_from_row, activity_values, lead_from_row, lead_values
 from leadrelay.lead.scoring import ScoreChange
+from leadrelay.storage import predict_tables as p
 from leadrelay.storage import tables as t
 from leadrelay.storage.unit_of_work import UnitOfWork
 
@@ -173,10 +174,16 @@ def insert_activities(conn: Connection, items: Sequence[tuple[Activity, Lead]]) 
 
 
 def move_lead_rows(conn: Connection, loser_id: int, survivor_id: int) -> None:
-    """Give a merged lead's identities, activities and stage history to the survivor."""
+    """Give a merged lead's identities, activities and stage history to the survivor, and its imported outcome
+    when the survivor has none; its scores and probability go (the survivor's are computed again)."""
     for table in (t.identities, t.activities, t.stage_changes, t.followup_timers):
         conn.execute(update(table).where(table.c.lead_id == loser_id).values(lead_id=survivor_id))
     conn.execute(delete(t.score_changes).where(t.score_changes.c.lead_id == loser_id))
+    o = p.lead_outcomes.c
+    survivor_has = select(o.lead_id).where(o.lead_id == survivor_id).exists()
+    conn.execute(update(p.lead_outcomes).where(o.lead_id == loser_id, ~survivor_has).values(lead_id=survivor_id))
+    conn.execute(delete(p.lead_outcomes).where(o.lead_id == loser_id))
+    conn.execute(delete(p.lead_predictions).where(p.lead_predictions.c.lead_id == loser_id))
 
 
 def write_followups(conn: Connection, changes: Sequence[Any]) -> None:

@@ -19,6 +19,7 @@ from leadrelay.playbook.crosscheck import rep_calendar
 from leadrelay.playbook.patterns import compile_pattern
 from leadrelay.playbook.sales_compiler import compile_sales
 from leadrelay.playbook.schema import PlaybookModel
+from leadrelay.predict.model import PredictRules
 
 _DAY = 86400.0
 
@@ -171,7 +172,8 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         disqualifiers=tuple(disqualifiers),
         auto_reopen=q.auto_reopen,
         stage_entries=tuple(
-            r.StageEntry(stage, compile_condition(model.stages.spec(stage).entry))
+            r.StageEntry(stage, compile_condition(model.stages.spec(stage).entry),
+                         "predicted" in fields_of(model.stages.spec(stage).entry))
             for stage in FUNNEL
             if model.stages.spec(stage).entry is not None
         ),
@@ -197,4 +199,10 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         normalise_country=normalise_country,
         handoff=compile_handoff(model),
         sales=compile_sales(model),
+        predict=PredictRules(
+            exclude=frozenset(name.casefold() for name in model.predict.exclude),
+            min_outcomes=model.predict.min_outcomes, min_per_class=model.predict.min_per_class,
+            retrain_every_seconds=model.predict.retrain_every.total_seconds() if model.predict.retrain_every else None,
+            horizon_seconds=model.predict.horizon.total_seconds() if model.predict.horizon else None,
+            in_conditions=model.predict.in_conditions),
     )

@@ -42,6 +42,7 @@ def cross_check(model: PlaybookModel) -> list[Issue]:
                 issues.append((("reps", i), str(exc)))
     issues += _duplicate_ids(model)
     issues += _condition_values(model)
+    issues += _predicted_issues(model)
     issues += _alert_issues(model)
     issues += _routing_issues(model, teams, reps)
     issues += _ladder_issues(model)
@@ -109,6 +110,16 @@ def _condition_values(model: PlaybookModel) -> list[Issue]:
                 issues.append((path, f"no {compare.field} {', '.join(map(repr, wrong))} "
                                f"(one of {', '.join(sorted(names)) or 'none: the playbook has no personas'})"))
     return issues
+
+
+def _predicted_issues(model: PlaybookModel) -> list[Issue]:
+    """A condition reading `predicted` while the playbook keeps the model's probability out of its rules."""
+    if model.predict.in_conditions:
+        return []
+    return [(path, "reads `predicted`, the model's probability, which conditions may read only when "
+                   "`predict.in_conditions` is true")
+            for where, condition in _conditions(model) for path, compare in _compares(condition, where)
+            if compare.field == "predicted"]
 
 
 def _alert_issues(model: PlaybookModel) -> list[Issue]:

@@ -29,6 +29,7 @@ from leadrelay.playbook.handoff_schema import (
 )
 from leadrelay.playbook.notifications import Notifications, Recipient
 from leadrelay.playbook.patterns import compile_pattern
+from leadrelay.playbook.predict_schema import Predict
 from leadrelay.playbook.sales_schema import Expansion, Frameworks, Opportunities, Pql, SqlGate
 from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, FIT_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 
@@ -317,6 +318,7 @@ class PlaybookModel(Strict):
     pql: Pql = Field(default_factory=Pql)
     opportunities: Opportunities = Field(default_factory=Opportunities)
     expansion: Expansion = Field(default_factory=Expansion)
+    predict: Predict = Field(default_factory=Predict)  # the predictive score: playbook/predict_schema.py
 
     def id_groups(self) -> dict[tuple[str, ...], list[str]]:
         """Where rule ids must be unique: the list's path in the playbook -> its ids, in order."""

@@ -13,8 +13,9 @@ RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
 LEAD_FIELDS = frozenset({
     "fit", "engagement", "persona", "stage", "segment", "email", "email_domain",
     "company_domain", "country", "disqualified", "traits.", "account.",
+    "predicted",  # the predictive score's probability, only with `predict.in_conditions`
 })
-FIT_FIELDS = LEAD_FIELDS - {"fit", "engagement", "stage", "segment", "disqualified"}
+FIT_FIELDS = LEAD_FIELDS - {"fit", "engagement", "stage", "segment", "disqualified", "predicted"}
 ACTIVITY_FIELDS = frozenset({
     "type", "event", "name", "path", "url", "referrer", "title",
     "properties.", "traits.", "context.",

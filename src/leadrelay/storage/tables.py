@@ -96,6 +96,7 @@ leads = Table(
     Column("fit_score", Float, nullable=False, default=0.0),
     Column("engagement_score", Float, nullable=False, default=0.0),
     Column("engagement_as_of", Float),  # epoch seconds the engagement score is valid at
+    Column("predicted", Float),  # the active model's probability (`leadrelay.predict`); written only by scoring
     Column("engine_state", Document, nullable=False),  # rule caps, fit rules that hold, armed criteria
     Column("disqualified_by", String(80)),
     Column("disqualified_from", String(16)),

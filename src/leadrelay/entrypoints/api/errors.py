@@ -68,6 +68,7 @@ STATUS: dict[str, int] = {
     "invalid_transition": 422,
     "sql_gate_not_met": 422,  # a move the rules forbid, like invalid_transition; the message lists every reason
     "invalid_playbook": 422,
+    "not_enough_data": 422,  # too few outcomes for the predictive score: the message has the counts needed
     "overloaded": 429,
     "internal_error": 500,
     "storage_unavailable": 503,

@@ -27,6 +27,7 @@ from leadrelay.lead.queries import explain_lead, find_lead
 from leadrelay.lead.search import NEWEST_FIRST, OLDEST_FIRST, LeadFilters, search_leads
 from leadrelay.lead.service import change_stage
 from leadrelay.lead.stages import Transition
+from leadrelay.predict.queries import with_prediction
 
 router = APIRouter(prefix="/api/leads", tags=["leads"], responses=error_responses(400, 401, 403, 422, 429, 503))
 
@@ -57,6 +58,20 @@ class LeadPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
+class Factor(BaseModel):
+    field: str
+    value: Any = Field(description="The lead's value (as the model read it: lower-cased text, a number, missing).")
+    typical: Any = Field(description="The most typical value, the one the effect is measured against.")
+    effect: float = Field(description="How far this value moves the probability from the typical value's.")
+
+
+class Predicted(BaseModel):
+    probability: float = Field(description="Of converting, from the model version that last scored the lead.")
+    model_version: int
+    scored_at: str
+    factors: list[Factor] = Field(description="The fields that moved the probability most, largest first.")
+
+
 class LeadDetail(LeadBase):
     """A lead with every point and stage move explained."""
 
@@ -84,6 +99,8 @@ class LeadDetail(LeadBase):
     followups: list[dict[str, Any]] = Field([], description="Absence timers, newest first: followup, status "
                                                             "(pending, fired, cancelled, dropped), started_at, "
                                                             "due_at, closed_at.")
+    predicted: Predicted | None = Field(None, description="The predictive score beside the rule scores (never "
+                                                          "instead of them); null until a model has scored the lead.")
 
 
 class Move(BaseModel):
@@ -149,7 +166,7 @@ def show_lead(
     app: App = Depends(current_app),
 ) -> dict[str, Any]:
     lead = _visible_lead(app, caller, ref)
-    return explain_lead(app, lead.id)
+    return with_prediction(app, explain_lead(app, lead.id))
 
 
 class Activity(BaseModel):

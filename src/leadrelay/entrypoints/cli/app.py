@@ -25,6 +25,7 @@ from leadrelay.entrypoints.cli import (
     ingest_cmd,
     leads_cmd,
     meetings_cmd,
+    model_cmd,
     outbox_cmd,
     playbook_cmd,
     reports_cmd,
@@ -109,6 +110,7 @@ app.add_typer(handoff_cmd.suppression_app, name="suppression")
 app.add_typer(segment_cmd.app, name="segment")
 app.add_typer(meetings_cmd.app, name="meetings")
 app.add_typer(route_cmd.app, name="route")
+app.add_typer(model_cmd.app, name="model")
 app.add_typer(handoff_cmd.accounts_app, name="accounts")
 app.add_typer(handoff_cmd.sla_app, name="sla")
 app.command("qualify", help="Record a lead's answers to the framework; show met/missing/failed and the SQL gate.")(

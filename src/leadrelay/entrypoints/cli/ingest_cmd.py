@@ -64,15 +64,18 @@ def _progress(total: int | None, label: str) -> Progress | _Silent:
                     console=err_console, transient=True)
 
 
-def _report(report: IngestReport, as_json: bool) -> None:
+def _report(report: IngestReport, as_json: bool, outcomes: dict | None = None) -> None:
     if as_json:
-        print_json(report.as_dict())
+        print_json(report.as_dict() | ({"outcomes": outcomes} if outcomes is not None else {}))
     else:
         moves = ", ".join(f"{n} to {s}" for s, n in sorted(report.stage_moves.items())) or "none"
         console.print(
             f"received {report.received}: accepted {report.accepted}, duplicates {report.duplicates}, "
             f"rejected {report.rejected}; leads created {report.leads_created}, merged {report.leads_merged}; "
             f"stage moves: {moves}", highlight=False)
+        if outcomes is not None:
+            console.print(f"outcomes: {outcomes['recorded']} recorded ({outcomes['converted']} converted); "
+                          f"{outcomes['unknown_leads']} for rows that made no lead", highlight=False)
         if report.handoffs_from_history or report.notices_not_sent:
             handoffs, notices = report.handoffs_from_history, report.notices_not_sent
             console.print(
@@ -123,17 +126,20 @@ def import_csv(
     null: list[str] = typer.Option([], "--null", help="A value meaning 'missing' (e.g. Select); repeatable."),
     encoding: str = typer.Option("utf-8-sig", "--encoding", help="Text encoding of the file (e.g. cp1252 for Excel)."),
     source: str = typer.Option("csv-import", "--source", help="Source name recorded on the imported rows."),
+    outcome: str = typer.Option(None, "--outcome", help="Column saying whether each lead converted (1/0, yes/no, "
+                                "won/lost; empty: not known): what `leadrelay model` learns from. Never a trait."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    from leadrelay.activity.csv_rows import count_rows, parse_mapping, read_csv_messages
+    from leadrelay.activity.csv_rows import count_rows, parse_mapping, read_csv_messages, take_outcomes
     from leadrelay.activity.service import ingest as ingest_messages
 
     mappings = [parse_mapping(spec) for spec in mapping]
     total = count_rows(file, encoding)  # also: a file that cannot be decoded fails before anything is written
     rows = read_csv_messages(file, mappings, email_column=email_column, id_column=id_column,
-                             time_column=time_column, null_values=null, encoding=encoding)
+                             time_column=time_column, outcome_column=outcome, null_values=null, encoding=encoding)
     first = next(rows, None)  # surfaces a bad header before anything is written
     app = state(ctx).app()
+    outcomes: list = []  # (user id, email, converted, decided at) of the rows that say
 
     def all_rows():
         if first is not None:
@@ -142,8 +148,14 @@ def import_csv(
 
     with _progress(total, "importing") as bar:
         task = bar.add_task("import", total=total)
-        report = ingest_messages(app, all_rows(), source=source, live=False, on_batch=lambda part: bar.advance(task, part.received))
-    _report(report, as_json)
+        report = ingest_messages(app, take_outcomes(all_rows(), outcomes), source=source, live=False,
+                                 on_batch=lambda part: bar.advance(task, part.received))
+    recorded = None
+    if outcome is not None:
+        from leadrelay.predict.service import record_outcomes
+
+        recorded = record_outcomes(app, outcomes, source)
+    _report(report, as_json, outcomes=recorded)
 
 
 def rescore(

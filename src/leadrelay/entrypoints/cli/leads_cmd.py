@@ -69,8 +69,10 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     from leadrelay.lead.queries import explain_lead
+    from leadrelay.predict.queries import with_prediction
 
-    lead = explain_lead(state(ctx).app(), ref)
+    app = state(ctx).app()
+    lead = with_prediction(app, explain_lead(app, ref))
     if as_json:
         print_json(lead)
         return
@@ -89,6 +91,13 @@ def print_explanation(lead: dict) -> None:
     if lead["disqualified_by"]:
         console.print(f"disqualified by rule: {lead['disqualified_by']}", highlight=False)
     console.print(f"fit {fmt(lead['fit_score'])}, engagement now {fmt(lead['engagement_score'])}", highlight=False)
+    if lead.get("predicted"):
+        predicted = lead["predicted"]
+        why = "; ".join(f"{f['field']} {fmt(f['value'])} {f['effect'] * 100:+.0f} points (against {fmt(f['typical'])})"
+                        for f in predicted["factors"])
+        console.print(f"predicted: {predicted['probability']:.0%} likely to convert (model version "
+                      f"{predicted['model_version']}, {when(predicted['scored_at'])})" + (f": {why}" if why else ""),
+                      highlight=False, soft_wrap=True)
     if lead.get("ask_next"):
         asks = ", ".join(a["field"] + (f" (could {a['could']})" if a["could"] else "") for a in lead["ask_next"])
         console.print(f"ask next: {asks}  (leadrelay leads next-fields {lead['id']})", highlight=False)

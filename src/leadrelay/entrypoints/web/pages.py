@@ -30,6 +30,7 @@ from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import list_reps, set_rep
 from leadrelay.handoff.queries import lead_touches, rep_queue, route_explain, team_board
 from leadrelay.lead.queries import explain_lead
+from leadrelay.predict.queries import with_prediction
 from leadrelay.reports.catalog import report_request, run_report
 
 DONE = {"reject": "rejected", "recycle": "recycled", "disqualify": "disqualified"}
@@ -136,7 +137,7 @@ def lead_page(request: Request, lead_id: str, done: str | None = None) -> Respon
 
 def _lead(request: Request, app: App, signed: Session, who: Caller, lead_id: int, *, done: str | None = None,
           error: str | None = None, status: int = 200) -> HTMLResponse:
-    found = explain_lead(app, lead_id)
+    found = with_prediction(app, explain_lead(app, lead_id))
     routing = route_explain(app, lead_id)
     mine = who.role is Role.REP and found["owner"] == who.token.rep_id
     open_handoff = next((h for h in reversed(routing["handoffs"]) if h["status"] != "closed"), None)
