@@ -153,7 +153,8 @@ def run(url: str, requests: int, rate: float, workdir: Path) -> dict:
     playbook_path.write_text(PLAYBOOK % {"url": receiver.url, "secret_env": SECRET_ENV})
     secret = generate_secret()
     os.environ[SECRET_ENV] = secret  # read when a message is sent (the worker gets it through its environment)
-    app = bootstrap(Settings(database_url=url), playbook=load_playbook(playbook_path))
+    # The receiver runs on loopback, which notifications may reach only when the operator allows it.
+    app = bootstrap(Settings(database_url=url, private_webhooks=True), playbook=load_playbook(playbook_path))
     worker = None
     try:
         now = app.clock()

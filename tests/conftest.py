@@ -23,6 +23,9 @@ PG_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql+psycopg://pos
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("LEADRELAY_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The tests' webhook receivers listen on loopback, which LeadRelay refuses by default (a playbook must not reach
+# inside the network); tests of that refusal say private_webhooks=False themselves.
+os.environ["LEADRELAY_PRIVATE_WEBHOOKS"] = "true"
 
 
 def _postgres_reachable() -> str | None:

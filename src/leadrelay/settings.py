@@ -29,5 +29,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `leadrelay serve` listens on.")
     workers: int = Field(1, ge=1, le=64, description="Server processes `leadrelay serve` runs (PostgreSQL scales with "
                          "them; SQLite has one writer whatever the number).")
+    private_webhooks: bool = Field(False, description="Let webhooks and Slack URLs reach private, loopback and "
+                                   "link-local addresses (an internal CRM, a receiver on this host). Off, such "
+                                   "targets are refused, after DNS resolution too.")
     max_inflight: int = Field(64, ge=1, le=10_000, description="Requests one server process works on at once; more "
                               "are answered 429 with Retry-After, so clients back off instead of piling up.")

@@ -676,3 +676,44 @@ def test_outbox_list_and_retry_from_the_command_line(tmp_path, sqlite_engine, re
     assert missing.returncode == 1 and "no outbox message with id 99" in missing.stderr
     assert cli(url, "outbox", "retry").returncode == 2
     assert cli(url, "outbox", "list", "--status", "lost").returncode == 2
+
+
+# --------------------------------------------------------------------------- targets inside the network
+
+
+INTERNAL = [("http://127.0.0.1:9/x", "127.0.0.1 is a loopback address"),
+            ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+            ("http://10.1.2.3/admin", "10.1.2.3 is a private address"),
+            ("http://[::1]:8080/", "::1 is a loopback address"),
+            ("http://0x7f.1/", "0x7f.1 (127.0.0.1) is a loopback address"),
+            ("http://localhost:5432/", "is a loopback address"),
+            ("http://[::ffff:10.0.0.1]/", "is a private address"),
+            ("http://0.0.0.0/", "is a reserved address")]
+
+
+@pytest.mark.parametrize(("url", "told"), INTERNAL, ids=[u for u, _ in INTERNAL])
+def test_a_webhook_to_an_address_inside_the_network_is_refused_unless_the_operator_allows_it(engine, url, told):
+    notifications = Notifications.model_validate({"webhooks": [{"id": "crm", "url": url, "secret_env": "HOOK_SECRET"}]})
+    put(engine, [breach()], notifications)
+    report = sweep(engine, notifications, settings=Settings(database_url="sqlite://", private_webhooks=False))
+    [row] = rows(engine)
+    assert report.sent == 0 and row.status == "dead", row.last_error  # retrying cannot help: dead at once
+    assert told in row.last_error and "LEADRELAY_PRIVATE_WEBHOOKS=true" in row.last_error
+
+
+def test_a_slack_url_inside_the_network_is_refused_too(engine):
+    notifications = Notifications.model_validate({"slack": [{"id": "sales", "url": "http://169.254.169.254/hooks"}]})
+    put(engine, [breach()], notifications)
+    sweep(engine, notifications, settings=Settings(database_url="sqlite://", private_webhooks=False))
+    [row] = rows(engine)
+    assert row.status == "dead" and "169.254.169.254 is a link-local address" in row.last_error
+
+
+def test_an_allowed_internal_receiver_gets_its_messages_and_a_failure_keeps_no_body(engine, receiver):
+    receiver.respond("/crm", (500, 0, {}))
+    notifications = hooks(receiver, ("crm", "/crm"))
+    put(engine, [breach()], notifications)
+    sweep(engine, notifications, settings=Settings(database_url="sqlite://", private_webhooks=True))
+    [row] = rows(engine)
+    assert len(receiver.got("/crm")) == 1
+    assert row.last_error == "HTTP 500 Internal Server Error"  # the status, never the receiver's page

@@ -19,6 +19,8 @@ from leadrelay.lead.activities import MESSAGE_TYPES, Activity, Rejection
 from leadrelay.lead.identity import normalise_email
 
 MAX_MESSAGE_ID_LENGTH = 200
+MAX_ID_LENGTH = 200  # userId, anonymousId, previousId, groupId: the width of their columns
+MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit, less its angle brackets
 
 _TYPES = frozenset(MESSAGE_TYPES)
 _TYPE_LIST = ", ".join(MESSAGE_TYPES)
@@ -98,6 +100,9 @@ def parse_message(
         return Rejection(position, f"expected a JSON object, got {_kind(raw)}", None, raw)
     if "batch" in raw:
         return Rejection(position, _envelope_problem(raw), None, raw)
+    problem = _unstorable(raw, "")
+    if problem:
+        return Rejection(position, problem, None, raw)
     message_id = raw.get("messageId")
     if message_id is None:
         return Rejection(position, "missing messageId", None, raw)
@@ -157,6 +162,9 @@ def _build(
             raise _Invalid("group: missing groupId")
 
     context = _object(raw.get("context"), "context")
+    if group_id is None and context and isinstance(context.get("groupId"), (str, int)) \
+            and not isinstance(context.get("groupId"), bool):
+        group_id = _identifier(context, "groupId", "context.groupId")  # the account the message is about
     context_traits = _object(context.get("traits"), "context.traits") if context else None
     traits = _object(raw.get("traits"), "traits")
     properties = _object(raw.get("properties"), "properties")
@@ -196,6 +204,15 @@ def _build(
         else:
             merged_traits = dict(traits or context_traits or ())
         email = normalise_email(merged_traits.get("email"))
+        if email is not None and (len(email) > MAX_EMAIL_LENGTH or len(email.rpartition("@")[2]) > 253):
+            raise _Invalid(f"traits.email: longer than {MAX_EMAIL_LENGTH} characters, or its domain than 253")
+    if kind == "group" and merged_traits:
+        for key in ("domain", "website"):
+            value = merged_traits.get(key)
+            if isinstance(value, str) and len(value) > 2000:
+                raise _Invalid(f"traits.{key}: longer than 2000 characters")
+            if isinstance(value, str) and key == "domain" and len(value.strip()) > 253:
+                raise _Invalid("traits.domain: longer than 253 characters (the longest name DNS allows)")
     if kind != "alias" and user_id is None and anonymous_id is None and email is None:
         # Segment asks for userId or anonymousId; an email in the traits identifies a lead
         # just as well (a CSV export, a web form posted server-side).
@@ -230,12 +247,16 @@ def _build(
     )
 
 
-def _identifier(raw: dict[str, Any], field: str) -> str | None:
-    """A Segment id: a string (blank counts as absent) or a finite number, as a string."""
+def _identifier(raw: dict[str, Any], field: str, name: str | None = None) -> str | None:
+    """A Segment id: a string (blank counts as absent) or a finite number, as a string, of at most
+    `MAX_ID_LENGTH` characters. `name` is how a rejection names the field (default: `field`)."""
     value = raw.get(field)
+    field = name or field
     if value is None:
         return None
     if isinstance(value, str):
+        if len(value) > MAX_ID_LENGTH:
+            raise _Invalid(f"{field}: longer than {MAX_ID_LENGTH} characters")
         return value if value.strip() else None
     if isinstance(value, int | float) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
@@ -245,6 +266,37 @@ def _identifier(raw: dict[str, Any], field: str) -> str | None:
         except ValueError:  # more digits than sys.get_int_max_str_digits() allows
             raise _Invalid(f"{field}: number too long") from None
     raise _Invalid(f"{field}: expected a string or number, got {_kind(value)}")
+
+
+def _unstorable(value: Any, path: str) -> str | None:
+    """Why a message cannot be stored as it is: the first string in it — a key or a value, at any depth —
+    holding a NUL character or a lone surrogate (PostgreSQL refuses both, and a surrogate is not text in
+    any encoding). None when every string is storable. ASCII strings, nearly all of them, cost one scan."""
+    if isinstance(value, str):
+        return _bad_text(value, path or "the message")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (problem := _bad_text(key, f"{path or 'the message'} (a key)")):
+                return problem
+            if isinstance(item, (str, dict, list)) and (problem := _unstorable(item, f"{path}.{key}" if path else
+                                                                                 str(key))):
+                return problem
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            if isinstance(item, (str, dict, list)) and (problem := _unstorable(item, f"{path}[{n}]")):
+                return problem
+    return None
+
+
+def _bad_text(text: str, path: str) -> str | None:
+    if "\x00" in text:
+        return f"{path}: contains a NUL character (\\u0000), which cannot be stored"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"{path}: contains a lone surrogate (\\u{ord(text[exc.start]):04x}), which is not text"
+    return None
 
 
 def _object(value: object, field: str) -> dict[str, Any] | None:

@@ -296,12 +296,7 @@ def _identity_graph(conn: Connection, activities: list[Activity]) -> tuple[Ident
 
 def _attach_accounts(conn: Connection, assigned: list[tuple[Activity, Lead]], now: datetime) -> None:
     """Link leads to the accounts their newest group call or `context.groupId` names."""
-    grouped = []
-    for activity, _ in assigned:
-        if activity.group_id is None and isinstance(gid := activity.context.get("groupId"), (str, int)) and gid != "":
-            activity.group_id = str(gid)
-        if activity.group_id is not None:
-            grouped.append(activity)
+    grouped = [activity for activity, _ in assigned if activity.group_id is not None]  # incl. context.groupId
     if not grouped:
         return
     account_ids = upsert_accounts(conn, grouped, now)

@@ -40,7 +40,7 @@ from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.core.time import utc_iso
 from leadrelay.delivery import email as email_channel
 from leadrelay.delivery import slack as slack_channel
-from leadrelay.delivery import webhook
+from leadrelay.delivery import targets, webhook
 from leadrelay.delivery.webhook import SecretError, SendResult
 from leadrelay.settings import Settings
 from leadrelay.storage.outbox_tables import DEAD, DISABLED, PENDING, SENT, endpoints, outbox
@@ -262,6 +262,9 @@ def _sender(channel: str, target: str, settings: Settings, notifications: Notifi
     def failing(reason: str) -> tuple[Sender, Callable[[], None]]:
         return (lambda row: SendResult(ok=False, error=reason)), (lambda: None)
 
+    def refusing(reason: str) -> tuple[Sender, Callable[[], None]]:  # retrying cannot help: dead letter at once
+        return (lambda row: SendResult(ok=False, error=reason, permanent=True)), (lambda: None)
+
     if channel == "webhook":
         hook = notifications.webhook(target)
         if hook is None:
@@ -273,6 +276,9 @@ def _sender(channel: str, target: str, settings: Settings, notifications: Notifi
             key = webhook.decode_secret(secret)
         except SecretError as exc:
             return failing(f"{hook.secret_env}: {exc}")
+        reason = targets.refused(hook.url, allow_private=settings.private_webhooks)
+        if reason:
+            return refusing(f"webhook '{target}': {reason}")
         client = webhook.shared_client()
         # Signed with the real time of the attempt: receivers check it against their own clock, whatever
         # moment the sweep pretends it is (`worker --now`).
@@ -285,6 +291,9 @@ def _sender(channel: str, target: str, settings: Settings, notifications: Notifi
         url = channel_spec.resolve_url(environ)
         if url is None:
             return failing(f"environment variable {channel_spec.url_env} (URL of Slack channel '{target}') is not set")
+        reason = targets.refused(url, allow_private=settings.private_webhooks)
+        if reason:
+            return refusing(f"Slack channel '{target}': {reason}")
         client = webhook.shared_client()
         return (lambda row: slack_channel.send(client, url, row.payload, lead_id=row.lead_id,
                                                timeout=channel_spec.timeout_seconds)), _keep

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from http import HTTPStatus
 from math import floor
 from typing import Any
 
@@ -133,9 +134,13 @@ def post_json(client: httpx.Client, url: str, body: str, headers: Mapping[str, s
     status = response.status_code
     if 200 <= status < 300:
         return SendResult(ok=True, status=status)
-    snippet = " ".join(response.text[:200].split())
-    return SendResult(ok=False, status=status, error=f"HTTP {status}" + (f": {snippet}" if snippet else ""),
+    # The status and its standard phrase only: a receiver's body may be an internal page, and it is not ours to keep.
+    phrase = _PHRASES.get(status)
+    return SendResult(ok=False, status=status, error=f"HTTP {status}" + (f" {phrase}" if phrase else ""),
                       gone=status == 410, retry_after=_retry_after(response.headers.get("retry-after")))
+
+
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
 def send(client: httpx.Client, url: str, *, key: bytes, message_id: str, payload: Mapping[str, Any],

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import typer
 
-from leadrelay.core.errors import InvalidInput
+from leadrelay.core.errors import InvalidInput, LeadRelayError
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import EXIT_REJECTED, console, err_console, print_json
+from leadrelay.entrypoints.cli.output import EXIT_PARTLY, EXIT_REJECTED, console, err_console, print_json
 from leadrelay.lead.activities import Rejection
 
 if TYPE_CHECKING:
@@ -111,9 +112,34 @@ def ingest(
             raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
     with handle, _progress(None, "ingesting") as bar:
         task = bar.add_task("ingest", total=None)
-        report = ingest_messages(app, read_jsonl(handle, name), source=source, live=False, backfill=not live,
-                                 on_batch=lambda part: bar.advance(task, part.received))
+        with _stored_so_far(lambda part: bar.advance(task, part.received)) as progress:
+            report = ingest_messages(app, read_jsonl(handle, name), source=source, live=False, backfill=not live,
+                                     on_batch=progress)
     _report(report, as_json)
+
+
+@contextmanager
+def _stored_so_far(advance: Callable[[IngestReport], None]) -> Iterator[Callable[[IngestReport], None]]:
+    """Progress for an ingest in transactions; an error after some of them committed is said as such (exit 4,
+    not exit 1's "nothing changed"), with how far it got: running the command again skips what was stored."""
+    done = {"received": 0, "accepted": 0}
+
+    def progress(part: IngestReport) -> None:
+        done["received"] += part.received
+        done["accepted"] += part.accepted
+        advance(part)
+
+    try:
+        yield progress
+    except Exception as exc:
+        if not done["received"]:
+            raise
+        message = exc.message if isinstance(exc, LeadRelayError) else f"{type(exc).__name__}: {exc}".splitlines()[0]
+        err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"stopped part-way: the first {done['received']} messages were handled and committed "
+                          f"({done['accepted']} stored); the rest were not. Running the same command again skips "
+                          "the stored ones as duplicates.", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_PARTLY) from None
 
 
 def import_csv(
@@ -148,8 +174,9 @@ def import_csv(
 
     with _progress(total, "importing") as bar:
         task = bar.add_task("import", total=total)
-        report = ingest_messages(app, take_outcomes(all_rows(), outcomes), source=source, live=False,
-                                 on_batch=lambda part: bar.advance(task, part.received))
+        with _stored_so_far(lambda part: bar.advance(task, part.received)) as progress:
+            report = ingest_messages(app, take_outcomes(all_rows(), outcomes), source=source, live=False,
+                                     on_batch=progress)
     recorded = None
     if outcome is not None:
         from leadrelay.predict.service import record_outcomes

@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 EXIT_REJECTED = 3  # done, but some input was rejected: the good input was kept
+EXIT_PARTLY = 4  # stopped by an error part-way through a file: what came before it was stored
 
 if TYPE_CHECKING:
     from rich.console import Console
