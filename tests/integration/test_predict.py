@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
@@ -156,7 +156,7 @@ def test_an_excluded_field_no_lead_has_is_refused(cli, tmp_path):
     import_leads(cli, playbook, write_leads(tmp_path / "leads.csv"))
     run = cli("--playbook", str(playbook), "model", "evaluate")
     assert run.code == 1
-    assert "predict.exclude: no lead with an outcome has a field 'lead_qualty'" in run.err
+    assert "predict.exclude: no lead with an outcome has ever had a field 'lead_qualty'" in run.err
 
 
 def test_a_model_reading_a_field_the_playbook_now_excludes_is_not_used(cli, tmp_path):
@@ -166,7 +166,18 @@ def test_a_model_reading_a_field_the_playbook_now_excludes_is_not_used(cli, tmp_
     stricter = playbook_file(tmp_path, exclude=["plan"])
     run = cli("--playbook", str(stricter), "model", "show")
     assert run.code == 0
-    assert "model version 1 reads 'plan', which the playbook now excludes: train again" in run.out
+    told = "model version 1 reads 'plan', which the playbook now excludes: train again"
+    assert told in run.out
+    shown = cli("--playbook", str(stricter), "leads", "show", "L0001", "--json").json()["predicted"]
+    assert told in shown["unusable"]  # kept for the record, marked as not used
+    assert f"not used: {told}" in cli("--playbook", str(stricter), "leads", "show", "L0001").out
+    swept = cli("--playbook", str(stricter), "worker", "--once", "--json", "--now", "2030-01-01T09:00:00Z").json()
+    assert told in swept["predictions"]["skipped"] and swept["predictions"]["scored"] == 0
+    app = bootstrap(Settings(database_url=cli.env["LEADRELAY_DATABASE_URL"]), playbook=parse_playbook(
+        stricter.read_text(), "playbook.yaml"))
+    with app.engine.connect() as conn:  # what conditions read: nothing from a model the playbook excludes
+        assert conn.scalar(select(func.count()).where(t.leads.c.predicted.is_not(None))) == 0
+    app.close()
 
 
 def test_bad_outcome_values_reject_their_row_alone(cli, tmp_path):
@@ -300,3 +311,60 @@ def test_an_imported_outcome_follows_its_lead_into_a_merge(app, clock):
         found = predict.store.outcomes(conn, clock())
         survivor = conn.scalar(select(t.leads.c.id).where(t.leads.c.merged_into.is_(None)))
     assert [(o.lead_id, o.converted, o.because) for o in found] == [(survivor, True, "import")]
+
+
+def test_a_field_sales_fills_in_after_a_lead_was_judged_may_be_excluded(database_url, clock, tmp_path):
+    """`lead_quality` arrives a day after the demo request: the model never sees it (features stop at the
+    judgement), yet the playbook may name it under exclude without being told it is a typo."""
+    app = bootstrap(Settings(database_url=database_url), clock=clock, playbook=parse_playbook(
+        playbook_file(tmp_path, exclude=["traits.lead_quality"]).read_text(), "playbook.yaml"))
+    rng = random.Random(11)
+    messages, found = [], []
+    for n in range(120):
+        plan = rng.choice(["enterprise", "free"])
+        converted = rng.random() < (0.7 if plan == "enterprise" else 0.2)
+        messages += [identify(user=f"j{n}", email=f"j{n}@firm{n}.example", plan=plan, when=clock()),
+                     track("Demo Requested", user=f"j{n}", when=clock() + timedelta(minutes=1)),
+                     identify(user=f"j{n}", lead_quality="high" if converted else "low",
+                              when=clock() + timedelta(days=1))]
+        found.append((f"j{n}", None, converted, clock() + timedelta(days=2)))
+    ingest(app, numbered(messages))
+    predict.record_outcomes(app, found, source="test")
+    report = predict.evaluate(app)
+    assert [f["name"] for f in report["features"]] == ["plan"]  # every lead asked once for a demo: no signal
+    assert "lead_quality" not in {f["field"] for f in report["fields"]} and report["warnings"] == []
+    app.close()
+
+
+def test_outcomes_read_as_spreadsheets_write_them_and_the_latest_decision_wins(cli, tmp_path):
+    path = tmp_path / "sheet.csv"
+    path.write_text("Lead Id,Plan,Region,Visits,Converted,Decided\n"
+                    "S1,team,emea,3,1.0,2026-02-01\nS2,team,emea,3,0.0,2026-02-01\n"
+                    "S3,free,emea,1,yes,2026-02-02\nS3,free,emea,1,no,2026-02-01\n", encoding="utf-8")
+    run = import_leads(cli, playbook_file(tmp_path), path, "--time-column", "Decided")
+    assert run.code == 0, run.err
+    assert run.json()["outcomes"] == {"recorded": 3, "converted": 2, "unknown_leads": 0}  # S3: yes, the later row
+
+
+def test_the_outcome_column_may_not_also_be_a_trait(cli, tmp_path):
+    run = import_leads(cli, playbook_file(tmp_path), write_leads(tmp_path / "leads.csv"), "--map", "Converted=conv")
+    assert run.code == 1 and "--outcome 'Converted' is also mapped as a trait" in run.err
+
+
+def test_a_predicted_threshold_written_as_a_percentage_is_refused(cli, tmp_path):
+    path = predicted_mql(tmp_path, in_conditions=True)
+    path.write_text(path.read_text(encoding="utf-8").replace("0.6", "60"), encoding="utf-8")
+    run = cli("playbook", "check", str(path))
+    assert run.code == 1 and "`predicted` is a probability from 0 to 1: 60 never holds (60 % is 0.6)" in run.err
+
+
+def test_a_backtest_reads_each_leads_probability_and_counts_imported_conversions(cli, tmp_path):
+    playbook = predicted_mql(tmp_path, in_conditions=True)
+    import_leads(cli, playbook, write_leads(tmp_path / "leads.csv"))
+    assert cli("--playbook", str(playbook), "model", "train").code == 0
+    lower = tmp_path / "lower.yaml"
+    lower.write_text(playbook.read_text(encoding="utf-8").replace("0.6", "0.3"), encoding="utf-8")
+    result = cli("--playbook", str(playbook), "playbook", "backtest", str(lower), "--json").json()
+    active, candidate = result["active"], result["candidate"]
+    assert 0 < sum(active["mqls_per_month"].values()) < sum(candidate["mqls_per_month"].values())
+    assert active["mql_precision"] > candidate["mql_precision"] > 0  # imported outcomes are conversions

@@ -10,7 +10,7 @@ import pytest
 
 from leadrelay.core.errors import InvalidInput
 from leadrelay.predict.evaluation import _splits, calibration_error
-from leadrelay.predict.features import DAYS_KNOWN, MISSING, PAGES, choose, features_of
+from leadrelay.predict.features import MISSING, PAGES, choose, features_of
 from leadrelay.predict.learner import Scorer
 from leadrelay.predict.model import Example, Outcome, PredictRules, Seen
 
@@ -24,7 +24,7 @@ def test_features_are_what_was_known_when_the_lead_was_judged_not_what_sales_add
             Seen("identify", None, T0 + timedelta(days=3), {"lead_quality": "high", "plan": "team"})]
     judged = features_of(seen, T0 + timedelta(hours=2))
     assert judged == {"plan": "enterprise", "seats": 40.0, "newsletter": "yes", PAGES: 1,
-                      "event:Demo Requested": 1, DAYS_KNOWN: 2 / 24}
+                      "event:Demo Requested": 1}
     now = features_of(seen)
     assert now["plan"] == "team" and now["lead_quality"] == "high"
 
@@ -32,7 +32,7 @@ def test_features_are_what_was_known_when_the_lead_was_judged_not_what_sales_add
 def test_a_trait_set_to_null_is_forgotten_and_objects_are_not_features():
     seen = [Seen("identify", None, T0, {"plan": "team", "address": {"city": "Oslo"}}),
             Seen("identify", None, T0, {"plan": None})]
-    assert features_of(seen) == {DAYS_KNOWN: 0.0}
+    assert features_of(seen) == {}
 
 
 def test_columns_leave_out_people_exclusions_rare_constant_and_id_like_fields_with_why():
@@ -91,3 +91,11 @@ def test_leads_all_judged_on_one_day_are_cross_validated():
 def test_a_model_written_by_another_scikit_learn_is_refused():
     with pytest.raises(InvalidInput, match="trained with scikit-learn 0.1 and this is scikit-learn"):
         Scorer.loads(b"", "scikit-learn 0.1")
+
+
+def test_a_stray_text_value_in_a_number_field_is_unknown_not_the_end_of_the_field():
+    rows = [{"time_on_site": float(n * 7 % 300)} for n in range(299)] + [{"time_on_site": "unknown"}]
+    choice = choose(rows, PredictRules())
+    [column] = choice.features
+    assert (column.name, column.kind) == ("time_on_site", "number") and column.value(rows[-1]) is None
+    assert choice.notes == ["time_on_site: 1 of 300 values are not numbers (such as 'unknown'): read as unknown"]

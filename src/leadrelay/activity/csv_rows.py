@@ -119,6 +119,9 @@ def read_csv_messages(
             email_column = next((h for h in header if h.casefold() in EMAIL_HEADERS), None)
             if email_column is None:
                 raise InvalidInput(f"{path}: no email column found; name one with --email-column or --id-column")
+        if outcome_column and any(m.column == outcome_column for m in mappings):
+            raise InvalidInput(f"--outcome {outcome_column!r} is also mapped as a trait (--map): the outcome is "
+                               "never a trait, or every rule and the model could read it")
         wanted = [m.column for m in mappings] + [c for c in (email_column, id_column, time_column, outcome_column) if c]
         missing = [c for c in wanted if c not in index]
         if missing:
@@ -169,6 +172,8 @@ def _row_message(row, index, mappings, email_column, id_column, time_column, out
     message["messageId"] = "csv-" + digest.hexdigest()[:32]
     if outcome_column:
         outcome = cell(outcome_column)
+        if outcome is not None and outcome.replace(".0", "", 1) in ("0", "1"):  # 1.0 and 0.0 from a spreadsheet
+            outcome = outcome.replace(".0", "", 1)
         if outcome is not None and outcome.casefold() not in _WON | _LOST:
             return Rejection(position, f"column '{outcome_column}': {outcome!r} is not an outcome "
                                        "(1 or 0, yes or no, true or false, won or lost; empty if not known)")

@@ -11,13 +11,16 @@ Per side:
   playbook sends straight to sales, or an MQL of the playbook that sales accepted in the real history (sales
   never saw an MQL only the candidate makes, so it is not counted accepted).
 - **Precision**: of those MQLs (SALs), the share that converted in the real history — reached opportunity or
-  customer, or won a deal. **Recall**: of every lead that converted, the share the playbook would have made an
-  MQL or sent to sales.
+  customer, won a deal, or was imported as converted (`import --outcome`). **Recall**: of every lead that
+  converted, the share the playbook would have made an MQL or sent to sales.
 - **Routing**: each handoff the playbook would open goes through its routing rules at its own moment, oldest
   first, with simulated loads (`handoff/simulation.py`) and the account owners of that moment (an owner named
   later did not own the company then): leads per team and per rep, the share that would have waited in a queue,
   and the SLA load (handoffs per rep per day, over the days of the range).
 - **Changed**: the leads whose final stage differs, with the move that made the difference and when.
+
+A condition reading `predicted` reads each lead's probability as it stands now: the backtest replays the rules,
+not the model's past scores.
 
 `since` counts moves from that day on (the replay still starts at each lead's first activity): MQLs, SALs (an
 MQL accepted after the day counts then), handoffs, and changed leads whose deciding move came after it. Recall
@@ -46,6 +49,7 @@ from leadrelay.lead.model import Lead
 from leadrelay.lead.rules import Rules
 from leadrelay.lead.stages import Stage
 from leadrelay.playbook.loader import Playbook
+from leadrelay.storage import predict_tables as p
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
 
@@ -179,7 +183,7 @@ def _side(rules: Rules) -> Side:
 def _replay(side: Side, stored: Lead, history: list, start: datetime | None,
             accepted_at: datetime | None) -> tuple[Stage | None, StageChange | None]:
     """One lead through one playbook, activity by activity (a handoff records the lead as it is at its move)."""
-    lead = Lead(id=stored.id, account_id=stored.account_id, account=stored.account)
+    lead = Lead(id=stored.id, account_id=stored.account_id, account=stored.account, predicted=stored.predicted)
     outcome = Outcome()
     for activity in history:
         seen = len(outcome.stage_changes)
@@ -238,12 +242,16 @@ def _lead_ids(conn: Connection):
 
 
 def _converters(conn: Connection) -> dict[int, datetime]:
-    """Leads that converted in the real history, with when: reached opportunity or customer, or won a deal."""
+    """Leads that converted in the real history, with when: reached opportunity or customer, won a deal, or
+    imported as converted."""
     c, d = t.stage_changes.c, s.opportunities.c
     found: dict[int, datetime] = dict(conn.execute(select(c.lead_id, func.min(c.at)).where(c.to_stage.in_(CONVERTED))
                                                    .group_by(c.lead_id)).all())
     for lead_id, at in conn.execute(select(d.lead_id, func.min(d.closed_at)).where(
             d.status == "won", d.lead_id.is_not(None), d.closed_at.is_not(None)).group_by(d.lead_id)):
+        found[lead_id] = min(found.get(lead_id, at), at)
+    o = p.lead_outcomes.c
+    for lead_id, at in conn.execute(select(o.lead_id, o.decided_at).where(o.converted)):
         found[lead_id] = min(found.get(lead_id, at), at)
     return found
 

@@ -200,7 +200,7 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         handoff=compile_handoff(model),
         sales=compile_sales(model),
         predict=PredictRules(
-            exclude=frozenset(name.casefold() for name in model.predict.exclude),
+            exclude=frozenset(name.removeprefix("traits.").casefold() for name in model.predict.exclude),
             min_outcomes=model.predict.min_outcomes, min_per_class=model.predict.min_per_class,
             retrain_every_seconds=model.predict.retrain_every.total_seconds() if model.predict.retrain_every else None,
             horizon_seconds=model.predict.horizon.total_seconds() if model.predict.horizon else None,

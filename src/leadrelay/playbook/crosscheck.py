@@ -113,13 +113,21 @@ def _condition_values(model: PlaybookModel) -> list[Issue]:
 
 
 def _predicted_issues(model: PlaybookModel) -> list[Issue]:
-    """A condition reading `predicted` while the playbook keeps the model's probability out of its rules."""
-    if model.predict.in_conditions:
-        return []
-    return [(path, "reads `predicted`, the model's probability, which conditions may read only when "
-                   "`predict.in_conditions` is true")
-            for where, condition in _conditions(model) for path, compare in _compares(condition, where)
-            if compare.field == "predicted"]
+    """A condition reading `predicted` while the playbook keeps the model's probability out of its rules, or
+    comparing it with a percentage (it is a probability from 0 to 1)."""
+    issues: list[Issue] = []
+    for where, condition in _conditions(model):
+        for path, compare in _compares(condition, where):
+            if compare.field != "predicted":
+                continue
+            if not model.predict.in_conditions:
+                issues.append((path, "reads `predicted`, the model's probability, which conditions may read only "
+                                     "when `predict.in_conditions` is true"))
+            values = compare.value if isinstance(compare.value, list) else [compare.value]
+            if any(isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v <= 1 for v in values):
+                issues.append((path, f"`predicted` is a probability from 0 to 1: {compare.value} never holds "
+                                     "(60 % is 0.6)"))
+    return issues
 
 
 def _alert_issues(model: PlaybookModel) -> list[Issue]:

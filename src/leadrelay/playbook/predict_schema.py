@@ -11,8 +11,9 @@ from leadrelay.predict.model import FLOOR_PER_CLASS
 
 class Predict(Strict):
     exclude: list[str] = Field(default_factory=list, description=(
-        "Traits the model must never read: those sales fills in while following a lead up (a lost reason, a "
-        "quality grade, notes). They would let it 'predict' what sales had already decided."))
+        "Traits the model must never read (`lead_quality` or `traits.lead_quality`): those sales fills in while "
+        "following a lead up (a lost reason, a quality grade, notes). They would let it 'predict' what sales had "
+        "already decided."))
     min_outcomes: int = Field(500, ge=2 * FLOOR_PER_CLASS, description=(
         "Leads with a known outcome needed before a model may be trained and used."))
     min_per_class: int = Field(100, ge=FLOOR_PER_CLASS, description=(

@@ -3,7 +3,7 @@
 Pure: standard library only. A lead's features are rebuilt from its stored activities up to
 its `scored_at` (never its current traits, which sales may have filled in since): the traits
 its `identify` calls had set by then, how many times it did each tracked event, the pages it
-viewed and how long it had been known. Which of those become model columns is decided once per
+viewed. Which of those become model columns is decided once per
 training (`choose`), from how often each is present and never from the outcome.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +20,10 @@ from leadrelay.predict.model import PredictRules, Seen
 
 EVENT = "event:"  # an event count: "event:Demo Requested"
 PAGES = "pages viewed"
-DAYS_KNOWN = "days known"
 MISSING = "missing"  # the category of a trait the lead never gave
 MIN_SHARE = 0.01  # a feature present in fewer leads than this is too rare to learn from
 MIN_PRESENT = 5
+NUMERIC_SHARE = 0.95  # a field whose values are this much numbers is a number; the rest count as unknown
 ID_LIKE_DISTINCT = 50  # a category with more values than this, nearly one per lead, names leads: not a feature
 
 
@@ -31,12 +31,9 @@ def features_of(seen: Iterable[Seen], until: datetime | None = None) -> dict[str
     """A lead's features from its activities in time order, counting only those at or before `until`."""
     traits: dict[str, Any] = {}
     counts: Counter[str] = Counter()
-    first = last = None
     for activity in seen:
         if until is not None and activity.at > until:
             break
-        first = first or activity.at
-        last = activity.at
         if activity.type == "identify" and activity.traits:
             for name, value in activity.traits.items():
                 value = _scalar(value)
@@ -48,11 +45,9 @@ def features_of(seen: Iterable[Seen], until: datetime | None = None) -> dict[str
             counts[EVENT + activity.name] += 1
         elif activity.type in ("page", "screen"):
             counts[PAGES] += 1
-    features: dict[str, Any] = traits | {name: float(n) for name, n in counts.items()}
-    if first is not None:
-        end = until or last
-        features[DAYS_KNOWN] = max((end - first).total_seconds(), 0.0) / 86400
-    return features
+    # No "days known": for a lead judged at its outcome, time known up to then is time to the decision — the
+    # outcome itself, in disguise.
+    return traits | {name: float(n) for name, n in counts.items()}
 
 
 def _scalar(value: Any) -> Any:
@@ -108,6 +103,7 @@ class Choice:
 
     features: tuple[Feature, ...]
     left_out: dict[str, str]
+    notes: list[str] = field(default_factory=list)  # how a chosen column reads odd values
 
 
 def choose(rows: Sequence[dict[str, Any]], rules: PredictRules) -> Choice:
@@ -117,7 +113,7 @@ def choose(rows: Sequence[dict[str, Any]], rules: PredictRules) -> Choice:
         for name, value in features.items():
             present.setdefault(name, []).append(value)
     enough = max(MIN_PRESENT, MIN_SHARE * len(rows))
-    chosen, left_out = [], {}
+    chosen, left_out, notes = [], {}, []
     for name in sorted(present):
         values = present[name]
         if rules.excluded(name):
@@ -126,11 +122,15 @@ def choose(rows: Sequence[dict[str, Any]], rules: PredictRules) -> Choice:
         if len(values) < enough:
             left_out[name] = f"known for {len(values)} of {len(rows)} leads: too rare"
             continue
-        numeric = all(_is_number(v) for v in values)
+        numbers = sum(1 for v in values if _is_number(v))
+        numeric = numbers >= NUMERIC_SHARE * len(values)  # a stray "unknown" in a number field is unknown
         feature = Feature(name, "number" if numeric else "category", None)
         everyone = [feature.value(features) for features in rows]  # a lead without it counts as it is
         known = [v for v in everyone if v is not None]
         distinct = len(set(known))
+        if numeric and numbers < len(values):
+            notes.append(f"{name}: {len(values) - numbers} of {len(values)} values are not numbers (such as "
+                         f"{next(v for v in values if not _is_number(v))!r}): read as unknown")
         if distinct <= 1:
             left_out[name] = "the same for every lead"
             continue
@@ -139,4 +139,4 @@ def choose(rows: Sequence[dict[str, Any]], rules: PredictRules) -> Choice:
             continue
         typical = statistics.median(known) if numeric else Counter(everyone).most_common(1)[0][0]
         chosen.append(Feature(name, feature.kind, typical))
-    return Choice(tuple(chosen), left_out)
+    return Choice(tuple(chosen), left_out, notes)

@@ -55,21 +55,24 @@ def record_outcomes(app: App, found: Iterable[tuple[str | None, str | None, bool
                 lead_id = emails.get(normalise_email(email) or "")
             if lead_id is None:
                 unknown += 1
-            else:
+            elif lead_id not in rows or decided_at >= rows[lead_id][1]:  # rows about one lead: the latest decides
                 rows[lead_id] = (converted, decided_at)
         store.write_outcomes(conn, rows, source, now)
     return {"recorded": len(rows), "converted": sum(c for c, _ in rows.values()), "unknown_leads": unknown}
 
 
-def examples(app: App) -> list[Example]:
-    """Every lead with a known outcome, with its features and rule scores as they stood when it was judged."""
+def examples(app: App) -> tuple[list[Example], set[str]]:
+    """Every lead with a known outcome, with its features and rule scores as they stood when it was judged; and
+    the name of every field those leads have had at any time (what `predict.exclude` may name)."""
     with app.engine.connect() as conn:
         known = store.outcomes(conn, app.clock(), rules_of(app).horizon_seconds)
         judged = {o.lead_id: o.scored_at for o in known}
         seen = store.activities(conn, list(judged))
         scores = store.rule_scores(conn, judged, app.playbook.rules)
-    return [Example(o.lead_id, features_of(seen.get(o.lead_id, ()), o.scored_at), o, *scores[o.lead_id])
-            for o in known]
+    found = [Example(o.lead_id, features_of(seen.get(o.lead_id, ()), o.scored_at), o, *scores[o.lead_id])
+             for o in known]
+    ever = {name.casefold() for activities in seen.values() for name in features_of(activities)}
+    return found, ever
 
 
 def readiness(app: App) -> dict[str, Any]:
@@ -86,16 +89,15 @@ def readiness(app: App) -> dict[str, Any]:
 
 def _prepared(app: App) -> tuple[list[Example], Choice]:
     rules = rules_of(app)
-    found = examples(app)
+    found, ever = examples(app)
     converted = sum(e.outcome.converted for e in found)
     shortfall = rules.shortfall(len(found), converted)
     if shortfall:
         raise NotEnoughData(f"not enough outcomes to learn from: {shortfall}")
-    named = {name.casefold() for e in found for name in e.features}
-    unknown = sorted(rules.exclude - named)
+    unknown = sorted(rules.exclude - ever)
     if unknown:
-        raise InvalidInput("; ".join(f"predict.exclude: no lead with an outcome has a field '{name}' (a typo? "
-                                     "the fields are the traits of `leads show`)" for name in unknown))
+        raise InvalidInput("; ".join(f"predict.exclude: no lead with an outcome has ever had a field '{name}' (a "
+                                     "typo? the fields are the traits of `leads show`)" for name in unknown))
     choice = choose([e.features for e in found], rules)
     if not choice.features:
         raise InvalidInput("no field is known for enough leads to learn from (see `leadrelay model evaluate`)")
@@ -129,6 +131,7 @@ def evaluate_examples(found: list[Example], choice: Choice, rules: PredictRules)
 
     report = run(found, choice.features, rules.horizon_seconds)
     report["left_out"] = choice.left_out
+    report["notes"] = choice.notes
     report["features"] = [c.as_dict() for c in choice.features]
     return report
 
@@ -185,8 +188,10 @@ def keep_up(app: App, now: datetime) -> dict[str, Any]:
                 done["skipped"] = exc.message
     try:
         active = active_scorer(app)
-    except InvalidInput as exc:
+    except InvalidInput as exc:  # the playbook no longer allows the model: conditions must not read its figures
         done["skipped"] = exc.message
+        with transaction(app.engine) as conn:
+            store.forget_predicted(conn)
         return done
     if active is not None:
         version, scorer = active

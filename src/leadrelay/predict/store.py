@@ -196,3 +196,8 @@ def unscored_leads(conn: Connection, version: int, limit: int) -> list[int]:
                     or_(pred.lead_id.is_(None), pred.model_version != version, lead.updated_at > pred.scored_at))
              .order_by(lead.id).limit(limit))
     return list(conn.scalars(query))
+
+
+def forget_predicted(conn: Connection) -> int:
+    """Take every lead's probability away from what conditions read (the stored predictions stay, for the record)."""
+    return conn.execute(update(t.leads).where(t.leads.c.predicted.is_not(None)).values(predicted=None)).rowcount

@@ -70,6 +70,8 @@ class Predicted(BaseModel):
     model_version: int
     scored_at: str
     factors: list[Factor] = Field(description="The fields that moved the probability most, largest first.")
+    unusable: str | None = Field(None, description="Why this model is no longer used (the playbook now excludes a "
+                                                   "field it reads): the figure is kept for the record only.")
 
 
 class LeadDetail(LeadBase):

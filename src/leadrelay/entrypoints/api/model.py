@@ -100,7 +100,7 @@ _LEARNING = threading.Lock()
 
 def _one_at_a_time(work):
     if not _LEARNING.acquire(blocking=False):
-        raise Overloaded("a model is being evaluated or trained in this process: retry in a minute")
+        raise Overloaded("a model is being evaluated or trained in this process: retry when it is done")
     try:
         return work()
     finally:

@@ -96,7 +96,8 @@ def print_explanation(lead: dict) -> None:
         why = "; ".join(f"{f['field']} {fmt(f['value'])} {f['effect'] * 100:+.0f} points (against {fmt(f['typical'])})"
                         for f in predicted["factors"])
         console.print(f"predicted: {predicted['probability']:.0%} likely to convert (model version "
-                      f"{predicted['model_version']}, {when(predicted['scored_at'])})" + (f": {why}" if why else ""),
+                      f"{predicted['model_version']}, {when(predicted['scored_at'])})" + (f": {why}" if why else "")
+                      + (f" — not used: {predicted['unusable']}" if predicted.get("unusable") else ""),
                       highlight=False, soft_wrap=True)
     if lead.get("ask_next"):
         asks = ", ".join(a["field"] + (f" (could {a['could']})" if a["could"] else "") for a in lead["ask_next"])

@@ -54,9 +54,10 @@ def show(ctx: typer.Context,
         print_json(found)
         return
     readiness = found["readiness"]
+    kinds = ", ".join(f"{n} {kind}" for kind, n in readiness["by_kind"].items())
     if found["model"] is None:
         console.print(f"no model trained yet. {readiness['outcomes']} leads have a known outcome "
-                      f"({readiness['converted']} converted).", highlight=False)
+                      f"({readiness['converted']} converted){': ' + kinds if kinds else ''}.", highlight=False)
         if readiness["shortfall"]:
             console.print(f"Not yet enough: {readiness['shortfall']}.", highlight=False, soft_wrap=True)
         return
@@ -65,6 +66,7 @@ def show(ctx: typer.Context,
                   f"{model['trained_at']} ({model['trigger']}) on {model['outcomes']} outcomes "
                   f"({model['converted']} converted) with playbook {model['playbook_version']}, {model['library']}",
                   highlight=False)
+    console.print(f"outcomes in the store now: {readiness['outcomes']} ({kinds or 'none'})", highlight=False)
     if model["unusable"]:
         console.print(model["unusable"], highlight=False, soft_wrap=True)
     _print_report(model["report"])
@@ -102,5 +104,7 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(f"Each field alone (ROC AUC): {fields}", highlight=False, soft_wrap=True)
     for name, why in report["left_out"].items():
         console.print(f"left out: {name}: {why}", highlight=False, soft_wrap=True)
+    for note in report.get("notes", []):
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     for warning in report["warnings"]:
         err_console.print(f"warning: {warning}", highlight=False, soft_wrap=True)
