@@ -100,9 +100,8 @@ def parse_message(
         return Rejection(position, f"expected a JSON object, got {_kind(raw)}", None, raw)
     if "batch" in raw:
         return Rejection(position, _envelope_problem(raw), None, raw)
-    problem = _unstorable(raw, "")
-    if problem:
-        return Rejection(position, problem, None, raw)
+    if not _storable(raw):
+        return Rejection(position, _unstorable(raw, "") or "not storable", None, raw)
     message_id = raw.get("messageId")
     if message_id is None:
         return Rejection(position, "missing messageId", None, raw)
@@ -268,10 +267,39 @@ def _identifier(raw: dict[str, Any], field: str, name: str | None = None) -> str
     raise _Invalid(f"{field}: expected a string or number, got {_kind(value)}")
 
 
+def _storable(value: Any) -> bool:
+    """Whether every string in a message — keys and values, at any depth — can be stored: no NUL character, no
+    lone surrogate. The hot path: no paths built, exact type checks, one scan of each ASCII string."""
+    kind = type(value)
+    if kind is str:
+        return "\x00" not in value and (value.isascii() or _utf8(value))
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is str and ("\x00" in key or not (key.isascii() or _utf8(key))):
+                return False
+            kind = type(item)
+            if (kind is str or kind is dict or kind is list) and not _storable(item):
+                return False
+    elif kind is list:
+        for item in value:
+            kind = type(item)
+            if (kind is str or kind is dict or kind is list) and not _storable(item):
+                return False
+    return True
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _unstorable(value: Any, path: str) -> str | None:
-    """Why a message cannot be stored as it is: the first string in it — a key or a value, at any depth —
-    holding a NUL character or a lone surrogate (PostgreSQL refuses both, and a surrogate is not text in
-    any encoding). None when every string is storable. ASCII strings, nearly all of them, cost one scan."""
+    """Why a message cannot be stored as it is (`_storable` said so): the first string in it — a key or a value,
+    at any depth — holding a NUL character or a lone surrogate (PostgreSQL refuses both, and a surrogate is not
+    text in any encoding), named by its path. None when every string is storable."""
     if isinstance(value, str):
         return _bad_text(value, path or "the message")
     if isinstance(value, dict):
