@@ -152,7 +152,29 @@ def test_a_routing_simulation_explains_who_would_get_each_lead(app, history, dat
     out = Cli(tmp_path, database_url)("route", "simulate", "c.yaml", "--last", "10")
     assert out.code == 0 and "ben: eligible" in out.out and "to someone else" in out.out
     neither = Cli(tmp_path, database_url)("route", "simulate", "c.yaml")
-    assert neither.code == 1 and "one lead (--lead) or the last N handoffs" in neither.err
+    assert neither.code == 1 and "one lead (--lead, or `lead` over HTTP) or the last N handoffs" in neither.err
+
+
+def test_a_routing_simulation_over_http(app, client, tokens, history):
+    marketing = bearer(tokens.marketing)
+    data = yaml.safe_load(starter_text())
+    data["routing"]["rules"] = [{"id": "all_to_ben", "rep": "ben"}] + [
+        rule for rule in data["routing"]["rules"] if rule["id"] not in ("emea", "sdr_everyone_else")]
+    text = yaml.safe_dump(data, sort_keys=False)
+    one = client.post("/api/playbook/route-simulation", json={"text": text, "lead": "hot@corp.example"},
+                      headers=marketing)
+    assert one.status_code == 200, one.text
+    assert [row["lead"] for row in one.json()["routes"]] == [history["hot"]]
+    assert one.json()["routes"][0]["simulated"]["candidates"]
+    batch = client.post("/api/playbook/route-simulation", json={"text": text, "last": 10}, headers=marketing).json()
+    assert batch["handoffs"] >= 2 and set(batch["per_rep"])
+    neither = client.post("/api/playbook/route-simulation", json={"text": text}, headers=marketing)
+    assert neither.status_code == 400 and "the last N handoffs" in neither.json()["message"]
+    bad = client.post("/api/playbook/route-simulation", json={"text": "name: x\nteams: 3\n", "last": 1},
+                      headers=marketing)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_playbook"
+    assert client.post("/api/playbook/route-simulation", json={"text": text, "last": 1},
+                       headers=bearer(tokens.manager)).status_code == 403
 
 
 def hand_raise(user: str, when, **traits):

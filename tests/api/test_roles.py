@@ -74,6 +74,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/playbook/versions"): PLAYBOOK_EDITORS,
     ("POST", "/api/playbook/validate"): PLAYBOOK_EDITORS,
     ("POST", "/api/playbook/backtest"): PLAYBOOK_EDITORS,
+    ("POST", "/api/playbook/route-simulation"): PLAYBOOK_EDITORS,
     ("POST", "/api/playbook/activate"): PLAYBOOK_EDITORS,
     ("GET", "/api/me"): PEOPLE,
     ("GET", "/api/tokens"): ADMIN_ONLY,
@@ -152,6 +153,8 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
         return Call("/api/reports/funnel")
     if route in ("/api/playbook/validate", "/api/playbook/backtest"):
         return Call(route, {"text": starter_text()})
+    if route == "/api/playbook/route-simulation":
+        return Call(route, {"text": starter_text(), "last": 5})
     if route == "/api/playbook/activate":
         return Call(route, {"version": app.playbook.version})
     if route == "/api/tokens" and method == "POST":

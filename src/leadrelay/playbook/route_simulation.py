@@ -36,9 +36,9 @@ MAX_BATCH = 10_000
 def simulate_routes(app: App, candidate: Playbook, *, lead: str | int | None = None, last: int | None = None,
                     now: datetime | None = None) -> dict[str, Any]:
     if (lead is None) == (last is None):
-        raise InvalidInput("simulate one lead (--lead) or the last N handoffs (--last N)")
+        raise InvalidInput("simulate one lead (--lead, or `lead` over HTTP) or the last N handoffs (--last N)")
     if last is not None and not 1 <= last <= MAX_BATCH:
-        raise InvalidInput(f"--last: between 1 and {MAX_BATCH:,} handoffs")
+        raise InvalidInput(f"last: between 1 and {MAX_BATCH:,} handoffs")
     now = now or app.clock()
     directory = candidate.rules.handoff.directory
     c = h.handoffs.c

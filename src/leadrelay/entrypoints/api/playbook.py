@@ -1,4 +1,5 @@
-"""`/api/playbook`: read the active playbook, validate or backtest a candidate, activate a version, list versions.
+"""`/api/playbook`: read the active playbook, validate, backtest or simulate the routing of a candidate, activate a
+version, list versions.
 
 Every version ever activated (or recorded by a decision) is kept by its content hash;
 score and stage rows name the version that decided them. Activation takes effect at
@@ -23,6 +24,7 @@ from leadrelay.entrypoints.api.schemas import SafeText
 from leadrelay.playbook import service as playbooks
 from leadrelay.playbook.backtest import backtest as run_backtest
 from leadrelay.playbook.loader import parse_playbook
+from leadrelay.playbook.route_simulation import MAX_BATCH, simulate_routes
 
 router = APIRouter(prefix="/api/playbook", tags=["playbook"], responses=error_responses(400, 401, 403, 422, 429, 503))
 
@@ -163,6 +165,41 @@ def backtest(body: BacktestRequest, app: App = Depends(current_app),
 
 
 _BACKTESTING = threading.Lock()  # a backtest holds the CPU for seconds: one at a time, so requests keep flowing
+
+
+class RouteSimulationRequest(Candidate):
+    lead: SafeText | None = Field(None, max_length=320, description="Route this lead's latest handoff to sales (id, "
+                                                                    "email, user id or anonymous id)...")
+    last: int | None = Field(None, ge=1, le=MAX_BATCH, description="...or the last N handoffs to sales, oldest "
+                                                                   "first, from empty loads.")
+
+
+class RouteSimulation(BaseModel):
+    candidate: str = Field(description="The candidate's version.")
+    active: str
+    handoffs: int
+    changed: int = Field(description="Handoffs the candidate would give to someone else.")
+    per_rep: dict[str, dict[str, int]] = Field(description="rep -> {actual, simulated} counts.")
+    routes: list[dict] = Field(description="Per handoff: lead, email, handoff, function, opened_at, actual (who "
+                                           "really got it), simulated (owner, rule, reason, every candidate rep "
+                                           "with why it was skipped), changed.")
+
+
+@router.post("/route-simulation", response_model=RouteSimulation,
+             summary="Route real handoffs by a candidate playbook")
+def route_simulation(body: RouteSimulationRequest, app: App = Depends(current_app),
+                     caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> dict:
+    """Who the candidate's teams, reps and rules would have given one lead (`lead`) or the last N handoffs
+    (`last`), every candidate rep and why each was skipped — the explanation of `route-explain` — beside who
+    really got it. Nothing in the store changes. A candidate that does not validate: 422 with every issue as
+    FILE:LINE; neither or both of `lead` and `last`: 400."""
+    candidate = parse_playbook(body.text, body.filename)
+    if not _BACKTESTING.acquire(blocking=False):
+        raise Overloaded("a backtest or routing simulation is running in this process: retry in a few seconds")
+    try:
+        return simulate_routes(app, candidate, lead=body.lead, last=body.last)
+    finally:
+        _BACKTESTING.release()
 
 
 @router.post("/activate", response_model=ActivePlaybook, summary="Activate a playbook version",
