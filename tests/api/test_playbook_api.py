@@ -9,7 +9,7 @@ from leadrelay.bootstrap import bootstrap
 from leadrelay.entrypoints.api import runtime
 from leadrelay.entrypoints.api.app import create_app
 from leadrelay.playbook import service as playbooks
-from leadrelay.playbook.loader import starter_playbook, starter_text
+from leadrelay.playbook.loader import parse_playbook, starter_playbook, starter_text
 from tests.api.conftest import add_lead, bearer
 
 
@@ -94,3 +94,33 @@ def test_the_active_version_in_the_database_wins_over_the_file_and_every_process
             assert back.status_code == 200, back.text
         assert two.get("/api/playbook", headers=bearer(tokens.admin)).json()["version"] == starter_playbook().version
     restarted.close()
+
+
+def test_a_rep_taken_out_of_the_playbook_loses_their_token_for_good(client, app, tokens):
+    """Issue 13: removing a rep only suspended their token; a rollback, or a new person given the same id,
+    brought it back."""
+    admin, zoe = bearer(tokens.admin), bearer(tokens.zoe)
+    assert client.get("/api/me", headers=zoe).status_code == 200
+    with_zoe = app.playbook.text
+    without = yaml.safe_load(with_zoe)
+    without["reps"] = [rep for rep in without["reps"] if rep["id"] != "zoe"]
+    assert client.post("/api/playbook/activate", json={"text": yaml.safe_dump(without, sort_keys=False)},
+                       headers=admin).status_code == 200
+    assert client.get("/api/me", headers=zoe).status_code == 401
+    assert client.post("/api/playbook/activate", json={"text": with_zoe}, headers=admin).status_code == 200  # rollback
+    refused = client.get("/api/me", headers=zoe)
+    assert refused.status_code == 401 and refused.json()["message"] == "unknown or revoked token"
+    listed = client.get("/api/tokens?include_revoked=true", headers=admin).json()
+    assert any(token["rep_id"] == "zoe" and token["revoked_at"] for token in listed)
+
+
+def test_a_rep_missing_from_the_playbook_file_loses_their_token_at_its_next_use(app, tokens):
+    data = yaml.safe_load(app.playbook.text)
+    data["reps"] = [rep for rep in data["reps"] if rep["id"] != "zoe"]
+    edited = bootstrap(app.settings, playbook=parse_playbook(yaml.safe_dump(data, sort_keys=False), "p.yaml"),
+                       clock=app.clock)
+    with TestClient(create_app(edited)) as other:
+        assert other.get("/api/me", headers=bearer(tokens.zoe)).status_code == 401
+    with TestClient(create_app(app)) as back:  # the file as it was: the token stays revoked
+        assert back.get("/api/me", headers=bearer(tokens.zoe)).json()["message"] == "unknown or revoked token"
+    edited.close()

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, update
 
 from leadrelay.core.errors import InvalidInput, LeadRelayError, NotFound
 from leadrelay.core.time import utc_iso
@@ -143,6 +143,22 @@ def revoke_token(engine: Engine, token_id: int, *, now: datetime) -> Token:
             conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now))
             row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).one()
     return _token(row)
+
+
+def revoke_missing_people(engine: Engine, playbook: Playbook, *, now: datetime) -> list[int]:
+    """Revoke, for good, every live rep token whose rep and manager token whose team `playbook` no longer names:
+    a rollback, or a new person given the same id, must not bring the old token back. Returns their ids."""
+    model = playbook.model
+    reps = {rep.id for rep in getattr(model, "reps", [])}
+    teams = {team.id for team in getattr(model, "teams", [])}
+    t = api_tokens.c
+    gone = or_(and_(t.role == Role.REP.value, t.rep_id.not_in(reps)),
+               and_(t.role == Role.MANAGER.value, t.team.not_in(teams)))
+    with transaction(engine) as conn:
+        ids = list(conn.scalars(select(t.id).where(t.revoked_at.is_(None), gone)))
+        if ids:
+            conn.execute(update(api_tokens).where(t.id.in_(ids)).values(revoked_at=now))
+    return ids
 
 
 def _check_people(playbook: Playbook, role: Role, rep_id: str | None, team: str | None) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from leadrelay.access.tokens import Token, Unauthorized, authenticate
+from leadrelay.access.tokens import Token, Unauthorized, authenticate, revoke_missing_people
 from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api import authz
 from leadrelay.entrypoints.api.authz import Action, Caller
@@ -38,8 +38,17 @@ def caller(
     if credentials is None:
         raise Unauthorized("send an API token: Authorization: Bearer lrk_...")
     token = authenticate(app.engine, credentials.credentials, now=app.clock())
-    authz.check_still_valid(token, app.playbook)
+    still_valid(app, token)
     return Caller(token)
+
+
+def still_valid(app: App, token: Token) -> None:
+    """A token whose rep or team the active playbook no longer names is revoked for good, then refused (401)."""
+    try:
+        authz.check_still_valid(token, app.playbook)
+    except Unauthorized:
+        revoke_missing_people(app.engine, app.playbook, now=app.clock())
+        raise
 
 
 def allow(action: Action) -> Callable[..., Caller]:

@@ -15,6 +15,7 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from leadrelay.access.tokens import revoke_missing_people
 from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api.auth import allow, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
@@ -212,6 +213,7 @@ def activate(body: Activation, request: Request, app: App = Depends(current_app)
         playbooks.activate_version(app, body.version, caller.actor, expected_active=body.expected_active)
     runtime: Runtime = request.app.state.runtime
     runtime.use(app.playbook)
+    revoke_missing_people(app.engine, app.playbook, now=app.clock())  # a removed rep's token is dead for good
     return _active(app)
 
 

@@ -21,8 +21,7 @@ from leadrelay.access.sessions import SESSION_LIFETIME, Session, session
 from leadrelay.access.tokens import Role, Unauthorized
 from leadrelay.bootstrap import App
 from leadrelay.core.errors import LeadRelayError, NotFound
-from leadrelay.entrypoints.api import authz
-from leadrelay.entrypoints.api.auth import current_app
+from leadrelay.entrypoints.api.auth import current_app, still_valid
 from leadrelay.entrypoints.api.authz import Caller
 from leadrelay.entrypoints.api.errors import STATUS
 
@@ -55,7 +54,7 @@ def signed_in(request: Request, app: App) -> tuple[Session, Caller]:
         raise SignedOut(exc.message) from None
     who = Caller(found.token)
     try:
-        authz.check_still_valid(found.token, app.playbook)
+        still_valid(app, found.token)
     except LeadRelayError as exc:
         raise SignedOut(exc.message) from None
     return found, who
