@@ -106,3 +106,24 @@ def test_reassigning_to_nobody_is_refused_and_the_lead_stays_with_its_owner(tmp_
     assert cli("leads", "route-explain", "jane@acme-corp.com", "--json").json()["owner"] == "alice"
     inactive = cli("leads", "reassign", "jane@acme-corp.com", "--to", "ben", "--by", "dana")
     assert (inactive.code, inactive.err) == (1, "error: ben cannot take leads now (inactive)\n")
+
+
+def test_the_suppression_export_quotes_a_reason_with_a_comma_or_a_quote(tmp_path):
+    import csv
+    import io
+
+    import yaml
+
+    from leadrelay.playbook.loader import starter_text
+
+    data = yaml.safe_load(starter_text())
+    reason = 'unsubscribed, "never again"'
+    data["suppression"]["permanent"] = [{"id": "unsub", "when": {"event": "Email Unsubscribed"}, "reason": reason}]
+    (tmp_path / "playbook.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'leadrelay.db'}")
+    events = [identify(user="u1", email="quote@corp.example"), track("Email Unsubscribed", user="u1")]
+    (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
+    assert cli("--playbook", "playbook.yaml", "ingest", "events.jsonl").code == 0
+    exported = cli("--playbook", "playbook.yaml", "suppression", "export")
+    rows = list(csv.DictReader(io.StringIO(exported.out)))
+    assert [(r["email"], r["reason"], r["permanent"]) for r in rows] == [("quote@corp.example", reason, "true")]

@@ -196,9 +196,15 @@ def suppression_export(ctx: typer.Context, channel: str = typer.Option(None, "--
     if as_json:
         print_json(rows)
         return
-    typer.echo("email,channel,reason,permanent,since")
-    for r in rows:
-        typer.echo(f"{r['email'] or ''},{r['channel']},{r['reason']},{str(r['permanent']).lower()},{r['since']}")
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")  # quoted as CSV needs: a reason may hold a comma or a quote
+    writer.writerow(["email", "channel", "reason", "permanent", "since"])
+    writer.writerows([r["email"] or "", r["channel"], r["reason"], str(r["permanent"]).lower(), r["since"]]
+                     for r in rows)
+    typer.echo(out.getvalue(), nl=False)
 
 
 @accounts_app.command("owner", help="Make a rep the owner of an account: its new leads go to them.")
