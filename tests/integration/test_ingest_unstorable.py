@@ -3,7 +3,8 @@ service, HTTP and the CLI: a NUL character or a lone surrogate anywhere in a mes
 nested context), and ids or domains longer than their columns. Every good message beside it is kept.
 
 Issue 13: one such message answered 500 for its whole batch (a real Segment SDK retried 99 good events forever),
-and a CLI ingest stopped part-way with exit 1."""
+and a CLI ingest stopped part-way with exit 1. Also files that tripped the readers: a byte-order mark lost the first
+message of a JSONL file, and a semicolon-separated CSV was "no email column"."""
 
 from __future__ import annotations
 
@@ -143,3 +144,18 @@ def test_a_cli_ingest_stopped_part_way_by_the_database_says_what_was_stored_and_
         assert conn.execute("SELECT count(*) FROM activities").fetchone() == (20,)
     again = cli("ingest", str(path), "--json")
     assert again.code == 0 and (again.json()["accepted"], again.json()["duplicates"]) == (30, 20)
+
+
+def test_a_jsonl_file_that_starts_with_a_byte_order_mark_keeps_its_first_message(tmp_path, database_url):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(track("Page Scrolled", user="bom-1")).encode() + b"\n"
+                     + json.dumps(track("Page Scrolled", user="bom-2")).encode() + b"\n")
+    report = Cli(tmp_path, database_url)("ingest", str(path), "--json").json()
+    assert (report["accepted"], report["rejected"]) == (2, 0)
+
+
+def test_a_semicolon_separated_csv_is_named_as_such(tmp_path, database_url):
+    path = tmp_path / "excel.csv"
+    path.write_text("Email;Job Title\nann@corp.example;VP Sales\n", encoding="utf-8")
+    run = Cli(tmp_path, database_url)("import", str(path))
+    assert run.code == 1 and "the file looks separated by semicolons" in run.err

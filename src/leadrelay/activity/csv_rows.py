@@ -114,6 +114,10 @@ def read_csv_messages(
         if not header:
             raise InvalidInput(f"{path}: the file is empty (no header row)")
         header = [h.strip() for h in header]
+        if len(header) == 1 and (other := next((d for d in ";\t|" if d in header[0]), None)):
+            shown = {";": "semicolons", "\t": "tabs", "|": "bars"}[other]
+            raise InvalidInput(f"{path}: the header is one column, {header[0][:60]!r}: the file looks separated by "
+                               f"{shown}; LeadRelay reads comma-separated files (export as CSV with commas)")
         index = {name: i for i, name in enumerate(header)}
         if email_column is None and id_column is None:
             email_column = next((h for h in header if h.casefold() in EMAIL_HEADERS), None)

@@ -28,7 +28,7 @@ def read_jsonl(handle: BinaryIO, name: str) -> Iterator[tuple[str, object]]:
     for number, raw in enumerate(handle, start=1):
         position = f"{name} line {number}"
         try:
-            line = raw.decode("utf-8")
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a byte-order mark is not the message
         except UnicodeDecodeError as exc:
             yield position, Rejection(position, f"not UTF-8 text (byte {exc.start + 1})")
             continue
