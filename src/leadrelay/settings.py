@@ -16,7 +16,8 @@ class Settings(BaseSettings):
     )
     playbook: str = Field(
         "playbook.yaml",
-        description="Path of the playbook file. When the file does not exist, the built-in starter playbook is used.",
+        description="Path of the playbook file. A file named on the command line or in LEADRELAY_PLAYBOOK must exist; "
+                    "when none is named and playbook.yaml does not exist, the built-in starter playbook is used.",
     )
     source: str = Field("default", description="Source name recorded on ingested activities (deduplication is per source).")
     batch_size: int = Field(2000, ge=1, le=50_000, description="Messages per transaction when ingesting a stream.")

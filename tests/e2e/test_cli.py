@@ -697,3 +697,12 @@ def test_the_demo_prints_tokens_that_open_the_web_app_on_its_data(tmp_path):
             assert queue.status_code == 200 and "My queue" in queue.text and "/leads/" in queue.text
     finally:
         app.close()
+
+
+def test_a_named_playbook_that_does_not_exist_is_an_error_not_the_starter(tmp_path):
+    """Issue 13: `rescore` with a typo in --playbook ran the built-in starter and changed stages, exit 0."""
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'leadrelay.db'}")
+    run = cli("--playbook", "playbok.yaml", "rescore")
+    assert run.code == 1 and "--playbook playbok.yaml: no such file" in run.err
+    cli.env["LEADRELAY_PLAYBOOK"] = "missing.yaml"
+    assert "--playbook missing.yaml: no such file" in cli("leads", "list").err

@@ -86,7 +86,8 @@ def _global(
     database: str = typer.Option(None, "--database", "-d", envvar="LEADRELAY_DATABASE_URL",
                                  help="Database URL (default sqlite:///leadrelay.db)."),
     playbook: str = typer.Option(None, "--playbook", "-p", envvar="LEADRELAY_PLAYBOOK",
-                                 help="Playbook file (default playbook.yaml; the built-in starter if absent)."),
+                                 help="Playbook file; it must exist (default playbook.yaml, else the built-in "
+                                      "starter)."),
 ) -> None:
     overrides = {k: v for k, v in {"database_url": database, "playbook": playbook}.items() if v}
     ctx.obj = CliState(overrides=overrides, explicit_playbook=playbook is not None)

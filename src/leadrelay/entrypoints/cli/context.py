@@ -8,6 +8,7 @@ or the playbook compiler.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -36,6 +37,10 @@ class CliState:
         if self._app is None:
             from leadrelay.bootstrap import bootstrap
 
+            named = self.settings.playbook
+            if self.explicit_playbook and not Path(named).is_file():  # a typo must not run the starter's rules
+                raise InvalidInput(f"--playbook {named}: no such file (without --playbook or LEADRELAY_PLAYBOOK, "
+                                   "playbook.yaml here or else the built-in starter is used)")
             self._app = bootstrap(self.settings, prefer_active=not self.explicit_playbook)
         return self._app
 
