@@ -140,3 +140,22 @@ def test_an_overloaded_server_answers_429_with_retry_after(tmp_path):
         assert after.status_code == 200
     finally:
         served.stop()
+
+
+def test_a_database_that_went_away_is_a_503_that_does_not_name_its_host(app, tokens, caplog):
+    """Issue 13: the 503's message carried the database's host and port to anyone, signed in or not."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine
+
+    from leadrelay.entrypoints.api.app import create_app
+    from tests.api.conftest import bearer
+
+    api = create_app(app)
+    app.engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/gone", connect_args={"connect_timeout": 2})
+    with TestClient(api) as client:
+        ready = client.get("/readyz")
+        leads = client.get("/api/leads", headers=bearer(tokens.admin))
+    assert (ready.status_code, ready.json()) == (503, {"code": "not_ready", "message": "the database does not answer"})
+    assert (leads.status_code, leads.json()) == (503, {"code": "storage_unavailable",
+                                                     "message": "the database did not answer: retry shortly"})
+    assert "127.0.0.1" in caplog.text  # for the operator, in the log

@@ -159,7 +159,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _storage_down(request: Request, exc: OperationalError) -> JsonResponse:
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else "operational error"
-        return error_response("storage_unavailable", f"the database did not answer: {detail}")
+        log.warning("the database did not answer: %s", detail)  # the host and port go to the log, not to callers
+        return error_response("storage_unavailable", "the database did not answer: retry shortly")
 
 
 def _describe(error: dict[str, Any]) -> str:

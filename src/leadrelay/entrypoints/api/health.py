@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
@@ -10,6 +12,7 @@ from leadrelay.entrypoints.api.errors import JsonResponse, error_response, error
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.storage.migrate import schema_revisions
 
+log = logging.getLogger("leadrelay.entrypoints.api")
 router = APIRouter(tags=["health"])
 
 
@@ -35,8 +38,9 @@ def readyz(request: Request) -> Ready | JsonResponse:
     app = runtime.app
     try:
         current, head = schema_revisions(app.engine)
-    except StorageUnavailable as exc:
-        return error_response("not_ready", str(exc))
+    except StorageUnavailable as exc:  # anyone may ask: the database's address goes to the log, not to them
+        log.warning("not ready: %s", exc.message)
+        return error_response("not_ready", "the database does not answer")
     if current != head:
         return error_response("not_ready", f"the database schema is at {current}, not {head}: run leadrelay db upgrade")
     return Ready(status="ready", schema_revision=head, playbook_version=app.playbook.version)
