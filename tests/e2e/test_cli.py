@@ -706,3 +706,16 @@ def test_a_named_playbook_that_does_not_exist_is_an_error_not_the_starter(tmp_pa
     assert run.code == 1 and "--playbook playbok.yaml: no such file" in run.err
     cli.env["LEADRELAY_PLAYBOOK"] = "missing.yaml"
     assert "--playbook missing.yaml: no such file" in cli("leads", "list").err
+
+
+def test_a_lead_is_found_by_its_numeric_crm_id(tmp_path):
+    """Issue 13: `leads show 1008` looked for LeadRelay's own id 1008 only."""
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'leadrelay.db'}")
+    (tmp_path / "crm.csv").write_text("CRM Id,Email,Title\n1008,ann@corp.example,VP Sales\n", encoding="utf-8")
+    assert cli("import", "crm.csv", "--id-column", "CRM Id", "--email-column", "Email",
+               "--map", "Title=title").code == 0
+    shown = cli("leads", "show", "1008", "--json")
+    assert shown.code == 0 and shown.json()["email"] == "ann@corp.example" and shown.json()["id"] == 1
+    assert cli("leads", "show", "1", "--json").json()["id"] == 1  # its own id still works
+    missing = cli("leads", "show", "4242")
+    assert missing.code == 1 and "no lead 4242" in missing.err

@@ -25,7 +25,8 @@ RECENT_ACTIVITIES = 20
 
 
 def lead_id_for(conn: Connection, ref: str | int) -> int:
-    """The id of a lead given by id, email, user id or anonymous id; a merged lead gives its survivor.
+    """The id of a lead given by id, email, user id or anonymous id; a merged lead gives its survivor. A number
+    is LeadRelay's own id when a lead has it, else a user id (a CRM's numeric id).
 
     Raises NotFound.
     """
@@ -33,9 +34,9 @@ def lead_id_for(conn: Connection, ref: str | int) -> int:
     if not text:
         raise InvalidInput("give a lead id, email, user id or anonymous id")
     lead_id = None
-    if text.isascii() and text.isdigit():
-        lead_id = int(text) if int(text) < 2**63 else None
-    else:
+    if text.isascii() and text.isdigit() and int(text) < 2**63:
+        lead_id = conn.scalar(select(t.leads.c.id).where(t.leads.c.id == int(text)))
+    if lead_id is None:
         email = normalise_email(text)
         keys = [("email", email)] if email else [("user", text), ("anonymous", text)]
         c = t.identities.c
