@@ -26,6 +26,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # The tests' webhook receivers listen on loopback, which LeadRelay refuses by default (a playbook must not reach
 # inside the network); tests of that refusal say private_webhooks=False themselves.
 os.environ["LEADRELAY_PRIVATE_WEBHOOKS"] = "true"
+# pytest runs two workers on two cores: a model trained with a thread per core in each would fight for them (it ran
+# four to eight times slower so). One thread per worker.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _postgres_reachable() -> str | None:
