@@ -139,6 +139,21 @@ def test_the_write_key_may_come_in_the_body_and_is_never_stored(client, app, tok
     assert client.post("/v1/batch", json=batch).json()["accepted"] == 1
 
 
+def test_a_write_key_nested_in_a_context_is_never_stored(client, app, tokens):
+    """Issue 13: a write key in `context.writeKey` (of the message, or of the batch, merged into each message) was
+    stored with the activity."""
+    own = {**track("Demo Requested", user="c1"), "context": {"writeKey": tokens.ingest, "ip": "10.0.0.1"}}
+    bad = {**track("Demo Requested", user="c2"), "event": 42, "context": {"writeKey": tokens.ingest}}
+    batch = {"batch": [own, bad, track("Pricing Viewed", user="c3")], "context": {"writeKey": tokens.ingest}}
+    answer = client.post("/v1/batch", json=batch, headers=basic(tokens.ingest)).json()
+    assert (answer["accepted"], answer["rejected"]) == (2, 1)
+    with app.engine.connect() as conn:
+        stored = [str(v) for v in conn.execute(select(t.activities.c.payload)).scalars()]
+        stored += list(conn.execute(select(t.rejections.c.payload)).scalars())
+    assert len(stored) == 3 and not any(tokens.ingest in s for s in stored)
+    assert any("10.0.0.1" in s for s in stored)  # the rest of the context is kept
+
+
 def test_html_and_sql_in_strings_are_stored_and_returned_as_data(client, app, tokens):
     company = "<script>alert('x')</script>"
     title = "VP'; DROP TABLE leads; --"

@@ -172,14 +172,26 @@ def _messages(data: object, kind: str | None, body: bytes, position: str) -> lis
     out: list[tuple[str, object]] = []
     for where, message in pairs:
         if isinstance(message, dict):
-            if "writeKey" in message:  # a secret: never stored with the activity or the rejection
-                message = {k: v for k, v in message.items() if k != "writeKey"}
+            message = _without_write_key(message)
             problem = _problem(message, kind, measure, suspect)
             if problem:
                 out.append((where, Rejection(where, problem, _printable_id(message), message)))
                 continue
         out.append((where, message))
     return out
+
+
+def _without_write_key(message: dict) -> dict:
+    """The message without a `writeKey`, at its top or in its context (a batch's context is merged into each
+    message's): a secret is never stored with the activity or the rejection."""
+    context = message.get("context")
+    nested = isinstance(context, dict) and "writeKey" in context
+    if "writeKey" not in message and not nested:
+        return message
+    message = {k: v for k, v in message.items() if k != "writeKey"}
+    if nested:
+        message["context"] = {k: v for k, v in context.items() if k != "writeKey"}
+    return message
 
 
 def _problem(message: dict, kind: str | None, measure: bool, suspect: bool) -> str | None:
