@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -49,8 +51,22 @@ class Forbidden(LeadRelayError):
     code = "forbidden"
 
 
+T = TypeVar("T")
+
+
 class Overloaded(LeadRelayError):
     code = "overloaded"
+
+
+def one_at_a_time(lock: threading.Lock, busy: str, work: Callable[[], T]) -> T:
+    """Run `work` holding `lock`, or answer 429 (`busy`, with Retry-After) at once when another request holds it:
+    work that takes seconds of CPU runs one at a time per process, so other requests keep flowing."""
+    if not lock.acquire(blocking=False):
+        raise Overloaded(busy)
+    try:
+        return work()
+    finally:
+        lock.release()
 
 
 STATUS: dict[str, int] = {

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api.auth import allow, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
-from leadrelay.entrypoints.api.errors import Overloaded, error_responses
+from leadrelay.entrypoints.api.errors import error_responses, one_at_a_time
 from leadrelay.predict import service as predict
 
 router = APIRouter(prefix="/api/model", tags=["model"], responses=error_responses(400, 401, 403, 422, 429, 503))
@@ -85,23 +85,15 @@ def show_version(version: int = Path(ge=1, le=2**31 - 1), app: App = Depends(cur
 def evaluate(app: App = Depends(current_app), caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> dict:
     """The same report as training gives, beside the playbook's rule scores and the naive-Bayes baseline.
     Too few outcomes: 422 `not_enough_data` with the counts needed."""
-    return _one_at_a_time(lambda: predict.evaluate(app))
+    return one_at_a_time(_LEARNING, BUSY, lambda: predict.evaluate(app))
 
 
 @router.post("/train", response_model=Trained, status_code=201, summary="Train a new model version now")
 def train(app: App = Depends(current_app), caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> dict:
     """Evaluate, train on every outcome, keep the model as the new active version and score every lead with it.
     Too few outcomes: 422 `not_enough_data` with the counts needed; nothing is stored."""
-    return _one_at_a_time(lambda: predict.train(app))
+    return one_at_a_time(_LEARNING, BUSY, lambda: predict.train(app))
 
 
 _LEARNING = threading.Lock()
-
-
-def _one_at_a_time(work):
-    if not _LEARNING.acquire(blocking=False):
-        raise Overloaded("a model is being evaluated or trained in this process: retry when it is done")
-    try:
-        return work()
-    finally:
-        _LEARNING.release()
+BUSY = "a model is being evaluated or trained in this process: retry when it is done"

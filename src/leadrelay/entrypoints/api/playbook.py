@@ -19,7 +19,7 @@ from leadrelay.access.tokens import revoke_missing_people
 from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api.auth import allow, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
-from leadrelay.entrypoints.api.errors import Overloaded, error_responses
+from leadrelay.entrypoints.api.errors import error_responses, one_at_a_time
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.entrypoints.api.schemas import SafeText
 from leadrelay.playbook import service as playbooks
@@ -157,15 +157,12 @@ def backtest(body: BacktestRequest, app: App = Depends(current_app),
     issue as FILE:LINE. One backtest runs at a time per process (it takes seconds of CPU): another meanwhile gets
     429 with Retry-After."""
     candidate = parse_playbook(body.text, body.filename)
-    if not _BACKTESTING.acquire(blocking=False):
-        raise Overloaded("a backtest is running in this process: retry in a few seconds")
-    try:
-        return run_backtest(app, candidate, since=body.since)
-    finally:
-        _BACKTESTING.release()
+    return one_at_a_time(_BACKTESTING, "a backtest is running in this process: retry in a few seconds",
+                         lambda: run_backtest(app, candidate, since=body.since))
 
 
 _BACKTESTING = threading.Lock()  # a backtest holds the CPU for seconds: one at a time, so requests keep flowing
+
 
 
 class RouteSimulationRequest(Candidate):
@@ -195,12 +192,8 @@ def route_simulation(body: RouteSimulationRequest, app: App = Depends(current_ap
     really got it. Nothing in the store changes. A candidate that does not validate: 422 with every issue as
     FILE:LINE; neither or both of `lead` and `last`: 400."""
     candidate = parse_playbook(body.text, body.filename)
-    if not _BACKTESTING.acquire(blocking=False):
-        raise Overloaded("a backtest or routing simulation is running in this process: retry in a few seconds")
-    try:
-        return simulate_routes(app, candidate, lead=body.lead, last=body.last)
-    finally:
-        _BACKTESTING.release()
+    return one_at_a_time(_BACKTESTING, "a backtest or routing simulation is running in this process: retry in a "
+                         "few seconds", lambda: simulate_routes(app, candidate, lead=body.lead, last=body.last))
 
 
 @router.post("/activate", response_model=ActivePlaybook, summary="Activate a playbook version",
