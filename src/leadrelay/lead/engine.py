@@ -3,6 +3,12 @@
 Scores depend only on the activities and the rules (a replay gives the same numbers);
 stage decisions are taken for the activities being ingested now (`decide`), so a replay
 of old activities recomputes scores without re-deciding history.
+
+A late activity (older than the lead's newest) changes what held at every later moment
+too, so when one is replayed into its place, the entry criteria and disqualifiers are
+judged again at each later activity, as they were when it arrived in time order; nothing
+else is (hand-raisers, alerts and follow-ups fire for what arrived now). Moments before the
+lead's last recycle, rejection or disqualification are history: that move re-armed the criteria.
 """
 
 from __future__ import annotations
@@ -82,11 +88,14 @@ def process(
 ) -> None:
     """Apply `activities` (already in `sort_key` order) to `lead`, appending what changed to `outcome`."""
     decided = last = None
+    settle_from = _settle_from(lead, activities, decide)
     for activity in activities:
         last = activity
         ts = activity.occurred_at.timestamp()
         deciding = decide if isinstance(decide, bool) else decide(activity)
-        if deciding and lead.stage is not None and rules.half_life_seconds and lead.scoring.as_of is not None:
+        settling = not deciding and settle_from is not None and activity.occurred_at >= settle_from
+        if (deciding or settling) and lead.stage is not None and rules.half_life_seconds \
+                and lead.scoring.as_of is not None:
             # Decay may have pulled a score under a threshold since the last activity: re-arm first.
             advance(lead, rules, engagement_at(lead.scoring, ts, rules.half_life_seconds),
                     activity.occurred_at, activity, outcome.stage_changes)
@@ -105,6 +114,9 @@ def process(
             lead.first_seen_at = activity.occurred_at
         if lead.source is None:
             lead.source, lead.campaign = first_touch(activity)
+        if settling:
+            _settle(lead, rules, activity, traits_changed, decided, outcome)
+            continue
         if not deciding:
             continue
         at = activity.occurred_at
@@ -136,6 +148,30 @@ def process(
         # A late activity, replayed into its place: what it changed holds at the lead's newest activity, already
         # decided earlier without it. Judge the alerts there too, so the order things arrive in changes nothing.
         _alerts(lead, rules, activity_fields(last), last, outcome)
+
+
+def _settle_from(lead: Lead, activities: Iterable[Activity],
+                 decide: Callable[[Activity], bool] | bool) -> datetime | None:
+    """When history is replayed around activities decided now: the moment from which the later, replayed
+    activities are judged again (the first decided one, or the last move that re-armed the criteria, a
+    recycle or rejection, if that is later)."""
+    if isinstance(decide, bool) or lead.stage is None:
+        return None
+    first = next((a.occurred_at for a in activities if decide(a)), None)
+    if first is None or lead.rearmed_at is None:
+        return first
+    return max(first, datetime.fromtimestamp(lead.rearmed_at, UTC))
+
+
+def _settle(lead: Lead, rules: Rules, activity: Activity, traits_changed: bool, cause: Activity | None,
+            outcome: Outcome) -> None:
+    """Judge the stage again at a replayed activity that comes after one decided now: the late one changed
+    what held here. The move is the late activity's doing (`cause`), at the moment it shows."""
+    at, cause = activity.occurred_at, cause or activity
+    if traits_changed:
+        qualify(lead, rules, at, cause, outcome.stage_changes)
+    if lead.stage is not Stage.DISQUALIFIED:
+        advance(lead, rules, lead.scoring.engagement, at, cause, outcome.stage_changes)
 
 
 def _alerts(lead: Lead, rules: Rules, fields: dict[str, Any], activity: Activity, outcome: Outcome) -> None:

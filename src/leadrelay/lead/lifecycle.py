@@ -58,6 +58,8 @@ def move(
         lead.armed = {stage: False for stage in lead.armed}
     if kind is Transition.REOPEN:
         lead.armed = {}  # back in the funnel: judged afresh, as a new lead would be
+    if kind in (Transition.RECYCLE, Transition.REJECT, Transition.DISQUALIFY, Transition.REOPEN):
+        lead.rearmed_at = at.timestamp()
     lead.stage = target
     lead.stage_changed_at = at
     if target is not Stage.DISQUALIFIED and (lead.furthest_stage is None or target.rank > lead.furthest_stage.rank):

@@ -47,6 +47,9 @@ class Lead:
     owner: str | None = None
     scoring: ScoringState = field(default_factory=ScoringState)
     armed: dict[str, bool] = field(default_factory=dict)  # stage -> may its entry criteria fire
+    # epoch s of the last move that disarmed the criteria (recycle, reject, disqualify, reopen): a late
+    # activity does not re-judge the stage at moments before it (see engine.process)
+    rearmed_at: float | None = None
     alerts: dict[str, list] = field(default_factory=dict)  # alert id -> [last fired (epoch s) or None, armed]
     trail: list[list[float]] = field(default_factory=list)  # [epoch s, engagement] after recent activities (spikes)
     sequences: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # id -> sent/opened/clicked email ids

@@ -42,6 +42,7 @@ def lead_from_row(row: Any) -> Lead:
             fit=row.fit_score,
         ),
         armed=dict(state.get("armed", {})),
+        rearmed_at=state.get("rearmed_at"),
         alerts={k: list(v) for k, v in state.get("alerts", {}).items()},
         trail=[list(sample) for sample in state.get("trail", ())],
         sequences={k: {kind: list(ids) for kind, ids in v.items()} for k, v in state.get("sequences", {}).items()},
@@ -82,6 +83,7 @@ def lead_values(lead: Lead, now: datetime) -> dict[str, Any]:
         "engagement_as_of": s.as_of,
         "engine_state": {"caps": s.caps, "fit_points": s.fit_points, "armed": lead.armed}
         | ({"hand_raised_at": lead.hand_raised_at} if lead.hand_raised_at is not None else {})
+        | ({"rearmed_at": lead.rearmed_at} if lead.rearmed_at is not None else {})
         | ({"pending_hand": list(lead.pending_hand)} if lead.pending_hand else {})
         | ({"alerts": lead.alerts} if lead.alerts else {})
         | ({"trail": lead.trail} if lead.trail else {})
