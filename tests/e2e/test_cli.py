@@ -125,7 +125,7 @@ def test_init_writes_the_starter_playbook_refuses_to_overwrite_it_and_force_over
     check = sqlite_cli("playbook", "check", "conf/playbook.yaml", "--json")
     assert (check.code, check.err) == (0, "")
     assert check.json() == {
-        "file": "conf/playbook.yaml", "valid": True, "version": STARTER_VERSION,
+        "file": "conf/playbook.yaml", "valid": True, "issues": [], "version": STARTER_VERSION,
         "name": "Acme Analytics starter playbook", "fit_rules": 6, "engagement_rules": 12,
         "disqualifiers": 5, "personas": 3, "hand_raisers": 2, "stage_entries": ["lead", "mql"],
     }
@@ -193,6 +193,42 @@ def test_playbook_check_names_the_line_of_each_kind_of_problem(sqlite_cli, tmp_p
     result = sqlite_cli("playbook", "check", "pb.yaml")
     assert (result.code, result.out) == (1, "")
     assert result.err == f"error: {line}\n"
+
+
+EVERY_KIND = """name: every kind
+scoring:
+  fit:
+    rules:
+      - {id: big, when: {traits.employees: {">=": 100}}, points: 40}
+      - {id: big, when: {traits.title: {contains: VP}}, points: 30}
+      - {id: "Bad id!", when: {traits.title: {contains: VP}}, points: 30}
+  engagement:
+    rules:
+      - {id: pricing, when: {path: /pricing}, points: .nan}
+      - {id: p2, when: {traits..x: 1}, points: 5}
+stages:
+  mql: {owner: sdr, entry: {all: [{fit: {">=": .inf}}, {engagement: {">=": 30}}]}}
+"""
+EVERY_KIND_ISSUES = [
+    "pb.yaml:6: scoring.fit.rules[1].id: rule id 'big' is used twice (first at scoring.fit.rules[0])",
+    "pb.yaml:7: scoring.fit.rules[2].id: String should match pattern '^[a-z0-9][a-z0-9_.-]*$'",
+    "pb.yaml:10: scoring.engagement.rules[0].points: Input should be a finite number",
+    "pb.yaml:11: scoring.engagement.rules[1].when: 'traits..x' is not a field name: names and dots, no empty "
+    "part and no spaces around them (e.g. traits.country)",
+    "pb.yaml:13: stages.mql.entry.all[0]: 'fit >=' needs a finite number, got inf",
+]
+
+
+def test_playbook_check_reports_every_error_at_its_own_line_in_one_run_in_text_and_json(sqlite_cli, tmp_path):
+    """Issue 13: a duplicate id was not reported when another error existed, a pattern printed as '^*$' (read as
+    markup), NaN, infinity and `traits..x` validated, and `--json` printed nothing for an invalid file."""
+    (tmp_path / "pb.yaml").write_text(EVERY_KIND, encoding="utf-8")
+    text = sqlite_cli("playbook", "check", "pb.yaml")
+    assert (text.code, text.out) == (1, "")
+    assert text.err == "".join(f"error: {issue}\n" for issue in EVERY_KIND_ISSUES)
+    as_json = sqlite_cli("playbook", "check", "pb.yaml", "--json")
+    assert as_json.code == 1
+    assert as_json.json() == {"file": "pb.yaml", "valid": False, "version": None, "issues": EVERY_KIND_ISSUES}
 
 
 def test_a_command_given_a_broken_playbook_prints_its_errors_and_stores_nothing(sqlite_cli, tmp_path):

@@ -53,6 +53,7 @@ stages:
         "pb.yaml:4: qualification.webmail.disqualify: Input should be a valid boolean, unable to interpret input",
         "pb.yaml:8: scoring.fit.rules[0].when: unknown field 'engagement' in a fit rule (known: account.*, "
         "company_domain, country, email, email_domain, persona, traits.*)",
+        "pb.yaml:9: scoring.fit.rules[1].id: rule id 'a' is used twice (first at scoring.fit.rules[0])",
         "pb.yaml:11: scoring.engagement.half_life_days: Input should be greater than 0",
         "pb.yaml:16: scoring.engagement.rules[0]: unknown key 'colour'",
         "pb.yaml:18: stages.sql.entry: only lead, mql, sal have entry criteria; this stage is reached by an action",

@@ -15,6 +15,8 @@ comparison except `!=`, `not in` and `exists: false`.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Union
 
@@ -39,11 +41,12 @@ OPERATORS = {
     "exists": "exists",
 }
 _NUMERIC = {"<", "<=", ">", ">="}
+_FIELD_NAME = re.compile(r"^[^.\s](?:[^.]*[^.\s])?(?:\.[^.\s](?:[^.]*[^.\s])?)*$")  # dotted, no empty part
 _MISSING = object()
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class Compare(_Strict):
@@ -76,9 +79,14 @@ class Compare(_Strict):
         op = OPERATORS.get(str(self.op).strip().lower())
         if op is None:
             raise ValueError(f"'{self.field}': unknown operator '{self.op}' (use one of {', '.join(_CANONICAL)})")
+        if not _FIELD_NAME.match(str(self.field)):
+            raise ValueError(f"'{self.field}' is not a field name: names and dots, no empty part and no spaces "
+                             "around them (e.g. traits.country)")
         value = self.value
         if op in _NUMERIC and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValueError(f"'{self.field} {op}' needs a number, got {value!r}")
+        if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
+            raise ValueError(f"'{self.field} {op}' needs a finite number, got {value!r}")
         if op in ("in", "not in") and not isinstance(value, list):
             raise ValueError(f"'{self.field} {op}' needs a list, got {value!r}")
         if op == "exists" and not isinstance(value, bool):

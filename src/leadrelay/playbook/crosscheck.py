@@ -12,7 +12,7 @@ from typing import Any
 from leadrelay.lead.stages import FUNNEL, Stage, Team
 from leadrelay.playbook.conditions import AllOf, AnyOf, Compare, NotOf, fields_of
 from leadrelay.playbook.sales_check import sales_issues
-from leadrelay.playbook.schema import PlaybookModel
+from leadrelay.playbook.schema import ID_LISTS, PlaybookModel
 
 Issue = tuple[tuple, str]  # (path in the document, message)
 SEQUENCE_FIELDS = ("sent", "opened", "clicked", "engaged", "completed", "emails")  # leadrelay.lead.sequences
@@ -51,11 +51,29 @@ def cross_check(model: PlaybookModel) -> list[Issue]:
 
 
 def _duplicate_ids(model: PlaybookModel) -> list[Issue]:
+    return _duplicates(model.id_groups())
+
+
+def duplicate_ids_in(data: Any) -> list[Issue]:
+    """The same check on the YAML as read, for a playbook that does not validate: every error in one run."""
+    groups: dict[tuple[str, ...], list] = {}
+    for path in ID_LISTS:
+        node = data
+        for name in path:
+            node = node.get(name) if isinstance(node, dict) else None
+        if isinstance(node, list):
+            groups[path] = [item.get("id") if isinstance(item, dict) else None for item in node]
+    return _duplicates(groups)
+
+
+def _duplicates(groups: dict[tuple[str, ...], list]) -> list[Issue]:
     """A rule id used twice in one list: told at the second use."""
     issues: list[Issue] = []
-    for where, ids in model.id_groups().items():
+    for where, ids in groups.items():
         first: dict[str, int] = {}
         for n, rule_id in enumerate(ids):
+            if not isinstance(rule_id, str):
+                continue
             if rule_id in first:
                 issues.append(((*where, n, "id"), f"rule id '{rule_id}' is used twice (first at "
                                f"{'.'.join(where)}[{first[rule_id]}])"))

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from leadrelay.core.errors import InvalidPlaybook
 from leadrelay.lead.rules import Rules
 from leadrelay.playbook.compiler import compile_rules
-from leadrelay.playbook.crosscheck import cross_check
+from leadrelay.playbook.crosscheck import cross_check, duplicate_ids_in
 from leadrelay.playbook.schema import PlaybookModel
 from leadrelay.playbook.yamlsource import describe_validation_error, load_yaml
 
@@ -37,6 +37,8 @@ def parse_playbook(text: str, filename: str) -> Playbook:
         model = PlaybookModel.model_validate(data)
     except ValidationError as exc:
         issues = describe_validation_error(exc, source_map)
+        issues += [_located(source_map, path, message) for path, message in duplicate_ids_in(data)]
+        issues.sort(key=_line)  # in the order of the file, the duplicates among the rest
         raise InvalidPlaybook(f"{filename}: {len(issues)} error(s) in playbook", issues) from None
     problems = cross_check(model)
     if problems:
@@ -44,6 +46,12 @@ def parse_playbook(text: str, filename: str) -> Playbook:
         raise InvalidPlaybook(f"{filename}: {len(issues)} error(s) in playbook", issues)
     version = hashlib.sha256(text.encode()).hexdigest()[:12]
     return Playbook(model, compile_rules(model, version), version, text, filename)
+
+
+def _line(issue: str) -> int:
+    """The line an issue names (`FILE:LINE: ...`), 0 when it names none."""
+    parts = issue.split(":", 2)
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
 
 
 def _located(source_map, path: tuple, message: str) -> str:

@@ -130,7 +130,8 @@ class SlackChannel(_Channel):
 class EmailChannel(Strict):
     """Email through the SMTP server in the settings (LEADRELAY_SMTP_*)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True,
+                              allow_inf_nan=False)
 
     from_: str = Field(alias="from", description="Sender address.")
     events: dict[EventType, list[Recipient]] = Field(

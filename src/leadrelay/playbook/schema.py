@@ -287,6 +287,14 @@ class ReasonCodes(Strict):
     reopen: list[RuleId] = Field(default_factory=lambda: ["new_information", "disqualified_in_error"])
 
 
+# Where rule ids must be unique (each a list of items with an `id`), as paths in the playbook.
+ID_LISTS: tuple[tuple[str, ...], ...] = (
+    ("personas",), ("scoring", "fit", "rules"), ("scoring", "engagement", "rules"), ("hand_raisers",), ("alerts",),
+    ("sequences",), ("followups",), ("qualification", "rules"), ("teams",), ("reps",), ("routing", "rules"),
+    ("sla", "policies"), ("suppression", "permanent"),
+)
+
+
 class PlaybookModel(Strict):
     """The whole playbook file."""
 
@@ -322,18 +330,10 @@ class PlaybookModel(Strict):
 
     def id_groups(self) -> dict[tuple[str, ...], list[str]]:
         """Where rule ids must be unique: the list's path in the playbook -> its ids, in order."""
-        return {
-            ("personas",): [p.id for p in self.personas],
-            ("scoring", "fit", "rules"): [r.id for r in self.scoring.fit.rules],
-            ("scoring", "engagement", "rules"): [r.id for r in self.scoring.engagement.rules],
-            ("hand_raisers",): [h.id for h in self.hand_raisers],
-            ("alerts",): [a.id for a in self.alerts],
-            ("sequences",): [s.id for s in self.sequences],
-            ("followups",): [f.id for f in self.followups],
-            ("qualification", "rules"): [r.id for r in self.qualification.rules],
-            ("teams",): [team.id for team in self.teams],
-            ("reps",): [rep.id for rep in self.reps],
-            ("routing", "rules"): [rule.id for rule in self.routing.rules],
-            ("sla", "policies"): [policy.id for policy in self.sla.policies],
-            ("suppression", "permanent"): [rule.id for rule in self.suppression.permanent],
-        }
+        groups = {}
+        for path in ID_LISTS:
+            node: Any = self
+            for name in path:
+                node = getattr(node, name)
+            groups[path] = [item.id for item in node]
+        return groups

@@ -34,4 +34,5 @@ def reads(field: str, roots: frozenset[str], what: str):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity (YAML's .nan, .inf) are not numbers a playbook means: `points: .nan` would poison every score.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -36,9 +36,7 @@ from leadrelay.entrypoints.cli import (
     tokens_cmd,
 )
 from leadrelay.entrypoints.cli.context import CliState
-from leadrelay.entrypoints.cli.output import EXIT_REJECTED, err_console, reset_consoles
-
-EXIT_ERROR = 1
+from leadrelay.entrypoints.cli.output import EXIT_ERROR, EXIT_REJECTED, err_console, reset_consoles
 
 
 class LeadRelayCommand(TyperGroup):
@@ -55,11 +53,15 @@ class LeadRelayCommand(TyperGroup):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except InvalidPlaybook as exc:
+            from rich.markup import escape  # an issue may quote a pattern such as [a-z]: text, not markup
+
             for issue in exc.issues:
-                err_console.print(f"[red]error:[/red] {issue}", highlight=False, soft_wrap=True)
+                err_console.print(f"[red]error:[/red] {escape(issue)}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_ERROR)
         except LeadRelayError as exc:
-            err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+            from rich.markup import escape
+
+            err_console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_ERROR)
         except click.ClickException as exc:  # usage errors: exit 2 with click's message
             exc.show()

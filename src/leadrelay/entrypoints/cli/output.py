@@ -7,6 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+EXIT_ERROR = 1  # nothing changed: the input or the store said no
 EXIT_REJECTED = 3  # done, but some input was rejected: the good input was kept
 EXIT_PARTLY = 4  # stopped by an error part-way through a file: what came before it was stored
 

@@ -8,7 +8,7 @@ import typer
 
 from leadrelay.core.errors import InvalidInput
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import console, err_console, print_json
+from leadrelay.entrypoints.cli.output import EXIT_ERROR, console, err_console, print_json
 
 app = typer.Typer(help="Check, show and backtest playbooks.", no_args_is_help=True)
 
@@ -34,12 +34,19 @@ def check(
     file: Path = typer.Argument(..., help="The playbook file."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
+    from leadrelay.core.errors import InvalidPlaybook
     from leadrelay.playbook.loader import load_playbook
 
-    playbook = load_playbook(file)  # raises InvalidPlaybook: every issue printed, exit 1
+    try:
+        playbook = load_playbook(file)
+    except InvalidPlaybook as exc:
+        if not as_json:
+            raise  # every issue printed, exit 1
+        print_json({"file": str(file), "valid": False, "version": None, "issues": exc.issues or [exc.message]})
+        raise typer.Exit(EXIT_ERROR) from None
     rules = playbook.rules
     summary = {
-        "file": str(file), "valid": True, "version": playbook.version, "name": playbook.model.name,
+        "file": str(file), "valid": True, "issues": [], "version": playbook.version, "name": playbook.model.name,
         "fit_rules": len(rules.fit_rules), "engagement_rules": len(rules.engagement_rules),
         "disqualifiers": len(rules.disqualifiers), "personas": len(rules.personas),
         "hand_raisers": len(rules.hand_raisers),
