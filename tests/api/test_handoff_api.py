@@ -318,8 +318,10 @@ def test_an_account_owner_gets_the_accounts_new_leads(client, app, tokens):
     assert ok(client.put("/api/accounts/acme-co/owner", json={"rep": "zoe"}, headers=manager))["owner"] == "zoe"
     error(client.put("/api/accounts/acme.io/owner", json={"rep": "chloe"}, headers=manager), 403, "forbidden",
           "a manager may only give accounts to the reps of their team (sdr_na)")
-    error(client.put("/api/accounts/nope.io/owner", json={"rep": "ben"}, headers=manager), 404, "not_found",
-          "no account 'nope.io' (give an account id, group id or domain)")
+    error(client.put("/api/accounts/nope/owner", json={"rep": "ben"}, headers=manager), 404, "not_found",
+          "no account 'nope' (give an account id, group id or domain)")
+    created = ok(client.put("/api/accounts/New.io/owner", json={"rep": "ben"}, headers=manager))  # a new company
+    assert (created["account"] > account, created["domain"], created["owner"]) == (True, "new.io", "ben")
     error(client.put("/api/accounts/99999999999999999999/owner", json={"rep": "ben"}, headers=manager), 404,
           "not_found", "no account '99999999999999999999' (give an account id, group id or domain)")
     error(client.put("/api/accounts/acme.io/owner", json={"rep": "nobody"}, headers=manager), 404, "not_found",

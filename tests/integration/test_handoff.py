@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
-from leadrelay.core.errors import InvalidTransition
+from leadrelay.core.errors import InvalidTransition, NotFound
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import set_account_owner, set_rep
 from leadrelay.handoff.model import OWNED_STATUSES
@@ -16,6 +16,7 @@ from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import parse_playbook
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
+from leadrelay.storage import tables as t
 from leadrelay.storage.outbox_tables import outbox
 from leadrelay.worker import sweep
 from tests.conftest import T0
@@ -134,6 +135,21 @@ def test_a_company_with_an_account_owner_goes_to_that_owner_and_rules_pick_the_t
     assert owner_of(app, "x@acme.io") == "cat"
     assert route_explain(app, "x@acme.io")["decisions"][0]["rule"] == "account_owner"
     assert owner_of(app, mql(app, 8, employees=5000)) == "cat"  # rule 'big' → sdr_big
+
+
+def test_an_owner_named_for_a_company_not_seen_yet_makes_its_account_and_keeps_it_when_the_company_shows_up(app):
+    """Issue 13 (new user): `accounts owner acme.io cat` failed unless a group call had made the account."""
+    made = set_account_owner(app, "ACME.io", "cat", actor="user:boss")
+    assert (made["domain"], made["name"], made["owner"]) == ("acme.io", None, "cat")
+    ingest(app, numbered([identify(user="x", when=T0, email="x@acme.io"),
+                          group("acme-inc", user="x", when=T0, domain="acme.io", name="Acme Inc")]))
+    with app.engine.connect() as conn:  # the group call took the account over: one account, with its owner
+        assert conn.execute(select(t.accounts.c.id, t.accounts.c.group_id, t.accounts.c.name)).all() == [
+            (made["account"], "acme-inc", "Acme Inc")]
+    ingest(app, numbered([page("/pricing", user="x", when=T0 + timedelta(minutes=1))]))
+    assert owner_of(app, "x@acme.io") == "cat"
+    with pytest.raises(NotFound, match="no account 'acme'"):
+        set_account_owner(app, "acme", "cat", actor="user:boss")  # not a domain: nothing is made
 
 
 def test_a_demo_request_warns_breaches_and_escalates_on_the_wall_clock(app, clock):

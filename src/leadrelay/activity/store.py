@@ -24,6 +24,28 @@ def account_domain(traits: dict[str, Any]) -> str | None:
     return None
 
 
+def _adopt_named_by_domain(conn: Connection, inserts: list, ids: dict[str, int]) -> list:
+    """A new group whose domain an account made by hand already has (`accounts owner acme.io rep`, before any
+    group call named the company) takes that account, with its owner, instead of starting a second one."""
+    domains = {values["domain"] for _, values in inserts if values["domain"]}
+    if not domains:
+        return inserts
+    c = t.accounts.c
+    waiting = dict(conn.execute(select(c.domain, c.id).where(c.group_id.is_(None), c.domain.in_(sorted(domains)))
+                                .order_by(c.id.desc())).all())
+    left, adopted = [], []
+    for group_id, values in inserts:
+        account_id = waiting.pop(values["domain"], None) if values["domain"] else None
+        if account_id is None:
+            left.append((group_id, values))
+            continue
+        adopted.append({k: v for k, v in values.items() if k != "created_at"} | {"b_id": account_id})
+        ids[group_id] = account_id
+    if adopted:
+        conn.execute(update(t.accounts).where(c.id == bindparam("b_id")), adopted)
+    return left
+
+
 def upsert_accounts(conn: Connection, groups: Sequence[Activity], now: datetime) -> dict[str, int]:
     """Create or update accounts from group calls (newest traits win); return group id -> account id."""
     by_group: dict[str, list[Activity]] = {}
@@ -50,6 +72,7 @@ def upsert_accounts(conn: Connection, groups: Sequence[Activity], now: datetime)
             updates.append(values | {"b_id": account_id})
         if account_id is not None:
             ids[group_id] = account_id
+    inserts = _adopt_named_by_domain(conn, inserts, ids)
     if inserts:
         stmt = insert(t.accounts).returning(c.id, sort_by_parameter_order=True)
         for (group_id, _), account_id in zip(inserts, conn.scalars(stmt, [v for _, v in inserts]), strict=True):

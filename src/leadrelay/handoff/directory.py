@@ -158,6 +158,27 @@ def _account(conn: Connection, account: str):
     return row
 
 
+def _domain(text_: str) -> str | None:
+    """`text_` as a company domain (acme.io), or None when it is not one (an id, a group id, a typo)."""
+    name = text_.strip().lower().removeprefix("www.")
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not labels[-1].isalpha():
+        return None
+    if all(0 < len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+           and not label.startswith("-") and not label.endswith("-") for label in labels):
+        return name
+    return None
+
+
+def _new_account(conn: Connection, domain: str, now: datetime):
+    """An account for a company no group call has named yet: its domain only. A group call with the same
+    domain later takes it over (see `activity.store.upsert_accounts`), owner and all."""
+    a = t.accounts.c
+    account_id = conn.execute(insert(t.accounts).values(group_id=None, domain=domain, name=None, traits={},
+                                                        created_at=now, updated_at=now).returning(a.id)).scalar_one()
+    return conn.execute(select(a.id, a.name, a.domain).where(a.id == account_id)).one()
+
+
 def account_owner_of(app: App, account: str) -> str | None:
     """Who owns the account now (None: nobody); NotFound if there is no such account."""
     with app.engine.connect() as conn:
@@ -170,7 +191,13 @@ def set_account_owner(app: App, account: str, rep_id: str, *, actor: str) -> dic
     if rep_id not in app.playbook.rules.handoff.directory.reps:
         raise NotFound(f"no rep '{rep_id}' in the playbook")
     with transaction(app.engine) as conn:
-        row = _account(conn, account)
+        try:
+            row = _account(conn, account)
+        except NotFound:
+            domain = _domain(account)
+            if domain is None:
+                raise
+            row = _new_account(conn, domain, app.clock())
         o = h.account_owners.c
         conn.execute(h.account_owners.delete().where(o.account_id == row.id))
         conn.execute(insert(h.account_owners).values(account_id=row.id, rep=rep_id, set_by=actor, set_at=app.clock()))

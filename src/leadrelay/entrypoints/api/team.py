@@ -154,7 +154,8 @@ def rep_away(
             responses=error_responses(404))
 def account_owner(
     body: NewAccountOwner,
-    account: str = Path(max_length=253, description="Account id, group id or domain.",
+    account: str = Path(max_length=253, description="Account id, group id or domain (a domain no account has "
+                                                    "yet makes the account).",
                         openapi_examples={"domain": {"value": "acme.io"}}),
     app: App = Depends(current_app),
     caller: Caller = Depends(allow(Action.MANAGE_ACCOUNTS)),
@@ -165,7 +166,10 @@ def account_owner(
     if not text or (text.isdigit() and not (text.isascii() and 0 < int(text) <= _MAX_ID)):
         raise NotFound(f"no account '{text}' (give an account id, group id or domain)")  # no id the store can hold
     if caller.role is Role.MANAGER:  # a manager gives their team's accounts, and new ones: never another team's
-        current = account_owner_of(app, text)
+        try:
+            current = account_owner_of(app, text)
+        except NotFound:
+            current = None  # no such account yet: a domain makes a new one, an id or group id is 404 below
         if current is not None and current not in authz.team_members(app.playbook, caller.token.team):
             raise Forbidden(f"account '{text}' is owned by {current}, who is not in your team: their manager or "
                             "an admin can give it to someone else")
