@@ -3,10 +3,20 @@
 Per batch, in one transaction: validate, drop duplicates (by source and message id),
 resolve identities (merging leads where needed), attach accounts, score, qualify and
 move stages, then store the activities, every score change and every stage move.
+
+Writers run side by side on PostgreSQL (server threads and processes, a CLI import). A
+batch first locks the identities and accounts it names (`lock_identities`), so two
+batches naming the same new person store them once, one after the other; and it reads
+its leads' identities again once it holds their rows, so it never writes to a lead
+another batch merged away meanwhile. What still collides (a deadlock, a unique key
+taken first) rolls the batch back whole and runs it again after a jittered pause; after
+RACE_ATTEMPTS it is refused as `Busy` (HTTP 503 with Retry-After), nothing of it stored.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,12 +25,12 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from leadrelay.activity.segment import iter_messages, parse_message
 from leadrelay.activity.store import upsert_accounts
 from leadrelay.core.app import App
-from leadrelay.core.errors import InvalidInput
+from leadrelay.core.errors import Busy, InvalidInput
 from leadrelay.handoff.desk import desk_of
 from leadrelay.handoff.meeting_service import on_activities as apply_meetings
 from leadrelay.handoff.meeting_service import read_track
@@ -28,7 +38,7 @@ from leadrelay.lead import store as repo
 from leadrelay.lead.activities import Activity, Rejection
 from leadrelay.lead.engine import Outcome, process, reset_derived, sort_key
 from leadrelay.lead.events import StagesMoved
-from leadrelay.lead.identity import IdentityGraph, identity_keys
+from leadrelay.lead.identity import IdentityGraph, IdentityKey, identity_keys
 from leadrelay.lead.model import Lead
 from leadrelay.sales.signals import on_activities as watch_sales_signals
 from leadrelay.storage import tables as t
@@ -38,8 +48,9 @@ if TYPE_CHECKING:
     from leadrelay.playbook.loader import Playbook
 
 REPORTED_REJECTIONS = 200  # rejections kept in the report; all of them are stored
-CONCURRENT_RETRIES = 3
-_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+RACE_ATTEMPTS = 8  # runs of a batch that keeps colliding with other writers before it is refused as Busy
+RACE_PAUSE = 0.05  # seconds, at most, before the second run; doubled for each next one, up to 1 s
+_RACE_SQLSTATES = {"23505", "40001", "40P01"}  # a unique key taken first, serialization failure, deadlock
 
 
 @dataclass
@@ -144,10 +155,11 @@ def ingest_batch(
     report.rejected = len(rejections)
     report.rejections = rejections[:REPORTED_REJECTIONS]
 
-    for attempt in range(1, CONCURRENT_RETRIES + 1):
+    for attempt in range(1, RACE_ATTEMPTS + 1):
         try:
             with UnitOfWork(app, now, quiet=backfill) as uow:
                 conn = uow.conn
+                repo.lock_identities(conn, _locked_keys(parsed))  # before any read: see the module docstring
                 record_playbook(conn, app.playbook, now)
                 fresh = _drop_duplicates(conn, source, parsed)
                 report.duplicates = len(parsed) - len(fresh)
@@ -165,13 +177,19 @@ def ingest_batch(
                 uow.commit()
             return report
         except DBAPIError as exc:
-            # Another process stored the same message or identity first, or the two
-            # deadlocked (PostgreSQL runs writers side by side). The batch rolled back
-            # whole; run it again, and the other process's rows are now seen as
-            # duplicates and known identities.
-            if attempt == CONCURRENT_RETRIES or not _lost_a_race(exc):
+            # Another writer got there first (a unique key the identity locks do not cover, such as the
+            # playbook's first record) or the two deadlocked (a rep action or the worker holding rows in another
+            # order). The batch rolled back whole; run it again, and the other's rows are now seen. The pause is
+            # random, so two batches that collided do not collide again in step.
+            if not _lost_a_race(exc):
                 raise
-    return report
+            if attempt == RACE_ATTEMPTS:
+                what = "its message was" if len(items) == 1 else f"none of its {len(items)} messages was"
+                raise Busy(f"other writers kept changing the same leads: after {RACE_ATTEMPTS} attempts at this "
+                           f"batch, {what} stored; trying again is safe (messages already stored count as "
+                           "duplicates)") from exc
+            time.sleep(random.uniform(0, min(RACE_PAUSE * 2 ** (attempt - 1), 1.0)))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None:
@@ -281,16 +299,35 @@ def _meetings_of_strangers(conn: Connection, activities: list[Activity],
 
 
 def _lost_a_race(exc: DBAPIError) -> bool:
-    return isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+    """Whether the batch failed only because another writer got there first (PostgreSQL). A row a constraint or
+    trigger refuses is refused on every run, and SQLite has one writer at a time (BEGIN IMMEDIATE): no races."""
+    return getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES
 
 
-def _identity_graph(conn: Connection, activities: list[Activity]) -> tuple[IdentityGraph, set]:
+def _identity_keys(activities: list[Activity]) -> set[IdentityKey]:
+    """Every identity the batch names, an alias's previousId as either kind."""
     keys = {key for a in activities for key in identity_keys(a)}
     for a in activities:
         if a.type == "alias" and a.previous_id:
             keys.update({("user", a.previous_id), ("anonymous", a.previous_id)})
+    return keys
+
+
+def _locked_keys(activities: list[Activity]) -> set[tuple[str, str]]:
+    """What a batch locks before it reads: its identities and the accounts (group ids) it names."""
+    return _identity_keys(activities) | {("group", a.group_id) for a in activities if a.group_id is not None}
+
+
+def _identity_graph(conn: Connection, activities: list[Activity]) -> tuple[IdentityGraph, set]:
+    keys = _identity_keys(activities)
     owners = repo.identity_owners(conn, keys)
     leads = repo.load_leads(conn, sorted(set(owners.values())), for_update=True)
+    # On PostgreSQL a writer naming other identities of one of these leads may have merged it away while this
+    # one waited for its row. Now that the rows are held, their identities stay put: read them again until they
+    # agree (each new owner is a lead not yet held, so this ends).
+    while conn.dialect.name == "postgresql" and (again := repo.identity_owners(conn, keys)) != owners:
+        owners = again
+        leads |= repo.load_leads(conn, sorted(set(owners.values()) - set(leads)), for_update=True)
     return IdentityGraph(owners={key: leads[lead_id] for key, lead_id in owners.items()}), set(owners)
 
 

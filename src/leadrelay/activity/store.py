@@ -33,16 +33,16 @@ def _adopt_named_by_domain(conn: Connection, inserts: list, ids: dict[str, int])
     c = t.accounts.c
     waiting = dict(conn.execute(select(c.domain, c.id).where(c.group_id.is_(None), c.domain.in_(sorted(domains)))
                                 .order_by(c.id.desc())).all())
-    left, adopted = [], []
+    left = []
     for group_id, values in inserts:
         account_id = waiting.pop(values["domain"], None) if values["domain"] else None
-        if account_id is None:
+        # Taken only while no other group has taken it (a batch committed in the meantime may have).
+        if account_id is None or not conn.execute(
+                update(t.accounts).where(c.id == account_id, c.group_id.is_(None))
+                .values({k: v for k, v in values.items() if k != "created_at"})).rowcount:
             left.append((group_id, values))
             continue
-        adopted.append({k: v for k, v in values.items() if k != "created_at"} | {"b_id": account_id})
         ids[group_id] = account_id
-    if adopted:
-        conn.execute(update(t.accounts).where(c.id == bindparam("b_id")), adopted)
     return left
 
 

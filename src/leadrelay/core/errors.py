@@ -47,6 +47,12 @@ class StorageUnavailable(LeadRelayError):
     code = "storage_unavailable"
 
 
+class Busy(LeadRelayError):
+    """Other writers kept changing the same records at the same moment: nothing was stored; try again."""
+
+    code = "busy"
+
+
 class Conflict(LeadRelayError):
     """Someone else changed the record since it was read (optimistic locking)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,8 @@ from leadrelay.storage import tables as t
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 CHUNK = 900  # stays under every backend's bound-parameter limit
+IDENTITY_LOCKS = 0x4C52_4944  # "LRID": PostgreSQL advisory locks over identities (two-key form: this, a key's hash)
+KEY_LOCKS = 64  # a transaction naming more keys locks all identities at once (see `lock_identities`)
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -49,6 +52,38 @@ def identity_owners(conn: Connection, keys: Iterable[IdentityKey]) -> dict[Ident
             for value, lead_id in conn.execute(select(c.value, c.lead_id).where(c.kind == kind, c.value.in_(part))):
                 owners[(kind, value)] = lead_id
     return owners
+
+
+def lock_identities(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
+    """Keep other writers off these keys until the transaction ends: identities, and `("group", id)` for accounts.
+
+    Two PostgreSQL transactions that both find the same identity new would both create it (a
+    second lead), and one would fail at commit; and one writing a lead while another merges it
+    away would write to the lead merged away. So every ingest first takes a transaction-level
+    advisory lock per key it names, sorted (two batches never wait for each other in a circle):
+    the second writer of a key waits, then reads what the first stored. A transaction naming
+    more than KEY_LOCKS keys (a file import) takes one lock over every identity instead, which
+    the small ones hold shared: PostgreSQL's lock table is finite (max_locks_per_transaction
+    times max_connections). SQLite has one writer: nothing to do.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    numbers = sorted({_lock_number(kind, value) for kind, value in keys})
+    if len(numbers) > KEY_LOCKS:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:space, 0)"), {"space": IDENTITY_LOCKS})
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock_shared(:space, 0)"), {"space": IDENTITY_LOCKS})
+    if numbers:  # the locks are taken after the sort (PostgreSQL evaluates volatile functions after ORDER BY)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:numbers AS integer[])) AS k "
+                          "ORDER BY k"), {"space": IDENTITY_LOCKS, "numbers": numbers})
+
+
+def _lock_number(kind: str, value: str) -> int:
+    """A key's lock: its CRC-32 as a signed 32-bit integer, never 0 (the lock over all). Two keys sharing one
+    only wait for each other."""
+    number = zlib.crc32(f"{kind}\0{value}".encode("utf-8", "surrogatepass"))
+    number = number - 2 ** 32 if number >= 2 ** 31 else number
+    return number or 1
 
 
 def load_leads(conn: Connection, lead_ids: Sequence[int], *, for_update: bool = False) -> dict[int, Lead]:

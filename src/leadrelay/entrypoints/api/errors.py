@@ -89,6 +89,7 @@ STATUS: dict[str, int] = {
     "internal_error": 500,
     "storage_unavailable": 503,
     "not_ready": 503,
+    "busy": 503,  # other writers held the same leads: nothing was stored, and a retry is safe
 }
 _RETRY_LATER = {429, 503}
 
@@ -137,7 +138,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
                     409: "Conflict: the record changed since it was read",
                     422: "Invalid request: parameters or body do not validate, or a move the rules forbid",
                     429: "Overloaded: retry after the Retry-After header's seconds",
-                    503: "Storage unavailable or not ready"}
+                    503: "Storage unavailable, not ready, or busy with other writers: retry after "
+                         "the Retry-After header's seconds"}
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         entry: dict[str, Any] = {"model": ErrorBody, "description": descriptions[status]}
