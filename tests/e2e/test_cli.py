@@ -755,3 +755,15 @@ def test_a_lead_is_found_by_its_numeric_crm_id(tmp_path):
     assert cli("leads", "show", "1", "--json").json()["id"] == 1  # its own id still works
     missing = cli("leads", "show", "4242")
     assert missing.code == 1 and "no lead 4242" in missing.err
+
+
+def test_a_token_can_be_made_to_expire_and_a_bad_lifetime_is_told(sqlite_cli):
+    made = sqlite_cli("tokens", "create", "--role", "marketing", "--valid-for", "90d", "--json")
+    assert made.code == 0, made.err
+    token = made.json()["token"]
+    assert datetime.fromisoformat(token["valid_until"]) - datetime.fromisoformat(token["created_at"]) == \
+        timedelta(days=90)
+    listed = sqlite_cli("tokens", "list")
+    assert "valid until" in listed.out
+    bad = sqlite_cli("tokens", "create", "--role", "marketing", "--valid-for", "soon")
+    assert bad.code == 2 and "bad duration: 'soon'" in bad.err

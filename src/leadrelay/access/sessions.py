@@ -47,7 +47,7 @@ def _start(engine: Engine, token: Token, now: datetime) -> Session:
     if token.role is Role.INGEST:
         raise Unauthorized("a write key cannot sign in: use an API token (lrk_...)")
     secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    expires = now + SESSION_LIFETIME
+    expires = min(now + SESSION_LIFETIME, token.valid_until or now + SESSION_LIFETIME)  # never beyond the token
     with transaction(engine) as conn:
         conn.execute(insert(web_sessions).values(secret_hash=hash_secret(secret), token_id=token.id, csrf=csrf,
                                                  created_at=now, expires_at=expires))
@@ -79,7 +79,7 @@ def create_login_link(engine: Engine, token_id: int, *, now: datetime) -> str:
     """A one-time sign-in code for the token (a live API token, not a write key). Raises NotFound, InvalidInput."""
     with engine.connect() as conn:
         row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
-    if row is None or row.revoked_at is not None:
+    if row is None or row.revoked_at is not None or _token(row).expired(now):
         raise NotFound(f"no live token {token_id} (leadrelay tokens list)")
     if row.role == Role.INGEST.value:
         raise InvalidInput(f"token {token_id} is a write key: it cannot sign in")
@@ -97,7 +97,8 @@ def redeem_login_link(engine: Engine, code: str, *, now: datetime) -> Session:
     with transaction(engine) as conn:
         row = conn.execute(select(login_links, api_tokens).join(api_tokens, tk.id == ll.token_id).where(
             ll.code_hash == hash_secret(code))).first()
-        if row is None or row.used_at is not None or row.expires_at <= now or row.revoked_at is not None:
+        if row is None or row.used_at is not None or row.expires_at <= now or row.revoked_at is not None \
+                or _token(row).expired(now):
             raise Unauthorized("this sign-in link is used, expired or unknown: ask for a new one")
         used = conn.execute(update(login_links).where(ll.code_hash == row.code_hash, ll.used_at.is_(None)).values(
             used_at=now)).rowcount

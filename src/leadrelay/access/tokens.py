@@ -54,13 +54,17 @@ class Token:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    valid_until: datetime | None = None  # None: until revoked
 
     def as_dict(self) -> dict:
         out = asdict(self)
         out["role"] = self.role.value
-        for key in ("created_at", "revoked_at", "last_used_at"):
+        for key in ("created_at", "revoked_at", "last_used_at", "valid_until"):
             out[key] = utc_iso(out[key])
         return out
+
+    def expired(self, now: datetime) -> bool:
+        return self.valid_until is not None and now >= self.valid_until
 
 
 def hash_secret(secret: str) -> str:
@@ -77,11 +81,13 @@ def create_token(
     source: str | None = None,
     label: str | None = None,
     playbook: Playbook | None = None,
+    valid_for: timedelta | None = None,
 ) -> tuple[Token, str]:
     """Store a new token and return it with its secret (the only time the secret exists in clear).
 
     A rep token needs `rep_id`, a manager token `team`, a write key (`ingest`) `source`.
-    With `playbook`, the rep or team must be one the playbook names.
+    With `playbook`, the rep or team must be one the playbook names. With `valid_for`, the
+    token expires that long after `now` (else it lives until revoked).
     """
     role = _role(role)
     rep_id, team, source = _blank(rep_id), _blank(team), _blank(source)
@@ -101,12 +107,15 @@ def create_token(
         raise InvalidInput(f"a source name has at most {_SOURCE_MAX} characters")
     if playbook is not None:
         _check_people(playbook, role, rep_id, team)
+    if valid_for is not None and valid_for <= timedelta(0):
+        raise InvalidInput("a token must be valid for some time (e.g. 90d)")
+    valid_until = now + valid_for if valid_for is not None else None
     secret = (WRITE_KEY_PREFIX if role is Role.INGEST else API_PREFIX) + secrets.token_urlsafe(32)
     values = dict(token_hash=hash_secret(secret), role=role.value, rep_id=rep_id, team=team, source=source,
-                  label=label, created_at=now)
+                  label=label, created_at=now, valid_until=valid_until)
     with transaction(engine) as conn:
         token_id = conn.execute(insert(api_tokens).values(**values).returning(api_tokens.c.id)).scalar_one()
-    return Token(token_id, role, rep_id, team, source, label, now, None, None), secret
+    return Token(token_id, role, rep_id, team, source, label, now, None, None, valid_until), secret
 
 
 def authenticate(engine: Engine, secret: str, *, now: datetime) -> Token:
@@ -118,6 +127,8 @@ def authenticate(engine: Engine, secret: str, *, now: datetime) -> Token:
     if row is None or row.revoked_at is not None:
         raise Unauthorized("unknown or revoked token")
     token = _token(row)
+    if token.expired(now):
+        raise Unauthorized(f"this token expired at {utc_iso(token.valid_until)}: ask an admin for a new one")
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         with transaction(engine) as conn:
             conn.execute(update(api_tokens).where(api_tokens.c.id == token.id).values(last_used_at=now))
@@ -183,4 +194,4 @@ def _blank(value: str | None) -> str | None:
 
 def _token(row) -> Token:
     return Token(row.id, Role(row.role), row.rep_id, row.team, row.source, row.label, row.created_at,
-                 row.revoked_at, row.last_used_at)
+                 row.revoked_at, row.last_used_at, row.valid_until)

@@ -21,6 +21,7 @@ api_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
     Column("last_used_at", UTCDateTime),
+    Column("valid_until", UTCDateTime),  # optional expiry: refused from this moment on
 )
 
 # One row (id 1): the playbook version the engine runs. Texts of every version stay in `playbooks`.

@@ -5,6 +5,8 @@ A new token's secret is in the creation answer and nowhere else, ever.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +32,7 @@ class TokenOut(BaseModel):
     created_at: str
     revoked_at: str | None
     last_used_at: str | None
+    valid_until: str | None = Field(None, description="When the token stops working; null: until revoked.")
 
 
 class NewToken(BaseModel):
@@ -40,6 +43,8 @@ class NewToken(BaseModel):
     team: SafeText | None = Field(None, max_length=80, description="Role manager: the team (an id in the playbook).")
     source: SafeText | None = Field(None, max_length=64, description="Role ingest: the source name.")
     label: SafeText | None = Field(None, max_length=200, description="What the token is for, for people.")
+    valid_for_days: int | None = Field(None, ge=1, le=3650, description="The token expires this many days from "
+                                       "now; leave out for a token that lives until revoked.")
 
 
 class CreatedToken(BaseModel):
@@ -70,6 +75,7 @@ def create_token(
     token, secret = tokens.create_token(
         app.engine, body.role, now=app.clock(), rep_id=body.rep_id, team=body.team, source=body.source,
         label=body.label, playbook=effective_playbook(app),
+        valid_for=timedelta(days=body.valid_for_days) if body.valid_for_days else None,
     )
     return CreatedToken(token=TokenOut(**token.as_dict()), secret=secret)
 

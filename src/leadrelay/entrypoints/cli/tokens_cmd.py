@@ -23,14 +23,22 @@ def create(
     team: str = typer.Option(None, "--team", help="Role manager: the team's id in the playbook."),
     source: str = typer.Option(None, "--source", help="Role ingest: the source name recorded on what it sends."),
     label: str = typer.Option(None, "--label", help="What the token is for (shown in tokens list)."),
+    valid_for: str = typer.Option(None, "--valid-for", help="Expire this long from now (e.g. 90d, 12h); without "
+                                                             "it the token lives until revoked."),
     as_json: bool = typer.Option(False, "--json", help="Print the token and its secret as JSON."),
 ) -> None:
     from leadrelay.access.tokens import create_token
+    from leadrelay.handoff.calendar import parse_duration
     from leadrelay.playbook.service import effective_playbook
 
+    try:
+        lifetime = parse_duration(valid_for) if valid_for is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--valid-for") from None
     application = state(ctx).app()
     token, secret = create_token(application.engine, role, now=application.clock(), rep_id=rep, team=team,
-                                 source=source, label=label, playbook=effective_playbook(application))
+                                 source=source, label=label, playbook=effective_playbook(application),
+                                 valid_for=lifetime)
     if as_json:
         print_json({"token": token.as_dict(), "secret": secret})
         return
@@ -54,11 +62,12 @@ def list_(
         return
     from rich.table import Table
 
-    table = Table("id", "role", "rep", "team", "source", "label", "created", "last used", "revoked")
+    table = Table("id", "role", "rep", "team", "source", "label", "created", "last used", "valid until", "revoked")
     for token in found:
         d = token.as_dict()
         table.add_row(str(token.id), token.role.value, fmt(token.rep_id), fmt(token.team), fmt(token.source),
-                      fmt(token.label), when(d["created_at"]), when(d["last_used_at"]), when(d["revoked_at"]))
+                      fmt(token.label), when(d["created_at"]), when(d["last_used_at"]), when(d["valid_until"]),
+                      when(d["revoked_at"]))
     console.print(table)
 
 
