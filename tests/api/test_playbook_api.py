@@ -22,9 +22,27 @@ def stricter_text() -> str:
 
 
 def test_until_someone_activates_one_the_file_playbook_rules(client, app, tokens):
-    body = client.get("/api/playbook", headers=bearer(tokens.rep)).json()
+    body = client.get("/api/playbook", headers=bearer(tokens.admin)).json()
     assert (body["version"], body["activated_by"], body["activated_at"]) == (app.playbook.version, None, None)
-    assert body["text"] == app.playbook.text
+    assert (body["text"], body["redacted"]) == (app.playbook.text, False)
+
+
+def test_reps_and_managers_read_the_rules_without_webhook_urls_or_email_addresses(client, app, tokens):
+    """Issue 13 (low): a rep could read the whole playbook, webhook URLs and the managers' emails included."""
+    text = starter_text() + ("notifications:\n  webhooks:\n"
+                             "    - {id: crm, url: 'https://hooks.example.com/T0/B0/s3cret', secret_env: CRM_SECRET}\n")
+    ok = client.post("/api/playbook/activate", json={"text": text}, headers=bearer(tokens.admin))
+    assert ok.status_code == 200, ok.text
+    marketing = client.get("/api/playbook", headers=bearer(tokens.marketing)).json()
+    assert (marketing["text"], marketing["redacted"]) == (text, False)
+    for role in ("rep", "manager"):
+        body = client.get("/api/playbook", headers=bearer(getattr(tokens, role))).json()
+        assert body["redacted"] is True and body["version"] == marketing["version"]
+        assert "s3cret" not in body["text"]
+        assert not any(line.startswith("notifications") for line in body["text"].splitlines())
+        assert "@acme-analytics.example" not in body["text"] and "hidden@redacted.invalid" in body["text"]
+        # What is left is still the playbook's rules, readable as one.
+        assert parse_playbook(body["text"], "redacted.yaml").model.scoring == app.playbook.model.scoring
 
 
 def test_a_candidate_is_validated_with_every_problem_and_its_line(client, tokens):

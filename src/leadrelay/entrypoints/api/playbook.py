@@ -18,13 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from leadrelay.access.tokens import revoke_missing_people
 from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api.auth import allow, current_app
-from leadrelay.entrypoints.api.authz import Action, Caller
+from leadrelay.entrypoints.api.authz import Action, Caller, Role
 from leadrelay.entrypoints.api.errors import error_responses, one_at_a_time
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.entrypoints.api.schemas import SafeText
 from leadrelay.playbook import service as playbooks
 from leadrelay.playbook.backtest import backtest as run_backtest
 from leadrelay.playbook.loader import parse_playbook
+from leadrelay.playbook.redact import redacted
 from leadrelay.playbook.route_simulation import MAX_BATCH, simulate_routes
 
 router = APIRouter(prefix="/api/playbook", tags=["playbook"], responses=error_responses(400, 401, 403, 422, 429, 503))
@@ -38,6 +39,8 @@ class ActivePlaybook(BaseModel):
     name: str
     source: str = Field(description="The file (or name) the text came from.")
     text: str
+    redacted: bool = Field(False, description="True for reps and managers: the text leaves out the notifications "
+                           "section (webhook URLs) and every email address.")
     activated_by: str | None = Field(description="Null while the playbook file rules (nobody activated one).")
     activated_at: str | None
 
@@ -82,7 +85,11 @@ class Activation(BaseModel):
 @router.get("", response_model=ActivePlaybook, summary="The active playbook")
 def read_active(app: App = Depends(current_app),
                 caller: Caller = Depends(allow(Action.READ_PLAYBOOK))) -> ActivePlaybook:
-    return _active(app)
+    """Reps and managers read the rules without where notices go and whom they reach (see `playbook.redact`)."""
+    active = _active(app)
+    if caller.role in (Role.REP, Role.MANAGER):
+        active.text, active.redacted = redacted(active.text), True
+    return active
 
 
 @router.get("/versions", response_model=list[PlaybookVersion], summary="Every stored playbook version")
