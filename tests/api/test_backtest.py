@@ -196,8 +196,10 @@ def one_busy_sdr() -> str:
 
 def test_backtest_routes_the_handoffs_in_time_order_whatever_order_the_leads_were_stored_in(app, clock):
     # Stored first, raised its hand last: routed by lead id, it would take alice first and queue the others.
+    start = clock()
+    clock.advance(days=21)  # loaded after it all happened: a message dated over a day after its receipt is refused
     for user, day in (("late", 20), ("early", 0), ("middle", 15)):
-        ingest(app, hand_raise(user, clock() + timedelta(days=day)), live=False)
+        ingest(app, hand_raise(user, start + timedelta(days=day)), live=False)
     result = backtest(app, parse_playbook(one_busy_sdr(), "busy.yaml"))
     candidate = result["candidate"]
     assert candidate["handoffs"] == 3 and candidate["leads_per_rep"] == {"alice": 2}

@@ -2,7 +2,9 @@
 
 Each row becomes one `identify` whose message id is a hash of its identity and mapped
 values, so importing the same file twice changes nothing while an edited row updates
-the lead. Rows that cannot be read are rejected one by one with the row number and why.
+the lead. Rows that cannot be read are rejected one by one with the row number and why;
+so is a time column that is not a date or is out of bounds (more than a day after the
+import, or before 1970: the rule of every message, told here by the column's name).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from leadrelay.activity.segment import out_of_bounds
 from leadrelay.core.errors import InvalidInput
 from leadrelay.core.time import parse_utc
 from leadrelay.lead.activities import Rejection
@@ -106,6 +109,8 @@ def read_csv_messages(
     Raises InvalidInput before reading any row when a named column is not in the header.
     """
     imported_at = imported_at or datetime.now(UTC)
+    if imported_at.tzinfo is None:
+        imported_at = imported_at.replace(tzinfo=UTC)
     nulls = {v.strip().casefold() for v in null_values} | {""}
     handle = open(path, newline="", encoding=encoding)  # noqa: SIM115 - closed by the generator
     with handle:
@@ -170,6 +175,8 @@ def _row_message(row, index, mappings, email_column, id_column, time_column, out
     if "email" not in traits and "userId" not in message:
         return Rejection(position, "no email and no id: cannot tell who this lead is")
     timestamp = cell(time_column) if time_column else None
+    if timestamp is not None and (problem := _time_problem(timestamp, imported_at)):
+        return Rejection(position, f"column '{time_column}': {problem}")
     message["timestamp"] = timestamp or imported_at.isoformat()
     identity = [message.get("userId"), traits.get("email")]
     digest = hashlib.sha256(json.dumps([identity, traits, timestamp], sort_keys=True, default=str).encode())
@@ -183,6 +190,16 @@ def _row_message(row, index, mappings, email_column, id_column, time_column, out
                                        "(1 or 0, yes or no, true or false, won or lost; empty if not known)")
         message[OUTCOME] = None if outcome is None else outcome.casefold() in _WON
     return message
+
+
+def _time_problem(value: str, imported_at: datetime) -> str | None:
+    """Why a time column's value cannot be the row's time, or None (see `segment.out_of_bounds`)."""
+    try:
+        moment = parse_utc(value)
+    except ValueError:
+        return f"{value[:40]!r} is not an ISO-8601 date (such as 2026-10-01 or 2026-10-01T09:00:00Z)"
+    problem = out_of_bounds(moment, imported_at)
+    return f"{value!r} is {problem}" if problem else None
 
 
 def take_outcomes(rows: Iterable[tuple[str, dict | Rejection]],

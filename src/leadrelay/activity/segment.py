@@ -4,6 +4,15 @@
 `Activity` or a `Rejection`. Bad input never raises: every problem becomes a rejection
 whose one-line reason names the offending field, so a source owner can fix it.
 
+Time follows Segment's clock-skew rule (see `parse_message`). Segment's spec sets no
+limit on how far ahead a time may be, but LeadRelay runs clocks from it: a hand-raise
+dated 9999 would open its handoff in 9999, so its SLA never ran, and decay would wait for
+that date. So a message still more than `MAX_AHEAD` after its receipt once corrected is
+rejected with the field and its value, neither stored nor quietly moved: the sender sees
+it, fixes it and sends the same message again. Old times are history (files load it), back
+to `EARLIEST`: before it is a zero date (0001-01-01 from Go or .NET), not an activity, and
+calendar arithmetic on it would overflow.
+
 This sits on the hot ingest path, so the happy path avoids exceptions, regexes it does not
 need, and copies beyond the few that keep the raw message unmutated.
 """
@@ -11,22 +20,30 @@ need, and copies beyond the few that keep the raw message unmutated.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leadrelay.core.time import utc_iso
 from leadrelay.lead.activities import MESSAGE_TYPES, Activity, Rejection
 from leadrelay.lead.identity import normalise_email
 
 MAX_MESSAGE_ID_LENGTH = 200
 MAX_ID_LENGTH = 200  # userId, anonymousId, previousId, groupId: the width of their columns
 MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit, less its angle brackets
+# How far after its receipt a message may say it happened. More than any UTC offset (+14 h): a local time sent as
+# UTC or with the wrong zone is kept, hours off, not lost. A day at most: no SLA or decay is put off for longer. A
+# device's wrong clock does not come near it when the message has sentAt, which corrects the skew first.
+MAX_AHEAD = timedelta(hours=24)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # the Unix epoch: no tracked activity is older
 
 _TYPES = frozenset(MESSAGE_TYPES)
 _TYPE_LIST = ", ".join(MESSAGE_TYPES)
 _PAGE_FIELDS = ("path", "url", "title", "referrer", "search")
 # One @, a non-empty local part, and a dotted domain with no empty labels.
 _SHOWN_VALUE_LENGTH = 40
+_LONG_YEAR = re.compile(r"\+?\d{5,}-")  # ISO 8601's expanded years, past datetime's 9999
 
 
 class _Invalid(Exception):
@@ -93,6 +110,10 @@ def parse_message(
     receipt time. Timestamps without a zone are UTC; every datetime returned is UTC.
     With `live=False` (a file of old messages, received long after they were sent) the
     correction is applied only when the message carries its own `receivedAt`.
+
+    A message whose `occurred_at` (or own `receivedAt`) is more than `MAX_AHEAD` after
+    `received_at`, or before `EARLIEST`, is rejected, the reason naming the field and its
+    value; live or not, since a file's messages are received when it is loaded.
 
     Returns a `Rejection` (never raises) for anything not a valid message.
     """
@@ -176,12 +197,13 @@ def _build(
             fallback = properties.get("name") if properties else None
             name = fallback if isinstance(fallback, str) and fallback.strip() else None
 
-    received_at = _as_utc(received_at)
+    received_at = arrived = _as_utc(received_at)
     timestamp = _moment(raw, "timestamp")
     original = _moment(raw, "originalTimestamp")
     sent_at = _moment(raw, "sentAt")
     own_received_at = _moment(raw, "receivedAt")
     if own_received_at is not None:
+        _check_when("receivedAt", raw, own_received_at, arrived)
         received_at = own_received_at
     client_time = original if original is not None else timestamp
     if sent_at is not None and client_time is not None and (live or own_received_at is not None):
@@ -189,8 +211,12 @@ def _build(
             occurred_at = received_at - (sent_at - client_time)
         except OverflowError:
             raise _Invalid("sentAt: clock-skew correction out of range") from None
+        field = "originalTimestamp" if original is not None else "timestamp"
+        _check_when(field, raw, occurred_at, arrived, corrected=True)
     else:
         occurred_at = timestamp or original or received_at
+        if occurred_at is not received_at:
+            _check_when("timestamp" if timestamp is not None else "originalTimestamp", raw, occurred_at, arrived)
 
     if kind == "group":
         # Group traits describe the account, not the person: mixing in the user's
@@ -348,11 +374,44 @@ def _moment(raw: dict[str, Any], field: str) -> datetime | None:
         try:
             moment = datetime.fromisoformat(value.upper())
         except ValueError:
+            if _LONG_YEAR.match(value):
+                raise _Invalid(f"{field}: a year after 9999 cannot be stored: {_show(value)}") from None
             raise _Invalid(f"{field}: not an ISO-8601 date: {_show(value)}") from None
     try:
         return _as_utc(moment)
     except OverflowError:
         raise _Invalid(f"{field}: out of range in UTC: {_show(value)}") from None
+
+
+def out_of_bounds(moment: datetime, received_at: datetime) -> str | None:
+    """Why `moment` cannot be when a message received at `received_at` happened, or None: it is more than
+    `MAX_AHEAD` after the receipt, or before `EARLIEST`. Both aware."""
+    if moment - received_at > MAX_AHEAD:  # a difference, not received_at + MAX_AHEAD: that overflows near year 9999
+        hours = round(MAX_AHEAD.total_seconds() / 3600)
+        return f"more than {hours} hours after LeadRelay received it ({utc_iso(received_at)})"
+    if moment < EARLIEST:
+        return f"before {EARLIEST.date().isoformat()}, a zero date or a reset clock"
+    return None
+
+
+def _check_when(field: str, raw: dict[str, Any], moment: datetime, arrived: datetime, corrected: bool = False) -> None:
+    """Refuse a time `out_of_bounds`, naming the field, its value and, when `corrected`, the sentAt that moved it."""
+    problem = out_of_bounds(moment, arrived)
+    if problem is None:
+        return
+    said = f"{field}: {_show(raw[field])}"
+    if corrected:
+        said += f" with sentAt {_show(raw['sentAt'])} is {utc_iso(moment)} by Segment's clock-skew correction " \
+                f"(receivedAt - (sentAt - {field})),"
+    else:
+        said += " is"
+    if field == "receivedAt":
+        hint = "leave it out and LeadRelay's own receipt time is used"
+    elif moment > arrived:
+        hint = "send when it happened, in UTC or with its offset"
+    else:
+        hint = "send when it happened"
+    raise _Invalid(f"{said} {problem}: {hint}")
 
 
 def _as_utc(moment: datetime) -> datetime:
