@@ -4,6 +4,13 @@ Every step takes `now` as an argument and is idempotent: sweeping twice at the s
 moment does nothing the second time, and a worker that was down catches up on whatever
 came due while it was away. On PostgreSQL several workers share the work: due timers are
 claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
+
+A running worker (`run`) delivers the outbox apart from its sweeps, in threads of its own
+(`delivery.dispatcher.Courier`): a receiver taking seconds per request must not make an
+SLA timer late. One sweep (`sweep`, `worker --once`) still does everything in order,
+delivery last, so that tests and `--now` see one deterministic pass. Either way the
+worker runs the playbook version activated last (`playbook.follow`), checked before each
+sweep every few seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from leadrelay.core.app import App
 from leadrelay.core.gc import collector_paused
 from leadrelay.core.time import utc_iso
+from leadrelay.delivery.dispatcher import Courier, deliver_due
 from leadrelay.handoff.clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.handoff.desk import LATER, desk_of
 from leadrelay.handoff.events import HandoffStale
@@ -34,6 +42,7 @@ from leadrelay.handoff.store import handoff_store
 from leadrelay.lead import store as repo
 from leadrelay.lead.service import move_lead
 from leadrelay.lead.stages import Stage, Transition
+from leadrelay.playbook.follow import Follower
 from leadrelay.predict.service import keep_up
 from leadrelay.reports.catalog import refresh_rollups
 from leadrelay.sales.store import has_open_deal
@@ -83,27 +92,33 @@ class SweepReport:
 
 
 def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
-    """One pass of everything the worker does, as of `now`."""
+    """One pass of everything the worker does, as of `now`: timers, the queue, stale leads, follow-ups, then
+    (with `deliver`) the outbox messages due, waiting for every endpoint."""
     report = SweepReport()
     fire_timers(app, now, report)
     assign_queued(app, now, report)
     detect_stale(app, now, report)
     fire_followups(app, now, report)
     if deliver:
-        from leadrelay.delivery.dispatcher import deliver_due
-
-        result = deliver_due(app.engine, app.settings, app.playbook.model.notifications, now)
-        report.delivered = result.as_dict() if hasattr(result, "as_dict") else dict(vars(result))
+        report.delivered = deliver_due(app.engine, app.settings, app.playbook.model.notifications, now).as_dict()
     return report
 
 
 def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[[], datetime] | None = None,
-        on_sweep: Callable[[SweepReport], None] | None = None) -> None:
-    """Sweep every `interval` seconds until Ctrl-C or SIGTERM (or once).
+        on_sweep: Callable[[SweepReport], None] | None = None, stop: threading.Event | None = None) -> None:
+    """Sweep every `interval` seconds until Ctrl-C or SIGTERM, or `stop` is set (or once).
 
-    A stop signal lets the sweep in progress finish, then returns: interrupting a query
-    instead would surface as a database error. A database error in one sweep (a deadlock,
-    a lost connection) is logged and the next sweep tries again: everything a sweep does is
+    Before each sweep, at most every `follow.RECHECK_SECONDS`, the worker switches to the
+    playbook version activated meanwhile (a database error while checking is logged, and
+    the sweep runs on the rules it has); each sweep runs on one version throughout. Without
+    `once`, the outbox is delivered apart from the sweeps (`Courier`), looking every
+    `interval` seconds too, and each sweep's report counts what was delivered since the last.
+
+    A stop signal lets the sweep in progress finish, and each endpoint's send in flight;
+    messages claimed but not yet sent are handed back (or, if the process dies first, sent by
+    any worker after their lease, with the same webhook-id). Interrupting a query instead
+    would surface as a database error. A database error in one sweep (a deadlock, a lost
+    connection) is logged and the next sweep tries again: everything a sweep does is
     idempotent, and what it left undone is still due. With `once`, the error is raised.
     Every `ROLLUPS_EVERY` seconds (and with `once`) a sweep also counts the leads that
     changed into the reports' rollups, so that the next report has little left to count, and
@@ -111,15 +126,20 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
     the leads the active model has not scored as they stand.
     """
     clock = clock or app.clock
-    stop = threading.Event()
+    stop = threading.Event() if stop is None else stop
+    follower = Follower(app)
     counted_at = -ROLLUPS_EVERY
-    with _stop_on_signals(stop):
+    with _stop_on_signals(stop), _delivering(app, follower, clock, stop, interval, once) as courier:
         while not stop.is_set():
             try:
-                report = sweep(app, clock())
+                follower.follow()
+                current = replace(app)  # this sweep's version, whatever the courier switches to meanwhile
+                report = sweep(current, clock(), deliver=once)
+                if courier is not None:
+                    report.delivered = courier.take_report().as_dict()
                 if once or time.monotonic() - counted_at >= ROLLUPS_EVERY:
-                    report.report_leads, counted_at = refresh_rollups(app), time.monotonic()
-                    report.predictions = keep_up(app, clock())
+                    report.report_leads, counted_at = refresh_rollups(current), time.monotonic()
+                    report.predictions = keep_up(current, clock())
             except DBAPIError as exc:
                 if once:
                     raise
@@ -130,6 +150,39 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
                 if once:
                     return
             stop.wait(interval)
+
+
+@contextmanager
+def _delivering(app: App, follower: Follower, clock: Callable[[], datetime], stop: threading.Event,
+                interval: float, once: bool) -> Iterator[Courier | None]:
+    """The courier's thread, for as long as the worker runs (none with `once`: the sweep delivers).
+
+    On the way out it is asked to stop and waited for; an error that stopped it is raised here.
+    """
+    if once:
+        yield None
+        return
+    courier = Courier(app.engine, app.settings, lambda: app.playbook.model.notifications, clock=clock,
+                      refresh=lambda: follower.follow(every=0), idle=interval)
+    failure: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            courier.run(stop)
+        except BaseException as exc:  # raised in the worker's thread below, as a failed sweep's would be
+            failure.append(exc)
+            stop.set()
+
+    thread = threading.Thread(target=deliver, name="outbox-courier", daemon=True)
+    thread.start()
+    try:
+        yield courier
+    finally:
+        stop.set()
+        courier.wake()
+        thread.join()
+    if failure:
+        raise failure[0]
 
 
 @contextmanager

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import typer
@@ -158,12 +161,16 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
            interval: float = typer.Option(1.0, "--interval", min=0.05, help="Seconds between sweeps."),
            now: str = typer.Option(None, "--now", help="Pretend it is this moment (ISO-8601; with --once)."),
            as_json: bool = JSON) -> None:
+    """The worker runs the playbook version activated last, like the server: a named file is what it
+    runs until someone activates a version (`leadrelay.playbook.follow` states the rule)."""
+    from leadrelay.playbook.follow import overruled
     from leadrelay.worker import run
 
     if now is not None and not once:
         raise typer.BadParameter("pretends one moment: use it with --once (a running worker follows the real "
                                  "clock)", param_hint="--now")
-    app = state(ctx).app()
+    cli = state(ctx)
+    app = cli.app()
     clock = app.clock
     if now is not None:
         try:
@@ -173,6 +180,9 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
         if moment.tzinfo is None:
             raise typer.BadParameter("needs a timezone, e.g. 2026-10-01T09:00:00Z", param_hint="--now")
         clock = lambda: moment  # noqa: E731
+    note = overruled(app.engine, app.playbook, cli.settings.playbook) if cli.explicit_playbook else None
+    if note:
+        err_console.print(note, markup=False, highlight=False)
 
     def report(sweep) -> None:
         if as_json:
@@ -182,9 +192,34 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
         elif sweep.timers or sweep.assigned or sweep.stale:
             err_console.print(f"{utc_iso(clock())} {sweep.summary()}", highlight=False)  # a running worker logs
 
-    run(app, interval=interval, once=once, clock=clock, on_sweep=report)  # returns on Ctrl-C or SIGTERM
+    with _logging_to_stderr():
+        run(app, interval=interval, once=once, clock=clock, on_sweep=report)  # returns on Ctrl-C or SIGTERM
     if not once:
         err_console.print("worker stopped")
+
+
+@contextmanager
+def _logging_to_stderr() -> Iterator[None]:
+    """LeadRelay's log lines (a playbook switch, a failed sweep) on stderr, as the worker's other lines: UTC time first.
+
+    Taken off again afterwards: a test may run many commands in one process, each with its own stderr.
+    """
+    import logging
+    import time
+
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("leadrelay")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @suppression_app.command("export", help="The suppression list for the email tool (or ads, calls).")

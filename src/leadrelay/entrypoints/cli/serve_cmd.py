@@ -1,12 +1,22 @@
-"""`leadrelay serve`: the HTTP API (Segment-compatible ingestion and REST) on uvicorn."""
+"""`leadrelay serve`: the HTTP API (Segment-compatible ingestion and REST) on uvicorn.
+
+The server runs the playbook version activated last, and follows activations while it runs
+(`leadrelay.playbook.follow`); started with `--playbook FILE` while another version is
+active, it says so once, as the worker does.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
 from leadrelay.entrypoints.cli.context import load_settings, state
+from leadrelay.entrypoints.cli.output import err_console
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -33,6 +43,8 @@ def serve(
     engine = connect(settings.database_url)  # a database that does not answer fails here, in one line
     try:
         upgrade(engine)  # once, before any worker starts
+        if state(ctx).explicit_playbook:
+            _say_if_overruled(engine, settings.playbook)
     finally:
         engine.dispose()
     # Workers build their app from the environment (uvicorn imports the factory in each process).
@@ -41,3 +53,13 @@ def serve(
     uvicorn.run("leadrelay.entrypoints.server:from_environment", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=log_config(log_level.upper()), access_log=False,
                 server_header=False)
+
+
+def _say_if_overruled(engine: Engine, path: str) -> None:
+    """One line on stderr when the named playbook file is not what the server will run (another version is active)."""
+    from leadrelay.bootstrap import resolve_playbook
+    from leadrelay.playbook.follow import overruled
+
+    note = overruled(engine, resolve_playbook(path), path)
+    if note:
+        err_console.print(note, markup=False, highlight=False)
