@@ -1,4 +1,5 @@
 import copy
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,6 +11,7 @@ from leadrelay.activity.segment import (
     parse_message,
 )
 from leadrelay.lead.activities import Activity, Rejection
+from leadrelay.lead.identity import canonical_email
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -62,10 +64,72 @@ def test_an_email_is_trimmed_and_lower_cased(value, expected):
         "ada@.example.com",
         "ada@example.com.",
         "ada@example..com",
+        "ada@127.0.0.1",
+        "ada@exa_mple.com",
+        "Ada Lovelace <ada@example.com>",
+        "ada@example.com, bob@example.com",
+        "ada@xn--zz.example",
     ],
 )
 def test_anything_not_shaped_like_local_at_domain_dot_tld_is_not_an_email(value):
     assert normalise_email(value) is None
+
+
+SAME_PERSON = [
+    "josé@acme.io",
+    "jos\u00e9@acme.io",  # NFC: é as one character
+    "jose\u0301@acme.io",  # NFD: e and a combining acute accent
+    "JOSÉ@ACME.IO",
+    "  José@acme.io\n",
+    "jo\u200bsé@acme.io",  # zero-width space
+    "jo\u200dsé@acme.io",  # zero-width joiner
+    "\ufeffjosé@acme.io",  # byte-order mark
+    "josé@acme.io\u200e",  # left-to-right mark
+    "mailto:josé@acme.io",
+    "MailTo:José@acme.io",
+    "<josé@acme.io>",
+    " <mailto:josé@acme.io> ",
+]
+
+
+@pytest.mark.parametrize("value", SAME_PERSON)
+def test_one_address_written_in_unicode_variants_has_one_canonical_form(value):
+    assert normalise_email(value) == "jos\u00e9@acme.io"
+
+
+@pytest.mark.parametrize("value", ["ann@müller.de", "ann@MÜLLER.de", "ann@xn--mller-kva.de", "Ann@XN--MLLER-KVA.DE",
+                                   "ann@mu\u0308ller.de", "ann@müller\u3002de"])
+def test_an_internationalised_domain_is_stored_in_its_ascii_idna_form(value):
+    assert normalise_email(value) == "ann@xn--mller-kva.de"
+    assert email_domain(value) == "xn--mller-kva.de"
+
+
+def test_plus_addressing_and_dots_are_kept_as_written_since_they_may_be_another_mailbox():
+    assert normalise_email("Ann+News@acme.io") == "ann+news@acme.io"
+    assert normalise_email("a.n.n@acme.io") == "a.n.n@acme.io"
+    assert normalise_email("Ann+News@acme.io") != normalise_email("ann@acme.io")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("ann", "no @"),
+        ("ann@@acme.io", "more than one @"),
+        ("@acme.io", "nothing before the @"),
+        ("ann@", "nothing after the @"),
+        ("ann smith@acme.io", "whitespace, a control character or one of <>,; before the @"),
+        ("ann@acme", "the domain has no dot"),
+        ("ann@acme io.com", "the domain is not a host name"),
+        ("a" * 65 + "@acme.io", "the part before the @ is longer than 64 characters"),
+        ("ann@" + "d" * 250 + ".example", "the domain is longer than 253 characters"),
+        ("a" * 64 + "@" + ("d" * 60 + ".") * 3 + "example", "longer than 254 characters"),
+        ("ann@xn--zz.de", "the domain is not a valid internationalised (IDNA) name"),
+        ("mailto:", "empty"),
+    ],
+)
+def test_canonical_email_says_why_a_value_is_not_an_address(value, problem):
+    with pytest.raises(ValueError, match=f"^{re.escape(problem)}$"):
+        canonical_email(value)
 
 
 def test_the_email_domain_is_the_lower_case_part_after_the_at():
@@ -131,13 +195,54 @@ def test_an_identify_message_merges_context_traits_under_its_own_traits():
     )
 
 
-def test_an_email_that_does_not_look_like_one_leaves_the_activity_without_an_email():
+def test_an_email_that_is_not_an_address_rejects_the_message_naming_the_field_why_and_the_value():
     raw = message(type="identify", event=..., traits={"email": "not an email"})
 
-    activity = parse(raw)
+    assert parse(raw) == rejected(raw, "traits.email: not an e-mail address (no @): 'not an email'")
 
-    assert activity.email is None
-    assert activity.traits == {"email": "not an email"}
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"traits": {"email": "ann@acme"}}, "traits.email: not an e-mail address (the domain has no dot): 'ann@acme'"),
+        ({"traits": {"email": "a@b@acme.io"}},
+         "traits.email: not an e-mail address (more than one @): 'a@b@acme.io'"),
+        ({"traits": {"email": 42}}, "traits.email: expected a string, got number"),
+        ({"traits": {"email": ["ann@acme.io"]}}, "traits.email: expected a string, got list"),
+        ({"context": {"traits": {"email": "ann at acme.io"}}},
+         "context.traits.email: not an e-mail address (no @): 'ann at acme.io'"),
+        ({"traits": {"email": "x" * 300}}, f"traits.email: not an e-mail address (no @): '{'x' * 40}...'"),
+    ],
+)
+def test_an_invalid_email_in_a_message_rejects_it_naming_where_it_came_from(fields, reason):
+    raw = message(type="identify", event=..., **fields)
+
+    assert parse(raw) == rejected(raw, reason)
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_a_null_or_blank_email_is_no_email_and_the_message_is_kept(value):
+    activity = parse(message(type="identify", event=..., traits={"email": value}))
+
+    assert isinstance(activity, Activity) and activity.email is None
+
+
+def test_the_messages_own_traits_email_wins_even_over_an_invalid_one_in_its_context():
+    raw = message(type="identify", event=..., traits={"email": "Ann@acme.io"}, context={"traits": {"email": "junk"}})
+
+    assert parse(raw).email == "ann@acme.io"
+
+
+def test_an_email_in_unicode_variants_gives_one_canonical_email_on_the_activity():
+    emails = {parse(message(type="identify", event=..., traits={"email": value})).email for value in SAME_PERSON}
+
+    assert emails == {"jos\u00e9@acme.io"}
+
+
+def test_a_group_message_does_not_read_an_invalid_email_in_its_traits():
+    raw = message(type="group", event=..., groupId="g-1", traits={"name": "Acme", "email": "billing at acme"})
+
+    assert isinstance(parse(raw), Activity)
 
 
 def test_a_page_message_fills_missing_page_properties_from_context_page():

@@ -27,11 +27,10 @@ from typing import Any
 
 from leadrelay.core.time import utc_iso
 from leadrelay.lead.activities import MESSAGE_TYPES, Activity, Rejection
-from leadrelay.lead.identity import normalise_email
+from leadrelay.lead.identity import canonical_email, normalise_email
 
 MAX_MESSAGE_ID_LENGTH = 200
 MAX_ID_LENGTH = 200  # userId, anonymousId, previousId, groupId: the width of their columns
-MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit, less its angle brackets
 # How far after its receipt a message may say it happened. More than any UTC offset (+14 h): a local time sent as
 # UTC or with the wrong zone is kept, hours off, not lost. A day at most: no SLA or decay is put off for longer. A
 # device's wrong clock does not come near it when the message has sentAt, which corrects the skew first.
@@ -41,7 +40,6 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # the Unix epoch: no tracked activi
 _TYPES = frozenset(MESSAGE_TYPES)
 _TYPE_LIST = ", ".join(MESSAGE_TYPES)
 _PAGE_FIELDS = ("path", "url", "title", "referrer", "search")
-# One @, a non-empty local part, and a dotted domain with no empty labels.
 _SHOWN_VALUE_LENGTH = 40
 _LONG_YEAR = re.compile(r"\+?\d{5,}-")  # ISO 8601's expanded years, past datetime's 9999
 
@@ -51,7 +49,8 @@ class _Invalid(Exception):
 
 
 def email_domain(email: str | None) -> str | None:
-    """Return the lower-case domain of an e-mail address, or None if it is not one."""
+    """Return the domain of an e-mail address in its canonical form (lower case, IDNA's ASCII form for an
+    internationalised one: see `canonical_email`), or None if it is not an address."""
     normalised = normalise_email(email)
     return normalised.rpartition("@")[2] if normalised else None
 
@@ -228,9 +227,10 @@ def _build(
             merged_traits = {**context_traits, **traits}
         else:
             merged_traits = dict(traits or context_traits or ())
-        email = normalise_email(merged_traits.get("email"))
-        if email is not None and (len(email) > MAX_EMAIL_LENGTH or len(email.rpartition("@")[2]) > 253):
-            raise _Invalid(f"traits.email: longer than {MAX_EMAIL_LENGTH} characters, or its domain than 253")
+        if traits and "email" in traits:  # the message's own traits win over its context's, as in merged_traits
+            email = _email(traits, "traits.email")
+        else:
+            email = _email(context_traits, "context.traits.email")
     if kind == "group" and merged_traits:
         for key in ("domain", "website"):
             value = merged_traits.get(key)
@@ -270,6 +270,23 @@ def _build(
         group_id=group_id,
         previous_id=previous_id,
     )
+
+
+def _email(traits: dict[str, Any] | None, field: str) -> str | None:
+    """The lead's e-mail address from `traits`, whose `email` a rejection calls `field`, in canonical form.
+
+    Absent, null or blank is no address; anything else that is not an address rejects the message, naming the
+    field and why: kept, it would make a lead nobody can reach or match, and dropped, the sender would never know.
+    """
+    value = traits.get("email") if traits else None
+    if value is None or isinstance(value, str) and not value.strip():
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(f"{field}: expected a string, got {_kind(value)}")
+    try:
+        return canonical_email(value)
+    except ValueError as problem:
+        raise _Invalid(f"{field}: not an e-mail address ({problem}): {_show(value)}") from None
 
 
 def _identifier(raw: dict[str, Any], field: str, name: str | None = None) -> str | None:
