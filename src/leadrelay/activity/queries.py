@@ -53,7 +53,11 @@ def _text(value: object) -> str | None:
 
 def rejections(app: App, *, source: str | None = None, before: int | None = None,
                limit: int = 50) -> tuple[list[dict[str, Any]], int | None]:
-    """Rejected messages, newest first, and the id to pass as `before` for the next page (None on the last)."""
+    """Rejected messages, newest first, and the id to pass as `before` for the next page (None on the last).
+
+    A message sent again and turned away for the same reason stays one row, in the place of its first time
+    (`received_at`), with how often it was `seen` and when last (`last_seen_at`).
+    """
     c = t.rejections.c
     query = select(t.rejections).order_by(c.id.desc()).limit(limit + 1)
     if source is not None:
@@ -63,5 +67,6 @@ def rejections(app: App, *, source: str | None = None, before: int | None = None
     with app.engine.connect() as conn:
         rows = conn.execute(query).all()
     page = [{"id": r.id, "source": r.source, "position": r.position, "message_id": r.message_id,
-             "reason": r.reason, "payload": r.payload, "received_at": utc_iso(r.received_at)} for r in rows[:limit]]
+             "reason": r.reason, "payload": r.payload, "received_at": utc_iso(r.received_at),
+             "seen": r.seen, "last_seen_at": utc_iso(r.last_seen_at)} for r in rows[:limit]]
     return page, (rows[limit - 1].id if len(rows) > limit else None)

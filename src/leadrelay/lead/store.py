@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Sequence
@@ -9,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leadrelay.core.errors import Conflict
 from leadrelay.lead.activities import Activity, Rejection
@@ -281,16 +284,44 @@ def insert_stage_changes(conn: Connection, changes: Sequence[StageChange], versi
 
 
 def insert_rejections(conn: Connection, source: str, rejections: Sequence[Rejection], received_at: datetime) -> None:
+    """Store why these messages were turned away, each message and reason once however often it comes.
+
+    A retried batch or a file ingested again meets its stored rejection (by `rejection_fingerprint`):
+    the row keeps its first `received_at` and position, counts one more `seen` and moves `last_seen_at`.
+    A message turned away for another reason (say, after half a fix) is a row of its own.
+    """
     if not rejections:
         return
-    conn.execute(insert(t.rejections), [
-        {
+    rows: dict[str, dict[str, Any]] = {}
+    for r in rejections:
+        as_json = json.dumps(r.raw, default=str) if r.raw is not None else None
+        fingerprint = rejection_fingerprint(r, as_json)
+        if fingerprint in rows:  # the same message twice in one batch
+            rows[fingerprint]["seen"] += 1
+            continue
+        rows[fingerprint] = {
             "source": source, "message_id": r.message_id, "position": r.position, "reason": r.reason,
-            "payload": json.dumps(r.raw, default=str)[:10_000] if r.raw is not None else None,
-            "received_at": received_at,
+            "payload": as_json[:10_000] if as_json is not None else None, "received_at": received_at,
+            "fingerprint": fingerprint, "seen": 1, "last_seen_at": received_at,
         }
-        for r in rejections
-    ])
+    upsert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t.rejections)
+    c = t.rejections.c
+    upsert = upsert.on_conflict_do_update(index_elements=[c.source, c.fingerprint], set_={
+        "seen": c.seen + upsert.excluded.seen, "last_seen_at": upsert.excluded.last_seen_at})
+    # In the order of the input, which the listing keeps (newest first by id). Two writers meeting the same
+    # rejections in another order may deadlock; `ingest_batch` runs the loser again.
+    conn.execute(upsert, list(rows.values()))
+
+
+def rejection_fingerprint(rejection: Rejection, payload: str | None) -> str:
+    """What makes two rejections one: the message id and reason, or, with no message id, where the message
+    was, what it said (`payload`, its JSON text) and the reason. Unique per source in `rejections`."""
+    if rejection.message_id is not None:
+        same = ["message", rejection.message_id, rejection.reason]
+    else:
+        digest = hashlib.sha256(payload.encode()).hexdigest() if payload is not None else None
+        same = ["position", rejection.position, digest, rejection.reason]
+    return hashlib.sha256(json.dumps(same).encode()).hexdigest()
 
 
 class LeadWriter:

@@ -186,5 +186,11 @@ rejections = Table(
     Column("position", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("payload", Text),
-    Column("received_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),  # the first time it was turned away
+    # The same message turned away for the same reason is one row however often it is sent (see
+    # `insert_rejections`); rows stored before migration 0015 have none and are never merged.
+    Column("fingerprint", String(64)),
+    Column("seen", Integer, nullable=False, default=1, server_default="1"),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "fingerprint", name="uq_rejections_source_fingerprint"),
 )
