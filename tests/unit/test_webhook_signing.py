@@ -1,4 +1,5 @@
-"""Standard Webhooks signing: the spec's scheme, checked against the reference implementation's vector.
+"""Standard Webhooks signing: the spec's scheme, checked against the reference implementation's vector
+and against the official `standardwebhooks` library itself, as a receiver would run it.
 
 The vector is `test_sign_function` of standard-webhooks/libraries/python/tests/test_webhooks.py
 (the reference Python library): secret, message id, timestamp and body in, exact header out.
@@ -12,9 +13,11 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from leadrelay.delivery.webhook import (
-    SecretError, decode_secret, encode_body, generate_secret, headers_for, sign, unix_seconds, verify,
+    SecretError, decode_secret, encode_body, generate_secret, headers_for, sign, signing_keys, unix_seconds, verify,
 )
 
 # From the reference implementation's tests.
@@ -79,3 +82,51 @@ def test_a_receiver_verifies_and_rejects_tampering_old_timestamps_and_other_secr
 def test_ids_with_dots_cannot_be_signed():
     with pytest.raises(ValueError):
         sign(REF_SECRET, "msg.1", 1, "{}")
+
+
+def test_the_official_library_signs_the_reference_vector_as_we_do():
+    moment = datetime.fromtimestamp(REF_TIMESTAMP, UTC)
+    assert Webhook(REF_SECRET).sign(REF_MSG_ID, moment, REF_PAYLOAD) == sign(REF_SECRET, REF_MSG_ID, REF_TIMESTAMP,
+                                                                             REF_PAYLOAD)
+
+
+def test_the_official_library_verifies_a_message_signed_with_one_secret():
+    secret, body = generate_secret(), encode_body({"type": "lead.assigned", "data": {"lead": {"email": "é@x.io"}}})
+    headers = headers_for(secret, "msg_1", unix_seconds(datetime.now(UTC)), body)
+    assert Webhook(secret).verify(body.encode(), headers) == {"type": "lead.assigned",
+                                                              "data": {"lead": {"email": "é@x.io"}}}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(generate_secret()).verify(body.encode(), headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body.encode() + b" ", headers)
+
+
+def test_while_rotating_each_secret_signs_and_a_receiver_with_either_one_verifies():
+    new, old = generate_secret(), generate_secret()
+    body = '{"type":"test.ping"}'
+    stamp = unix_seconds(datetime.now(UTC))
+    headers = headers_for([decode_secret(new), decode_secret(old)], "msg_1", stamp, body)
+    assert headers["webhook-signature"] == f"{sign(new, 'msg_1', stamp, body)} {sign(old, 'msg_1', stamp, body)}"
+    assert Webhook(new).verify(body, headers) == Webhook(old).verify(body, headers) == {"type": "test.ping"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(generate_secret()).verify(body, headers)
+    # The same secret in both variables signs once.
+    assert headers_for([new, new], "msg_1", stamp, body)["webhook-signature"] == sign(new, "msg_1", stamp, body)
+    with pytest.raises(ValueError):
+        headers_for([], "msg_1", stamp, body)
+
+
+def test_signing_keys_name_the_variable_that_is_unset_or_garbled_and_never_its_value():
+    new, old = generate_secret(), generate_secret()
+    assert signing_keys([("NEW", new), ("OLD", old)], "crm") == (decode_secret(new), decode_secret(old))
+    with pytest.raises(SecretError) as unset:
+        signing_keys([("NEW", None)], "crm")
+    assert str(unset.value) == "environment variable NEW (secret of webhook 'crm') is not set"
+    with pytest.raises(SecretError) as half_done:
+        signing_keys([("NEW", new), ("OLD", None)], "crm")
+    assert str(half_done.value) == "environment variable OLD (previous secret of webhook 'crm') is not set"
+    short = "whsec_" + base64.b64encode(b"sixteen byte key").decode()
+    with pytest.raises(SecretError) as garbled:
+        signing_keys([("NEW", new), ("OLD", short)], "crm")
+    assert str(garbled.value) == "OLD: the webhook secret decodes to 16 bytes; Standard Webhooks wants 24 to 64"
+    assert short.removeprefix("whsec_") not in str(garbled.value)

@@ -429,20 +429,17 @@ def _sender(channel: str, target: str, settings: Settings, notifications: Notifi
         hook = notifications.webhook(target)
         if hook is None:
             return failing(f"no webhook '{target}' in the playbook's notifications")
-        secret = hook.secret(environ)
-        if secret is None:
-            return failing(f"environment variable {hook.secret_env} (secret of webhook '{target}') is not set")
         try:
-            key = webhook.decode_secret(secret)
+            keys = webhook.signing_keys(hook.secrets(environ), target)  # two while the secret is rotated
         except SecretError as exc:
-            return failing(f"{hook.secret_env}: {exc}")
+            return failing(str(exc))
         reason = targets.refused(hook.url, allow_private=settings.private_webhooks)
         if reason:
             return refusing(f"webhook '{target}': {reason}")
         client = webhook.shared_client()
         # Signed with the real time of the attempt: receivers check it against their own clock, whatever
         # moment the sweep pretends it is (`worker --now`).
-        return (lambda row: webhook.send(client, hook.url, key=key, message_id=row.message_id, payload=row.payload,
+        return (lambda row: webhook.send(client, hook.url, keys=keys, message_id=row.message_id, payload=row.payload,
                                          now=datetime.now(UTC), timeout=hook.timeout_seconds)), _keep
     if channel == "slack":
         channel_spec = notifications.slack_channel(target)

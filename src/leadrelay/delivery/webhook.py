@@ -7,7 +7,10 @@ A message is POSTed as minified JSON with three headers:
     webhook-signature  "v1," + base64(HMAC-SHA256(secret, f"{id}.{timestamp}.{body}"))
 
 The secret is `whsec_` + base64 of at least 24 random bytes; the HMAC key is the decoded
-bytes. Only a 2xx answer is success; redirects are not followed (a 3xx is a failure);
+bytes. While a secret is rotated the message is signed with the new and the previous one,
+and `webhook-signature` holds both, space-separated (as the spec allows): a receiver that
+knows either verifies it. Error messages name the environment variable of a secret, never
+its value. Only a 2xx answer is success; redirects are not followed (a 3xx is a failure);
 410 Gone means the receiver wants no more messages and the endpoint is disabled.
 """
 
@@ -19,7 +22,7 @@ import hashlib
 import hmac
 import json
 import secrets as _secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -93,13 +96,41 @@ def sign(key: bytes | str, message_id: str, timestamp: int, body: str | bytes) -
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
 
 
-def headers_for(key: bytes | str, message_id: str, timestamp: int, body: str | bytes) -> dict[str, str]:
+def headers_for(keys: bytes | str | Sequence[bytes | str], message_id: str, timestamp: int,
+                body: str | bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers; several keys (a rotation) give one signature each, in their order."""
+    if isinstance(keys, (bytes, str)):
+        keys = [keys]
+    if not keys:
+        raise ValueError("a webhook needs at least one signing key")
+    signatures = dict.fromkeys(sign(key, message_id, timestamp, body) for key in keys)  # ordered, no repeats
     return {
         "content-type": "application/json",
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(key, message_id, timestamp, body),
+        "webhook-signature": " ".join(signatures),
     }
+
+
+def signing_keys(secrets: Sequence[tuple[str, str | None]], webhook_id: str) -> tuple[bytes, ...]:
+    """The HMAC keys of a webhook's secrets, given as (environment variable, its value or None), the current
+    secret first and then the one being retired.
+
+    Raises SecretError when one is unset or garbled, naming the variable and never the value: the
+    message is kept in the outbox and shown to admins. A rotation half done (the previous secret's
+    variable already unset while the playbook still names it) fails too, rather than quietly dropping
+    a signature a receiver may still rely on.
+    """
+    keys: list[bytes] = []
+    for index, (env, value) in enumerate(secrets):
+        if value is None:
+            what = "secret" if index == 0 else "previous secret"
+            raise SecretError(f"environment variable {env} ({what} of webhook '{webhook_id}') is not set")
+        try:
+            keys.append(decode_secret(value))
+        except SecretError as exc:
+            raise SecretError(f"{env}: {exc}") from None
+    return tuple(keys)
 
 
 def verify(key: bytes | str, headers: Mapping[str, str], body: str | bytes, now: datetime,
@@ -143,11 +174,12 @@ def post_json(client: httpx.Client, url: str, body: str, headers: Mapping[str, s
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
-def send(client: httpx.Client, url: str, *, key: bytes, message_id: str, payload: Mapping[str, Any],
+def send(client: httpx.Client, url: str, *, keys: Sequence[bytes], message_id: str, payload: Mapping[str, Any],
          now: datetime, timeout: float) -> SendResult:
-    """One signed delivery attempt; `now` is the attempt's time (the webhook-timestamp)."""
+    """One delivery attempt, signed with each of `keys` (see `signing_keys`); `now` is the attempt's time (the
+    webhook-timestamp)."""
     body = encode_body(payload)
-    return post_json(client, url, body, headers_for(key, message_id, unix_seconds(now), body), timeout)
+    return post_json(client, url, body, headers_for(keys, message_id, unix_seconds(now), body), timeout)
 
 
 @lru_cache(maxsize=1)

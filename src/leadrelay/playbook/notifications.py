@@ -8,6 +8,10 @@ notifications:
       secret_env: LEADRELAY_WEBHOOK_SECRET_CRM   # env var holding whsec_...; never the secret inline
       events: [lead.assigned, sla.breached]        # default: every event type
       timeout_seconds: 5
+    - id: erp                                      # mid-rotation: signed with both secrets
+      url: https://erp.example.com/hooks
+      secret_env: LEADRELAY_WEBHOOK_SECRET_ERP_2027
+      previous_secret_env: LEADRELAY_WEBHOOK_SECRET_ERP
   slack:
     - id: sales
       url_env: LEADRELAY_SLACK_SALES_URL          # or `url:` directly
@@ -20,7 +24,9 @@ notifications:
 ```
 
 Secrets and Slack URLs (which are secrets too) are read from the environment when a
-message is sent, so the playbook can live in version control.
+message is sent, so the playbook can live in version control. A webhook whose secret is
+being rotated names the retiring secret's variable too (`previous_secret_env`) until every
+receiver has the new one.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from email.utils import parseaddr
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from leadrelay.delivery.notices import EVENT_TYPES, RECIPIENT_ROLES, Notice
 from leadrelay.playbook.schema_base import RuleId, Strict
@@ -40,6 +46,7 @@ from leadrelay.playbook.schema_base import RuleId, Strict
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_SECRET_PREFIX = "whsec_"  # delivery.webhook.SECRET_PREFIX; not imported, as that module brings in httpx
 
 
 def _event_type(value: str) -> str:
@@ -102,10 +109,33 @@ class WebhookChannel(_Channel):
 
     url: HttpUrl
     secret_env: EnvName = Field(description="Environment variable holding the signing secret (whsec_...).")
+    previous_secret_env: EnvName | None = Field(
+        None, description="While the secret is rotated: the environment variable holding the secret being retired. "
+                          "Messages carry a signature by each secret until this is removed.")
     timeout_seconds: float = Field(5, gt=0, le=30, description="Seconds to wait for the endpoint to answer.")
 
-    def secret(self, environ: Mapping[str, str] | None = None) -> str | None:
-        return (os.environ if environ is None else environ).get(self.secret_env) or None
+    @field_validator("secret_env", "previous_secret_env")
+    @classmethod
+    def _a_name_not_a_secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A pasted secret can match the name pattern; it must not reach the playbook's versions, exports and the
+        # "is not set" errors. The message leaves the value out.
+        if value is not None and value.lower().startswith(_SECRET_PREFIX):
+            raise ValueError("this looks like a webhook secret (whsec_...), not the name of an environment "
+                             "variable: put the secret in the environment and name the variable here")
+        if info.field_name == "previous_secret_env" and value is not None and value == info.data.get("secret_env"):
+            raise ValueError(f"{value} is also the secret_env: a rotation puts the new secret in a variable of its "
+                             "own and keeps the old one here until every receiver has the new one")
+        return value
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        """The variables of the signing secrets: the current one, then the one being retired (if any)."""
+        return (self.secret_env,) if self.previous_secret_env is None else (self.secret_env, self.previous_secret_env)
+
+    def secrets(self, environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+        """(variable, its value or None when unset) for each signing secret, the current one first."""
+        source = os.environ if environ is None else environ
+        return [(name, source.get(name) or None) for name in self.secret_envs]
 
 
 class SlackChannel(_Channel):

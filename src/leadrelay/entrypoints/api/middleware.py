@@ -23,6 +23,12 @@ log = logging.getLogger("leadrelay.entrypoints.api")
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _LIMITED_PREFIXES = ("/v1/", "/api/")  # health checks and docs are never turned away
+_SIGN_IN_CODE = re.compile(r"^/login/[^/]+")  # a one-time sign-in link: its code is a credential, never logged
+
+
+def logged_path(path: str) -> str:
+    """The path as the request log shows it: a sign-in link's code left out."""
+    return _SIGN_IN_CODE.sub("/login/…", path)
 
 
 class RequestContext:
@@ -70,14 +76,15 @@ class RequestContext:
                 finally:
                     self.inflight -= limited
         except Exception:
-            log.exception("unhandled error in %s %s", scope.get("method"), path,
+            log.exception("unhandled error in %s %s", scope.get("method"), logged_path(path),
                           extra={"event": "crash", "request_id": request_id})
             if not response_started:
                 await internal_error_response(request_id)(scope, receive, send_with_id)
         finally:
             client = scope.get("client")
-            log.info("%s %s %s", scope.get("method"), path, status, extra={
-                "event": "request", "request_id": request_id, "method": scope.get("method"), "path": path,
+            shown = logged_path(path)
+            log.info("%s %s %s", scope.get("method"), shown, status, extra={
+                "event": "request", "request_id": request_id, "method": scope.get("method"), "path": shown,
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "client": client[0] if client else None,
