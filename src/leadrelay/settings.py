@@ -35,3 +35,9 @@ class Settings(BaseSettings):
                                    "targets are refused, after DNS resolution too.")
     max_inflight: int = Field(64, ge=1, le=10_000, description="Requests one server process works on at once; more "
                               "are answered 429 with Retry-After, so clients back off instead of piling up.")
+    retain_raw_days: int | None = Field(None, ge=1, le=36_500, description="Days an activity keeps its raw context "
+                                        "(IP address, user agent, device, locale, ...); the worker trims it after. "
+                                        "Properties, traits and what the playbook's rules read are kept, so rescore "
+                                        "gives the same numbers. Unset: kept forever.")
+    retain_rejections_days: int | None = Field(None, ge=1, le=36_500, description="Days a rejected message is kept "
+                                               "(payload and all); the worker deletes it after. Unset: kept forever.")

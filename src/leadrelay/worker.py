@@ -44,6 +44,7 @@ from leadrelay.lead.service import move_lead
 from leadrelay.lead.stages import Stage, Transition
 from leadrelay.playbook.follow import Follower
 from leadrelay.predict.service import keep_up
+from leadrelay.privacy.retention import apply_retention
 from leadrelay.reports.catalog import refresh_rollups
 from leadrelay.sales.store import has_open_deal
 from leadrelay.storage import handoff_tables as h
@@ -123,7 +124,8 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
     Every `ROLLUPS_EVERY` seconds (and with `once`) a sweep also counts the leads that
     changed into the reports' rollups, so that the next report has little left to count, and
     keeps the predictive score up (`predict.service.keep_up`): a retrain when one is due, and
-    the leads the active model has not scored as they stand.
+    the leads the active model has not scored as they stand; and it applies the retention
+    settings (`privacy.retention`: old raw context and rejected messages).
     """
     clock = clock or app.clock
     stop = threading.Event() if stop is None else stop
@@ -140,6 +142,7 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
                 if once or time.monotonic() - counted_at >= ROLLUPS_EVERY:
                     report.report_leads, counted_at = refresh_rollups(current), time.monotonic()
                     report.predictions = keep_up(current, clock())
+                    apply_retention(current, clock())  # the retention settings (privacy.retention); logs what it did
             except DBAPIError as exc:
                 if once:
                     raise

@@ -104,6 +104,8 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/model/versions/{version}"): REPORT_READERS,
     ("POST", "/api/model/evaluate"): PLAYBOOK_EDITORS,
     ("POST", "/api/model/train"): PLAYBOOK_EDITORS,
+    ("GET", "/api/people/{ref}"): ADMIN_ONLY,
+    ("POST", "/api/people/{ref}/erase"): ADMIN_ONLY,  # last: it erases the leads it is tried on
 }
 
 
@@ -128,6 +130,8 @@ def build_call(method: str, route: str, shared, lead_ref: str) -> Call:
     sales_bodies = {"qualification": {"answers": {"budget": "yes"}}, "sql": {},
                     "convert": {"name": "Matrix deal", "amount": 1000,
                                 "expected_close": (app.clock().date() + timedelta(days=60)).isoformat()}}
+    if route == "/api/people/{ref}/erase":
+        return Call(route.replace("{ref}", lead_ref), {"reason": "matrix"})
     if route.startswith("/api/leads/{ref}/") and kind in sales_bodies:
         return Call(route.replace("{ref}", lead_ref), sales_bodies[kind])
     if route.startswith("/api/opportunities/{deal_id}"):

@@ -40,6 +40,7 @@ from leadrelay.lead.engine import Outcome, process, reset_derived, sort_key
 from leadrelay.lead.events import StagesMoved
 from leadrelay.lead.identity import IdentityGraph, IdentityKey, identity_keys
 from leadrelay.lead.model import Lead
+from leadrelay.privacy.gate import refuse_erased
 from leadrelay.sales.signals import on_activities as watch_sales_signals
 from leadrelay.storage import tables as t
 from leadrelay.storage.unit_of_work import UnitOfWork
@@ -144,6 +145,7 @@ def ingest_batch(
     rejections: list[Rejection] = []
     meetings = app.playbook.rules.handoff.meetings
     where: dict[int, tuple[str, object]] = {}  # meeting tracks: id(activity) -> (position, message)
+    positions: dict[int, str] = {}  # id(activity) -> where it was in the input
     for position, raw in items:
         if isinstance(raw, Rejection):  # the reader already knew it was bad (not JSON, broken CSV row)
             rejections.append(raw)
@@ -152,6 +154,7 @@ def ingest_batch(
         if isinstance(result, Activity) and result.type == "track" and meetings.step_of(result.name):
             result = _meeting_track(meetings, result, position, raw, where)
         (parsed if isinstance(result, Activity) else rejections).append(result)
+        positions[id(result)] = position
     report.rejected = len(rejections)
     report.rejections = rejections[:REPORTED_REJECTIONS]
 
@@ -163,7 +166,9 @@ def ingest_batch(
                 record_playbook(conn, app.playbook, now)
                 fresh = _drop_duplicates(conn, source, parsed)
                 report.duplicates = len(parsed) - len(fresh)
+                fresh, erased = refuse_erased(conn, fresh, positions, now)  # people erased on request stay out
                 fresh, strangers = _meetings_of_strangers(conn, fresh, where) if where else (fresh, [])
+                strangers += erased
                 refused = rejections
                 if strangers:  # told in the order of the input
                     order = {position: n for n, (position, _) in enumerate(items)}

@@ -29,6 +29,7 @@ from leadrelay.entrypoints.api import (
     model,
     opportunities,
     outbox,
+    person,
     playbook,
     profiling,
     qualification,
@@ -58,6 +59,7 @@ ROUTERS: list[APIRouter] = [
     profiling.router,
     segments.router,
     meetings.router,
+    person.router,
 ]
 
 DESCRIPTION = """\

@@ -23,6 +23,8 @@ deals but does not change them. Opportunities follow the leads' scope by their o
 one outside it is "not found" ("no opportunity ID"). The forecast is admin's and
 marketing's (every deal) and a manager's (the deals of their team's reps only).
 
+A person's whole record (export) and erasing it are admin's alone, on any lead.
+
 A rep or manager token stops working (401) once the active playbook no longer names
 its rep or team: that is how a deleted rep's token dies.
 """
@@ -68,6 +70,8 @@ class Action(str, Enum):
     READ_REPORTS = "read_reports"  # cohort reports: a rep sees their own leads, a manager their team's
     EXPORT_SEGMENTS = "export_segments"  # leads by stage, segment and suppression, for the email tool
     MANAGE_MEETINGS = "manage_meetings"  # book, reschedule, held, no-show, cancel (a rep: on their own leads)
+    EXPORT_PEOPLE = "export_people"  # everything held about a person (a subject access request)
+    ERASE_PEOPLE = "erase_people"  # erase a person's data on request
 
 
 _PEOPLE = frozenset({Role.ADMIN, Role.MARKETING, Role.MANAGER, Role.REP})
@@ -102,6 +106,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_REPORTS: _PEOPLE,
     Action.EXPORT_SEGMENTS: frozenset({Role.ADMIN, Role.MARKETING}),
     Action.MANAGE_MEETINGS: _SALES,
+    Action.EXPORT_PEOPLE: frozenset({Role.ADMIN}),
+    Action.ERASE_PEOPLE: frozenset({Role.ADMIN}),
 }
 
 

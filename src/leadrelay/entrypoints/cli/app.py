@@ -27,6 +27,7 @@ from leadrelay.entrypoints.cli import (
     meetings_cmd,
     model_cmd,
     outbox_cmd,
+    person_cmd,
     playbook_cmd,
     reports_cmd,
     route_cmd,
@@ -135,6 +136,7 @@ app.add_typer(reports_cmd.db_app, name="db")
 app.add_typer(outbox_cmd.app, name="outbox")
 app.command("serve", help="Serve the HTTP API: Segment-compatible ingestion and REST (uvicorn).")(serve_cmd.serve)
 app.add_typer(tokens_cmd.app, name="tokens")
+app.add_typer(person_cmd.app, name="person")
 app.command("demo", help="Generate a realistic B2B activity stream and run it through the starter playbook.")(
     demo_cmd.demo)
 

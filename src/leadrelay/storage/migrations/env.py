@@ -6,6 +6,7 @@ import leadrelay.storage.api_tables  # noqa: F401
 import leadrelay.storage.handoff_tables  # noqa: F401 - every table module registers on `metadata`
 import leadrelay.storage.outbox_tables  # noqa: F401
 import leadrelay.storage.predict_tables  # noqa: F401
+import leadrelay.storage.privacy_tables  # noqa: F401
 import leadrelay.storage.report_tables  # noqa: F401
 import leadrelay.storage.sales_tables  # noqa: F401
 from leadrelay.storage.tables import metadata
