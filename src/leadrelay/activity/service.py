@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -254,6 +254,9 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     repo.insert_stage_changes(conn, outcome.stage_changes, rules.version)
     repo.insert_identities(conn, graph.keys_to_store(), stored_keys)
     desk = desk_of(uow)
+    for loser, survivor in merges:  # before the moves are told: a survivor given the loser's handoff has one open
+        linked = linked_at.get(id(loser))
+        desk.merge(loser, survivor, datetime.fromtimestamp(linked, UTC) if linked is not None else now)
     desk.suppress_from_activities(assigned)
     uow.publish(StagesMoved(outcome.stage_changes))
     desk.on_alerts(outcome.alerts)

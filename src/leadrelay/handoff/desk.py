@@ -426,6 +426,23 @@ class HandoffDesk:
         self.record(HandoffClosed(at=handoff.closed_at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=cause,
                                   outcome=outcome.value, reason=reason, owner=handoff.owner))
 
+    def merge(self, loser: Lead, survivor: Lead, at: datetime) -> None:
+        """Two leads became one person: the lead merged away keeps no open handoff. If the survivor has none,
+        the loser's goes over to it, owner, clocks and all; if both have one, the survivor's carries on and the
+        loser's is closed as merged, which frees its rep's seat (a person is never handed over twice)."""
+        opened = self.open_handoffs([loser.id, survivor.id])
+        theirs = opened.get(loser.id)
+        if theirs is None:
+            return
+        if survivor.id in opened:
+            self.close(theirs, HandoffOutcome.MERGED, f"lead {loser.id} merged into lead {survivor.id}, whose "
+                       f"handoff {opened[survivor.id].id} carries on", at, cause="rule:identity.merge")
+        else:
+            theirs.lead_id = survivor.id
+            self.store.update_handoffs([theirs.id], {"lead_id": survivor.id})
+            survivor.owner = theirs.owner if theirs.status.owned else None
+        loser.owner = None
+
     def return_to_marketing(self, lead: Lead, change: StageChange, need) -> None:
         """Recycle or reject: record the handoff back to marketing, lift what sales ownership imposed."""
         self.store.insert_handoff(Handoff(

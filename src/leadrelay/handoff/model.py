@@ -61,6 +61,7 @@ class HandoffOutcome(str, Enum):
     DISQUALIFIED = "disqualified"
     RETURNED = "returned"  # the record of a lead handed back to marketing
     CONVERTED = "converted"  # an expansion became a deal
+    MERGED = "merged"  # its lead merged into another that had an open handoff of its own: that one carries on
 
 
 class Step(str, Enum):
