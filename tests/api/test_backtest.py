@@ -169,7 +169,7 @@ def test_a_routing_simulation_over_http(app, client, tokens, history):
     batch = client.post("/api/playbook/route-simulation", json={"text": text, "last": 10}, headers=marketing).json()
     assert batch["handoffs"] >= 2 and set(batch["per_rep"])
     neither = client.post("/api/playbook/route-simulation", json={"text": text}, headers=marketing)
-    assert neither.status_code == 400 and "the last N handoffs" in neither.json()["message"]
+    assert neither.status_code == 422 and "the last N handoffs" in neither.json()["message"]
     bad = client.post("/api/playbook/route-simulation", json={"text": "name: x\nteams: 3\n", "last": 1},
                       headers=marketing)
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_playbook"

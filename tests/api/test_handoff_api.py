@@ -102,12 +102,12 @@ def test_the_owning_rep_accepts_and_logs_touches_and_nobody_else_can(client, app
     assert ok(client.post(f"/api/leads/{jane}/touches", json=earlier, headers=rep), 201) == {
         "id": jane, "handoff": handoff, "touches": 2, "first_touch_at": "2026-10-01T09:03:00Z"}
     error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "at": "2026-10-01T08:59:00Z"}, headers=rep),
-          400, "invalid_input", "at: 2026-10-01T08:59:00Z is before the handoff opened (2026-10-01T09:00:00Z)")
+          422, "invalid_input", "at: 2026-10-01T08:59:00Z is before the handoff opened (2026-10-01T09:00:00Z)")
     error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "at": "2026-10-01T10:00:00"}, headers=rep),
-          400, "invalid_input", "that is in the future (2026-10-01T10:00:00+00:00)")
+          422, "invalid_input", "that is in the future (2026-10-01T10:00:00+00:00)")
     error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "kind": "fax"}, headers=rep),
           422, "invalid_request")
-    error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "outcome": "  "}, headers=rep), 400,
+    error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "outcome": "  "}, headers=rep), 422,
           "invalid_input", "a touch needs an outcome, e.g. connected, voicemail, no_answer, meeting_booked")
 
     queue = without_contact(ok(client.get("/api/queue", headers=rep)))
@@ -139,7 +139,7 @@ def test_managers_and_admins_reassign_and_the_routing_explains_it(client, app, t
           "a manager may only give leads to the reps of their team (sdr_na)")
     error(client.post(f"/api/leads/{jane}/reassign", json={"to": "nobody"}, headers=manager), 404, "not_found",
           "no rep 'nobody' in the playbook")
-    error(client.post(f"/api/leads/{jane}/reassign", json={"to": "alice"}, headers=manager), 400, "invalid_input",
+    error(client.post(f"/api/leads/{jane}/reassign", json={"to": "alice"}, headers=manager), 422, "invalid_input",
           f"lead {jane} is already owned by alice")
 
     clock.advance(minutes=1)
@@ -210,7 +210,7 @@ def test_a_queue_is_the_callers_own_or_one_they_manage_most_urgent_first(client,
 
     error(client.get("/api/queue?rep=ben", headers=bearer(tokens.rep)), 403, "forbidden",
           "a rep sees only their own queue")
-    error(client.get("/api/queue", headers=bearer(tokens.manager)), 400, "invalid_input",
+    error(client.get("/api/queue", headers=bearer(tokens.manager)), 422, "invalid_input",
           "give ?rep=REP: only a rep token has a queue of its own")
     error(client.get("/api/queue?rep=chloe", headers=bearer(tokens.manager)), 403, "forbidden",
           "a manager may only see the queue of the reps of their team (sdr_na)")
@@ -268,7 +268,7 @@ def test_teams_reps_and_changing_a_rep_at_run_time(client, app, tokens, clock):
                           headers=manager)) == rep("ben", active=False, capacity=10, weight=0.5,
                                                    away=[["2026-12-21", "2027-01-02"]])
     error(client.post("/api/reps/ben/away", json={"from": "2026-12-21", "to": "2026-12-01"}, headers=manager),
-          400, "invalid_input", "away until 2026-12-01 is before 2026-12-21")
+          422, "invalid_input", "away until 2026-12-01 is before 2026-12-21")
     error(client.patch("/api/reps/chloe", json={"active": False}, headers=manager), 403, "forbidden",
           "a manager may only change the reps of their team (sdr_na)")
     error(client.post("/api/reps/chloe/away", json={"from": "2026-12-21", "to": "2027-01-02"}, headers=manager),

@@ -23,7 +23,7 @@ def test_a_rep_books_a_meeting_and_a_manager_marks_the_no_show(client, app, toke
         "booked", people.rep, "api", iso(starts))
     assert client.get(f"/api/leads/{lead}/qualification", headers=rep).json()["meeting_booked"] is True
     early = client.post(f"/api/meetings/{meeting['id']}/no-show", headers=manager)
-    assert (early.status_code, early.json()["code"]) == (400, "invalid_input")
+    assert (early.status_code, early.json()["code"]) == (422, "invalid_input")
     assert "cannot be no-show" in early.json()["message"]
     clock.advance(days=1, minutes=15)
     missed = client.post(f"/api/meetings/{meeting['id']}/no-show", headers=manager)
@@ -55,7 +55,7 @@ def test_a_rep_cannot_touch_another_reps_meetings_and_bad_bodies_are_told(client
     first = client.post(f"/api/leads/{mine}/meetings", json={"external_id": "x1"}, headers=rep)
     dup = client.post(f"/api/leads/{mine}/meetings", json={"external_id": "x1"}, headers=rep)
     assert first.status_code == 201 and (dup.status_code, dup.json()["message"]) == (
-        400, f"lead {mine} already has meeting 'x1'")
+        422, f"lead {mine} already has meeting 'x1'")
     assert len(client.get(f"/api/leads/{mine}/meetings", headers=rep).json()) == 1
     assert client.post(f"/api/leads/{mine}/meetings", json={}, headers=bearer(tokens.marketing)).status_code == 403
 

@@ -19,15 +19,15 @@ def test_a_rep_counts_their_own_leads_and_an_admin_every_lead(app, client, token
         (rep, 1) for rep in (people.rep, people.teammate, people.stranger))
 
 
-def test_a_report_asked_for_wrongly_is_a_400_naming_every_problem(client, tokens):
+def test_a_report_asked_for_wrongly_is_a_422_naming_every_problem(client, tokens):
     answer = client.get("/api/reports/funnel?by=colour&period=decade&from=2026-11-01&to=2026-10-01",
                         headers=bearer(tokens.admin))
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert answer.json()["code"] == "invalid_input"
     message = answer.json()["message"]
     for part in ("by: no dimension 'colour'", "period: no period 'decade'", "from: 2026-11-01 is after to: 2026-10-01"):
         assert part in message
-    assert client.get("/api/reports/pipeline", headers=bearer(tokens.admin)).status_code == 400
+    assert client.get("/api/reports/pipeline", headers=bearer(tokens.admin)).status_code == 422
 
 
 def test_a_report_to_the_last_day_there_is_has_no_end(client, tokens):

@@ -39,7 +39,7 @@ def test_marketing_exports_recycled_leads_with_why_and_their_suppression(client,
 def test_a_bad_filter_is_told_and_only_marketing_and_admin_export(client, tokens):
     bad = client.get("/api/segments/export", params={"segment": "old", "stage": "hot"},
                      headers=bearer(tokens.marketing))
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert bad.json()["message"] == ("stage: no stage 'hot' (one of subscriber, lead, mql, sal, sql, opportunity, "
                                      "customer, disqualified); segment: no segment 'old' (one of new, recycled)")
     for role in ("manager", "rep"):
@@ -65,6 +65,6 @@ def test_an_unknown_reason_or_persona_is_told_not_an_empty_export(client, tokens
     """Regression: a typo in --reason or --persona gave an empty export that looked like no such leads."""
     bad = client.get("/api/segments/export", params={"reason": "not_redy", "persona": "economic_buyr"},
                      headers=bearer(tokens.marketing))
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert "reason: no recycle or reject reason 'not_redy' (one of " in bad.json()["message"]
     assert "persona: no persona 'economic_buyr' (one of " in bad.json()["message"]

@@ -127,8 +127,8 @@ def test_the_forecast_panel_is_the_apis_forecast_by_month(web, client, tokens, p
 def test_bad_filters_are_told_on_the_page(web, tokens, query, message):
     sign_in(web, tokens.marketing)
     page = web.get(f"/dashboard?{query}")
-    assert page.status_code == 400 and 'role="alert"' in page.text and message in page.text
-    assert web.get(f"/dashboard/funnel-cohorts.csv?{query}").status_code == 400
+    assert page.status_code == 422 and 'role="alert"' in page.text and message in page.text
+    assert web.get(f"/dashboard/funnel-cohorts.csv?{query}").status_code == 422
 
 
 def test_an_unknown_panel_is_not_found(web, tokens):

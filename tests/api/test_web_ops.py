@@ -38,7 +38,7 @@ def test_marketing_checks_an_edited_playbook_sees_its_errors_by_line_and_nothing
     broken = app.playbook.text.replace("name:", "nmae:", 1)
     line = broken.splitlines().index(next(x for x in broken.splitlines() if x.startswith("nmae:"))) + 1
     checked = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": broken, "filename": "edit.yaml"})
-    assert checked.status_code == 400 and 'role="alert"' in checked.text
+    assert checked.status_code == 422 and 'role="alert"' in checked.text
     assert re.search(rf"edit\.yaml:{line}: [^<]*nmae", checked.text), checked.text
     assert ">Activate version" not in checked.text and "nmae:" in checked.text  # the edit is kept in the form
     assert playbooks.activation(app.engine) is None
@@ -82,7 +82,7 @@ def test_an_empty_playbook_is_told_so(web, tokens):
     sign_in(web, tokens.admin)
     page = web.get("/ops/playbook")
     checked = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": "  \n"})
-    assert checked.status_code == 400 and "the playbook is empty" in checked.text
+    assert checked.status_code == 422 and "the playbook is empty" in checked.text
 
 
 def test_who_opens_which_ops_page(web, tokens):
@@ -115,9 +115,9 @@ def test_an_admin_retries_dead_and_failing_deliveries_and_enables_an_endpoint(ap
     refused = web.post("/ops/outbox/retry", data={"id": str(dead)})
     assert refused.status_code == 403
     nothing = web.post("/ops/outbox/retry", data={"csrf": csrf_of(page)})
-    assert nothing.status_code == 400 and "tick at least one message" in nothing.text
+    assert nothing.status_code == 422 and "tick at least one message" in nothing.text
     bad = web.post("/ops/outbox/retry", data={"csrf": csrf_of(page), "id": "1; drop table outbox"})
-    assert bad.status_code == 400 and "is not an outbox message id" in bad.text
+    assert bad.status_code == 422 and "is not an outbox message id" in bad.text
     done = web.post("/ops/outbox/retry", data={"csrf": csrf_of(page), "id": [str(dead), str(waiting)],
                                                "view": "dead"})
     assert done.status_code == 303 and "1%20requeued%2C%201%20already%20pending" in done.headers["location"]
@@ -141,7 +141,7 @@ def test_rejected_messages_are_listed_with_why_and_the_message_escaped(web, clie
     assert "track: missing event" in web.get("/ops/rejections?source=web").text
     assert "No rejected messages from nowhere" in web.get("/ops/rejections?source=nowhere").text
     paged = web.get("/ops/rejections?before=abc")
-    assert paged.status_code == 400 and "&#39;abc&#39; is not a rejection&#39;s id (before=)" in paged.text
+    assert paged.status_code == 422 and "&#39;abc&#39; is not a rejection&#39;s id (before=)" in paged.text
 
 
 def test_marketing_backtests_an_edited_playbook_on_the_page_before_activating_it(app, web, tokens):
@@ -163,7 +163,7 @@ def test_marketing_backtests_an_edited_playbook_on_the_page_before_activating_it
     assert "Backtest: the stored history" not in plain.text
     bad_day = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": text, "filename": "lower.yaml",
                                                     "backtest": "1", "since": "last week"})
-    assert bad_day.status_code == 400 and "since: not a date (YYYY-MM-DD)" in bad_day.text and "Backtest: the" not in \
+    assert bad_day.status_code == 422 and "since: not a date (YYYY-MM-DD)" in bad_day.text and "Backtest: the" not in \
         bad_day.text
     later = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": text, "filename": "lower.yaml",
                                                   "backtest": "1", "since": "2030-01-01"})

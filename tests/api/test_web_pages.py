@@ -68,7 +68,7 @@ def test_accept_and_log_touch_from_the_lead_page_and_a_form_without_its_token_ch
         assert conn.scalar(select(h.touches.c.note).where(h.touches.c.lead_id == lead)) == "asked for pricing"
     assert "<blockquote>asked for pricing</blockquote>" in web.get(f"/leads/{lead}").text  # read back on the page
     bad = web.post(f"/leads/{lead}/touches", data={"csrf": csrf_of(page), "kind": "fax", "outcome": "sent"})
-    assert bad.status_code == 400 and "unknown touch kind &#39;fax&#39;" in bad.text  # said on the page
+    assert bad.status_code == 422 and "unknown touch kind &#39;fax&#39;" in bad.text  # said on the page
 
 
 @pytest.mark.parametrize("secret", ["lrk_not-a-real-token", ""])
@@ -181,9 +181,9 @@ def test_a_rep_marks_their_own_days_away_and_a_backwards_range_is_refused(app, w
     assert done.status_code == 303
     assert "2026-12-21 to 2026-12-24" in web.get("/").text
     backwards = web.post("/away", data={"csrf": csrf_of(page), "from": "2026-12-24", "to": "2026-12-21"})
-    assert backwards.status_code == 400 and "before 2026-12-24" in backwards.text
+    assert backwards.status_code == 422 and "before 2026-12-24" in backwards.text
     garbled = web.post("/away", data={"csrf": csrf_of(page), "from": "next week", "to": "2026-12-21"})
-    assert garbled.status_code == 400 and "from: &#39;next week&#39; is not a date" in garbled.text
+    assert garbled.status_code == 422 and "from: &#39;next week&#39; is not a date" in garbled.text
 
 
 def test_the_api_docs_load_nothing_from_a_cdn(web):
@@ -257,7 +257,7 @@ def test_a_rep_books_a_meeting_in_their_own_time_zone_and_marks_it_a_no_show_fro
     zone = app.playbook.rules.handoff.directory.reps[people.rep].calendar.timezone
     assert f"Meeting starts ({zone})" in page.text and ">Book meeting</button>" in page.text
     bad = web.post(f"/leads/{lead}/meetings", data={"csrf": csrf_of(page), "starts": "next week"})
-    assert bad.status_code == 400 and "starts: not a date and time" in bad.text
+    assert bad.status_code == 422 and "starts: not a date and time" in bad.text
     from zoneinfo import ZoneInfo
 
     local = (clock() + timedelta(hours=2)).astimezone(ZoneInfo(zone)).replace(second=0, microsecond=0)

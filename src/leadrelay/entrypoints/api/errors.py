@@ -73,7 +73,7 @@ STATUS: dict[str, int] = {
     "bad_json": 400,
     "too_large": 400,
     "bad_encoding": 400,
-    "invalid_input": 400,
+    "invalid_input": 422,  # read fine, but what it says is not valid: like a body that does not validate
     "bad_request": 400,
     "unauthorized": 401,
     "forbidden": 403,

@@ -25,6 +25,7 @@ from leadrelay.access.tokens import Role
 from leadrelay.bootstrap import App
 from leadrelay.core.errors import InvalidInput, LeadRelayError, NotFound
 from leadrelay.entrypoints.api import authz
+from leadrelay.entrypoints.api.errors import STATUS
 from leadrelay.entrypoints.web.common import error, page, viewer
 from leadrelay.reports.catalog import STAGES, report_request, run_report
 from leadrelay.sales.forecast import MEASURES
@@ -306,7 +307,8 @@ def dashboard(request: Request) -> Response:
     try:
         chosen = filters(dict(request.query_params))
     except LeadRelayError as exc:
-        return page(request, "dashboard.html", context | {"error": exc.message, "panels": []}, status=400,
+        return page(request, "dashboard.html", context | {"error": exc.message, "panels": []},
+                    status=STATUS.get(exc.code, 422),
                     signed=signed)
     view = View(app, chosen, owners)
     panels = [build(view) for build in PANELS.values()]

@@ -21,6 +21,7 @@ from leadrelay.bootstrap import App
 from leadrelay.core.errors import InvalidInput, InvalidPlaybook, LeadRelayError
 from leadrelay.delivery.dispatcher import retry as retry_messages
 from leadrelay.delivery.outbox import disabled_endpoints, list_messages
+from leadrelay.entrypoints.api.errors import STATUS
 from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.entrypoints.web.common import error, page, posted, redirect, viewer
 from leadrelay.playbook import service as playbooks
@@ -89,7 +90,7 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
     candidate = _candidate(text, filename)
     if isinstance(candidate, InvalidInput):
         return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=[candidate.message],
-                         status=400)
+                         status=422)
     text, filename = candidate
     version, issues = playbooks.check(text, filename)
     changes = diff_lines(app.playbook.text, text, f"version {app.playbook.version} (active)", filename) \
@@ -103,7 +104,7 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
     tried = run_backtest(app, parse_playbook(text, filename), since=day) if backtest and not issues else None
     return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=issues,
                      candidate_version=version, candidate_changes=changes, backtest=tried, since=since.strip(),
-                     status=400 if issues else 200)
+                     status=422 if issues else 200)
 
 
 @router.post("/ops/playbook/activate", response_class=HTMLResponse)
@@ -122,10 +123,10 @@ def activate_playbook(request: Request, csrf: str = Form(""), text: str = Form("
                                      expected_active=expected_active or None)
     except InvalidPlaybook as exc:
         return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=exc.issues,
-                         status=400)
+                         status=422)
     except LeadRelayError as exc:
         return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=[exc.message],
-                         status=409 if exc.code == "conflict" else 400)
+                         status=STATUS.get(exc.code, 422))
     runtime: Runtime = request.app.state.runtime
     runtime.use(app.playbook)
     return redirect("/ops/playbook", f"version {version} is active")
