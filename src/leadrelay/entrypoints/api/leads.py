@@ -26,7 +26,7 @@ from leadrelay.lead.model import Lead
 from leadrelay.lead.queries import explain_lead, find_lead
 from leadrelay.lead.search import NEWEST_FIRST, OLDEST_FIRST, LeadFilters, search_leads
 from leadrelay.lead.service import change_stage
-from leadrelay.lead.stages import Transition
+from leadrelay.lead.stages import Stage, Transition
 from leadrelay.predict.queries import with_prediction
 
 router = APIRouter(prefix="/api/leads", tags=["leads"], responses=error_responses(400, 401, 403, 422, 429, 503))
@@ -34,13 +34,16 @@ router = APIRouter(prefix="/api/leads", tags=["leads"], responses=error_response
 _MAX_ID = 2**63 - 1
 
 
+Segment = Literal["new", "recycled"]
+
+
 class LeadBase(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: int
     email: str | None
-    stage: str | None
-    segment: str | None
+    stage: Stage | None = Field(description="Null for a visitor not yet known.")
+    segment: Segment | None
     owner: str | None
     persona: str | None
     fit_score: float
@@ -133,11 +136,10 @@ LeadRef = Path(description="Lead id, email, user id or anonymous id.", max_lengt
 def list_leads(
     caller: Caller = Depends(allow(Action.READ_LEADS)),
     app: App = Depends(current_app),
-    stage: str | None = Query(None, max_length=16, description="subscriber, lead, mql, sal, sql, opportunity, "
-                                                                "customer or disqualified."),
+    stage: Stage | None = Query(None),
     owner: str | None = Query(None, max_length=80, description="Rep id."),
     team: str | None = Query(None, max_length=80, description="Leads owned by the reps of this team."),
-    segment: str | None = Query(None, max_length=16, description="new or recycled."),
+    segment: Segment | None = Query(None, description="new, or recycled (sent back to nurture)."),
     fit_min: float | None = Query(None, allow_inf_nan=False),
     fit_max: float | None = Query(None, allow_inf_nan=False),
     engagement_min: float | None = Query(None, allow_inf_nan=False, description="Engagement decayed to now."),
@@ -150,7 +152,7 @@ def list_leads(
     cursor: str | None = Query(None, max_length=400),
 ) -> LeadPage:
     filters = LeadFilters(
-        stage=stage, owner=owner, segment=segment, fit_min=fit_min, fit_max=fit_max,
+        stage=stage.value if stage else None, owner=owner, segment=segment, fit_min=fit_min, fit_max=fit_max,
         engagement_min=engagement_min, engagement_max=engagement_max, updated_since=updated_since,
         include_anonymous=include_anonymous,
         owners_in=authz.team_members(app.playbook, team) if team is not None else None,
