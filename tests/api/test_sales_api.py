@@ -154,16 +154,20 @@ def test_bad_answers_are_refused_with_a_clear_message_and_store_nothing(client, 
     ok(client.post(f"/api/leads/{jane}/qualification", json={"answers": {"budget": "yes"}}, headers=alice))
     before = everything(app)
     bad = [
-        ({"need": "critical", "timeline": "next spring"}, 400, "invalid_input",
+        ({"need": "critical", "timeline": "next spring"}, 422, "invalid_input",
          "timeline: expected a date like 2027-01-15, got 'next spring'"),
-        ({"budget": "maybe"}, 400, "invalid_input", "budget: expected yes or no, got 'maybe'"),
-        ({"authority": 3}, 400, "invalid_input",
+        ({"budget": "maybe"}, 422, "invalid_input", "budget: expected yes or no, got 'maybe'"),
+        ({"authority": 3}, 422, "invalid_input",
          "authority: expected one of decision_maker, influencer, user; got '3'"),
-        ({"timeline": True}, 400, "invalid_input", "timeline: expected a date like 2027-01-15, got 'yes'"),
-        ({"seats": 40}, 400, "invalid_input", "no criterion 'seats' in BANT (criteria: budget, authority, need, "
+        ({"timeline": True}, 422, "invalid_input", "timeline: expected a date like 2027-01-15, got 'yes'"),
+        ({"seats": 40}, 422, "invalid_input", "no criterion 'seats' in BANT (criteria: budget, authority, need, "
                                               "timeline)"),
-        ({"budget": " "}, 400, "invalid_input", "budget: expected yes or no, got an empty answer"),
-        ({}, 400, "invalid_input", "no answers given (criteria of BANT: budget, authority, need, timeline)"),
+        ({"budget": " "}, 422, "invalid_input", "budget: expected yes or no, got an empty answer"),
+        ({}, 422, "invalid_input", "no answers given (criteria of BANT: budget, authority, need, timeline)"),
+        # Every bad answer at once, in the order given (issue 13: only the first was told).
+        ({"budget": "maybe", "need": "critical", "timeline": "next spring", "seats": 4}, 422, "invalid_input",
+         "budget: expected yes or no, got 'maybe'; timeline: expected a date like 2027-01-15, got 'next spring'; "
+         "no criterion 'seats' in BANT (criteria: budget, authority, need, timeline)"),
     ]
     for answers, status, code, message in bad:
         error(client.post(f"/api/leads/{jane}/qualification", json={"answers": answers}, headers=alice), status,
@@ -191,21 +195,21 @@ def test_an_ae_converts_their_sql_and_every_bad_conversion_changes_nothing(clien
 
     before = everything(app)
     bad = [
-        ({"amount": -100}, 400, "invalid_input", "amount must be zero or more, got -100.00"),
-        ({"amount": "12000.505"}, 400, "invalid_input", "amount has more than two decimals: 12000.505"),
-        ({"amount": 1e300}, 400, "invalid_input", "amount is too large: 1E+300"),
-        ({"currency": "XYZ"}, 400, "invalid_input", "unknown currency 'XYZ': the playbook allows USD, EUR, GBP"),
-        ({"expected_close": "2026-09-30"}, 400, "invalid_input",
+        ({"amount": -100}, 422, "invalid_input", "amount must be zero or more, got -100.00"),
+        ({"amount": "12000.505"}, 422, "invalid_input", "amount has more than two decimals: 12000.505"),
+        ({"amount": 1e300}, 422, "invalid_input", "amount is too large: 1E+300"),
+        ({"currency": "XYZ"}, 422, "invalid_input", "unknown currency 'XYZ': the playbook allows USD, EUR, GBP"),
+        ({"expected_close": "2026-09-30"}, 422, "invalid_input",
          "expected close date 2026-09-30 is in the past (today is 2026-10-01); give a future date, or allow a past "
          "one on purpose (--allow-past-close) to record a deal after the fact"),
-        ({"stage": "closing"}, 400, "invalid_input", "no deal stage 'closing' in the playbook (stages: discovery, "
+        ({"stage": "closing"}, 422, "invalid_input", "no deal stage 'closing' in the playbook (stages: discovery, "
                                                      "solution, demo, proposal, negotiation, closed_won, "
                                                      "closed_lost)"),
-        ({"stage": "closed_won"}, 400, "invalid_input", "a new opportunity starts in an open stage, not "
+        ({"stage": "closed_won"}, 422, "invalid_input", "a new opportunity starts in an open stage, not "
                                                         "'closed_won' (open stages: discovery, solution, demo, "
                                                         "proposal, negotiation)"),
-        ({"name": " "}, 400, "invalid_input", "an opportunity needs a name"),
-        ({"account_domain": "gmail.com"}, 400, "invalid_input",
+        ({"name": " "}, 422, "invalid_input", "an opportunity needs a name"),
+        ({"account_domain": "gmail.com"}, 422, "invalid_input",
          "gmail.com is a webmail domain, not a company: give the company's own domain"),
         ({"owner": "felix"}, 403, "forbidden", "a rep converts a lead into a deal of their own: leave out owner"),
         ({"amount": "lots"}, 422, "invalid_request", None),
@@ -267,7 +271,7 @@ def test_a_disqualified_or_unqualified_lead_is_not_converted(client, app, tokens
     with app.engine.begin() as conn:  # an SQL nobody owns yet: an admin must say who owns the deal
         conn.execute(update(t.leads).where(t.leads.c.id == sql).values(owner=None))
     before = everything(app)
-    error(client.post(f"/api/leads/{sql}/convert", json=good, headers=admin), 400, "invalid_input",
+    error(client.post(f"/api/leads/{sql}/convert", json=good, headers=admin), 422, "invalid_input",
           f"lead {sql} has no owner: say who owns the opportunity (owner)")
     assert everything(app) == before
     assert ok(client.post(f"/api/leads/{sql}/convert", json=good | {"owner": "felix"}, headers=admin),
@@ -319,10 +323,10 @@ def test_opportunities_are_listed_in_each_roles_scope_with_filters_and_pages(cli
     assert ok(client.get(f"/api/opportunities?status=all&limit=2&cursor={first['next_cursor']}", headers=admin)) \
         == {"opportunities": [page["opportunities"][2]], "next_cursor": None}
 
-    error(client.get("/api/opportunities?stage=signed", headers=admin), 400, "invalid_input",
+    error(client.get("/api/opportunities?stage=signed", headers=admin), 422, "invalid_input",
           "no deal stage 'signed' in the playbook (stages: discovery, solution, demo, proposal, negotiation, "
           "closed_won, closed_lost)")
-    error(client.get("/api/opportunities?cursor=nonsense", headers=admin), 400, "invalid_input",
+    error(client.get("/api/opportunities?cursor=nonsense", headers=admin), 422, "invalid_input",
           "cursor: not a cursor this API handed out")
     error(client.get("/api/opportunities?status=maybe", headers=admin), 422, "invalid_request")
     error(client.get("/api/opportunities", headers=bearer(tokens.ingest)), 403, "forbidden",
@@ -359,18 +363,18 @@ def test_a_rep_works_their_own_deals_a_manager_their_teams_and_marketing_only_re
     # Bad moves: a clear error and nothing changed.
     before = everything(app)
     bad = [
-        ("move", {"stage": "signed"}, 400, "invalid_input", "no deal stage 'signed' in the playbook (stages: "
+        ("move", {"stage": "signed"}, 422, "invalid_input", "no deal stage 'signed' in the playbook (stages: "
          "discovery, solution, demo, proposal, negotiation, closed_won, closed_lost)"),
-        ("move", {"stage": "closed_won"}, 400, "invalid_input",
+        ("move", {"stage": "closed_won"}, 422, "invalid_input",
          "'closed_won' is the won stage: win the deal instead (opps win)"),
-        ("move", {"stage": "discovery"}, 400, "invalid_input", f"opportunity {acme} is already in 'discovery'"),
+        ("move", {"stage": "discovery"}, 422, "invalid_input", f"opportunity {acme} is already in 'discovery'"),
         ("move", {"stage": "demo", "version": 3}, 409, "conflict",
          f"opportunity {acme} is at version 0, not 3: read it again"),
-        ("probability", {"probability": 150}, 400, "invalid_input",
+        ("probability", {"probability": 150}, 422, "invalid_input",
          "probability must be a percentage from 0 to 100, got '150'"),
         ("probability", {"probability": "high"}, 422, "invalid_request", None),
         ("probability", {}, 422, "invalid_request", None),
-        ("lose", {"reason": "bad_vibes"}, 400, "invalid_input", "'bad_vibes' is not a lost reason in the playbook "
+        ("lose", {"reason": "bad_vibes"}, 422, "invalid_input", "'bad_vibes' is not a lost reason in the playbook "
          "(one of no_budget, lost_to_competitor, no_decision, bad_timing, price, product_fit)"),
         ("lose", {}, 422, "invalid_request", None),
         ("win", {"version": 7}, 409, "conflict", f"opportunity {acme} is at version 0, not 7: read it again"),

@@ -30,15 +30,25 @@ from leadrelay.storage.unit_of_work import UnitOfWork
 
 
 def parse_answers(app: App, answers: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
-    """Check every (criterion, answer) against the playbook's framework; all of them, before anything is stored."""
+    """Check every (criterion, answer) against the playbook's framework; all of them, before anything is stored.
+
+    Every bad answer is told in one error (`; `-separated, in the order given), not only the first."""
     framework = app.playbook.rules.sales.framework
     parsed: dict[str, str] = {}
+    problems: list[str] = []
+    given = 0
     for criterion_id, raw in answers:
-        criterion = framework.criterion(str(criterion_id).strip())
-        if criterion.id in parsed:
-            raise InvalidInput(f"{criterion.id} is answered twice")
-        parsed[criterion.id] = parse_answer(criterion, raw)
-    if not parsed:
+        given += 1
+        try:
+            criterion = framework.criterion(str(criterion_id).strip())
+            if criterion.id in parsed:
+                raise InvalidInput(f"{criterion.id} is answered twice")
+            parsed[criterion.id] = parse_answer(criterion, raw)
+        except InvalidInput as exc:
+            problems.append(exc.message)
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    if not given:
         raise InvalidInput(f"no answers given (criteria of {framework.name}: "
                            f"{', '.join(c.id for c in framework.criteria)})")
     return list(parsed.items())
