@@ -744,6 +744,17 @@ def test_a_named_playbook_that_does_not_exist_is_an_error_not_the_starter(tmp_pa
     assert "--playbook missing.yaml: no such file" in cli("leads", "list").err
 
 
+def test_rescoring_with_the_built_in_starter_says_so(tmp_path):
+    """Issue 13: the starter may run only when nothing is named and nothing was activated, and then the output
+    says so."""
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'leadrelay.db'}")
+    run = cli("rescore")
+    assert run.code == 0 and run.err.startswith("note: that was the built-in starter playbook")
+    (tmp_path / "mine.yaml").write_text(starter_text().replace("Acme Analytics starter", "Mine"), encoding="utf-8")
+    named = cli("--playbook", "mine.yaml", "rescore")
+    assert (named.code, named.err) == (0, "")
+
+
 def test_a_lead_is_found_by_its_numeric_crm_id(tmp_path):
     """Issue 13: `leads show 1008` looked for LeadRelay's own id 1008 only."""
     cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'leadrelay.db'}")

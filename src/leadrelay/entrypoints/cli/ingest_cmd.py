@@ -203,3 +203,8 @@ def rescore(
     moves = ", ".join(f"{n} to {s}" for s, n in report.moves.items()) or "none"
     console.print(f"rescored {report.leads} leads ({report.activities} activities) with playbook "
                   f"{report.playbook_version}: {report.stage_changed} changed stage ({moves})", highlight=False)
+    from leadrelay.playbook.loader import STARTER_NAME
+
+    if app.playbook.source == STARTER_NAME:  # rescoring by rules nobody chose must not go unnoticed
+        err_console.print("note: that was the built-in starter playbook: no --playbook or LEADRELAY_PLAYBOOK was "
+                          "given, there is no playbook.yaml here, and none was ever activated", highlight=False)
