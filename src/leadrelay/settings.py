@@ -19,13 +19,15 @@ class Settings(BaseSettings):
         description="Path of the playbook file. A file named on the command line or in LEADRELAY_PLAYBOOK must exist; "
                     "when none is named and playbook.yaml does not exist, the built-in starter playbook is used.",
     )
-    source: str = Field("default", description="Source name recorded on ingested activities (deduplication is per source).")
+    source: str = Field("default",
+                        description="Source name recorded on ingested activities (deduplication is per source).")
     batch_size: int = Field(2000, ge=1, le=50_000, description="Messages per transaction when ingesting a stream.")
     smtp_host: str = Field("localhost", description="SMTP server that notification emails are sent through.")
     smtp_port: int = Field(25, ge=1, le=65_535, description="Port of the SMTP server (25, 587 with STARTTLS, ...).")
     smtp_user: str | None = Field(None, description="SMTP user name; no login when unset.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password (used with smtp_user).")
-    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS before logging in and sending.")
+    smtp_starttls: bool = Field(False,
+                                description="Upgrade the SMTP connection with STARTTLS before logging in and sending.")
     host: str = Field("127.0.0.1", description="Address `leadrelay serve` listens on (0.0.0.0 for every interface).")
     port: int = Field(8000, ge=1, le=65535, description="Port `leadrelay serve` listens on.")
     workers: int = Field(1, ge=1, le=64, description="Server processes `leadrelay serve` runs (PostgreSQL scales with "

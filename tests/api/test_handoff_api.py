@@ -44,7 +44,8 @@ def open_handoff(lead_id: int, handoff_id: int, *, owner: str = "alice", assigne
     """A demo request's open handoff to sdr_na, as `handoff_queries.handoff_dict` writes it."""
     return {
         "id": handoff_id, "lead_id": lead_id, "kind": "hand_raise", "from": "marketing", "to": "sdr",
-        "team": "sdr_na", "owner": owner, "status": "assigned", "outcome": None, "reason": None, "policy": "demo_request",
+        "team": "sdr_na", "owner": owner, "status": "assigned", "outcome": None, "reason": None,
+        "policy": "demo_request",
         "opened_at": "2026-10-01T09:00:00Z", "assigned_at": assigned, "accepted_at": None, "first_touch_at": None,
         "touches": 0, "touches_required": None, "accept_due_at": None, "first_touch_due_at": due,
         "touches_due_at": None, "follow_up_due_at": None, "closed_at": None, **changes,

@@ -1,4 +1,5 @@
-"""End-to-end: qualification, the SQL gate, conversion, deals and the forecast through the `leadrelay` command line (SQLite)."""
+"""End-to-end: qualification, the SQL gate, conversion, deals and the forecast through the `leadrelay`
+command line (SQLite)."""
 
 from __future__ import annotations
 

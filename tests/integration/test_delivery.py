@@ -263,7 +263,8 @@ def test_a_bad_notifications_section_is_reported_with_its_line(change, expected)
     issues = "\n".join(info.value.issues)
     assert "pb.yaml:" in issues
     checks = {
-        "events: [lead.asigned]": ["pb.yaml:7:", "unknown event type 'lead.asigned'", "allowed: lead.mql,", "test.ping"],
+        "events: [lead.asigned]": ["pb.yaml:7:", "unknown event type 'lead.asigned'", "allowed: lead.mql,",
+                                   "test.ping"],
         "url: ftp://crm.example.com/x": ["pb.yaml:5:", "is not an http:// or https:// URL"],
         "from: not-an-address": ["pb.yaml:14:", "is not an email address"],
         "sla.breached: [owner, boss]": ["'boss' is neither a role (owner, manager) nor an email address"],
@@ -280,9 +281,11 @@ def test_a_bad_notifications_section_is_reported_with_its_line(change, expected)
 
 def test_enqueue_writes_one_row_per_matching_target_in_the_callers_transaction(engine):
     notifications = Notifications.model_validate({
-        "webhooks": [{"id": "crm", "url": "http://crm.test/h", "secret_env": "S", "events": ["lead.assigned", "sla.breached"]},
+        "webhooks": [{"id": "crm", "url": "http://crm.test/h", "secret_env": "S",
+                      "events": ["lead.assigned", "sla.breached"]},
                      {"id": "all", "url": "http://all.test/h", "secret_env": "S"}],
-        "slack": [{"id": "sales", "url": "https://hooks.slack.test/x", "events": ["lead.handoff_opened", "sla.breached"]}],
+        "slack": [{"id": "sales", "url": "https://hooks.slack.test/x",
+                   "events": ["lead.handoff_opened", "sla.breached"]}],
         "email": {"from": "leadrelay@acme.io", "events": {"sla.breached": ["owner", "manager", "ops@acme.io"],
                                                            "lead.mql": ["manager"]}},
     })
@@ -297,7 +300,8 @@ def test_enqueue_writes_one_row_per_matching_target_in_the_callers_transaction(e
     assert len({r.message_id for r in written}) == 7 and all(r.message_id.startswith("msg_") for r in written)
     assert all(r.status == "pending" and r.attempts == 0 and r.next_attempt_at == T0 for r in written)
     first = written[0].payload
-    assert first == {"type": "sla.breached", "timestamp": "2026-10-01T09:00:00Z", "data": breach().data | {"lead_id": 42}}
+    assert first == {"type": "sla.breached", "timestamp": "2026-10-01T09:00:00Z",
+                     "data": breach().data | {"lead_id": 42}}
     assert written[0].lead_id == 42
 
     # In the caller's transaction: when it rolls back, no message is left behind.

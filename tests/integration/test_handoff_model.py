@@ -603,9 +603,10 @@ def test_a_breach_due_at_the_same_moment_as_a_reassign_is_still_announced(databa
 def test_the_fake_unit_of_work_decides_what_the_database_one_decides(database_url, clock):
     """The in-memory stores behind the fast ladder tests (tests/fakes.py) are held to the real ones:
     the same ladder, caught up in one sweep, records the same domain events at the same moments."""
-    text = LADDERS.replace('{fit: {">=": 50}}', '{fit: {">=": 99}}') % {"bob": "true", "cat": "false", "clocks": "      first_touch_within: 5m",
-                      "ladder": "      escalation: [{after: 0m, action: notify_rep}, {after: 10m, action: reassign},"
-                                " {after: 30m, action: return_to_marketing}]"}
+    text = LADDERS.replace('{fit: {">=": 50}}', '{fit: {">=": 99}}') % {
+        "bob": "true", "cat": "false", "clocks": "      first_touch_within: 5m",
+        "ladder": "      escalation: [{after: 0m, action: notify_rep}, {after: 10m, action: reassign},"
+                  " {after: 30m, action: return_to_marketing}]"}
     fake = World(text)
     lead = fake.lead("pat@corp.io", stage=Stage.SUBSCRIBER)  # as identifying makes it in the database below
     fake.move(lead.id, Transition.HAND_RAISE, Stage.SAL, T0, actor="rule:hand_raiser.demo", reason="hand-raiser 'demo'")

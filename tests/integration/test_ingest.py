@@ -108,7 +108,8 @@ def test_late_and_shuffled_activities_give_the_same_scores_as_in_order(app, data
                 conn.execute(delete(table))
     shuffled = stream[:]
     rng.shuffle(shuffled)
-    other = bootstrap(Settings(database_url=database_url, batch_size=7), playbook=app.playbook, clock=Clock(app.clock()))
+    other = bootstrap(Settings(database_url=database_url, batch_size=7), playbook=app.playbook,
+                      clock=Clock(app.clock()))
     ingest(other, numbered(shuffled))
     out_of_order = lead_rows(other)[0]
     other.close()

@@ -320,7 +320,8 @@ def test_a_scheduler_rebooking_a_missed_meeting_is_the_follow_up_and_credits_the
     assert (meeting["status"], meeting["credit"], meeting["reschedules"]) == ("booked", 1, 1)
     assert "follow_up" not in meeting  # booked again: no follow-up owed on it any more
     with app.engine.connect() as conn:
-        assert conn.scalar(select(h.handoffs.c.follow_up_met_at).where(h.handoffs.c.lead_id == lead_of(app, "u1")["id"]))
+        assert conn.scalar(select(h.handoffs.c.follow_up_met_at)
+                           .where(h.handoffs.c.lead_id == lead_of(app, "u1")["id"]))
     assert gate_sees_a_meeting(app, lead_of(app, "u1")["id"])
 
 

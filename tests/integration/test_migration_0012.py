@@ -24,7 +24,8 @@ def test_an_older_stores_meeting_booked_touches_become_booked_meetings_the_gate_
             for lead_id in (1, 2):
                 conn.execute(text("INSERT INTO leads (id, stage, segment, fit_score, engagement_score, version, "
                                   "traits, trait_times, engine_state, created_at, updated_at) VALUES "
-                                  "(:id, 'sal', 'new', 0, 0, 0, '{}', '{}', '{}', :t, :t)"), {"id": lead_id, "t": naive})
+                                  "(:id, 'sal', 'new', 0, 0, 0, '{}', '{}', '{}', :t, :t)"),
+                             {"id": lead_id, "t": naive})
                 conn.execute(text(
                     "INSERT INTO handoffs (id, lead_id, kind, from_function, to_function, owner, status, opened_at, "
                     "touches) VALUES (:id, :id, 'mql', 'marketing', 'sdr', 'ann', 'working', :o, 1)"),

@@ -90,7 +90,8 @@ def test_the_in_order_funnel_shows_the_hand_raiser_on_its_own_path(app, database
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("report", "pipeline"), "no report 'pipeline' (one of funnel, conversion, velocity, speed_to_lead, persistence, leakage, sla, routing, sources, forecast_accuracy)"),
+    (("report", "pipeline"), "no report 'pipeline' (one of funnel, conversion, velocity, speed_to_lead, "
+                             "persistence, leakage, sla, routing, sources, forecast_accuracy)"),
     (("report", "funnel", "--by", "colour"), "by: no dimension 'colour'"),
     (("report", "funnel", "--period", "decade"), "period: no period 'decade'"),
     (("report", "funnel", "--from", "2026-11-01", "--to", "2026-10-01"), "from: 2026-11-01 is after to: 2026-10-01"),

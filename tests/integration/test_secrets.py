@@ -38,7 +38,14 @@ from leadrelay.storage.database import connect
 from tests.conftest import Clock
 from tests.e2e.cli import Cli
 from tests.integration.test_delivery import (  # noqa: F401 - `engine` and `receiver` are fixtures
-    SETTINGS, T0, breach, closed_port, engine, put, receiver, rows,
+    SETTINGS,
+    T0,
+    breach,
+    closed_port,
+    engine,
+    put,
+    receiver,
+    rows,
 )
 from tests.messages import identify, track
 

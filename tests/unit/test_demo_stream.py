@@ -144,7 +144,8 @@ def test_vocabulary(good):
     seen = set(Counter(m["event"] for m in good if m["type"] == "track"))
     assert seen <= set(EVENT_PROPERTIES) and set(EVENT_PROPERTIES) - seen <= {"Meeting Canceled"}  # 10% of a dozen
     paths = {m["properties"]["path"] for m in good if m["type"] == "page"}
-    for prefix in ("/pricing", "/careers/", "/blog/", "/case-studies/", "/compare/", "/docs/", "/webinars/", "/product/"):
+    for prefix in ("/pricing", "/careers/", "/blog/", "/case-studies/", "/compare/", "/docs/", "/webinars/",
+                   "/product/"):
         assert any(p.startswith(prefix) for p in paths), prefix
 
 

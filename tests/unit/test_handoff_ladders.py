@@ -83,7 +83,8 @@ def test_a_ladder_runs_to_its_end_each_step_at_the_moment_the_playbook_sets():
     ]
     assert [(e["at"], e["data"]["owner"]) for e in w.events("LeadAssigned")] == [(T0, "ann"), (at(15), "bob")]
     [handoff, returned] = w.handoffs(lead_id)
-    assert (handoff.status, handoff.outcome, handoff.closed_at) == (HandoffStatus.CLOSED, HandoffOutcome.REJECTED, at(35))
+    assert ((handoff.status, handoff.outcome, handoff.closed_at)
+            == (HandoffStatus.CLOSED, HandoffOutcome.REJECTED, at(35)))
     assert (returned.to_function, returned.outcome) == ("marketing", HandoffOutcome.RETURNED)
     lead = w.db.leads[lead_id]
     assert (lead.stage, lead.owner) == (Stage.LEAD, None)

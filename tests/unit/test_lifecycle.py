@@ -91,7 +91,8 @@ def test_a_hand_raiser_skips_straight_to_sal():
 
 def test_disqualifiers_hold_whatever_the_score_and_block_hand_raisers():
     lead = Lead()
-    changes = run(lead, act("identify", email="bob@rival.com", title="VP"), act("track", hours=1, event="Demo Requested"))
+    changes = run(lead, act("identify", email="bob@rival.com", title="VP"),
+                  act("track", hours=1, event="Demo Requested"))
     assert changes[-1] == ("subscriber", "disqualified", "disqualify", "rule:qualification.competitor")
     assert lead.stage is Stage.DISQUALIFIED
 

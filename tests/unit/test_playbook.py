@@ -79,7 +79,8 @@ def test_a_condition_on_a_stage_segment_or_persona_that_cannot_be_is_told_with_i
 
 def test_unknown_stage_names_and_the_disqualified_stage_are_refused():
     assert errors("name: x\nstages:\n  won: {owner: ae}\n") == ["pb.yaml:3: stages: unknown key 'won'"]
-    assert errors("name: x\nstages:\n  disqualified: {owner: ae}\n") == ["pb.yaml:3: stages: unknown key 'disqualified'"]
+    assert (errors("name: x\nstages:\n  disqualified: {owner: ae}\n")
+            == ["pb.yaml:3: stages: unknown key 'disqualified'"])
 
 
 def test_a_missing_file_is_one_clear_error(tmp_path):

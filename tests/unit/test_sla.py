@@ -10,7 +10,8 @@ BERLIN = BusinessCalendar.parse("Europe/Berlin", {"mon-fri": "09:00-17:00"})
 def test_a_wall_clock_policy_counts_minutes_day_and_night_and_plans_warning_breach_and_ladder():
     policy = Policy("demo", "hand_raise", business=False, first_touch=timedelta(minutes=5),
                     warn_before=timedelta(minutes=2),
-                    ladders={"first_touch": (Rung(timedelta(0), "notify_manager"), Rung(timedelta(minutes=15), "reassign"))})
+                    ladders={"first_touch": (Rung(timedelta(0), "notify_manager"),
+                                             Rung(timedelta(minutes=15), "reassign"))})
     due, timers = plan(policy, START, BERLIN)
     assert due == {"first_touch": START + timedelta(minutes=5)}
     assert timers == [

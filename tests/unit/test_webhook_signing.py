@@ -17,7 +17,15 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from leadrelay.delivery.webhook import (
-    SecretError, decode_secret, encode_body, generate_secret, headers_for, sign, signing_keys, unix_seconds, verify,
+    SecretError,
+    decode_secret,
+    encode_body,
+    generate_secret,
+    headers_for,
+    sign,
+    signing_keys,
+    unix_seconds,
+    verify,
 )
 
 # From the reference implementation's tests.

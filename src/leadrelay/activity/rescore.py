@@ -51,7 +51,8 @@ def count_rescorable(app: App) -> int:
         return conn.scalar(select(func.count()).select_from(t.leads).where(t.leads.c.merged_into.is_(None))) or 0
 
 
-def rescore(app: App, *, now: datetime | None = None, on_progress: Callable[[int], None] | None = None) -> RescoreReport:
+def rescore(app: App, *, now: datetime | None = None,
+            on_progress: Callable[[int], None] | None = None) -> RescoreReport:
     """Rebuild every lead's scores from its activities and re-judge its stage at `now`."""
     now = now or app.clock()
     rules = app.playbook.rules

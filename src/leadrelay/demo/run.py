@@ -178,7 +178,8 @@ def _handoff_examples(app: App) -> list[dict]:
     d, c = h.routing_decisions.c, t.stage_changes.c
     with app.engine.connect() as conn:
         escalated = conn.scalar(select(d.lead_id).join(h.handoffs, h.handoffs.c.id == d.handoff_id)
-                                .where(d.actor.like("rule:sla.%"), d.owner.is_not(None), h.handoffs.c.status.in_(OWNED_STATUSES))
+                                .where(d.actor.like("rule:sla.%"), d.owner.is_not(None),
+                                       h.handoffs.c.status.in_(OWNED_STATUSES))
                                 .order_by(d.id.desc()).limit(1))
         recycled = conn.scalar(select(c.lead_id).where(c.transition == "recycle", c.actor.like("user:%"))
                                .order_by(c.id).limit(1))

@@ -44,7 +44,8 @@ class SalesFloor:
         """Give every newly assigned handoff a behaviour: the actions its owner will take, and when."""
         c = h.handoffs.c
         with self.app.engine.connect() as conn:
-            rows = conn.execute(select(c.id, c.kind, c.assigned_at).where(c.status.in_(OWNED_STATUSES)).order_by(c.id)).all()
+            rows = conn.execute(select(c.id, c.kind, c.assigned_at).where(c.status.in_(OWNED_STATUSES))
+                                .order_by(c.id)).all()
         for handoff_id, kind, assigned_at in rows:
             if (handoff_id, kind) in self.seen:
                 continue
@@ -52,7 +53,8 @@ class SalesFloor:
             start = assigned_at or self.clock()
             roll = self.rng.random()
             if kind == "hand_raise":
-                delay = timedelta(minutes=self.rng.uniform(1, 4)) if roll < 0.6 else timedelta(hours=self.rng.uniform(1, 8))
+                delay = (timedelta(minutes=self.rng.uniform(1, 4)) if roll < 0.6
+                         else timedelta(hours=self.rng.uniform(1, 8)))
                 self._at(start + delay, "touch", handoff_id)
                 self._at(start + delay + timedelta(minutes=5), "accept", handoff_id)
                 continue

@@ -253,7 +253,8 @@ class Clockwork:
                     and desk.directory.reps[owner].calendar != calendar:
                 # The new owner takes over the remaining steps, on their own working hours.
                 self._replan(step.deadline)
-                desk.cancel_timers(handoff.id, step.deadline, "skipped: re-planned for the new owner", from_index=step.index + 1)
+                desk.cancel_timers(handoff.id, step.deadline, "skipped: re-planned for the new owner",
+                                   from_index=step.index + 1)
                 planned = self._ladder(step, after_index=step.index, calendar=calendar)
         if decision.owner is None and rung is not None and rung.restart_clock:
             # The clock restarts for whoever takes the lead from the queue ("resume"); until then the

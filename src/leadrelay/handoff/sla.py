@@ -2,8 +2,9 @@
 
 A policy gives deadlines — clocks — (accept, first touch, N touches, and the follow-up a
 meeting no-show starts) measured on the owner's business calendar or on the wall clock.
-Each clock becomes stored timer rows: a warning before it, the breach at it, then the clock's own escalation ladder after it.
-Meeting the deadline cancels its timers; a worker fires the ones that come due.
+Each clock becomes stored timer rows: a warning before it, the breach at it, then the clock's
+own escalation ladder after it. Meeting the deadline cancels its timers; a worker fires the
+ones that come due.
 
 Each clock has its own ladder, and a ladder runs to its end: a `reassign` step gives the
 lead to someone else and hands them the remaining steps (re-timed on their calendar), so
@@ -146,7 +147,8 @@ def not_news(fired: list[Fired]) -> dict[int, str]:
     return out
 
 
-def restart(policy: Policy, name: str, start: datetime, calendar: BusinessCalendar | None) -> tuple[datetime, list[Timer]]:
+def restart(policy: Policy, name: str, start: datetime,
+            calendar: BusinessCalendar | None) -> tuple[datetime, list[Timer]]:
     """A fresh deadline for clock `name` from `start` (a reassign that restarts the clock), with its timers."""
     due = deadline(start, policy.window(name), (calendar if policy.business else None) if name != TOUCHES else None)
     return due, timers_for(policy, name, due, start, calendar)

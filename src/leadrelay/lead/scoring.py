@@ -99,7 +99,8 @@ def _capped(cap: list[float], points: float, day: float, per_day: float | None, 
     return allowed if points >= 0 else -allowed
 
 
-def refresh_fit(lead: Lead, fields: Mapping[str, Any], ts: float, rules: Rules, activity: Any, out: list[ScoreChange]) -> None:
+def refresh_fit(lead: Lead, fields: Mapping[str, Any], ts: float, rules: Rules, activity: Any,
+                out: list[ScoreChange]) -> None:
     """Recompute the fit score after traits changed; record one change per rule that flipped."""
     state = lead.scoring
     old_points = state.fit_points

@@ -77,7 +77,8 @@ def _from_address(value: str) -> str:
     """A plain address or `Name <address>`."""
     _, address = parseaddr(value)
     if not address or not is_email(address):
-        raise ValueError(f"{value!r} is not an email address (use leadrelay@acme.io or 'LeadRelay <leadrelay@acme.io>')")
+        raise ValueError(f"{value!r} is not an email address "
+                         "(use leadrelay@acme.io or 'LeadRelay <leadrelay@acme.io>')")
     return value.strip()
 
 

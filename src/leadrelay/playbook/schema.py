@@ -280,10 +280,13 @@ class AlertSpec(Strict):
 
 class ReasonCodes(Strict):
     recycle: list[RuleId] = Field(
-        default_factory=lambda: ["not_ready", "no_budget_now", "under_contract", "changed_jobs", "no_response", "closed_lost"]
+        default_factory=lambda: ["not_ready", "no_budget_now", "under_contract", "changed_jobs", "no_response",
+                                 "closed_lost"]
     )
     reject: list[RuleId] = Field(default_factory=lambda: ["bad_fit", "bad_data", "duplicate", "not_a_buyer"])
-    disqualify: list[RuleId] = Field(default_factory=lambda: ["competitor", "student", "spam", "out_of_territory", "bad_data"])
+    disqualify: list[RuleId] = Field(
+        default_factory=lambda: ["competitor", "student", "spam", "out_of_territory", "bad_data"]
+    )
     reopen: list[RuleId] = Field(default_factory=lambda: ["new_information", "disqualified_in_error"])
 
 

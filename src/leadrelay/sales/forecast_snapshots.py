@@ -56,8 +56,8 @@ def take_snapshot(app: App, *, actor: str, now: datetime | None = None) -> dict[
                      "amount": line.amount, "currency": line.currency, "probability": line.probability,
                      "close_date": line.close_date}
                     for line in deals])
-            return {"week": week, "created": True, "taken_at": utc_iso(now), "taken_by": actor, "open_deals": len(deals),
-                    "totals": totals}
+            return {"week": week, "created": True, "taken_at": utc_iso(now), "taken_by": actor,
+                    "open_deals": len(deals), "totals": totals}
     except IntegrityError:  # another process took this week's snapshot at the same moment
         with app.engine.connect() as conn:
             existing = _existing(conn, week)

@@ -3,12 +3,13 @@
 `report_cells` holds a row per grain (`d` a day, `m` a month, dated its first day),
 dimension (`all`, `source`, `campaign`, `persona`, `segment`, `country`, `rep`, ...), value
 ('' when the lead has none), day and part (the metrics one report reads together): for
-each metric, how many facts count there and, for durations, their counts per bucket (`counts`: `{metric: [n, bucket, count, ...]}`, see
-`reports.sketch`). `report_leads` remembers the facts each
-lead counted for, with their dimensions, so that a change takes back exactly what was
-added before. Triggers (migration 0009) mark a lead in `report_dirty` whenever its
-stage history or a dimension changes, whoever wrote it; `reports.rollups.refresh` applies
-the marks. `report_state` holds the funnel stages the cells were counted with.
+each metric, how many facts count there and, for durations, their counts per bucket
+(`counts`: `{metric: [n, bucket, count, ...]}`, see `reports.sketch`). `report_leads`
+remembers the facts each lead counted for, with their dimensions, so that a change takes
+back exactly what was added before. Triggers (migration 0009) mark a lead in
+`report_dirty` whenever its stage history or a dimension changes, whoever wrote it;
+`reports.rollups.refresh` applies the marks. `report_state` holds the funnel stages the
+cells were counted with.
 """
 
 from __future__ import annotations

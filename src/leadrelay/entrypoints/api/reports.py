@@ -1,4 +1,5 @@
-"""`/api/reports/{name}`, `/api/funnel` and `/api/rejections`: cohort reports, the funnel now, and the messages turned away."""
+"""`/api/reports/{name}`, `/api/funnel` and `/api/rejections`: cohort reports, the funnel now, and the
+messages turned away."""
 
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def report(
     name: str = Path(..., max_length=40, description=f"One of {', '.join(REPORTS)}."),
     start: date | None = Query(None, alias="from", description="First day (UTC), inclusive."),
     end: date | None = Query(None, alias="to", description="Last day (UTC), inclusive."),
-    by: str | None = Query(None, max_length=40, description="source, campaign, persona, segment, country, team or rep."),
+    by: str | None = Query(None, max_length=40,
+                           description="source, campaign, persona, segment, country, team or rep."),
     period: str | None = Query(None, max_length=20, description="month, week or quarter (sources: month, or all "
                                 "for one line per source over the whole range)."),
     stage: str | None = Query(None, max_length=20, description="funnel: the cohort's stage (default subscriber)."),

@@ -70,7 +70,25 @@ class LeadRelayCommand(TyperGroup):
         except click.Abort:
             err_console.print("aborted")
             sys.exit(EXIT_ERROR)
+        except Exception as exc:  # the database failed under the command (it went away, the disk is full)
+            detail = _database_failure(exc)
+            if detail is None:
+                raise
+            from rich.markup import escape
+
+            err_console.print(f"[red]error:[/red] the database failed: {escape(detail)}", highlight=False,
+                              soft_wrap=True)
+            sys.exit(EXIT_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _database_failure(exc: BaseException) -> str | None:
+    """The driver's first line when `exc` is the database failing (SQLAlchemy's OperationalError), else None.
+    SQLAlchemy is looked up, not imported: a command that never loaded it cannot have raised its error."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(exc, errors.OperationalError):
+        return None
+    return (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
 
 
 app = typer.Typer(
@@ -100,7 +118,8 @@ def _global(
 app.command("init", help="Write a commented starter playbook (playbook.yaml) into DIR.")(playbook_cmd.init)
 app.add_typer(playbook_cmd.app, name="playbook")
 app.command("ingest", help="Ingest Segment-spec messages from a JSON-lines file (or - for stdin).")(ingest_cmd.ingest)
-app.command("import", help="Import leads from a CSV export (HubSpot, Salesforce, a spreadsheet).")(ingest_cmd.import_csv)
+app.command("import",
+            help="Import leads from a CSV export (HubSpot, Salesforce, a spreadsheet).")(ingest_cmd.import_csv)
 app.command("rescore", help="Replay every stored activity through the current playbook.")(ingest_cmd.rescore)
 app.add_typer(leads_cmd.app, name="leads")
 leads_cmd.app.command("accept", help="Accept a lead handed to you (an MQL becomes SAL).")(handoff_cmd.accept)

@@ -145,8 +145,10 @@ def _stored_so_far(advance: Callable[[IngestReport], None]) -> Iterator[Callable
 def import_csv(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="CSV file with a header row."),
-    mapping: list[str] = typer.Option([], "--map", "-m", help="COLUMN=trait[:type], type one of text, int, float, bool."),
-    email_column: str = typer.Option(None, "--email-column", help="Column holding the email (found by name if not given)."),
+    mapping: list[str] = typer.Option([], "--map", "-m",
+                                      help="COLUMN=trait[:type], type one of text, int, float, bool."),
+    email_column: str = typer.Option(None, "--email-column",
+                                     help="Column holding the email (found by name if not given)."),
     id_column: str = typer.Option(None, "--id-column", help="Column holding a stable lead id (used as userId)."),
     time_column: str = typer.Option(None, "--time-column", help="Column holding when the row was created (ISO-8601)."),
     null: list[str] = typer.Option([], "--null", help="A value meaning 'missing' (e.g. Select); repeatable."),

@@ -73,7 +73,8 @@ def retry(
     ids: list[int] = typer.Argument(None, help="Outbox message ids (the `id` column of `outbox list`)."),
     dead: bool = typer.Option(False, "--dead", help="Every message in the dead letters."),
     enable_endpoint: str = typer.Option(None, "--enable-endpoint",
-                                        help="Re-enable this endpoint (disabled after a 410) and requeue its messages."),
+                                        help="Re-enable this endpoint (disabled after a 410) "
+                                             "and requeue its messages."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     if not ids and not dead and enable_endpoint is None:

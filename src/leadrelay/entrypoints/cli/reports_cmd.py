@@ -217,5 +217,6 @@ def db_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
     if as_json:
         print_json({"current": current, "head": head, "up_to_date": current == head})
     else:
-        console.print(f"schema {fmt(current)}, newest {head}: {'up to date' if current == head else 'run leadrelay db upgrade'}",
+        console.print(f"schema {fmt(current)}, newest {head}: "
+                      f"{'up to date' if current == head else 'run leadrelay db upgrade'}",
                       highlight=False)

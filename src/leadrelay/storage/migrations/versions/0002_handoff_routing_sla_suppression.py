@@ -4,10 +4,11 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-24
 """
-from alembic import op
 import sqlalchemy as sa
-import leadrelay.storage.tables
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import leadrelay.storage.tables
 
 revision = '0002'
 down_revision = '0001'

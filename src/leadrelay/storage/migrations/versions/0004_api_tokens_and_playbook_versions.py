@@ -7,8 +7,9 @@ Create Date: 2026-11-24
 Written by hand (see storage/api_tables.py): it creates only the API's own tables, so it
 depends on the migration chain and on the `playbooks` table of 0001, nothing else.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import leadrelay.storage.tables
 
 revision = '0004'

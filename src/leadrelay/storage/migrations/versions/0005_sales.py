@@ -7,9 +7,10 @@ Create Date: 2026-11-24
 Written by hand (see storage/sales_tables.py): it creates only the sales side's own
 tables, which refer to `leads` and `accounts` of 0001 and nothing else.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
 import leadrelay.storage.tables
 
 revision = '0005'

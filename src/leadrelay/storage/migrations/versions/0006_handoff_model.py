@@ -10,9 +10,10 @@ it and which reps it must not go back to, and until when its deadlines are histo
 was loaded (recorded, never alerted). Domain events get an append-only log. Routing
 reads per-rep counters instead of counting every assignment ever made.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
 import leadrelay.storage.tables
 
 revision = '0006'

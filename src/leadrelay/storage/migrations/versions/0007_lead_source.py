@@ -7,8 +7,8 @@ Create Date: 2026-12-01
 Written by hand. Leads stored before this revision have no source until their activities
 are replayed: `leadrelay rescore` attributes them.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0007'
 down_revision = '0006'

@@ -10,8 +10,8 @@ or history moved to it by a merge), its handoffs, domain events, touches, routin
 decisions, deals, or a notice about it sent — so no write path can forget to. Every lead in
 the funnel is marked here, so the first refresh counts what is already stored.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0009'

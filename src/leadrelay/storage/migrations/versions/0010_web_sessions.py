@@ -6,8 +6,8 @@ Create Date: 2026-12-01
 
 Written by hand.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import leadrelay.storage.tables
 
