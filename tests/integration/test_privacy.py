@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from leadrelay.activity.rescore import rescore
 from leadrelay.activity.service import ingest
@@ -20,10 +20,11 @@ from leadrelay.privacy.export import export_person
 from leadrelay.privacy.retention import apply_retention
 from leadrelay.reports.catalog import report_request, run_report
 from leadrelay.settings import Settings
+from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import tables as t
 from leadrelay.storage.outbox_tables import outbox
-from leadrelay.worker import run
+from leadrelay.worker import run, sweep
 from tests.messages import alias, identify, numbered, page, track
 
 EMAIL = "jane.doe@acme-corp.com"
@@ -208,3 +209,31 @@ def test_without_retention_settings_nothing_is_trimmed(app, clock):
     assert apply_retention(app, clock()) == {}
     run(app, once=True, clock=clock)
     assert export_person(app, EMAIL)["activities"][0]["payload"]["context"]["ip"] == "203.0.113.9"
+
+
+def test_nobody_goes_on_working_an_erased_person(app, clock):
+    """Her handoff stayed open after the erasure: SLA timers fired and her rep kept a seat for a lead with nothing
+    left to reach."""
+    jane(app, clock)
+    erase(app, EMAIL, reason="asked by email", by="dpo")
+    with app.engine.connect() as conn:
+        handoffs = conn.execute(select(h.handoffs.c.status, h.handoffs.c.outcome)).all()
+        pending = conn.scalar(select(func.count()).select_from(h.sla_timers).where(
+            h.sla_timers.c.fired_at.is_(None), h.sla_timers.c.cancelled_at.is_(None)))
+    assert [tuple(row) for row in handoffs] == [("closed", "erased")]
+    assert pending == 0
+    clock.advance(days=3)
+    report = sweep(app, clock(), deliver=False)
+    assert dict(report.timers) == {} and report.stale == 0
+
+
+def test_rescore_leaves_an_erased_lead_as_it_was(app, clock):
+    jane(app, clock)
+    lead_id = explain_lead(app, EMAIL)["id"]
+    erase(app, EMAIL, reason="asked by email", by="dpo")
+    before = explain_lead(app, lead_id)
+    report = rescore(app)
+    after = explain_lead(app, lead_id)
+    assert report.leads == 0  # the anonymous lead merged into her, she was erased: nobody left to judge
+    assert (after["fit_score"], after["engagement_score"], after["stage"]) == (
+        before["fit_score"], before["engagement_score"], before["stage"])

@@ -25,6 +25,7 @@ from leadrelay.lead.engine import Outcome, process, reset_derived, sort_key
 from leadrelay.lead.events import StagesMoved
 from leadrelay.lead.lifecycle import advance, qualify
 from leadrelay.lead.scoring import engagement_at
+from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import tables as t
 from leadrelay.storage.unit_of_work import UnitOfWork
 
@@ -46,9 +47,14 @@ class RescoreReport:
                 "playbook_version": self.playbook_version}
 
 
+# The leads a rescore judges again: not merged away, and not erased on request (their activities kept only their
+# type, name and time, so replaying them would judge what is left of a person, not the person).
+_REJUDGED = (t.leads.c.merged_into.is_(None), t.leads.c.id.not_in(select(pt.erasures.c.lead_id)))
+
+
 def count_rescorable(app: App) -> int:
     with app.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(t.leads).where(t.leads.c.merged_into.is_(None))) or 0
+        return conn.scalar(select(func.count()).select_from(t.leads).where(*_REJUDGED)) or 0
 
 
 def rescore(app: App, *, now: datetime | None = None,
@@ -63,7 +69,7 @@ def rescore(app: App, *, now: datetime | None = None,
             conn = uow.conn
             record_playbook(conn, app.playbook, now)
             ids = list(conn.scalars(
-                select(t.leads.c.id).where(t.leads.c.merged_into.is_(None), t.leads.c.id > last_id)
+                select(t.leads.c.id).where(*_REJUDGED, t.leads.c.id > last_id)
                 .order_by(t.leads.c.id).limit(LEADS_PER_TRANSACTION)
             ))
             if not ids:

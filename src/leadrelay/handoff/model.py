@@ -62,6 +62,7 @@ class HandoffOutcome(str, Enum):
     RETURNED = "returned"  # the record of a lead handed back to marketing
     CONVERTED = "converted"  # an expansion became a deal
     MERGED = "merged"  # its lead merged into another that had an open handoff of its own: that one carries on
+    ERASED = "erased"  # the person was erased on request: nobody works a lead with nothing left to reach
 
 
 class Step(str, Enum):

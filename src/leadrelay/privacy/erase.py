@@ -38,6 +38,8 @@ from sqlalchemy import insert, select, update
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput
 from leadrelay.core.time import utc_iso
+from leadrelay.handoff.desk import desk_of
+from leadrelay.handoff.model import HandoffOutcome
 from leadrelay.lead.store import chunks, lock_identities
 from leadrelay.privacy import store
 from leadrelay.privacy.gate import digest, salt
@@ -87,9 +89,22 @@ def erase(app: App, ref: str | int, *, reason: str, by: str) -> dict[str, Any]:
             conn.execute(insert(pt.erased_identities), [
                 {"digest": digest(key, kind, value), "kind": kind, "erasure_id": erasure_id}
                 for kind, value in sorted(keys)])
+        _stop_the_work(uow, ids, erasure_id, by, now)
         erasure = conn.execute(select(pt.erasures).where(pt.erasures.c.id == erasure_id)).one()
         uow.commit()
     return _as_dict(erasure, already=False)
+
+
+def _stop_the_work(uow: UnitOfWork, ids: list[int], erasure_id: int, by: str, now: datetime) -> None:
+    """Nobody is to work a person who asked to be erased: an open handoff is closed (its SLA timers cancelled,
+    its rep's seat freed) and a waiting follow-up will not fire."""
+    desk = desk_of(uow)
+    for handoff in desk.open_handoffs(ids).values():
+        desk.close(handoff, HandoffOutcome.ERASED, f"the person was erased on request (erasure {erasure_id})", now,
+                   cause=f"user:{by[:80]}")
+    f = t.followup_timers.c
+    uow.conn.execute(update(t.followup_timers).where(f.lead_id.in_(ids), f.status == "pending")
+                     .values(status="cancelled", closed_at=now))
 
 
 def _erase_rows(app: App, conn, ids: list[int], keys: set[tuple[str, str]], now: datetime) -> dict[str, int]:
