@@ -119,10 +119,10 @@ def ingest(
     for number, chunk in enumerate(_batched(flat, app.settings.batch_size), start=1):
         part = ingest_batch(app, chunk, source=source, received_at=received_at, live=live, backfill=backfill)
         report.add(part)
+        if on_batch:  # first: the batch is committed, whatever happens to the statistics below
+            on_batch(part)
         if number & (number - 1) == 0:  # batches 1, 2, 4, 8, ...
             refresh_statistics(app.engine)
-        if on_batch:
-            on_batch(part)
     return report
 
 
