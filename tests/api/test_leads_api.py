@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from leadrelay.activity.service import ingest
 from leadrelay.storage import tables as t
@@ -154,3 +154,29 @@ def test_a_token_for_a_deleted_rep_stops_working(client, app, tokens, caplog):
     assert response.json() == {"code": "unauthorized", "message": "unknown or revoked token"}  # revoked for good
     assert any(getattr(r, "code", None) == "unauthorized" for r in caplog.records)
     assert client.get("/api/leads", headers=bearer(tokens.rep)).status_code == 200
+
+
+def test_a_lead_that_is_not_yours_and_one_that_does_not_exist_cost_the_same_statements(client, app, tokens, people):
+    """Issue 13 (low): "exists but not yours" answered 404 after more work than "does not exist", a timing
+    difference that told a rep which ids, emails and user ids were someone else's leads. Both now run the
+    same statements (timing itself is not asserted: a benchmark's business, not a test's)."""
+    theirs = add_lead(app, "theirs@acme.io", owner=people.stranger)
+    rep = bearer(tokens.rep)
+    for taken, free in ((str(theirs), "987654"), ("theirs@acme.io", "nobody@acme.io")):
+        statements = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        event.listen(app.engine, "before_cursor_execute", record)
+        try:
+            runs = {}
+            for ref in (taken, free):
+                statements.clear()
+                answer = client.get(f"/api/leads/{ref}", headers=rep)
+                assert (answer.status_code, answer.json()) == (404, {"code": "not_found", "message": f"no lead {ref}"})
+                # The token's check (and its last-used stamp, written once a minute) is the caller's, not the lead's.
+                runs[ref] = [s for s in statements if s.startswith("SELECT") and "api_tokens" not in s]
+        finally:
+            event.remove(app.engine, "before_cursor_execute", record)
+        assert runs[taken] == runs[free] and len(runs[taken]) == 2, runs

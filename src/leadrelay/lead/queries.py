@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, literal, select, union_all
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
@@ -54,6 +54,41 @@ def lead_id_for(conn: Connection, ref: str | int) -> int:
             return row.id
         lead_id = row.merged_into
     raise NotFound(f"no lead {text}")
+
+
+MAX_MERGE_HOPS = 16  # a chain of merges is followed this far (merges point at survivors: chains are short)
+
+
+def find_visible_lead(conn: Connection, ref: str | int, owners: frozenset[str] | None) -> Lead:
+    """The lead `ref` names, if one of `owners` has it (None: anyone may see it); NotFound otherwise.
+
+    "There is no such lead" and "there is, but not yours" run the same statements (one lookup
+    across ids and identities, then the lead's row, read even for an id that names nobody) and
+    raise the same error before the row is parsed: a caller cannot tell them apart, not by the
+    answer and not by how long it took.
+    """
+    text = str(ref).strip()
+    if not text:
+        raise InvalidInput("give a lead id, email, user id or anonymous id")
+    lookups = []
+    if text.isascii() and text.isdigit() and int(text) < 2**63:
+        lookups.append(select(t.leads.c.id.label("lead_id"), literal(0).label("rank")).where(t.leads.c.id == int(text)))
+    email = normalise_email(text)
+    keys = [("email", email)] if email else [("user", text), ("anonymous", text)]
+    c = t.identities.c
+    lookups += [select(c.lead_id.label("lead_id"), literal(rank).label("rank")).where(c.kind == kind, c.value == value)
+                for rank, (kind, value) in enumerate(keys, start=1)]  # a user id before an anonymous one
+    found = union_all(*lookups).subquery()
+    lead_id = conn.scalar(select(found.c.lead_id).order_by(found.c.rank).limit(1))
+    row = None
+    for _ in range(MAX_MERGE_HOPS):
+        row = conn.execute(select(t.leads).where(t.leads.c.id == (lead_id if lead_id is not None else -1))).first()
+        if row is None or row.merged_into is None:
+            break
+        lead_id = row.merged_into
+    if row is None or row.merged_into is not None or (owners is not None and row.owner not in owners):
+        raise NotFound(f"no lead {text}")
+    return lead_from_row(row)
 
 
 def find_lead(conn: Connection, ref: str | int) -> Lead:

@@ -159,13 +159,6 @@ def visible_owners(caller: Caller, playbook: Playbook) -> frozenset[str] | None:
     return frozenset()
 
 
-def ensure_visible(caller: Caller, playbook: Playbook, lead: Lead, ref: str) -> None:
-    """Raise NotFound, worded as for a lead that does not exist, unless the caller may see `lead`."""
-    owners = visible_owners(caller, playbook)
-    if owners is not None and lead.owner not in owners:
-        raise NotFound(f"no lead {str(ref).strip()}")
-
-
 def visible_reps(caller: Caller, playbook: Playbook) -> frozenset[str] | None:
     """The reps whose load and settings the caller may see (None: every rep): the owners of the leads they see."""
     return visible_owners(caller, playbook)
@@ -225,7 +218,8 @@ def ensure_deal_visible(caller: Caller, playbook: Playbook, owner: str, deal_id:
 
 def answering_as(caller: Caller) -> dict[str, str | None]:
     """Who records qualification answers: a rep as themselves (the service checks they own the lead), anyone
-    else by name. Call it on a lead the caller may see (`ensure_visible`), which is the manager's scope."""
+    else by name. Call it on a lead the caller may see (`lead.queries.find_visible_lead`), which is the manager's
+    scope."""
     if caller.role is Role.REP:
         return {"rep": caller.token.rep_id, "actor": None}
     return {"rep": None, "actor": caller.actor}
