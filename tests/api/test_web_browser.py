@@ -6,6 +6,7 @@ import re
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 from leadrelay.entrypoints.server import create_app
 from tests.api.conftest import RunningServer, add_lead
@@ -50,19 +51,20 @@ def test_a_rep_signs_in_accepts_a_lead_and_logs_a_touch_with_a_note(app, site, p
     lead = add_lead(app, "browser@corp.example", owner=people.rep, hand_raise=True)
     theirs = add_lead(app, "not-mine@corp.example", owner=people.teammate, hand_raise=True)
     sign_in(page, site, tokens.rep)
-    assert page.get_by_role("heading", name=re.compile("My queue")).is_visible()
-    assert page.get_by_role("link", name="browser@corp.example").is_visible()
-    assert page.get_by_text("not-mine@corp.example").count() == 0
+    expect(page.get_by_role("heading", name=re.compile("My queue"))).to_be_visible()
+    expect(page.get_by_role("link", name="browser@corp.example")).to_be_visible()
+    expect(page.get_by_text("not-mine@corp.example")).to_have_count(0)
     page.get_by_role("link", name="browser@corp.example").click()
     page.get_by_role("button", name="Accept").click()
-    assert page.get_by_role("status").inner_text() == "Done: accepted."
+    expect(page.get_by_role("status")).to_have_text("Done: accepted.")
     page.get_by_role("textbox", name="Outcome").fill("connected")
     page.get_by_role("textbox", name="Note").fill("wants a call back on Friday")
     page.get_by_role("button", name="Log touch").click()
-    assert page.get_by_role("status").inner_text() == "Done: touch logged."
-    assert page.get_by_text("wants a call back on Friday").is_visible()
+    expect(page.get_by_role("status")).to_have_text("Done: touch logged.")
+    expect(page.get_by_text("wants a call back on Friday")).to_be_visible()
     response = page.goto(f"{site}/leads/{theirs}")
-    assert response.status == 404 and page.get_by_role("heading", name="Not found").is_visible()
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     for managers_page in ("/board", "/dashboard", "/ops/playbook"):
         assert page.goto(f"{site}{managers_page}").status == 404
     assert lead != theirs
@@ -74,7 +76,7 @@ def test_a_form_without_its_token_is_refused_in_the_browser_too(app, site, page,
     page.goto(f"{site}/leads/{lead}")
     page.evaluate("document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())")
     page.get_by_role("button", name="Accept").click()
-    assert page.get_by_role("heading", name="Form refused").is_visible()
+    expect(page.get_by_role("heading", name="Form refused")).to_be_visible()
 
 
 def test_a_manager_sees_a_breach_and_reassigns_it(app, site, page, tokens, people, clock):
@@ -83,12 +85,12 @@ def test_a_manager_sees_a_breach_and_reassigns_it(app, site, page, tokens, peopl
     sign_in(page, site, tokens.manager)
     page.get_by_role("link", name="Board", exact=True).click()
     row = page.locator("tr", has_text="breach@corp.example")
-    assert row.get_attribute("class") == "breached"
+    expect(row).to_have_class("breached")
     row.get_by_label(re.compile("Give .* to")).select_option(people.teammate)
     row.get_by_role("button", name="Reassign").click()
-    assert page.get_by_role("status").inner_text() == \
-        f"Done: lead {lead} (breach@corp.example) given to {people.teammate}."
-    assert page.locator("tr", has_text="breach@corp.example").locator("td").nth(1).inner_text() == people.teammate
+    expect(page.get_by_role("status")).to_have_text(
+        f"Done: lead {lead} (breach@corp.example) given to {people.teammate}.")
+    expect(page.locator("tr", has_text="breach@corp.example").locator("td").nth(1)).to_have_text(people.teammate)
 
 
 CHARTS_DRAWN = """() => typeof Chart !== "undefined"
@@ -113,7 +115,7 @@ def test_the_dashboard_draws_every_chart_with_the_numbers_the_api_gives(app, sit
     spend.write_text(f"month,source,amount,currency\n{app.clock():%Y-%m},google,300,USD\n", encoding="utf-8")
     import_spend(app, spend)
     sign_in(page, site, tokens.marketing)
-    assert page.get_by_role("heading", name="The go-to-market dashboard").is_visible()  # marketing lands here
+    expect(page.get_by_role("heading", name="The go-to-market dashboard")).to_be_visible()  # marketing lands here
     page.wait_for_function(CHARTS_DRAWN)  # the heading can be there before the deferred Chart.js has run
     charts = {panel: page.locator(f"#{panel} canvas").evaluate(CHART_DATA)
               for panel in PANELS if page.locator(f"#{panel} canvas").count()}
