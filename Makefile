@@ -1,18 +1,31 @@
 # The two commands a new user needs: `make demo` and `make test`.
-# Both create .venv on first use from the pinned dependencies in pyproject.toml.
+# Both create .venv on first use with the exact versions in requirements.lock (pyproject.toml has the ranges;
+# `make lock` resolves them again into requirements.lock after a change there).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench venv clean
+.PHONY: demo test test-slow bench venv lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[test,postgresql]'
 	touch $(STAMP)
+
+# Resolve pyproject.toml's ranges afresh, in a scratch environment, into requirements.lock.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet '.[test,postgresql]'
+	{ echo "# Exact versions of every package make installs (leadrelay's own dependencies, the test tools and"; \
+	  echo "# PostgreSQL's driver). Written by \`make lock\` from pyproject.toml's ranges: do not edit by hand."; \
+	  .lock-venv/bin/pip freeze --exclude leadrelay; } > requirements.lock
+	rm -rf .lock-venv
 
 venv: $(STAMP)
 

@@ -9,6 +9,9 @@ test_console_script.py runs the installed executable itself.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -615,6 +618,18 @@ def test_a_malformed_database_url_is_one_error_line(tmp_path):
     result = Cli(tmp_path, None)("--database", "notaurl", "leads", "list")
     assert (result.code, result.out) == (1, "")
     assert result.err == "error: bad database URL 'notaurl': Could not parse SQLAlchemy URL from given URL string\n"
+
+
+def test_postgresql_without_its_driver_says_which_extra_to_install(tmp_path):
+    """psycopg is the `postgresql` extra (issue 13, tooling): a SQLite install that is pointed at PostgreSQL says
+    what to install, in one line. The driver is hidden from a real `leadrelay` process."""
+    hide = "import sys; sys.modules['psycopg'] = None; from leadrelay.entrypoints.cli.app import main; main()"
+    proc = subprocess.run([sys.executable, "-c", hide, "leads", "list"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60,
+                          env={**os.environ, "LEADRELAY_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"})
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("error: no database driver for 'postgresql+psycopg://postgres@127.0.0.1:5432/test'")
+    assert "pip install 'leadrelay[postgresql]'" in proc.stderr and len(proc.stderr.splitlines()) == 1
 
 
 def test_a_malformed_database_url_does_not_print_its_password(tmp_path):

@@ -55,7 +55,9 @@ def connect(url: str, *, check: bool = True) -> Engine:
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise StorageUnavailable(f"bad database URL {_masked(url)!r}: {exc}") from None
     except ImportError as exc:
-        raise StorageUnavailable(f"no database driver for {_masked(url)!r} ({exc.name} is not installed); "
+        hint = " (PostgreSQL's driver is an extra: pip install 'leadrelay[postgresql]')" \
+            if exc.name and exc.name.startswith("psycopg") else ""
+        raise StorageUnavailable(f"no database driver for {_masked(url)!r} ({exc.name} is not installed){hint}; "
                                  "LeadRelay speaks sqlite:// and postgresql://") from None
     if check:
         try:
