@@ -33,12 +33,14 @@ demo: $(STAMP)
 	$(BIN)/leadrelay demo --database sqlite:///demo.db --fresh
 
 # The import contracts (the layers, in pyproject.toml) first: seconds, and a broken layer fails fast.
-# Then ruff, the linter ([tool.ruff]: pyflakes, pycodestyle errors, import order), also in seconds.
+# Then ruff, the linter ([tool.ruff]: pyflakes, pycodestyle errors, import order), also in seconds, and mypy
+# over the packages [tool.mypy] lists.
 # `make test` leaves out the few tests marked slow (each over ten seconds: the API fuzz, many
 # worker processes, the Olist example); `make test-slow` runs them, and CI runs both.
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 test-slow: $(STAMP)

@@ -34,7 +34,7 @@ class Session:
 
     def form_token_ok(self, sent: str | None) -> bool:
         """Whether a form carried this session's CSRF token (compared in constant time)."""
-        return bool(sent) and hmac.compare_digest(sent.encode(), self.csrf.encode())
+        return sent is not None and sent != "" and hmac.compare_digest(sent.encode(), self.csrf.encode())
 
 
 def sign_in(engine: Engine, token_secret: str, *, now: datetime) -> Session:

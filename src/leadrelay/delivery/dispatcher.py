@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, not_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -549,7 +549,7 @@ def retry(engine: Engine, ids: Iterable[int] | None = None, now: datetime | None
             if missing:
                 raise NotFound(f"no outbox message with id {', '.join(map(str, missing))}")
             report.skipped = [i for i in wanted if found[i] == PENDING]
-        chosen = [o.id.in_(wanted)] if wanted else []
+        chosen: list[ColumnElement[bool]] = [o.id.in_(wanted)] if wanted else []
         if dead:
             chosen.append(o.status == DEAD)
         if enable_endpoint is not None:

@@ -281,7 +281,7 @@ def _envelope(event_type: str, data: type[BaseModel]) -> type[BaseModel]:
 
 
 _ENVELOPES = tuple(_envelope(event_type, model) for event_type, model in DATA.items())
-Notification = TypeAdapter(Annotated[Union[_ENVELOPES], Field(discriminator="type")])  # noqa: UP007
+Notification: TypeAdapter[Any] = TypeAdapter(Annotated[Union[_ENVELOPES], Field(discriminator="type")])  # noqa: UP007
 
 
 def validate(payload: dict[str, Any]) -> None:

@@ -72,8 +72,9 @@ def _revision_lines(source: str, name: str) -> tuple[str, str | None]:
     for node in ast.parse(source, name).body:
         targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
         for target in targets:
-            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
-                found[target.id] = ast.literal_eval(node.value)
+            value = getattr(node, "value", None)
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and value is not None:
+                found[target.id] = ast.literal_eval(value)
     revision, down = found.get("revision"), found.get("down_revision")
     if not isinstance(revision, str) or not (down is None or isinstance(down, str)):
         raise RuntimeError(f"{name}: expected `revision = '...'` and `down_revision = '...' | None` "

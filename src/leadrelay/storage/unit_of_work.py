@@ -58,7 +58,8 @@ class UnitOfWork:
             if self._transaction is not None and self._transaction.is_active:
                 self._transaction.rollback()
         finally:
-            self._connection.close()
+            if self._connection is not None:
+                self._connection.close()
 
     @property
     def conn(self) -> Connection:
@@ -85,5 +86,6 @@ class UnitOfWork:
         """Write what the decisions set off (events, decisions, timers, notices), then commit."""
         for part in list(self._parts.values()):
             part.flush()
+        assert self._transaction is not None, "commit() inside `with UnitOfWork(...)`"
         self._transaction.commit()
         self.committed = True
