@@ -6,14 +6,17 @@ test gets its own schema (via search_path), so tests stay independent under xdis
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from leadrelay.bootstrap import App, bootstrap
 from leadrelay.playbook.loader import Playbook, parse_playbook, starter_playbook
@@ -47,18 +50,102 @@ _PG_PROBLEM = _postgres_reachable()
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path) -> Iterator[str]:
-    """A fresh, empty database on each backend."""
+    """A fresh database on each backend, already migrated to the newest schema.
+
+    The migrations run once per test process, into a template (a SQLite file; a PostgreSQL
+    database), and each test gets a copy: migrating afresh cost about 0.6 s per PostgreSQL
+    test, a third of `make test`. Tests of the migrations themselves take `empty_database_url`.
+    """
+    if request.param == "sqlite":
+        path = tmp_path / "leadrelay.db"
+        shutil.copyfile(_templates.sqlite(), path)
+        yield f"sqlite:///{path}"
+        return
+    yield from postgres_database_url()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database on each backend (nothing migrated): for tests that migrate step by step."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'leadrelay.db'}"
         return
     yield from postgres_schema_url()
 
 
-def postgres_schema_url() -> Iterator[str]:
+def _require_postgres() -> None:
     if _PG_PROBLEM is not None:
         if IN_CI:
             pytest.fail(f"PostgreSQL must be reachable under CI: {_PG_PROBLEM}")
         pytest.skip(f"PostgreSQL not reachable: {_PG_PROBLEM}")
+
+
+class _Templates:
+    """The migrated templates of this test process, made on first use and removed at its end."""
+
+    def __init__(self):
+        self._sqlite: Path | None = None
+        self._postgres: str | None = None
+        self._admin = None
+
+    def sqlite(self) -> Path:
+        if self._sqlite is None:
+            path = Path(tempfile.mkdtemp(prefix="leadrelay-template-")) / "template.db"
+            bootstrap(Settings(database_url=f"sqlite:///{path}")).close()
+            self._sqlite = path
+        return self._sqlite
+
+    def admin(self):
+        if self._admin is None:
+            self._admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        return self._admin
+
+    def postgres(self) -> str:
+        if self._postgres is None:
+            name = f"lrtest_template_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            with self.admin().connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            bootstrap(Settings(database_url=_database(name))).close()  # closed: a template must have no connections
+            self._postgres = name
+        return self._postgres
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            shutil.rmtree(self._sqlite.parent, ignore_errors=True)
+        if self._postgres is not None:
+            with self.admin().connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self._postgres}" WITH (FORCE)'))
+        if self._admin is not None:
+            self._admin.dispose()
+
+
+_templates = _Templates()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _templates.close()
+
+
+def _database(name: str) -> str:
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def postgres_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database copied from the migrated template (CREATE DATABASE ... TEMPLATE)."""
+    _require_postgres()
+    template, name = _templates.postgres(), "lrtest_" + uuid.uuid4().hex[:12]
+    with _templates.admin().connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield _database(name)
+    finally:
+        with _templates.admin().connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def postgres_schema_url() -> Iterator[str]:
+    """A fresh, empty schema in the test database (nothing migrated)."""
+    _require_postgres()
     schema = "t_" + uuid.uuid4().hex[:12]
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
@@ -93,9 +180,14 @@ def clock() -> Clock:
     return Clock(T0)
 
 
+@functools.cache
+def _starter() -> Playbook:
+    return starter_playbook()  # compiled once per test process: a playbook is never changed once loaded
+
+
 @pytest.fixture
 def playbook() -> Playbook:
-    return starter_playbook()
+    return _starter()
 
 
 @pytest.fixture

@@ -667,7 +667,8 @@ def test_a_columns_value_that_is_not_a_number_does_not_stop_a_command(sqlite_cli
     assert "alice@acme-corp.com" in result.out
 
 
-def test_db_status_reports_up_to_date_once_any_command_ran(cli):
+def test_db_status_reports_up_to_date_once_any_command_ran(tmp_path, empty_database_url):
+    cli = Cli(tmp_path, empty_database_url)
     head = head_revision()
     fresh = cli("db", "status", "--json")
     assert (fresh.code, fresh.err) == (0, "")

@@ -87,10 +87,10 @@ def test_the_head_revision_read_from_the_migration_files_is_the_one_alembic_find
     assert migrate.head_revision() == alembic_head()
 
 
-def test_a_database_one_migration_behind_is_upgraded_to_the_newest_revision(database_url):
+def test_a_database_one_migration_behind_is_upgraded_to_the_newest_revision(empty_database_url):
     from alembic import command
 
-    engine = connect(database_url)
+    engine = connect(empty_database_url)
     try:
         with engine.begin() as conn:
             command.upgrade(migrate._config(conn), "0004")
@@ -104,8 +104,8 @@ def test_a_database_one_migration_behind_is_upgraded_to_the_newest_revision(data
         engine.dispose()
 
 
-def test_an_empty_database_has_no_revision_and_is_created_by_upgrade(database_url):
-    engine = connect(database_url)
+def test_an_empty_database_has_no_revision_and_is_created_by_upgrade(empty_database_url):
+    engine = connect(empty_database_url)
     try:
         assert migrate.stored_revisions(engine) == ()
         migrate.upgrade(engine)

@@ -460,6 +460,7 @@ notifications:  # the secret is not set: messages are written, and fail to send 
 """
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_workers_firing_a_burst_of_timers_due_at_the_same_moment_do_not_deadlock(postgres_url, tmp_path):
     """Leads assigned together get deadlines at the same moment (overnight leads on a business

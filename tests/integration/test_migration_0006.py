@@ -12,8 +12,8 @@ from leadrelay.storage.migrate import _config, upgrade
 WHEN = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 
 
-def test_an_older_store_upgrades_open_handoffs_to_how_far_they_got_and_counts_past_assignments(database_url):
-    engine = connect(database_url)
+def test_an_older_store_upgrades_open_handoffs_to_how_far_they_got_and_counts_past_assignments(empty_database_url):
+    engine = connect(empty_database_url)
     try:
         with engine.begin() as conn:
             command.upgrade(_config(conn), "0005")

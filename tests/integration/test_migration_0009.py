@@ -16,8 +16,8 @@ from leadrelay.storage.migrate import _config
 WHEN = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 
 
-def test_an_older_store_is_counted_into_the_rollups_by_the_first_report(database_url):
-    engine = connect(database_url)
+def test_an_older_store_is_counted_into_the_rollups_by_the_first_report(empty_database_url):
+    engine = connect(empty_database_url)
     try:
         with engine.begin() as conn:
             command.upgrade(_config(conn), "0008")
@@ -31,7 +31,7 @@ def test_an_older_store_is_counted_into_the_rollups_by_the_first_report(database
                 for n, stage, day in ((1, "lead", 0), (1, "mql", 2), (2, "lead", 1), (3, "lead", 1), (3, "mql", 5))])
     finally:
         engine.dispose()
-    app = bootstrap(Settings(database_url=database_url), playbook=starter_playbook())  # migrates to the head
+    app = bootstrap(Settings(database_url=empty_database_url), playbook=starter_playbook())  # migrates to the head
     try:
         [row] = run_report(app, report_request("conversion", from_stage="lead", to_stage="mql", by="source"))["rows"]
         assert (row["group"], row["entered"], row["converted"], row["median_days"]) == ("ads", 3, 2, 2.0)

@@ -14,8 +14,8 @@ from leadrelay.storage.migrate import _config, upgrade
 WHEN = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 
 
-def test_an_older_stores_meeting_booked_touches_become_booked_meetings_the_gate_sees(database_url):
-    engine = connect(database_url)
+def test_an_older_stores_meeting_booked_touches_become_booked_meetings_the_gate_sees(empty_database_url):
+    engine = connect(empty_database_url)
     naive = WHEN.replace(tzinfo=None)
     try:
         with engine.begin() as conn:

@@ -145,8 +145,8 @@ def test_the_same_rejection_from_another_source_is_its_own_row(app):
     assert [row[0] for row in stored(app)] == ["web", "cli"]
 
 
-def test_rejections_stored_before_the_upgrade_stay_as_they_were_seen_once(database_url):
-    engine = connect(database_url)
+def test_rejections_stored_before_the_upgrade_stay_as_they_were_seen_once(empty_database_url):
+    engine = connect(empty_database_url)
     try:
         with engine.begin() as conn:
             command.upgrade(_config(conn), "0014")

@@ -25,7 +25,7 @@ from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
 RECEIVED = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
-FUZZ_PLAYBOOKS = settings(FUZZ, max_examples=80)  # each compiles a whole playbook
+FUZZ_PLAYBOOKS = settings(FUZZ, max_examples=60)  # each compiles a whole playbook
 
 _text = st.one_of(st.text(max_size=40), st.sampled_from([
     "", " ", "\x00", "\udc00", "a" * 300, "2026-10-01T09:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01", "ann@acme.io",
