@@ -34,7 +34,7 @@ demo: $(STAMP)
 
 # The import contracts (the layers, in pyproject.toml) first: seconds, and a broken layer fails fast.
 # Then ruff, the linter ([tool.ruff]: pyflakes, pycodestyle errors, import order), also in seconds, and mypy
-# over the packages [tool.mypy] lists.
+# over the whole package ([tool.mypy]).
 # `make test` leaves out the few tests marked slow (each over ten seconds: the API fuzz, many
 # worker processes, the Olist example); `make test-slow` runs them, and CI runs both.
 test: $(STAMP)

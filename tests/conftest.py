@@ -1,7 +1,8 @@
 """Shared fixtures: every storage test runs on SQLite and, when reachable, on PostgreSQL.
 
 Under CI (CI=true) an unreachable PostgreSQL is a failure, not a skip. Each PostgreSQL
-test gets its own schema (via search_path), so tests stay independent under xdist.
+test gets its own database, a copy of one migrated per test process, so tests stay
+independent under xdist.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -87,6 +89,8 @@ class _Templates:
         self._sqlite: Path | None = None
         self._postgres: str | None = None
         self._admin = None
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-databases")
+        self._next: Future[str] | None = None
 
     def sqlite(self) -> Path:
         if self._sqlite is None:
@@ -103,18 +107,41 @@ class _Templates:
     def postgres(self) -> str:
         if self._postgres is None:
             name = f"lrtest_template_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            with self.admin().connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            self._ddl(f'CREATE DATABASE "{name}"')
             bootstrap(Settings(database_url=_database(name))).close()  # closed: a template must have no connections
             self._postgres = name
         return self._postgres
 
+    def take_postgres(self) -> str:
+        """A fresh copy of the template. The next copy is made, and the used ones dropped, by a thread in the
+        background while the test runs: making and dropping a database cost about 0.7 s, mostly the server
+        waiting on the disk, for each of some 400 PostgreSQL tests."""
+        if self._next is None:
+            self._next = self._background.submit(self._copy)
+        name = self._next.result()
+        self._next = self._background.submit(self._copy)
+        return name
+
+    def give_back(self, name: str) -> None:
+        self._background.submit(self._ddl, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _copy(self) -> str:
+        name = "lrtest_" + uuid.uuid4().hex[:12]
+        self._ddl(f'CREATE DATABASE "{name}" TEMPLATE "{self.postgres()}"')
+        return name
+
+    def _ddl(self, statement: str) -> None:
+        with self.admin().connect() as conn:
+            conn.execute(text(statement))
+
     def close(self) -> None:
+        self._background.shutdown(wait=True)
+        if self._next is not None and self._next.exception() is None:
+            self._ddl(f'DROP DATABASE IF EXISTS "{self._next.result()}" WITH (FORCE)')
         if self._sqlite is not None:
             shutil.rmtree(self._sqlite.parent, ignore_errors=True)
         if self._postgres is not None:
-            with self.admin().connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{self._postgres}" WITH (FORCE)'))
+            self._ddl(f'DROP DATABASE IF EXISTS "{self._postgres}" WITH (FORCE)')
         if self._admin is not None:
             self._admin.dispose()
 
@@ -133,14 +160,11 @@ def _database(name: str) -> str:
 def postgres_database_url() -> Iterator[str]:
     """A fresh PostgreSQL database copied from the migrated template (CREATE DATABASE ... TEMPLATE)."""
     _require_postgres()
-    template, name = _templates.postgres(), "lrtest_" + uuid.uuid4().hex[:12]
-    with _templates.admin().connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    name = _templates.take_postgres()
     try:
         yield _database(name)
     finally:
-        with _templates.admin().connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _templates.give_back(name)
 
 
 def postgres_schema_url() -> Iterator[str]:

@@ -6,7 +6,7 @@ came due while it was away. On PostgreSQL several workers share the work: due ti
 claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
 
 A running worker (`run`) delivers the outbox apart from its sweeps, in threads of its own
-(`delivery.dispatcher.Courier`): a receiver taking seconds per request must not make an
+(`delivery.courier.Courier`): a receiver taking seconds per request must not make an
 SLA timer late. One sweep (`sweep`, `worker --once`) still does everything in order,
 delivery last, so that tests and `--now` see one deterministic pass. Either way the
 worker runs the playbook version activated last (`playbook.follow`), checked before each
@@ -32,7 +32,8 @@ from sqlalchemy.exc import DBAPIError
 from leadrelay.core.app import App
 from leadrelay.core.gc import collector_paused
 from leadrelay.core.time import utc_iso
-from leadrelay.delivery.dispatcher import Courier, deliver_due
+from leadrelay.delivery.courier import Courier
+from leadrelay.delivery.dispatcher import deliver_due
 from leadrelay.handoff.clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.handoff.desk import LATER, desk_of
 from leadrelay.handoff.events import HandoffStale
@@ -232,6 +233,7 @@ def fire_timers(app: App, now: datetime, report: SweepReport, *,
                 handoff = handoffs[handoff_id]
                 clockwork = Clockwork(uow, handoff, leads[handoff.lead_id])
                 for step in clockwork.run(due):
+                    assert step.outcome is not None  # `run` gives every step one
                     report.timers[_outcome_key(step.outcome)] += 1
                 if clockwork.lead_changed and leads[handoff.lead_id] not in changed:
                     changed.append(leads[handoff.lead_id])
@@ -276,8 +278,9 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
                 report.assigned += 1
                 changed.append(lead)
         # Still waiting: store a decision only when the reasons changed (the last ones are read for these only).
-        previous = _last_candidates(conn, [handoff.id for handoff, _, _ in waiting])
+        previous = _last_candidates(conn, [handoff.id for handoff, _, _ in waiting if handoff.id is not None])
         for handoff, lead, decision in waiting:
+            assert handoff.id is not None  # read from its row
             desk.record_still_queued(handoff, lead, decision, now, actor="rule:routing.queue",
                                      unless_queued_as=previous.get(handoff.id))
         _set_owners(conn, changed, now)
@@ -290,7 +293,7 @@ def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]
     out: dict[int, Any] = {}
     for part in repo.chunks(handoff_ids):
         latest = select(func.max(d.id)).where(d.handoff_id.in_(part)).group_by(d.handoff_id)
-        out.update(conn.execute(select(d.handoff_id, d.candidates).where(d.id.in_(latest))).all())
+        out.update(conn.execute(select(d.handoff_id, d.candidates).where(d.id.in_(latest))).tuples().all())
     return out
 
 
@@ -376,7 +379,7 @@ def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
                         why=f"no touch since {row.last_seen.isoformat()}", recipients=desk.people(row.owner))
             report.stale += 1
             recycle = not quiet and rules.stale_recycle and lead.stage in SALES_STAGES \
-                and not has_open_deal(conn, lead.id)
+                and not has_open_deal(conn, handoff.lead_id)
             desk.record(HandoffStale(at=stale_at if quiet else now, lead_id=lead.id, handoff_id=row.id,
                                      cause="rule:stale", owner=row.owner, last_touch_at=row.last_seen,
                                      recycled=bool(recycle)), quiet=quiet)

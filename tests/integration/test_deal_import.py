@@ -14,7 +14,7 @@ from leadrelay.sales.imports import import_won_deals
 from leadrelay.settings import Settings
 from leadrelay.storage.outbox_tables import outbox
 from tests.conftest import REPO
-from tests.messages import identify, numbered
+from tests.messages import identify, numbered, page
 
 PLAYBOOK = REPO / "examples" / "olist" / "playbook.yaml"
 
@@ -50,6 +50,19 @@ def test_good_rows_win_their_deals_as_history_and_broken_rows_are_named(app, tmp
     assert explain_lead(app, "m2")["stage"] == "mql"  # its rows were refused: nothing of them kept
     with app.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(outbox)) == 0  # history: nobody was told
+
+
+def test_a_row_naming_an_anonymous_visitor_is_refused_alone_and_the_rows_after_it_are_imported(app, tmp_path):
+    """Regression: a visitor (no stage yet) crashed the whole import with an AttributeError."""
+    ingest(app, numbered([page("/pricing", anon="visitor-1", when=datetime(2018, 1, 4, tzinfo=UTC))]),
+           live=False)
+    deals = tmp_path / "deals.csv"
+    deals.write_text("mql_id,won_date\nvisitor-1,2018-02-10\nm1,2018-02-11\n")
+    report = import_won_deals(app, deals, id_column="mql_id", won_column="won_date", owner="olist_sales")
+    assert (report.rows, report.won) == (2, 1)
+    assert [(r["row"], r["reason"]) for r in report.rejected] == [
+        (2, "visitor-1 is an anonymous visitor, not a lead: no deal to win")]
+    assert explain_lead(app, "m1")["stage"] == "customer"
 
 
 def test_a_deals_file_without_the_columns_or_a_known_owner_is_refused_before_any_row(app, tmp_path):

@@ -3,8 +3,8 @@
 The finding (issue 13): a Segment SDK retries a batch after a 5xx or a timeout, and a CLI user runs
 `leadrelay ingest FILE` again after fixing part of it; each time every rejected message was stored as a
 new row, so `leadrelay rejections list`, `GET /api/rejections` and the ops page showed it again and again.
-Now the same message (source and message id; with no message id, source, position and payload) turned away
-for the same reason is one row: its first `received_at`, how often it was `seen`, and when last. Every
+Now the same message (source and message id; with no message id, source and payload, wherever it was)
+turned away for the same reason is one row: its first `received_at`, how often it was `seen`, and when last. Every
 caller is still told about every rejection, as before.
 """
 
@@ -82,6 +82,22 @@ def test_a_batch_sent_three_times_stores_its_two_bad_messages_once_and_every_ans
         ("no-time", "timestamp: not an ISO-8601 date: 'yesterday'", 3, "2026-10-01T09:00:00Z", "2026-10-01T09:02:00Z"),
         ("no-event", "track: missing event", 3, "2026-10-01T09:00:00Z", "2026-10-01T09:02:00Z"),
     ]
+
+
+def test_a_batch_without_message_ids_retried_over_http_stores_its_bad_message_once(app, client, write_key, clock):
+    """Regression: the position of a message in an HTTP batch names the request, so a message with no
+    messageId was stored again on every retry."""
+    no_id = track("Demo Requested", user="jane", when=at(-1))
+    del no_id["messageId"]
+    batch = {"batch": [identify(user="jane", when=at(-1), email="jane@acme.io", message_id="good"), no_id]}
+
+    for _ in range(3):
+        answer, _ = post_batch(client, batch, write_key)
+        assert answer["rejections"][0]["reason"] == "missing messageId"
+        clock.advance(minutes=1)
+
+    page_, _ = rejection_page(app)
+    assert [(r["message_id"], r["reason"], r["seen"]) for r in page_] == [(None, "missing messageId", 3)]
 
 
 def test_a_file_ingested_twice_stores_its_two_bad_lines_once_and_both_runs_print_them(tmp_path, database_url):

@@ -148,8 +148,9 @@ def read_csv_messages(
                                          nulls, imported_at, position)
 
 
-def _row_message(row, index, mappings, email_column, id_column, time_column, outcome_column, nulls, imported_at,
-                 position):
+def _row_message(row: list[str], index: dict[str, int], mappings: Sequence[ColumnMap], email_column: str | None,
+                 id_column: str | None, time_column: str | None, outcome_column: str | None, nulls: set[str],
+                 imported_at: datetime, position: str) -> dict[str, Any] | Rejection:
     def cell(column: str) -> str | None:
         value = row[index[column]].strip()
         return None if value.casefold() in nulls else value

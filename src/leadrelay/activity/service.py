@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import DBAPIError
@@ -153,7 +153,10 @@ def ingest_batch(
         result = parse_message(raw, source=source, received_at=received_at, position=position, live=live)
         if isinstance(result, Activity) and result.type == "track" and meetings.step_of(result.name):
             result = _meeting_track(meetings, result, position, raw, where)
-        (parsed if isinstance(result, Activity) else rejections).append(result)
+        if isinstance(result, Activity):
+            parsed.append(result)
+        else:
+            rejections.append(result)
         positions[id(result)] = position
     report.rejected = len(rejections)
     report.rejections = rejections[:REPORTED_REJECTIONS]
@@ -226,10 +229,11 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
         if lead.last_activity_at is not None and min(a.occurred_at for a in acts) < lead.last_activity_at:
             replay.add(id(lead))  # a late activity: caps and decay must be recomputed in time order
     replayed = [lead for lead, _ in by_lead.values() if id(lead) in replay]
-    stored = repo.lead_activities(conn, [lead.id for lead in replayed if lead.id] + [loser.id for loser, _ in merges])
-    history: dict[int, list[Activity]] = {id(lead): list(stored.get(lead.id, [])) for lead in replayed}
+    stored = repo.lead_activities(conn, [lead.id for lead in replayed if lead.id]
+                                  + [_stored_id(loser) for loser, _ in merges])
+    history: dict[int, list[Activity]] = {id(lead): list(stored[lead.id]) if lead.id else [] for lead in replayed}
     for loser, survivor in merges:
-        history[id(survivor)].extend(stored[loser.id])
+        history[id(survivor)].extend(stored[_stored_id(loser)])
 
     _attach_accounts(conn, assigned, now)
 
@@ -240,13 +244,13 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
             new = {id(a) for a in acts}
             everything = sorted(history[id(lead)] + acts, key=sort_key)
             reset_derived(lead)
-            process(lead, everything, rules, outcome, decide=lambda a, new=new: id(a) in new)
+            process(lead, everything, rules, outcome, decide=lambda a: id(a) in new)
         else:
             process(lead, acts, rules, outcome)
 
     repo.insert_leads(conn, graph.new_leads, now)
     for loser, survivor in merges:
-        repo.move_lead_rows(conn, loser.id, survivor.id)
+        repo.move_lead_rows(conn, _stored_id(loser), _stored_id(survivor))
         loser.merged_into = survivor.id
     repo.insert_activities(conn, assigned)
     repo.delete_score_changes(conn, [lead.id for lead in replayed if lead.id])
@@ -255,8 +259,8 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     repo.insert_identities(conn, graph.keys_to_store(), stored_keys)
     desk = desk_of(uow)
     for loser, survivor in merges:  # before the moves are told: a survivor given the loser's handoff has one open
-        linked = linked_at.get(id(loser))
-        desk.merge(loser, survivor, datetime.fromtimestamp(linked, UTC) if linked is not None else now)
+        merged_at = linked_at.get(id(loser))
+        desk.merge(loser, survivor, datetime.fromtimestamp(merged_at, UTC) if merged_at is not None else now)
     desk.suppress_from_activities(assigned)
     uow.publish(StagesMoved(outcome.stage_changes))
     desk.on_alerts(outcome.alerts)
@@ -274,6 +278,13 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     report.leads_created = len(graph.new_leads)
     report.leads_merged = len(merges)
     report.stage_moves = Counter(c.to_stage.value for c in outcome.stage_changes)
+
+
+def _stored_id(lead: Lead) -> int:
+    """The id of a stored lead: a merge's loser (`IdentityGraph` merges only stored leads away), or any lead once
+    `insert_leads` ran."""
+    assert lead.id is not None
+    return lead.id
 
 
 def _meeting_track(rules, activity: Activity, position: str, raw: object,
@@ -351,9 +362,10 @@ def _attach_accounts(conn: Connection, assigned: list[tuple[Activity, Lead]], no
             seen = newest.get(id(lead))
             if seen is None or activity.occurred_at >= seen[1].occurred_at:
                 newest[id(lead)] = (lead, activity)
-    traits = dict(conn.execute(select(t.accounts.c.id, t.accounts.c.traits)
-                               .where(t.accounts.c.id.in_(set(account_ids.values())))).all())
+    traits: dict[int, Any] = dict(conn.execute(select(t.accounts.c.id, t.accounts.c.traits)
+                                               .where(t.accounts.c.id.in_(set(account_ids.values())))).tuples().all())
     for lead, activity in newest.values():
+        assert activity.group_id is not None  # only those naming a group are kept above
         lead.account_id = account_ids[activity.group_id]
         lead.account = dict(traits[lead.account_id] or {})
 

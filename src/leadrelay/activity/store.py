@@ -31,8 +31,8 @@ def _adopt_named_by_domain(conn: Connection, inserts: list, ids: dict[str, int])
     if not domains:
         return inserts
     c = t.accounts.c
-    waiting = dict(conn.execute(select(c.domain, c.id).where(c.group_id.is_(None), c.domain.in_(sorted(domains)))
-                                .order_by(c.id.desc())).all())
+    query = select(c.domain, c.id).where(c.group_id.is_(None), c.domain.in_(sorted(domains))).order_by(c.id.desc())
+    waiting: dict[str, int] = dict(conn.execute(query).tuples().all())
     left = []
     for group_id, values in inserts:
         account_id = waiting.pop(values["domain"], None) if values["domain"] else None
@@ -50,6 +50,7 @@ def upsert_accounts(conn: Connection, groups: Sequence[Activity], now: datetime)
     """Create or update accounts from group calls (newest traits win); return group id -> account id."""
     by_group: dict[str, list[Activity]] = {}
     for activity in groups:
+        assert activity.group_id is not None  # the caller passes only activities naming a group
         by_group.setdefault(activity.group_id, []).append(activity)
     ids: dict[str, int] = {}
     current: dict[str, tuple[int, dict]] = {}

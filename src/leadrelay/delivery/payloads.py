@@ -275,7 +275,7 @@ DATA: dict[str, type[BaseModel]] = {
 def _envelope(event_type: str, data: type[BaseModel]) -> type[BaseModel]:
     name = "".join(part.title() for part in event_type.replace("_", ".").split(".")) + "Notification"
     return type(name, (BaseModel,), {
-        "__annotations__": {"type": Literal[event_type], "timestamp": str, "data": data},  # type: ignore[valid-type]
+        "__annotations__": {"type": Literal[event_type], "timestamp": str, "data": data},
         "__doc__": f"A `{event_type}` notification.",
     })
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import random
 import re
 from bisect import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Any
 
 FIRST_NAMES = (
     "Olivia", "Liam", "Emma", "Noah", "Ava", "Oliver", "Sophia", "Elijah", "Isabella", "James",
@@ -229,7 +231,7 @@ class Person:
     phone: str
 
 
-def weighted(rng: random.Random, items: tuple, cum: list[float]):
+def weighted(rng: random.Random, items: Sequence[Any], cum: Sequence[float]):
     """Pick from `items` with precomputed cumulative weights (faster than rng.choices)."""
     return items[bisect(cum, rng.random() * cum[-1])]
 

@@ -141,8 +141,8 @@ def _notifications(app: App) -> dict:
     """Notices per event type, as stored for the channels, and the newest of each of `EXAMPLES` with why."""
     o = outbox.c
     with app.engine.connect() as conn:
-        counts = dict(conn.execute(select(o.event_type, func.count())
-                                   .group_by(o.event_type)).all())
+        counts: dict[str, int] = dict(conn.execute(select(o.event_type, func.count())
+                                                   .group_by(o.event_type)).tuples().all())
         examples = {}
         for event_type in EXAMPLES:
             row = conn.execute(select(o.target, o.payload, o.created_at).where(o.event_type == event_type)
@@ -164,8 +164,9 @@ def _alerts(app: App) -> dict:
     """How many alerts fired per rule, and the newest one with its lead and why."""
     e = h.domain_events.c
     with app.engine.connect() as conn:
-        counts = dict(conn.execute(select(e.data["alert"].as_string(), func.count()).where(e.type == "AlertRaised")
-                                   .group_by(e.data["alert"].as_string())).all())
+        counts: dict[str, int] = dict(conn.execute(
+            select(e.data["alert"].as_string(), func.count()).where(e.type == "AlertRaised")
+            .group_by(e.data["alert"].as_string())).tuples().all())
         newest = conn.execute(select(e.lead_id, e.at, e.data).where(e.type == "AlertRaised")
                               .order_by(e.at.desc(), e.id.desc()).limit(1)).first()
     example = None if newest is None else {"lead": explain_lead(app, newest.lead_id)["email"], "at": utc_iso(newest.at),

@@ -36,7 +36,7 @@ class SalesFloor:
         self.rng = random.Random(seed)
         self.events: list[tuple[datetime, int, str, int]] = []  # (when, order, action, handoff id)
         self.seen: set[tuple[int, str]] = set()  # (handoff, kind): a hand-raiser retargets a handoff
-        self.done = Counter()
+        self.done: Counter[str] = Counter()
         self.next_sweep: datetime | None = None
         self._order = 0
 

@@ -284,6 +284,7 @@ class _Stream:
             t += rng.uniform(0.2, 2)
             if first and v.person.work_email and rng.random() < 0.3:
                 c = v.person.company
+                assert c is not None  # a work email is at its company (make_person)
                 v.group_id = f"acct_{c.slug}"
                 self._browser(v, t, {"type": "group", "groupId": v.group_id, "traits": dp.company_traits(
                     rng, c, "trial" if event == "Trial Started" else "none")})

@@ -35,4 +35,5 @@ def from_environment() -> FastAPI:
     `serve` migrates the database once before starting workers, so workers do not race to do it.
     """
     migrate = os.environ.get("LEADRELAY_SERVE_MIGRATED") != "1"
-    return create_app(bootstrap(Settings(), migrate=migrate))
+    settings = Settings()
+    return create_app(bootstrap(settings, migrate=migrate))

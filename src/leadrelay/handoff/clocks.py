@@ -138,7 +138,7 @@ class Clockwork:
             return "skipped: met late", []  # the breach is recorded; warning or escalating it now would be noise
         at, owner = step.fire_at, handoff.owner
         quiet = handoff.quiet_at(at)
-        sla = {"policy": step.policy_id, "deadline": step.deadline, "due_at": utc_iso(step.due_at)}
+        sla: dict[str, Any] = {"policy": step.policy_id, "deadline": step.deadline, "due_at": utc_iso(step.due_at)}
         if step.step == ESCALATION:
             sla |= {"step": step.index, "action": step.action}
         if step.step == WARNING:
@@ -184,7 +184,7 @@ class Clockwork:
             desk.notice("sla.escalated", self.lead, at, sla=sla, owner=owner, escalated_to=owner, reason=action,
                         why=why, handoff=handoff, recipients=_only(desk.people(owner), "owner"))
         elif action == NOTIFY_MANAGER:
-            rep = desk.directory.reps.get(owner)
+            rep = desk.directory.reps.get(owner) if owner is not None else None
             result = "notified the manager"
             desk.notice("sla.escalated", self.lead, at, sla=sla, owner=owner, reason=action, why=why, handoff=handoff,
                         escalated_to=rep.manager_email if rep else None,
@@ -249,7 +249,7 @@ class Clockwork:
                     handoff.due[clock] = due
                     desk.save(handoff, DUE_COLUMNS[clock])
                     planned += [self._mark(Due.planned(t, due, policy.id)) for t in timers]
-            elif policy.business and owner in desk.directory.reps \
+            elif policy.business and owner is not None and owner in desk.directory.reps \
                     and desk.directory.reps[owner].calendar != calendar:
                 # The new owner takes over the remaining steps, on their own working hours.
                 self._replan(step.deadline)
@@ -286,6 +286,7 @@ class Clockwork:
         """The clocks a restarting reassign on `clock` restarts: it, and with a shared ladder the other
         response clock when that one is not met yet."""
         policy, handoff = self.policy, self.handoff
+        assert policy is not None  # only a reassign under the handoff's policy restarts clocks
         clocks = [clock]
         if policy.shared_ladder and clock in SHARED_CLOCKS:
             other = next(iter(SHARED_CLOCKS - {clock}))
@@ -326,6 +327,7 @@ class Clockwork:
             start, end = step.notices
             if end > start:
                 drop.append((start, end))
+                assert step.outcome is not None  # `run` gave every step it did one
                 step.outcome += f" (caught up: not sent, {why})"
         for start, end in sorted(drop, reverse=True):
             del self.desk.notices[start:end]
@@ -345,10 +347,12 @@ class Clockwork:
                         role: email for role, email in notices[index].recipients.items() if role != "owner"})
 
     def _write(self) -> None:
-        outcomes, rows = [], []
+        outcomes: list[tuple[int, str, bool]] = []
+        rows = []
         for step in self.done + self.later:
             skipped = step.outcome is not None and step.outcome.startswith(("met", "skipped"))
             if step.id is not None:
+                assert step.outcome is not None  # a stored timer was run (the steps planned later are new)
                 outcomes.append((step.id, step.outcome, not skipped))
                 continue
             fired = step.outcome is not None and not skipped

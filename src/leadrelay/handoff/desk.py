@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -40,7 +40,7 @@ from leadrelay.handoff.model import MARKETING, Handoff, HandoffOutcome, HandoffS
 from leadrelay.handoff.routing import Decision, Directory, Load, route
 from leadrelay.handoff.rows import DUE_COLUMNS, handoff_values
 from leadrelay.handoff.sla import CLOCKS, FOLLOW_UP, plan, restart
-from leadrelay.handoff.store import HandoffStore, handoff_store
+from leadrelay.handoff.store import HandoffStore, SqlHandoffStore, handoff_store
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.alerts import AlertFired
 from leadrelay.lead.engine import activity_fields
@@ -83,7 +83,7 @@ class HandoffDesk:
     @property
     def conn(self) -> Connection:
         """The SQL store's connection, for callers with SQL of their own (the sales signals)."""
-        return self.store.conn
+        return cast(SqlHandoffStore, self.store).conn  # an in-memory store has none: asking for it fails loudly
 
     @property
     def directory(self) -> Directory:
@@ -95,6 +95,7 @@ class HandoffDesk:
     @property
     def loads(self) -> dict[str, Load]:
         self.directory  # noqa: B018 - loads come with the directory
+        assert self._loads is not None
         return self._loads
 
     def loads_at(self, at: datetime) -> dict[str, Load]:
@@ -118,9 +119,10 @@ class HandoffDesk:
         """Open, close or retarget handoffs for stage moves already stored."""
         if not changes:
             return
-        current = self.open_handoffs([c.lead.id for c in changes])
+        current = self.open_handoffs([_stored_id(c.lead) for c in changes])
         for change in changes:
             lead = change.lead
+            assert lead.id is not None  # stored with its move
             self.record(StageChanged(
                 at=change.at, lead_id=lead.id, cause=change.actor, from_stage=_value(change.from_stage),
                 to_stage=change.to_stage.value, transition=change.transition.value, reason=change.reason))
@@ -178,6 +180,7 @@ class HandoffDesk:
         `owner` gives it to that rep instead of routing (an expansion goes to the account
         owner); `suppress=False` leaves marketing's channels open (a customer stays in them).
         """
+        assert lead.id is not None  # handoffs are for stored leads
         handoff = Handoff(id=self.store.new_handoff_id(), lead_id=lead.id, kind=kind,
                           from_function=from_function, to_function=to_function, opened_at=at,
                           quiet_until=self.now if self.quiet else None)
@@ -208,6 +211,7 @@ class HandoffDesk:
         `unless_queued_as=LATER`: a lead still queued stores nothing now; the caller compares
         and calls `record_still_queued` (a queue loads the last candidates of those only).
         """
+        assert lead.id is not None  # handoffs are for stored leads
         directory = self.directory
         loads = self.loads_at(at)
         previous = handoff.owner if handoff.status.owned else None
@@ -284,7 +288,7 @@ class HandoffDesk:
 
     def credit(self, rep_id: str | None, n: int) -> None:
         """Round-robin credit outside an assignment: a booked meeting (n > 0), or one taken back (n < 0)."""
-        if not n or rep_id not in self.directory.reps:
+        if not n or rep_id is None or rep_id not in self.directory.reps:
             return
         load = self.loads.setdefault(rep_id, Load())
         load.total += n
@@ -366,7 +370,8 @@ class HandoffDesk:
         if self._owners is None:
             self._owners = self.store.account_owners()
         by_account, by_domain = self._owners
-        return by_account.get(lead.account_id) or by_domain.get(lead.company_domain)
+        return (by_account.get(lead.account_id) if lead.account_id is not None else None) or \
+            (by_domain.get(lead.company_domain) if lead.company_domain is not None else None)
 
     def stopped_clocks(self, handoff: Handoff) -> frozenset[str]:
         """The policy's clocks this handoff has no deadline for (a restart waiting for an owner)."""
@@ -417,19 +422,21 @@ class HandoffDesk:
     def close(self, handoff: Handoff, outcome: HandoffOutcome, reason: str | None, at: datetime, *,
               cause: str) -> None:
         owned_by = handoff.owner if handoff.status.owned else None
-        handoff.close(outcome, reason, max(at, handoff.opened_at))
+        closed_at = max(at, handoff.opened_at)
+        handoff.close(outcome, reason, closed_at)
         self.save(handoff, "status", "outcome", "reason", "closed_at")
         self.write_pending()
         self.cancel_timers(handoff.id, None, f"handoff {outcome.value}")
         if owned_by is not None and owned_by in self.loads:
             self.loads[owned_by].open = max(self.loads[owned_by].open - 1, 0)
-        self.record(HandoffClosed(at=handoff.closed_at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=cause,
+        self.record(HandoffClosed(at=closed_at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=cause,
                                   outcome=outcome.value, reason=reason, owner=handoff.owner))
 
     def merge(self, loser: Lead, survivor: Lead, at: datetime) -> None:
         """Two leads became one person: the lead merged away keeps no open handoff. If the survivor has none,
         the loser's goes over to it, owner, clocks and all; if both have one, the survivor's carries on and the
         loser's is closed as merged, which frees its rep's seat (a person is never handed over twice)."""
+        assert loser.id is not None and survivor.id is not None  # both stored before merges are told
         opened = self.open_handoffs([loser.id, survivor.id])
         theirs = opened.get(loser.id)
         if theirs is None:
@@ -445,6 +452,7 @@ class HandoffDesk:
 
     def return_to_marketing(self, lead: Lead, change: StageChange, need) -> None:
         """Recycle or reject: record the handoff back to marketing, lift what sales ownership imposed."""
+        assert lead.id is not None and change.from_stage is not None  # a stored lead leaving a team's stage
         self.store.insert_handoff(Handoff(
             id=self.store.new_handoff_id(), lead_id=lead.id, kind=need.kind, from_function=need.from_function,
             to_function=MARKETING, opened_at=change.at, status=HandoffStatus.CLOSED, outcome=HandoffOutcome.RETURNED,
@@ -610,6 +618,12 @@ def _trigger(change: StageChange) -> dict[str, Any]:
     """What made a stage move: the rule or person, and the reason with the scores it read."""
     return {"rule": change.actor, "reason": change.reason, "transition": change.transition.value,
             "activity": getattr(change.activity, "message_id", None)}
+
+
+def _stored_id(lead: Lead) -> int:
+    """The id of a lead storage has given one (every lead a stage move or a handoff is about)."""
+    assert lead.id is not None
+    return lead.id
 
 
 def _value(stage: Stage | None) -> str | None:

@@ -77,7 +77,8 @@ def rep_loads(conn: Connection, directory: Directory, now: datetime | None = Non
 def account_owners(conn: Connection) -> tuple[dict[int, str], dict[str, str]]:
     """Account owners by account id, and by the account's domain (for leads not linked to the account)."""
     a, o = t.accounts.c, h.account_owners.c
-    by_account, by_domain = {}, {}
+    by_account: dict[int, str] = {}
+    by_domain: dict[str, str] = {}
     for account_id, domain, rep in conn.execute(select(o.account_id, a.domain, o.rep)
                                                 .join(t.accounts, a.id == o.account_id).order_by(o.account_id)):
         by_account[account_id] = rep
@@ -90,7 +91,8 @@ def account_owner_history(conn: Connection) -> tuple[dict[int, tuple[str, dateti
     """Account owners with the moment each became owner, by account id and by the account's domain (what a
     simulation of the past reads: an owner made later did not own the company then)."""
     a, o = t.accounts.c, h.account_owners.c
-    by_account, by_domain = {}, {}
+    by_account: dict[int, tuple[str, datetime]] = {}
+    by_domain: dict[str, tuple[str, datetime]] = {}
     for account_id, domain, rep, since in conn.execute(select(o.account_id, a.domain, o.rep, o.set_at)
                                                        .join(t.accounts, a.id == o.account_id).order_by(o.account_id)):
         by_account[account_id] = (rep, since)

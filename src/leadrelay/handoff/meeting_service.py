@@ -114,6 +114,7 @@ def on_activities(desk: HandoffDesk, assigned: Sequence[tuple[Activity, Lead]]) 
     desk.write_pending()
     hits.sort(key=lambda hit: hit[0].occurred_at)
     for activity, lead, track in hits:
+        assert lead.id is not None and track is not None  # kept above: a stored lead's meeting step
         handoff = desk.open_handoffs([lead.id]).get(lead.id)
         cause = f"activity:{activity.message_id}"
         try:
@@ -128,6 +129,7 @@ def _from_track(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, track: M
                 cause: str) -> None:
     if lead.stage is None:
         raise InvalidInput("an anonymous visitor: meetings are for leads LeadRelay knows (identify them first)")
+    assert lead.id is not None  # `on_activities` keeps stored leads only
     host, note = _host(desk.directory, track.host)
     meeting = meeting_of(desk.conn, lead.id, track.external_id)
     if track.step is MeetingStep.BOOK:
@@ -185,6 +187,7 @@ def _host(directory: Directory, host: str | None) -> tuple[str | None, str | Non
 def book_meeting(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, *, at: datetime, cause: str, source: str,
                  host: str | None = None, starts_at: datetime | None = None, external_id: str | None = None,
                  note: str | None = None) -> Meeting:
+    assert lead.id is not None  # every caller read the lead from its row, or stored it
     owner = handoff.owner if handoff is not None and handoff.status.owned else None
     meeting = Meeting(None, lead.id, host or owner, booked_at=at, starts_at=starts_at, source=source,
                       external_id=external_id, handoff_id=handoff.id if handoff else None)
@@ -241,10 +244,12 @@ def advance_meeting(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, meet
     save_meeting(desk.conn, meeting, actor=cause, now=desk.now)
     owned = handoff is not None and handoff.status.owned and at >= handoff.opened_at
     if step is MeetingStep.HELD and owned:
+        assert handoff is not None and handoff.owner is not None  # `owned`: its owner holds it
         record_touch(desk, lead, handoff, rep=meeting.host or handoff.owner, kind="meeting", outcome="held",
                      note=f"meeting {meeting.id}", at=at, cause=cause)
         notes.append("counted as a touch")
     if step is MeetingStep.NO_SHOW and owned:
+        assert handoff is not None
         handoff.open_follow_up(at)
         desk.save(handoff, "follow_up_from", "follow_up_met_at")
         desk.start_follow_up(handoff, at)
@@ -256,6 +261,7 @@ def advance_meeting(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, meet
 
 def _tell(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, meeting: Meeting, step: MeetingStep,
           at: datetime, cause: str, note: str | None) -> None:
+    assert meeting.id is not None  # stored before it is told
     desk.record(EVENT_CLASSES[step](at=at, lead_id=lead.id, handoff_id=handoff.id if handoff else None, cause=cause,
                                     meeting_id=meeting.id, status=meeting.status.value, host=meeting.host,
                                     starts_at=meeting.starts_at, note=note))
@@ -267,7 +273,7 @@ def _tell(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, meeting: Meeti
            MeetingStep.HELD: f"meeting {of} held",
            MeetingStep.NO_SHOW: f"no-show at the meeting {of}",
            MeetingStep.CANCEL: f"meeting {of} canceled"}[step]
-    follow_up = handoff.due.get(FOLLOW_UP) if step is MeetingStep.NO_SHOW and owner else None
+    follow_up = handoff.due.get(FOLLOW_UP) if step is MeetingStep.NO_SHOW and owner and handoff is not None else None
     desk.notice(step.event, lead, at, recipients=desk.people(owner or meeting.host), handoff=handoff,
                 why=why + (f": {note}" if note else ""), actor=cause, owner=owner, host=meeting.host,
                 meeting=meeting_view(meeting), follow_up_due_at=utc_iso(follow_up) if follow_up else None)
@@ -297,6 +303,7 @@ def book(app: App, ref: str | int, *, actor: str, rep: str | None = None, host: 
     with UnitOfWork(app) as uow:
         desk = desk_of(uow)
         lead = load_for_update(uow.conn, ref)
+        assert lead.id is not None  # read from its row
         if lead.stage is None:
             raise InvalidInput(f"lead {lead.id} is an anonymous visitor: meetings are for leads LeadRelay knows")
         handoff = _handoff(uow, lead, rep, app)
@@ -336,6 +343,7 @@ def change(app: App, meeting_id: int, step: MeetingStep | str, *, actor: str, re
 
 def _handoff(uow: UnitOfWork, lead: Lead, rep: str | None, app: App) -> Handoff | None:
     """The lead's open handoff; a rep acting must own it."""
+    assert lead.id is not None  # read from its row
     if rep is not None:
         return open_handoff(uow.conn, lead, rep, app)
     return desk_of(uow).open_handoffs([lead.id]).get(lead.id)

@@ -90,7 +90,7 @@ TRANSITIONS: Mapping[tuple[HandoffStatus, Step], HandoffStatus | None] = {
 class Handoff:
     """One attempt to pass a lead to another team: who has it, how far it got, and its deadlines."""
 
-    id: int | None
+    id: int
     lead_id: int
     kind: str  # mql | hand_raise | sal | sql | customer | expansion | recycle | reject
     from_function: str
@@ -121,6 +121,12 @@ class Handoff:
             raise InvalidTransition(f"handoff {self.id} is {self.status.value}: cannot {step.value} it")
         return TRANSITIONS[(self.status, step)]
 
+    def _to(self, step: Step) -> HandoffStatus:
+        """The status `step` leads to (every step but assign names one in `TRANSITIONS`)."""
+        status = self._step(step)
+        assert status is not None, f"{step.value} names no status"
+        return status
+
     def _progress(self) -> HandoffStatus:
         if self.touches:
             return HandoffStatus.WORKING
@@ -134,7 +140,7 @@ class Handoff:
 
     def unassign(self, team: str | None) -> None:
         """Back into the team's queue: nobody can take it now."""
-        self.status = self._step(Step.UNASSIGN)
+        self.status = self._to(Step.UNASSIGN)
         self.owner, self.team = None, team
 
     def queue(self, team: str | None) -> None:
@@ -149,12 +155,12 @@ class Handoff:
     def accept(self, at: datetime) -> None:
         if self.accepted_at is not None:
             raise InvalidTransition(f"lead {self.lead_id} was already accepted at {utc_iso(self.accepted_at)}")
-        self.status = self._step(Step.ACCEPT)
+        self.status = self._to(Step.ACCEPT)
         self.accepted_at = at
 
     def touch(self, at: datetime) -> None:
         """A call, email or meeting by the owner."""
-        self.status = self._step(Step.TOUCH)
+        self.status = self._to(Step.TOUCH)
         self.touches += 1
         self.first_touch_at = min(self.first_touch_at or at, at)
         self.last_touch_at = max(self.last_touch_at or at, at)
@@ -171,7 +177,7 @@ class Handoff:
         return True
 
     def close(self, outcome: HandoffOutcome, reason: str | None, at: datetime) -> None:
-        self.status = self._step(Step.CLOSE)
+        self.status = self._to(Step.CLOSE)
         self.outcome, self.reason, self.closed_at = outcome, reason, at
 
     def exclude(self, rep: str) -> None:

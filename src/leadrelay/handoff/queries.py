@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -138,7 +139,7 @@ def lead_touches(app: App, lead_id: int) -> list[dict[str, Any]]:
 
 
 def suppression_list(app: App, channel: str | None = None, *,
-                     owners: set[str] | None = None) -> list[dict[str, Any]]:
+                     owners: Set[str] | None = None) -> list[dict[str, Any]]:
     """Leads marketing must not contact, per channel, with why and since when.
 
     With `owners`, only the leads these reps own (what a manager may see)."""

@@ -102,8 +102,8 @@ class Directory:
         return [rep for rep in self.reps.values() if rep.team == team]
 
     def function_of(self, route: Route) -> str | None:
-        team = route.team or (self.reps[route.rep].team if route.rep in self.reps else None)
-        return self.teams[team].function if team in self.teams else None
+        team = route.team or (self.reps[route.rep].team if route.rep is not None and route.rep in self.reps else None)
+        return self.teams[team].function if team is not None and team in self.teams else None
 
 
 def why_not(rep: Rep, load: Load, now: datetime, team: TeamInfo | None) -> str | None:
@@ -133,7 +133,8 @@ def choose_rep(team: TeamInfo, members: Sequence[Rep], loads: Mapping[str, Load]
                exclude: Exclusions | frozenset[str] = frozenset()) -> tuple[str | None, list[Candidate]]:
     """The rep the team's strategy picks among those eligible, with every candidate's verdict."""
     exclude = _excluded(exclude)
-    candidates, eligible = [], []
+    candidates: list[Candidate] = []
+    eligible: list[tuple[tuple[float, float, int], str]] = []  # (the strategy's order, rep)
     for position, rep in enumerate(members):
         load = loads.get(rep.id) or Load()
         reason = exclude[rep.id] if rep.id in exclude else why_not(rep, load, now, team)
@@ -186,6 +187,7 @@ def route(
             owner = None if skip else rep.id
             reason = f"rule '{rule.id}' names {rep.id}" + (f", who is unavailable ({skip}): queued" if skip else "")
             return Decision(rule.id, rep.team, owner, reason, [Candidate(rep.id, skip)])
+        assert rule.team is not None  # a rule naming no rep serves `function` through its team
         team = directory.teams[rule.team]
         owner, candidates = choose_rep(team, directory.members(team.id), loads, now, exclude)
         how = "least loaded" if team.strategy == "least_loaded" else "round robin"

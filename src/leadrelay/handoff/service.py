@@ -52,6 +52,7 @@ def accept(app: App, ref: str | int, *, rep: str, expected_version: int | None =
         desk.notice("lead.accepted", lead, now, actor=f"user:{rep}", owner=rep, why=f"accepted by {rep}",
                     handoff=handoff)
         uow.commit()
+    assert lead.stage is not None  # a lead with an open handoff is in the funnel
     return {"id": lead.id, "stage": lead.stage.value, "owner": rep, "accepted_at": now.isoformat(),
             "version": lead.version}
 
@@ -74,6 +75,7 @@ def log_touch(app: App, ref: str | int, *, rep: str, kind: str, outcome: str, no
         if outcome == MEETING_BOOKED:  # the rep booked it on the call: a meeting without a time yet
             book_meeting(desk, lead, handoff, at=at, cause=f"user:{rep}", source="rep", host=rep)
         uow.commit()
+    assert handoff.first_touch_at is not None  # the touch just logged
     return {"id": lead.id, "handoff": handoff.id, "touches": handoff.touches,
             "first_touch_at": handoff.first_touch_at.isoformat()}
 

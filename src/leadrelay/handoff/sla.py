@@ -54,8 +54,8 @@ class Policy:
     shared_ladder: bool = False  # one ladder for the accept and first-touch clocks: it runs once per handoff
     follow_up: timedelta | None = None  # after a meeting no-show: touch the lead or book again within this long
 
-    def window(self, clock: str) -> timedelta:
-        """How long the clock runs: accept_within, first_touch_within or the touches' `within`."""
+    def window(self, clock: str) -> timedelta | None:
+        """How long the clock runs: accept_within, first_touch_within or the touches' `within` (None: not at all)."""
         return {ACCEPT: self.accept, FIRST_TOUCH: self.first_touch, FOLLOW_UP: self.follow_up,
                 TOUCHES: self.touches[1] if self.touches else None}[clock]
 
@@ -150,7 +150,9 @@ def not_news(fired: list[Fired]) -> dict[int, str]:
 def restart(policy: Policy, name: str, start: datetime,
             calendar: BusinessCalendar | None) -> tuple[datetime, list[Timer]]:
     """A fresh deadline for clock `name` from `start` (a reassign that restarts the clock), with its timers."""
-    due = deadline(start, policy.window(name), (calendar if policy.business else None) if name != TOUCHES else None)
+    window = policy.window(name)
+    assert window is not None, f"policy {policy.id} runs no {name} clock"  # callers restart only clocks it runs
+    due = deadline(start, window, (calendar if policy.business else None) if name != TOUCHES else None)
     return due, timers_for(policy, name, due, start, calendar)
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Connection, Integer, String, insert, literal, select, update
+from sqlalchemy import Connection, Integer, Row, String, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.core.app import App
 from leadrelay.delivery.notices import Notice
@@ -50,7 +51,7 @@ class HandoffStore(Protocol):
     def update_handoffs(self, ids: Sequence[int], values: dict[str, Any]) -> None: ...
     def insert_decisions(self, rows: list[dict]) -> None: ...
     # SLA timers
-    def claim_due_timers(self, now: datetime, limit: int) -> list[Any]: ...
+    def claim_due_timers(self, now: datetime, limit: int) -> Sequence[Any]: ...
     def insert_timers(self, policy_id: str, due: dict[str, datetime], timers: Sequence[Timer],
                       handoff_ids: Sequence[int]) -> None: ...
     def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, now: datetime, *,
@@ -97,11 +98,8 @@ class SqlHandoffStore:
     def add_counts(self, counts: Counter) -> None:
         """Add to the per-rep assignment counters (an upsert on both databases)."""
         table = h.rep_assignment_counts
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        statement = upsert(table)
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table)
         statement = statement.on_conflict_do_update(index_elements=["rep", "day"],
                                                     set_={"assigned": table.c.assigned + statement.excluded.assigned})
         self.conn.execute(statement, [{"rep": rep, "day": day, "assigned": n}
@@ -115,8 +113,8 @@ class SqlHandoffStore:
     def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]:
         c = h.handoffs.c
         ids = sorted(set(lead_ids))
-        rows = self.conn.execute(select(h.handoffs).where(c.lead_id.in_(ids), c.status.in_(OPEN_STATUSES))) \
-            if ids else []
+        rows: Iterable[Row[Any]] = self.conn.execute(
+            select(h.handoffs).where(c.lead_id.in_(ids), c.status.in_(OPEN_STATUSES))) if ids else []
         return {row.lead_id: handoff_from_row(row) for row in rows}
 
     def handoffs(self, ids: Iterable[int]) -> dict[int, Handoff]:
@@ -138,7 +136,7 @@ class SqlHandoffStore:
 
     # --- SLA timers ----------------------------------------------------------------------
 
-    def claim_due_timers(self, now: datetime, limit: int) -> list[Any]:
+    def claim_due_timers(self, now: datetime, limit: int) -> Sequence[Any]:
         """Pending timers whose moment has come, oldest first; on PostgreSQL locked, skipping those
         another worker holds. The routing lock comes first: else two workers splitting one
         handoff's timers deadlock."""

@@ -143,8 +143,8 @@ def process(
             waits = tuple(rule for rule in rules.followups if rule.may_match(fields["type"], fields["event"]))
             if waits:
                 check_followups(lead, waits, fields, at, activity, outcome.followups)
-    if decided is not None and last is not decided and rules.alerts and lead.stage is not None \
-            and lead.stage is not Stage.DISQUALIFIED:
+    if decided is not None and last is not None and last is not decided and rules.alerts \
+            and lead.stage is not None and lead.stage is not Stage.DISQUALIFIED:
         # A late activity, replayed into its place: what it changed holds at the lead's newest activity, already
         # decided earlier without it. Judge the alerts there too, so the order things arrive in changes nothing.
         _alerts(lead, rules, activity_fields(last), last, outcome)
@@ -197,12 +197,13 @@ def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> N
             return
 
 
-def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity, out: list) -> None:
+def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity, out: list[StageChange]) -> None:
     """A hand raised before the visitor identified counts once they are known, within the playbook's window.
 
     It applies from the moment the two were linked (an alias or merge links them later than
     the request), once; a lead disqualified for now keeps it until it is reopened.
     """
+    assert lead.pending_hand is not None  # the caller checks
     trigger_id, raised, linked = (*lead.pending_hand, lead.pending_hand[1])[:3]
     if ts < linked:
         return  # this activity came before the request was linked to the lead

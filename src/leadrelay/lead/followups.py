@@ -41,12 +41,12 @@ def check_followups(lead: Lead, rules: tuple[Followup, ...], fields: Mapping[str
     """Cancel the running timers this activity answers; start those it sets off (one per follow-up at a time)."""
     ts = at.timestamp()
     for rule in rules:
-        since, due = lead.followups.get(rule.id, (None, None))
-        running = due is not None and since <= ts < due
+        timer = lead.followups.get(rule.id)
+        running = timer is not None and timer[0] <= ts < timer[1]
         if running and rule.unless(fields):
             del lead.followups[rule.id]
             out.append(FollowupCancelled(lead, rule, at, activity))
-        elif (due is None or ts >= due) and rule.after(fields) and not rule.unless(fields):
+        elif (timer is None or ts >= timer[1]) and rule.after(fields) and not rule.unless(fields):
             due = ts + rule.within_seconds
             lead.followups[rule.id] = [ts, due]
             out.append(FollowupStarted(lead, rule, at, datetime.fromtimestamp(due, UTC), activity))

@@ -120,7 +120,7 @@ def advance(lead: Lead, rules: Rules, engagement: float, at: datetime, activity:
     if target is None or lead.stage is Stage.DISQUALIFIED or target.stage.rank <= lead.stage.rank:
         return
     read = f", predicted {lead.predicted:.0%}" if target.reads_predicted and lead.predicted is not None else ""
-    target = target.stage
-    reason = f"{target.value} entry criteria met (fit {lead.scoring.fit:g}, engagement {engagement:.1f}{read})"
-    out.append(move(lead, Transition.ADVANCE, target, at=at, actor=f"rule:stage.{target.value}.entry",
+    stage = target.stage
+    reason = f"{stage.value} entry criteria met (fit {lead.scoring.fit:g}, engagement {engagement:.1f}{read})"
+    out.append(move(lead, Transition.ADVANCE, stage, at=at, actor=f"rule:stage.{stage.value}.entry",
                     reason=reason, activity=activity))

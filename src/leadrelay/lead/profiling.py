@@ -21,8 +21,9 @@ to tell (scores, stage, activity fields) are never asked.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from leadrelay.lead.model import Lead
@@ -57,7 +58,7 @@ class Ask:
     could: str | None = None  # "disqualify", "reach mql", "pass the SQL gate"
     points: float = 0.0  # fit points at stake
     gain: float = 0.0  # the most fit points it could add
-    why: list[str] = field(default_factory=list)
+    why: list[str] = dataclasses.field(default_factory=list)  # `field` here is the attribute above
 
     def as_dict(self) -> dict[str, Any]:
         return {"field": self.field, "could": self.could, "points": round(self.points, 2), "why": self.why}
@@ -81,11 +82,11 @@ def next_fields(lead: Lead, rules: Rules, engagement: float, *,
             found.why.append(f"disqualifier {rule.id}: {rule.reason}")
             if not disqualified:
                 found.could = "disqualify"
-    for rule in rules.fit_rules:
-        for found in {id(a): a for a in (ask(path) for path in rule.reads) if a is not None}.values():
-            found.points += abs(rule.points)
-            found.gain += max(rule.points, 0.0)
-            found.why.append(f"fit rule {rule.id} ({rule.points:+g})")
+    for fit_rule in rules.fit_rules:
+        for found in {id(a): a for a in (ask(path) for path in fit_rule.reads) if a is not None}.values():
+            found.points += abs(fit_rule.points)
+            found.gain += max(fit_rule.points, 0.0)
+            found.why.append(f"fit rule {fit_rule.id} ({fit_rule.points:+g})")
     if not disqualified and lead.stage is not None:
         now = lead.lead_fields(engagement)
         ahead = [entry for entry in rules.stage_entries if entry.stage.rank > lead.stage.rank]

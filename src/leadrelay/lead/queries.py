@@ -148,6 +148,7 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
     now = app.clock()
     with app.engine.connect() as conn:
         lead = find_lead(conn, ref)
+        assert lead.id is not None  # read from its row
         out = summary(app, lead, now)
         out.update(
             user_id=lead.user_id,

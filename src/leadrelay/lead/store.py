@@ -136,9 +136,10 @@ def attach_accounts(conn: Connection, leads: Iterable[Lead]) -> None:
     wanted = {lead.account_id for lead in leads if lead.account_id is not None}
     if not wanted:
         return
-    traits = {}
+    traits: dict[int, Any] = {}
     for part in chunks(list(wanted)):
-        traits.update(conn.execute(select(t.accounts.c.id, t.accounts.c.traits).where(t.accounts.c.id.in_(part))).all())
+        traits.update(conn.execute(select(t.accounts.c.id, t.accounts.c.traits).where(t.accounts.c.id.in_(part)))
+                      .tuples().all())
     for lead in leads:
         if lead.account_id is not None:
             lead.account = dict(traits.get(lead.account_id) or {})
@@ -207,6 +208,7 @@ def insert_activities(conn: Connection, items: Sequence[tuple[Activity, Lead]]) 
     rows = []
     for (activity, lead), activity_id in zip(items, allocate_ids(conn, t.activities, len(items)), strict=True):
         activity.id = activity_id
+        assert lead.id is not None  # the new leads were inserted first (`insert_leads`)
         rows.append(activity_values(activity, lead.id) | {"id": activity_id})
     conn.execute(insert(t.activities), rows)
 
@@ -314,13 +316,15 @@ def insert_rejections(conn: Connection, source: str, rejections: Sequence[Reject
 
 
 def rejection_fingerprint(rejection: Rejection, payload: str | None) -> str:
-    """What makes two rejections one: the message id and reason, or, with no message id, where the message
-    was, what it said (`payload`, its JSON text) and the reason. Unique per source in `rejections`."""
+    """What makes two rejections one: the message id and reason; with no message id, what the message said
+    (`payload`, its JSON text) and the reason, wherever it was (a retried HTTP batch has a new request id
+    in its position); with neither, where it was. Unique per source in `rejections`."""
     if rejection.message_id is not None:
-        same = ["message", rejection.message_id, rejection.reason]
+        same: list[str | None] = ["message", rejection.message_id, rejection.reason]
+    elif payload is not None:
+        same = ["payload", hashlib.sha256(payload.encode()).hexdigest(), rejection.reason]
     else:
-        digest = hashlib.sha256(payload.encode()).hexdigest() if payload is not None else None
-        same = ["position", rejection.position, digest, rejection.reason]
+        same = ["position", rejection.position, rejection.reason]
     return hashlib.sha256(json.dumps(same).encode()).hexdigest()
 
 

@@ -124,7 +124,8 @@ def backtest(app: App, candidate: Playbook, *, since: date | None = None) -> dic
     active_rules = app.playbook.rules
     sides = {"active": _side(active_rules), "candidate": _side(candidate.rules)}
     start = datetime.combine(since, datetime.min.time(), UTC) if since else None
-    changed, changed_count, leads, activities = [], 0, 0, 0
+    changed: list[dict[str, Any]] = []
+    changed_count, leads, activities = 0, 0, 0
     first = last = None
     with app.engine.connect() as conn:
         converted = _converters(conn)
@@ -156,7 +157,7 @@ def backtest(app: App, candidate: Playbook, *, since: date | None = None) -> dic
                                     "because": because})
     for side in sides.values():
         side.route(owners)
-    days = max(1, ((last - max(first, start) if start else last - first).days + 1)) if first else 1
+    days = max(1, ((last - max(first, start) if start else last - first).days + 1)) if first and last else 1
     # Recall asks of the leads that converted in the range (all of them without `since`) how many each
     # playbook had made an MQL or sent to sales, whenever it did.
     recall_base = {lead for lead, at in converted.items() if start is None or at >= start}
@@ -196,6 +197,7 @@ def _replay(side: Side, stored: Lead, history: list, start: datetime | None,
 
 def _count(side: Side, lead: Lead, change: StageChange, start: datetime | None, accepted_at: datetime | None) -> None:
     """Count a move into the side's figures (those in the range), and note the handoff it opens."""
+    assert lead.id is not None  # a replayed copy of a stored lead (_replay)
     if change.to_stage is Stage.MQL and lead.id not in side.mql_seen:
         side.caught.add(lead.id)
         side.enter(Stage.MQL, lead.id, change.at, start)
@@ -246,7 +248,7 @@ def _converters(conn: Connection) -> dict[int, datetime]:
     imported as converted."""
     c, d = t.stage_changes.c, s.opportunities.c
     found: dict[int, datetime] = dict(conn.execute(select(c.lead_id, func.min(c.at)).where(c.to_stage.in_(CONVERTED))
-                                                   .group_by(c.lead_id)).all())
+                                                   .group_by(c.lead_id)).tuples().all())
     for lead_id, at in conn.execute(select(d.lead_id, func.min(d.closed_at)).where(
             d.status == "won", d.lead_id.is_not(None), d.closed_at.is_not(None)).group_by(d.lead_id)):
         found[lead_id] = min(found.get(lead_id, at), at)
@@ -259,5 +261,5 @@ def _converters(conn: Connection) -> dict[int, datetime]:
 def _accepted(conn: Connection) -> dict[int, datetime]:
     """When sales accepted each lead it accepted in the real history (its first move into SAL by a person)."""
     c = t.stage_changes.c
-    return dict(conn.execute(select(c.lead_id, func.min(c.at)).where(c.to_stage == Stage.SAL.value,
-                                                                     c.actor.like("user:%")).group_by(c.lead_id)).all())
+    query = select(c.lead_id, func.min(c.at)).where(c.to_stage == Stage.SAL.value, c.actor.like("user:%"))
+    return dict(conn.execute(query.group_by(c.lead_id)).tuples().all())

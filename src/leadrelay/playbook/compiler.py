@@ -51,7 +51,7 @@ def compile_handoff(model: PlaybookModel) -> HandoffRules:
                      for x in model.routing.rules),
         account_owner_first=model.routing.account_owner_first,
     )
-    policies = {
+    policies: dict[str, Policy] = {
         p.handoff: Policy(
             id=p.id, kind=p.handoff, business=p.clock == "business", accept=p.accept_within,
             first_touch=p.first_touch_within, touches=(p.touches.count, p.touches.within) if p.touches else None,
@@ -92,9 +92,10 @@ def _meetings(model: PlaybookModel) -> MeetingRules:
 
 def _either(first, second) -> tuple[frozenset[str] | None, frozenset[str] | None]:
     """The activity types and events either of two conditions can match (None: any)."""
-    types = [_types(first), _types(second)]
-    events = [required_values(first, "event"), required_values(second, "event")]
-    return (None if None in types else types[0] | types[1]), (None if None in events else events[0] | events[1])
+    types1, types2 = _types(first), _types(second)
+    events1, events2 = required_values(first, "event"), required_values(second, "event")
+    return (None if types1 is None or types2 is None else types1 | types2), \
+        (None if events1 is None or events2 is None else events1 | events2)
 
 
 def _spike_windows(model: PlaybookModel) -> tuple[tuple[str, float], ...]:
@@ -172,10 +173,9 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         disqualifiers=tuple(disqualifiers),
         auto_reopen=q.auto_reopen,
         stage_entries=tuple(
-            r.StageEntry(stage, compile_condition(model.stages.spec(stage).entry),
-                         "predicted" in fields_of(model.stages.spec(stage).entry))
+            r.StageEntry(stage, compile_condition(entry), "predicted" in fields_of(entry))
             for stage in FUNNEL
-            if model.stages.spec(stage).entry is not None
+            if (entry := model.stages.spec(stage).entry) is not None
         ),
         hand_raisers=tuple(r.HandRaiser(h.id, compile_condition(h.when), h.to) for h in model.hand_raisers),
         alerts=tuple(_alert(a) for a in model.alerts),

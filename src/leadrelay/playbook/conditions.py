@@ -123,7 +123,8 @@ def _kind(value: Any) -> str:
             if key in value:
                 return key
         return "compare"
-    return {AllOf: "all", AnyOf: "any", NotOf: "not"}.get(type(value), "compare")
+    kinds: dict[type, str] = {AllOf: "all", AnyOf: "any", NotOf: "not"}
+    return kinds.get(type(value), "compare")
 
 
 Condition = Annotated[
@@ -203,7 +204,8 @@ def required_values(condition: Condition, field: str) -> frozenset | None:
         return frozenset.intersection(*found) if found else None
     if isinstance(condition, AnyOf):
         options = [required_values(c, field) for c in condition.any]
-        return None if any(o is None for o in options) else frozenset().union(*options)
+        known = [o for o in options if o is not None]
+        return None if len(known) < len(options) else frozenset().union(*known)
     return None
 
 

@@ -6,13 +6,14 @@ fault, so `playbook check` can name the file and line.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from leadrelay.lead.stages import FUNNEL, Stage, Team
 from leadrelay.playbook.conditions import AllOf, AnyOf, Compare, NotOf, fields_of
+from leadrelay.playbook.handoff_schema import EscalationStep
 from leadrelay.playbook.sales_check import sales_issues
-from leadrelay.playbook.schema import ID_LISTS, PlaybookModel
+from leadrelay.playbook.schema import ID_LISTS, AlertSpec, FollowupSpec, PlaybookModel
 
 Issue = tuple[tuple, str]  # (path in the document, message)
 SEQUENCE_FIELDS = ("sent", "opened", "clicked", "engaged", "completed", "emails")  # leadrelay.lead.sequences
@@ -85,8 +86,9 @@ def _conditions(model: PlaybookModel) -> Iterator[tuple[tuple, Any]]:
     """Every condition of the playbook, with where it is."""
     for stage in Stage:
         spec = getattr(model.stages, stage.value, None)
-        if getattr(spec, "entry", None) is not None:
-            yield ("stages", stage.value, "entry"), spec.entry
+        entry = getattr(spec, "entry", None)
+        if entry is not None:
+            yield ("stages", stage.value, "entry"), entry
     lists = (("scoring", "fit", "rules"), model.scoring.fit.rules, ("when",)), \
         (("scoring", "engagement", "rules"), model.scoring.engagement.rules, ("when",)), \
         (("qualification", "rules"), model.qualification.rules, ("when",)), \
@@ -152,7 +154,9 @@ def _alert_issues(model: PlaybookModel) -> list[Issue]:
     """An alert naming a channel the notifications section lacks, or emailing without an email section."""
     issues: list[Issue] = []
     channels = [c.id for c in [*model.notifications.webhooks, *model.notifications.slack]]
-    for section, rules in (("alerts", model.alerts), ("followups", model.followups)):
+    sections: list[tuple[str, Sequence[AlertSpec | FollowupSpec]]] = [("alerts", model.alerts),
+                                                                      ("followups", model.followups)]
+    for section, rules in sections:
         for i, rule in enumerate(rules):
             for j, channel in enumerate(rule.channels or ()):
                 if channel not in channels:
@@ -209,14 +213,18 @@ def _ladder_issues(model: PlaybookModel) -> list[Issue]:
     for i, policy in enumerate(model.sla.policies):
         here = ("sla", "policies", i, "escalation")
         running = policy.running()
+        ladders: dict[str | None, list[EscalationStep]]
         if isinstance(policy.escalation, list):
             ladders = {None: policy.escalation}
             if policy.escalation and not (running["accept"] or running["first_touch"]):
                 issues.append((here, f"policy '{policy.id}' has no accept or first-touch deadline, and a list "
                                "ladder runs on those clocks: write `escalation: {touches: [...]}`"))
         else:
-            ladders = {clock: steps for clock, steps in vars(policy.escalation).items() if steps}
-            for clock in ladders:
+            ladders = {}
+            for clock, steps in vars(policy.escalation).items():
+                if not steps:
+                    continue
+                ladders[clock] = steps
                 if not running[clock]:
                     issues.append(((*here, clock), f"policy '{policy.id}' has no {clock} deadline, so this "
                                    f"ladder could never start (give the policy a deadline for {clock})"))
@@ -232,8 +240,8 @@ def _ladder_issues(model: PlaybookModel) -> list[Issue]:
             issues.append((("sla", "policies", i, "warn_before"), f"warn_before ({_words(policy.warn_before)}) "
                            f"is not shorter than the {' and '.join(c.replace('_', ' ') for c in short)} deadline, "
                            "so no warning would be sent for it"))
-        for clock, steps in ladders.items():
-            path = here if clock is None else (*here, clock)
+        for key, steps in ladders.items():
+            path = here if key is None else (*here, key)
             if [s.after for s in steps] != sorted(s.after for s in steps):
                 issues.append((path, "escalation steps must be in order of `after`"))
             for j, step in enumerate(steps):

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator
 from leadrelay.handoff.calendar import BusinessCalendar, parse_duration
 from leadrelay.handoff.meetings import DEFAULT_EVENTS
 from leadrelay.lead.stages import Team
-from leadrelay.playbook.conditions import Condition
+from leadrelay.playbook.conditions import Compare, Condition
 from leadrelay.playbook.schema_base import ACTIVITY_FIELDS, LEAD_FIELDS, RuleId, Strict, reads
 
 
@@ -28,11 +28,15 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Hours = dict[str, str | list[str]]
 
 
+def _office_hours() -> Hours:
+    return {"mon-fri": "09:00-17:00"}
+
+
 class CalendarSpec(Strict):
     """Working hours in a timezone, with holidays: the clock business-hours SLAs run on."""
 
     timezone: str
-    hours: Hours = Field(default_factory=lambda: {"mon-fri": "09:00-17:00"})
+    hours: Hours = Field(default_factory=_office_hours)
     holidays: list[date] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -100,7 +104,8 @@ class RouteRule(Strict):
 
 
 class Routing(Strict):
-    account_owner_first: bool = Field(True, description="A lead whose company has an account owner goes to that owner.")
+    account_owner_first: bool = Field(default=True,
+                                      description="A lead whose company has an account owner goes to that owner.")
     rules: list[RouteRule] = Field(default_factory=list)
 
 
@@ -233,13 +238,14 @@ class MeetingEvents(Strict):
 class MeetingCredit(Strict):
     """Round-robin credit for booked meetings, in assignments."""
 
-    booked: int = Field(0, ge=0, le=100, description="What a booked meeting adds to its host's round-robin count "
-                        "(0: meetings do not count).")
-    no_show: Literal["keep", "refund"] = Field("refund", description="A no-show keeps its credit or gives it back.")
-    canceled: Literal["keep", "refund"] = Field("refund", description="A cancellation keeps its credit or gives "
-                                                "it back.")
-    reassigned: Literal["move", "keep"] = Field("move", description="A meeting still to come when the lead is "
-                                                "reassigned: its credit moves to the new owner, or stays.")
+    booked: int = Field(default=0, ge=0, le=100, description="What a booked meeting adds to its host's round-robin "
+                        "count (0: meetings do not count).")
+    no_show: Literal["keep", "refund"] = Field(default="refund",
+                                               description="A no-show keeps its credit or gives it back.")
+    canceled: Literal["keep", "refund"] = Field(default="refund", description="A cancellation keeps its credit or "
+                                                "gives it back.")
+    reassigned: Literal["move", "keep"] = Field(default="move", description="A meeting still to come when the lead "
+                                                "is reassigned: its credit moves to the new owner, or stays.")
 
 
 class Meetings(Strict):
@@ -267,13 +273,19 @@ class PermanentSuppression(Strict):
 
 def _default_permanent() -> list[PermanentSuppression]:
     return [
-        PermanentSuppression(id="unsubscribed", when={"event": "Email Unsubscribed"}, reason="unsubscribed"),
-        PermanentSuppression(id="bounced", when={"event": "Email Bounced"}, reason="bounced"),
+        PermanentSuppression(id="unsubscribed", when=Compare(field="event", op="==", value="Email Unsubscribed"),
+                             reason="unsubscribed"),
+        PermanentSuppression(id="bounced", when=Compare(field="event", op="==", value="Email Bounced"),
+                             reason="bounced"),
     ]
 
 
+def _email_only() -> list[Channel]:
+    return ["email"]
+
+
 class Suppression(Strict):
-    while_owned_by_sales: list[Channel] = Field(default_factory=lambda: ["email"])
+    while_owned_by_sales: list[Channel] = Field(default_factory=_email_only)
     permanent: list[PermanentSuppression] = Field(default_factory=_default_permanent)
 
 

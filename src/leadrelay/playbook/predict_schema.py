@@ -14,16 +14,16 @@ class Predict(Strict):
         "Traits the model must never read (`lead_quality` or `traits.lead_quality`): those sales fills in while "
         "following a lead up (a lost reason, a quality grade, notes). They would let it 'predict' what sales had "
         "already decided."))
-    min_outcomes: int = Field(500, ge=2 * FLOOR_PER_CLASS, description=(
+    min_outcomes: int = Field(default=500, ge=2 * FLOOR_PER_CLASS, description=(
         "Leads with a known outcome needed before a model may be trained and used."))
-    min_per_class: int = Field(100, ge=FLOOR_PER_CLASS, description=(
+    min_per_class: int = Field(default=100, ge=FLOOR_PER_CLASS, description=(
         "Of those, how many must have converted, and how many not."))
-    retrain_every: Duration | None = Field(None, description=(
+    retrain_every: Duration | None = Field(default=None, description=(
         "The worker trains a new model this long after the last one (when there is enough data)."))
-    horizon: Duration | None = Field(None, description=(
+    horizon: Duration | None = Field(default=None, description=(
         "A lead that became an MQL (or went to sales) this long ago and has neither converted nor been lost, "
         "rejected or recycled counts as not converted. Without it, only those outcomes count."))
-    in_conditions: bool = Field(False, description=(
+    in_conditions: bool = Field(default=False, description=(
         "Let stage entries, alerts and routing read `predicted` (the probability of the active model). "
         "Off by default: the rules stay the rules until the team decides otherwise."))
 

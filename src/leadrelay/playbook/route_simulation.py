@@ -53,8 +53,8 @@ def simulate_routes(app: App, candidate: Playbook, *, lead: str | int | None = N
             start = rep_loads(conn, directory, now)
             mine = handoffs[0]
             if mine.status in OWNED_STATUSES and mine.owner in start:  # the lead itself is not a load on its rep
-                was = start[mine.owner]
-                start[mine.owner] = Load(open=max(was.open - 1, 0), today=was.today, total=was.total)
+                held = start[mine.owner]
+                start[mine.owner] = Load(open=max(held.open - 1, 0), today=held.today, total=held.total)
             loads = SimulatedLoads(directory, candidate.rules.handoff.stale_after or HOLD, start=start)
         else:
             handoffs = conn.execute(query.order_by(c.opened_at.desc(), c.id.desc()).limit(last)).all()[::-1]
@@ -64,7 +64,9 @@ def simulate_routes(app: App, candidate: Playbook, *, lead: str | int | None = N
         leads = repo.load_leads(conn, sorted({row.lead_id for row in handoffs}))
         actual = _first_decisions(conn, [row.id for row in handoffs])
         owners = account_owner_history(conn)
-    rows, real, simulated = [], Counter(), Counter()
+    rows: list[dict[str, Any]] = []
+    real: Counter[str] = Counter()
+    simulated: Counter[str] = Counter()
     for row in handoffs:
         found = leads.get(row.lead_id)
         if found is None:

@@ -18,6 +18,7 @@ def _decimal(value: float | None) -> Decimal | None:
 def _criterion(spec: CriterionSpec) -> fw.Criterion:
     met = spec.met
     if spec.answer == fw.CHOICE:
+        assert spec.choices is not None and isinstance(met, list)  # CriterionSpec's validator requires both
         return fw.Criterion(spec.id, spec.question, spec.answer, tuple(spec.choices), met_choices=frozenset(met))
     if spec.answer == fw.YES_NO:
         return fw.Criterion(spec.id, spec.question, spec.answer, met_yes=True if met is None else bool(met))

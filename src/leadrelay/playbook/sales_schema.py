@@ -131,8 +131,8 @@ class FrameworkSpec(Strict):
 class Frameworks(Strict):
     """Which qualification framework the team uses, and the team's own frameworks."""
 
-    use: RuleId = Field("bant", description=f"A built-in framework ({', '.join(BUILTIN_FRAMEWORKS)}) "
-                                            "or the id of a custom one.")
+    use: RuleId = Field(default="bant", description=f"A built-in framework ({', '.join(BUILTIN_FRAMEWORKS)}) "
+                                                    "or the id of a custom one.")
     custom: list[FrameworkSpec] = Field(default_factory=list)
 
     @field_validator("custom")
@@ -145,8 +145,8 @@ class Frameworks(Strict):
 class SqlGate(Strict):
     """What a lead needs before it may become a sales-qualified lead (SQL)."""
 
-    min_met: int | None = Field(None, ge=0, description="Criteria of the framework that must be met "
-                                                       "(default: all of them).")
+    min_met: int | None = Field(default=None, ge=0, description="Criteria of the framework that must be met "
+                                                               "(default: all of them).")
     must_meet: list[RuleId] = Field(default_factory=list, description="Criteria that must be met whatever the count.")
     also_require: list[Literal["meeting_booked", "product_qualified"]] = Field(
         default_factory=list, description=f"Extras: {', '.join(GATE_EXTRAS)}.")
@@ -169,7 +169,7 @@ class Pql(Strict):
     """Product signals that mark a lead product-qualified: a flag, never a stage move or a score."""
 
     signals: list[SignalSpec] = Field(default_factory=list)
-    require: Literal["all", "any"] = Field("all", description="Every signal seen at least once, or any one.")
+    require: Literal["all", "any"] = Field(default="all", description="Every signal seen at least once, or any one.")
 
     @field_validator("signals")
     @classmethod
@@ -177,18 +177,21 @@ class Pql(Strict):
         return _signals(value)
 
 
+Forecast = Literal["pipeline", "best_case", "commit", "closed", "omitted"]
+
+
 class DealStageSpec(Strict):
     id: RuleId
     probability: float = Field(ge=0, le=100, description="Default probability, percent.")
-    forecast: Literal["pipeline", "best_case", "commit", "closed", "omitted"] = Field(
-        description=f"Forecast category: {', '.join(CATEGORIES)}.")
+    forecast: Forecast = Field(description=f"Forecast category: {', '.join(CATEGORIES)}.")
 
 
 def _default_stages() -> list[DealStageSpec]:
-    return [DealStageSpec(id=i, probability=p, forecast=f) for i, p, f in (
+    stages: tuple[tuple[str, float, Forecast], ...] = (
         ("discovery", 10, "pipeline"), ("solution", 25, "pipeline"), ("demo", 40, "best_case"),
         ("proposal", 60, "best_case"), ("negotiation", 80, "commit"), ("closed_won", 100, "closed"),
-        ("closed_lost", 0, "omitted"))]
+        ("closed_lost", 0, "omitted"))
+    return [DealStageSpec(id=i, probability=p, forecast=f) for i, p, f in stages]
 
 
 def iso_currency(code: str) -> str:
@@ -203,15 +206,15 @@ class Opportunities(Strict):
     """Deals: currencies, stages with probability and forecast category, won/lost, lost reasons."""
 
     currencies: list[str] = Field(default_factory=lambda: ["USD"], min_length=1)
-    default_currency: str | None = Field(None, description="Default: the first of `currencies`.")
+    default_currency: str | None = Field(default=None, description="Default: the first of `currencies`.")
     stages: list[DealStageSpec] = Field(default_factory=_default_stages, min_length=3)
-    won: RuleId = Field("closed_won", description="The stage a won deal ends in.")
-    lost: RuleId = Field("closed_lost", description="The stage a lost deal ends in.")
+    won: RuleId = Field(default="closed_won", description="The stage a won deal ends in.")
+    lost: RuleId = Field(default="closed_lost", description="The stage a lost deal ends in.")
     lost_reasons: list[RuleId] = Field(
         default_factory=lambda: ["no_budget", "lost_to_competitor", "no_decision", "bad_timing", "price",
                                  "product_fit"], min_length=1)
-    lost_to_nurture: bool = Field(True, description="A lost deal sends its lead back to nurture (recycle).")
-    nurture_reason: RuleId = Field("closed_lost", description="The recycle reason recorded when it does.")
+    lost_to_nurture: bool = Field(default=True, description="A lost deal sends its lead back to nurture (recycle).")
+    nurture_reason: RuleId = Field(default="closed_lost", description="The recycle reason recorded when it does.")
 
     @field_validator("currencies")
     @classmethod
@@ -242,8 +245,8 @@ class Expansion(Strict):
     """Buying signals from customers that open an expansion handoff to the account owner."""
 
     signals: list[SignalSpec] = Field(default_factory=list)
-    cooldown_days: float | None = Field(None, gt=0, description="No new expansion handoff for a lead "
-                                                               "within this many days of the last one.")
+    cooldown_days: float | None = Field(default=None, gt=0, description="No new expansion handoff for a lead "
+                                                                       "within this many days of the last one.")
 
     @field_validator("signals")
     @classmethod

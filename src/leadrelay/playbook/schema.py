@@ -37,7 +37,7 @@ __all__ = ["ACTIVITY_FIELDS", "FIT_FIELDS", "LEAD_FIELDS", "PlaybookModel", "Rul
 
 
 class WebmailPolicy(Strict):
-    disqualify: bool = Field(True, description="Disqualify leads whose email is at a webmail domain.")
+    disqualify: bool = Field(default=True, description="Disqualify leads whose email is at a webmail domain.")
     extra_domains: list[str] = Field(default_factory=list, description="Webmail domains beyond the built-in list.")
 
 
@@ -65,14 +65,15 @@ class Qualification(Strict):
 
     competitors: list[str] = Field(default_factory=list, description="Competitor email/company domains.")
     served_countries: list[str] | None = Field(
-        None, description="ISO 3166 codes or names of served countries; leads elsewhere are disqualified."
+        default=None, description="ISO 3166 codes or names of served countries; leads elsewhere are disqualified."
     )
     webmail: WebmailPolicy = Field(default_factory=WebmailPolicy)
-    industries: list[str] | None = Field(None, description="If set, leads in other industries are disqualified.")
+    industries: list[str] | None = Field(default=None,
+                                         description="If set, leads in other industries are disqualified.")
     company_size: SizeBounds | None = None
     rules: list[DisqualifierRule] = Field(default_factory=list)
     auto_reopen: bool = Field(
-        True, description="Reopen a lead a rule disqualified once no disqualifier holds any more."
+        default=True, description="Reopen a lead a rule disqualified once no disqualifier holds any more."
     )
 
     @field_validator("competitors")
@@ -85,10 +86,11 @@ class Qualification(Strict):
     def _countries(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        unknown = [c for c in value if normalise_country(c) is None]
+        codes = [normalise_country(c) for c in value]
+        unknown = [c for c, code in zip(value, codes) if code is None]
         if unknown:
             raise ValueError(f"not a country: {', '.join(map(repr, unknown))} (use ISO codes like US, DE, or names)")
-        return [normalise_country(c) for c in value]
+        return [code for code in codes if code is not None]
 
 
 class Persona(Strict):
@@ -129,16 +131,17 @@ class EngagementRule(Strict):
 
 class FitScoring(Strict):
     min: float | None = None
-    max: float | None = Field(None, description="The total fit score never goes above this.")
+    max: float | None = Field(default=None, description="The total fit score never goes above this.")
     rules: list[FitRule] = Field(default_factory=list)
 
 
 class EngagementScoring(Strict):
     half_life_days: float | None = Field(
-        None, gt=0, description="Engagement halves after this many days without new activity; none means no decay."
+        default=None, gt=0,
+        description="Engagement halves after this many days without new activity; none means no decay.",
     )
     min: float | None = None
-    max: float | None = Field(None, description="The total engagement score never goes above this.")
+    max: float | None = Field(default=None, description="The total engagement score never goes above this.")
     rules: list[EngagementRule] = Field(default_factory=list)
 
 
@@ -151,7 +154,8 @@ class StageSpec(Strict):
     """A stage the engine may enter on its own: who owns it and the criteria that move a lead in."""
 
     owner: Team
-    entry: Condition | None = Field(None, description="Criteria that move a lead into this stage automatically.")
+    entry: Condition | None = Field(default=None,
+                                    description="Criteria that move a lead into this stage automatically.")
 
     _reads = reads("entry", LEAD_FIELDS, "stage entry criteria")
 
@@ -171,7 +175,7 @@ class ActionStageSpec(Strict):
         return None
 
 
-def _owned(stage: Stage, spec: type[Strict]):
+def _owned(stage: Stage, spec: type[StageSpec | ActionStageSpec]):
     return Field(default_factory=lambda: spec(owner=stage.default_owner))
 
 

@@ -197,6 +197,7 @@ class _Builder:
             self._issue(line, "an alias refers to a node containing it; recursive data is not allowed")
             return None
         self.active.add(key)
+        value: object
         try:
             if isinstance(node, MappingNode) and node.tag == _MAP_TAG:
                 value = self._mapping(node, path)

@@ -38,7 +38,7 @@ BINS = 10
 def evaluate(examples: Sequence[Example], columns: Sequence[Feature],
              horizon_seconds: float | None = None) -> dict[str, Any]:
     """The report: validation used, metrics of the model and the baselines, lift, each field alone, warnings."""
-    y = np.array([e.outcome.converted for e in examples], dtype=int)
+    y = np.array([e.known_outcome.converted for e in examples], dtype=np.int_)
     rows = [e.features for e in examples]
     validation, splits = _splits(examples, y, horizon_seconds)
     model = np.full(len(y), np.nan)
@@ -57,8 +57,9 @@ def evaluate(examples: Sequence[Example], columns: Sequence[Feature],
         "rule_fit": _metrics(y_t, np.array([e.fit for e in examples])[tested]),
         "rule_engagement": _metrics(y_t, np.array([e.engagement for e in examples])[tested]),
     }
-    fields = sorted(({"field": c.name, "kind": c.kind, "roc_auc": _auc(y_t, alone[tested, j])}
-                     for j, c in enumerate(columns)), key=lambda f: -(f["roc_auc"] or 0))
+    fields: list[dict[str, Any]] = [{"field": c.name, "kind": c.kind, "roc_auc": _auc(y_t, alone[tested, j])}
+                                    for j, c in enumerate(columns)]
+    fields.sort(key=lambda f: -(f["roc_auc"] or 0))
     return {
         "outcomes": len(y), "converted": int(y.sum()), "rate": round(float(y.mean()), 4) if len(y) else None,
         "validation": validation,
@@ -78,10 +79,10 @@ def _splits(examples: Sequence[Example], y: np.ndarray, horizon_seconds: float |
     if they had converted by then (what the horizon rule said at the time). Training on every lead decided
     by then would over-count converters, who are decided sooner than the rest.
     """
-    scored = np.array([e.outcome.scored_at.timestamp() for e in examples])
-    decided = np.array([e.outcome.decided_at.timestamp() for e in examples])
+    scored = np.array([e.known_outcome.scored_at.timestamp() for e in examples])
+    decided = np.array([e.known_outcome.decided_at.timestamp() for e in examples])
     note = None
-    if len(y) and len({e.outcome.scored_at.date() for e in examples}) > 1:
+    if len(y) and len({e.known_outcome.scored_at.date() for e in examples}) > 1:
         boundary = np.sort(scored)[int(len(y) * (1 - TEST_SHARE))]
         test = np.flatnonzero(scored >= boundary)
         if horizon_seconds is None:
@@ -91,7 +92,8 @@ def _splits(examples: Sequence[Example], y: np.ndarray, horizon_seconds: float |
             train = np.flatnonzero(scored <= boundary - horizon_seconds)
             y_train = y[train] & (decided[train] < boundary)
         if _least(y_train) >= FLOOR_PER_CLASS and _least(y[test]) >= MIN_TEST_PER_CLASS:
-            when = utc_iso(min(e.outcome.scored_at for e in examples if e.outcome.scored_at.timestamp() >= boundary))
+            when = utc_iso(min(e.known_outcome.scored_at for e in examples
+                               if e.known_outcome.scored_at.timestamp() >= boundary))
             return ({"method": "time-ordered", "trained_on": len(train), "tested_on": len(test), "boundary": when,
                      "note": (f"trained on the {len(train)} leads judged before {when} whose outcome was known "
                               "by then" if horizon_seconds is None else

@@ -79,3 +79,9 @@ class Example:
     fit: float = 0.0
     engagement: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def known_outcome(self) -> Outcome:
+        """The outcome of an example to learn from (one made to score a lead has none)."""
+        assert self.outcome is not None, f"lead {self.lead_id}: no outcome to learn from"
+        return self.outcome

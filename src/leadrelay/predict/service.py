@@ -90,7 +90,7 @@ def readiness(app: App) -> dict[str, Any]:
 def _prepared(app: App) -> tuple[list[Example], Choice]:
     rules = rules_of(app)
     found, ever = examples(app)
-    converted = sum(e.outcome.converted for e in found)
+    converted = sum(e.known_outcome.converted for e in found)
     shortfall = rules.shortfall(len(found), converted)
     if shortfall:
         raise NotEnoughData(f"not enough outcomes to learn from: {shortfall}")
@@ -116,11 +116,11 @@ def train(app: App, trigger: str = "manual", now: datetime | None = None) -> dic
     now = now or app.clock()
     found, choice = _prepared(app)
     report = evaluate_examples(found, choice, rules_of(app))
-    scorer = Scorer.fit(choice.features, [e.features for e in found], [e.outcome.converted for e in found])
+    scorer = Scorer.fit(choice.features, [e.features for e in found], [e.known_outcome.converted for e in found])
     with transaction(app.engine) as conn:
         version = store.insert_version(
             conn, trained_at=now, trigger=trigger, playbook_version=app.playbook.version, library=LIBRARY,
-            outcomes=len(found), converted=sum(e.outcome.converted for e in found),
+            outcomes=len(found), converted=sum(e.known_outcome.converted for e in found),
             features=[c.as_dict() for c in choice.features], report=report, estimator=scorer.dumps())
     scored = score_leads(app, scorer, version, now)
     return {"version": version, "trained_at": utc_iso(now), "trigger": trigger, "scored": scored, "report": report}

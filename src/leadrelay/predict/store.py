@@ -55,7 +55,7 @@ def outcomes(conn: Connection, now: datetime, horizon_seconds: float | None = No
     note("recycled", conn.execute(select(f.lead_id, func.min(f.closed_at)).where(f.outcome == "recycled", worked)
                                   .group_by(f.lead_id)))
     judged: dict[int, datetime] = dict(conn.execute(
-        select(c.lead_id, func.min(c.at)).where(c.to_stage.in_(JUDGED_STAGES)).group_by(c.lead_id)).all())
+        select(c.lead_id, func.min(c.at)).where(c.to_stage.in_(JUDGED_STAGES)).group_by(c.lead_id)).tuples().all())
     for lead_id, at in conn.execute(select(f.lead_id, func.min(f.opened_at)).where(f.to_function != MARKETING)
                                     .group_by(f.lead_id)):
         judged[lead_id] = min(at, judged.get(lead_id, at))
@@ -64,7 +64,7 @@ def outcomes(conn: Connection, now: datetime, horizon_seconds: float | None = No
         for lead_id, at in judged.items():
             if lead_id not in found and at + horizon <= now:
                 found[lead_id]["horizon"] = at + horizon
-    live = set()
+    live: set[int] = set()
     for part in chunks(sorted(found)):
         live.update(conn.scalars(select(t.leads.c.id).where(t.leads.c.id.in_(part), t.leads.c.merged_into.is_(None))))
     result = []
@@ -119,9 +119,9 @@ def live_leads(conn: Connection) -> list[int]:
 def resolve(conn: Connection, kind: str, values: Sequence[str]) -> dict[str, int]:
     """Identity value -> lead id (the survivor of any merge) for the given kind (user or email)."""
     i = t.identities.c
-    found = {}
+    found: dict[str, int] = {}
     for part in chunks(list(values)):
-        found.update(conn.execute(select(i.value, i.lead_id).where(i.kind == kind, i.value.in_(part))).all())
+        found.update(conn.execute(select(i.value, i.lead_id).where(i.kind == kind, i.value.in_(part))).tuples().all())
     return found
 
 
@@ -150,7 +150,7 @@ def version_row(conn: Connection, version: int | None = None, *, with_model: boo
     return conn.execute(select(*columns).where(m.version == version if version is not None else m.active)).first()
 
 
-def versions(conn: Connection) -> list[Any]:
+def versions(conn: Connection) -> Sequence[Any]:
     m = p.model_versions.c
     return conn.execute(select(m.version, m.trained_at, m.trigger, m.playbook_version, m.outcomes, m.converted,
                                m.report, m.active).order_by(m.version.desc())).all()
@@ -167,7 +167,8 @@ def write_predictions(conn: Connection, version: int, rows: Sequence[tuple[int, 
     changed = []
     for part in chunks(list(rows)):
         ids = [r[0] for r in part]
-        before = dict(conn.execute(select(t.leads.c.id, t.leads.c.predicted).where(t.leads.c.id.in_(ids))).all())
+        before: dict[int, float | None] = dict(
+            conn.execute(select(t.leads.c.id, t.leads.c.predicted).where(t.leads.c.id.in_(ids))).tuples().all())
         conn.execute(delete(p.lead_predictions).where(p.lead_predictions.c.lead_id.in_(ids)))
         conn.execute(insert(p.lead_predictions), [
             {"lead_id": lead_id, "model_version": version, "probability": probability, "factors": factors,

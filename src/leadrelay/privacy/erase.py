@@ -136,8 +136,8 @@ def _erase_rows(app: App, conn, ids: list[int], keys: set[tuple[str, str]], now:
     count("outbox", store.scrub_rows(conn, o.outbox, "id", store.rows_naming(conn, o.outbox, ("payload",), named),
                                      ("payload", "target"), scrubber))
     # A rejected message is stored as JSON text: a short user or anonymous id is looked for as the field it was.
-    fields = {"user": ("userId", "previousId"), "anonymous": ("anonymousId", "previousId"), "email": ()}
-    quoted = [f"{json.dumps(field)}: {json.dumps(value)}" for kind, value in keys for field in fields[kind]]
+    id_fields = {"user": ("userId", "previousId"), "anonymous": ("anonymousId", "previousId"), "email": ()}
+    quoted = [f"{json.dumps(field)}: {json.dumps(value)}" for kind, value in keys for field in id_fields[kind]]
     rejected = store.rows_naming(conn, t.rejections, ("payload", "reason"), named + quoted)
     count("rejections", store.blank_rows(conn, t.rejections, "id", rejected, payload=None))
     store.scrub_rows(conn, t.rejections, "id", rejected, ("reason", "position"), scrubber)

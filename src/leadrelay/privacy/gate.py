@@ -22,6 +22,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -44,7 +45,7 @@ def salt(conn: Connection) -> bytes:
         insert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(pt.privacy_state)
         conn.execute(insert.values(key="salt", value=secrets.token_hex(32)).on_conflict_do_nothing())
         found = conn.scalar(select(s.value).where(s.key == "salt"))
-    return bytes.fromhex(found)
+    return bytes.fromhex(cast(str, found))  # the row is there now
 
 
 def digest(key: bytes, kind: str, value: str) -> str:

@@ -54,7 +54,7 @@ def family(conn: Connection, lead_id: int) -> list[int]:
 
 def rows(conn: Connection, table: Table, column: str, ids: Sequence[Any]) -> list[Any]:
     """The rows of `table` whose `column` is one of `ids`, in id order when the table has one."""
-    out = []
+    out: list[Any] = []
     order = [table.c.id] if "id" in table.c else []
     for part in chunks(list(ids)):
         out += conn.execute(select(table).where(table.c[column].in_(part)).order_by(*order)).all()

@@ -149,7 +149,8 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None, loaded:
             found = read.tally("handoff", SLA_METRICS, by=by or "policy", period=period)
             mqls = read.tally("lead", ("in:mql",), by=None, period="month", everyone=True)  # marketing's own
             return _result(request, sla_report.sla_rows(found, app.clock()), {"marketing": sla_report.marketing_rows(
-                {month: cells["in:mql"].n for (month, _), cells in mqls.items() if "in:mql" in cells},
+                {month: cells["in:mql"].n for (month, _), cells in mqls.items()
+                 if month is not None and "in:mql" in cells},  # per month: never None
                 app.clock(), app.playbook.rules.handoff.mqls_per_month)})
         if name == "leakage":
             return _result(request, [], _leakage(read, app.clock(), period))
@@ -227,7 +228,7 @@ def _leakage(read: _Reader, now: datetime, period: str | None) -> dict[str, Any]
                              owners=read.owners)
     oldest = {min((month for month, cells in months.items() if month.year > 1970 and metric in cells
                    and cells[metric].n > 0), default=None) for metric in {m for c in months.values() for m in c}}
-    for month in sorted(oldest - {None}):
+    for month in sorted(m for m in oldest if m is not None):
         days |= rollups.read_days(read.conn, "lead", stall, "d", month, rollups.next_month(month), owners=read.owners)
     back = read.tally("lead", ("lk.back:", "lk.stale", "lk.noshow"), by=None, period=period)
     for key, cells in read.tally("deal", ("lk.lost:",), by=None, period=period).items():

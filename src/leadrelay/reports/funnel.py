@@ -19,10 +19,11 @@ def funnel(conn: Connection) -> dict:
     """Counts per stage now, leads that ever entered each stage, and conversion from each stage to the next."""
     c, sc = t.leads.c, t.stage_changes.c
     live = c.merged_into.is_(None)
-    current = dict(conn.execute(select(c.stage, func.count()).where(live).group_by(c.stage)).all())
-    entered = dict(conn.execute(
+    current: dict[str | None, int] = dict(
+        conn.execute(select(c.stage, func.count()).where(live).group_by(c.stage)).tuples().all())
+    entered: dict[str, int] = dict(conn.execute(
         select(sc.to_stage, func.count(func.distinct(sc.lead_id))).join(t.leads, c.id == sc.lead_id)
-        .where(live).group_by(sc.to_stage)).all())
+        .where(live).group_by(sc.to_stage)).tuples().all())
     here, after = aliased(t.stage_changes), aliased(t.stage_changes)
     stages = []
     for i, stage in enumerate(FUNNEL):
@@ -34,6 +35,7 @@ def funnel(conn: Connection) -> dict:
                 after, and_(after.c.lead_id == here.c.lead_id, after.c.to_stage == nxt.value,
                             after.c.at >= here.c.at)).join(t.leads, c.id == here.c.lead_id)
                 .where(here.c.to_stage == stage.value, live))
+            assert moved_on is not None  # a count always has its row
             rate = moved_on / reached
         stages.append({
             "stage": stage.value,

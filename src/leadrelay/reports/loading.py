@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, select
 
@@ -92,7 +92,7 @@ def _handoffs(conn: Connection, records: dict[int, LeadRecord], handoffs: Sequen
         if kind in ROUTED and (handoff_id not in routed or recorded_at < routed[handoff_id]):
             routed[handoff_id] = recorded_at
         elif kind == "SlaBreached":
-            breaches.setdefault(handoff_id, set()).add((data or {}).get("clock"))
+            breaches.setdefault(handoff_id, set()).add(cast(str, (data or {}).get("clock")))  # SlaBreached has one
         elif kind == "Escalated":
             escalations.setdefault(handoff_id, []).append((data or {}).get("action") or "?")
     assigned_at = {row.id: row.assigned_at for row in handoffs}
@@ -106,8 +106,8 @@ def _handoffs(conn: Connection, records: dict[int, LeadRecord], handoffs: Sequen
             oc.lead_id.in_(ids), oc.event_type == "lead.assigned", oc.sent_at.is_not(None))):
         sent.setdefault(lead_id, []).append(sent_at)
     wanted = {moved_by[(row.lead_id, row.opened_at)] for row in handoffs if (row.lead_id, row.opened_at) in moved_by}
-    received = dict(conn.execute(select(ac.id, ac.received_at).where(ac.id.in_(sorted(wanted)))).all()) \
-        if wanted else {}
+    received: dict[int, datetime] = dict(conn.execute(
+        select(ac.id, ac.received_at).where(ac.id.in_(sorted(wanted)))).tuples().all()) if wanted else {}
     for row in handoffs:
         record = records.get(row.lead_id)
         if record is None:

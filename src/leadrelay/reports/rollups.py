@@ -83,7 +83,7 @@ def _count_again(conn: Connection, lead_ids: list[int], basis: Sequence[Stage], 
     rl = r.report_leads.c
     before: dict[int, Stored] = {}
     if known:
-        before = dict(conn.execute(select(rl.lead_id, rl.facts).where(rl.lead_id.in_(lead_ids))).all())
+        before = dict(conn.execute(select(rl.lead_id, rl.facts).where(rl.lead_id.in_(lead_ids))).tuples().all())
     records = load_records(conn, lead_ids)
     remembered = []
     for lead_id in lead_ids:
@@ -174,7 +174,7 @@ def _apply(conn: Connection, deltas: Counter, *, fresh: bool) -> None:
             conn.execute(insert(r.report_cells), out)
 
 
-def _merge(cells: dict[str, Cell], metric: str, n: int, flat: Sequence[int]) -> None:
+def _merge(cells: dict[str, Cell], metric: str, n: int, flat: list[int]) -> None:
     cell = cells.get(metric)
     if cell is None:
         cell = cells[metric] = Cell()

@@ -136,6 +136,7 @@ def sources_rows(found: Tally, spent: dict[tuple, Decimal], *, by_campaign: bool
         spent = whole
     counts: dict[tuple, dict[str, int]] = {}
     revenue: dict[tuple, Decimal] = defaultdict(Decimal)
+    campaign: str | None
     for (month, group), cells in found.items():
         month = month if per_month else None
         source, _, campaign = group.partition("\t") if by_campaign else (group, "", "")

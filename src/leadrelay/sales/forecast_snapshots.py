@@ -49,7 +49,8 @@ def take_snapshot(app: App, *, actor: str, now: datetime | None = None) -> dict[
             deals = [line for line in lines if line.status == OPEN]
             if deals:
                 c = s.opportunities.c
-                stages = dict(conn.execute(select(c.id, c.stage).where(c.status == OPEN)).all())
+                stages: dict[int, str] = dict(
+                    conn.execute(select(c.id, c.stage).where(c.status == OPEN)).tuples().all())
                 conn.execute(insert(s.forecast_snapshot_deals), [
                     {"snapshot_id": snapshot_id, "opportunity_id": line.id, "owner": line.owner, "team": line.team,
                      "stage": stages[line.id], "forecast_category": line.category, "status": line.status,

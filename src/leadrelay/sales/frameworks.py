@@ -232,7 +232,7 @@ def judge_gate(gate: Gate, framework: Framework, statuses: Sequence[CriterionSta
     reasons: list[str] = []
     if len(met) < need:
         missing = [s.criterion.id for s in statuses if s.status == MISSING]
-        failed = [f"{s.criterion.id} ({s.answer.value})" for s in statuses if s.status == FAILED]
+        failed = [f"{s.criterion.id} ({_given(s)})" for s in statuses if s.status == FAILED]
         detail = "; ".join(part for part in (
             f"missing: {', '.join(missing)}" if missing else "",
             f"failed: {', '.join(failed)}" if failed else "") if part)
@@ -246,7 +246,7 @@ def judge_gate(gate: Gate, framework: Framework, statuses: Sequence[CriterionSta
             reasons.append(f"{criterion_id} must be met (no answer yet: {status.criterion.question})")
         else:
             reasons.append(f"{criterion_id} must be met ({status.criterion.met_when()}), "
-                           f"the answer is {status.answer.value!r}")
+                           f"the answer is {_given(status)!r}")
     if MEETING_BOOKED in gate.extras and not meeting_booked:
         reasons.append(NO_MEETING)
     if PRODUCT_QUALIFIED in gate.extras and not product_qualified:
@@ -254,6 +254,12 @@ def judge_gate(gate: Gate, framework: Framework, statuses: Sequence[CriterionSta
     summary = f"{len(met)} of {len(framework.criteria)} {framework.name} criteria met" + (
         f" ({', '.join(met)})" if met else "")
     return GateVerdict(not reasons, tuple(reasons), summary)
+
+
+def _given(status: CriterionStatus) -> str:
+    """The answer a failed criterion was given (`assess` fails only answered criteria)."""
+    assert status.answer is not None
+    return status.answer.value
 
 
 # --- the built-in frameworks ------------------------------------------------------------------

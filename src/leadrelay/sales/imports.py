@@ -73,6 +73,8 @@ def _win(app: App, row: dict[str, str], *, id_column: str, won_column: str, owne
         lead = load_for_update(conn, ref)
         if lead.stage in (Stage.CUSTOMER, Stage.DISQUALIFIED):
             raise InvalidInput(f"lead {lead.id} is {lead.stage.value}: no deal to win")
+        if lead.stage is None:
+            raise InvalidInput(f"{ref} is an anonymous visitor, not a lead: no deal to win")
         if lead.account_id is None and not lead.company_domain:
             account_id = repo.create_account(conn, domain=None, name=name, now=won_at)
         else:
@@ -82,9 +84,9 @@ def _win(app: App, row: dict[str, str], *, id_column: str, won_column: str, owne
             close_date=won_at.date(), owner=owner, rules=rules.sales.deals, at=won_at, actor=actor,
             allow_past_close=True)
         won = deals.win(deal, rules.sales.deals, at=won_at, actor=actor)
-        repo.insert_deal(conn, deal, created_by=actor, now=won_at, playbook_version=app.playbook.version)
-        repo.insert_history(conn, deal.id, opened)
-        repo.insert_history(conn, deal.id, won)
+        deal_id = repo.insert_deal(conn, deal, created_by=actor, now=won_at, playbook_version=app.playbook.version)
+        repo.insert_history(conn, deal_id, opened)
+        repo.insert_history(conn, deal_id, won)
         lead.account_id = account_id
         for stage in (Stage.OPPORTUNITY, Stage.CUSTOMER):
             if lead.stage.rank < stage.rank:

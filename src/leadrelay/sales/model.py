@@ -260,6 +260,7 @@ def update_deal(deal: Opportunity, rules: DealRules, *, at: datetime, actor: str
 
 def _close(deal: Opportunity, stage: DealStage, at: datetime, actor: str, action: str,
            reason: str | None) -> DealChange:
+    assert stage.outcome is not None  # the won or the lost stage
     changes = {"status": (deal.status, stage.outcome), "stage": (deal.stage, stage.id),
                "probability": (_pct(deal.effective_probability), _pct(stage.probability)),
                "forecast_category": (deal.category, stage.category)}

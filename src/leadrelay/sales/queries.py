@@ -5,7 +5,7 @@ What the API and the CLI read; they never touch the tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from datetime import date
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +29,7 @@ from leadrelay.storage import tables as t
 
 
 def opportunity_page(
-    app: App, *, status: str, stage: str | None, owner: str | None, owner_sets: Iterable[set[str] | None],
+    app: App, *, status: str, stage: str | None, owner: str | None, owner_sets: Iterable[Set[str] | None],
     limit: int, cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Soonest expected close first; every non-None set in `owner_sets` narrows the owners seen."""
@@ -91,6 +91,7 @@ def next_fields_of(app: App, ref: str | int) -> dict[str, Any]:
     read it (`leadrelay.lead.profiling`); the SQL gate's unanswered criteria last."""
     with app.engine.connect() as conn:
         lead = find_lead(conn, ref)
+        assert lead.id is not None  # read from its row
         framework = app.playbook.rules.sales.framework
         answered = latest_answers(conn, lead.id, framework.id)
     gate = [(c.id, framework.id) for c in framework.criteria if c.id not in answered] \

@@ -74,6 +74,7 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
     with UnitOfWork(app, now) as uow:
         conn = uow.conn
         lead = load_for_update(conn, ref)
+        assert lead.id is not None  # read from its row
         kind = _conversion_kind(conn, lead)
         if rep is not None:
             _check_converter(conn, lead, rep, kind)
@@ -84,8 +85,8 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
             account_id=account_id, lead_id=lead.id, name=name, amount=amount, currency=currency,
             close_date=close_date, owner=owner, rules=rules.sales.deals, at=now, actor=actor, stage=stage,
             kind=kind, allow_past_close=allow_past_close)
-        repo.insert_deal(conn, deal, created_by=actor, now=now, playbook_version=app.playbook.version)
-        repo.insert_history(conn, deal.id, change)
+        deal_id = repo.insert_deal(conn, deal, created_by=actor, now=now, playbook_version=app.playbook.version)
+        repo.insert_history(conn, deal_id, change)
         lead.account_id = account_id
         owner_set = _claim_account(conn, account_id, owner, actor, now)
         if kind == NEW_BUSINESS and lead.stage is Stage.SQL:
@@ -99,6 +100,7 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
                                .where(t.accounts.c.id == account_id)).one()
         _tell(uow, deal, account, change)
         uow.commit()
+    assert lead.stage is not None  # converted: an opportunity or a customer
     return {
         "opportunity": deal_dict(deal, account), "warnings": warnings,
         "account": {"id": account.id, "name": account.name, "domain": account.domain, "created": created,
@@ -108,6 +110,7 @@ def convert(app: App, ref: str | int, *, rep: str | None, name: str, amount: Any
 
 
 def _conversion_kind(conn: Connection, lead: Lead) -> str:
+    assert lead.id is not None  # the caller read it from its row
     if lead.stage is Stage.DISQUALIFIED:
         raise InvalidTransition(f"lead {lead.id} is disqualified: reopen it before converting it")
     if lead.stage not in (Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER):
@@ -137,6 +140,7 @@ def _check_converter(conn: Connection, lead: Lead, rep: str, kind: str) -> None:
 
 def _accept_sql_handoff(uow: UnitOfWork, lead: Lead, now: datetime) -> None:
     """Converting an SQL is accepting it: the AE's accept deadline is met, if it was not already."""
+    assert lead.id is not None  # the caller read it from its row
     handoff = desk_of(uow).open_handoffs([lead.id]).get(lead.id)
     if handoff is not None and handoff.status.owned and handoff.accepted_at is None:
         handoff.accept(now)
@@ -162,12 +166,12 @@ def resolve_account(conn: Connection, app: App, lead: Lead, account_domain: str 
         domain = normalise_domain(account_domain)
     elif lead.account_id is not None:
         return lead.account_id, False
-    else:
+    elif lead.company_domain:
         domain = lead.company_domain
-        if not domain:
-            webmail = f" ({lead.email_domain} is webmail)" if lead.email_domain else ""
-            raise InvalidInput(f"lead {lead.id} has no company domain{webmail}: give the company's own domain "
-                               "(--account-domain acme.io)")
+    else:
+        webmail = f" ({lead.email_domain} is webmail)" if lead.email_domain else ""
+        raise InvalidInput(f"lead {lead.id} has no company domain{webmail}: give the company's own domain "
+                           "(--account-domain acme.io)")
     if is_webmail(domain):
         raise InvalidInput(f"{domain} is a webmail domain, not a company: give the company's own domain")
     row = repo.account_by_domain(conn, domain)
@@ -229,6 +233,7 @@ def _act(app: App, deal_id: int | str, action: DealAction, *, rep: str | None, t
     with UnitOfWork(app, now) as uow:
         conn = uow.conn
         deal = repo.load_deal(conn, deal_id, for_update=True, expected_version=expected_version)
+        assert deal.id is not None  # read from its row
         who = _authorise(app, deal, rep, team, actor)
         change, extra = action(deal, who, now)
         repo.save_deal(conn, deal, now)
@@ -290,6 +295,7 @@ def win_opportunity(app: App, deal_id: int | str, *, rep: str | None = None, tea
         if lead.stage is Stage.OPPORTUNITY:
             move_lead(uow, lead, Transition.ADVANCE, Stage.CUSTOMER, actor=who,
                       reason=f"won: opportunity {deal.id}", now=at)
+        assert lead.stage is not None  # converted once: in the funnel
         return {"lead": {"id": lead.id, "stage": lead.stage.value, "version": lead.version}}
 
     return _act(app, deal_id, lambda deal, who, at: (deals.win(deal, rules, at=at, actor=who), {}),
@@ -307,9 +313,11 @@ def lose_opportunity(app: App, deal_id: int | str, reason: str, *, rep: str | No
             return {"lead": None}
         conn = uow.conn
         lead = load_for_update(conn, deal.lead_id)
+        assert lead.id is not None  # read from its row
         others = repo.open_deals_of(conn, repo.lead_ids_with_merged(conn, lead.id), kind=NEW_BUSINESS)
         if rules.lost_to_nurture and not others and lead.stage in (Stage.SQL, Stage.OPPORTUNITY):
             move_lead(uow, lead, Transition.RECYCLE, Stage.LEAD, actor=who, reason=rules.nurture_reason, now=at)
+        assert lead.stage is not None  # converted once: in the funnel
         return {"lead": {"id": lead.id, "stage": lead.stage.value, "segment": lead.segment, "version": lead.version}}
 
     return _act(app, deal_id, lambda deal, who, at: (deals.lose(deal, reason, rules, at=at, actor=who), {}),
@@ -399,6 +407,7 @@ def show_opportunity(app: App, deal_id: int | str) -> dict[str, Any]:
     """One opportunity with its account, its contact and its whole history."""
     with app.engine.connect() as conn:
         deal = repo.load_deal(conn, deal_id)
+        assert deal.id is not None  # read from its row
         out = deal_dict(deal, _account_row(conn, deal.account_id))
         contact = conn.execute(select(t.leads.c.id, t.leads.c.email, t.leads.c.stage)
                                .where(t.leads.c.id == deal.lead_id)).first() if deal.lead_id else None

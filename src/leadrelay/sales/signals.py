@@ -16,7 +16,8 @@ handoff desk, after the stage moves are stored. Interest and intent stay apart:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
@@ -81,7 +82,8 @@ def _mark_pql(desk: HandoffDesk, sales: SalesRules, hits: dict[int, tuple[Lead, 
             seen[lead_id].add(signal)
         marked.update(conn.scalars(select(s.product_qualified.c.lead_id)
                                    .where(s.product_qualified.c.lead_id.in_(part))))
-    new_signals, new_marks = [], []
+    new_signals: list[dict[str, Any]] = []
+    new_marks: list[dict[str, Any]] = []
     wanted = {signal.id for signal in sales.pql_signals}
     for lead_id, (_, found) in hits.items():
         for signal_id, activity in found.items():
@@ -108,8 +110,9 @@ def _open_expansions(desk: HandoffDesk, sales: SalesRules, hits: dict[int, tuple
     conn, c = desk.conn, h.handoffs.c
     ids = list(hits)
     busy = set(conn.scalars(select(c.lead_id).where(c.lead_id.in_(ids), c.kind == EXPANSION, c.status != "closed")))
-    last = dict(conn.execute(select(c.lead_id, func.max(c.opened_at)).where(c.lead_id.in_(ids), c.kind == EXPANSION)
-                             .group_by(c.lead_id)).all())
+    last: dict[int, datetime] = dict(conn.execute(select(c.lead_id, func.max(c.opened_at))
+                                                  .where(c.lead_id.in_(ids), c.kind == EXPANSION)
+                                                  .group_by(c.lead_id)).tuples().all())
     cooldown = timedelta(days=sales.expansion_cooldown_days) if sales.expansion_cooldown_days else None
     owners = desk.rules.stage_owners
     for lead_id, (lead, signal, activity) in hits.items():

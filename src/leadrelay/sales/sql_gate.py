@@ -76,6 +76,7 @@ def is_product_qualified(conn: Connection, lead_id: int) -> bool:
 
 def qualification(conn: Connection, app: App, lead: Lead, now: datetime) -> Qualification:
     """Judge a lead against the playbook's framework and SQL gate as of `now`."""
+    assert lead.id is not None  # every caller read it from its row
     sales = app.playbook.rules.sales
     statuses = assess(sales.framework, latest_answers(conn, lead.id, sales.framework.id), now.date())
     booked = meeting_booked(conn, lead.id)

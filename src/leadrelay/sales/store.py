@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -112,9 +112,9 @@ def account_by_domain(conn: Connection, domain: str) -> Any:
     return conn.execute(select(a.id, a.name, a.domain).where(a.domain == domain).order_by(a.id).limit(1)).first()
 
 
-def create_account(conn: Connection, *, domain: str, name: str, now: datetime) -> int:
-    return conn.scalar(insert(t.accounts).values(domain=domain, name=name, traits={}, created_at=now, updated_at=now)
-                       .returning(t.accounts.c.id))
+def create_account(conn: Connection, *, domain: str | None, name: str, now: datetime) -> int:
+    return cast(int, conn.scalar(insert(t.accounts).values(domain=domain, name=name, traits={}, created_at=now,
+                                                           updated_at=now).returning(t.accounts.c.id)))
 
 
 def iso(value: Any) -> str | None:

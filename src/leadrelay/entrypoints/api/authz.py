@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypedDict
 
 from leadrelay.access.tokens import Role, Token, Unauthorized
 from leadrelay.core.errors import InvalidInput, NotFound
@@ -151,8 +152,10 @@ def team_members(playbook: Playbook, team: str) -> frozenset[str]:
 def visible_owners(caller: Caller, playbook: Playbook) -> frozenset[str] | None:
     """The owners whose leads the caller may see; None means every lead (owned or not)."""
     if caller.role is Role.REP:
+        assert caller.token.rep_id is not None  # a rep token names its rep
         return frozenset({caller.token.rep_id})
     if caller.role is Role.MANAGER:
+        assert caller.token.team is not None  # a manager token names its team
         return team_members(playbook, caller.token.team)
     if caller.role in (Role.ADMIN, Role.MARKETING):
         return None
@@ -177,6 +180,7 @@ def queue_owner(caller: Caller, playbook: Playbook, rep_id: str | None) -> str:
     playbook does not name, Forbidden for someone else's (a rep) or another team's (a manager).
     """
     if caller.role is Role.REP:
+        assert caller.token.rep_id is not None  # a rep token names its rep
         if rep_id is not None and rep_id != caller.token.rep_id:
             raise Forbidden("a rep sees only their own queue")
         return caller.token.rep_id
@@ -189,7 +193,10 @@ def queue_owner(caller: Caller, playbook: Playbook, rep_id: str | None) -> str:
 
 def require_manages(caller: Caller, playbook: Playbook, rep_id: str, what: str = "manage") -> None:
     """A manager acts only on the reps of their team (admin on any); raise Forbidden otherwise."""
-    if caller.role is Role.MANAGER and rep_id not in team_members(playbook, caller.token.team):
+    if caller.role is not Role.MANAGER:
+        return
+    assert caller.token.team is not None  # a manager token names its team
+    if rep_id not in team_members(playbook, caller.token.team):
         raise Forbidden(f"a manager may only {what} the reps of their team ({caller.token.team})")
 
 
@@ -209,14 +216,31 @@ def require_assignee(caller: Caller, playbook: Playbook, rep_id: str | None) -> 
         require_manages(caller, playbook, rep_id, "give leads to")
 
 
-def ensure_deal_visible(caller: Caller, playbook: Playbook, owner: str, deal_id: int | str) -> None:
+def ensure_deal_visible(caller: Caller, playbook: Playbook, owner: str | None, deal_id: int | str) -> None:
     """Raise NotFound, worded as for a deal that does not exist, unless the caller may see a deal of `owner`."""
     owners = visible_owners(caller, playbook)
     if owners is not None and owner not in owners:
         raise NotFound(f"no opportunity {str(deal_id).strip()}")
 
 
-def answering_as(caller: Caller) -> dict[str, str | None]:
+class AnsweringAs(TypedDict):
+    rep: str | None
+    actor: str | None
+
+
+class WorkingDealsAs(TypedDict):
+    rep: str | None
+    team: str | None
+    actor: str | None
+
+
+class ConvertingAs(TypedDict):
+    rep: str | None
+    actor: str | None
+    owner: str | None
+
+
+def answering_as(caller: Caller) -> AnsweringAs:
     """Who records qualification answers: a rep as themselves (the service checks they own the lead), anyone
     else by name. Call it on a lead the caller may see (`lead.queries.find_visible_lead`), which is the manager's
     scope."""
@@ -225,7 +249,7 @@ def answering_as(caller: Caller) -> dict[str, str | None]:
     return {"rep": None, "actor": caller.actor}
 
 
-def working_deals_as(caller: Caller) -> dict[str, str | None]:
+def working_deals_as(caller: Caller) -> WorkingDealsAs:
     """The opportunity services' `rep=`/`team=`/`actor=`: a rep must own the deal, a manager act within their
     team, an admin acts by name."""
     if caller.role is Role.REP:
@@ -235,7 +259,7 @@ def working_deals_as(caller: Caller) -> dict[str, str | None]:
     return {"rep": None, "team": None, "actor": caller.actor}
 
 
-def converting_as(caller: Caller, playbook: Playbook, lead: Lead, owner: str | None) -> dict[str, str | None]:
+def converting_as(caller: Caller, playbook: Playbook, lead: Lead, owner: str | None) -> ConvertingAs:
     """Who converts a lead the caller may see, and who owns the new deal: the `rep=`, `actor=`, `owner=` of
     `opportunities.convert`.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -111,18 +111,18 @@ class JsonResponse(JSONResponse):
 
 
 def error_response(code: str, message: str, *, issues: list[str] | None = None,
-                   headers: dict[str, str] | None = None) -> JsonResponse:
+                   headers: Mapping[str, str] | None = None) -> JsonResponse:
     """The one error shape, with the status its code maps to, logged once."""
     status = STATUS.get(code, 400)
     body: dict[str, Any] = {"code": code, "message": message}
     if issues is not None:
         body["issues"] = issues
-    headers = dict(headers or {})
+    sent = dict(headers or {})
     if status in _RETRY_LATER:
-        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+        sent.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     log.log(logging.ERROR if status >= 500 else logging.WARNING, "%s: %s", code, message,
             extra={"event": "error", "code": code, "status": status, "request_id": request_id_var.get()})
-    return JsonResponse(body, status_code=status, headers=headers)
+    return JsonResponse(body, status_code=status, headers=sent)
 
 
 def internal_error_response(request_id: str) -> JsonResponse:

@@ -50,7 +50,7 @@ Channel = Literal[CHANNELS]  # type: ignore[valid-type]
 class Acceptance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(None, ge=0, le=_MAX_ID,
+    version: int | None = Field(default=None, ge=0, le=_MAX_ID,
                                 description="The lead's version as read: a stale version gets 409 and changes nothing.")
 
 
@@ -83,8 +83,8 @@ class TouchLogged(BaseModel):
 class Reassignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: SafeText | None = Field(None, max_length=80, description="The rep to give the lead to (a manager: a rep of "
-                                "their team). Absent: routing picks someone other than the current owner.")
+    to: SafeText | None = Field(default=None, max_length=80, description="The rep to give the lead to (a manager: a "
+                                "rep of their team). Absent: routing picks someone other than the current owner.")
 
 
 class Reassigned(BaseModel):
@@ -235,6 +235,8 @@ def accept(
     """The owning rep accepts the open handoff: its accept deadline is met, and an MQL becomes SAL."""
     body = body or Acceptance()
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
+    assert caller.token.rep_id is not None  # a rep token names its rep
     result = rep_actions.accept(app, lead.id, rep=caller.token.rep_id, expected_version=body.version)
     return {**result, "accepted_at": utc_iso(datetime.fromisoformat(result["accepted_at"]))}
 
@@ -249,6 +251,8 @@ def log_touch(
 ) -> dict[str, Any]:
     """A touch by the owning rep; it counts toward the first-touch and persistence deadlines."""
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
+    assert caller.token.rep_id is not None  # a rep token names its rep
     at = None if body.at is None else _since_handoff(app, lead.id, utc(body.at, "at"))
     result = rep_actions.log_touch(app, lead.id, rep=caller.token.rep_id, kind=body.kind, outcome=body.outcome,
                                    note=body.note, at=at)
@@ -272,6 +276,7 @@ def reassign(
     lead = _visible_lead(app, caller, ref)  # first: a lead the caller cannot see does not exist
     authz.require(caller, Action.REASSIGN)
     authz.require_assignee(caller, app.playbook, body.to)
+    assert lead.id is not None  # read from its row
     return rep_actions.reassign(app, lead.id, actor=caller.actor, to=body.to)
 
 
@@ -284,6 +289,7 @@ def routing(
 ) -> dict[str, Any]:
     """Every routing decision (rule, candidates and why each was skipped, who was chosen), handoff and SLA timer."""
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
     return route_explain(app, lead.id)
 
 
@@ -298,7 +304,7 @@ def queue(
     app: App = Depends(current_app),
 ) -> Queue:
     owner = authz.queue_owner(caller, app.playbook, rep)
-    return Queue(rep=owner, handoffs=rep_queue(app, owner))
+    return Queue.model_validate({"rep": owner, "handoffs": rep_queue(app, owner)})
 
 
 @router.get("/suppressions", response_model=list[Suppression], summary="Who marketing must not contact")

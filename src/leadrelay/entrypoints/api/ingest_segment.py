@@ -185,12 +185,12 @@ def _without_write_key(message: dict) -> dict:
     """The message without a `writeKey`, at its top or in its context (a batch's context is merged into each
     message's): a secret is never stored with the activity or the rejection."""
     context = message.get("context")
-    nested = isinstance(context, dict) and "writeKey" in context
-    if "writeKey" not in message and not nested:
+    nested = context if isinstance(context, dict) and "writeKey" in context else None
+    if "writeKey" not in message and nested is None:
         return message
     message = {k: v for k, v in message.items() if k != "writeKey"}
-    if nested:
-        message["context"] = {k: v for k, v in context.items() if k != "writeKey"}
+    if nested is not None:
+        message["context"] = {k: v for k, v in nested.items() if k != "writeKey"}
     return message
 
 
@@ -223,7 +223,7 @@ def _problem(message: dict, kind: str | None, measure: bool, suspect: bool) -> s
     return None
 
 
-def _nested_deeper(value: object, budget: int) -> bool:
+def _nested_deeper(value: dict | list, budget: int) -> bool:
     """True when objects and lists nest more than `budget` levels below `value`."""
     children = value.values() if type(value) is dict else value
     for child in children:

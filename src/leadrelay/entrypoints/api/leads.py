@@ -159,7 +159,7 @@ def list_leads(
     )
     leads, next_cursor = search_leads(app, filters, visible=authz.visible_owners(caller, app.playbook),
                                       sort=sort, limit=limit, cursor=cursor)
-    return LeadPage(leads=leads, next_cursor=next_cursor)
+    return LeadPage.model_validate({"leads": leads, "next_cursor": next_cursor})
 
 
 @router.get("/{ref}", response_model=LeadDetail, summary="One lead, explained",
@@ -170,6 +170,7 @@ def show_lead(
     app: App = Depends(current_app),
 ) -> dict[str, Any]:
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
     return with_prediction(app, explain_lead(app, lead.id))
 
 
@@ -206,8 +207,9 @@ def list_activities(
     cursor: str | None = Query(None, max_length=400),
 ) -> ActivityPage:
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
     items, next_cursor = lead_activities(app, lead.id, limit=limit, cursor=cursor)
-    return ActivityPage(activities=items, next_cursor=next_cursor)
+    return ActivityPage.model_validate({"activities": items, "next_cursor": next_cursor})
 
 
 def _visible_lead(app: App, caller: Caller, ref: str) -> Lead:
@@ -232,7 +234,9 @@ def _mover(kind: Transition, action: Action):
         app: App = Depends(current_app),
     ) -> dict[str, Any]:
         lead = _visible_lead(app, caller, ref)
+        assert lead.id is not None  # read from its row
         if caller.role is Role.REP and kind in REP_MOVES:
+            assert caller.token.rep_id is not None  # a rep token names its rep
             return REP_MOVES[kind](app, lead.id, rep=caller.token.rep_id, reason=body.reason,
                                    expected_version=body.version)
         return change_stage(app, lead.id, kind, reason=body.reason, actor=caller.actor,

@@ -34,9 +34,10 @@ MeetingId = Path(..., ge=1, le=_MAX_ID, description="The meeting's id.")
 class NewMeeting(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: datetime | None = Field(None, description="When it starts (RFC 3339 with a zone).")
-    host: str | None = Field(None, max_length=80, description="The rep who meets the lead (default: the owner).")
-    external_id: SafeText | None = Field(None, max_length=200, description="The scheduler's id for it.")
+    starts_at: datetime | None = Field(default=None, description="When it starts (RFC 3339 with a zone).")
+    host: str | None = Field(default=None, max_length=80,
+                             description="The rep who meets the lead (default: the owner).")
+    external_id: SafeText | None = Field(default=None, max_length=200, description="The scheduler's id for it.")
 
 
 class MeetingStepBody(BaseModel):
@@ -60,6 +61,7 @@ def list_meetings(ref: str = LeadRef, caller: Caller = Depends(allow(Action.READ
                   app: App = Depends(current_app)) -> list[dict[str, Any]]:
     """Oldest booking first, with each meeting's status and round-robin credit."""
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
     return meeting_service.meetings_of(app, lead.id)
 
 
@@ -71,6 +73,7 @@ def book(body: NewMeeting | None = Body(None), ref: str = LeadRef,
     robin (the playbook's `meetings.credit`) and meets an open no-show follow-up."""
     body = body or NewMeeting()
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
     starts = utc(body.starts_at, "starts_at") if body.starts_at else None
     return meeting_service.book(app, lead.id, actor=caller.actor, rep=_rep(caller), host=body.host,
                                 starts_at=starts, external_id=body.external_id, source="api")

@@ -209,7 +209,7 @@ def list_opportunities(
                   authz.team_members(app.playbook, team) if team is not None else None)
     deals, next_cursor = opportunity_page(app, status=status, stage=stage, owner=owner, owner_sets=owner_sets,
                                           limit=limit, cursor=cursor)
-    return OpportunityPage(opportunities=deals, next_cursor=next_cursor)
+    return OpportunityPage.model_validate({"opportunities": deals, "next_cursor": next_cursor})
 
 
 @router.get("/opportunities/{deal_id}", response_model=OpportunityDetail,

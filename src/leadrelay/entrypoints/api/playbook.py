@@ -39,8 +39,8 @@ class ActivePlaybook(BaseModel):
     name: str
     source: str = Field(description="The file (or name) the text came from.")
     text: str
-    redacted: bool = Field(False, description="True for reps and managers: the text leaves out the notifications "
-                           "section (webhook URLs) and every email address.")
+    redacted: bool = Field(default=False, description="True for reps and managers: the text leaves out the "
+                           "notifications section (webhook URLs) and every email address.")
     activated_by: str | None = Field(description="Null while the playbook file rules (nobody activated one).")
     activated_at: str | None
 
@@ -210,6 +210,7 @@ def activate(body: Activation, request: Request, app: App = Depends(current_app)
     if body.text is not None:
         playbooks.activate(app, body.text, caller.actor, filename=body.filename, expected_active=body.expected_active)
     else:
+        assert body.version is not None  # Activation takes exactly one of text and version
         playbooks.activate_version(app, body.version, caller.actor, expected_active=body.expected_active)
     runtime: Runtime = request.app.state.runtime
     runtime.use(app.playbook)

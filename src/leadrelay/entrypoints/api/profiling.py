@@ -49,7 +49,9 @@ class FieldNames(BaseModel):
             responses=error_responses(401, 403, 404, 422, 429, 503))
 def lead_next_fields(ref: str, app: App = Depends(current_app),
                      caller: Caller = Depends(allow(Action.READ_LEADS))) -> dict[str, Any]:
-    return next_fields_of(app, _visible_lead(app, caller, ref).id)
+    lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
+    return next_fields_of(app, lead.id)
 
 
 @router.get("/v1/next-fields", response_model=FieldNames, summary="For a web form: the fields to ask a visitor for",

@@ -97,7 +97,7 @@ class Recorded(Qualification):
 class Advance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(None, ge=0, le=_MAX_ID,
+    version: int | None = Field(default=None, ge=0, le=_MAX_ID,
                                 description="The lead's version as read: a stale version gets 409 and changes nothing.")
 
 
@@ -166,6 +166,7 @@ def show_qualification(
 ) -> dict[str, Any]:
     """Every criterion met, missing or failed (with who answered and when), the PQL mark, the gate's verdict."""
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
     return qualification_status(app, lead.id)
 
 
@@ -183,6 +184,7 @@ def qualify(
     Earlier answers stay as history; the latest counts.
     """
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
     return record_answers(app, lead.id, list(body.answers.items()), **authz.answering_as(caller))
 
 
@@ -201,6 +203,8 @@ def advance(
     """
     body = body or Advance()
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
+    assert caller.token.rep_id is not None  # a rep token names its rep
     return advance_to_sql(app, lead.id, rep=caller.token.rep_id, expected_version=body.version)
 
 
@@ -220,6 +224,7 @@ def convert(
     undefined or closed stage, a past close date without `allow_past_close`.
     """
     lead = _visible_lead(app, caller, ref)
+    assert lead.id is not None  # read from its row
     who = authz.converting_as(caller, app.playbook, lead, body.owner)
     if who["rep"] is None and who["owner"] is None:  # a lead nobody owns (disqualified, recycled, queued)
         with app.engine.connect() as conn:

@@ -170,6 +170,7 @@ def account_owner(
             current = account_owner_of(app, text)
         except NotFound:
             current = None  # no such account yet: a domain makes a new one, an id or group id is 404 below
+        assert caller.token.team is not None  # a manager token names its team
         if current is not None and current not in authz.team_members(app.playbook, caller.token.team):
             raise Forbidden(f"account '{text}' is owned by {current}, who is not in your team: their manager or "
                             "an admin can give it to someone else")

@@ -37,7 +37,7 @@ from leadrelay.entrypoints.cli import (
     tokens_cmd,
 )
 from leadrelay.entrypoints.cli.context import CliState
-from leadrelay.entrypoints.cli.output import EXIT_ERROR, EXIT_REJECTED, err_console, reset_consoles
+from leadrelay.entrypoints.cli.output import EXIT_ERROR, EXIT_REJECTED, database_failure, err_console, reset_consoles
 
 
 class LeadRelayCommand(TyperGroup):
@@ -49,10 +49,11 @@ class LeadRelayCommand(TyperGroup):
     """
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> NoReturn:
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> NoReturn:
         reset_consoles()  # a fresh console per invocation: the width and colour of this environment
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         except InvalidPlaybook as exc:
             from rich.markup import escape  # an issue may quote a pattern such as [a-z]: text, not markup
 
@@ -71,24 +72,14 @@ class LeadRelayCommand(TyperGroup):
             err_console.print("aborted")
             sys.exit(EXIT_ERROR)
         except Exception as exc:  # the database failed under the command (it went away, the disk is full)
-            detail = _database_failure(exc)
+            detail = database_failure(exc)
             if detail is None:
                 raise
             from rich.markup import escape
 
-            err_console.print(f"[red]error:[/red] the database failed: {escape(detail)}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(detail)}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _database_failure(exc: BaseException) -> str | None:
-    """The driver's first line when `exc` is the database failing (SQLAlchemy's OperationalError), else None.
-    SQLAlchemy is looked up, not imported: a command that never loaded it cannot have raised its error."""
-    errors = sys.modules.get("sqlalchemy.exc")
-    if errors is None or not isinstance(exc, errors.OperationalError):
-        return None
-    return (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
 
 
 app = typer.Typer(
@@ -163,6 +154,7 @@ app.command("demo", help="Generate a realistic B2B activity stream and run it th
 def main() -> NoReturn:
     """Entry point of the `leadrelay` console script (see LeadRelayCommand.main for the exit codes)."""
     app()
+    raise AssertionError("unreachable: LeadRelayCommand.main always exits")
 
 
 __all__ = ["EXIT_ERROR", "EXIT_REJECTED", "CliState", "app", "main"]

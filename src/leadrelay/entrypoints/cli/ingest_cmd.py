@@ -7,17 +7,24 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import typer
 
 from leadrelay.core.errors import InvalidInput, LeadRelayError
 from leadrelay.entrypoints.cli.context import state
-from leadrelay.entrypoints.cli.output import EXIT_PARTLY, EXIT_REJECTED, console, err_console, print_json
+from leadrelay.entrypoints.cli.output import (
+    EXIT_PARTLY,
+    EXIT_REJECTED,
+    console,
+    database_failure,
+    err_console,
+    print_json,
+)
 from leadrelay.lead.activities import Rejection
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     from leadrelay.activity.service import IngestReport
 
@@ -49,8 +56,8 @@ class _Silent:
     def __exit__(self, *exc) -> None:
         return None
 
-    def add_task(self, *args, **kwargs) -> int:
-        return 0
+    def add_task(self, *args, **kwargs) -> TaskID:
+        return cast("TaskID", 0)  # a task id only for this class's advance(), which ignores it
 
     def advance(self, *args) -> None:
         return None
@@ -134,8 +141,11 @@ def _stored_so_far(advance: Callable[[IngestReport], None]) -> Iterator[Callable
     except Exception as exc:
         if not done["received"]:
             raise
-        message = exc.message if isinstance(exc, LeadRelayError) else f"{type(exc).__name__}: {exc}".splitlines()[0]
-        err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        message = (exc.message if isinstance(exc, LeadRelayError) else database_failure(exc)
+                   or f"{type(exc).__name__}: {exc}".splitlines()[0])
+        err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
         err_console.print(f"stopped part-way: the first {done['received']} messages were handled and committed "
                           f"({done['accepted']} stored); the rest were not. Running the same command again skips "
                           "the stored ones as duplicates.", highlight=False, soft_wrap=True)

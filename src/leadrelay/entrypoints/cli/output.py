@@ -14,6 +14,28 @@ EXIT_PARTLY = 4  # stopped by an error part-way through a file: what came before
 if TYPE_CHECKING:
     from rich.console import Console
 
+# What a driver's message means, in words a user acts on; the driver's own line follows in brackets.
+_FAILURES = (
+    (("database or disk is full", "disk i/o error", "no space left", "could not extend file", "quota"),
+     "the disk is full (or the file may grow no larger)"),
+    (("database is locked", "database table is locked"), "the database is locked by another process"),
+    (("server closed the connection", "terminating connection", "connection is lost", "consuming input failed",
+      "connection to server", "ssl connection has been closed"), "the connection to the database was lost"),
+)
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """"the database failed: what happened (the driver's line)" when `exc` is the database failing under a
+    command (SQLAlchemy's OperationalError: it went away, the disk is full), else None. SQLAlchemy is looked
+    up, not imported: a command that never loaded it cannot have raised its error."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(exc, errors.OperationalError):
+        return None
+    detail = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+    lowered = detail.lower()
+    plain = next((words for needles, words in _FAILURES if any(n in lowered for n in needles)), None)
+    return f"the database failed: {plain} ({detail})" if plain else f"the database failed: {detail}"
+
 
 class _ConsoleOnFirstUse:
     """A Rich console built when something is first printed through it.
@@ -52,14 +74,15 @@ def _piped_width() -> int:
     return int(columns) if columns.isascii() and columns.isdigit() and int(columns) > 0 else 160
 
 
-console: Console = _ConsoleOnFirstUse(stderr=False)  # type: ignore[assignment]
-err_console: Console = _ConsoleOnFirstUse(stderr=True)  # type: ignore[assignment]
+_console, _err_console = _ConsoleOnFirstUse(stderr=False), _ConsoleOnFirstUse(stderr=True)
+console: Console = _console  # type: ignore[assignment]
+err_console: Console = _err_console  # type: ignore[assignment]
 
 
 def reset_consoles() -> None:
     """Start the next invocation with fresh consoles (see `_ConsoleOnFirstUse`)."""
-    console.reset()
-    err_console.reset()
+    _console.reset()
+    _err_console.reset()
 
 
 def print_json(data: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import overload
 
 import typer
 
@@ -23,6 +24,10 @@ BY = typer.Option(None, "--by", help="Act as this person without the owner check
 VERSION = typer.Option(None, "--if-version", help="Fail if it is no longer at this version.")
 
 
+@overload
+def _date(value: str, option: str) -> date: ...
+@overload
+def _date(value: str | None, option: str) -> date | None: ...
 def _date(value: str | None, option: str) -> date | None:
     if value is None:
         return None
@@ -131,10 +136,10 @@ def convert(ctx: typer.Context, ref: str = REF,
             by: str = BY, as_json: bool = JSON) -> None:
     """Convert an SQL into an opportunity on its company's account; the lead moves to `opportunity`."""
     from leadrelay.sales import service as opps
-    who = {"rep": rep, "actor": f"user:{by}" if by else None}
     result = opps.convert(state(ctx).app(), ref, name=name, amount=amount, currency=currency,
                           close_date=_date(close_date, "--close-date"), stage=stage, owner=owner,
-                          account_domain=account_domain, allow_past_close=allow_past_close, **who)
+                          account_domain=account_domain, allow_past_close=allow_past_close,
+                          rep=rep, actor=f"user:{by}" if by else None)
     _warn(result)
     if as_json:
         print_json(result)

@@ -170,7 +170,7 @@ def velocity_panel(result: dict[str, Any]) -> Panel:
 def mql_target_panel(result: dict[str, Any]) -> Panel:
     table = [[row["month"], row["mqls"], row["target"], "yes" if row["met"] else "no" if row["met"] is False
               else "–"] for row in result.get("marketing", [])]
-    datasets = [{"label": "MQLs", "data": [row[1] for row in table]}]
+    datasets: list[dict[str, Any]] = [{"label": "MQLs", "data": [row[1] for row in table]}]
     if any(row[2] is not None for row in table):
         datasets.append({"label": "target", "data": [row[2] for row in table], "line": True})
     return Panel("mqls", "Marketing's MQLs per month against the target",

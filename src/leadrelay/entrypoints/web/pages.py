@@ -10,6 +10,7 @@ tokens and error pages are `common`'s.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
@@ -84,11 +85,14 @@ def home(request: Request) -> Response:
     app, signed, who = found
     if who.role in (Role.MARKETING, Role.ADMIN):
         return RedirectResponse("/dashboard", status_code=303)
-    queues, away = [], None
+    queues: list[tuple[str, list[dict[str, Any]]]] = []
+    away: list | None = None
     if who.role is Role.REP:
+        assert who.token.rep_id is not None  # a rep token names its rep
         queues = [(who.token.rep_id, rep_queue(app, who.token.rep_id))]
         away = next((rep["away"] for rep in list_reps(app) if rep["id"] == who.token.rep_id), [])
     elif who.role is Role.MANAGER:
+        assert who.token.team is not None  # a manager token names its team
         queues = [(rep, rep_queue(app, rep)) for rep in sorted(authz.team_members(app.playbook, who.token.team))]
     return page(request, "queue.html", {"queues": queues, "now": app.clock(), "away": away,
                                          "done": request.query_params.get("done")}, signed=signed)
@@ -106,6 +110,7 @@ def away(request: Request, csrf: str = Form(""), start: str = Form("", alias="fr
         return error(request, signed, NotFound("out-of-office dates here are a rep's own"))
     try:
         first, last = _day(start, "from"), _day(end, "to")
+        assert who.token.rep_id is not None  # a rep token names its rep
         set_rep(app, who.token.rep_id, actor=who.actor, away=(first, last))
     except LeadRelayError as exc:
         return error(request, signed, exc)
@@ -132,6 +137,7 @@ def lead_page(request: Request, lead_id: str, done: str | None = None) -> Respon
         lead = _visible_lead(app, who, lead_id)
     except LeadRelayError as exc:
         return error(request, signed, exc)
+    assert lead.id is not None  # read from its row
     return _lead(request, app, signed, who, lead.id, done=done)
 
 
@@ -214,6 +220,7 @@ def reassign(request: Request, lead_id: int, csrf: str = Form(""), to: str = For
         lead = _visible_lead(app, who, str(lead_id))
         authz.require(who, Action.REASSIGN)
         authz.require_assignee(who, app.playbook, to or None)
+        assert lead.id is not None  # read from its row
         moved = rep_actions.reassign(app, lead.id, actor=who.actor, to=to or None)
     except LeadRelayError as exc:
         return error(request, signed, exc)
@@ -230,7 +237,7 @@ def board(request: Request, team: str | None = None, done: str | None = None) ->
     app, signed, who = found
     teams = sorted(app.playbook.rules.handoff.directory.teams)
     team = who.token.team if who.role is Role.MANAGER else team or (teams[0] if teams else None)
-    if team not in teams:
+    if team is None or team not in teams:
         return error(request, signed, NotFound("the board is a manager's page"))
     members = sorted(authz.team_members(app.playbook, team))
     reports = {name: run_report(app, report_request(name, by="rep"), owners=members)["rows"]
@@ -265,6 +272,7 @@ def _act(request: Request, lead_id: int, csrf: str, done: str, action, *, back_t
         lead = _visible_lead(app, who, str(lead_id))
     except LeadRelayError as exc:
         return error(request, signed, exc)
+    assert lead.id is not None  # read from its row
     try:
         action(app, who, lead)
     except LeadRelayError as exc:

@@ -1,0 +1,146 @@
+"""A running worker's delivery: the outbox sent continuously, one lane per endpoint, beside the SLA sweeps.
+
+`dispatcher.deliver_due` is one pass that waits for every endpoint. A running worker cannot wait so: an
+endpoint taking 10 s per request must not hold up the other endpoints' next messages, nor the next
+timers. The courier claims what is due for the endpoints that have nothing in hand, gives each endpoint's
+rows to a lane of its own (one send at a time, in order), and claims again as soon as any lane is free or
+after `idle` seconds. Claim, lease, round-robin, send window and record are the dispatcher's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from leadrelay.delivery.dispatcher import (
+    SEND_WINDOW_SECONDS,
+    Claimed,
+    DeliveryReport,
+    Lane,
+    by_lane,
+    claim,
+    deliver_lane,
+)
+from leadrelay.settings import Settings
+
+if TYPE_CHECKING:
+    from leadrelay.playbook.notifications import Notifications
+
+log = logging.getLogger(__name__)
+
+LANES = 32  # endpoints a courier serves at once (a lane is a thread, mostly waiting on the network)
+
+
+class Courier:
+    """Delivers continuously, one lane per endpoint, apart from the SLA sweeps (see the module docstring).
+
+    `notifications()` gives the channels of the playbook running now (it changes when a version is
+    activated); `refresh()` is called when a claimed message names an endpoint they do not know —
+    a version activated a moment ago may have added it — before the lanes are handed their rows.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, notifications: Callable[[], Notifications], *,
+                 clock: Callable[[], datetime], refresh: Callable[[], object] = lambda: None,
+                 environ: Mapping[str, str] | None = None, limit: int = 100, lanes: int = LANES,
+                 idle: float = 1.0):
+        self.engine, self.settings, self.environ = engine, settings, environ
+        self.notifications, self.refresh, self.clock = notifications, refresh, clock
+        self.limit, self.lanes, self.idle = limit, lanes, idle
+        self._in_hand: dict[Lane, Future] = {}
+        self._report = DeliveryReport()
+        self._failure: BaseException | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()  # a lane came free, or a stop was asked for
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until `stop` is set, then let each lane finish the send in flight and hand back the rest.
+
+        A database error while claiming is logged and the claim tried again after `idle` seconds; a lane
+        that could not record a result leaves its rows leased, to be sent again (same webhook-id) after
+        the lease. Anything else is a bug: it stops the courier and is raised here.
+        """
+        with ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="outbox-lane") as pool:
+            while not stop.is_set() and self._failure is None:
+                try:
+                    claimed = self._claim_and_hand_out(pool, stop)
+                except DBAPIError as exc:
+                    log.warning("claiming outbox messages failed, retrying in %.2fs: %s", self.idle, _first_line(exc))
+                    claimed = 0
+                if not claimed:
+                    self._wake.wait(self.idle)
+                    self._wake.clear()
+            stop.set()  # the lanes start nothing new (also when the courier itself failed)
+        if self._failure is not None:
+            raise self._failure
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than after `idle` seconds (a stop was asked for, say)."""
+        self._wake.set()
+
+    def take_report(self) -> DeliveryReport:
+        """What was claimed and what became of it since the last call."""
+        with self._lock:
+            report, self._report = self._report, DeliveryReport()
+        return report
+
+    def _claim_and_hand_out(self, pool: ThreadPoolExecutor, stop: threading.Event) -> int:
+        with self._lock:
+            busy = list(self._in_hand)
+        if len(busy) >= self.lanes:
+            return 0
+        now = self.clock()
+        claimed, held = claim(self.engine, now, self.limit, busy=busy, lanes=self.lanes - len(busy))
+        with self._lock:
+            self._report.claimed += len(claimed)
+            self._report.outcomes += held
+        if not claimed:
+            return 0
+        notifications = self.notifications()
+        if not all(_known(notifications, row) for row in claimed):
+            self.refresh()
+            notifications = self.notifications()
+        deadline = time.monotonic() + SEND_WINDOW_SECONDS
+        for lane, rows in by_lane(claimed).items():
+            future = pool.submit(deliver_lane, self.engine, self.settings, notifications, now, lane, rows,
+                                 self.environ, deadline, stop)
+            with self._lock:
+                self._in_hand[lane] = future
+            future.add_done_callback(partial(self._lane_done, lane))  # after the line above: it removes the lane
+        return len(claimed)
+
+    def _lane_done(self, lane: Lane, future: Future) -> None:
+        error = future.exception()
+        with self._lock:
+            del self._in_hand[lane]
+            if error is None:
+                self._report.outcomes += future.result()
+            elif isinstance(error, DBAPIError):
+                log.warning("recording deliveries to %s '%s' failed; they are sent again after the lease: %s",
+                            lane[0], lane[1], _first_line(error))
+            else:
+                self._failure = self._failure or error
+        self._wake.set()
+
+
+def _known(notifications: Notifications, row: Claimed) -> bool:
+    """Whether the playbook's notifications have the endpoint `row` is for."""
+    if row.channel == "webhook":
+        return notifications.webhook(row.target) is not None
+    if row.channel == "slack":
+        return notifications.slack_channel(row.target) is not None
+    if row.channel == "email":
+        return notifications.email is not None
+    return True
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig or exc).splitlines()[0]
