@@ -16,7 +16,7 @@ from leadrelay.activity.service import ingest
 from leadrelay.lead.queries import explain_lead
 from leadrelay.storage import tables as t
 from tests.e2e.cli import Cli
-from tests.messages import identify, numbered, track
+from tests.messages import group, identify, numbered, track
 
 JOSE = [
     "jos\u00e9@acme.io",  # NFC
@@ -51,6 +51,19 @@ def test_a_later_batch_with_the_address_written_another_way_finds_the_stored_lea
 
     assert lead_emails(app) == ["jos\u00e9@acme.io"]
     assert explain_lead(app, "<jose\u0301@ACME.io>")["email"] == "jos\u00e9@acme.io"
+
+
+def test_a_company_domain_in_unicode_is_stored_as_its_email_domain_is(app):
+    """Regression: group traits kept `müller.de` while the address `ann@müller.de` gave `xn--mller-kva.de`."""
+    ingest(app, numbered([identify(user="u-ann", email=ANN[0]),
+                          group("g-mueller", user="u-ann", domain="M\u00fcller.de", name="M\u00fcller GmbH"),
+                          group("g-web", user="u-bob", website="https://www.m\u00fcller.de/kontakt")]))
+
+    with app.engine.connect() as conn:
+        domains = sorted(conn.execute(select(t.accounts.c.domain)).scalars())
+        company = conn.scalar(select(t.leads.c.company_domain).where(t.leads.c.email == "ann@xn--mller-kva.de"))
+    assert domains == ["xn--mller-kva.de", "xn--mller-kva.de"]
+    assert company == "xn--mller-kva.de"
 
 
 def test_plus_addressing_keeps_its_own_lead(app):

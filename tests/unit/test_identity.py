@@ -1,9 +1,14 @@
 from datetime import UTC, datetime
 
+import pytest
+
+from leadrelay.activity.store import account_domain
+from leadrelay.core.errors import InvalidInput
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.identity import IdentityGraph
 from leadrelay.lead.model import Lead
 from leadrelay.lead.stages import Stage
+from leadrelay.sales.service import normalise_domain
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -58,3 +63,18 @@ def test_a_new_lead_merged_in_the_same_batch_is_never_stored():
     merged = graph.resolve(msg(anonymous_id="a1", user_id="u1"))
     assert graph.new_leads == [merged] and graph.merges == []
     assert graph.lead_for(a) is merged and graph.lead_for(b) is merged
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("acme.io", "acme.io"), ("https://www.Acme.io/", "acme.io"),
+    ("M\u00fcller.de", "xn--mller-kva.de"), ("https://www.m\u00fcller.de/kontakt", "xn--mller-kva.de"),
+    ("xn--mller-kva.de", "xn--mller-kva.de")])
+def test_a_company_domain_typed_by_hand_is_stored_in_the_form_group_calls_and_addresses_give(typed, stored):
+    assert normalise_domain(typed) == stored
+    assert account_domain({"website": typed}) == stored
+
+
+@pytest.mark.parametrize("typed", ["xn--zz.de", "not a domain", "ann@acme.io"])
+def test_a_company_domain_that_is_not_one_is_refused(typed):
+    with pytest.raises(InvalidInput, match="is not a company domain like acme.io"):
+        normalise_domain(typed)

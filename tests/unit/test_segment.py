@@ -10,8 +10,8 @@ from leadrelay.activity.segment import (
     normalise_email,
     parse_message,
 )
+from leadrelay.core.addresses import canonical_email
 from leadrelay.lead.activities import Activity, Rejection
-from leadrelay.lead.identity import canonical_email
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

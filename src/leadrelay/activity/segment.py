@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leadrelay.core.addresses import canonical_email, normalise_email
 from leadrelay.core.time import utc_iso
 from leadrelay.lead.activities import MESSAGE_TYPES, Activity, Rejection
-from leadrelay.lead.identity import canonical_email, normalise_email
 
 MAX_MESSAGE_ID_LENGTH = 200
 MAX_ID_LENGTH = 200  # userId, anonymousId, previousId, groupId: the width of their columns

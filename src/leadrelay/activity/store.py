@@ -9,18 +9,22 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from leadrelay.core.addresses import ascii_domain
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.store import chunks
 from leadrelay.storage import tables as t
 
 
 def account_domain(traits: dict[str, Any]) -> str | None:
-    """The company's domain from group traits (`domain`, else the host of `website`)."""
+    """The company's domain from group traits (`domain`, else the host of `website`), lower-case, in ASCII."""
     for key in ("domain", "website"):
         value = traits.get(key)
         if isinstance(value, str) and value.strip():
-            host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
-            return host.removeprefix("www.") or None
+            host = (urlsplit(value if "//" in value else f"//{value}").hostname or "").removeprefix("www.")
+            try:  # as e-mail domains are: `müller.de` is `xn--mller-kva.de`
+                return ascii_domain(host) or None
+            except ValueError:
+                return host or None
     return None
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, literal, select, union_all
 
+from leadrelay.core.addresses import normalise_email
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.core.time import utc_iso
-from leadrelay.lead.identity import normalise_email
 from leadrelay.lead.model import Lead
 from leadrelay.lead.profiling import next_fields
 from leadrelay.lead.rows import lead_from_row

@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from leadrelay.core.addresses import normalise_email
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotEnoughData, NotFound
 from leadrelay.core.time import utc_iso
 from leadrelay.lead import store as repo
 from leadrelay.lead.events import StagesMoved
-from leadrelay.lead.identity import normalise_email
 from leadrelay.lead.lifecycle import advance
 from leadrelay.lead.scoring import engagement_at
 from leadrelay.predict import store

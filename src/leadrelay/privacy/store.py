@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, or_, select, update
 
+from leadrelay.core.addresses import normalise_email
 from leadrelay.core.errors import InvalidInput, NotFound
-from leadrelay.lead.identity import normalise_email
 from leadrelay.lead.queries import lead_id_for
 from leadrelay.lead.store import chunks
 from leadrelay.privacy.gate import digest, salt

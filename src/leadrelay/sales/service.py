@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from leadrelay.core.addresses import ascii_domain
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, InvalidTransition, NotFound
 from leadrelay.core.time import utc_iso
@@ -153,6 +154,10 @@ def normalise_domain(value: str) -> str:
     """A company domain as typed (`https://www.Acme.io/`, `acme.io`) in plain form, or InvalidInput."""
     text = value.strip().lower()
     text = re.sub(r"^[a-z]+://", "", text).split("/")[0].removeprefix("www.").rstrip(".")
+    try:
+        text = ascii_domain(text)  # `müller.de` is stored as `xn--mller-kva.de`, as e-mail domains are
+    except ValueError:
+        raise InvalidInput(f"'{value}' is not a company domain like acme.io") from None
     if "@" in text or not _DOMAIN.match(text):
         raise InvalidInput(f"'{value}' is not a company domain like acme.io")
     return text
