@@ -98,7 +98,7 @@ def rep_queue(app: App, rep: str, now: datetime | None = None) -> list[dict[str,
                             .where(c.status.in_(OWNED_STATUSES), c.owner == rep)).all()
     half_life = app.playbook.rules.half_life_seconds
     out = []
-    for r in sorted(rows, key=lambda r: (next_deadline(r) is None, next_deadline(r) or now, r.opened_at)):
+    for r in sorted(rows, key=lambda r: (next_deadline(r) is None, next_deadline(r) or now, r.opened_at, r.id)):
         engagement = decayed(r.engagement_score, r.engagement_as_of, now.timestamp(), half_life)
         out.append(handoff_dict(r) | {"email": r.email} | lead_contact(r) | {
             "engagement_score": round(engagement, 2), "next_due_at": utc_iso(next_deadline(r)),
@@ -122,7 +122,7 @@ def team_board(app: App, team: str, now: datetime, *, soon: timedelta = timedelt
     c = h.handoffs.c
     with app.engine.connect() as conn:
         rows = conn.execute(select(h.handoffs, t.leads.c.email).join(t.leads, t.leads.c.id == c.lead_id)
-                            .where(c.status.in_(OPEN_STATUSES), c.team == team).order_by(c.opened_at)).all()
+                            .where(c.status.in_(OPEN_STATUSES), c.team == team).order_by(c.opened_at, c.id)).all()
     order = {"breached": 0, "due_soon": 1, "queued": 2, "on_time": 3}
     out = [handoff_dict(row) | {"email": row.email, "next_due_at": utc_iso(next_deadline(row)),
                                 "state": standing(row, now, soon)} for row in rows]
