@@ -583,7 +583,7 @@ def test_an_ingest_whose_database_connection_is_terminated_says_so_in_one_line_a
     """Protects: the CLI's error contract when PostgreSQL goes away mid-batch. One `error:` line,
     no traceback, exit 1 when nothing was stored or 4 part-way (with how far it got), no hang;
     whole batches only; the same command run again completes the file, nothing counted twice."""
-    count_of = 6_000
+    count_of = 12_000  # twelve batches: room to catch the ingest mid-write after two
     stream = write_stream(tmp_path / "stream.jsonl", count_of)
     url, name = tagged(postgres_url)
     engine = migrated(postgres_url)
