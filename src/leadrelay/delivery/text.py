@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from leadrelay.core.numbers import score_text
+
 # event type -> (Slack emoji, title)
 EVENT_TEXT: dict[str, tuple[str, str]] = {
     "lead.mql": (":sparkles:", "New MQL"),
@@ -145,4 +147,4 @@ def summary(payload: dict[str, Any], lead_id: Any = None) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
+    return score_text(value)

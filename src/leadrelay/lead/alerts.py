@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from leadrelay.core.numbers import score_text, shown
 from leadrelay.lead.model import Lead
 from leadrelay.lead.rules import AlertRule
 
@@ -61,7 +62,7 @@ def check_alerts(lead: Lead, rules: tuple[AlertRule, ...], fields: Mapping[str, 
 def _why(rule: AlertRule, fields: Mapping[str, Any]) -> str:
     """`key_page: read a case study (page /case-studies/acme; fit 55, engagement 42.5)`."""
     did = fields.get("event") or (f"page {fields['path']}" if fields.get("path") else fields.get("type"))
-    scores = f"fit {fields.get('fit', 0):g}, engagement {float(fields.get('engagement') or 0):.1f}"
+    scores = f"fit {score_text(fields.get('fit', 0))}, engagement {shown(float(fields.get('engagement') or 0)):.1f}"
     return f"{rule.id}: {rule.description or 'its condition held'} ({did}; {scores})"
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from leadrelay.core.numbers import score_text, shown
 from leadrelay.lead.model import Lead
 from leadrelay.lead.qualification import first_disqualifier
 from leadrelay.lead.rules import Rules
@@ -121,6 +122,7 @@ def advance(lead: Lead, rules: Rules, engagement: float, at: datetime, activity:
         return
     read = f", predicted {lead.predicted:.0%}" if target.reads_predicted and lead.predicted is not None else ""
     stage = target.stage
-    reason = f"{stage.value} entry criteria met (fit {lead.scoring.fit:g}, engagement {engagement:.1f}{read})"
+    reason = (f"{stage.value} entry criteria met (fit {score_text(lead.scoring.fit)}, "
+              f"engagement {shown(engagement):.1f}{read})")
     out.append(move(lead, Transition.ADVANCE, stage, at=at, actor=f"rule:stage.{stage.value}.entry",
                     reason=reason, activity=activity))

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, literal, select, union_all
 from leadrelay.core.addresses import normalise_email
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.core.numbers import shown
 from leadrelay.core.time import utc_iso
 from leadrelay.lead.model import Lead
 from leadrelay.lead.profiling import next_fields
@@ -137,8 +138,8 @@ def summary(app: App, lead: Lead, now: datetime) -> dict[str, Any]:
         "campaign": lead.campaign,
         "owner": lead.owner,
         "persona": lead.persona,
-        "fit_score": round(lead.scoring.fit, 2),
-        "engagement_score": round(engagement_now(app, lead, now), 2),
+        "fit_score": shown(lead.scoring.fit, 2),
+        "engagement_score": shown(engagement_now(app, lead, now), 2),
         "last_activity_at": utc_iso(lead.last_activity_at),
     }
 

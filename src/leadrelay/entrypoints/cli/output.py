@@ -7,6 +7,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from leadrelay.core.numbers import score_text
+
 EXIT_ERROR = 1  # nothing changed: the input or the store said no
 EXIT_REJECTED = 3  # done, but some input was rejected: the good input was kept
 EXIT_PARTLY = 4  # stopped by an error part-way through a file: what came before it was stored
@@ -94,7 +96,7 @@ def fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:g}" if value.is_integer() else f"{value:.1f}"
+        return score_text(value)
     return str(value)
 
 
