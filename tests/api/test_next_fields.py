@@ -7,7 +7,7 @@ from leadrelay.activity.service import ingest
 from leadrelay.storage import tables as t
 from tests.api.conftest import add_lead, bearer
 from tests.e2e.cli import Cli
-from tests.messages import identify, numbered
+from tests.messages import group, identify, numbered
 
 
 def test_a_person_sees_each_field_with_why_and_a_rep_only_for_their_own_leads(client, app, tokens, people):
@@ -23,6 +23,17 @@ def test_a_person_sees_each_field_with_why_and_a_rep_only_for_their_own_leads(cl
     assert "title" not in fields  # known: VP Sales
     other = client.get(f"/api/leads/{lead}/next-fields", headers=bearer(tokens.teammate))
     assert other.status_code == 404
+
+
+def test_a_field_the_leads_account_already_answers_is_not_asked(client, app, tokens):
+    """Regression: the lead was read without its account, so `employees` and `industry` were asked of a person
+    whose company's group call had given both (and whose fit already counted them)."""
+    ingest(app, numbered([identify(user="u-priya", email="priya@bolt.example", title="VP Sales"),
+                          group("g-bolt", user="u-priya", name="Bolt", employees=1200, industry="Retail")]))
+    found = client.get("/api/leads/priya@bolt.example/next-fields", headers=bearer(tokens.admin))
+    assert found.status_code == 200, found.text
+    fields = [ask["field"] for ask in found.json()["fields"]]
+    assert "employees" not in fields and "industry" not in fields, fields
 
 
 def test_a_web_form_gets_field_names_only_with_a_write_key(client, app, tokens):

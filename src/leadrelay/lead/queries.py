@@ -19,6 +19,7 @@ from leadrelay.lead.rows import lead_from_row
 from leadrelay.lead.scoring import decay_factor, engagement_at
 from leadrelay.lead.sequences import progress
 from leadrelay.lead.stages import Stage
+from leadrelay.lead.store import attach_accounts
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 
@@ -93,9 +94,12 @@ def find_visible_lead(conn: Connection, ref: str | int, owners: frozenset[str] |
 
 
 def find_lead(conn: Connection, ref: str | int) -> Lead:
-    """A lead by id, email, user id or anonymous id (a merged lead leads to its survivor). Raises NotFound."""
+    """A lead by id, email, user id or anonymous id (a merged lead leads to its survivor), with its account's
+    traits, as the rules read it. Raises NotFound."""
     lead_id = lead_id_for(conn, ref)
-    return lead_from_row(conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).one())
+    lead = lead_from_row(conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).one())
+    attach_accounts(conn, [lead])
+    return lead
 
 
 def engagement_now(app: App, lead: Lead, now: datetime) -> float:
