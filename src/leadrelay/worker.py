@@ -34,6 +34,7 @@ from leadrelay.core.gc import collector_paused
 from leadrelay.core.time import utc_iso
 from leadrelay.delivery.courier import Courier
 from leadrelay.delivery.dispatcher import deliver_due
+from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.clocks import SALES_STAGES, Clockwork, Due
 from leadrelay.handoff.desk import LATER, desk_of
 from leadrelay.handoff.events import HandoffStale
@@ -43,7 +44,7 @@ from leadrelay.handoff.store import handoff_store
 from leadrelay.lead import store as repo
 from leadrelay.lead.service import move_lead
 from leadrelay.lead.stages import Stage, Transition
-from leadrelay.playbook.follow import Follower
+from leadrelay.playbook.follow import Follower, runs_active_version
 from leadrelay.predict.service import keep_up
 from leadrelay.privacy.retention import apply_retention
 from leadrelay.reports.catalog import refresh_rollups
@@ -61,6 +62,7 @@ OWNED_STATUSES = [status.value for status in OWNED]
 @dataclass
 class SweepReport:
     timers: Counter = field(default_factory=Counter)  # "breach", "escalation:reassign", "met", ...
+    handed_back: int = 0  # open leads of reps the playbook no longer names, routed again
     assigned: int = 0
     still_queued: int = 0
     stale: int = 0
@@ -74,7 +76,10 @@ class SweepReport:
         """One line for people: what fired, what was assigned, what was sent."""
         timers = ", ".join(f"{n} {kind}" for kind, n in sorted(self.timers.items())) or "none"
         sent = ", ".join(f"{n} {what}" for what, n in sorted(self.delivered.items()) if n) or "nothing"
-        line = (f"timers: {timers}; assigned {self.assigned}, still queued {self.still_queued}, stale {self.stale}, "
+        line = (f"timers: {timers}; "
+                + (f"handed back {self.handed_back} leads of reps no longer in the playbook; " if self.handed_back
+                   else "")
+                + f"assigned {self.assigned}, still queued {self.still_queued}, stale {self.stale}, "
                 f"follow-ups due {self.followups}; "
                 f"{self.silenced} notices recorded without sending; delivered: {sent}")
         predicted = self.predictions
@@ -87,16 +92,17 @@ class SweepReport:
         return line
 
     def as_dict(self) -> dict[str, Any]:
-        return {"timers": dict(sorted(self.timers.items())), "assigned": self.assigned,
+        return {"timers": dict(sorted(self.timers.items())), "handed_back": self.handed_back, "assigned": self.assigned,
                 "still_queued": self.still_queued, "stale": self.stale, "followups": self.followups,
                 "silenced": self.silenced,
                 "delivered": self.delivered, "report_leads": self.report_leads, "predictions": self.predictions}
 
 
 def sweep(app: App, now: datetime, *, deliver: bool = True) -> SweepReport:
-    """One pass of everything the worker does, as of `now`: timers, the queue, stale leads, follow-ups, then
-    (with `deliver`) the outbox messages due, waiting for every endpoint."""
+    """One pass of everything the worker does, as of `now`: the leads of reps the playbook no longer names, timers,
+    the queue, stale leads, follow-ups, then (with `deliver`) the outbox messages due, waiting for every endpoint."""
     report = SweepReport()
+    hand_back_departed(app, now, report)  # first: a removed rep's timers must not fire for them
     fire_timers(app, now, report)
     assign_queued(app, now, report)
     detect_stale(app, now, report)
@@ -207,6 +213,24 @@ def _claim(conn: Connection, query):
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return conn.execute(query).all()
+
+
+def hand_back_departed(app: App, now: datetime, report: SweepReport) -> None:
+    """Leads held by reps the playbook no longer names (removed by the version activated last) go back to routing:
+    reassigned, or queued, with the reason stored (`handoff.service.hand_back_departed`).
+
+    Only a worker running the active version does it: one still on the version before (it checks every few
+    seconds) would take a rep the new version added for one removed. The active version is read in the
+    same transaction, and on PostgreSQL held (FOR SHARE) until it ends, so no activation lands in between.
+    """
+    with UnitOfWork(app, now) as uow:
+        if not runs_active_version(uow.conn, app.playbook.version):
+            return
+        handed_back = rep_actions.hand_back_departed(uow)
+        if handed_back:
+            report.handed_back += handed_back
+            report.silenced += desk_of(uow).silenced
+            uow.commit()
 
 
 def fire_timers(app: App, now: datetime, report: SweepReport, *,

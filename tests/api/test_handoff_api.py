@@ -116,8 +116,9 @@ def test_the_owning_rep_accepts_and_logs_touches_and_nobody_else_can(client, app
         jane, handoff, accepted_at="2026-10-01T09:02:00Z", first_touch_at="2026-10-01T09:03:00Z", touches=2,
         status="working") | {"email": "jane@acme.io"}]}
     assert ok(client.get("/api/sla", headers=bearer(tokens.manager))) == {
-        "sales": [{"policy": "demo_request", "deadline": "first_touch", "met": 1, "breached": 0, "pending": 0,
-                   "other": 0, "compliance": 1.0}],
+        "sales": [{"policy": "demo_request", "deadline": "first_touch", "due": 1, "met": 1, "breached": 0, "pending": 0,
+                   "closed_before_due": 0, "compliance": 1.0}],
+        "policies": [{"policy": "demo_request", "handoffs": 1, "breached": 0, "compliance": 1.0}],
         "marketing": {"month": "2026-10", "mqls": 0, "target": 100, "on_track": False},
     }
     error(client.get("/api/sla", headers=rep), 403, "forbidden", "role rep may not read sla")

@@ -77,6 +77,16 @@ def test_activating_a_version_changes_later_decisions_and_keeps_every_version(cl
     assert {(v["version"], v["active"]) for v in versions} == {(old, False), (new, True)}
 
 
+def test_text_sent_without_a_filename_is_stored_under_who_sent_it_not_a_file_it_never_was(client, app, tokens):
+    admin = bearer(tokens.admin)
+    sent = client.post("/api/playbook/activate", json={"text": stricter_text()}, headers=admin)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["source"] == "sent over the API by token:1"
+    named = client.post("/api/playbook/activate", json={"text": stricter_text().replace("Stricter", "Named"),
+                                                        "filename": "kestrel.yaml"}, headers=admin)
+    assert named.json()["source"] == "kestrel.yaml"
+
+
 def test_activating_over_a_version_you_did_not_see_gets_409_and_changes_nothing(client, app, tokens):
     old = app.playbook.version
     client.post("/api/playbook/activate", json={"text": stricter_text()}, headers=bearer(tokens.admin))

@@ -58,7 +58,8 @@ def test_an_sdk_sends_to_leadrelay_by_changing_its_host(server, app, tokens, cli
     jane = client.get("/api/leads/jane@acme.io", headers=admin).json()
     assert jane["stage"] == "mql"
     assert jane["fit_score"] == 80.0  # economic buyer 30, 50-5,000 employees 25, software 15, work email 10
-    assert jane["engagement_score"] == 44.0  # pricing 10, case study 5, product 2, webinar 12, guide 15
+    # pricing 10, case study 5, product 2, webinar 12, guide 15: 44, less a trace of decay since (shown cut: 43.99)
+    assert jane["engagement_score"] == pytest.approx(44.0, abs=0.011)
     assert jane["traits"]["industry"] == "Software" and jane["country"] == "DE"  # from context.traits
     assert jane["account"]["group_id"] == "acme"
     assert {"value": "anon-jane-phone", "kind": "anonymous"} in jane["identities"]
@@ -112,4 +113,4 @@ def test_a_visitor_new_in_a_batch_merged_in_the_same_batch(server, app, client, 
     analytics.join()
     jane = client.get("/api/leads/jane@acme.io", headers=bearer(tokens.admin))
     assert jane.status_code == 200
-    assert jane.json()["engagement_score"] == 15.0
+    assert jane.json()["engagement_score"] == pytest.approx(15.0, abs=0.011)  # shown cut: a trace of decay

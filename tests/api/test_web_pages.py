@@ -174,6 +174,20 @@ def test_a_manager_sees_a_breach_on_the_board_and_reassigns_it_and_a_rep_has_no_
     assert web.get("/board").status_code == 404
 
 
+def test_the_board_counts_no_breach_against_a_rep_who_rejected_a_lead_before_its_deadline(app, web, tokens, people,
+                                                                                           clock):
+    from leadrelay.handoff import service as rep_actions
+
+    lead = add_lead(app, "early@corp.example", owner=people.rep, hand_raise=True)
+    rep_actions.reject(app, lead, rep=people.rep, reason="not_a_buyer")  # long before the first touch was due
+    clock.advance(days=3)
+    sign_in(web, tokens.manager)
+    speed = web.get("/board").text.split('id="speed"')[1]  # per rep: speed to lead, persistence, SLA compliance
+    row = re.search(r"<tr><td>%s</td>(.*?)</tr>" % people.rep, speed, re.S)
+    assert row, speed
+    assert re.findall(r"<td>([^<]*)</td>", row.group(1))[-1] == "–"  # SLA compliance: nothing met or breached
+
+
 def test_a_rep_marks_their_own_days_away_and_a_backwards_range_is_refused(app, web, tokens, people):
     sign_in(web, tokens.rep)
     page = web.get("/")

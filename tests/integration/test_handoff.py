@@ -11,9 +11,10 @@ from leadrelay.core.errors import InvalidTransition, NotFound
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import set_account_owner, set_rep
 from leadrelay.handoff.model import OWNED_STATUSES
-from leadrelay.handoff.queries import rep_queue, route_explain, sla_report, suppression_list
+from leadrelay.handoff.queries import rep_queue, route_explain, suppression_list
 from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import parse_playbook
+from leadrelay.reports.catalog import sla_summary
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -183,10 +184,11 @@ def test_accepting_meets_the_deadline_and_touches_meet_persistence(app, clock):
     rep_actions.log_touch(app, email, rep="ann", kind="email", outcome="replied")
     clock.advance(days=10)
     assert dict(sweep(app, clock(), deliver=False).timers) == {}
-    assert sla_report(app, clock())["sales"] == [
-        {"policy": "mql", "deadline": "accept", "met": 1, "breached": 0, "pending": 0, "other": 0, "compliance": 1.0},
-        {"policy": "mql", "deadline": "touches", "met": 1, "breached": 0, "pending": 0, "other": 0,
-         "compliance": 1.0}]
+    assert sla_summary(app)["sales"] == [
+        {"policy": "mql", "deadline": "accept", "due": 1, "met": 1, "breached": 0, "pending": 0,
+         "closed_before_due": 0, "compliance": 1.0},
+        {"policy": "mql", "deadline": "touches", "due": 1, "met": 1, "breached": 0, "pending": 0,
+         "closed_before_due": 0, "compliance": 1.0}]
 
 
 def test_an_unaccepted_mql_breaches_then_returns_to_marketing(app, clock):

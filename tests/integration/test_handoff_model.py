@@ -669,7 +669,7 @@ def test_a_worker_catching_up_withdraws_the_old_owners_unsent_email_and_tells_th
         database_url, clock):
     text = (PLAYBOOK % {"fit": 50, "bob_active": "true", "extra": ""}).replace(
         'notifications:\n', 'notifications:\n  email: {from: leads@x.io, events: {lead.assigned: [owner], '
-                            'sla.escalated: [owner, manager], lead.rejected: [owner, manager]}}\n')
+                            'sla.escalated: [owner, manager], lead.returned: [owner, manager]}}\n')
     app = bootstrap(Settings(database_url=database_url), playbook=parse_playbook(text, "mail.yaml"), clock=clock)
     try:
         demo_request(app)  # ann's "you have a lead" email waits in the outbox: the worker is down
@@ -678,7 +678,7 @@ def test_a_worker_catching_up_withdraws_the_old_owners_unsent_email_and_tells_th
         emails = [(m.event_type, m.target, m.status) for m in messages(app) if m.channel == "email"]
         assert ("lead.assigned", "ann@x.io", "withdrawn") in emails  # overtaken before it was sent
         assert not [e for e in emails if e[1] == "bob@x.io"]  # bob never heard the lead was his
-        assert ("lead.rejected", "mia@x.io", "pending") in emails  # his manager hears it went back
+        assert ("lead.returned", "mia@x.io", "pending") in emails  # his manager hears it went back
     finally:
         app.close()
 
@@ -702,7 +702,8 @@ def test_the_sla_report_counts_each_lead_once_with_its_escalations_and_how_it_en
     result = run_report(app, report_request("sla"))
     [row] = result["rows"]
     assert (row["group"], row["handoffs"], row["breached"], row["compliance"]) == ("demo", 1, 1, 0.0)
-    assert row["clocks"] == {"first_touch": {"due": 1, "met": 0, "breached": 1, "pending": 0}}
+    assert row["clocks"] == {"first_touch": {"due": 1, "met": 0, "breached": 1, "pending": 0, "closed_before_due": 0,
+                                             "compliance": 0.0}}
     assert row["escalations"] == {"notify_rep": 1, "reassign": 1, "return_to_marketing": 1}  # one lead, not 3 timers
     assert row["ended"] == {"rejected": 1}
     assert [(m["month"], m["mqls"]) for m in result["marketing"]] == []  # a hand-raiser is no MQL

@@ -16,10 +16,10 @@ from leadrelay.core.errors import InvalidInput, InvalidTransition
 from leadrelay.delivery.payloads import validate
 from leadrelay.handoff import meeting_service
 from leadrelay.handoff import service as rep_actions
-from leadrelay.handoff.queries import rep_queue, sla_report
+from leadrelay.handoff.queries import rep_queue
 from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import starter_text
-from leadrelay.reports.catalog import ReportRequest, run_report
+from leadrelay.reports.catalog import ReportRequest, run_report, sla_summary
 from leadrelay.sales.sql_gate import meeting_booked
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -291,8 +291,9 @@ def test_a_missed_follow_up_counts_as_breached_in_both_sla_reports_before_the_wo
     ingest(app, numbered([step("Meeting No Show", "u1", clock, 0)]), live=True)
     clock.advance(days=1, hours=1)  # past the follow-up's day; no worker has run
     by_rollups = {row["group"]: row["clocks"] for row in run_report(app, ReportRequest("sla", by="policy"))["rows"]}
-    assert by_rollups["demo_request"]["follow_up"] == {"due": 1, "met": 0, "breached": 1, "pending": 0}
-    by_timers = {(row["policy"], row["deadline"]): row for row in sla_report(app, clock())["sales"]}
+    assert by_rollups["demo_request"]["follow_up"] == {"due": 1, "met": 0, "breached": 1, "pending": 0,
+                                                       "closed_before_due": 0, "compliance": 0.0}
+    by_timers = {(row["policy"], row["deadline"]): row for row in sla_summary(app)["sales"]}
     assert (by_timers[("demo_request", "follow_up")]["breached"], by_timers[("demo_request", "follow_up")]["met"]) \
         == (1, 0)
 

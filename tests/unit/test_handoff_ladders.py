@@ -98,7 +98,7 @@ def test_a_worker_catching_up_applies_each_step_at_its_own_time_and_tells_nobody
     assert [(when, action) for when, _, action, _ in steps(w)] == [
         (at(5), "first_touch"), (at(5), "notify_rep"), (at(15), "reassign"), (at(35), "return_to_marketing")]
     # Only the return to marketing is news: marketing hears the lead is back, and why.
-    assert [n.type for n in w.db.outbox[sent_before:]] == ["lead.rejected", "sla.escalated"]
+    assert [n.type for n in w.db.outbox[sent_before:]] == ["lead.returned", "sla.escalated"]  # not a rep's rejection
     assert w.db.outbox[-1].data["escalated_to"] == "marketing"
     # bob never heard the lead was his: what became of it goes to his manager, not to him
     assert [sorted(n.recipients) for n in w.db.outbox[sent_before:]] == [["manager"], ["manager"]]

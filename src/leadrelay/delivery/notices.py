@@ -13,12 +13,13 @@ to webhooks untouched and listed in emails):
 
     lead         {"id": 42, "email": "jane@acme.io", "name": "Jane Doe", "company": "Acme"}
     actor        who or what caused it: "user:sam", "rule:stage.mql.entry", "sla"
-    owner        the rep or team who owns the lead now: "Alice" or {"name": ..., "email": ...}
+    owner        the rep who owns the lead now: {"id", "name", "email"} (name and email null for a rep
+                 the playbook no longer names); previous_owner and host likewise
     team         the team the lead is with or handed to: "sdr"
     from_stage   stage before a move                     to_stage   stage after it
     reason       why: a reason code ("not_ready") or a sentence
     sla          {"policy": "inbound", "deadline": "accept", "due_at": "2026-10-01T14:05:00Z"}
-    escalated_to who an SLA breach was escalated to: "Maria" or {"name": ..., "email": ...}
+    escalated_to who an SLA breach was escalated to: a rep as `owner`, a manager's address, or "marketing"
     fit, engagement   scores at the time
 
 `recipients` maps roles to email addresses ({"owner": "alice@acme.io", "manager":
@@ -41,7 +42,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "lead.recycled",
     "lead.disqualified",
     "lead.stale",
-    "lead.returned",
+    "lead.returned",  # the engine handed the lead back to marketing (an SLA ladder), not a rep's rejection
     "sla.warning",
     "sla.breached",
     "sla.escalated",

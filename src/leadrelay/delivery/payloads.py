@@ -30,11 +30,11 @@ class LeadRef(_Open):
 
 
 class Person(_Open):
-    """A rep: id, name and email."""
+    """A rep: id, name and email. A rep the active playbook no longer has keeps their id; name and email are null."""
 
     id: str
-    name: str
-    email: str
+    name: str | None
+    email: str | None
 
 
 class Scores(_Open):
@@ -109,13 +109,28 @@ class LeadAccepted(Common):
     handoff: HandoffRef
 
 
-class LeadReturned(Common):
-    """Rejected or recycled: back to marketing."""
+class LeadSentBack(Common):
+    """Rejected or recycled: back to marketing. `actor` says who: a rep (`user:ID`); a recycle may also be the
+    stale check's (`rule:stale`: nobody touched the lead for `stale.after_days`)."""
 
     trigger: Trigger
     actor: str
     reason: str | None
     from_stage: str
+    previous_owner: Person | None = None
+
+
+class LeadReturned(Common):
+    """Handed back to marketing by the engine, not by a person: an SLA ladder's `return_to_marketing` step. A rep's
+    rejection is `lead.rejected`."""
+
+    trigger: Trigger
+    actor: str = Field(description="The rule that returned it: rule:sla.POLICY.")
+    reason: str = Field(description="A reason code: sla_breached.")
+    returned_by: str = Field(description="What returned it: sla (an SLA ladder's return_to_marketing step).")
+    transition: str = Field(description="The stage move it made: reject (back to stage lead).")
+    from_stage: str
+    sla: Sla = Field(description="The step that returned it: policy, deadline, due_at, step (from 1) and action.")
     previous_owner: Person | None = None
 
 
@@ -250,10 +265,11 @@ DATA: dict[str, type[BaseModel]] = {
     "lead.handoff_opened": HandoffOpened,
     "lead.assigned": LeadAssigned,
     "lead.accepted": LeadAccepted,
-    "lead.rejected": LeadReturned,
-    "lead.recycled": LeadReturned,
+    "lead.rejected": LeadSentBack,
+    "lead.recycled": LeadSentBack,
     "lead.disqualified": LeadDisqualified,
     "lead.stale": LeadStale,
+    "lead.returned": LeadReturned,
     "sla.warning": SlaNotice,
     "sla.breached": SlaNotice,
     "sla.escalated": SlaEscalated,

@@ -25,10 +25,11 @@ from leadrelay.demo.sales import SalesFloor
 from leadrelay.demo.stream import generate_demo_stream
 from leadrelay.handoff.directory import list_reps
 from leadrelay.handoff.model import OWNED_STATUSES
-from leadrelay.handoff.queries import route_explain, sla_report
+from leadrelay.handoff.queries import route_explain
 from leadrelay.handoff.segments import segment_export
 from leadrelay.lead.queries import explain_lead
 from leadrelay.playbook.loader import Playbook, parse_playbook, starter_text
+from leadrelay.reports.catalog import sla_summary
 from leadrelay.reports.funnel import funnel
 from leadrelay.reports.sources import import_spend
 from leadrelay.storage import handoff_tables as h
@@ -103,7 +104,7 @@ def run_demo(make_app: Callable[[Clock, Playbook], App], *, seed: int = 7, visit
         with app.engine.connect() as conn:
             result_funnel = funnel(conn)
         return DemoResult(report, result_funnel, _examples(app), len(messages), dict(floor.done), list_reps(app),
-                          sla_report(app, clock()), _handoff_examples(app), deals, spend, _alerts(app),
+                          sla_summary(app), _handoff_examples(app), deals, spend, _alerts(app),
                           _notifications(app), _recycled_segment(app))
     finally:
         app.close()

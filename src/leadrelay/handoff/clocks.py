@@ -181,8 +181,8 @@ class Clockwork:
         planned: list[Due] = []
         if action == NOTIFY_REP:
             result = "notified the owner"
-            desk.notice("sla.escalated", self.lead, at, sla=sla, owner=owner, escalated_to=owner, reason=action,
-                        why=why, handoff=handoff, recipients=_only(desk.people(owner), "owner"))
+            desk.notice("sla.escalated", self.lead, at, sla=sla, owner=owner, escalated_to=desk.person(owner),
+                        reason=action, why=why, handoff=handoff, recipients=_only(desk.people(owner), "owner"))
         elif action == NOTIFY_MANAGER:
             rep = desk.directory.reps.get(owner) if owner is not None else None
             result = "notified the manager"
@@ -197,6 +197,8 @@ class Clockwork:
             desk.withdraw_stale(handoff.lead_id, owner, "returned to marketing before it was sent")
             desk.write_pending()
             if self.lead.stage in SALES_STAGES:
+                assert self.lead.id is not None  # read from its row
+                desk.returning(self.lead.id, self.cause, returned_by="sla", why=why, sla=sla)  # not a rep's rejection
                 move_lead(self.uow, self.lead, Transition.REJECT, Stage.LEAD, actor=self.cause,
                           reason="sla_breached", now=at)
                 if handoff.id not in {x.id for x in desk.open_handoffs([handoff.lead_id]).values()}:

@@ -51,6 +51,8 @@ from leadrelay.lead.stages import Stage
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner", "host")
+REP_KEYS = ("owner", "previous_owner", "host")  # always a rep: an id becomes a Person, known to the playbook or not
+HANDED_BACK = "rule:playbook.reps"  # the actor of a hand-back: the playbook no longer names the lead's owner
 LATER = object()  # `assign(unless_queued_as=LATER)`: see there
 
 
@@ -79,6 +81,7 @@ class HandoffDesk:
         self.notices: list[Notice] = []
         self.silenced = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
         self.opened = 0  # handoffs opened
+        self._returns: dict[tuple[int, str], dict[str, Any]] = {}  # (lead id, actor) -> the engine's return
 
     @property
     def conn(self) -> Connection:
@@ -198,7 +201,7 @@ class HandoffDesk:
     def assign(self, handoff: Handoff, lead: Lead, at: datetime, *, actor: str,
                exclude: frozenset[str] = frozenset(), owner: str | None = None, clocks: str = "fresh",
                defer: bool = False, unless_queued_as: Any = None, why: str | None = None,
-               quiet: bool = False) -> Decision:
+               quiet: bool = False, because: str | None = None) -> Decision:
         """Route at `at` (or give to `owner`), store the decision, and start or keep the SLA clocks.
 
         `clocks`: "fresh" plans the policy's deadlines from `at` (a handoff's first owner),
@@ -210,6 +213,7 @@ class HandoffDesk:
         candidates of the last decision; a lead still queued for the same reasons stores nothing.
         `unless_queued_as=LATER`: a lead still queued stores nothing now; the caller compares
         and calls `record_still_queued` (a queue loads the last candidates of those only).
+        `because`: why the lead is routed again, stored before routing's own reason (decision and event).
         """
         assert lead.id is not None  # handoffs are for stored leads
         directory = self.directory
@@ -228,9 +232,10 @@ class HandoffDesk:
         candidates = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
         if decision.owner is None and unless_queued_as is not None and candidates == unless_queued_as:
             return decision  # still waiting, for the same reasons: nothing new to record
+        reason = f"{because}: {decision.reason}" if because else decision.reason
         self._decisions.append({
             "lead_id": lead.id, "handoff_id": handoff.id, "at": at, "rule_id": decision.rule,
-            "team": decision.team, "owner": decision.owner, "reason": decision.reason,
+            "team": decision.team, "owner": decision.owner, "reason": reason,
             "candidates": candidates, "actor": actor, "playbook_version": self.version})
         if previous is not None and previous in loads:
             loads[previous].open = max(loads[previous].open - 1, 0)
@@ -238,7 +243,7 @@ class HandoffDesk:
             handoff.queue(decision.team)
             values: dict[str, Any] = {"status": handoff.status.value, "team": decision.team, "owner": None}
             self.record(LeadQueued(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor, team=decision.team,
-                                   reason=decision.reason, previous_owner=previous), quiet=quiet)
+                                   reason=reason, previous_owner=previous), quiet=quiet)
         else:
             self._count_assignment(decision.owner, at)
             handoff.assign(decision.owner, decision.team, at)
@@ -259,9 +264,9 @@ class HandoffDesk:
                 self._move_meeting_credit(lead.id, previous, decision.owner, at, actor)
             self.record(LeadAssigned(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor,
                                      owner=decision.owner, team=decision.team, rule=decision.rule,
-                                     reason=decision.reason, previous_owner=previous), quiet=quiet)
+                                     reason=reason, previous_owner=previous), quiet=quiet)
             self.notice("lead.assigned", lead, at, owner=decision.owner, team=decision.team,
-                        reason=decision.reason, why=why or decision.reason, handoff=handoff, previous_owner=previous,
+                        reason=reason, why=why or decision.reason, handoff=handoff, previous_owner=previous,
                         recipients=self.people(decision.owner), quiet=quiet)
         lead.owner = decision.owner
         self._updates.append(values | {"b_id": handoff.id})
@@ -285,6 +290,20 @@ class HandoffDesk:
         self._updates.append({"status": handoff.status.value, "team": decision.team, "owner": None,
                               "b_id": handoff.id})
         return True
+
+    def hand_back(self, handoff: Handoff, lead: Lead, at: datetime, *, why: str) -> Decision:
+        """The lead's owner is no longer a rep of the playbook: routing gives it to someone else, or it waits
+        in the queue; `why` is stored with the decision and the event. The deadlines were the old owner's: a new
+        owner gets fresh ones (as after a person's reassignment), a lead that waits gets them from whoever takes
+        it from the queue. The caller stores the lead (its owner changed)."""
+        decision = self.assign(handoff, lead, at, actor=HANDED_BACK, clocks="restart", why=why, because=why,
+                               defer=True)
+        if decision.owner is None:
+            self.cancel_timers(handoff.id, None, why)
+            handoff.due = {}
+            self.save(handoff, *DUE_COLUMNS.values())
+        self.write_pending()
+        return decision
 
     def credit(self, rep_id: str | None, n: int) -> None:
         """Round-robin credit outside an assignment: a booked meeting (n > 0), or one taken back (n < 0)."""
@@ -450,6 +469,12 @@ class HandoffDesk:
             survivor.owner = theirs.owner if theirs.status.owned else None
         loser.owner = None
 
+    def returning(self, lead_id: int, actor: str, *, returned_by: str, why: str, **data: Any) -> None:
+        """`actor`'s next move of this lead back to marketing is the engine's, not a person's (an SLA ladder's
+        `return_to_marketing`): announce it as `lead.returned`, with `why` and `data` (the SLA step), rather
+        than as a rep's `lead.rejected`. Said just before making the move."""
+        self._returns[(lead_id, actor)] = {"returned_by": returned_by, "why": why, **data}
+
     def return_to_marketing(self, lead: Lead, change: StageChange, need) -> None:
         """Recycle or reject: record the handoff back to marketing, lift what sales ownership imposed."""
         assert lead.id is not None and change.from_stage is not None  # a stored lead leaving a team's stage
@@ -459,6 +484,14 @@ class HandoffDesk:
             reason=change.reason, closed_at=change.at), self.version)
         previous_owner, lead.owner = lead.owner, None
         self.lift_sales_suppressions(lead.id, need.kind, change.at)
+        automatic = self._returns.pop((lead.id, change.actor), None)
+        if automatic is not None:
+            why = automatic.pop("why")
+            self.notice("lead.returned", lead, change.at, actor=change.actor, reason=change.reason,
+                        from_stage=change.from_stage.value, transition=change.transition.value,
+                        why=f"returned to marketing: {why}", trigger=_trigger(change), previous_owner=previous_owner,
+                        recipients=self.people(previous_owner), **automatic)
+            return
         self.notice(f"lead.{'recycled' if need.kind == 'recycle' else 'rejected'}", lead, change.at,
                     actor=change.actor, reason=change.reason, from_stage=change.from_stage.value,
                     why=f"{'recycled to nurture' if need.kind == 'recycle' else 'returned to marketing'}: "
@@ -538,6 +571,15 @@ class HandoffDesk:
         if email:
             self.store.withdraw_notices(lead_id, email, ("lead.assigned", "sla.warning"), why)
 
+    def person(self, rep_id: str | None) -> dict[str, Any] | None:
+        """A rep as notices name them: {"id", "name", "email"}; a rep the playbook no longer has keeps their id,
+        with no name or email (a receiver still gets the one shape the schema promises)."""
+        if rep_id is None:
+            return None
+        rep = self.rules.handoff.directory.reps.get(rep_id)
+        return {"id": rep.id, "name": rep.name, "email": rep.email} if rep else {"id": rep_id, "name": None,
+                                                                                  "email": None}
+
     def people(self, rep_id: str | None) -> dict[str, str]:
         rep = self.directory.reps.get(rep_id) if rep_id else None
         if rep is None:
@@ -554,9 +596,9 @@ class HandoffDesk:
         data = {k: v for k, v in data.items() if v is not None}
         reps = self.rules.handoff.directory.reps
         for key in PEOPLE_KEYS:  # a rep id becomes {"id", "name", "email"}: one shape per key
-            if isinstance(data.get(key), str) and data[key] in reps:
-                rep = reps[data[key]]
-                data[key] = {"id": rep.id, "name": rep.name, "email": rep.email}
+            value = data.get(key)
+            if isinstance(value, str) and (key in REP_KEYS or value in reps):  # escalated_to may be an address
+                data[key] = self.person(value)
         data.setdefault("why", data.get("reason") or event)
         data["lead"] = lead_summary(lead)
         data.setdefault("fit", round(lead.scoring.fit, 1))

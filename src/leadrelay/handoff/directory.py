@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
@@ -72,6 +74,27 @@ def rep_loads(conn: Connection, directory: Directory, now: datetime | None = Non
         elif days.get(rep) == day:
             loads[rep].today = count
     return loads
+
+
+def handoffs_without_rep(conn: Connection, reps: Iterable[str], *, lock: bool = False) -> list[Any]:
+    """The open handoffs a rep holds whom `reps` (a directory's ids) does not name, oldest first: the leads of a
+    rep removed from the playbook. `lock`: for handing them back (on PostgreSQL, rows another worker holds are
+    skipped)."""
+    from leadrelay.handoff.model import OWNED_STATUSES
+
+    c = h.handoffs.c
+    query = select(h.handoffs).where(c.status.in_(OWNED_STATUSES), c.owner.is_not(None),
+                                     c.owner.not_in(sorted(reps))).order_by(c.opened_at, c.id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query).all())
+
+
+def leads_to_hand_back(engine: Engine, reps: Iterable[str]) -> dict[str, int]:
+    """Open leads per rep whom `reps` does not name: what activating a playbook with that directory (a candidate's
+    `rules.handoff.directory.reps`) hands back to routing. Empty when it removes nobody who holds a lead."""
+    with engine.connect() as conn:
+        return dict(Counter(row.owner for row in handoffs_without_rep(conn, reps)))
 
 
 def account_owners(conn: Connection) -> tuple[dict[int, str], dict[str, str]]:

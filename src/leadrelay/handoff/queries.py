@@ -1,12 +1,15 @@
-"""Reading the handoff: why a lead went where it went, a rep's queue, suppression lists, SLA compliance."""
+"""Reading the handoff: why a lead went where it went, a rep's queue, a team's board, suppression lists.
+
+SLA compliance is a report: `reports.catalog.sla_summary` (`leadrelay sla report`, `GET /api/sla`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Set
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
@@ -170,48 +173,3 @@ def open_handoff_opened_at(app: App, lead_id: int) -> datetime | None:
     with app.engine.connect() as conn:
         return conn.scalar(select(c.opened_at).where(c.lead_id == lead_id, c.status != "closed")
                            .order_by(c.id.desc()).limit(1))
-
-
-def sla_report(app: App, now: datetime) -> dict[str, Any]:
-    """SLA compliance per policy and deadline, and the marketing SLA (MQLs this month vs the target)."""
-    tm = h.sla_timers.c
-    with app.engine.connect() as conn:
-        breach = and_(tm.step == "breach")
-        overdue = tm.fire_at <= now
-        rows = conn.execute(select(tm.policy_id, tm.deadline, tm.fired_at.is_not(None), tm.outcome, overdue,
-                                   func.count())
-                            .where(breach).group_by(tm.policy_id, tm.deadline, tm.fired_at.is_not(None), tm.outcome,
-                                                    overdue))
-        policies: dict[tuple[str, str], dict[str, int]] = {}
-        for policy, deadline, fired, outcome, late, count in rows:
-            entry = policies.setdefault((policy, deadline), {"met": 0, "breached": 0, "pending": 0, "other": 0})
-            if fired or (outcome is None and late):  # past with its work not done: breached, fired yet or not
-                entry["breached"] += count
-            elif outcome == "met":
-                entry["met"] += count
-            elif outcome is None:
-                entry["pending"] += count
-            else:
-                entry["other"] += count
-        month_start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        sc = t.stage_changes.c
-        mqls = conn.scalar(select(func.count(func.distinct(sc.lead_id))).where(sc.to_stage == "mql",
-                                                                             sc.at >= month_start, sc.at <= now))
-    target = app.playbook.rules.handoff.mqls_per_month
-    return {
-        "sales": [
-            {"policy": p, "deadline": d, **v,
-             "compliance": round(v["met"] / (v["met"] + v["breached"]), 4) if v["met"] + v["breached"] else None}
-            for (p, d), v in sorted(policies.items())
-        ],
-        "marketing": {"month": month_start.strftime("%Y-%m"), "mqls": mqls, "target": target,
-                      "on_track": None if target is None else mqls >= target * _month_fraction(now)},
-    }
-
-
-def _month_fraction(now: datetime) -> float:
-    """How much of the calendar month has passed (the pro-rata bar for the MQL target)."""
-    import calendar
-
-    days = calendar.monthrange(now.year, now.month)[1]
-    return min((now.day - 1 + now.hour / 24) / days, 1.0)

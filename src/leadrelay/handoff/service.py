@@ -15,13 +15,16 @@ from leadrelay.handoff.acting import not_before as _not_before
 from leadrelay.handoff.acting import open_handoff as _open_handoff
 from leadrelay.handoff.acting import when as _when
 from leadrelay.handoff.desk import desk_of
+from leadrelay.handoff.directory import handoffs_without_rep
 from leadrelay.handoff.events import HandoffAccepted
 from leadrelay.handoff.meeting_service import book_meeting
 from leadrelay.handoff.routing import Load, route, why_not
+from leadrelay.handoff.rows import handoff_from_row
 from leadrelay.handoff.sla import ACCEPT
 from leadrelay.handoff.touches import record_touch
 from leadrelay.lead.service import check_reason, load_for_update, move_lead, moved, save_lead
 from leadrelay.lead.stages import Stage, Transition
+from leadrelay.lead.store import load_leads
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 TOUCH_KINDS = ("call", "email", "meeting", "social", "other")
@@ -151,3 +154,23 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
     warning = f"{to} missed this lead's SLA before; given back by {actor}" if to in handoff.excluded else None
     return {"id": lead.id, "from": previous, "to": decision.owner, "reason": decision.reason} | (
         {"warning": warning} if warning else {})
+
+
+def hand_back_departed(uow: UnitOfWork) -> int:
+    """The open leads of reps the playbook no longer names (removed from it) go back to routing: another rep gets
+    each, or it waits in the queue, with the reason stored ("rep tom is no longer in the playbook") and the
+    clocks started afresh for whoever takes it. Returns how many. Nothing to do the second time.
+
+    The worker does it first in each sweep (`worker.hand_back_departed`), so a removed rep's timers never fire
+    for them; any process that activates a version may call it too. The caller commits.
+    """
+    conn, desk, now = uow.conn, desk_of(uow), uow.now
+    rows = handoffs_without_rep(conn, desk.rules.handoff.directory.reps, lock=True)
+    if not rows:
+        return 0
+    leads = load_leads(conn, sorted({row.lead_id for row in rows}), for_update=True)
+    for row in rows:
+        lead = leads[row.lead_id]
+        desk.hand_back(handoff_from_row(row), lead, now, why=f"rep {row.owner} is no longer in the playbook")
+        save_lead(conn, lead, now)
+    return len(rows)

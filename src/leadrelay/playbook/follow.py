@@ -24,12 +24,13 @@ import logging
 import threading
 import time
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from leadrelay.core.app import App
 from leadrelay.playbook.loader import Playbook
 from leadrelay.playbook.service import activation, active_playbook, active_version
+from leadrelay.storage.api_tables import active_playbook as active_table
 
 RECHECK_SECONDS = 2.0
 log = logging.getLogger(__name__)
@@ -85,6 +86,18 @@ class Follower:
         log.info("now running playbook version %s (was %s): it was activated", playbook.version, previous,
                  extra={"event": "playbook_switched", "version": playbook.version, "previous": previous})
         return playbook
+
+
+def runs_active_version(conn: Connection, version: str) -> bool:
+    """Whether `version` is the one to run now: the active version, or any when none was ever activated (the
+    file's rules). Read in the caller's transaction; on PostgreSQL the row is held (FOR SHARE) until it ends,
+    so no activation commits meanwhile: for work that only the active version may do (handing back the leads
+    of reps it no longer names)."""
+    query = select(active_table.c.version)  # the table's single row
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    active = conn.scalar(query)
+    return active is None or active == version
 
 
 def overruled(engine: Engine, named: Playbook, path: str) -> str | None:

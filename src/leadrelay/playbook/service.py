@@ -7,6 +7,8 @@ activated one. Decisions record the version that made them (score and stage rows
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -76,9 +78,15 @@ def activation(engine: Engine) -> dict[str, Any] | None:
 
 
 def activate(
-    app: App, text: str, actor: str, *, filename: str = DEFAULT_FILENAME, expected_active: str | None = None,
+    app: App, text: str, actor: str, *, filename: str = DEFAULT_FILENAME, source: str | None = None,
+    expected_active: str | None = None,
 ) -> str:
     """Validate `text`, keep it as a version and make it the active one. Returns the version.
+
+    `filename` names the text in FILE:LINE messages; `source` is the name a new version is
+    stored under, where the text came from for people (default: `filename`) — text pasted
+    in the web app came from no file, and must not read as one. A version stored before
+    keeps the name it was first stored under.
 
     Raises InvalidPlaybook (nothing changes) when the text has problems, and Conflict when
     `expected_active` is given and another version is active by now (someone activated
@@ -86,6 +94,8 @@ def activate(
     """
     playbook = parse_playbook(text, filename)
     _parsed.setdefault(playbook.version, playbook)
+    if source is not None and source != playbook.source:
+        playbook = replace(playbook, source=source)
     return _make_active(app, playbook, actor, expected_active)
 
 
@@ -109,6 +119,13 @@ def list_versions(app: App) -> list[dict[str, Any]]:
                  "active": r.version == active} for r in rows]
 
 
+def stored_source(engine: Engine, version: str) -> str | None:
+    """The name a stored version was stored under (the file, or how it came in), or None when it is not stored."""
+    c = t.playbooks.c
+    with engine.connect() as conn:
+        return conn.scalar(select(c.source).where(c.version == version))
+
+
 def version_text(app: App, version: str) -> str:
     """The text of a stored version, or of the playbook this app runs; NotFound otherwise."""
     if version == app.playbook.version:
@@ -121,6 +138,18 @@ def version_text(app: App, version: str) -> str:
     return text
 
 
+def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[tuple[str, str]]:
+    """A unified diff between two playbook texts as (kind, line) pairs, kind one of add, del, hunk, same; empty when
+    the texts are equal. The web page and `leadrelay playbook activate` show changes with it."""
+    kinds = {"+": "add", "-": "del", "@": "hunk"}
+    out = []
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), old_name, new_name, lineterm="", n=3)
+    for number, line in enumerate(lines):
+        # The first two lines name the texts; a YAML line `---` taken out reads `----` and is a change, not a name.
+        out.append(("hunk" if number < 2 else kinds.get(line[:1], "same"), line))
+    return out
+
+
 def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str | None) -> str:
     now = app.clock()
     try:
@@ -131,8 +160,8 @@ def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str 
             believed = current or app.playbook.version
             if expected_active is not None and expected_active != believed:
                 raise Conflict(f"playbook version {believed} is active, not {expected_active}: read it again")
+            record_playbook(conn, playbook, now)  # first: the same text as the one replaced is named as activated
             record_playbook(conn, app.playbook, now)  # the version being replaced stays available for a rollback
-            record_playbook(conn, playbook, now)
             values = {"version": playbook.version, "activated_by": actor, "activated_at": now}
             if current is None:
                 conn.execute(insert(active_table).values(id=_ROW, **values))
@@ -145,8 +174,10 @@ def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str 
 
 
 def _parse_stored(version: str, text: str, source: str) -> Playbook:
+    """A stored version, parsed once per process, named as it was stored (the cache may hold it under another name:
+    the same text read from a file, or activated under another name, in this process)."""
     playbook = _parsed.get(version)
     if playbook is None:
         playbook = parse_playbook(text, source)
         _parsed[version] = playbook
-    return playbook
+    return playbook if playbook.source == source else replace(playbook, source=source)

@@ -107,15 +107,25 @@ def report_request(name: str, *, start: date | None = None, end: date | None = N
 
 
 def run_report(app: App, request: ReportRequest, *, owners: Iterable[str] | None = None,
-               loaded: dict | None = None) -> dict[str, Any]:
+               loaded: dict | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The report's rows, with the parameters that made them. `owners`: only those reps' leads. `loaded`: a dict
     kept by a caller that runs several reports at once (a dashboard), so that the leads a view reads lead by lead
-    are loaded once for all of them."""
+    are loaded once for all of them. `now`: the moment a deadline is judged pending or past (the app's clock)."""
     with collector_paused():  # a report reads its history into many small objects at once
-        return _run(app, request, owners, {} if loaded is None else loaded)
+        return _run(app, request, owners, {} if loaded is None else loaded, now or app.clock())
 
 
-def _run(app: App, request: ReportRequest, owners: Iterable[str] | None, loaded: dict) -> dict[str, Any]:
+def sla_summary(app: App, *, owners: Iterable[str] | None = None) -> dict[str, Any]:
+    """`leadrelay sla report` and `GET /api/sla`: the SLA report by policy, counted by lead (the rows of
+    `run_report`, so the two cannot disagree), as a line per policy and deadline and a line per policy; and
+    marketing's MQLs this month against the target."""
+    now = app.clock()
+    result = run_report(app, report_request("sla"), owners=owners, now=now)
+    return sla_report.summary(result["rows"], result["marketing"], now, app.playbook.rules.handoff.mqls_per_month)
+
+
+def _run(app: App, request: ReportRequest, owners: Iterable[str] | None, loaded: dict,
+         now: datetime) -> dict[str, Any]:
     teams = {rep.id: rep.team for rep in app.playbook.rules.handoff.directory.reps.values()}
     cohort_stage = Stage(request.from_stage if request.name == "conversion" else request.stage)
     start = datetime.combine(request.start, time(), UTC) if request.start else None
@@ -148,12 +158,12 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None, loaded:
         if name == "sla":
             found = read.tally("handoff", SLA_METRICS, by=by or "policy", period=period)
             mqls = read.tally("lead", ("in:mql",), by=None, period="month", everyone=True)  # marketing's own
-            return _result(request, sla_report.sla_rows(found, app.clock()), {"marketing": sla_report.marketing_rows(
+            return _result(request, sla_report.sla_rows(found, now), {"marketing": sla_report.marketing_rows(
                 {month: cells["in:mql"].n for (month, _), cells in mqls.items()
                  if month is not None and "in:mql" in cells},  # per month: never None
-                app.clock(), app.playbook.rules.handoff.mqls_per_month)})
+                now, app.playbook.rules.handoff.mqls_per_month)})
         if name == "leakage":
-            return _result(request, [], _leakage(read, app.clock(), period))
+            return _result(request, [], _leakage(read, now, period))
         if name in HANDOFF_REPORTS:
             if name == "speed_to_lead":
                 found = read.tally("handoff", handoff_reports.SPEED_METRICS, by=by, period=period)
@@ -177,8 +187,8 @@ def _run(app: App, request: ReportRequest, owners: Iterable[str] | None, loaded:
     return _result(request, cohorts.funnel_rows(found, cohort_stage, mode=request.mode, stages=stages))
 
 
-SLA_METRICS = ("sla.h", "sla.deadline", "sla.breached", "sla.open", "sla.due:", "sla.breached:", "sla.open:",
-               "sla.esc:", "sla.ended:")
+SLA_METRICS = ("sla.h", "sla.deadline", "sla.breached", "sla.open", "sla.closed", "sla.due:", "sla.breached:",
+               "sla.open:", "sla.closed:", "sla.esc:", "sla.ended:")
 
 
 @dataclass

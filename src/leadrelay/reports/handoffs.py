@@ -55,6 +55,7 @@ class HandoffTimes:
     to_sales: bool = True
     follow_up_due_at: datetime | None = None  # the latest follow-up a meeting no-show opened
     follow_up_met_at: datetime | None = None
+    closed_at: datetime | None = None  # when the handoff closed (None: open)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:

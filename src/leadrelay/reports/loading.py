@@ -126,7 +126,7 @@ def _handoffs(conn: Connection, records: dict[int, LeadRecord], handoffs: Sequen
             touches_required=row.touches_required, touches_due_at=row.touches_due_at, outcome=row.outcome,
             breaches=frozenset(breaches.get(row.id, ())), escalations=tuple(escalations.get(row.id, ())),
             to_sales=row.to_function != "marketing", follow_up_due_at=row.follow_up_due_at,
-            follow_up_met_at=row.follow_up_met_at))
+            follow_up_met_at=row.follow_up_met_at, closed_at=row.closed_at))
 
 
 def visible_records(conn: Connection, owners: Sequence[str] | None) -> list[LeadRecord]:

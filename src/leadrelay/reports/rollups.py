@@ -12,6 +12,8 @@ its cost grows with the number of groups and days, not with the number of leads.
 - **Rebuilding** (`rebuild`, `leadrelay report rebuild`) counts everything again; a
   refresh does it by itself when the funnel's stages (from the playbook) changed, since
   "in order" depends on them.
+- **Upgrading.** When a release changes what some leads count for (`FACTS`), the first
+  refresh after it marks those leads (`_CHANGED`) and counts them again with the others.
 - **Reading** (`read_tally`): whole months from the month cells, the days at either end
   from the day cells; ISO weeks from the day cells.
 
@@ -33,6 +35,7 @@ from leadrelay.reports.cohorts import period_of
 from leadrelay.reports.loading import load_records
 from leadrelay.reports.records import FAMILIES, WITHOUT_ALL, lead_facts
 from leadrelay.reports.sketch import Cell, Tally, encode, wanted
+from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import report_tables as r
 from leadrelay.storage import tables as t
 
@@ -43,6 +46,13 @@ _CELLS = {family: ((() if family in WITHOUT_ALL else ("all",)) + tuple(dims.valu
           for family, dims in FAMILIES.items()}
 
 Key = tuple[str, str, date]  # dimension, value, day
+
+# The version of what a lead counts for, kept in `report_state` (a store without it: 1). Each later version
+# names the leads whose facts it changed: a refresh in a store counted with an older version marks them.
+FACTS = 2
+_CHANGED = {
+    2: lambda: select(h.handoffs.c.lead_id).where(h.handoffs.c.policy_id.is_not(None)).distinct(),  # closed before due
+}
 Stored = list  # [[family, [cell values], [[metric, day ordinal, bucket], ...]], ...]: what a lead counted for
 
 
@@ -53,8 +63,15 @@ def refresh(conn: Connection, basis: Sequence[Stage]) -> int:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
     wanted = ",".join(stage.value for stage in basis)
-    if conn.scalar(select(r.report_state.c.value).where(r.report_state.c.key == "basis")) != wanted:
+    state = dict(conn.execute(select(r.report_state.c.key, r.report_state.c.value)).tuples().all())
+    if state.get("basis") != wanted:
         return rebuild(conn, basis)
+    counted_with = int(state.get("facts", 1))
+    if counted_with < FACTS:
+        for version in range(counted_with + 1, FACTS + 1):
+            conn.execute(insert(r.report_dirty).from_select(["lead_id"], _CHANGED[version]()))
+        conn.execute(delete(r.report_state).where(r.report_state.c.key == "facts"))
+        conn.execute(insert(r.report_state), [{"key": "facts", "value": str(FACTS)}])
     marked = sorted(set(conn.scalars(delete(r.report_dirty).returning(r.report_dirty.c.lead_id))))
     deltas: Counter = Counter()
     for i in range(0, len(marked), _CHUNK):
@@ -67,7 +84,8 @@ def rebuild(conn: Connection, basis: Sequence[Stage]) -> int:
     """Count every lead again, in the caller's transaction; returns how many leads."""
     for table in (r.report_cells, r.report_leads, r.report_dirty, r.report_state):
         conn.execute(delete(table))
-    conn.execute(insert(r.report_state), [{"key": "basis", "value": ",".join(stage.value for stage in basis)}])
+    conn.execute(insert(r.report_state), [{"key": "basis", "value": ",".join(stage.value for stage in basis)},
+                                          {"key": "facts", "value": str(FACTS)}])
     lc = t.leads.c
     ids = list(conn.scalars(select(lc.id).where(lc.merged_into.is_(None), lc.stage.is_not(None)).order_by(lc.id)))
     deltas: Counter = Counter()

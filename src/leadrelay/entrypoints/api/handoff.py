@@ -33,10 +33,10 @@ from leadrelay.handoff.queries import (
     open_handoff_opened_at,
     rep_queue,
     route_explain,
-    sla_report,
     suppression_list,
 )
 from leadrelay.lead.search import utc
+from leadrelay.reports.catalog import sla_summary
 
 router = APIRouter(prefix="/api", tags=["handoff"], responses=error_responses(400, 401, 403, 422, 429, 503))
 
@@ -201,24 +201,37 @@ class Suppression(BaseModel):
 
 
 class SalesSla(BaseModel):
+    """One deadline of one policy, counted by lead (a handoff counts once, whatever its timers), as the SLA report
+    counts it."""
+
     policy: str
     deadline: str
+    due: int = Field(description="Handoffs that had this deadline: met + breached + pending + closed_before_due.")
     met: int
-    breached: int
-    pending: int
-    other: int
+    breached: int = Field(description="The log has its SlaBreached, or it passed undone while the handoff was open.")
+    pending: int = Field(description="Open handoffs whose deadline is still ahead.")
+    closed_before_due: int = Field(description="Handoffs closed before the deadline, its work not done: not counted "
+                                               "in compliance.")
     compliance: float | None = Field(description="met / (met + breached); null before any deadline is decided.")
+
+
+class PolicySla(BaseModel):
+    policy: str
+    handoffs: int
+    breached: int = Field(description="Handoffs that breached at least one deadline.")
+    compliance: float | None = Field(description="The share of the settled handoffs that breached no deadline.")
 
 
 class MarketingSla(BaseModel):
     month: str
-    mqls: int = Field(description="Leads that became MQL this calendar month (UTC).")
+    mqls: int = Field(description="Leads that first became MQLs this calendar month (UTC).")
     target: int | None
     on_track: bool | None = Field(description="At least the target's share of the month passed so far.")
 
 
 class SlaReport(BaseModel):
     sales: list[SalesSla]
+    policies: list[PolicySla]
     marketing: MarketingSla
 
 
@@ -322,7 +335,7 @@ def sla(
     caller: Caller = Depends(allow(Action.READ_SLA)),
     app: App = Depends(current_app),
 ) -> dict[str, Any]:
-    return sla_report(app, app.clock())
+    return sla_summary(app)
 
 
 def _since_handoff(app: App, lead_id: int, at: datetime) -> datetime:

@@ -208,7 +208,10 @@ def route_simulation(body: RouteSimulationRequest, app: App = Depends(current_ap
 def activate(body: Activation, request: Request, app: App = Depends(current_app),
              caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> ActivePlaybook:
     if body.text is not None:
-        playbooks.activate(app, body.text, caller.actor, filename=body.filename, expected_active=body.expected_active)
+        # Text sent without a filename came from no file: stored under who sent it, not the default name.
+        source = body.filename if "filename" in body.model_fields_set else f"sent over the API by {caller.actor}"
+        playbooks.activate(app, body.text, caller.actor, filename=body.filename, source=source,
+                           expected_active=body.expected_active)
     else:
         assert body.version is not None  # Activation takes exactly one of text and version
         playbooks.activate_version(app, body.version, caller.actor, expected_active=body.expected_active)

@@ -251,12 +251,12 @@ def accounts_owner(ctx: typer.Context, account: str = typer.Argument(..., help="
     _show(result, as_json, f"account {result['account']} ({fmt(result['name'] or result['domain'])}): owner {rep}")
 
 
-@sla_app.command("report", help="Sales SLA compliance per policy, and MQLs delivered this month vs target.")
+@sla_app.command("report", help="Sales SLA compliance per policy and deadline, counted by lead as `report sla` does; "
+                                  "MQLs this month vs the target.")
 def sla_report_cmd(ctx: typer.Context, as_json: bool = JSON) -> None:
-    from leadrelay.handoff.queries import sla_report
+    from leadrelay.reports.catalog import sla_summary
 
-    app = state(ctx).app()
-    result = sla_report(app, app.clock())
+    result = sla_summary(state(ctx).app())
     if as_json:
         print_json(result)
         return
@@ -266,10 +266,17 @@ def sla_report_cmd(ctx: typer.Context, as_json: bool = JSON) -> None:
 def print_sla(result: dict) -> None:
     from rich.table import Table
 
-    table = Table("policy", "deadline", "met", "breached", "pending", "compliance", title="Sales SLAs")
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    table = Table("policy", "deadline", "due", "met", "breached", "pending", "closed before due", "compliance",
+                  title="Sales SLAs, counted by lead")
     for r in result["sales"]:
-        rate = "-" if r["compliance"] is None else f"{r['compliance']:.0%}"
-        table.add_row(r["policy"], r["deadline"], str(r["met"]), str(r["breached"]), str(r["pending"]), rate)
+        table.add_row(r["policy"], r["deadline"], str(r["due"]), str(r["met"]), str(r["breached"]), str(r["pending"]),
+                      str(r["closed_before_due"]), rate(r["compliance"]))
     console.print(table)
+    for p in result["policies"]:
+        console.print(f"{p['policy']}: {p['handoffs']} handoff{'' if p['handoffs'] == 1 else 's'}, "
+                      f"{p['breached']} breached, compliance {rate(p['compliance'])}", highlight=False)
     m = result["marketing"]
-    console.print(f"marketing {m['month']}: {m['mqls']} MQLs of {fmt(m['target'])} promised")
+    console.print(f"marketing {m['month']}: {m['mqls']} MQLs of {fmt(m['target'])} promised", highlight=False)

@@ -203,12 +203,15 @@ def rescore(
 ) -> None:
     from leadrelay.activity.rescore import count_rescorable
     from leadrelay.activity.rescore import rescore as rescore_all
+    from leadrelay.entrypoints.cli.playbook_cmd import say_if_named_but_active
 
-    app = state(ctx).app()
+    cli = state(ctx)
+    app = cli.app()
     total = count_rescorable(app)
     with _progress(total, "rescoring") as bar:
         task = bar.add_task("rescore", total=total)
         report = rescore_all(app, on_progress=lambda n: bar.advance(task, n))
+    say_if_named_but_active(app, cli)
     if as_json:
         print_json(report.as_dict())
         return

@@ -90,9 +90,10 @@ def print_report(result: dict) -> None:
                     f"for {cell('rate', value['expected_share'])} of the weight)")
         if not isinstance(value, dict):
             return cell(key, value)
-        if {"due", "met"} <= set(value):
-            return f"{value['met']} of {value['due']} met" + (f", {value['pending']} pending"
-                                                            if value.get("pending") else "")
+        if {"due", "met"} <= set(value):  # an SLA clock: `1 of 5 met, 3 breached, 1 closed before due`
+            return f"{value['met']} of {value['due']} met" + "".join(
+                f", {value[k]} {k.replace('_', ' ')}" for k in ("breached", "pending", "closed_before_due")
+                if value.get(k))
         return ", ".join(f"{k} {compact(k, v)}" for k, v in value.items()) or "-"
 
     rows = result["rows"]

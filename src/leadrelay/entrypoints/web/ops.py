@@ -9,13 +9,12 @@ through the same service functions as the API and the CLI.
 
 from __future__ import annotations
 
-import difflib
 from datetime import date
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from leadrelay.access.tokens import Role
+from leadrelay.access.tokens import Role, revoke_missing_people
 from leadrelay.activity.queries import rejections as rejection_page
 from leadrelay.bootstrap import App
 from leadrelay.core.errors import InvalidInput, InvalidPlaybook, LeadRelayError
@@ -26,7 +25,7 @@ from leadrelay.entrypoints.api.runtime import Runtime
 from leadrelay.entrypoints.web.common import error, page, posted, redirect, viewer
 from leadrelay.playbook import service as playbooks
 from leadrelay.playbook.backtest import backtest as run_backtest
-from leadrelay.playbook.loader import parse_playbook
+from leadrelay.playbook.loader import STARTER_NAME, Playbook, parse_playbook, starter_text
 
 router = APIRouter(include_in_schema=False)
 PLAYBOOK_ROLES = (Role.MARKETING, Role.ADMIN)
@@ -34,14 +33,10 @@ MAX_TEXT = 1_000_000
 OUTBOX_VIEWS = {"dead": ("dead", False), "failing": ("pending", True), "held": ("disabled", False)}
 
 
-def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[tuple[str, str]]:
-    """A unified diff as (kind, line) pairs, kind one of add, del, hunk, same; empty when the texts are equal."""
-    kinds = {"+": "add", "-": "del", "@": "hunk"}
-    out = []
-    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), old_name, new_name, lineterm="", n=3):
-        kind = "hunk" if line.startswith(("---", "+++")) else kinds.get(line[:1], "same")
-        out.append((kind, line))
-    return out
+def pasted_source(name: str, actor: str) -> str:
+    """The name a playbook activated from this page is stored under: it came from no file, whatever name was typed
+    for the FILE:LINE messages (the name, when one was typed, is kept: it is what its author called it)."""
+    return f"{name}, pasted in the web app by {actor}" if name else f"pasted in the web app by {actor}"
 
 
 # --- the playbook ---------------------------------------------------------------------------------
@@ -63,8 +58,8 @@ def playbook_page(request: Request, diff: str | None = None, against: str | None
 
 
 def _version_diff(app: App, old: str, new: str) -> list[tuple[str, str]]:
-    return diff_lines(playbooks.version_text(app, old), playbooks.version_text(app, new), f"version {old}",
-                      f"version {new}")
+    return playbooks.diff_lines(playbooks.version_text(app, old), playbooks.version_text(app, new),
+                                f"version {old}", f"version {new}")
 
 
 def _playbook(request: Request, app: App, signed, *, status: int = 200, **context) -> HTMLResponse:
@@ -72,14 +67,25 @@ def _playbook(request: Request, app: App, signed, *, status: int = 200, **contex
     activation = playbooks.activation(app.engine)
     if activation is not None and activation["version"] != playbook.version:
         activation = None  # this process has not followed the newest activation yet
+    versions = playbooks.list_versions(app)
     return page(request, "playbook.html", {
-        "playbook": playbook, "activation": activation, "versions": playbooks.list_versions(app),
-        "lines": playbook.text.splitlines()} | context, status=status, signed=signed)
+        "playbook": playbook, "activation": activation, "versions": versions,
+        "origin": _origin(playbook, versions), "lines": playbook.text.splitlines()} | context,
+        status=status, signed=signed)
+
+
+def _origin(playbook: Playbook, versions: list[dict]) -> str:
+    """Where the running playbook came from, in words: the name its version was stored under (a file, or "pasted in
+    the web app by ..."), else the file this process loaded, or the built-in starter."""
+    stored = next((v["source"] for v in versions if v["version"] == playbook.version), None)
+    if playbook.source == STARTER_NAME and playbook.text == starter_text():
+        return f"the built-in starter playbook ({STARTER_NAME})"
+    return stored or playbook.source
 
 
 @router.post("/ops/playbook/check", response_class=HTMLResponse)
 def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
-                   filename: str = Form(playbooks.DEFAULT_FILENAME), backtest: str = Form(""),
+                   filename: str = Form(""), backtest: str = Form(""),
                    since: str = Form("")) -> Response:
     """Validate an edited playbook: every problem as FILE:LINE: path: message; when valid, its diff to the active,
     and with `backtest`, what it would have done to the stored history beside the active playbook."""
@@ -92,16 +98,17 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
         return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=[candidate.message],
                          status=422)
     text, filename = candidate
-    version, issues = playbooks.check(text, filename)
-    changes = diff_lines(app.playbook.text, text, f"version {app.playbook.version} (active)", filename) \
-        if not issues else None
+    version, issues = playbooks.check(text, filename or playbooks.DEFAULT_FILENAME)
+    changes = playbooks.diff_lines(app.playbook.text, text, f"version {app.playbook.version} (active)",
+                                   filename or "the edit") if not issues else None
     day = None
     if backtest and since.strip():
         try:
             day = date.fromisoformat(since.strip())
         except ValueError:
             issues = [*issues, f"since: not a date (YYYY-MM-DD): {since.strip()[:40]!r}"]
-    tried = run_backtest(app, parse_playbook(text, filename), since=day) if backtest and not issues else None
+    tried = run_backtest(app, parse_playbook(text, filename or playbooks.DEFAULT_FILENAME), since=day) \
+        if backtest and not issues else None
     return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=issues,
                      candidate_version=version, candidate_changes=changes, backtest=tried, since=since.strip(),
                      status=422 if issues else 200)
@@ -109,8 +116,10 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
 
 @router.post("/ops/playbook/activate", response_class=HTMLResponse)
 def activate_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
-                      filename: str = Form(playbooks.DEFAULT_FILENAME), expected_active: str = Form("")) -> Response:
-    """Activate a checked playbook, unless another version became active since the page was read (then: why)."""
+                      filename: str = Form(""), expected_active: str = Form("")) -> Response:
+    """Activate a checked playbook, unless another version became active since the page was read (then: why).
+
+    As over the API, a rep or team the new version no longer names loses its tokens for good."""
     form = posted(request, csrf, *PLAYBOOK_ROLES)
     if isinstance(form, Response):
         return form
@@ -119,7 +128,9 @@ def activate_playbook(request: Request, csrf: str = Form(""), text: str = Form("
     try:
         if isinstance(candidate, InvalidInput):
             raise candidate
-        version = playbooks.activate(app, candidate[0], who.actor, filename=candidate[1],
+        version = playbooks.activate(app, candidate[0], who.actor,
+                                     filename=candidate[1] or playbooks.DEFAULT_FILENAME,
+                                     source=pasted_source(candidate[1], who.actor),
                                      expected_active=expected_active or None)
     except InvalidPlaybook as exc:
         return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=exc.issues,
@@ -129,11 +140,13 @@ def activate_playbook(request: Request, csrf: str = Form(""), text: str = Form("
                          status=STATUS.get(exc.code, 422))
     runtime: Runtime = request.app.state.runtime
     runtime.use(app.playbook)
+    revoke_missing_people(app.engine, app.playbook, now=app.clock())  # a removed rep's token is dead for good
     return redirect("/ops/playbook", f"version {version} is active")
 
 
 def _candidate(text: str, filename: str) -> tuple[str, str] | InvalidInput:
-    filename = filename.strip() or playbooks.DEFAULT_FILENAME
+    """(text, the name typed for it, "" when none) or what is wrong with the form."""
+    filename = filename.strip()
     if len(text) > MAX_TEXT:
         return InvalidInput(f"the playbook is {len(text):,} characters; at most {MAX_TEXT:,}")
     if len(filename) > 200:
