@@ -3,6 +3,7 @@ form, a rep's queue and lead page, Accept and Log touch. Every figure checked he
 
 import re
 from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -291,3 +292,19 @@ def test_a_rep_books_a_meeting_in_their_own_time_zone_and_marks_it_a_no_show_fro
     assert "no-show" in page.text and "due " in page.text and ">No-show</button>" not in page.text
     other = web.post(f"/leads/{lead}/meetings/999999/held", data={"csrf": csrf_of(page)})
     assert other.status_code == 404 and f"lead {lead} has no meeting 999999" in other.text
+
+
+def test_a_reps_deadlines_are_shown_in_their_own_time_zone_on_the_queue_and_the_lead_page(app, web, tokens, people):
+    """Found trying the product: a rep in Chicago read "accept: due 18:00 UTC" on the queue, beside a meeting
+    field labelled in Chicago time, and the lead page showed no deadline at all nor the lead's name."""
+    lead = add_lead(app, "wes@corp.example", owner=people.rep, hand_raise=True, first_name="Wes", last_name="Ng")
+    zone = ZoneInfo(app.playbook.rules.handoff.directory.reps[people.rep].calendar.timezone)
+    with app.engine.connect() as conn:
+        due = conn.scalar(select(h.handoffs.c.first_touch_due_at).where(h.handoffs.c.lead_id == lead))
+    local = due.astimezone(zone)
+    shown = local.strftime("%Y-%m-%d %H:%M ") + local.tzname()
+    sign_in(web, tokens.rep)
+    assert f"first touch: due {shown}" in web.get("/").text
+    page = web.get(f"/leads/{lead}").text
+    assert f"first touch: due {shown}" in page
+    assert "<h1>Wes Ng <small>wes@corp.example</small></h1>" in page

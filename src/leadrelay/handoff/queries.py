@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.core.numbers import shown
 from leadrelay.core.time import utc_iso
 from leadrelay.handoff.model import OPEN_STATUSES, OWNED_STATUSES
 from leadrelay.lead.queries import find_lead
@@ -34,6 +35,7 @@ def handoff_dict(row: Any) -> dict[str, Any]:
         "accept_due_at": utc_iso(row.accept_due_at), "first_touch_due_at": utc_iso(row.first_touch_due_at),
         "touches_due_at": utc_iso(row.touches_due_at), "follow_up_due_at": utc_iso(row.follow_up_due_at),
         "closed_at": utc_iso(row.closed_at),
+        "deadlines": [d | {"due_at": utc_iso(d["due_at"])} for d in deadlines(row)],
     }
 
 
@@ -110,13 +112,18 @@ def rep_queue(app: App, rep: str, now: datetime | None = None) -> list[dict[str,
     return out
 
 
+def person_name(traits: dict[str, Any]) -> str | None:
+    """A lead's name from its traits (`name`, else `first_name last_name`), or None."""
+    return traits.get("name") or " ".join(str(traits[k]) for k in ("first_name", "last_name") if traits.get(k)) \
+        or None
+
+
 def lead_contact(row: Any) -> dict[str, Any]:
     """Who the lead is, for a rep about to call: name, title, company, phone, and the scores as stored."""
     traits = row.traits or {}
-    name = traits.get("name") or " ".join(str(traits[k]) for k in ("first_name", "last_name") if traits.get(k))
-    return {"name": name or None, "title": traits.get("title"),
+    return {"name": person_name(traits), "title": traits.get("title"),
             "company": traits.get("company") or row.account_name or row.company_domain, "phone": traits.get("phone"),
-            "fit_score": round(row.fit_score, 2), "engagement_score": round(row.engagement_score, 2)}
+            "fit_score": shown(row.fit_score, 2), "engagement_score": shown(row.engagement_score, 2)}
 
 
 def team_board(app: App, team: str, now: datetime, *, soon: timedelta = timedelta(hours=2)) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,15 +30,24 @@ COOKIE = "leadrelay_session"
 templates = Jinja2Templates(directory=str(resources.files("leadrelay.entrypoints.web") / "templates"))
 
 
-def when(value: str | None) -> str:
-    """An ISO-8601 UTC moment as people read it: `2026-10-29 10:14 UTC`; a dash for none."""
+def when(value: str | None, zone: str | None = None) -> str:
+    """An ISO-8601 UTC moment as people read it: `2026-10-29 10:14 UTC`, or in `zone` (a rep's calendar:
+    `2026-10-29 05:14 CDT`); a dash for none."""
     if not value:
         return "–"
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         return value
+    if zone:
+        local = moment.astimezone(ZoneInfo(zone))
+        return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or zone)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def rep_zones(app: App) -> dict[str, str]:
+    """Each rep's time zone (their calendar's), for showing their deadlines in their own time."""
+    return {rep_id: rep.calendar.timezone for rep_id, rep in app.playbook.rules.handoff.directory.reps.items()}
 
 
 templates.env.filters["when"] = when

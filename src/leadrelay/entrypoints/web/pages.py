@@ -25,11 +25,11 @@ from leadrelay.entrypoints.api.auth import current_app
 from leadrelay.entrypoints.api.authz import Action, Caller
 from leadrelay.entrypoints.api.errors import STATUS
 from leadrelay.entrypoints.api.leads import REP_MOVES, _visible_lead
-from leadrelay.entrypoints.web.common import error, page, posted, redirect, to_login, viewer, with_cookie
+from leadrelay.entrypoints.web.common import error, page, posted, redirect, rep_zones, to_login, viewer, with_cookie
 from leadrelay.handoff import meeting_service
 from leadrelay.handoff import service as rep_actions
 from leadrelay.handoff.directory import list_reps, set_rep
-from leadrelay.handoff.queries import lead_touches, rep_queue, route_explain, team_board
+from leadrelay.handoff.queries import lead_touches, person_name, rep_queue, route_explain, team_board
 from leadrelay.lead.queries import explain_lead
 from leadrelay.predict.queries import with_prediction
 from leadrelay.reports.catalog import report_request, run_report
@@ -94,7 +94,7 @@ def home(request: Request) -> Response:
     elif who.role is Role.MANAGER:
         assert who.token.team is not None  # a manager token names its team
         queues = [(rep, rep_queue(app, rep)) for rep in sorted(authz.team_members(app.playbook, who.token.team))]
-    return page(request, "queue.html", {"queues": queues, "now": app.clock(), "away": away,
+    return page(request, "queue.html", {"queues": queues, "now": app.clock(), "away": away, "zones": rep_zones(app),
                                          "done": request.query_params.get("done")}, signed=signed)
 
 
@@ -151,7 +151,8 @@ def _lead(request: Request, app: App, signed: Session, who: Caller, lead_id: int
     return page(request, "lead.html", {
         "lead": found, "routing": routing, "handoff": open_handoff, "mine": mine, "done": done, "error": error,
         "touches": lead_touches(app, lead_id),
-        "touch_kinds": rep_actions.TOUCH_KINDS, "reasons": reasons,
+        "touch_kinds": rep_actions.TOUCH_KINDS, "reasons": reasons, "zones": rep_zones(app),
+        "name": person_name(found["traits"] or {}),
         "rep_zone": app.playbook.rules.handoff.directory.reps[who.token.rep_id].calendar.timezone if mine else None},
         status=status, signed=signed)
 
