@@ -26,9 +26,10 @@ def test_every_operator_compares_as_documented(op, value, field, expected):
     assert holds({"f": {op: value}}, f=field) is expected
 
 
-def test_numbers_never_compare_with_text_or_booleans():
-    assert not holds({"f": {">": 1}}, f="5")
-    assert not holds({"f": {">": 0}}, f=True)
+def test_numbers_compare_with_plain_numeric_text_and_never_with_other_text_or_booleans():
+    assert holds({"f": {">": 1}}, f="5") and holds({"f": {">=": 1000}}, f="1,200") and holds({"f": {"<": 0}}, f=" -2 ")
+    assert not holds({"f": {">": 1}}, f="about 300") and not holds({"f": {">": 1}}, f="1e3")
+    assert not holds({"f": {">": 0}}, f=True) and not holds({"f": {">": 0}}, f="nan")
 
 
 def test_a_missing_field_fails_every_comparison_but_negations():

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from leadrelay.core.numbers import as_number
 from leadrelay.lead.model import Lead
 from leadrelay.lead.rules import Rules
 from leadrelay.lead.scoring import clamp
@@ -69,10 +70,11 @@ def next_fields(lead: Lead, rules: Rules, engagement: float, *,
     """The fields to ask `lead` for, most telling first (see the module docstring). `engagement`: decayed to now;
     `gate`: the SQL gate's unanswered criteria as (criterion, framework)."""
     asks: dict[str, Ask] = {}
+    unusable = {path for path, _ in _not_numbers(lead, rules)}
 
     def ask(path: str) -> Ask | None:
         name = form_field(path)
-        if name is None or is_known(lead, name):
+        if name is None or (is_known(lead, name) and path not in unusable):  # "about 300" employees: ask again
             return None
         return asks.setdefault(name, Ask(name))
 
@@ -103,3 +105,40 @@ def next_fields(lead: Lead, rules: Rules, engagement: float, *,
              for criterion, framework in gate if criterion not in asks]
     return ranked + gated
 
+
+
+def unreadable(lead: Lead, rules: Rules) -> list[str]:
+    """What the lead told us that the playbook reads but cannot use, each with why and what reads it: a
+    country that is not one (`Deutschland` is, `Germania` is not), a number rules compare that is not a
+    number (`employees: "about 300"`). Such a value counts as unknown: those rules do not hold for it."""
+    out = []
+    country = lead.traits.get("country")
+    if country not in (None, "") and rules.normalise_country(country) is None:
+        out.append(f"country {_shown(country)} is not a country LeadRelay knows (an ISO code or a name): the "
+                   "served countries and rules on country cannot use it")
+    for path, readers in _not_numbers(lead, rules):
+        out.append(f"{path} {_shown(_value_at(lead, path))} is not a number: {', '.join(readers)} cannot use it")
+    return out
+
+
+def _not_numbers(lead: Lead, rules: Rules) -> list[tuple[str, list[str]]]:
+    """(path, the rules that compare it) for each value the lead has at a path rules compare as a number, that
+    is not one."""
+    readers: dict[str, list[str]] = {}
+    for path, rule in rules.numeric_reads:
+        readers.setdefault(path, []).append(rule)
+    return [(path, who) for path, who in readers.items()
+            if (value := _value_at(lead, path)) not in (None, "") and as_number(value) is None]
+
+
+def _value_at(lead: Lead, path: str) -> Any:
+    head, _, rest = path.partition(".")
+    value: Any = {"traits": lead.traits, "account": lead.account or {}}.get(head) if rest else None
+    for part in rest.split(".") if rest else ():
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

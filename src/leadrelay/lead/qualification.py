@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from leadrelay.core.numbers import as_number
 from leadrelay.lead.rules import Disqualifier, Persona, Rules
 
 
@@ -83,14 +84,9 @@ def builtin_disqualifiers(
 def company_size(fields: Mapping[str, Any]) -> float | None:
     """Employees from the lead's traits, else the account's."""
     for source in (fields.get("traits", {}), fields.get("account", {})):
-        value = source.get("employees")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.replace(",", ""))
-            except ValueError:
-                continue
+        number = as_number(source.get("employees"))
+        if number is not None:
+            return number
     return None
 
 

@@ -14,7 +14,7 @@ from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.core.numbers import shown
 from leadrelay.core.time import utc_iso
 from leadrelay.lead.model import Lead
-from leadrelay.lead.profiling import next_fields
+from leadrelay.lead.profiling import next_fields, unreadable
 from leadrelay.lead.rows import lead_from_row
 from leadrelay.lead.scoring import decay_factor, engagement_at
 from leadrelay.lead.sequences import progress
@@ -171,6 +171,7 @@ def explain_lead(app: App, ref: str | int) -> dict[str, Any]:
             recent_activities=_activities(conn, lead.id),
             merged_leads=list(conn.scalars(select(t.leads.c.id).where(t.leads.c.merged_into == lead.id))),
             ask_next=[ask.as_dict() for ask in next_fields(lead, app.playbook.rules, engagement_now(app, lead, now))],
+            unreadable=unreadable(lead, app.playbook.rules),
             alerts=_alerts(conn, lead.id),
             followups=_followups(conn, lead.id),
             meetings=_meetings(conn, lead.id, now),

@@ -148,6 +148,7 @@ class Rules:
     reasons: Mapping[Transition, frozenset[str]] = field(default_factory=dict)
     is_webmail: Callable[[str], bool] = lambda domain: False
     normalise_country: Callable[[Any], str | None] = lambda value: None
+    numeric_reads: tuple[tuple[str, str], ...] = ()  # (path, which rule): what fit rules and disqualifiers compare
     handoff: Any = None  # HandoffRules (domain.handoff), kept untyped here to avoid an import cycle
     sales: Any = None  # SalesRules (domain.sales_rules): frameworks, SQL gate, PQL, deals, expansion
     predict: Any = None  # PredictRules (predict.model): what the predictive score may read and when

@@ -13,7 +13,7 @@ from leadrelay.lead import rules as r
 from leadrelay.lead.qualification import builtin_disqualifiers
 from leadrelay.lead.stages import FUNNEL, Stage, Transition
 from leadrelay.lead.webmail import WEBMAIL_DOMAINS
-from leadrelay.playbook.conditions import compile_condition, fields_of, required_values
+from leadrelay.playbook.conditions import compile_condition, fields_of, numeric_fields, required_values
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.crosscheck import rep_calendar
 from leadrelay.playbook.patterns import compile_pattern
@@ -197,6 +197,11 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
         },
         is_webmail=is_webmail,
         normalise_country=normalise_country,
+        numeric_reads=tuple(dict.fromkeys(
+            [(path, f"fit rule {x.id}") for x in fit.rules for path in numeric_fields(x.when)]
+            + [(path, f"disqualifier {x.id}") for x in q.rules for path in numeric_fields(x.when)]
+            + ([("traits.employees", "disqualifier company_size"), ("account.employees", "disqualifier company_size")]
+               if size else []))),
         handoff=compile_handoff(model),
         sales=compile_sales(model),
         predict=PredictRules(

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from leadrelay.core.numbers import as_number
 from leadrelay.playbook.patterns import compile_pattern
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -152,6 +153,17 @@ def fields_of(condition: Condition) -> list[str]:
     return [condition.field]
 
 
+def numeric_fields(condition: Condition) -> list[str]:
+    """The field paths a condition compares as numbers (`<`, `<=`, `>`, `>=`), in order of appearance."""
+    if isinstance(condition, AllOf):
+        return [f for c in condition.all for f in numeric_fields(c)]
+    if isinstance(condition, AnyOf):
+        return [f for c in condition.any for f in numeric_fields(c)]
+    if isinstance(condition, NotOf):
+        return numeric_fields(condition.not_)
+    return [condition.field] if condition.op in _NUMERIC else []
+
+
 def check_fields(condition: Condition, roots: frozenset[str], what: str) -> None:
     """Raise ValueError naming the first field whose root is not one of `roots`.
 
@@ -242,7 +254,10 @@ def _compile_compare(cond: Compare) -> Predicate:
 
         def numeric(f: Mapping[str, Any]) -> bool:
             v = get(f)
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and compare(float(v), limit)
+            if type(v) is int or type(v) is float:  # the hot path
+                return compare(float(v), limit)
+            number = as_number(v)
+            return number is not None and compare(number, limit)
 
         return numeric
     if op in ("==", "!="):

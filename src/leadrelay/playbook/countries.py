@@ -14,6 +14,12 @@ _ALIASES = {
     "northern ireland": "GB", "holland": "NL", "south korea": "KR", "korea": "KR", "russia": "RU",
     "vietnam": "VN", "iran": "IR", "syria": "SY", "laos": "LA", "bolivia": "BO", "venezuela": "VE",
     "tanzania": "TZ", "taiwan": "TW", "czech republic": "CZ", "ivory coast": "CI", "uae": "AE",
+    # Names in the country's own language, as forms in it are filled in.
+    "deutschland": "DE", "österreich": "AT", "schweiz": "CH", "suisse": "CH", "svizzera": "CH", "españa": "ES",
+    "italia": "IT", "nederland": "NL", "belgië": "BE", "belgique": "BE", "belgien": "BE", "sverige": "SE",
+    "norge": "NO", "danmark": "DK", "suomi": "FI", "polska": "PL", "česko": "CZ", "magyarország": "HU",
+    "brasil": "BR", "méxico": "MX", "éire": "IE", "türkiye": "TR", "ελλάδα": "GR", "россия": "RU",
+    "日本": "JP", "中国": "CN", "대한민국": "KR",
 }
 
 

@@ -96,6 +96,9 @@ class LeadDetail(LeadBase):
     ask_next: list[dict[str, Any]] = Field([], description="Progressive profiling: the fields to ask for next, most "
                                                            "telling first (field, could, points, why); the SQL "
                                                            "gate's criteria are in /next-fields.")
+    unreadable: list[str] = Field([], description="Values the lead gave that the playbook reads but cannot use "
+                                                  "(a country that is not one, a number that is not a number), "
+                                                  "each with what reads it; they count as unknown.")
     alerts: list[dict[str, Any]] = Field([], description="Alerts that fired for the lead, newest first: at, alert, "
                                                          "why, told (false: recorded while loading history).")
     sequences: dict[str, dict[str, Any]] = Field({}, description="Progress through each nurture sequence of the "

@@ -99,6 +99,8 @@ def print_explanation(lead: dict) -> None:
                       f"{predicted['model_version']}, {when(predicted['scored_at'])})" + (f": {why}" if why else "")
                       + (f" — not used: {predicted['unusable']}" if predicted.get("unusable") else ""),
                       highlight=False, soft_wrap=True)
+    for problem in lead.get("unreadable", []):
+        console.print(f"cannot use: {problem}", highlight=False, soft_wrap=True, markup=False)
     if lead.get("ask_next"):
         asks = ", ".join(a["field"] + (f" (could {a['could']})" if a["could"] else "") for a in lead["ask_next"])
         console.print(f"ask next: {asks}  (leadrelay leads next-fields {lead['id']})", highlight=False)
