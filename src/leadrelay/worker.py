@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 
 from leadrelay.core.app import App
 from leadrelay.core.gc import collector_paused
-from leadrelay.core.time import utc_iso
+from leadrelay.core.time import said_at, utc_iso
 from leadrelay.delivery.courier import Courier
 from leadrelay.delivery.dispatcher import deliver_due
 from leadrelay.handoff import service as rep_actions
@@ -286,6 +286,7 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
         if not queued:
             return
         leads = repo.load_leads_for_routing(conn, sorted({row.lead_id for row in queued}))
+        since = _waiting_since(conn, [row for row in queued if row.assigned_at is not None])
         changed, waiting = [], []
         for row in queued:
             lead, handoff = leads[row.lead_id], handoff_from_row(row)
@@ -294,7 +295,8 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
             # starts now).
             decision = desk.assign(handoff, lead, now, actor="rule:routing.queue",
                                    clocks="resume" if handoff.assigned_at else "fresh", defer=True,
-                                   unless_queued_as=LATER)
+                                   unless_queued_as=LATER, because=f"from the queue (waiting since "
+                                                                   f"{said_at(since.get(row.id, row.opened_at))})")
             if decision.owner is None:
                 report.still_queued += 1
                 waiting.append((handoff, lead, decision))
@@ -309,6 +311,22 @@ def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
                                      unless_queued_as=previous.get(handoff.id))
         _set_owners(conn, changed, now)
         uow.commit()
+
+
+def _waiting_since(conn: Connection, rows: list) -> dict[int, datetime]:
+    """When each of these queued handoffs, owned before (an SLA step or a departed rep queued them), started
+    waiting: its first decision without an owner after its last one with an owner. A handoff never owned has
+    waited since it opened (the caller's default), so only the few owned before are read."""
+    d = h.routing_decisions.c
+    out: dict[int, datetime] = {}
+    for part in repo.chunks([row.id for row in rows]):
+        for handoff_id, at, owner in conn.execute(select(d.handoff_id, d.at, d.owner).where(d.handoff_id.in_(part))
+                                                  .order_by(d.handoff_id, d.at, d.id)):
+            if owner is not None:
+                out.pop(handoff_id, None)
+            else:
+                out.setdefault(handoff_id, at)
+    return out
 
 
 def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]:
@@ -395,20 +413,24 @@ def detect_stale(app: App, now: datetime, report: SweepReport) -> None:
         leads = repo.load_leads(conn, sorted({row.lead_id for row in rows}), for_update=True)
         for row in rows:
             lead, handoff = leads[row.lead_id], handoff_from_row(row)
+            # Dated when the lead went stale, as an SLA step is dated at its own due time: a sweep at 05:00
+            # records a lead that fell due at 04:46:32 at 04:46:32 (never before the lead's last stage move).
             stale_at = row.last_seen + rules.stale_after
+            if lead.stage_changed_at is not None and stale_at < lead.stage_changed_at:
+                stale_at = lead.stage_changed_at
             quiet = handoff.quiet_at(stale_at)
             conn.execute(update(h.handoffs).where(c.id == row.id).values(stale_alerted_at=now))
-            desk.notice("lead.stale", lead, stale_at if quiet else now, owner=row.owner, quiet=quiet,
+            desk.notice("lead.stale", lead, stale_at, owner=row.owner, quiet=quiet,
                         reason=f"no touch for {rules.stale_after.days} days",
-                        why=f"no touch since {row.last_seen.isoformat()}", recipients=desk.people(row.owner))
+                        why=f"no touch since {said_at(row.last_seen)}", recipients=desk.people(row.owner))
             report.stale += 1
             recycle = not quiet and rules.stale_recycle and lead.stage in SALES_STAGES \
                 and not has_open_deal(conn, handoff.lead_id)
-            desk.record(HandoffStale(at=stale_at if quiet else now, lead_id=lead.id, handoff_id=row.id,
+            desk.record(HandoffStale(at=stale_at, lead_id=lead.id, handoff_id=row.id,
                                      cause="rule:stale", owner=row.owner, last_touch_at=row.last_seen,
                                      recycled=bool(recycle)), quiet=quiet)
             if recycle:
                 move_lead(uow, lead, Transition.RECYCLE, Stage.LEAD, actor="rule:stale",
-                          reason=rules.stale_reason, now=now)
+                          reason=rules.stale_reason, now=stale_at)
         report.silenced += desk.silenced
         uow.commit()

@@ -105,7 +105,7 @@ def test_the_owning_rep_accepts_and_logs_touches_and_nobody_else_can(client, app
     error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "at": "2026-10-01T08:59:00Z"}, headers=rep),
           422, "invalid_input", "at: 2026-10-01T08:59:00Z is before the handoff opened (2026-10-01T09:00:00Z)")
     error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "at": "2026-10-01T10:00:00"}, headers=rep),
-          422, "invalid_input", "that is in the future (2026-10-01T10:00:00+00:00)")
+          422, "invalid_input", "at: 2026-10-01T10:00:00Z is in the future (it is 2026-10-01T09:10:00Z)")
     error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "kind": "fax"}, headers=rep),
           422, "invalid_request")
     error(client.post(f"/api/leads/{jane}/touches", json={**earlier, "outcome": "  "}, headers=rep), 422,
@@ -146,7 +146,7 @@ def test_managers_and_admins_reassign_and_the_routing_explains_it(client, app, t
 
     clock.advance(minutes=1)
     assert ok(client.post(f"/api/leads/{jane}/reassign", json={"to": "ben"}, headers=manager)) == {
-        "id": jane, "from": "alice", "to": "ben", "reason": f"assigned by token:{manager_id}"}
+        "id": jane, "from": "alice", "to": "ben", "reason": f"assigned by Dana Whitfield via token {manager_id}"}
     assert ok(client.get("/api/queue", headers=bearer(tokens.rep))) == {"rep": "alice", "handoffs": []}
     ben = without_contact(ok(client.get("/api/queue?rep=ben", headers=manager)))
     assert ben == {"rep": "ben", "handoffs": [open_handoff(
@@ -159,7 +159,7 @@ def test_managers_and_admins_reassign_and_the_routing_explains_it(client, app, t
     assert moved == {"id": jane, "from": "ben", "to": "zoe",
                      "reason": "rule 'sdr_everyone_else' → team sdr_na, round robin"}
     assert ok(client.post(f"/api/leads/{jane}/reassign", json={"to": "chloe"}, headers=bearer(tokens.admin))) == {
-        "id": jane, "from": "zoe", "to": "chloe", "reason": f"assigned by token:{admin_id}"}
+        "id": jane, "from": "zoe", "to": "chloe", "reason": f"assigned by an admin via token {admin_id}"}
 
     routing = ok(client.get(f"/api/leads/{jane}/routing", headers=bearer(emea)))  # chloe's manager sees it now
     assert routing["id"] == jane and routing["email"] == "jane@acme.io" and routing["owner"] == "chloe"
@@ -169,14 +169,14 @@ def test_managers_and_admins_reassign_and_the_routing_explains_it(client, app, t
          "candidates": [{"rep": "alice", "skipped": None}, {"rep": "ben", "skipped": None},
                         {"rep": "zoe", "skipped": None}], "playbook_version": app.playbook.version},
         {"at": "2026-10-01T09:01:00Z", "handoff": 1, "rule": "manual", "team": "sdr_na", "owner": "ben",
-         "reason": f"assigned by token:{manager_id}", "actor": f"token:{manager_id}", "candidates": [],
-         "playbook_version": app.playbook.version},
+         "reason": f"assigned by Dana Whitfield via token {manager_id}", "actor": f"token:{manager_id}",
+         "candidates": [], "playbook_version": app.playbook.version},
         {"at": "2026-10-01T09:02:00Z", "handoff": 1, "rule": "sdr_everyone_else", "team": "sdr_na", "owner": "zoe",
          "reason": "rule 'sdr_everyone_else' → team sdr_na, round robin", "actor": f"token:{admin_id}",
          "candidates": [{"rep": "alice", "skipped": None}, {"rep": "ben", "skipped": "current owner"},
                         {"rep": "zoe", "skipped": None}], "playbook_version": app.playbook.version},
         {"at": "2026-10-01T09:02:00Z", "handoff": 1, "rule": "manual", "team": "sdr_emea", "owner": "chloe",
-         "reason": f"assigned by token:{admin_id}", "actor": f"token:{admin_id}", "candidates": [],
+         "reason": f"assigned by an admin via token {admin_id}", "actor": f"token:{admin_id}", "candidates": [],
          "playbook_version": app.playbook.version},
     ]
     assert routing["handoffs"] == [open_handoff(jane, 1, owner="chloe", assigned="2026-10-01T09:02:00Z",

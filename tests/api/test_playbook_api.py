@@ -47,12 +47,13 @@ def test_reps_and_managers_read_the_rules_without_webhook_urls_or_email_addresse
 
 def test_a_candidate_is_validated_with_every_problem_and_its_line(client, tokens):
     good = client.post("/api/playbook/validate", json={"text": stricter_text()}, headers=bearer(tokens.marketing))
-    assert good.json() == {"valid": True, "version": playbooks.check(stricter_text())[0], "issues": []}
+    assert good.json() == {"valid": True, "version": playbooks.check(stricter_text())[0], "issues": [],
+                           "hand_back": []}  # it drops no rep who owns a lead
 
     broken = "name: x\nscoring:\n  fit:\n    max: lots\n"
     bad = client.post("/api/playbook/validate", json={"text": broken, "filename": "candidate.yaml"},
                       headers=bearer(tokens.marketing)).json()
-    assert bad["valid"] is False and bad["version"] is None
+    assert bad["valid"] is False and bad["version"] is None and bad["hand_back"] == []
     assert bad["issues"] and bad["issues"][0].startswith("candidate.yaml:4: scoring.fit.max:")
 
 
@@ -152,3 +153,43 @@ def test_a_rep_missing_from_the_playbook_file_loses_their_token_at_its_next_use(
     with TestClient(create_app(app)) as back:  # the file as it was: the token stays revoked
         assert back.get("/api/me", headers=bearer(tokens.zoe)).json()["message"] == "unknown or revoked token"
     edited.close()
+
+
+def test_a_playbook_that_drops_a_rep_with_open_leads_says_the_worker_hands_them_back(client, app, tokens, people):
+    """Checked and activated: the reps it no longer names who still own open leads, with how many and what
+    happens to them; once the worker has swept, nobody."""
+    from leadrelay.worker import sweep
+
+    admin = bearer(tokens.admin)
+    for n in range(2):
+        add_lead(app, f"kept{n}@corp.example", owner=people.rep, hand_raise=True)
+    add_lead(app, "other@corp.example", owner=people.teammate, hand_raise=True)
+    with_rep = app.playbook.text
+    data = yaml.safe_load(with_rep)
+    data["reps"] = [rep for rep in data["reps"] if rep["id"] != people.rep]
+    without = yaml.safe_dump(data, sort_keys=False)
+    said = [{"rep": people.rep, "open_leads": 2,
+             "message": f"rep {people.rep} has 2 open leads: the worker hands them back to routing at its next sweep"}]
+
+    assert client.post("/api/playbook/validate", json={"text": with_rep}, headers=admin).json()["hand_back"] == []
+    checked = client.post("/api/playbook/validate", json={"text": without}, headers=admin).json()
+    assert checked["valid"] is True and checked["hand_back"] == said
+    done = client.post("/api/playbook/activate", json={"text": without}, headers=admin)
+    assert done.status_code == 200, done.text
+    assert done.json()["hand_back"] == said and done.json()["version"] == version_of(without)
+    assert "hand_back" not in client.get("/api/playbook", headers=admin).json()  # the activation's answer only
+
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    activate_ref = client.get("/openapi.json").json()["paths"]["/api/playbook/activate"]["post"]["responses"]["200"]
+    assert activate_ref["content"]["application/json"]["schema"]["$ref"].endswith("/ActivatedPlaybook")
+    assert set(schemas["ActivePlaybook"]["properties"]) < set(schemas["ActivatedPlaybook"]["properties"])  # additive
+    assert "next sweep" in schemas["ActivatedPlaybook"]["properties"]["hand_back"]["description"]
+    assert set(schemas["HandBack"]["properties"]) == {"rep", "open_leads", "message"}
+
+    sweep(app, app.clock(), deliver=False)  # the worker hands them back to routing
+    again = client.post("/api/playbook/activate", json={"text": without}, headers=admin)
+    assert again.status_code == 200 and again.json()["hand_back"] == []
+
+
+def version_of(text: str) -> str:
+    return parse_playbook(text, "x.yaml").version

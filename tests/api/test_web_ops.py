@@ -70,6 +70,28 @@ def test_a_valid_edit_shows_its_diff_and_is_activated_unless_another_was_meanwhi
     assert web.get("/ops/playbook?diff=nosuchversion").status_code == 404
 
 
+def test_the_page_says_which_dropped_reps_still_own_open_leads_before_and_after_activating(app, web, tokens,
+                                                                                           people):
+    from tests.api.conftest import add_lead
+
+    for n in range(2):
+        add_lead(app, f"kept{n}@corp.example", owner=people.rep, hand_raise=True)
+    said = f"rep {people.rep} has 2 open leads: the worker hands them back to routing at its next sweep"
+    sign_in(web, tokens.marketing)
+    page = web.get("/ops/playbook")
+    assert 'id="hand-back"' not in page.text  # the active playbook names every rep who owns a lead
+    data = yaml.safe_load(app.playbook.text)
+    data["reps"] = [rep for rep in data["reps"] if rep["id"] != people.rep]
+    text = yaml.safe_dump(data, sort_keys=False)
+    checked = web.post("/ops/playbook/check", data={"csrf": csrf_of(page), "text": text})
+    assert checked.status_code == 200 and 'id="candidate-hand-back"' in checked.text and said in checked.text
+    done = web.post("/ops/playbook/activate", data={"csrf": csrf_of(checked), "text": text,
+                                                    "expected_active": app.playbook.version})
+    assert done.status_code == 303
+    after = web.get(done.headers["location"])
+    assert 'id="hand-back"' in after.text and said in after.text  # until the worker's next sweep
+
+
 @pytest.mark.parametrize("path", ["/ops/playbook/check", "/ops/playbook/activate"])
 def test_a_playbook_form_without_its_token_changes_nothing(app, web, tokens, path):
     sign_in(web, tokens.marketing)

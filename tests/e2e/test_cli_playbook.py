@@ -266,3 +266,35 @@ def test_versions_lists_what_is_stored_newest_first_with_the_active_one_marked(c
     assert listed == playbooks.list_versions(store)  # what GET /api/playbook/versions answers
     table = cli("playbook", "versions")
     assert table.code == 0 and "two.yaml" in table.out and "active (by user:sam at" in table.out
+
+
+# --------------------------------------------------------------------------- reps dropped with open leads
+
+
+def without_reps(*dropped: str) -> str:
+    data = yaml.safe_load(starter_text())
+    data["reps"] = [rep for rep in data["reps"] if rep["id"] not in dropped]
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_activate_says_which_dropped_reps_still_own_open_leads(cli, store, tmp_path):
+    from tests.api.conftest import add_lead
+
+    for email, rep in (("c1@corp.example", "chloe"), ("c2@corp.example", "chloe"), ("a1@corp.example", "alice")):
+        add_lead(store, email, owner=rep, hand_raise=True)
+    write(tmp_path, "smaller.yaml", without_reps("chloe", "alice", "felix"))  # felix owns nothing: not named
+    chloe = "rep chloe has 2 open leads: the worker hands them back to routing at its next sweep"
+    alice = "rep alice has 1 open lead: the worker hands it back to routing at its next sweep"
+
+    checked = cli("playbook", "check", "smaller.yaml", "--json")  # the file only: check never opens a store
+    assert checked.code == 0 and "hand_back" not in checked.json(), checked.err
+    write(tmp_path, "starter.yaml", starter_text())
+
+    done = cli("playbook", "activate", "smaller.yaml")
+    assert done.code == 0, done.err
+    assert chloe in done.out and alice in done.out
+    again = cli("playbook", "activate", "smaller.yaml", "--json").json()  # active already: not handed back yet
+    assert again["activated"] is False
+    assert again["hand_back"] == [{"rep": "alice", "open_leads": 1, "message": alice},
+                                  {"rep": "chloe", "open_leads": 2, "message": chloe}]
+    assert cli("playbook", "activate", "starter.yaml", "--json").json()["hand_back"] == []  # back: they own them

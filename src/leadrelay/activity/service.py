@@ -219,11 +219,13 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     for loser, survivor in merges:  # a demo request the anonymous side made counts from when they were linked
         if loser.pending_hand and (survivor.pending_hand is None or loser.pending_hand[1] > survivor.pending_hand[1]):
             trigger, raised = loser.pending_hand[:2]
-            survivor.pending_hand = (trigger, raised, max(raised, linked_at.get(id(loser), raised)))
+            survivor.pending_hand = (trigger, raised, max(raised, linked_at.get(id(loser), raised)),
+                                     *loser.pending_hand[3:])  # why it waited, when recorded
             loser.pending_hand = None
         elif survivor.pending_hand:  # the survivor was the anonymous side: linked now, not when it raised a hand
             trigger, raised, linked = (*survivor.pending_hand, survivor.pending_hand[1])[:3]
-            survivor.pending_hand = (trigger, raised, max(linked, linked_at.get(id(loser), linked)))
+            survivor.pending_hand = (trigger, raised, max(linked, linked_at.get(id(loser), linked)),
+                                     *survivor.pending_hand[3:])
     replay = {id(survivor) for _, survivor in merges}
     for lead, acts in by_lead.values():
         if lead.last_activity_at is not None and min(a.occurred_at for a in acts) < lead.last_activity_at:

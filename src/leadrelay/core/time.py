@@ -49,3 +49,22 @@ def parse_utc(text: str) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"out of range in UTC: {text}") from None
+
+
+@overload
+def said_at(moment: datetime) -> str: ...
+
+
+@overload
+def said_at(moment: None) -> None: ...
+
+
+def said_at(moment: datetime | None) -> str | None:
+    """`moment` as a notice's words name it (a `why`, a reason, a timer's outcome): UTC to the second,
+    `2026-12-07T04:36:50Z`.
+
+    People read these, so a deadline computed from a clock reading (`04:36:50.609687`) is not shown to the
+    microsecond. Payload fields (`due_at`, `deadlines`, ...) keep `utc_iso`'s full precision: machines read those.
+    None stays None.
+    """
+    return utc_iso(moment, timespec="seconds")

@@ -157,6 +157,9 @@ class SlaEscalated(SlaNotice):
     escalated_to: Person | str | None = Field(None, description="The new owner (reassign), the manager's "
                                               "email (notify_manager), the owner (notify_rep) or 'marketing'.")
     previous_owner: Person | None = None
+    queued_for: str | None = Field(None, description="A reassign that found nobody else: the team whose queue the "
+                                   "lead waits in (the receiving function, sdr or ae, when no routing rule names a "
+                                   "team); owner and escalated_to are then null.")
 
 
 class AlertRef(_Open):

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, InvalidTransition, NotFound
+from leadrelay.core.time import said_at, utc_iso
 from leadrelay.handoff.model import Handoff, HandoffStatus
 from leadrelay.handoff.rows import handoff_from_row
 from leadrelay.lead.model import Lead
@@ -19,13 +20,13 @@ def when(app: App, at: datetime | None) -> datetime:
     if at is None:
         return now
     if at > now:
-        raise InvalidInput(f"that is in the future ({at.isoformat()})")
+        raise InvalidInput(f"at: {utc_iso(at)} is in the future (it is {said_at(now)})")
     return at
 
 
 def not_before(handoff, at: datetime) -> None:
     if at < handoff.opened_at:
-        raise InvalidInput(f"{at.isoformat()} is before the handoff opened ({handoff.opened_at.isoformat()})")
+        raise InvalidInput(f"at: {utc_iso(at)} is before the handoff opened ({utc_iso(handoff.opened_at)})")
 
 
 def open_handoff(conn, lead: Lead, rep: str | None, app: App | None = None) -> Handoff:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from leadrelay.core.time import utc_iso
+from leadrelay.core.time import said_at, utc_iso
 from leadrelay.handoff.desk import HandoffDesk, desk_of
 from leadrelay.handoff.events import Escalated, SlaBreached, SlaWarned
 from leadrelay.handoff.model import Handoff, HandoffOutcome, HandoffStatus
@@ -145,7 +145,7 @@ class Clockwork:
             desk.record(SlaWarned(at=at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=self.cause,
                                   clock=step.deadline, due_at=step.due_at, owner=owner), quiet=quiet)
             desk.notice("sla.warning", self.lead, at, sla=sla, owner=owner, handoff=handoff, quiet=quiet,
-                        why=f"{_clock_name(step.deadline)} due {utc_iso(step.due_at)}",
+                        why=f"{_clock_name(step.deadline)} due {said_at(step.due_at)}",
                         recipients=_only(desk.people(owner), "owner"))
             return WARNING, []
         if step.step == BREACH:
@@ -155,7 +155,7 @@ class Clockwork:
             desk.record(SlaBreached(at=at, lead_id=handoff.lead_id, handoff_id=handoff.id, cause=self.cause,
                                     clock=step.deadline, due_at=step.due_at, owner=owner), quiet=quiet)
             desk.notice("sla.breached", self.lead, at, sla=sla, owner=owner, handoff=handoff, quiet=quiet,
-                        why=f"{_clock_name(step.deadline)} missed (due {utc_iso(step.due_at)})",
+                        why=f"{_clock_name(step.deadline)} missed (due {said_at(step.due_at)})",
                         recipients=desk.people(owner))
             ladder = self._ladder(step, after_index=0)
             if self._ladder_runs(step):
@@ -177,7 +177,7 @@ class Clockwork:
         handoff, desk, policy = self.handoff, self.desk, self.policy
         at, owner, action = step.fire_at, handoff.owner, step.action
         rung = policy.rung(step.deadline, step.index) if policy else None
-        why = f"{_clock_name(step.deadline)} missed (due {utc_iso(step.due_at)}): step {step.index}, {action}"
+        why = f"{_clock_name(step.deadline)} missed (due {said_at(step.due_at)}): step {step.index}, {action}"
         planned: list[Due] = []
         if action == NOTIFY_REP:
             result = "notified the owner"
@@ -221,7 +221,7 @@ class Clockwork:
         if cap is not None and handoff.reassignments >= cap:
             return f"skipped: reassignment cap reached ({handoff.reassignments} of {cap})", []
         if at in self.reassigned_at:  # one miss, one reassignment: another clock's ladder just did it
-            return f"skipped: already reassigned at {utc_iso(at)}", []
+            return f"skipped: already reassigned at {said_at(at)}", []
         same_ok = bool(rung and rung.to_same_rep)
         if same_ok and owner in handoff.excluded:
             handoff.excluded = tuple(rep for rep in handoff.excluded if rep != owner)  # the step allows it
@@ -264,12 +264,18 @@ class Clockwork:
             handoff.due.pop(step.deadline, None)
             desk.save(handoff, DUE_COLUMNS[step.deadline])
         desk.write_pending()
+        queued_for = None
         if decision.owner is None:
-            result = f"queued for {decision.team or handoff.to_function}: nobody else can take it"
+            queued_for = decision.team or handoff.to_function
+            result = f"queued for {queued_for}: nobody else can take it"
+            # The notice says so too: owner and escalated_to are null, and "step 3, reassign" alone reads as if
+            # someone had the lead now.
+            team = f"team {decision.team}" if decision.team else f"the {handoff.to_function} queue"
+            why = f"{why}: queued for {team}, nobody else could take it"
         else:
             result = f"reassigned to {decision.owner}"
         desk.notice("sla.escalated", self.lead, at, sla=sla, owner=decision.owner, reason=REASSIGN, why=why,
-                    escalated_to=decision.owner, handoff=handoff, previous_owner=owner,
+                    escalated_to=decision.owner, queued_for=queued_for, handoff=handoff, previous_owner=owner,
                     recipients=desk.people(decision.owner))
         return result, planned
 

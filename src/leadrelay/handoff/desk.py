@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from leadrelay.core.app import App
 from leadrelay.core.events import DomainEvent
@@ -48,6 +48,7 @@ from leadrelay.lead.events import AlertRaised, StageChanged
 from leadrelay.lead.lifecycle import StageChange
 from leadrelay.lead.model import Lead
 from leadrelay.lead.stages import Stage
+from leadrelay.storage.api_tables import api_tokens
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner", "host")
@@ -82,6 +83,7 @@ class HandoffDesk:
         self.silenced = 0  # notices recorded but not sent (loaded history, steps a later step overtook)
         self.opened = 0  # handoffs opened
         self._returns: dict[tuple[int, str], dict[str, Any]] = {}  # (lead id, actor) -> the engine's return
+        self._actor_words: dict[str, str] = {}  # actor -> who they are in words (`actor_words`)
 
     @property
     def conn(self) -> Connection:
@@ -142,8 +144,9 @@ class HandoffDesk:
                 previous_owner, lead.owner = lead.owner, None
                 self.lift_sales_suppressions(lead.id, "disqualified", change.at)
                 self.notice("lead.disqualified", lead, change.at, actor=change.actor, reason=change.reason,
-                            why=f"disqualified: {change.reason} (by {change.actor})", trigger=_trigger(change),
-                            previous_owner=previous_owner, recipients=self.people(previous_owner))
+                            why=f"disqualified: {change.reason} (by {self.actor_words(change.actor)})",
+                            trigger=_trigger(change), previous_owner=previous_owner,
+                            recipients=self.people(previous_owner))
             if change.to_stage is Stage.CUSTOMER:
                 # A customer is marketing's to talk to again: its channels reopen.
                 self.lift_sales_suppressions(lead.id, "customer", change.at)
@@ -223,7 +226,7 @@ class HandoffDesk:
             {rep: "current owner" for rep in exclude}
         if owner is not None:
             rep = directory.reps[owner]
-            decision = Decision("manual", rep.team, owner, f"assigned by {actor}")
+            decision = Decision("manual", rep.team, owner, f"assigned by {self.actor_words(actor)}")
         else:
             decision = route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, directory, loads, at,
                              account_owner=self.account_owner(lead), exclude=avoid)
@@ -266,7 +269,7 @@ class HandoffDesk:
                                      owner=decision.owner, team=decision.team, rule=decision.rule,
                                      reason=reason, previous_owner=previous), quiet=quiet)
             self.notice("lead.assigned", lead, at, owner=decision.owner, team=decision.team,
-                        reason=reason, why=why or decision.reason, handoff=handoff, previous_owner=previous,
+                        reason=reason, why=why or reason, handoff=handoff, previous_owner=previous,
                         recipients=self.people(decision.owner), quiet=quiet)
         lead.owner = decision.owner
         self._updates.append(values | {"b_id": handoff.id})
@@ -495,7 +498,8 @@ class HandoffDesk:
         self.notice(f"lead.{'recycled' if need.kind == 'recycle' else 'rejected'}", lead, change.at,
                     actor=change.actor, reason=change.reason, from_stage=change.from_stage.value,
                     why=f"{'recycled to nurture' if need.kind == 'recycle' else 'returned to marketing'}: "
-                        f"{change.reason} (by {change.actor})", trigger=_trigger(change), previous_owner=previous_owner,
+                        f"{change.reason} (by {self.actor_words(change.actor)})", trigger=_trigger(change),
+                    previous_owner=previous_owner,
                     recipients=self.people(previous_owner))
 
     def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, *, from_index: int | None = None) -> None:
@@ -579,6 +583,35 @@ class HandoffDesk:
         rep = self.rules.handoff.directory.reps.get(rep_id)
         return {"id": rep.id, "name": rep.name, "email": rep.email} if rep else {"id": rep_id, "name": None,
                                                                                   "email": None}
+
+    def actor_words(self, actor: str) -> str:
+        """Who an actor is, for text people read: `token:6` (how the API stores a manager's or an admin's token)
+        becomes the person it belongs to, `Hank Oduya via token 6`: a manager token's team manager, a rep token's
+        rep, else the token's label (`an admin via token 1` without one). Stored actors keep their form
+        (`token:6`, `user:dana`, `rule:...`)."""
+        kind, _, ident = actor.partition(":")
+        if kind != "token" or not ident.isdigit():
+            return actor
+        words = self._actor_words.get(actor)
+        if words is None:
+            words = self._actor_words[actor] = self._token_holder(int(ident))
+        return words
+
+    def _token_holder(self, token_id: int) -> str:
+        row = self.conn.execute(select(api_tokens.c.role, api_tokens.c.rep_id, api_tokens.c.team, api_tokens.c.label)
+                                .where(api_tokens.c.id == token_id)).first()
+        if row is None:
+            return f"token:{token_id}"
+        name = None
+        if row.team is not None:
+            team = next((t for t in self.app.playbook.model.teams if t.id == row.team), None)
+            name = team.manager.name if team is not None and team.manager is not None else f"the {row.team} manager"
+        elif row.rep_id is not None:
+            rep = self.rules.handoff.directory.reps.get(row.rep_id)
+            name = rep.name if rep is not None else row.rep_id
+        if name is None:
+            name = row.label or f"{'an' if row.role[0] in 'aeiou' else 'a'} {row.role}"
+        return f"{name} via token {token_id}"
 
     def people(self, rep_id: str | None) -> dict[str, str]:
         rep = self.directory.reps.get(rep_id) if rep_id else None

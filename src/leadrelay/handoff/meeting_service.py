@@ -28,7 +28,7 @@ from typing import Any
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, InvalidTransition, NotFound
-from leadrelay.core.time import parse_utc, utc_iso
+from leadrelay.core.time import parse_utc, said_at, utc_iso
 from leadrelay.handoff import events as ev
 from leadrelay.handoff.acting import not_before, open_handoff, when
 from leadrelay.handoff.desk import HandoffDesk, desk_of
@@ -255,7 +255,7 @@ def advance_meeting(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, meet
         desk.start_follow_up(handoff, at)
         desk.write_pending()
         due = handoff.due.get(FOLLOW_UP)
-        notes.append(f"{handoff.owner} owes a follow-up" + (f" by {utc_iso(due)}" if due else ""))
+        notes.append(f"{handoff.owner} owes a follow-up" + (f" by {said_at(due)}" if due else ""))
     _tell(desk, lead, handoff, meeting, step, at, cause, "; ".join(notes) or None)
 
 
@@ -266,10 +266,10 @@ def _tell(desk: HandoffDesk, lead: Lead, handoff: Handoff | None, meeting: Meeti
                                     meeting_id=meeting.id, status=meeting.status.value, host=meeting.host,
                                     starts_at=meeting.starts_at, note=note))
     owner = handoff.owner if handoff is not None and handoff.status.owned else None
-    of = f"of {utc_iso(meeting.starts_at)}" if meeting.starts_at else "(no time given)"
-    why = {MeetingStep.BOOK: f"meeting booked for {utc_iso(meeting.starts_at)}" if meeting.starts_at
+    of = f"of {said_at(meeting.starts_at)}" if meeting.starts_at else "(no time given)"
+    why = {MeetingStep.BOOK: f"meeting booked for {said_at(meeting.starts_at)}" if meeting.starts_at
            else "meeting booked (no time given)",
-           MeetingStep.RESCHEDULE: f"meeting moved to {utc_iso(meeting.starts_at)}",
+           MeetingStep.RESCHEDULE: f"meeting moved to {said_at(meeting.starts_at)}",
            MeetingStep.HELD: f"meeting {of} held",
            MeetingStep.NO_SHOW: f"no-show at the meeting {of}",
            MeetingStep.CANCEL: f"meeting {of} canceled"}[step]

@@ -149,9 +149,10 @@ def reassign(app: App, ref: str | int, *, actor: str, to: str | None = None) -> 
                                         f"it stays with {previous or 'the queue'}")
         decision = desk.assign(handoff, lead, now, actor=actor, clocks="restart",
                                exclude=frozenset({previous}) if previous else frozenset(), owner=to)
+        by = desk.actor_words(actor)
         save_lead(conn, lead, now)
         uow.commit()
-    warning = f"{to} missed this lead's SLA before; given back by {actor}" if to in handoff.excluded else None
+    warning = f"{to} missed this lead's SLA before; given back by {by}" if to in handoff.excluded else None
     return {"id": lead.id, "from": previous, "to": decision.owner, "reason": decision.reason} | (
         {"warning": warning} if warning else {})
 

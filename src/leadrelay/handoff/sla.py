@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from leadrelay.core.time import said_at
 from leadrelay.handoff.calendar import BusinessCalendar, deadline
 
 ACCEPT, FIRST_TOUCH, TOUCHES, FOLLOW_UP = "accept", "first_touch", "touches", "follow_up"
@@ -141,7 +142,7 @@ def not_news(fired: list[Fired]) -> dict[int, str]:
         later = [m for m in moves if m > n and fired[m].fire_at > step.fire_at]
         if later:
             last = fired[later[-1]]
-            out[n] = f"overtaken by {last.action} at {last.fire_at.isoformat()}"
+            out[n] = f"overtaken by {last.action} at {said_at(last.fire_at)}"
         elif step.step == WARNING and step.deadline in breached:
             out[n] = "the breach is due too"
     return out

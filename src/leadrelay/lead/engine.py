@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from leadrelay.core.time import utc_iso
+from leadrelay.core.time import said_at
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.alerts import AlertFired, check_alerts
 from leadrelay.lead.attribution import first_touch
@@ -122,7 +122,7 @@ def process(
         at = activity.occurred_at
         newly_known = lead.stage is None and lead.known
         if lead.stage is None and not newly_known:
-            _note_hand(lead, rules, fields, ts)  # an anonymous visitor's demo request waits for who they are
+            _note_hand(lead, rules, fields, ts, ANONYMOUS)  # an anonymous visitor's demo request waits for who they are
             continue
         if newly_known:
             outcome.stage_changes.append(move(lead, Transition.IDENTIFY, Stage.SUBSCRIBER, at=at,
@@ -130,7 +130,8 @@ def process(
         if traits_changed or newly_known:
             qualify(lead, rules, at, activity, outcome.stage_changes)
         if lead.stage is Stage.DISQUALIFIED:
-            _note_hand(lead, rules, fields, ts)  # counts if the lead is reopened within the window
+            # counts if the lead is reopened within the window
+            _note_hand(lead, rules, fields, ts, DISQUALIFIED + (lead.disqualified_by or ""))
         elif raise_hand(lead, rules, fields, at, activity, outcome.stage_changes) is not None:
             lead.hand_raised_at = max(lead.hand_raised_at or ts, ts)
         if lead.pending_hand is not None:
@@ -188,23 +189,40 @@ def _alerts(lead: Lead, rules: Rules, fields: dict[str, Any], activity: Activity
     check_alerts(lead, candidates, now, activity.occurred_at, activity, outcome.alerts)
 
 
-def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float) -> None:
-    """Remember the newest hand-raiser of a visitor not yet identified."""
+# Why a hand-raiser waited, kept with it (`Lead.pending_hand`): the reason its move gives says what was true then.
+ANONYMOUS = "anonymous"  # the visitor had not identified
+DISQUALIFIED = "disqualified:"  # + the rule that disqualified the lead ("" when a person did)
+
+
+def _note_hand(lead: Lead, rules: Rules, fields: dict[str, Any], ts: float, state: str) -> None:
+    """Remember the newest hand-raiser of a visitor not yet identified, or of a lead disqualified for now, with
+    which of the two it was (`state`)."""
     for trigger in rules.hand_raisers:
         if trigger.when(fields):
             if lead.pending_hand is None or ts > lead.pending_hand[1]:
-                lead.pending_hand = (trigger.id, ts, ts)
+                lead.pending_hand = (trigger.id, ts, ts, state)
             return
 
 
+def _waited(state: str | None) -> str:
+    """Why a hand-raiser was not applied when it was raised, in words (a hand kept before the state was recorded
+    with it waited for the visitor to identify: the only reason then)."""
+    if state is not None and state.startswith(DISQUALIFIED):
+        rule = state[len(DISQUALIFIED):]
+        return f"while the lead was disqualified ({rule})" if rule else "while the lead was disqualified"
+    return "before the visitor identified"
+
+
 def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity, out: list[StageChange]) -> None:
-    """A hand raised before the visitor identified counts once they are known, within the playbook's window.
+    """A hand raised before the visitor identified counts once they are known, within the playbook's window; one
+    raised while the lead was disqualified, once it is reopened. Its move's reason says which.
 
     It applies from the moment the two were linked (an alias or merge links them later than
     the request), once; a lead disqualified for now keeps it until it is reopened.
     """
     assert lead.pending_hand is not None  # the caller checks
-    trigger_id, raised, linked = (*lead.pending_hand, lead.pending_hand[1])[:3]
+    trigger_id, raised, linked = (*lead.pending_hand, lead.pending_hand[1])[:3]  # (older states: no linked)
+    state = lead.pending_hand[3] if len(lead.pending_hand) > 3 else None
     if ts < linked:
         return  # this activity came before the request was linked to the lead
     trigger = next((x for x in rules.hand_raisers if x.id == trigger_id), None)
@@ -218,10 +236,10 @@ def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity,
     lead.hand_raised_at = raised
     if lead.stage is None or lead.stage.rank >= trigger.to.rank:
         return
-    when = utc_iso(datetime.fromtimestamp(raised, UTC))
+    when = said_at(datetime.fromtimestamp(raised, UTC))
     out.append(move(lead, Transition.HAND_RAISE, trigger.to, at=activity.occurred_at,
                     actor=f"rule:hand_raiser.{trigger.id}",
-                    reason=f"hand-raiser '{trigger.id}' (raised at {when}, before the visitor identified)",
+                    reason=f"hand-raiser '{trigger.id}' (raised at {when}, {_waited(state)})",
                     activity=activity))
 
 

@@ -55,8 +55,9 @@ class Lead:
     sequences: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # id -> sent/opened/clicked email ids
     followups: dict[str, list[float]] = field(default_factory=dict)  # follow-up id -> [started, due] (epoch s)
     hand_raised_at: float | None = None  # epoch seconds of the newest hand-raiser applied (or seen while known)
-    # (trigger, raised at, linked at; epoch seconds): a hand raised while anonymous, not yet applied
-    pending_hand: tuple[str, float, float] | None = None
+    # (trigger, raised at, linked at (epoch seconds), why it waited: engine.ANONYMOUS or engine.DISQUALIFIED + rule):
+    # a hand raised while anonymous or disqualified, not yet applied (stored before the why: three items)
+    pending_hand: tuple[str, float, float] | tuple[str, float, float, str] | None = None
     disqualified_by: str | None = None  # the rule id, when a rule (not a person) disqualified
     disqualified_from: Stage | None = None
     first_seen_at: datetime | None = None

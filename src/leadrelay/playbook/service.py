@@ -18,6 +18,7 @@ from leadrelay.activity.service import record_playbook
 from leadrelay.core.app import App
 from leadrelay.core.errors import Conflict, InvalidPlaybook, NotFound
 from leadrelay.core.time import utc_iso
+from leadrelay.handoff.directory import leads_to_hand_back
 from leadrelay.playbook.loader import Playbook, parse_playbook
 from leadrelay.storage import tables as t
 from leadrelay.storage.api_tables import active_playbook as active_table
@@ -148,6 +149,21 @@ def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[tuple[s
         # The first two lines name the texts; a YAML line `---` taken out reads `----` and is a change, not a name.
         out.append(("hunk" if number < 2 else kinds.get(line[:1], "same"), line))
     return out
+
+
+def hand_back(engine: Engine, playbook: Playbook) -> list[dict[str, Any]]:
+    """The reps `playbook` does not name who still own open leads, by rep id: `{"rep", "open_leads", "message"}`.
+
+    What activating it means for them (or, for the active playbook, what its activation left to do): the worker
+    hands their leads back to routing at its next sweep. Empty when it drops nobody who holds a lead."""
+    counts = leads_to_hand_back(engine, playbook.rules.handoff.directory.reps)
+    return [{"rep": rep, "open_leads": n, "message": hand_back_message(rep, n)} for rep, n in sorted(counts.items())]
+
+
+def hand_back_message(rep: str, open_leads: int) -> str:
+    """`rep tom has 2 open leads: the worker hands them back to routing at its next sweep`."""
+    leads, them = ("1 open lead", "it") if open_leads == 1 else (f"{open_leads} open leads", "them")
+    return f"rep {rep} has {leads}: the worker hands {them} back to routing at its next sweep"
 
 
 def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str | None) -> str:

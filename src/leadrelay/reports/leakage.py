@@ -6,8 +6,10 @@ Definitions (the README says the same):
   days (default 14) before the report's moment, to the minute. Counted per stage, with the
   oldest quiet moment.
 - **Went back**: every recycle, reject and disqualify in the stage history, with its reason
-  code, per period of the move; **stale recycles** are the ones the worker made for leads
-  nobody touched (the `HandoffStale` events that recycled).
+  code, per period of the move; an SLA ladder's return to marketing (stored as a `reject` by
+  `rule:sla.POLICY`) is counted apart, as `returned`, not as a rep's rejection; **stale
+  recycles** are the ones the worker made for leads nobody touched (the `HandoffStale`
+  events that recycled).
 - **Lost**: deals closed lost, with their reason, per period of closing.
 - **No-shows**: meetings leads missed (`MeetingNoShow` events), per period of the meeting.
 
@@ -26,25 +28,36 @@ from leadrelay.lead.stages import FUNNEL, Stage, Transition
 from leadrelay.reports.sketch import Cell, Fact
 
 BACK = (Transition.RECYCLE.value, Transition.REJECT.value, Transition.DISQUALIFY.value)
+RETURNED = "returned"  # went back by an SLA ladder's `return_to_marketing` step: not a rep's rejection
+SLA_ACTOR = "rule:sla."  # the actor of an SLA ladder's moves: `rule:sla.POLICY`
 STALL_DAYS = 14
 PIPE = tuple(stage.value for stage in FUNNEL[1:-1])
 NEVER = date(1970, 1, 1)  # the day of a stalled lead that never had an activity or a touch
 
 
 def lead_leakage_facts(stage: str | None, quiet_since: datetime | None,
-                       moves: Sequence[tuple[Stage, datetime, str, str | None]],
+                       moves: Sequence[tuple[Stage, datetime, str, str | None, str | None]],
                        stale_recycles: Iterable[datetime], no_shows: Iterable[datetime] = ()) -> list[Fact]:
     """`lk.stall:STAGE` (in the pipe now, on the day it went quiet, bucket: the minute of that day);
-    `lk.back:TRANSITION:REASON` per recycle, reject and disqualify, on its day; `lk.stale` per recycle the
+    `lk.back:TRANSITION:REASON` per recycle, reject and disqualify, on its day (`moves`: stage, at, transition,
+    reason, actor) — `lk.back:returned:REASON` for a reject by an SLA ladder; `lk.stale` per recycle the
     worker made for a lead nobody touched; `lk.noshow` per meeting the lead missed."""
     facts: list[Fact] = []
     if stage in PIPE:
         facts.append((f"lk.stall:{stage}", NEVER, 0) if quiet_since is None else
                       (f"lk.stall:{stage}", quiet_since.date(), quiet_since.hour * 60 + quiet_since.minute))
-    facts += [(f"lk.back:{how}:{reason or '(none)'}", at.date(), None) for _, at, how, reason in moves if how in BACK]
+    facts += [(f"lk.back:{went_back_as(how, actor)}:{reason or '(none)'}", at.date(), None)
+              for _, at, how, reason, actor in moves if how in BACK]
     facts += [("lk.stale", at.date(), None) for at in stale_recycles]
     facts += [("lk.noshow", at.date(), None) for at in no_shows]
     return facts
+
+
+def went_back_as(transition: str, actor: str | None) -> str:
+    """How a move back is counted: its transition, or `returned` for an SLA ladder's return to marketing."""
+    if transition == Transition.REJECT.value and (actor or "").startswith(SLA_ACTOR):
+        return RETURNED
+    return transition
 
 
 def lost_facts(reason: str | None, closed_at: datetime | None) -> list[Fact]:

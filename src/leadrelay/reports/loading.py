@@ -1,7 +1,8 @@
 """Reading leads as the reports see them (`LeadRecord`), a chunk of leads at a time, every lookup by lead id.
 
 What each report needs of a lead: its dimensions and stage now, when it went quiet, its
-stage history (with reasons), its handoffs with their moments (the activity that moved the
+stage history (with reasons, and who moved it: an SLA ladder's return is not a rep's
+rejection), its handoffs with their moments (the activity that moved the
 lead was received, routed, notified, assigned, accepted, first touch, deadlines, breaches,
 escalations, touches in the first week), its routing decisions, its deals won and lost,
 and the recycles the worker made when nobody touched it.
@@ -43,10 +44,10 @@ def load_records(conn: Connection, lead_ids: Sequence[int]) -> dict[int, LeadRec
     if not ids:
         return records
     moved_by: dict[tuple[int, datetime], int] = {}  # (lead, moment) -> the activity that moved it then
-    for lead_id, to_stage, at, how, reason, activity_id in conn.execute(
-            select(sc.lead_id, sc.to_stage, sc.at, sc.transition, sc.reason, sc.activity_id).where(
+    for lead_id, to_stage, at, how, reason, actor, activity_id in conn.execute(
+            select(sc.lead_id, sc.to_stage, sc.at, sc.transition, sc.reason, sc.actor, sc.activity_id).where(
                 sc.lead_id.in_(ids)).order_by(sc.lead_id, sc.at, sc.id)):
-        records[lead_id].moves.append((Stage(to_stage), at, how, reason))
+        records[lead_id].moves.append((Stage(to_stage), at, how, reason, actor))
         if activity_id is not None:
             moved_by.setdefault((lead_id, at), activity_id)
     # The type is checked here, not in SQL: given both, SQLite picks the type index over the lead's.

@@ -43,7 +43,8 @@ class LeadRecord:
     dims: dict[str, str | None]  # source, campaign, persona, segment, country, rep (the owner)
     stage: str | None = None
     quiet_since: datetime | None = None  # the last activity or touch
-    moves: list[tuple[Stage, datetime, str, str | None]] = field(default_factory=list)  # stage, at, how, reason
+    # stage, at, how (the transition), reason, actor
+    moves: list[tuple[Stage, datetime, str, str | None, str | None]] = field(default_factory=list)
     handoffs: list[HandoffTimes] = field(default_factory=list)
     routing: list[tuple[datetime, datetime | None, str | None, list[Decision]]] = field(default_factory=list)
     lost: list[tuple[str | None, str | None, datetime | None]] = field(default_factory=list)  # owner, reason, at
@@ -57,7 +58,7 @@ Group = tuple[str, dict[str, str | None], list[Fact]]  # family, its dimensions'
 
 def lead_facts(record: LeadRecord, basis: Sequence[Stage] = FUNNEL) -> list[Group]:
     """Every fact the lead counts for, by family."""
-    journey = [(stage, at, how) for stage, at, how, _ in record.moves]
+    journey = [(stage, at, how) for stage, at, how, *_ in record.moves]
     out: list[Group] = [("lead", record.dims, journey_facts(journey, basis) + lead_leakage_facts(
         record.stage, record.quiet_since, record.moves, record.stale_recycles, record.no_shows))]
     for x in record.handoffs:

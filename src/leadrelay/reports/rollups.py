@@ -30,8 +30,9 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, func, insert, select, text, tuple_
 
-from leadrelay.lead.stages import Stage
+from leadrelay.lead.stages import Stage, Transition
 from leadrelay.reports.cohorts import period_of
+from leadrelay.reports.leakage import SLA_ACTOR
 from leadrelay.reports.loading import load_records
 from leadrelay.reports.records import FAMILIES, WITHOUT_ALL, lead_facts
 from leadrelay.reports.sketch import Cell, Tally, encode, wanted
@@ -49,9 +50,12 @@ Key = tuple[str, str, date]  # dimension, value, day
 
 # The version of what a lead counts for, kept in `report_state` (a store without it: 1). Each later version
 # names the leads whose facts it changed: a refresh in a store counted with an older version marks them.
-FACTS = 2
+FACTS = 3
 _CHANGED = {
     2: lambda: select(h.handoffs.c.lead_id).where(h.handoffs.c.policy_id.is_not(None)).distinct(),  # closed before due
+    3: lambda: select(t.stage_changes.c.lead_id).where(  # leakage: an SLA return counted apart from rejections
+        t.stage_changes.c.transition == Transition.REJECT.value,
+        t.stage_changes.c.actor.startswith(SLA_ACTOR)).distinct(),
 }
 Stored = list  # [[family, [cell values], [[metric, day ordinal, bucket], ...]], ...]: what a lead counted for
 

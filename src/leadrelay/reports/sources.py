@@ -93,7 +93,8 @@ def _spend_row(row: dict[str, str], rules: DealRules) -> dict[str, Any]:
             "currency": currency, "amount": amount}
 
 
-def source_facts(source: str | None, campaign: str | None, moves: Sequence[tuple[Stage, datetime, str, str | None]],
+def source_facts(source: str | None, campaign: str | None,
+                 moves: Sequence[tuple[Stage, datetime, str, str | None, str | None]],
                  won: Iterable[tuple[Decimal, str]]) -> list[tuple[dict[str, str | None], list[Fact]]]:
     """A lead's facts for the sources report, on the day of its first move, with its source (and campaign).
 
@@ -102,7 +103,7 @@ def source_facts(source: str | None, campaign: str | None, moves: Sequence[tuple
     if not moves:
         return []
     day = moves[0][1].date()
-    furthest = max(stage.rank for stage, _, _, _ in moves)
+    furthest = max(move[0].rank for move in moves)
     facts: list[Fact] = [("s.leads", day, None)]
     facts += [(f"s.{stage.value}", day, None) for stage in (Stage.MQL, Stage.SQL, Stage.CUSTOMER)
               if furthest >= stage.rank]

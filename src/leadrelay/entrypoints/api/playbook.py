@@ -34,6 +34,17 @@ MAX_TEXT = 1_000_000
 Filename = Field(playbooks.DEFAULT_FILENAME, max_length=200, description="Name used in FILE:LINE messages.")
 
 
+class HandBack(BaseModel):
+    rep: str = Field(description="A rep's id the playbook does not name.")
+    open_leads: int = Field(description="The open leads (handoffs) the rep still owns.")
+    message: str = Field(description="In words: `rep tom has 2 open leads: the worker hands them back to routing at "
+                                     "its next sweep`.")
+
+
+HAND_BACK = ("The reps this playbook does not name who still own open leads: once it is active, the worker hands "
+             "their leads back to routing at its next sweep. Empty when it drops nobody who holds a lead.")
+
+
 class ActivePlaybook(BaseModel):
     version: str
     name: str
@@ -43,6 +54,10 @@ class ActivePlaybook(BaseModel):
                            "notifications section (webhook URLs) and every email address.")
     activated_by: str | None = Field(description="Null while the playbook file rules (nobody activated one).")
     activated_at: str | None
+
+
+class ActivatedPlaybook(ActivePlaybook):
+    hand_back: list[HandBack] = Field(default_factory=list, description=HAND_BACK)
 
 
 class PlaybookVersion(BaseModel):
@@ -64,6 +79,7 @@ class Validation(BaseModel):
     valid: bool
     version: str | None = Field(description="The version the text would have (a content hash), when valid.")
     issues: list[str] = Field(description="Every problem, as FILE:LINE: path: message.")
+    hand_back: list[HandBack] = Field(default_factory=list, description=HAND_BACK + " (Empty for an invalid text.)")
 
 
 class Activation(BaseModel):
@@ -99,9 +115,13 @@ def list_versions(app: App = Depends(current_app),
 
 
 @router.post("/validate", response_model=Validation, summary="Validate a candidate playbook")
-def validate(candidate: Candidate, caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> Validation:
+def validate(candidate: Candidate, app: App = Depends(current_app),
+             caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> Validation:
+    """Every problem in the text; for a valid one, also the reps it drops who still own open leads."""
     version, issues = playbooks.check(candidate.text, candidate.filename)
-    return Validation(valid=not issues, version=version, issues=issues)
+    hand_back = [] if issues else playbooks.hand_back(app.engine, parse_playbook(candidate.text, candidate.filename))
+    return Validation(valid=not issues, version=version, issues=issues,
+                      hand_back=[HandBack(**rep) for rep in hand_back])
 
 
 class BacktestRequest(Candidate):
@@ -203,10 +223,11 @@ def route_simulation(body: RouteSimulationRequest, app: App = Depends(current_ap
                          "few seconds", lambda: simulate_routes(app, candidate, lead=body.lead, last=body.last))
 
 
-@router.post("/activate", response_model=ActivePlaybook, summary="Activate a playbook version",
+@router.post("/activate", response_model=ActivatedPlaybook, summary="Activate a playbook version",
              responses=error_responses(404, 409))
 def activate(body: Activation, request: Request, app: App = Depends(current_app),
-             caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> ActivePlaybook:
+             caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> ActivatedPlaybook:
+    """The active playbook after the change, and `hand_back`: the reps it drops who still own open leads."""
     if body.text is not None:
         # Text sent without a filename came from no file: stored under who sent it, not the default name.
         source = body.filename if "filename" in body.model_fields_set else f"sent over the API by {caller.actor}"
@@ -218,7 +239,8 @@ def activate(body: Activation, request: Request, app: App = Depends(current_app)
     runtime: Runtime = request.app.state.runtime
     runtime.use(app.playbook)
     revoke_missing_people(app.engine, app.playbook, now=app.clock())  # a removed rep's token is dead for good
-    return _active(app)
+    hand_back = [HandBack(**rep) for rep in playbooks.hand_back(app.engine, app.playbook)]
+    return ActivatedPlaybook(**_active(app).model_dump(), hand_back=hand_back)
 
 
 def _active(app: App) -> ActivePlaybook:

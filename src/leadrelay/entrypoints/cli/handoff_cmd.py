@@ -73,8 +73,17 @@ def print_route(result: dict) -> None:
         for c in d["candidates"]:
             console.print(f"    {c['rep']}: {c['skipped'] or 'eligible'}")
     for x in result["handoffs"]:
-        console.print(f"handoff {x['id']} {x['kind']} {x['from']}→{x['to']}: {x['status']} {fmt(x['outcome'])}, "
-                      f"accept by {when(x['accept_due_at'])}, first touch by {when(x['first_touch_due_at'])}")
+        status = x["status"] + (f" ({x['outcome']})" if x["outcome"] else "")
+        console.print(f"handoff {x['id']} {x['kind']} {x['from']}→{x['to']}: " + ", ".join([status, *_deadlines(x)]))
+
+
+def _deadlines(handoff: dict) -> list[str]:
+    """Every deadline the handoff has, in the order they fall due: `accept by 2026-12-07 12:00`, `3 touches by ...`."""
+    touches = f"{handoff['touches_required']} touches" if handoff.get("touches_required") else "touches"
+    named = (("accept_due_at", "accept"), ("first_touch_due_at", "first touch"), ("touches_due_at", touches),
+             ("follow_up_due_at", "no-show follow-up"))
+    due = sorted((handoff[key], words) for key, words in named if handoff.get(key))
+    return [f"{words} by {when(at)}" for at, words in due]
 
 
 def queue(ctx: typer.Context, rep: str = typer.Argument(..., help="Rep id."), as_json: bool = JSON) -> None:

@@ -200,6 +200,7 @@ def activate(
                            "nothing changed; run the command again to activate over it") from None
         revoked = revoke_missing_people(app.engine, app.playbook, now=app.clock())  # as the API: dead for good
     activated = playbooks.activation(app.engine) or {}
+    hand_back = playbooks.hand_back(app.engine, candidate)  # the reps it drops who still own open leads
     changes = playbooks.diff_lines(replaced.text, candidate.text, f"version {replaced.version} (replaced)",
                                    f"{file} (version {candidate.version})") if changed else []
     result = {
@@ -211,7 +212,8 @@ def activate(
                      "activated_by": before["activated_by"] if before else None} if changed else None,
         **_counts(candidate),
         "added": sum(kind == "add" for kind, _ in changes), "removed": sum(kind == "del" for kind, _ in changes),
-        "diff": [line for _, line in changes], "revoked_tokens": revoked, "text": candidate.text,
+        "diff": [line for _, line in changes], "revoked_tokens": revoked, "hand_back": hand_back,
+        "text": candidate.text,
     }
     if as_json:
         print_json(result)
@@ -225,6 +227,7 @@ def _print_activation(result: dict[str, Any], changes: list[tuple[str, str]]) ->
         console.print(f"version {version} ('{name}') is already the active version (activated by "
                       f"{_plain(result['activated_by'])} at {when(result['activated_at'])} UTC): nothing changed",
                       highlight=False)
+        _print_hand_back(result["hand_back"])
         return
     previous = result["previous"]
     console.print(f"[green]activated[/green] version {version} ('{name}', from {_plain(result['source'])}) by "
@@ -249,8 +252,14 @@ def _print_activation(result: dict[str, Any], changes: list[tuple[str, str]]) ->
         console.print(f"revoked for good: token{'s' if len(result['revoked_tokens']) != 1 else ''} "
                       f"{', '.join(map(str, result['revoked_tokens']))} (their rep or team is not in this playbook)",
                       highlight=False)
+    _print_hand_back(result["hand_back"])
     console.print("the server and the worker switch to it within seconds; stored leads keep their scores and stages "
                   "until `leadrelay rescore`", highlight=False)
+
+
+def _print_hand_back(hand_back: list[dict[str, Any]]) -> None:
+    for rep in hand_back:
+        console.print(f"[yellow]{_plain(rep['message'])}[/yellow]", highlight=False)
 
 
 @app.command("versions", help="Every stored playbook version, newest first, with where it came from; the active one "

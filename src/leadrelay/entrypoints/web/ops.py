@@ -70,7 +70,8 @@ def _playbook(request: Request, app: App, signed, *, status: int = 200, **contex
     versions = playbooks.list_versions(app)
     return page(request, "playbook.html", {
         "playbook": playbook, "activation": activation, "versions": versions,
-        "origin": _origin(playbook, versions), "lines": playbook.text.splitlines()} | context,
+        "origin": _origin(playbook, versions), "lines": playbook.text.splitlines(),
+        "hand_back": playbooks.hand_back(app.engine, playbook)} | context,  # reps dropped, leads not yet handed back
         status=status, signed=signed)
 
 
@@ -88,7 +89,8 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
                    filename: str = Form(""), backtest: str = Form(""),
                    since: str = Form("")) -> Response:
     """Validate an edited playbook: every problem as FILE:LINE: path: message; when valid, its diff to the active,
-    and with `backtest`, what it would have done to the stored history beside the active playbook."""
+    the reps it drops who still own open leads, and with `backtest`, what it would have done to the stored history
+    beside the active playbook."""
     form = posted(request, csrf, *PLAYBOOK_ROLES)
     if isinstance(form, Response):
         return form
@@ -107,10 +109,11 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
             day = date.fromisoformat(since.strip())
         except ValueError:
             issues = [*issues, f"since: not a date (YYYY-MM-DD): {since.strip()[:40]!r}"]
-    tried = run_backtest(app, parse_playbook(text, filename or playbooks.DEFAULT_FILENAME), since=day) \
-        if backtest and not issues else None
+    parsed = parse_playbook(text, filename or playbooks.DEFAULT_FILENAME) if version is not None else None
+    tried = run_backtest(app, parsed, since=day) if backtest and parsed is not None and not issues else None
     return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=issues,
                      candidate_version=version, candidate_changes=changes, backtest=tried, since=since.strip(),
+                     candidate_hand_back=playbooks.hand_back(app.engine, parsed) if parsed is not None else [],
                      status=422 if issues else 200)
 
 
