@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 
 from leadrelay.access.tokens import create_token
-from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
 from leadrelay.core.errors import InvalidInput
 from leadrelay.handoff import service as rep_actions
@@ -30,7 +29,7 @@ from leadrelay.storage.outbox_tables import outbox
 from leadrelay.worker import sweep
 from tests.conftest import T0
 from tests.integration.test_rep_leaves import schema_errors
-from tests.messages import identify, numbered, track
+from tests.scenarios import demo_request
 
 PLAYBOOK = """
 name: notice texts
@@ -67,13 +66,6 @@ def app(database_url, clock):
                             playbook=parse_playbook(PLAYBOOK, "notice-texts.yaml"), clock=clock)
     yield application
     application.close()
-
-
-def demo_request(app, n: int) -> str:
-    now = app.clock()
-    ingest(app, numbered([identify(user=f"u{n}", when=now - timedelta(seconds=1), email=f"p{n}@corp{n}.io"),
-                          track("Demo Requested", user=f"u{n}", when=now)]))
-    return f"p{n}@corp{n}.io"
 
 
 def notices(app, *types: str) -> list[dict]:

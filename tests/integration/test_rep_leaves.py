@@ -9,7 +9,6 @@ step, 45 minutes later, moved the lead. A lead with no ladder stayed tom's for g
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import jsonschema_rs
@@ -29,7 +28,9 @@ from leadrelay.storage import handoff_tables as h
 from leadrelay.storage.outbox_tables import outbox
 from leadrelay.worker import SweepReport, fire_timers, run, sweep
 from tests.integration.test_delivery import Receiver
-from tests.messages import identify, numbered, page, track
+from tests.messages import numbered, page
+from tests.scenarios import demo_request
+from tests.scenarios import pricing_visit as mql
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "notifications.schema.json").read_text())
 SECRET_ENV = "REP_LEAVES_TEST_SECRET"  # not LEADRELAY_*
@@ -97,21 +98,6 @@ def without_tom(app, receiver, **ann) -> str:
     """Activate the version without tom (ann now takes leads), as the API or the web ops page does."""
     return activate(app, text(receiver.url("/crm"), tom=False, ann_active=True, **ann), actor="user:maria",
                     filename="v2.yaml")
-
-
-def demo_request(app, n: int) -> str:
-    now = app.clock()
-    ingest(app, numbered([identify(user=f"u{n}", when=now - timedelta(seconds=1), email=f"p{n}@corp{n}.io"),
-                          track("Demo Requested", user=f"u{n}", when=now)]))
-    return f"p{n}@corp{n}.io"
-
-
-def mql(app, n: int) -> str:
-    """An MQL: its handoff has no SLA policy, so no ladder will ever move it."""
-    now = app.clock()
-    ingest(app, numbered([identify(user=f"u{n}", when=now - timedelta(seconds=1), email=f"p{n}@corp{n}.io"),
-                          page("/pricing", user=f"u{n}", when=now)]))
-    return f"p{n}@corp{n}.io"
 
 
 def payloads(app) -> list[dict]:

@@ -9,12 +9,10 @@ returned leads again at the first refresh.
 
 import csv
 import io
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
-from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
 from leadrelay.entrypoints.web.dashboard import leakage_panel
 from leadrelay.handoff import service as rep_actions
@@ -26,7 +24,7 @@ from leadrelay.settings import Settings
 from leadrelay.storage import report_tables as r
 from leadrelay.worker import sweep
 from tests.e2e.cli import Cli
-from tests.messages import identify, numbered, track
+from tests.scenarios import demo_request
 
 PLAYBOOK = """
 name: leakage returns
@@ -58,13 +56,6 @@ def app(database_url, clock):
                             playbook=parse_playbook(PLAYBOOK, "returns.yaml"), clock=clock)
     yield application
     application.close()
-
-
-def demo_request(app, n: int) -> str:
-    now = app.clock()
-    ingest(app, numbered([identify(user=f"u{n}", when=now - timedelta(seconds=1), email=f"p{n}@corp{n}.io"),
-                          track("Demo Requested", user=f"u{n}", when=now)]))
-    return f"p{n}@corp{n}.io"
 
 
 def one_returned_one_rejected(app, clock) -> tuple[str, str]:

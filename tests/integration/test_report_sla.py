@@ -29,7 +29,8 @@ from leadrelay.storage import report_tables as r
 from leadrelay.worker import sweep
 from tests.conftest import T0
 from tests.e2e.cli import Cli
-from tests.messages import identify, numbered, page, track
+from tests.messages import identify, numbered, track
+from tests.scenarios import pricing_visit as mql
 
 PLAYBOOK = """
 name: sla report
@@ -87,14 +88,6 @@ def demo_request(app, n: int) -> str:
     now = app.clock()
     ingest(app, numbered([identify(user=f"u{n}", when=now - timedelta(seconds=2), email=f"p{n}@corp{n}.io"),
                           track("Demo Requested", user=f"u{n}", when=now - timedelta(seconds=1))]))
-    return f"p{n}@corp{n}.io"
-
-
-def mql(app, n: int) -> str:
-    """Lead n becomes an MQL now: accept due in an hour, three touches in two days."""
-    now = app.clock()
-    ingest(app, numbered([identify(user=f"u{n}", when=now - timedelta(seconds=1), email=f"p{n}@corp{n}.io"),
-                          page("/pricing", user=f"u{n}", when=now)]))
     return f"p{n}@corp{n}.io"
 
 

@@ -22,7 +22,8 @@ from leadrelay.settings import Settings
 from leadrelay.worker import sweep
 from tests.integration.test_delivery import Receiver
 from tests.integration.test_rep_leaves import schema_errors
-from tests.messages import identify, numbered, page, track
+from tests.messages import identify, numbered, page
+from tests.scenarios import demo_request
 
 SECRET_ENV = "SLA_RETURNS_TEST_SECRET"  # not LEADRELAY_*
 ANN = {"id": "ann", "name": "Ann", "email": "ann@x.io"}
@@ -75,13 +76,6 @@ def app(database_url, clock, receiver):
                             playbook=parse_playbook(PLAYBOOK % {"base": base}, "returns.yaml"), clock=clock)
     yield application
     application.close()
-
-
-def demo_request(app, n: int) -> str:
-    now = app.clock()
-    ingest(app, numbered([identify(user=f"u{n}", when=now - timedelta(seconds=1), email=f"p{n}@corp{n}.io"),
-                          track("Demo Requested", user=f"u{n}", when=now)]))
-    return f"p{n}@corp{n}.io"
 
 
 def got(receiver, path: str, *types: str) -> list[dict]:

@@ -123,7 +123,7 @@ def details(data: dict[str, Any], reference: datetime | None = None) -> list[str
         out.append(f"why: {why}")
     if reason and (not why or str(reason) not in str(why)):
         out.append(f"reason: {reason}")
-    scores = [f"{k} {_number(data[k])}" for k in ("fit", "engagement") if isinstance(data.get(k), int | float)]
+    scores = [f"{k} {score_text(data[k])}" for k in ("fit", "engagement") if isinstance(data.get(k), int | float)]
     if scores:
         out.append(", ".join(scores))
     if actor := person(data.get("actor")):
@@ -144,7 +144,3 @@ def summary(payload: dict[str, Any], lead_id: Any = None) -> str:
     if parts:
         text += " — " + ", ".join(parts)
     return text
-
-
-def _number(value: float) -> str:
-    return score_text(value)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
+from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.handoff.routing import Directory, Load
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
@@ -80,8 +81,6 @@ def handoffs_without_rep(conn: Connection, reps: Iterable[str], *, lock: bool = 
     """The open handoffs a rep holds whom `reps` (a directory's ids) does not name, oldest first: the leads of a
     rep removed from the playbook. `lock`: for handing them back (on PostgreSQL, rows another worker holds are
     skipped)."""
-    from leadrelay.handoff.model import OWNED_STATUSES
-
     c = h.handoffs.c
     query = select(h.handoffs).where(c.status.in_(OWNED_STATUSES), c.owner.is_not(None),
                                      c.owner.not_in(sorted(reps))).order_by(c.opened_at, c.id)

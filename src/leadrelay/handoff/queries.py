@@ -107,8 +107,7 @@ def rep_queue(app: App, rep: str, now: datetime | None = None) -> list[dict[str,
         engagement = decayed(r.engagement_score, r.engagement_as_of, now.timestamp(), half_life)
         out.append(handoff_dict(r) | {"email": r.email} | lead_contact(r) | {
             "engagement_score": round(engagement, 2), "next_due_at": utc_iso(next_deadline(r)),
-            "state": standing(r, now),
-            "deadlines": [d | {"due_at": utc_iso(d["due_at"])} for d in deadlines(r)]})
+            "state": standing(r, now)})  # every deadline with its met mark comes with `handoff_dict`
     return out
 
 

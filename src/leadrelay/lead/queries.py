@@ -26,6 +26,13 @@ from leadrelay.storage import tables as t
 RECENT_ACTIVITIES = 20
 
 
+def ref_identities(text: str) -> list[tuple[str, str]]:
+    """The identities a lead ref (stripped) may be, in the order they are tried: its email when it is an address,
+    else a user id, then an anonymous id."""
+    email = normalise_email(text)
+    return [("email", email)] if email else [("user", text), ("anonymous", text)]
+
+
 def lead_id_for(conn: Connection, ref: str | int) -> int:
     """The id of a lead given by id, email, user id or anonymous id; a merged lead gives its survivor. A number
     is LeadRelay's own id when a lead has it, else a user id (a CRM's numeric id).
@@ -39,10 +46,8 @@ def lead_id_for(conn: Connection, ref: str | int) -> int:
     if text.isascii() and text.isdigit() and int(text) < 2**63:
         lead_id = conn.scalar(select(t.leads.c.id).where(t.leads.c.id == int(text)))
     if lead_id is None:
-        email = normalise_email(text)
-        keys = [("email", email)] if email else [("user", text), ("anonymous", text)]
         c = t.identities.c
-        for kind, value in keys:
+        for kind, value in ref_identities(text):
             lead_id = conn.scalar(select(c.lead_id).where(c.kind == kind, c.value == value))
             if lead_id is not None:
                 break
@@ -75,11 +80,9 @@ def find_visible_lead(conn: Connection, ref: str | int, owners: frozenset[str] |
     lookups = []
     if text.isascii() and text.isdigit() and int(text) < 2**63:
         lookups.append(select(t.leads.c.id.label("lead_id"), literal(0).label("rank")).where(t.leads.c.id == int(text)))
-    email = normalise_email(text)
-    keys = [("email", email)] if email else [("user", text), ("anonymous", text)]
     c = t.identities.c
     lookups += [select(c.lead_id.label("lead_id"), literal(rank).label("rank")).where(c.kind == kind, c.value == value)
-                for rank, (kind, value) in enumerate(keys, start=1)]  # a user id before an anonymous one
+                for rank, (kind, value) in enumerate(ref_identities(text), start=1)]  # user before anonymous
     found = union_all(*lookups).subquery()
     lead_id = conn.scalar(select(found.c.lead_id).order_by(found.c.rank).limit(1))
     row = None

@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leadrelay.core.errors import Conflict
 from leadrelay.lead.activities import Activity, Rejection
@@ -22,6 +20,7 @@ from leadrelay.lead.rows import activity_from_row, activity_values, lead_from_ro
 from leadrelay.lead.scoring import ScoreChange
 from leadrelay.storage import predict_tables as p
 from leadrelay.storage import tables as t
+from leadrelay.storage.database import upsert_into
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 CHUNK = 900  # stays under every backend's bound-parameter limit
@@ -306,7 +305,7 @@ def insert_rejections(conn: Connection, source: str, rejections: Sequence[Reject
             "payload": as_json[:10_000] if as_json is not None else None, "received_at": received_at,
             "fingerprint": fingerprint, "seen": 1, "last_seen_at": received_at,
         }
-    upsert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t.rejections)
+    upsert = upsert_into(conn, t.rejections)
     c = t.rejections.c
     upsert = upsert.on_conflict_do_update(index_elements=[c.source, c.fingerprint], set_={
         "seen": c.seen + upsert.excluded.seen, "last_seen_at": upsert.excluded.last_seen_at})

@@ -29,7 +29,6 @@ erasure already made.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -132,12 +131,9 @@ def _erase_rows(app: App, conn, ids: list[int], keys: set[tuple[str, str]], now:
                                                   ("changes", "reason"), scrubber))
     count("outbox", _stub_outbox(conn, ids, now))
     # Notices without a lead (digests) and rejected messages that name them: found by their identifiers.
-    named = [value for kind, value in keys if kind == "email" or len(value) >= 8]
+    named, quoted = store.needles(keys)
     count("outbox", store.scrub_rows(conn, o.outbox, "id", store.rows_naming(conn, o.outbox, ("payload",), named),
                                      ("payload", "target"), scrubber))
-    # A rejected message is stored as JSON text: a short user or anonymous id is looked for as the field it was.
-    id_fields = {"user": ("userId", "previousId"), "anonymous": ("anonymousId", "previousId"), "email": ()}
-    quoted = [f"{json.dumps(field)}: {json.dumps(value)}" for kind, value in keys for field in id_fields[kind]]
     rejected = store.rows_naming(conn, t.rejections, ("payload", "reason"), named + quoted)
     count("rejections", store.blank_rows(conn, t.rejections, "id", rejected, payload=None))
     store.scrub_rows(conn, t.rejections, "id", rejected, ("reason", "position"), scrubber)

@@ -25,13 +25,12 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leadrelay.lead.activities import Activity, Rejection
 from leadrelay.lead.identity import identity_keys
 from leadrelay.lead.store import chunks
 from leadrelay.storage import privacy_tables as pt
+from leadrelay.storage.database import upsert_into
 
 IdentityKey = tuple[str, str]
 
@@ -42,7 +41,7 @@ def salt(conn: Connection) -> bytes:
     s = pt.privacy_state.c
     found = conn.scalar(select(s.value).where(s.key == "salt"))
     if found is None:
-        insert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(pt.privacy_state)
+        insert = upsert_into(conn, pt.privacy_state)
         conn.execute(insert.values(key="salt", value=secrets.token_hex(32)).on_conflict_do_nothing())
         found = conn.scalar(select(s.value).where(s.key == "salt"))
     return bytes.fromhex(cast(str, found))  # the row is there now

@@ -26,12 +26,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leadrelay.core.app import App
 from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import tables as t
+from leadrelay.storage.database import upsert_into
 
 log = logging.getLogger("leadrelay.privacy")
 BATCH = 500
@@ -111,6 +110,6 @@ def delete_rejections(app: App, before: datetime) -> int:
 
 
 def _remember(conn: Any, key: str, value: str) -> None:
-    insert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(pt.privacy_state)
+    insert = upsert_into(conn, pt.privacy_state)
     conn.execute(insert.values(key=key, value=value).on_conflict_do_update(index_elements=["key"],
                                                                          set_={"value": value}))

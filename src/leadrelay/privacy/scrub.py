@@ -63,7 +63,3 @@ class Scrubber:
         if isinstance(value, list):
             return [self.document(v) for v in value]
         return value
-
-    def names_anything(self, value: Any) -> bool:
-        """Whether scrubbing would change `value`."""
-        return self.document(value) != value

@@ -3,14 +3,14 @@ open connection."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, or_, select, update
 
-from leadrelay.core.addresses import normalise_email
 from leadrelay.core.errors import InvalidInput, NotFound
-from leadrelay.lead.queries import lead_id_for
+from leadrelay.lead.queries import lead_id_for, ref_identities
 from leadrelay.lead.store import chunks
 from leadrelay.privacy.gate import digest, salt
 from leadrelay.privacy.scrub import Scrubber
@@ -28,9 +28,7 @@ def person_lead_id(conn: Connection, ref: str | int) -> int:
     try:
         return lead_id_for(conn, ref)
     except NotFound:
-        text = str(ref).strip()
-        email = normalise_email(text)
-        keys = [("email", email)] if email else [("user", text), ("anonymous", text)]
+        keys = ref_identities(str(ref).strip())
         key = salt(conn)
         e, x = pt.erased_identities.c, pt.erasures.c
         found = conn.scalar(select(x.lead_id).join_from(pt.erased_identities, pt.erasures, e.erasure_id == x.id)
@@ -125,6 +123,19 @@ def rows_naming(conn: Connection, table: Table, fields: Sequence[str], needles: 
         clauses = [column.like(f"%{_escaped(n)}%", escape="\\") for column in columns for n in part]
         ids.update(conn.scalars(select(table.c.id).where(or_(*clauses))))
     return sorted(ids)
+
+
+# A rejected message is stored as JSON text: a short user or anonymous id is looked for as the field it was.
+_ID_FIELDS = {"user": ("userId", "previousId"), "anonymous": ("anonymousId", "previousId"), "email": ()}
+
+
+def needles(keys: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """What stored text naming a person contains: (their emails and ids of 8 characters or more, as they are; every
+    user or anonymous id as the JSON field it was, `"userId": "u1"`), for `rows_naming`."""
+    keys = list(keys)
+    named = [value for kind, value in keys if kind == "email" or len(value) >= 8]
+    quoted = [f"{json.dumps(field)}: {json.dumps(value)}" for kind, value in keys for field in _ID_FIELDS[kind]]
+    return named, quoted
 
 
 def _escaped(needle: str) -> str:

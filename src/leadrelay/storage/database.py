@@ -11,13 +11,17 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from leadrelay.core.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -101,3 +105,15 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """One unit of work: commits when the block ends, rolls back if it raises."""
     with engine.begin() as conn:
         yield conn
+
+
+def upsert_into(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `table` in the connection's dialect (PostgreSQL's or SQLite's), which both give
+    `on_conflict_do_update` and `on_conflict_do_nothing`."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadrelay.access.tokens import revoke_missing_people
 from leadrelay.bootstrap import App
+from leadrelay.core.errors import InvalidPlaybook
 from leadrelay.entrypoints.api.auth import allow, current_app
 from leadrelay.entrypoints.api.authz import Action, Caller, Role
 from leadrelay.entrypoints.api.errors import error_responses, one_at_a_time
@@ -118,10 +119,12 @@ def list_versions(app: App = Depends(current_app),
 def validate(candidate: Candidate, app: App = Depends(current_app),
              caller: Caller = Depends(allow(Action.MANAGE_PLAYBOOK))) -> Validation:
     """Every problem in the text; for a valid one, also the reps it drops who still own open leads."""
-    version, issues = playbooks.check(candidate.text, candidate.filename)
-    hand_back = [] if issues else playbooks.hand_back(app.engine, parse_playbook(candidate.text, candidate.filename))
-    return Validation(valid=not issues, version=version, issues=issues,
-                      hand_back=[HandBack(**rep) for rep in hand_back])
+    try:  # as `playbooks.check`, keeping the parsed playbook: a valid text is parsed once
+        parsed = parse_playbook(candidate.text, candidate.filename)
+    except InvalidPlaybook as exc:
+        return Validation(valid=False, version=None, issues=list(exc.issues))
+    return Validation(valid=True, version=parsed.version, issues=[],
+                      hand_back=[HandBack(**rep) for rep in playbooks.hand_back(app.engine, parsed)])
 
 
 class BacktestRequest(Candidate):

@@ -37,7 +37,14 @@ from leadrelay.entrypoints.cli import (
     tokens_cmd,
 )
 from leadrelay.entrypoints.cli.context import CliState
-from leadrelay.entrypoints.cli.output import EXIT_ERROR, EXIT_REJECTED, database_failure, err_console, reset_consoles
+from leadrelay.entrypoints.cli.output import (
+    EXIT_ERROR,
+    EXIT_REJECTED,
+    database_failure,
+    err_console,
+    print_error,
+    reset_consoles,
+)
 
 
 class LeadRelayCommand(TyperGroup):
@@ -55,15 +62,11 @@ class LeadRelayCommand(TyperGroup):
             code = super().main(args, prog_name, complete_var, standalone_mode=False,
                                 windows_expand_args=windows_expand_args, **extra)
         except InvalidPlaybook as exc:
-            from rich.markup import escape  # an issue may quote a pattern such as [a-z]: text, not markup
-
-            for issue in exc.issues:
-                err_console.print(f"[red]error:[/red] {escape(issue)}", highlight=False, soft_wrap=True)
+            for issue in exc.issues:  # an issue may quote a pattern such as [a-z]: text, not markup
+                print_error(issue)
             sys.exit(EXIT_ERROR)
         except LeadRelayError as exc:
-            from rich.markup import escape
-
-            err_console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
+            print_error(exc.message)
             sys.exit(EXIT_ERROR)
         except click.ClickException as exc:  # usage errors: exit 2 with click's message
             exc.show()
@@ -75,9 +78,7 @@ class LeadRelayCommand(TyperGroup):
             detail = database_failure(exc)
             if detail is None:
                 raise
-            from rich.markup import escape
-
-            err_console.print(f"[red]error:[/red] {escape(detail)}", highlight=False, soft_wrap=True)
+            print_error(detail)
             sys.exit(EXIT_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -19,6 +19,7 @@ from leadrelay.entrypoints.cli.output import (
     console,
     database_failure,
     err_console,
+    print_error,
     print_json,
 )
 from leadrelay.lead.activities import Rejection
@@ -141,11 +142,9 @@ def _stored_so_far(advance: Callable[[IngestReport], None]) -> Iterator[Callable
     except Exception as exc:
         if not done["received"]:
             raise
-        from rich.markup import escape
-
         message = (exc.message if isinstance(exc, LeadRelayError) else database_failure(exc)
                    or f"{type(exc).__name__}: {exc}".splitlines()[0])
-        err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+        print_error(message)
         err_console.print(f"stopped part-way: the first {done['received']} messages were handled and committed "
                           f"({done['accepted']} stored); the rest were not. Running the same command again skips "
                           "the stored ones as duplicates.", highlight=False, soft_wrap=True)

@@ -87,6 +87,13 @@ def reset_consoles() -> None:
     _err_console.reset()
 
 
+def print_error(message: str) -> None:
+    """`error: MESSAGE` on stderr, the message as text, not Rich markup (it may quote `[a-z]`)."""
+    from rich.markup import escape
+
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def print_json(data: Any) -> None:
     """Exactly one JSON document on stdout, nothing else, so scripts can parse it."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

@@ -100,7 +100,14 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
         return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=[candidate.message],
                          status=422)
     text, filename = candidate
-    version, issues = playbooks.check(text, filename or playbooks.DEFAULT_FILENAME)
+    parsed: Playbook | None = None
+    version: str | None = None
+    issues: list[str] = []
+    try:  # as `playbooks.check`, keeping the parsed playbook for the backtest and the hand-back: parsed once
+        parsed = parse_playbook(text, filename or playbooks.DEFAULT_FILENAME)
+        version = parsed.version
+    except InvalidPlaybook as exc:
+        issues = list(exc.issues)
     changes = playbooks.diff_lines(app.playbook.text, text, f"version {app.playbook.version} (active)",
                                    filename or "the edit") if not issues else None
     day = None
@@ -109,7 +116,6 @@ def check_playbook(request: Request, csrf: str = Form(""), text: str = Form(""),
             day = date.fromisoformat(since.strip())
         except ValueError:
             issues = [*issues, f"since: not a date (YYYY-MM-DD): {since.strip()[:40]!r}"]
-    parsed = parse_playbook(text, filename or playbooks.DEFAULT_FILENAME) if version is not None else None
     tried = run_backtest(app, parsed, since=day) if backtest and parsed is not None and not issues else None
     return _playbook(request, app, signed, candidate_text=text, filename=filename, issues=issues,
                      candidate_version=version, candidate_changes=changes, backtest=tried, since=since.strip(),

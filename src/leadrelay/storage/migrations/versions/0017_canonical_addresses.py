@@ -17,7 +17,7 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
-from leadrelay.core.addresses import ascii_domain, canonical_email
+from leadrelay.core.addresses import ascii_domain, normalise_email
 
 revision = '0017'
 down_revision = '0016'
@@ -30,13 +30,6 @@ identities = sa.table('identities', sa.column('kind', sa.String), sa.column('val
 leads = sa.table('leads', sa.column('id', sa.BigInteger), sa.column('email', sa.String),
                  sa.column('company_domain', sa.String))
 accounts = sa.table('accounts', sa.column('id', sa.BigInteger), sa.column('domain', sa.String))
-
-
-def _canonical(value: str) -> str | None:
-    try:
-        return canonical_email(value)
-    except ValueError:
-        return None
 
 
 def _domain(value: str) -> str | None:
@@ -52,7 +45,7 @@ def upgrade() -> None:
     stored = set(conn.execute(sa.select(identities.c.value).where(email)).scalars())
     rewritten, kept = 0, set()
     for value in sorted(stored):
-        canonical = _canonical(value)
+        canonical = normalise_email(value)
         if canonical is None or canonical == value:
             continue
         if canonical in stored:
@@ -68,7 +61,8 @@ def upgrade() -> None:
                                                  .where(sa.or_(leads.c.email.is_not(None),
                                                                leads.c.company_domain.is_not(None)))).all():
         changes = {}
-        if address not in kept and address is not None and (canonical := _canonical(address)) not in (None, address):
+        if address not in kept and address is not None \
+                and (canonical := normalise_email(address)) not in (None, address):
             changes['email'] = canonical
         if domain is not None and (ascii_form := _domain(domain)) not in (None, domain):
             changes['company_domain'] = ascii_form
