@@ -237,3 +237,14 @@ def test_rescore_leaves_an_erased_lead_as_it_was(app, clock):
     assert report.leads == 0  # the anonymous lead merged into her, she was erased: nobody left to judge
     assert (after["fit_score"], after["engagement_score"], after["stage"]) == (
         before["fit_score"], before["engagement_score"], before["stage"])
+
+
+def test_the_export_holds_a_rejected_message_that_named_them_as_a_previous_id_as_erasure_finds_it(app):
+    """Regression: export looked for a short id only as userId or anonymousId, erasure also as previousId, so an
+    export could leave out a rejected message that an erasure would scrub."""
+    ingest(app, numbered([identify(user="jd1", email="jd1@acme.example")]))
+    report = ingest(app, [("line 2", {"type": "alias", "previousId": "jd1", "messageId": "bad-alias",
+                                      "timestamp": "2026-10-01T09:00:00Z"})])
+    assert report.rejected == 1
+    document = export_person(app, "jd1@acme.example")
+    assert [r["message_id"] for r in document["rejections"]] == ["bad-alias"]

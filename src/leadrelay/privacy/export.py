@@ -9,7 +9,6 @@ its identifiers. A person already erased is exported too: what is left, and the 
 from __future__ import annotations
 
 import base64
-import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -61,9 +60,7 @@ def export_person(app: App, ref: str | int) -> dict[str, Any]:
         deals = [d["id"] for d in document["deals"]]
         document["deal_history"] = [_plain(r) for r in store.rows(conn, s.opportunity_history, "opportunity_id", deals)]
         keys = store.identities_of(conn, ids)
-        named = [value for kind, value in keys if kind == "email" or len(value) >= 8]
-        quoted = [f"{json.dumps(f)}: {json.dumps(v)}" for k, v in keys
-                  for f in {"user": ("userId",), "anonymous": ("anonymousId",), "email": ()}[k]]
+        named, quoted = store.needles(keys)  # as an erasure finds them
         outbox_ids = {r.id for r in store.rows(conn, o.outbox, "lead_id", ids)}
         outbox_ids |= set(store.rows_naming(conn, o.outbox, ("payload",), named))
         document["outbox"] = [_plain(r) for r in store.rows(conn, o.outbox, "id", sorted(outbox_ids))]
