@@ -4,7 +4,8 @@ N synthetic Segment messages (the demo stream: page views, tracks, identifies an
 from tens of thousands of visitors; bad and duplicate messages dropped, so N activities
 are really stored) go through `ingest(app, pairs, live=False)` with the starter playbook
 and the default batch size. In the same run the same N rows (`activity_values` of the same
-parsed activities) are appended raw into the real migrated `activities` table of a fresh
+parsed activities, their payloads packed with a dictionary trained on them beforehand) are
+appended raw into the real migrated `activities` table of a fresh
 database (same columns, unique constraint, indexes, FK and connection pragmas), with one
 batched executemany per transaction of the same batch size. Raw append is the physical
 limit of the store; ratio = engine activities/s / raw activities/s (target on SQLite with
@@ -54,6 +55,7 @@ from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import connect, transaction
 from leadrelay.storage.migrate import upgrade
+from leadrelay.storage.packing import TRAIN_SAMPLE, Payloads, as_json
 
 PG_URL = os.environ.get("LEADRELAY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SOURCE = "bench"
@@ -99,13 +101,21 @@ def make_messages(n: int, source: list[dict] | None = None) -> tuple[list[dict],
         visitors = int(visitors * 1.25) + 10
 
 
+class _Unpacked:
+    """Leaves payloads as dicts: `run_raw` packs them, in each database with the dictionary trained there."""
+
+    @staticmethod
+    def pack(payload: dict) -> dict:
+        return payload
+
+
 def raw_rows(activities: list[Activity]) -> tuple[list[dict], int]:
-    """Row dicts as the engine stores them, spread over one stand-in lead per visitor/user."""
+    """Row dicts as the engine stores them (payloads not yet packed), spread over one stand-in lead per visitor."""
     leads: dict[str, int] = {}
     rows = []
     for a in activities:
         lead_id = leads.setdefault(a.anonymous_id or a.user_id, len(leads) + 1)
-        row = activity_values(a, lead_id)
+        row = activity_values(a, lead_id, _Unpacked())  # type: ignore[arg-type]
         gid = a.context.get("groupId")  # as the engine's _attach_accounts does
         if row["group_id"] is None and isinstance(gid, (str, int)) and gid != "":
             row["group_id"] = str(gid)
@@ -117,11 +127,14 @@ def run_raw(url: str, rows: list[dict], n_leads: int, batch: int) -> float:
     engine = connect(url)
     try:
         upgrade(engine)
-        with transaction(engine) as conn:  # stand-in leads for the FK, outside the timed part
+        packer = Payloads()
+        with transaction(engine) as conn:  # stand-in leads for the FK, the payload dictionary: outside the timing
             conn.execute(insert(t.leads), [
                 {"id": i, "traits": {}, "trait_times": {}, "engine_state": {}, "segment": "new",
                  "fit_score": 0.0, "engagement_score": 0.0, "version": 0, "created_at": NOW, "updated_at": NOW}
                 for i in range(1, n_leads + 1)])
+            packer.train(conn, [as_json(row["payload"]) for row in rows[:TRAIN_SAMPLE] if row["payload"]])
+        rows = [row | {"payload": packer.pack(row["payload"])} for row in rows]  # as the engine stores them
         stmt = insert(t.activities)
         started = time.perf_counter()
         for i in range(0, len(rows), batch):

@@ -18,6 +18,7 @@ from leadrelay.access.tokens import create_token, revoke_token
 from leadrelay.entrypoints.api.body import GzipReader
 from leadrelay.entrypoints.api.errors import TooLarge
 from leadrelay.storage import tables as t
+from leadrelay.storage.packing import unpack
 from tests.api.conftest import bearer
 from tests.messages import at, group, identify, page, track
 
@@ -132,7 +133,7 @@ def test_the_write_key_may_come_in_the_body_and_is_never_stored(client, app, tok
         response = client.post("/v1/track", json=body)
         assert response.status_code == 200, response.text
     with app.engine.connect() as conn:
-        stored = [str(v) for v in conn.execute(select(t.activities.c.payload)).scalars()]
+        stored = [str(unpack(conn, v)) for v in conn.execute(select(t.activities.c.payload)).scalars()]
         stored += list(conn.execute(select(t.rejections.c.payload)).scalars())
     assert stored and not any(tokens.ingest in s for s in stored)
     batch = {"batch": [track("Demo Requested", user="u2")], "writeKey": tokens.ingest}
@@ -148,7 +149,7 @@ def test_a_write_key_nested_in_a_context_is_never_stored(client, app, tokens):
     answer = client.post("/v1/batch", json=batch, headers=basic(tokens.ingest)).json()
     assert (answer["accepted"], answer["rejected"]) == (2, 1)
     with app.engine.connect() as conn:
-        stored = [str(v) for v in conn.execute(select(t.activities.c.payload)).scalars()]
+        stored = [str(unpack(conn, v)) for v in conn.execute(select(t.activities.c.payload)).scalars()]
         stored += list(conn.execute(select(t.rejections.c.payload)).scalars())
     assert len(stored) == 3 and not any(tokens.ingest in s for s in stored)
     assert any("10.0.0.1" in s for s in stored)  # the rest of the context is kept

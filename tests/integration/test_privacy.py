@@ -24,6 +24,7 @@ from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import tables as t
 from leadrelay.storage.outbox_tables import outbox
+from leadrelay.storage.packing import unpack
 from leadrelay.worker import run, sweep
 from tests.messages import alias, identify, numbered, page, track
 
@@ -187,7 +188,7 @@ def test_retention_trims_raw_context_and_drops_rejections_older_than_the_setting
     assert apply_retention(app, clock()) == {"activities_trimmed": 0, "rejections_deleted": 0}
 
     with app.engine.connect() as conn:
-        payloads = [r.payload for r in conn.execute(select(t.activities).order_by(t.activities.c.id))]
+        payloads = [unpack(conn, r.payload) for r in conn.execute(select(t.activities).order_by(t.activities.c.id))]
         rejected = [r.message_id for r in conn.execute(select(t.rejections))]
     assert "context" not in payloads[0] and payloads[1]["traits"]["last_name"] == "Doekowski"
     assert payloads[-1]["context"] == {"ip": "198.51.100.7", "campaign": {"source": "newsletter", "name": "autumn"}}
@@ -199,7 +200,7 @@ def test_retention_trims_raw_context_and_drops_rejections_older_than_the_setting
     clock.advance(days=11)
     run(app, once=True, clock=clock)  # the worker's periodic pass applies it
     with app.engine.connect() as conn:
-        newest = conn.execute(select(t.activities.c.payload).order_by(t.activities.c.id.desc())).first().payload
+        newest = unpack(conn, conn.scalar(select(t.activities.c.payload).order_by(t.activities.c.id.desc())))
     assert newest["context"] == {"campaign": {"source": "newsletter", "name": "autumn"}}
 
 

@@ -17,6 +17,7 @@ from leadrelay.core.app import App
 from leadrelay.core.cursor import decode_cursor, encode_cursor
 from leadrelay.core.time import utc_iso
 from leadrelay.storage import tables as t
+from leadrelay.storage.packing import unpack
 
 
 def lead_activities(
@@ -30,12 +31,12 @@ def lead_activities(
         query = query.where(or_(c.occurred_at < moment, and_(c.occurred_at == moment, c.id < activity_id)))
     with app.engine.connect() as conn:
         rows = conn.execute(query.order_by(c.occurred_at.desc(), c.id.desc()).limit(limit + 1)).all()
+        items = [_activity(row, unpack(conn, row.payload)) for row in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1].occurred_at, rows[limit - 1].id) if len(rows) > limit else None
-    return [_activity(row) for row in rows[:limit]], next_cursor
+    return items, next_cursor
 
 
-def _activity(row) -> dict[str, Any]:
-    payload = row.payload or {}
+def _activity(row, payload: dict[str, Any]) -> dict[str, Any]:
     context = payload.get("context") or {}
     page = context.get("page") if isinstance(context.get("page"), dict) else None
     return {

@@ -42,6 +42,7 @@ from leadrelay.lead.identity import IdentityGraph, IdentityKey, identity_keys
 from leadrelay.lead.model import Lead
 from leadrelay.privacy.gate import refuse_erased
 from leadrelay.sales.signals import on_activities as watch_sales_signals
+from leadrelay.storage import packing
 from leadrelay.storage import tables as t
 from leadrelay.storage.unit_of_work import UnitOfWork
 
@@ -161,6 +162,8 @@ def ingest_batch(
     report.rejected = len(rejections)
     report.rejections = rejections[:REPORTED_REJECTIONS]
 
+    if parsed:
+        packing.ready(app.engine)  # a payload dictionary due is trained and stored before the batch packs
     for attempt in range(1, RACE_ATTEMPTS + 1):
         try:
             with UnitOfWork(app, now, quiet=backfill) as uow:

@@ -22,6 +22,7 @@ from leadrelay.lead.stages import Stage
 from leadrelay.lead.store import attach_accounts
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
+from leadrelay.storage.packing import unpack
 
 RECENT_ACTIVITIES = 20
 
@@ -286,7 +287,7 @@ def _activities(conn: Connection, lead_id: int) -> list[dict]:
     out = []
     for r in rows:
         item = {"id": r.id, "type": r.type, "name": r.name, "occurred_at": utc_iso(r.occurred_at)}
-        path = (r.payload or {}).get("properties", {}).get("path")
+        path = unpack(conn, r.payload).get("properties", {}).get("path")
         if path:
             item["path"] = path
         out.append(item)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.model import Lead, ScoringState
 from leadrelay.lead.stages import Stage
+
+if TYPE_CHECKING:
+    from leadrelay.storage.packing import Payloads
 
 
 def _stage(value: str | None) -> Stage | None:
@@ -99,7 +102,8 @@ def lead_values(lead: Lead, now: datetime) -> dict[str, Any]:
     }
 
 
-def activity_values(activity: Activity, lead_id: int) -> dict[str, Any]:
+def activity_values(activity: Activity, lead_id: int, packer: Payloads) -> dict[str, Any]:
+    """An `activities` row for this activity, its payload packed (`leadrelay.storage.packing`)."""
     payload: dict[str, Any] = {}
     if activity.properties:
         payload["properties"] = activity.properties
@@ -121,12 +125,12 @@ def activity_values(activity: Activity, lead_id: int) -> dict[str, Any]:
         "user_id": activity.user_id,
         "email": activity.email,
         "group_id": activity.group_id,
-        "payload": payload,
+        "payload": packer.pack(payload),
     }
 
 
-def activity_from_row(row: Any) -> Activity:
-    payload = row.payload or {}
+def activity_from_row(row: Any, payload: dict[str, Any]) -> Activity:
+    """An Activity from an `activities` row and its unpacked payload (`leadrelay.storage.packing.unpack`)."""
     return Activity(
         source=row.source,
         message_id=row.message_id,

@@ -21,6 +21,7 @@ from leadrelay.lead.scoring import ScoreChange
 from leadrelay.storage import predict_tables as p
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import upsert_into
+from leadrelay.storage.packing import payloads
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 CHUNK = 900  # stays under every backend's bound-parameter limit
@@ -147,9 +148,10 @@ def attach_accounts(conn: Connection, leads: Iterable[Lead]) -> None:
 def lead_activities(conn: Connection, lead_ids: Sequence[int]) -> dict[int, list[Activity]]:
     """Every stored activity of these leads, grouped by lead."""
     out: dict[int, list[Activity]] = {lead_id: [] for lead_id in lead_ids}
+    unpack = payloads(conn).unpack
     for part in chunks(list(lead_ids)):
         for row in conn.execute(select(t.activities).where(t.activities.c.lead_id.in_(part))):
-            out[row.lead_id].append(activity_from_row(row))
+            out[row.lead_id].append(activity_from_row(row, unpack(conn, row.payload)))
     return out
 
 
@@ -204,11 +206,11 @@ def insert_activities(conn: Connection, items: Sequence[tuple[Activity, Lead]]) 
     """Store activities and give each its id."""
     if not items:
         return
-    rows = []
+    rows, packer = [], payloads(conn)
     for (activity, lead), activity_id in zip(items, allocate_ids(conn, t.activities, len(items)), strict=True):
         activity.id = activity_id
         assert lead.id is not None  # the new leads were inserted first (`insert_leads`)
-        rows.append(activity_values(activity, lead.id) | {"id": activity_id})
+        rows.append(activity_values(activity, lead.id, packer) | {"id": activity_id})
     conn.execute(insert(t.activities), rows)
 
 

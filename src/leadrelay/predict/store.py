@@ -18,6 +18,7 @@ from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import predict_tables as p
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
+from leadrelay.storage.packing import unpack
 
 # When a lead has several, the first named here is its outcome: an imported outcome is what the team says;
 # a won deal or a customer outweighs a loss before it; a rejection or a worked recycle is a weaker "no", and
@@ -86,7 +87,7 @@ def activities(conn: Connection, lead_ids: Sequence[int]) -> dict[int, list[Seen
         for row in conn.execute(select(a.lead_id, a.id, a.occurred_at, a.payload)
                                 .where(a.lead_id.in_(part), a.type == "identify")):
             seen[row.lead_id].append((row.occurred_at, row.id, Seen("identify", None, row.occurred_at,
-                                                                    (row.payload or {}).get("traits"))))
+                                                                    unpack(conn, row.payload).get("traits"))))
         for row in conn.execute(select(a.lead_id, a.id, a.type, a.name, a.occurred_at)
                                 .where(a.lead_id.in_(part), a.type != "identify")):
             seen[row.lead_id].append((row.occurred_at, row.id, Seen(row.type, row.name, row.occurred_at)))

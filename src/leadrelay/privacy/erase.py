@@ -50,6 +50,7 @@ from leadrelay.storage import predict_tables as p
 from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
+from leadrelay.storage.packing import payloads
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 MAX_REASON = 1000
@@ -120,7 +121,7 @@ def _erase_rows(app: App, conn, ids: list[int], keys: set[tuple[str, str]], now:
                                     version=t.leads.c.version + 1, updated_at=now))
     count("identities", store.delete_rows(conn, t.identities, "lead_id", ids))
     count("activities", store.blank_rows(conn, t.activities, "lead_id", ids, anonymous_id=None, user_id=None,
-                                         email=None, payload={"erased": True}))
+                                         email=None, payload=payloads(conn).pack({"erased": True})))
     count("followup_timers", store.blank_rows(conn, t.followup_timers, "lead_id", ids, data={}))
     count("touches", store.blank_rows(conn, h.touches, "lead_id", ids, note=None))
     count("qualification_answers", _erase_text_answers(app, conn, ids))

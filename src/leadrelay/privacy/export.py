@@ -13,6 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Connection, Table
+
 from leadrelay.core.app import App
 from leadrelay.core.time import utc_iso
 from leadrelay.privacy import store
@@ -22,6 +24,7 @@ from leadrelay.storage import predict_tables as p
 from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
+from leadrelay.storage.packing import unpack
 
 # Section of the document -> (table, the column naming the lead). In the order a person reads their record.
 SECTIONS = (
@@ -56,7 +59,8 @@ def export_person(app: App, ref: str | int) -> dict[str, Any]:
         document: dict[str, Any] = {"exported_at": utc_iso(app.clock()), "ref": str(ref).strip(), "lead_id": lead_id,
                                     "lead": leads[lead_id], "merged_leads": [leads[i] for i in ids[1:]]}
         for section, table, column in SECTIONS:
-            document[section] = [_plain(row) for row in store.rows(conn, table, column, ids)]
+            found = store.rows(conn, table, column, ids)
+            document[section] = [_plain(row) | _unpacked(conn, table, row) for row in found]
         deals = [d["id"] for d in document["deals"]]
         document["deal_history"] = [_plain(r) for r in store.rows(conn, s.opportunity_history, "opportunity_id", deals)]
         keys = store.identities_of(conn, ids)
@@ -67,6 +71,11 @@ def export_person(app: App, ref: str | int) -> dict[str, Any]:
         rejected = store.rows_naming(conn, t.rejections, ("payload", "reason"), named + quoted)
         document["rejections"] = [_plain(r) for r in store.rows(conn, t.rejections, "id", rejected)]
     return document
+
+
+def _unpacked(conn: Connection, table: Table, row: Any) -> dict[str, Any]:
+    """An activity's payload as the JSON it was (it is stored packed)."""
+    return {"payload": unpack(conn, row.payload)} if table is t.activities else {}
 
 
 def _plain(row: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from leadrelay.core.app import App
 from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import upsert_into
+from leadrelay.storage.packing import payloads
 
 log = logging.getLogger("leadrelay.privacy")
 BATCH = 500
@@ -74,15 +75,15 @@ def trim_raw_context(app: App, before: datetime) -> int:
                 old.append(row)
             if not old:
                 return trimmed
-            changes = []
+            changes, packing = [], payloads(conn)
             for row in old:
-                payload = dict(row.payload or {})
+                payload = packing.unpack(conn, row.payload)
                 context = payload.get("context")
                 if isinstance(context, dict) and set(context) - keep:
                     payload["context"] = {k: v for k, v in context.items() if k in keep}
                     if not payload["context"]:
                         del payload["context"]
-                    changes.append({"b_id": row.id, "payload": payload})
+                    changes.append({"b_id": row.id, "payload": packing.pack(payload)})
             if changes:
                 conn.execute(update(t.activities).where(a.id == bindparam("b_id")), changes)
             _remember(conn, TRIMMED_THROUGH, str(old[-1].id))

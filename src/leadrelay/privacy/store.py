@@ -18,6 +18,7 @@ from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
+from leadrelay.storage.packing import unpack
 
 IDENTITY_COLUMNS = ("anonymous_id", "user_id", "email")
 
@@ -70,7 +71,7 @@ def identities_of(conn: Connection, lead_ids: Sequence[int]) -> set[tuple[str, s
         for r in conn.execute(select(a.anonymous_id, a.user_id, a.email, a.payload).where(a.lead_id.in_(part))):
             keys |= {(kind, value) for kind, value in (("anonymous", r.anonymous_id), ("user", r.user_id),
                                                        ("email", r.email)) if value}
-            previous = (r.payload or {}).get("previous_id")
+            previous = unpack(conn, r.payload).get("previous_id")
             if previous:
                 keys |= {("user", previous), ("anonymous", previous)}
     return keys
@@ -81,8 +82,8 @@ def traits_of(conn: Connection, lead_ids: Sequence[int]) -> list[dict]:
     found = [r.traits or {} for r in rows(conn, t.leads, "id", lead_ids)]
     a = t.activities.c
     for part in chunks(list(lead_ids)):
-        for (payload,) in conn.execute(select(a.payload).where(a.lead_id.in_(part))):
-            payload = payload or {}
+        for (packed,) in conn.execute(select(a.payload).where(a.lead_id.in_(part))):
+            payload = unpack(conn, packed)
             found += [payload.get("traits") or {}, (payload.get("context") or {}).get("traits") or {}]
     return found
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -129,9 +130,18 @@ activities = Table(
     Column("user_id", String(200)),
     Column("email", String(320)),
     Column("group_id", String(200)),
-    Column("payload", Document, nullable=False),  # properties, traits, context, previous_id
+    # properties, traits, context, previous_id: JSON packed by zstandard (`leadrelay.storage.packing`)
+    Column("payload", LargeBinary, nullable=False),
     UniqueConstraint("source", "message_id", name="uq_activities_source_message_id"),
     Index("ix_activities_lead_id_occurred_at", "lead_id", "occurred_at"),
+)
+
+# The zstd dictionaries activity payloads are packed with, trained on the store's own payloads; never changed.
+payload_dictionaries = Table(
+    "payload_dictionaries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # the id zstd writes into each frame
+    Column("data", LargeBinary, nullable=False),
+    Column("samples", Integer, nullable=False),  # how many payloads it was trained on
 )
 
 score_changes = Table(
