@@ -123,3 +123,36 @@ def test_any_playbook_text_loads_or_is_refused_with_located_issues_never_an_exce
         assert all(issue.startswith("fuzz.yaml") for issue in exc.issues), exc.issues
         return
     assert isinstance(playbook, Playbook)
+
+
+_with_escapes = st.recursive(  # strings with the characters storage refuses, and look-alikes of their escapes
+    st.one_of(st.none(), st.integers(min_value=-2**70, max_value=2**70), st.text(max_size=12),
+              st.sampled_from(["\x00", "a\x00b", "\udc00", "\ud800x", "\ud83d\ude80", "🚀", "\\u0000", "\\\\u0000",
+                               "\\ud800", "Grüße"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.one_of(st.text(max_size=6), st.sampled_from(["\x00", "\udc00"])),
+                                            inner, max_size=4)),
+    max_leaves=12)
+
+
+@FUZZ
+@given(_with_escapes)
+def test_the_fast_storable_check_never_passes_a_message_storage_would_refuse(message):
+    """Issue 14: ingest skips the walk over a message's strings when orjson finds them storable; it may say
+    "unsure" wrongly (the walk then decides), never "storable" wrongly."""
+    from leadrelay.activity.segment import _storable
+    from leadrelay.activity.service import _surely_storable
+
+    if _surely_storable(message):
+        assert _storable(message)
+
+
+def test_the_fast_storable_check_passes_ordinary_messages_and_catches_each_refused_character():
+    from leadrelay.activity.service import _surely_storable
+
+    ordinary = {"type": "page", "messageId": "m-1", "properties": {"path": "/pricing", "title": "Preise – Grüße 🚀"},
+                "context": {"userAgent": "Mozilla/5.0", "ip": "203.0.113.9", "page": {"search": "?a=\\u0000b"}}}
+    assert _surely_storable({**ordinary, "context": {"ip": "203.0.113.9"}})
+    for bad in ("\x00", "\udc00", "\ud800"):
+        assert not _surely_storable({**ordinary, "event": f"Demo{bad}"})
+        assert not _surely_storable({**ordinary, "traits": {f"k{bad}": 1}})

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import DBAPIError
 
@@ -151,7 +152,8 @@ def ingest_batch(
         if isinstance(raw, Rejection):  # the reader already knew it was bad (not JSON, broken CSV row)
             rejections.append(raw)
             continue
-        result = parse_message(raw, source=source, received_at=received_at, position=position, live=live)
+        result = parse_message(raw, source=source, received_at=received_at, position=position, live=live,
+                               storable=_surely_storable(raw))
         if isinstance(result, Activity) and result.type == "track" and meetings.step_of(result.name):
             result = _meeting_track(meetings, result, position, raw, where)
         if isinstance(result, Activity):
@@ -320,6 +322,17 @@ def _meetings_of_strangers(conn: Connection, activities: list[Activity],
                          f"its userId, anonymousId or email): send identify or the form first", a.message_id,
                          where[id(a)][1]) for a in activities if id(a) in strangers]
     return [a for a in activities if id(a) not in strangers], refused
+
+
+def _surely_storable(raw: object) -> bool:
+    """Whether every string in a message is storable (no NUL character, no lone surrogate), found at C speed:
+    orjson refuses a lone surrogate and writes a NUL as the escape `\\u0000`. False when unsure (orjson refuses
+    the message for another reason, or the escape is there or only looks so): `parse_message` then walks the
+    message's strings itself and names the one at fault."""
+    try:
+        return b"\\u0000" not in orjson.dumps(raw)
+    except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits, a key not a string
+        return False
 
 
 def _lost_a_race(exc: DBAPIError) -> bool:
