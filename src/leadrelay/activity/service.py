@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.activity.segment import iter_messages, parse_message
@@ -400,13 +401,25 @@ def _drop_duplicates(conn: Connection, source: str, activities: list[Activity]) 
 
 
 def record_playbook(conn: Connection, playbook: Playbook, now: datetime) -> None:
-    """Store the playbook text under its version, so every decision can name the rules that made it."""
+    """Store the playbook text under its version, so every decision can name the rules that made it.
+
+    A version found stored is remembered for the database (`_stored_versions`): stored versions are never
+    deleted, so each batch after the first skips the query. One inserted here is not remembered until a later
+    call finds it, since this transaction may still roll back."""
+    known = _stored_versions.setdefault(conn.engine, set())
+    if playbook.version in known:
+        return
     c = t.playbooks.c
     if conn.scalar(select(c.version).where(c.version == playbook.version)) is None:
         conn.execute(insert(t.playbooks).values(
             version=playbook.version, name=playbook.model.name, source=playbook.source, text=playbook.text,
             created_at=now,
         ))
+    else:
+        known.add(playbook.version)
+
+
+_stored_versions: WeakKeyDictionary[Engine, set[str]] = WeakKeyDictionary()
 
 
 def refresh_statistics(engine) -> None:
