@@ -53,6 +53,7 @@ from leadrelay.lead.rows import activity_values
 from leadrelay.playbook.loader import load_playbook, starter_playbook
 from leadrelay.settings import Settings
 from leadrelay.storage import tables as t
+from leadrelay.storage.bulk import insert_rows
 from leadrelay.storage.database import connect, transaction
 from leadrelay.storage.migrate import upgrade
 from leadrelay.storage.packing import TRAIN_SAMPLE, Payloads, as_json
@@ -63,7 +64,7 @@ START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 60
 NOW = START + timedelta(days=DAYS + 1)  # the clock: after every generated activity
 HAND_RAISERS = 200
-TARGET = 0.25
+TARGET = 0.5  # issue 14; issue 2's was 0.25
 
 
 def log(*args) -> None:
@@ -123,7 +124,10 @@ def raw_rows(activities: list[Activity]) -> tuple[list[dict], int]:
     return rows, len(leads)
 
 
-def run_raw(url: str, rows: list[dict], n_leads: int, batch: int) -> float:
+def run_raw(url: str, rows: list[dict], n_leads: int, batch: int, bulk: bool = False) -> float:
+    """Append the rows raw: one `insert(activities)` executemany per batch (SQLAlchemy Core, the limit the issue
+    measured against), or with `bulk` the product's own bulk insert (`storage.bulk.insert_rows`: the driver's
+    executemany on SQLite, COPY on PostgreSQL), the faster limit."""
     engine = connect(url)
     try:
         upgrade(engine)
@@ -139,7 +143,10 @@ def run_raw(url: str, rows: list[dict], n_leads: int, batch: int) -> float:
         started = time.perf_counter()
         for i in range(0, len(rows), batch):
             with transaction(engine) as conn:
-                conn.execute(stmt, rows[i:i + batch])
+                if bulk:
+                    insert_rows(conn, t.activities, rows[i:i + batch])
+                else:
+                    conn.execute(stmt, rows[i:i + batch])
         elapsed = time.perf_counter() - started
         with engine.connect() as conn:
             assert conn.scalar(select(func.count()).select_from(t.activities)) == len(rows)
@@ -208,7 +215,8 @@ def bench_backend(backend: str, messages, rows, n_leads, batch, hand_raisers) ->
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="leadrelay-bench-") as tmp:
             raw = run_raw(f"sqlite:///{Path(tmp) / 'raw.db'}", rows, n_leads, batch)
-            log(f"[{backend}] raw {raw:,.0f}/s; engine ...")
+            raw_bulk = run_raw(f"sqlite:///{Path(tmp) / 'bulk.db'}", rows, n_leads, batch, bulk=True)
+            log(f"[{backend}] raw {raw:,.0f}/s, bulk {raw_bulk:,.0f}/s; engine ...")
             engine_rate, batch, latencies = run_engine(f"sqlite:///{Path(tmp) / 'engine.db'}", messages, hand_raisers)
     else:
         admin = connect(PG_URL)
@@ -217,7 +225,10 @@ def bench_backend(backend: str, messages, rows, n_leads, batch, hand_raisers) ->
             schema, url = pg_schema_url(admin)
             schemas.append(schema)
             raw = run_raw(url, rows, n_leads, batch)
-            log(f"[{backend}] raw {raw:,.0f}/s; engine ...")
+            schema, url = pg_schema_url(admin)
+            schemas.append(schema)
+            raw_bulk = run_raw(url, rows, n_leads, batch, bulk=True)
+            log(f"[{backend}] raw {raw:,.0f}/s, bulk {raw_bulk:,.0f}/s; engine ...")
             schema, url = pg_schema_url(admin)
             schemas.append(schema)
             engine_rate, batch, latencies = run_engine(url, messages, hand_raisers)
@@ -227,8 +238,8 @@ def bench_backend(backend: str, messages, rows, n_leads, batch, hand_raisers) ->
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
     log(f"[{backend}] engine {engine_rate:,.0f}/s")
-    return {"engine_per_s": round(engine_rate, 1), "raw_per_s": round(raw, 1),
-            "ratio": round(engine_rate / raw, 4)}, latencies
+    return {"engine_per_s": round(engine_rate, 1), "raw_per_s": round(raw, 1), "raw_bulk_per_s": round(raw_bulk, 1),
+            "ratio": round(engine_rate / raw, 4), "ratio_bulk": round(engine_rate / raw_bulk, 4)}, latencies
 
 
 def main(argv: list[str] | None = None) -> int:

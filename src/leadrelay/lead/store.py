@@ -20,6 +20,7 @@ from leadrelay.lead.rows import activity_from_row, activity_values, lead_from_ro
 from leadrelay.lead.scoring import ScoreChange
 from leadrelay.storage import predict_tables as p
 from leadrelay.storage import tables as t
+from leadrelay.storage.bulk import insert_rows
 from leadrelay.storage.database import upsert_into
 from leadrelay.storage.packing import payloads
 from leadrelay.storage.unit_of_work import UnitOfWork
@@ -109,25 +110,27 @@ _ROUTING_COLUMNS = ("id", "email", "user_id", "company_domain", "country", "pers
 def load_leads_for_routing(conn: Connection, lead_ids: Sequence[int]) -> dict[int, Lead]:
     """Leads with just what routing reads (no engine state to decode): for assigning a queue in bulk.
 
-    Locked on PostgreSQL like `load_leads(for_update=True)`: an ingest writing the same lead
-    waits, instead of writing back an owner read before the assignment.
+    Rows are unpacked by position (a queue is thousands of leads; reading a row by name costs more
+    than the rest). Locked on PostgreSQL like `load_leads(for_update=True)`: an ingest writing the
+    same lead waits, instead of writing back an owner read before the assignment.
     """
     from leadrelay.lead.model import ScoringState
     from leadrelay.lead.stages import Stage
 
+    stages = {stage.value: stage for stage in Stage}
     out: dict[int, Lead] = {}
     columns = [t.leads.c[name] for name in _ROUTING_COLUMNS]
     for part in chunks(list(lead_ids)):
         query = select(*columns).where(t.leads.c.id.in_(part))
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
-        for row in conn.execute(query):
-            out[row.id] = Lead(
-                id=row.id, email=row.email, user_id=row.user_id, company_domain=row.company_domain,
-                country=row.country, persona=row.persona, traits=row.traits or {}, account_id=row.account_id,
-                stage=Stage(row.stage) if row.stage else None, segment=row.segment, owner=row.owner,
-                scoring=ScoringState(engagement=row.engagement_score, as_of=row.engagement_as_of, fit=row.fit_score),
-                version=row.version)
+        for (lead_id, email, user_id, company_domain, country, persona, traits, account_id, stage, segment, owner,
+             fit, engagement, as_of, version) in conn.execute(query):
+            out[lead_id] = Lead(
+                id=lead_id, email=email, user_id=user_id, company_domain=company_domain, country=country,
+                persona=persona, traits=traits or {}, account_id=account_id, stage=stages[stage] if stage else None,
+                segment=segment, owner=owner, scoring=ScoringState(engagement=engagement, as_of=as_of, fit=fit),
+                version=version)
     attach_accounts(conn, out.values())
     return out
 
@@ -195,7 +198,7 @@ def insert_identities(conn: Connection, keys: dict[IdentityKey, Lead], stored: s
     inserts = [{"kind": k, "value": v, "lead_id": lead.id} for (k, v), lead in keys.items() if (k, v) not in stored]
     updates = [{"b_kind": k, "b_value": v, "lead_id": lead.id} for (k, v), lead in keys.items() if (k, v) in stored]
     if inserts:
-        conn.execute(insert(t.identities), inserts)
+        insert_rows(conn, t.identities, inserts)
     if updates:
         c = t.identities.c
         conn.execute(update(t.identities).where(c.kind == bindparam("b_kind"), c.value == bindparam("b_value")),
@@ -211,7 +214,7 @@ def insert_activities(conn: Connection, items: Sequence[tuple[Activity, Lead]]) 
         activity.id = activity_id
         assert lead.id is not None  # the new leads were inserted first (`insert_leads`)
         rows.append(activity_values(activity, lead.id, packer) | {"id": activity_id})
-    conn.execute(insert(t.activities), rows)
+    insert_rows(conn, t.activities, rows)
 
 
 def move_lead_rows(conn: Connection, loser_id: int, survivor_id: int) -> None:
@@ -261,7 +264,7 @@ def insert_score_changes(conn: Connection, changes: Sequence[ScoreChange], versi
     if not changes:
         return
     fromts = datetime.fromtimestamp
-    conn.execute(insert(t.score_changes), [
+    insert_rows(conn, t.score_changes, [
         {
             "lead_id": c.lead.id, "kind": c.kind, "rule_id": c.rule_id, "delta": c.delta,
             "occurred_at": c.activity.occurred_at if c.activity is not None else fromts(c.at, UTC),
@@ -275,7 +278,7 @@ def insert_score_changes(conn: Connection, changes: Sequence[ScoreChange], versi
 def insert_stage_changes(conn: Connection, changes: Sequence[StageChange], version: str | None) -> None:
     if not changes:
         return
-    conn.execute(insert(t.stage_changes), [
+    insert_rows(conn, t.stage_changes, [
         {
             "lead_id": c.lead.id, "from_stage": c.from_stage.value if c.from_stage else None,
             "to_stage": c.to_stage.value, "at": c.at, "transition": c.transition.value, "actor": c.actor,
