@@ -166,5 +166,8 @@ def test_the_startup_benchmark_prints_one_json_object_with_its_timings(tmp_path)
     report = json.loads(done.stdout)
     assert set(report) == {"runs", "python_ms", "commands"}
     assert [c["argv"] for c in report["commands"]] == [["--help"], ["leads", "list", "--json"],
+                                                       ["leads", "show", "person3@company3.com"],
                                                        ["playbook", "check", "playbook.yaml"]]
     assert all(c["exit_code"] == 0 and c["median_ms"] > 0 for c in report["commands"])
+    assert [c["ratio"] for c in report["commands"]] == [round(c["limit_ms"] / c["median_ms"], 3) if c["limit_ms"]
+                                                        else None for c in report["commands"]]

@@ -8,21 +8,26 @@ activated one. Decisions record the version that made them (score and stage rows
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from leadrelay.activity.service import record_playbook
 from leadrelay.core.app import App
 from leadrelay.core.errors import Conflict, InvalidPlaybook, NotFound
 from leadrelay.core.time import utc_iso
-from leadrelay.handoff.directory import leads_to_hand_back
-from leadrelay.playbook.loader import Playbook, parse_playbook
 from leadrelay.storage import tables as t
 from leadrelay.storage.api_tables import active_playbook as active_table
 from leadrelay.storage.database import transaction
+
+if TYPE_CHECKING:
+    from leadrelay.playbook.loader import Playbook
+
+# The parser (Pydantic, YAML, the compiler), the ingest service and the handoff directory are imported where they
+# are used: a command line read asks `active_playbook_loader` whether a version is active without paying for them.
 
 DEFAULT_FILENAME = "playbook.yaml"
 _ROW = 1  # the single row of active_playbook
@@ -38,6 +43,8 @@ def validate(text: str, filename: str = DEFAULT_FILENAME) -> list[str]:
 
 def check(text: str, filename: str = DEFAULT_FILENAME) -> tuple[str | None, list[str]]:
     """`(version, [])` for a valid candidate playbook, `(None, issues)` otherwise."""
+    from leadrelay.playbook.loader import parse_playbook
+
     try:
         playbook = parse_playbook(text, filename)
     except InvalidPlaybook as exc:
@@ -53,6 +60,14 @@ def active_version(engine: Engine) -> str | None:
 
 def active_playbook(engine: Engine) -> Playbook | None:
     """The playbook activated in the database, parsed, or None when nobody has activated one."""
+    load = active_playbook_loader(engine)
+    return load() if load is not None else None
+
+
+def active_playbook_loader(engine: Engine) -> Callable[[], Playbook] | None:
+    """A function that returns the playbook activated in the database, parsed when it is called; None when
+    nobody has activated one. The row is read now: the call may come while the caller holds a connection
+    (on SQLite a second one would wait for it)."""
     c = t.playbooks.c
     with engine.connect() as conn:
         row = conn.execute(
@@ -61,7 +76,7 @@ def active_playbook(engine: Engine) -> Playbook | None:
         ).first()
     if row is None:
         return None
-    return _parse_stored(row.version, row.text, row.source)
+    return partial(_parse_stored, row.version, row.text, row.source)
 
 
 def effective_playbook(app: App) -> Playbook:
@@ -93,6 +108,8 @@ def activate(
     `expected_active` is given and another version is active by now (someone activated
     one since the caller looked). `app.playbook` switches to the new version.
     """
+    from leadrelay.playbook.loader import parse_playbook
+
     playbook = parse_playbook(text, filename)
     _parsed.setdefault(playbook.version, playbook)
     if source is not None and source != playbook.source:
@@ -156,6 +173,8 @@ def hand_back(engine: Engine, playbook: Playbook) -> list[dict[str, Any]]:
 
     What activating it means for them (or, for the active playbook, what its activation left to do): the worker
     hands their leads back to routing at its next sweep. Empty when it drops nobody who holds a lead."""
+    from leadrelay.handoff.directory import leads_to_hand_back
+
     counts = leads_to_hand_back(engine, playbook.rules.handoff.directory.reps)
     return [{"rep": rep, "open_leads": n, "message": hand_back_message(rep, n)} for rep, n in sorted(counts.items())]
 
@@ -167,6 +186,8 @@ def hand_back_message(rep: str, open_leads: int) -> str:
 
 
 def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str | None) -> str:
+    from leadrelay.activity.service import record_playbook
+
     now = app.clock()
     try:
         with transaction(app.engine) as conn:
@@ -192,6 +213,8 @@ def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str 
 def _parse_stored(version: str, text: str, source: str) -> Playbook:
     """A stored version, parsed once per process, named as it was stored (the cache may hold it under another name:
     the same text read from a file, or activated under another name, in this process)."""
+    from leadrelay.playbook.loader import parse_playbook
+
     playbook = _parsed.get(version)
     if playbook is None:
         playbook = parse_playbook(text, source)

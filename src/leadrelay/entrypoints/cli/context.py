@@ -2,7 +2,8 @@
 
 Both are built on first use, not when the command line is parsed: `--help` and commands
 that need neither (e.g. `playbook check`) do not pay for Pydantic settings, SQLAlchemy
-or the playbook compiler.
+or the playbook compiler; and a read may ask for the App's playbook to be compiled only
+when it first evaluates a rule.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ class CliState:
             self._settings = load_settings(**self.overrides)
         return self._settings
 
-    def app(self) -> App:
+    def app(self, *, playbook_on_first_use: bool = False) -> App:
+        """The App of this invocation, built on the first call (later calls return the same one).
+
+        With `playbook_on_first_use` (reads: they write nothing a broken playbook could leave half done)
+        the playbook is parsed and compiled when the command first evaluates a rule, so a read that needs
+        none (a report, an empty list) skips YAML and the compiler. Otherwise it is compiled now, and an
+        invalid playbook stops the command before it does anything.
+        """
         if self._app is None:
             from leadrelay.bootstrap import bootstrap
 
@@ -41,7 +49,8 @@ class CliState:
             if self.explicit_playbook and not Path(named).is_file():  # a typo must not run the starter's rules
                 raise InvalidInput(f"--playbook {named}: no such file (without --playbook or LEADRELAY_PLAYBOOK, "
                                    "playbook.yaml here or else the built-in starter is used)")
-            self._app = bootstrap(self.settings, prefer_active=not self.explicit_playbook)
+            self._app = bootstrap(self.settings, prefer_active=not self.explicit_playbook,
+                                  playbook_on_first_use=playbook_on_first_use)
         return self._app
 
     def close(self) -> None:

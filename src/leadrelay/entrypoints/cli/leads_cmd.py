@@ -24,7 +24,8 @@ def list_(
 
     if segment not in (None, "new", "recycled"):
         raise typer.BadParameter(f"no segment '{segment}' (new or recycled)", param_hint="--segment")
-    rows = list_leads(state(ctx).app(), stage=stage, limit=limit, include_anonymous=anonymous, segment=segment)
+    app = state(ctx).app(playbook_on_first_use=True)  # an empty list evaluates no rule
+    rows = list_leads(app, stage=stage, limit=limit, include_anonymous=anonymous, segment=segment)
     if as_json:
         print_json(rows)
         return
@@ -71,7 +72,7 @@ def show(
     from leadrelay.lead.queries import explain_lead
     from leadrelay.predict.queries import with_prediction
 
-    app = state(ctx).app()
+    app = state(ctx).app(playbook_on_first_use=True)
     lead = with_prediction(app, explain_lead(app, ref))
     if as_json:
         print_json(lead)

@@ -45,7 +45,7 @@ def report(
                                  to_stage=to_stage)
     except InvalidInput as exc:  # the parameters: bad usage (exit 2), like a malformed date
         raise typer.BadParameter(exc.message) from None
-    result = run_report(state(ctx).app(), request)
+    result = run_report(state(ctx).app(playbook_on_first_use=True), request)
     if as_json:
         print_json(result)
     elif as_csv:
@@ -148,7 +148,7 @@ def spend_import(
 def funnel(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     from leadrelay.reports.funnel import funnel as funnel_report
 
-    app = state(ctx).app()
+    app = state(ctx).app(playbook_on_first_use=True)
     with app.engine.connect() as conn:
         report = funnel_report(conn)
     if as_json:
