@@ -13,7 +13,7 @@ lead's last recycle, rejection or disqualification are history: that move re-arm
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,8 +34,6 @@ from leadrelay.lead.spikes import FIELD as SPIKE
 from leadrelay.lead.spikes import remember, rises
 from leadrelay.lead.stages import Stage, Transition
 
-_PAGE_KEYS = ("path", "url", "referrer", "title")
-
 
 @dataclass(slots=True)
 class Outcome:
@@ -49,18 +47,20 @@ class Outcome:
 
 def activity_fields(activity: Activity) -> dict[str, Any]:
     """The fields engagement rules and hand-raiser triggers may read."""
-    props = activity.properties
-    fields = {
-        "type": activity.type,
-        "event": activity.name if activity.type == "track" else None,
+    get = activity.properties.get
+    kind = activity.type
+    return {  # one literal: built for every activity replayed
+        "type": kind,
+        "event": activity.name if kind == "track" else None,
         "name": activity.name,
-        "properties": props,
+        "properties": activity.properties,
         "traits": activity.traits,
         "context": activity.context,
+        "path": get("path"),  # a page's keys, read from its properties
+        "url": get("url"),
+        "referrer": get("referrer"),
+        "title": get("title"),
     }
-    for key in _PAGE_KEYS:
-        fields[key] = props.get(key)
-    return fields
 
 
 def sort_key(activity: Activity) -> tuple[Any, str, str]:
@@ -79,6 +79,20 @@ def reset_derived(lead: Lead) -> None:
     lead.last_activity_at = None
 
 
+def rejudge(lead: Lead, activities: Sequence[Activity], rules: Rules, now: datetime, outcome: Outcome) -> None:
+    """Rebuild a lead's scores from all its activities (in `sort_key` order), then judge its stage at `now`, as a
+    rescore does: disqualifiers that hold disqualify, cleared ones reopen, entry criteria that hold move it forward.
+    Hand-raisers are not applied again (they apply as activities arrive). The moves name the rescore as actor."""
+    reset_derived(lead)
+    process(lead, activities, rules, outcome, decide=False)
+    moves = len(outcome.stage_changes)
+    qualify(lead, rules, now, None, outcome.stage_changes)
+    engagement = engagement_at(lead.scoring, max(now.timestamp(), lead.scoring.as_of or 0.0), rules.half_life_seconds)
+    advance(lead, rules, engagement, now, None, outcome.stage_changes)
+    for change in outcome.stage_changes[moves:]:
+        change.actor = change.actor + " (rescore)"
+
+
 def process(
     lead: Lead,
     activities: Iterable[Activity],
@@ -89,24 +103,25 @@ def process(
     """Apply `activities` (already in `sort_key` order) to `lead`, appending what changed to `outcome`."""
     decided = last = None
     settle_from = _settle_from(lead, activities, decide)
+    always = decide if isinstance(decide, bool) else None
     for activity in activities:
         last = activity
         ts = activity.occurred_at.timestamp()
-        deciding = decide if isinstance(decide, bool) else decide(activity)
+        deciding = always if always is not None else decide(activity)  # type: ignore[operator]
         settling = not deciding and settle_from is not None and activity.occurred_at >= settle_from
         if (deciding or settling) and lead.stage is not None and rules.half_life_seconds \
                 and lead.scoring.as_of is not None:
             # Decay may have pulled a score under a threshold since the last activity: re-arm first.
             advance(lead, rules, engagement_at(lead.scoring, ts, rules.half_life_seconds),
                     activity.occurred_at, activity, outcome.stage_changes)
-        traits_changed = _merge_identity(lead, activity, ts, rules)
+        traits_changed = _says_who(lead, activity) and _merge_identity(lead, activity, ts, rules)
         if traits_changed:
             refresh_fit(lead, lead.fit_fields(), ts, rules, activity, outcome.score_changes)
         fields = activity_fields(activity)
         apply_engagement(lead, fields, ts, rules, activity, outcome.score_changes)
         if rules.spike_windows:
             remember(lead, ts, lead.scoring.engagement, rules.spike_windows[-1][1])
-        if rules.sequences:
+        if rules.sequences and fields["event"] is not None:  # sequences count track events only
             track_sequences(lead, rules.sequences, fields)
         if lead.last_activity_at is None or activity.occurred_at > lead.last_activity_at:
             lead.last_activity_at = activity.occurred_at
@@ -241,6 +256,12 @@ def _apply_pending_hand(lead: Lead, rules: Rules, ts: float, activity: Activity,
                     actor=f"rule:hand_raiser.{trigger.id}",
                     reason=f"hand-raiser '{trigger.id}' (raised at {when}, {_waited(state)})",
                     activity=activity))
+
+
+def _says_who(lead: Lead, activity: Activity) -> bool:
+    """Whether an activity may say anything `_merge_identity` takes (most page views and tracks do not)."""
+    return bool(activity.traits or activity.email or activity.type == "group"
+                or (activity.user_id and lead.user_id is None))
 
 
 def _merge_identity(lead: Lead, activity: Activity, ts: float, rules: Rules) -> bool:

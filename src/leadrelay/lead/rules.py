@@ -39,6 +39,7 @@ class EngagementRule:
     description: str | None = None
     types: frozenset[str] | None = None  # activity types the rule can match (None: any)
     events: frozenset[str] | None = None  # case-folded track event names it can match (None: any)
+    reads: tuple[str, ...] | None = None  # the field paths its condition reads (None: not known; see lead.matching)
 
     def may_match(self, kind: str, event: str | None) -> bool:
         return may_match(self.types, self.events, kind, event)
@@ -153,6 +154,7 @@ class Rules:
     sales: Any = None  # SalesRules (domain.sales_rules): frameworks, SQL gate, PQL, deals, expansion
     predict: Any = None  # PredictRules (predict.model): what the predictive score may read and when
     _candidates: dict = field(default_factory=dict, compare=False, repr=False)
+    _matchers: dict = field(default_factory=dict, compare=False, repr=False)  # (type, event) -> lead.matching.Matcher
 
     def engagement_candidates(self, kind: str, event: str | None) -> tuple[EngagementRule, ...]:
         """The engagement rules that can match an activity of this type and event name, in order."""

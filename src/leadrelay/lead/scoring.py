@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leadrelay.lead.matching import engagement_matches
 from leadrelay.lead.model import Lead, ScoringState
 from leadrelay.lead.rules import Rules
 
@@ -68,9 +69,7 @@ def apply_engagement(
     state = lead.scoring
     value = engagement_at(state, ts, rules.half_life_seconds)
     day = ts // _DAY
-    for rule in rules.engagement_candidates(fields["type"], fields["event"]):
-        if not rule.when(fields):
-            continue
+    for rule in engagement_matches(rules, fields):
         points = rule.points
         if rule.per_day is not None or rule.lifetime is not None:
             points = _capped(state.caps.setdefault(rule.id, [0.0, day, 0.0]), points, day, rule.per_day, rule.lifetime)

@@ -161,6 +161,7 @@ def compile_rules(model: PlaybookModel, version: str) -> r.Rules:
                 description=x.description,
                 types=_types(x.when),
                 events=required_values(x.when, "event"),
+                reads=tuple(dict.fromkeys(fields_of(x.when))),
             )
             for x in eng.rules
         ),

@@ -199,17 +199,18 @@ def import_csv(
 def rescore(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    processes: int | None = typer.Option(None, "--processes", min=1, help="Worker processes on PostgreSQL "
+                                         "(default: one per core). SQLite always rescores in one."),
 ) -> None:
     from leadrelay.activity.rescore import count_rescorable
     from leadrelay.activity.rescore import rescore as rescore_all
     from leadrelay.entrypoints.cli.playbook_cmd import say_if_named_but_active
+    from leadrelay.entrypoints.cli.rescore_progress import rescore_progress
 
     cli = state(ctx)
     app = cli.app()
-    total = count_rescorable(app)
-    with _progress(total, "rescoring") as bar:
-        task = bar.add_task("rescore", total=total)
-        report = rescore_all(app, on_progress=lambda n: bar.advance(task, n))
+    with rescore_progress(count_rescorable(app)) as progress:
+        report = rescore_all(app, on_progress=progress, processes=processes)
     say_if_named_but_active(app, cli)
     if as_json:
         print_json(report.as_dict())
