@@ -16,12 +16,25 @@ timers, the outbox rows and the lead owners, and commits. Afterwards the caps ar
 from the database: open handoffs per rep <= capacity, today's assignments <= daily quota,
 and every queued handoff that is left has no eligible rep in its team.
 
+`--past N` first fills the store with N past assignments, as a store that has routed leads
+for a year holds them: per assignment a lead (owned, in SAL), its stage history (lead, MQL,
+SAL), its closed handoff, its routing decision (with every candidate), its four SLA timers
+(cancelled or fired), its domain events (stage changes, opened, assigned, closed), its
+`lead.assigned` outbox row (sent) and the per-rep, per-day assignment counters. They are
+inserted in bulk (`storage.bulk`), not through the engine, which would take hours. With
+`--growth` both stores are built in one run, without and with the N past assignments, and
+the growth of the timed call is printed: nothing it does per lead may read something that
+grows with history (target: growth <= 1.2 at 1,000,000).
+
     python bench/assign.py [--json] [--backends sqlite,postgresql] [--leads N] [--profile]
+                           [--past N] [--growth]
 
 Default backend: SQLite (a temporary file). PostgreSQL: LEADRELAY_BENCH_POSTGRES_URL
 (default postgresql+psycopg://postgres@127.0.0.1:5432/test), in a fresh schema dropped
 afterwards. `--profile` runs the timed call under cProfile and prints the top functions
-to stderr. Target: under 2 s, all caps respected. Progress goes to stderr.
+to stderr. Target: under 0.5 s, all caps respected (`target_ratio` = 0.5 s / seconds, at
+least 1 when met); `growth_ratio` = 1.2 / growth, at least 1 when met. Progress goes to
+stderr.
 """
 
 from __future__ import annotations
@@ -40,24 +53,33 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 
 from leadrelay.activity.service import ingest
 from leadrelay.bootstrap import bootstrap
 from leadrelay.core.errors import StorageUnavailable
+from leadrelay.core.time import said_at, utc_iso
 from leadrelay.handoff.directory import effective_directory, rep_loads, set_rep
 from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.playbook.loader import parse_playbook
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
+from leadrelay.storage import tables as t
+from leadrelay.storage.bulk import insert_tuples
 from leadrelay.storage.database import connect
 from leadrelay.storage.outbox_tables import outbox
+from leadrelay.storage.report_tables import report_dirty
 from leadrelay.worker import SweepReport, assign_queued
 
 PG_URL = os.environ.get("LEADRELAY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 LEADS = 12_576
-TARGET_SECONDS = 2.0
+TARGET_SECONDS = 0.5
+GROWTH_LIMIT = 1.2  # time with the past assignments / time without
+PAST_GROWTH = 1_000_000  # past assignments `--growth` adds when `--past` is not given
+PAST_BATCH = 10_000  # past assignments per transaction while generating them
+PAST_GENERATED = 50_000  # past assignments generated one by one; the rest are copies of them (`copy_past`)
 NOW = datetime(2026, 10, 6, 14, 0, tzinfo=UTC)  # a Tuesday: working hours in New York and London
 TEAMS = [  # id, strategy, calendar, reps
     ("sdr_na", "round_robin", "us", 11),
@@ -69,6 +91,8 @@ TEAMS = [  # id, strategy, calendar, reps
 EMEA = ["GB", "DE", "FR", "NL", "SE", "IE", "ES"]
 APAC = ["SG", "AU", "JP", "IN"]
 AMERICAS = ["US", "CA", "BR", "MX"]
+RULE_OF = {"sdr_na": "everyone_else", "sdr_emea": "emea", "sdr_apac": "apac", "sdr_enterprise": "enterprise",
+           "sdr_smb": "smb"}
 
 
 def log(*args) -> None:
@@ -142,9 +166,37 @@ def messages(n: int) -> list[tuple[str, dict]]:
     return out
 
 
-def build_queue(url: str, n: int):
-    app = bootstrap(Settings(database_url=url), playbook=parse_playbook(playbook_text(), "bench-assign.yaml"),
-                    clock=lambda: NOW)
+def new_app(url: str):
+    return bootstrap(Settings(database_url=url), playbook=parse_playbook(playbook_text(), "bench-assign.yaml"),
+                     clock=lambda: NOW)
+
+
+def copy_past(app, generated: int, total: int, started: float) -> None:
+    """Copy the past assignments 1..`generated` until there are `total`: each copy doubles them, in
+    one INSERT ... SELECT per table (ids, lead and handoff references shifted, addresses and outbox
+    message ids new; everything else, moments included, as in the original)."""
+    message_id = "'msg_' || lower(hex(randomblob(16)))" if app.engine.dialect.name == "sqlite" \
+        else "'msg_' || md5(random()::text || id::text)"
+    shifted = {"id": "id + :k", "lead_id": "lead_id + :k", "handoff_id": "handoff_id + :k"}
+    special = {t.leads: {"email": "'past' || (id + :k) || '@customer' || ((id + :k) % 5000) || '.example'",
+                         "user_id": "'past-' || (id + :k)"}, outbox: {"message_id": message_id}}
+    have = generated
+    while have < total:
+        k, count = have, min(have, total - have)
+        with app.engine.begin() as conn:  # parents before children: the foreign keys hold
+            for table in (t.leads, t.stage_changes, h.handoffs, h.routing_decisions, h.sla_timers,
+                          h.domain_events, outbox):
+                own_ids = table in (t.leads, h.handoffs)  # given, not allocated by the database
+                names = [c.name for c in table.columns if own_ids or c.name != "id"]
+                values = [special.get(table, {}).get(name) or shifted.get(name) or name for name in names]
+                key = "id" if own_ids else "lead_id"
+                conn.execute(text(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(values)} "
+                                  f"FROM {table.name} WHERE {key} <= :c ORDER BY id"), {"k": k, "c": count})
+        have += count
+        log(f"  {have:,} past assignments stored ({time.perf_counter() - started:.0f}s)")
+
+
+def build_queue(app, n: int) -> None:
     started = time.perf_counter()
     report = ingest(app, messages(n), live=False)
     with app.engine.connect() as conn:
@@ -157,7 +209,124 @@ def build_queue(url: str, n: int):
     if app.engine.dialect.name == "postgresql":
         with app.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-    return app
+
+
+def fill_past(app, n: int) -> None:
+    """`n` past assignments in the year before NOW, in bulk (see the module docstring); ids from 1.
+
+    The first `PAST_GENERATED` are made one by one (their reps, teams, countries and moments
+    drawn at random); the rest are copies of them made by the database (`copy_past`), at the
+    same moments, with ids, addresses and message ids of their own: generating a million in
+    Python would take longer than the rest of the bench.
+    """
+    started = time.perf_counter()
+    n, total = min(n, PAST_GENERATED), n
+    rng = random.Random(1_000_000)
+    directory = app.playbook.rules.handoff.directory
+    reps = list(directory.reps.values())
+    members = {team: [{"rep": r.id, "skipped": None} for r in directory.members(team)] for team in directory.teams}
+    version = app.playbook.version
+    start, span = NOW - timedelta(days=366), 365 * 86_400
+    counts: Counter = Counter()
+    tables: dict = {table: [] for table in (t.leads, t.stage_changes, h.handoffs, h.routing_decisions, h.sla_timers,
+                                            h.domain_events, outbox)}
+    columns: dict = {table: None for table in tables}
+
+    def add(table, **row) -> None:
+        if columns[table] is None:
+            columns[table] = tuple(row)
+        tables[table].append(tuple(row.values()))
+
+    def flush() -> None:
+        with app.engine.begin() as conn:  # parents before children: the foreign keys hold
+            for table, rows in tables.items():
+                insert_tuples(conn, table, columns[table], rows)
+                rows.clear()
+
+    for i in range(1, n + 1):
+        rep = rng.choice(reps)
+        at = start + timedelta(seconds=span * (i - 1) / n + rng.uniform(0, 30))  # assigned at
+        opened, accepted, touched = at - timedelta(seconds=2), at + timedelta(minutes=rng.uniform(5, 600)), \
+            at + timedelta(hours=rng.uniform(1, 30))
+        closed = touched + timedelta(days=rng.uniform(1, 10))
+        seen = opened - timedelta(days=rng.uniform(1, 60))
+        accept_due, touches_due = at + timedelta(hours=48), at + timedelta(days=7)
+        country = rng.choice(EMEA + APAC + AMERICAS)
+        traits = {"email": f"past{i}@customer{i % 5000}.example", "first_name": f"P{i}", "country": country,
+                  "employees": rng.choice([5, 40, 200, 900, 5000]), "company": f"Customer {i % 5000}"}
+        add(t.leads, id=i, email=traits["email"], user_id=f"past-{i}", company_domain=f"customer{i % 5000}.example",
+            country=country, persona=None, traits=traits, trait_times={}, account_id=None, stage="sal",
+            furthest_stage="sal", stage_changed_at=closed, segment="new", source=None, campaign=None, owner=rep.id,
+            fit_score=60.0, engagement_score=40.0, engagement_as_of=None, predicted=None, engine_state={},
+            disqualified_by=None, disqualified_from=None, first_seen_at=seen, last_activity_at=closed,
+            merged_into=None, version=4, created_at=seen, updated_at=closed)
+        for before, stage, moment, actor in ((None, "lead", seen, "rule:stage.lead.entry"),
+                                             ("lead", "mql", opened, "rule:stage.mql.entry"),
+                                             ("mql", "sal", closed, f"user:{rep.id}")):
+            add(t.stage_changes, lead_id=i, from_stage=before, to_stage=stage, at=moment, transition="advance",
+                actor=actor, reason=f"{stage} entry", activity_id=None, playbook_version=version)
+        add(h.handoffs, id=i, lead_id=i, kind="mql", from_function="marketing", to_function="sdr", team=rep.team,
+            owner=rep.id, status="closed", outcome="advanced", reason="accepted into sal", policy_id="mql_acceptance",
+            opened_at=opened, assigned_at=at, accepted_at=accepted, first_touch_at=touched, last_touch_at=touched,
+            touches=3, touches_required=3, accept_due_at=accept_due, first_touch_due_at=None,
+            touches_due_at=touches_due, stale_alerted_at=None, closed_at=closed, playbook_version=version,
+            reassignments=0, excluded_reps=None, quiet_until=None, follow_up_due_at=None, follow_up_from=None,
+            follow_up_met_at=None)
+        rule = RULE_OF[rep.team]
+        reason = f"rule '{rule}' → team {rep.team}, round robin"
+        add(h.routing_decisions, lead_id=i, handoff_id=i, at=at, rule_id=rule, team=rep.team, owner=rep.id,
+            reason=reason, candidates=members[rep.team], actor="rule:routing", playbook_version=version)
+        for deadline, step, due, fire, done, outcome in (
+                ("accept", "warning", accept_due, accept_due - timedelta(hours=4), accepted, "accepted"),
+                ("accept", "breach", accept_due, accept_due, accepted, "accepted"),
+                ("touches", "warning", touches_due, touches_due - timedelta(hours=4), closed, "handoff advanced"),
+                ("touches", "breach", touches_due, touches_due, closed, "handoff advanced")):
+            fired = fire <= done
+            add(h.sla_timers, handoff_id=i, lead_id=i, policy_id="mql_acceptance", deadline=deadline, step=step,
+                step_index=0, action=None, due_at=due, fire_at=fire, fired_at=fire if fired else None,
+                cancelled_at=None if fired else done, outcome=step if fired else outcome)
+        for kind, moment, cause, data in (
+                ("StageChanged", opened, "rule:stage.mql.entry", {"from_stage": "lead", "to_stage": "mql",
+                                                                   "transition": "advance", "reason": "mql entry"}),
+                ("HandoffOpened", opened, "rule:stage.mql.entry", {"kind": "mql", "from_function": "marketing",
+                                                                    "to_function": "sdr"}),
+                ("LeadAssigned", at, "rule:routing", {"owner": rep.id, "team": rep.team, "rule": rule,
+                                                      "reason": reason, "previous_owner": None}),
+                ("HandoffClosed", closed, f"user:{rep.id}", {"outcome": "advanced", "reason": "accepted into sal",
+                                                              "owner": rep.id}),
+                ("StageChanged", closed, f"user:{rep.id}", {"from_stage": "mql", "to_stage": "sal",
+                                                            "transition": "advance", "reason": "sal entry"})):
+            add(h.domain_events, type=kind, at=moment, recorded_at=moment, lead_id=i, handoff_id=i, cause=cause,
+                data=data, quiet=False, playbook_version=version)
+        add(outbox, message_id=f"msg_{rng.getrandbits(128):032x}", event_type="lead.assigned", channel="webhook",
+            target="crm", lead_id=i, status="sent", attempts=1, next_attempt_at=at, last_error=None, created_at=at,
+            sent_at=at + timedelta(seconds=1), payload={
+                "type": "lead.assigned", "timestamp": utc_iso(at), "data": {
+                    "owner": {"id": rep.id, "name": rep.name, "email": rep.email}, "team": rep.team, "reason": reason,
+                    "why": reason, "lead": {"id": i, "email": traits["email"], "name": traits["first_name"],
+                                            "title": None, "company": traits["company"], "stage": "mql"},
+                    "fit": 60.0, "scores": {"fit": 60.0, "engagement": 40.0},
+                    "handoff": {"id": i, "kind": "mql", "status": "assigned",
+                                "deadlines": {"accept": utc_iso(accept_due), "touches": utc_iso(touches_due)}},
+                    "playbook_version": version, "lead_id": i}})
+        copies = total // n + (1 if i <= total % n else 0)  # this one and its copies
+        counts[(rep.id, at.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat())] += copies
+        counts[(rep.id, "")] += copies
+        if i % PAST_BATCH == 0:
+            flush()
+            log(f"  {i:,} past assignments stored ({time.perf_counter() - started:.0f}s)")
+    flush()
+    copy_past(app, n, total, started)
+    n = total
+    with app.engine.begin() as conn:
+        insert_tuples(conn, h.rep_assignment_counts, ("rep", "day", "assigned"),
+                      [(rep, day, count) for (rep, day), count in sorted(counts.items())])
+        conn.execute(report_dirty.delete())  # as a store whose report rollups are up to date
+        if conn.dialect.name == "postgresql":  # the ids given explicitly: the sequences go on after them
+            for table in ("leads", "handoffs"):
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {max(n, 1)})")
+    log(f"  {n:,} past assignments in {time.perf_counter() - started:.0f}s (last assigned "
+        f"{said_at(start + timedelta(seconds=span))})")
 
 
 def check_caps(app) -> tuple[bool, dict]:
@@ -168,9 +337,10 @@ def check_caps(app) -> tuple[bool, dict]:
         c = h.handoffs.c
         waiting = Counter(conn.scalars(select(c.team).where(c.status == "queued")))
         owners = Counter(conn.scalars(select(c.owner).where(c.status.in_(OWNED_STATUSES))))
-        assigned_messages = conn.scalar(select(func.count()).select_from(outbox)
-                                        .where(outbox.c.event_type == "lead.assigned"))
-        timers = conn.scalar(select(func.count()).select_from(h.sla_timers))
+        assigned_messages = conn.scalar(select(func.count()).select_from(outbox)  # this call's: not sent yet
+                                        .where(outbox.c.event_type == "lead.assigned", outbox.c.status == "pending"))
+        timers = conn.scalar(select(func.count()).select_from(h.sla_timers).where(  # this call's: pending
+            h.sla_timers.c.fired_at.is_(None), h.sla_timers.c.cancelled_at.is_(None)))
     problems = []
     for rep_id, rep in directory.reps.items():
         load = loads[rep_id]
@@ -191,9 +361,13 @@ def check_caps(app) -> tuple[bool, dict]:
     return not problems, {"open": assigned, "still_queued": sum(waiting.values()), "timers": timers}
 
 
-def bench(url: str, n: int, profile: bool) -> dict:
-    app = build_queue(url, n)
+def bench(url: str, n: int, profile: bool, past: int) -> dict:
+    """Build the store (`past` assignments, then the queue), time one `assign_queued` call, check the caps."""
+    app = new_app(url)
     try:
+        if past:
+            fill_past(app, past)
+        build_queue(app, n)
         report = SweepReport()
         profiler = cProfile.Profile() if profile else None
         started, cpu = time.perf_counter(), time.process_time()
@@ -216,10 +390,32 @@ def bench(url: str, n: int, profile: bool) -> dict:
             log(out.getvalue())
         log(f"  assign_queued: {seconds:.3f}s ({cpu:.3f}s CPU in this process), {report.assigned} assigned, "
             f"{report.still_queued} still queued, {state['timers']} SLA timers planned, caps respected: {ok}")
-        return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "assigned": report.assigned,
-                "still_queued": report.still_queued, "caps_respected": ok}
+        return {"past": past, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
+                "assigned": report.assigned, "still_queued": report.still_queued, "caps_respected": ok,
+                "target_ratio": round(TARGET_SECONDS / seconds, 2)}
     finally:
         app.close()
+
+
+def run_backend(backend: str, n: int, profile: bool, past: int) -> dict | None:
+    """One store and one timed call on `backend`; None when PostgreSQL cannot be reached."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="leadrelay-bench-") as tmp:
+            return bench(f"sqlite:///{Path(tmp) / 'assign.db'}", n, profile, past)
+    try:
+        admin = connect(PG_URL)
+    except StorageUnavailable as exc:
+        log(f"[postgresql] skipped: {exc}")
+        return None
+    schema = "bench_" + uuid.uuid4().hex[:12]
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        return bench(f"{PG_URL}?options=-csearch_path%3D{schema}", n, profile, past)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,38 +424,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite", help="comma-separated: sqlite,postgresql (default sqlite)")
     parser.add_argument("--leads", type=int, default=LEADS, help=f"waiting leads (default {LEADS})")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed call (stderr)")
+    parser.add_argument("--past", type=int, default=None,
+                        help="past assignments in the store before the queue (default 0; with --growth "
+                             f"{PAST_GROWTH:,})")
+    parser.add_argument("--growth", action="store_true",
+                        help="run without and with the past assignments, and print the growth")
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(backends) - {"sqlite", "postgresql"}:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    past = args.past if args.past is not None else (PAST_GROWTH if args.growth else 0)
+    if args.growth and past <= 0:
+        parser.error("--growth needs --past N with N > 0")
     reps = sum(count for *_, count in TEAMS)
     results: dict = {}
     for backend in backends:
-        log(f"[{backend}] building the queue ...")
-        if backend == "sqlite":
-            with tempfile.TemporaryDirectory(prefix="leadrelay-bench-") as tmp:
-                results[backend] = bench(f"sqlite:///{Path(tmp) / 'assign.db'}", args.leads, args.profile)
-            continue
-        try:
-            admin = connect(PG_URL)
-        except StorageUnavailable as exc:
-            log(f"[postgresql] skipped: {exc}")
+        runs = [0, past] if args.growth else [past]
+        figures: list[dict | None] = []
+        for n_past in runs:
+            log(f"[{backend}] building the store: {n_past:,} past assignments, {args.leads:,} queued leads ...")
+            figures.append(run_backend(backend, args.leads, args.profile, n_past))
+        result, with_past = figures[0], figures[-1]
+        if result is None or with_past is None:
             results[backend] = None
             continue
-        schema = "bench_" + uuid.uuid4().hex[:12]
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            results[backend] = bench(f"{PG_URL}?options=-csearch_path%3D{schema}", args.leads, args.profile)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        if args.growth:
+            growth = with_past["seconds"] / result["seconds"]
+            result |= {"with_past": with_past, "growth": round(growth, 2),
+                       "growth_cpu": round(with_past["cpu_seconds"] / result["cpu_seconds"], 2),
+                       "growth_ratio": round(GROWTH_LIMIT / growth, 2)}
+        results[backend] = result
 
     first = next((r for r in results.values() if r), None)
-    summary = {"leads": args.leads, "reps": reps, "seconds": first["seconds"] if first else None,
+    summary = {"leads": args.leads, "reps": reps, "past": past, "target_seconds": TARGET_SECONDS,
+               "growth_limit": GROWTH_LIMIT, "seconds": first["seconds"] if first else None,
                "assigned": first["assigned"] if first else None,
-               "caps_respected": all(r["caps_respected"] for r in results.values() if r)}
+               "caps_respected": all(r["caps_respected"] and r.get("with_past", r)["caps_respected"]
+                                     for r in results.values() if r)}
     summary |= {backend: results[backend] for backend in backends}
     if args.json:
         print(json.dumps(summary))
@@ -270,9 +471,17 @@ def main(argv: list[str] | None = None) -> int:
         if r is None:
             print(f"  {backend:<11} not run")
             continue
-        met = "met" if r["seconds"] < TARGET_SECONDS and r["caps_respected"] else "NOT met"
-        print(f"  {backend:<11} {r['seconds']:.2f} s, {r['assigned']:,} assigned, {r['still_queued']:,} still queued, "
-              f"caps respected: {r['caps_respected']}  (target < {TARGET_SECONDS:.0f} s: {met})")
+        for run in (r, r.get("with_past")):
+            if run is None:
+                continue
+            met = "met" if run["seconds"] < TARGET_SECONDS and run["caps_respected"] else "NOT met"
+            print(f"  {backend:<11} {run['past']:>9,} past: {run['seconds']:.2f} s ({run['cpu_seconds']:.2f} s CPU), "
+                  f"{run['assigned']:,} assigned, {run['still_queued']:,} still queued, caps respected: "
+                  f"{run['caps_respected']}  (target < {TARGET_SECONDS} s: {met}, ratio {run['target_ratio']})")
+        if "growth" in r:
+            met = "met" if r["growth"] <= GROWTH_LIMIT else "NOT met"
+            print(f"  {backend:<11} growth with {past:,} past assignments: x{r['growth']} "
+                  f"(CPU x{r['growth_cpu']}; limit {GROWTH_LIMIT}: {met})")
     return 0
 
 

@@ -7,10 +7,11 @@ claimed with FOR UPDATE SKIP LOCKED, assignment takes the routing lock.
 
 A running worker (`run`) delivers the outbox apart from its sweeps, in threads of its own
 (`delivery.courier.Courier`): a receiver taking seconds per request must not make an
-SLA timer late. One sweep (`sweep`, `worker --once`) still does everything in order,
-delivery last, so that tests and `--now` see one deterministic pass. Either way the
-worker runs the playbook version activated last (`playbook.follow`), checked before each
-sweep every few seconds.
+SLA timer late. Both are woken by the commits that leave work due now (`storage.wake`: in
+this process, and by LISTEN/NOTIFY on PostgreSQL) and look every interval besides. One
+sweep (`sweep`, `worker --once`) still does everything in order, delivery last, so that
+tests and `--now` see one deterministic pass. Either way the worker runs the playbook
+version activated last (`playbook.follow`), checked before each sweep every few seconds.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.core.app import App
@@ -51,6 +52,7 @@ from leadrelay.reports.catalog import refresh_rollups
 from leadrelay.sales.store import has_open_deal
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
+from leadrelay.storage import wake
 from leadrelay.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger("leadrelay.worker")
@@ -116,6 +118,10 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
         on_sweep: Callable[[SweepReport], None] | None = None, stop: threading.Event | None = None) -> None:
     """Sweep every `interval` seconds until Ctrl-C or SIGTERM, or `stop` is set (or once).
 
+    A commit that leaves work for the sweeps or the outbox wakes them at once (`storage.wake`:
+    a commit in this process, a NOTIFY from any process on PostgreSQL); the interval is the
+    fallback, and what it takes for a timer to come due.
+
     Before each sweep, at most every `follow.RECHECK_SECONDS`, the worker switches to the
     playbook version activated meanwhile (a database error while checking is logged, and
     the sweep runs on the rules it has); each sweep runs on one version throughout. Without
@@ -138,7 +144,8 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
     stop = threading.Event() if stop is None else stop
     follower = Follower(app)
     counted_at = -ROLLUPS_EVERY
-    with _stop_on_signals(stop), _delivering(app, follower, clock, stop, interval, once) as courier:
+    with _stop_on_signals(stop), _delivering(app, follower, clock, stop, interval, once) as courier, \
+            _woken(app, stop, once) as bell:
         while not stop.is_set():
             try:
                 follower.follow()
@@ -159,7 +166,8 @@ def run(app: App, *, interval: float = 1.0, once: bool = False, clock: Callable[
                     on_sweep(report)
                 if once:
                     return
-            stop.wait(interval)
+            bell.wait(interval)
+            bell.clear()  # before the sweep: a commit during it rings again
 
 
 @contextmanager
@@ -193,6 +201,24 @@ def _delivering(app: App, follower: Follower, clock: Callable[[], datetime], sto
         thread.join()
     if failure:
         raise failure[0]
+
+
+@contextmanager
+def _woken(app: App, stop: threading.Event, once: bool) -> Iterator[threading.Event]:
+    """What the sweeps wait on between two: set by a commit that leaves work for them (`storage.wake`) and by
+    `stop` (a thread waits for it, so that a stop does not wait out the interval)."""
+    bell = threading.Event()
+    if once:
+        yield bell
+        return
+
+    def ring_on_stop() -> None:
+        stop.wait()
+        bell.set()
+
+    threading.Thread(target=ring_on_stop, name="worker-stop", daemon=True).start()
+    with wake.listening(app.engine, wake.SWEEP, bell):
+        yield bell
 
 
 @contextmanager
@@ -275,48 +301,57 @@ def _outcome_key(outcome: str) -> str:
 def assign_queued(app: App, now: datetime, report: SweepReport) -> None:
     """Give waiting leads to reps who can now take them, oldest first.
 
-    A queue is assigned in one go; the garbage collector waits until it is done (the burst
-    makes many small objects and no cycles, and tracing them mid-way cost a tenth of the time).
+    A queue is assigned in one go: the queue, its leads and the reps' loads are read once, and
+    the decisions, timers, outbox rows and owners are written in a handful of batched statements
+    (see `handoff.desk`). The garbage collector waits until it is done: the burst makes many small
+    objects and no cycles, and they are gone by the time it resumes, so it has nothing to trace.
     """
-    c = h.handoffs.c
     with UnitOfWork(app, now) as uow, collector_paused():
-        conn, desk = uow.conn, desk_of(uow)
-        queued = _claim(conn, select(h.handoffs).where(c.status == HandoffStatus.QUEUED.value)
-                        .order_by(c.opened_at, c.id))
-        if not queued:
-            return
-        leads = repo.load_leads_for_routing(conn, sorted({row.lead_id for row in queued}))
-        since = _waiting_since(conn, [row for row in queued if row.assigned_at is not None])
-        changed, waiting = [], []
-        for row in queued:
-            lead, handoff = leads[row.lead_id], handoff_from_row(row)
-            # The SLA clock starts when someone gets the lead, not when it started waiting; a lead an
-            # SLA step queued keeps its clocks and their remaining steps (a clock the step restarts
-            # starts now).
-            decision = desk.assign(handoff, lead, now, actor="rule:routing.queue",
-                                   clocks="resume" if handoff.assigned_at else "fresh", defer=True,
-                                   unless_queued_as=LATER, because=f"from the queue (waiting since "
-                                                                   f"{said_at(since.get(row.id, row.opened_at))})")
-            if decision.owner is None:
-                report.still_queued += 1
-                waiting.append((handoff, lead, decision))
-            else:
-                report.assigned += 1
-                changed.append(lead)
-        # Still waiting: store a decision only when the reasons changed (the last ones are read for these only).
-        previous = _last_candidates(conn, [handoff.id for handoff, _, _ in waiting if handoff.id is not None])
-        for handoff, lead, decision in waiting:
-            assert handoff.id is not None  # read from its row
-            desk.record_still_queued(handoff, lead, decision, now, actor="rule:routing.queue",
-                                     unless_queued_as=previous.get(handoff.id))
-        _set_owners(conn, changed, now)
-        uow.commit()
+        if _assign_queue(uow, now, report):
+            uow.commit()
+
+
+def _assign_queue(uow: UnitOfWork, now: datetime, report: SweepReport) -> bool:
+    """Route every queued handoff, buffering what it decided in the desk; False when none waits."""
+    c = h.handoffs.c
+    conn, desk = uow.conn, desk_of(uow)
+    queued = _claim(conn, select(h.handoffs).where(c.status == HandoffStatus.QUEUED.value)
+                    .order_by(c.opened_at, c.id))
+    if not queued:
+        return False
+    leads = repo.load_leads_for_routing(conn, sorted({row.lead_id for row in queued}))
+    since = _waiting_since(conn, [row for row in queued if row.assigned_at is not None])
+    changed, waiting = [], []
+    for row in queued:
+        lead, handoff = leads[row.lead_id], handoff_from_row(row)
+        # The SLA clock starts when someone gets the lead, not when it started waiting; a lead an
+        # SLA step queued keeps its clocks and their remaining steps (a clock the step restarts
+        # starts now).
+        decision = desk.assign(handoff, lead, now, actor="rule:routing.queue",
+                               clocks="resume" if handoff.assigned_at else "fresh", defer=True,
+                               unless_queued_as=LATER, because=f"from the queue (waiting since "
+                                                               f"{said_at(since.get(row.id, row.opened_at))})")
+        if decision.owner is None:
+            report.still_queued += 1
+            waiting.append((handoff, lead, decision))
+        else:
+            report.assigned += 1
+            changed.append(lead)
+    # Still waiting: store a decision only when the reasons changed (the last ones are read for these only).
+    previous = _last_candidates(conn, [handoff.id for handoff, _, _ in waiting if handoff.id is not None])
+    for handoff, lead, decision in waiting:
+        assert handoff.id is not None  # read from its row
+        desk.record_still_queued(handoff, lead, decision, now, actor="rule:routing.queue",
+                                 unless_queued_as=previous.get(handoff.id))
+    _set_owners(conn, changed, now)
+    return True
 
 
 def _waiting_since(conn: Connection, rows: list) -> dict[int, datetime]:
     """When each of these queued handoffs, owned before (an SLA step or a departed rep queued them), started
     waiting: its first decision without an owner after its last one with an owner. A handoff never owned has
-    waited since it opened (the caller's default), so only the few owned before are read."""
+    waited since it opened (the caller's default), so only the few owned before are read (by the index on
+    the decisions' handoff: the history of other handoffs is never scanned)."""
     d = h.routing_decisions.c
     out: dict[int, datetime] = {}
     for part in repo.chunks([row.id for row in rows]):
@@ -330,7 +365,9 @@ def _waiting_since(conn: Connection, rows: list) -> dict[int, datetime]:
 
 
 def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]:
-    """The candidates of each handoff's latest routing decision (to store a still-queued one only when it changed)."""
+    """The candidates of each handoff's latest routing decision (to store a still-queued one only when it changed).
+
+    Found by the index on (handoff, id): the latest decision of each, whatever the history holds."""
     d = h.routing_decisions.c
     out: dict[int, Any] = {}
     for part in repo.chunks(handoff_ids):
@@ -340,16 +377,18 @@ def _last_candidates(conn: Connection, handoff_ids: list[int]) -> dict[int, Any]
 
 
 def _set_owners(conn: Connection, leads: list, now: datetime) -> None:
-    """Store the new owners: only the owner changed, so one UPDATE per owner, not a full row per lead."""
+    """Store the new owners: only the owner changed, so one UPDATE per owner (and chunk of ids), not a row per
+    lead; the ids go as one parameter (SQLAlchemy does not look at each)."""
     by_owner: dict[str, list[int]] = {}
     for lead in leads:
         by_owner.setdefault(lead.owner, []).append(lead.id)
         lead.version += 1
     c = t.leads.c
     for owner, ids in by_owner.items():
+        statement = update(t.leads).where(c.id.in_(bindparam("ids", expanding=True))) \
+            .values(owner=owner, version=c.version + 1, updated_at=now)
         for part in repo.chunks(ids):
-            conn.execute(update(t.leads).where(c.id.in_(part))
-                         .values(owner=owner, version=c.version + 1, updated_at=now))
+            conn.execute(statement, {"ids": list(part)})
 
 
 def fire_followups(app: App, now: datetime, report: SweepReport) -> None:

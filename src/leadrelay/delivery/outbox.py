@@ -2,7 +2,8 @@
 
 The engine calls `enqueue` with the same connection it writes the state change on, so the
 change and its notifications commit together or not at all; the worker
-(`leadrelay.delivery.dispatcher`) only ever sees committed messages.
+(`leadrelay.delivery.dispatcher`) only ever sees committed messages, and is woken by the
+commit (`storage.wake`) rather than finding them at its next look.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from leadrelay.core.time import utc_iso
 from leadrelay.delivery.notices import Notice
+from leadrelay.storage import wake
+from leadrelay.storage.bulk import insert_rows
 from leadrelay.storage.outbox_tables import PENDING, STATUSES, WITHDRAWN, endpoints, outbox
 
 if TYPE_CHECKING:
@@ -51,8 +54,8 @@ def enqueue(conn: Connection, notices: Sequence[Notice], notifications: Notifica
     """Write the outbox rows for `notices` on `conn` (one batched insert); the number written.
 
     Nothing is sent here and nothing is committed: the caller's transaction decides. Rows are
-    due at once (`next_attempt_at = now`). An email role the notice has no address for
-    (say, no manager) is skipped.
+    due at once (`next_attempt_at = now`), so the worker is woken when the transaction commits
+    (`storage.wake`). An email role the notice has no address for (say, no manager) is skipped.
     """
     rows = []
     for notice in notices:
@@ -65,7 +68,8 @@ def enqueue(conn: Connection, notices: Sequence[Notice], notifications: Notifica
                 "attempts": 0, "next_attempt_at": now, "last_error": None, "created_at": now, "sent_at": None,
             })
     if rows:
-        conn.execute(insert(outbox), rows)
+        insert_rows(conn, outbox, rows)
+        wake.request(conn, wake.OUTBOX)
     return len(rows)
 
 

@@ -37,7 +37,7 @@ from leadrelay.handoff.events import (
 )
 from leadrelay.handoff.meeting_store import move_credit
 from leadrelay.handoff.model import MARKETING, Handoff, HandoffOutcome, HandoffStatus, handoff_need
-from leadrelay.handoff.routing import Decision, Directory, Load, route
+from leadrelay.handoff.routing import Decision, Directory, Load, Router
 from leadrelay.handoff.rows import DUE_COLUMNS, handoff_values
 from leadrelay.handoff.sla import CLOCKS, FOLLOW_UP, plan, restart
 from leadrelay.handoff.store import HandoffStore, SqlHandoffStore, handoff_store
@@ -55,6 +55,7 @@ PEOPLE_KEYS = ("owner", "escalated_to", "previous_owner", "host")
 REP_KEYS = ("owner", "previous_owner", "host")  # always a rep: an id becomes a Person, known to the playbook or not
 HANDED_BACK = "rule:playbook.reps"  # the actor of a hand-back: the playbook no longer names the lead's owner
 LATER = object()  # `assign(unless_queued_as=LATER)`: see there
+_NOBODY: dict[str, str] = {}  # no rep excluded (never changed)
 
 
 class HandoffDesk:
@@ -66,6 +67,8 @@ class HandoffDesk:
         self.rules = app.playbook.rules
         self.version = app.playbook.version
         self._directory: Directory | None = None
+        self._router: Router | None = None
+        self._candidate_rows: dict[str | None, tuple[list, list[dict]]] = {}  # team -> its last candidates, stored
         self._loads: dict[str, Load] | None = None
         self._load_day: dict[str, str] = {}  # rep -> the local day `Load.today` counts
         self._synced_at: datetime | None = None
@@ -95,6 +98,7 @@ class HandoffDesk:
         if self._directory is None:
             self._directory = self.store.directory(self.app)
             self._loads = self.store.loads(self._directory)
+            self._router = Router(self._directory)
         return self._directory
 
     @property
@@ -223,16 +227,17 @@ class HandoffDesk:
         loads = self.loads_at(at)
         previous = handoff.owner if handoff.status.owned else None
         avoid = {rep: "missed this lead's SLA before" for rep in handoff.excluded} | \
-            {rep: "current owner" for rep in exclude}
+            {rep: "current owner" for rep in exclude} if handoff.excluded or exclude else _NOBODY
         if owner is not None:
             rep = directory.reps[owner]
             decision = Decision("manual", rep.team, owner, f"assigned by {self.actor_words(actor)}")
         else:
-            decision = route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, directory, loads, at,
-                             account_owner=self.account_owner(lead), exclude=avoid)
+            assert self._router is not None  # made with the directory
+            decision = self._router.route(lead.lead_fields(lead.scoring.engagement), handoff.to_function, loads, at,
+                                          account_owner=self.account_owner(lead), exclude=avoid)
         if decision.owner is None and unless_queued_as is LATER:
             return decision
-        candidates = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
+        candidates = self._stored_candidates(decision)
         if decision.owner is None and unless_queued_as is not None and candidates == unless_queued_as:
             return decision  # still waiting, for the same reasons: nothing new to record
         reason = f"{because}: {decision.reason}" if because else decision.reason
@@ -280,19 +285,31 @@ class HandoffDesk:
     def record_still_queued(self, handoff: Handoff, lead: Lead, decision: Decision, at: datetime, *, actor: str,
                             unless_queued_as: Any) -> bool:
         """Store the decision to keep a lead waiting, unless its candidates are those of the last one."""
-        candidates = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
+        candidates = self._stored_candidates(decision)
         if candidates == unless_queued_as:
             return False
         self._decisions.append({
             "lead_id": lead.id, "handoff_id": handoff.id, "at": at, "rule_id": decision.rule,
             "team": decision.team, "owner": None, "reason": decision.reason,
             "candidates": candidates, "actor": actor, "playbook_version": self.version})
+        unchanged = handoff.status is HandoffStatus.QUEUED and handoff.team == decision.team
         handoff.queue(decision.team)
         self.record(LeadQueued(at=at, lead_id=lead.id, handoff_id=handoff.id, cause=actor, team=decision.team,
                                reason=decision.reason))
-        self._updates.append({"status": handoff.status.value, "team": decision.team, "owner": None,
-                              "b_id": handoff.id})
+        if not unchanged:  # a lead waiting in the same team's queue: its row already says so
+            self._updates.append({"status": handoff.status.value, "team": decision.team, "owner": None,
+                                  "b_id": handoff.id})
         return True
+
+    def _stored_candidates(self, decision: Decision) -> list[dict]:
+        """A decision's candidates as stored: [{"rep", "skipped"}, ...]. Decisions routed alike share one
+        list (`routing.Router`), and so share what is stored of it; nothing changes either afterwards."""
+        last = self._candidate_rows.get(decision.team)
+        if last is not None and last[0] is decision.candidates:
+            return last[1]
+        rows = [{"rep": c.rep, "skipped": c.skipped} for c in decision.candidates]
+        self._candidate_rows[decision.team] = (decision.candidates, rows)
+        return rows
 
     def hand_back(self, handoff: Handoff, lead: Lead, at: datetime, *, why: str) -> Decision:
         """The lead's owner is no longer a rep of the playbook: routing gives it to someone else, or it waits
@@ -366,8 +383,8 @@ class HandoffDesk:
         for row in self._updates:
             latest[row["b_id"]] = latest.get(row["b_id"], {}) | row
         same: dict[tuple, list[int]] = {}
-        for handoff_id, row in latest.items():
-            key = tuple(sorted((k, _hashable(v)) for k, v in row.items() if k != "b_id"))
+        for handoff_id, row in latest.items():  # rows made alike have their keys in one order: no need to sort
+            key = tuple((k, _hashable(v)) for k, v in row.items() if k != "b_id")
             same.setdefault(key, []).append(handoff_id)
         for values, ids in same.items():
             row = latest[ids[0]]

@@ -53,21 +53,20 @@ def effective_directory(conn: Connection, app: App) -> Directory:
 def rep_loads(conn: Connection, directory: Directory, now: datetime | None = None) -> dict[str, Load]:
     """Open leads and all-time assignments per rep; with `now`, also the assignments of each rep's day.
 
-    Reads the per-rep counters and the open handoffs, never the whole assignment history.
+    Reads the per-rep counters and the open handoffs, never the whole assignment history: the
+    counters by their key (rep, day), not by scanning every day ever counted.
     """
-    from leadrelay.handoff.model import OWNED
-
     loads = {rep: Load() for rep in directory.reps}
     c = h.handoffs.c
-    owned = [status.value for status in OWNED]
-    for owner, count in conn.execute(select(c.owner, func.count()).where(c.status.in_(owned), c.owner.is_not(None))
-                                     .group_by(c.owner)):
+    for owner, count in conn.execute(select(c.owner, func.count()).where(c.status.in_(OWNED_STATUSES),
+                                                                         c.owner.is_not(None)).group_by(c.owner)):
         if owner in loads:
             loads[owner].open = count
     n = h.rep_assignment_counts.c
     days = {rep.id: now.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
             for rep in directory.reps.values()} if now is not None else {}
-    for rep, day, count in conn.execute(select(n.rep, n.day, n.assigned).where(n.day.in_({"", *days.values()}))):
+    for rep, day, count in conn.execute(select(n.rep, n.day, n.assigned).where(
+            n.rep.in_(sorted(loads)), n.day.in_(sorted({"", *days.values()})))):
         if rep not in loads:
             continue
         if day == "":

@@ -8,9 +8,10 @@ full or over-quota reps are skipped. Nobody eligible: the lead waits in the team
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -63,6 +64,8 @@ class Load:
     total: int = 0  # leads ever assigned (round robin fairness)
 
 
+NO_LOAD = Load()  # a rep nobody counted: read, never changed
+
 @dataclass(slots=True)
 class Candidate:
     rep: str
@@ -91,7 +94,11 @@ class Decision:
 
 @dataclass(frozen=True)
 class Directory:
-    """Teams, reps and routing rules from the playbook (with CLI overrides applied to reps)."""
+    """Teams, reps and routing rules from the playbook (with CLI overrides applied to reps).
+
+    Each team's members and the rules serving each function are worked out once per directory
+    (a queue routes thousands of leads through the same one), not once per lead.
+    """
 
     teams: Mapping[str, TeamInfo]
     reps: Mapping[str, Rep]  # in playbook order
@@ -99,11 +106,30 @@ class Directory:
     account_owner_first: bool = True
 
     def members(self, team: str) -> list[Rep]:
-        return [rep for rep in self.reps.values() if rep.team == team]
+        return list(self._members.get(team, ()))
 
     def function_of(self, route: Route) -> str | None:
         team = route.team or (self.reps[route.rep].team if route.rep is not None and route.rep in self.reps else None)
         return self.teams[team].function if team is not None and team in self.teams else None
+
+    def routes_for(self, function: str) -> tuple[Route, ...]:
+        """The rules that route leads handed to `function`, in order."""
+        found = self._routes_for.get(function)
+        if found is None:
+            found = self._routes_for[function] = tuple(r for r in self.routes if self.function_of(r) == function)
+        return found
+
+    @cached_property
+    def _members(self) -> dict[str, tuple[Rep, ...]]:
+        """Each team's reps, in playbook order."""
+        out: dict[str, list[Rep]] = {}
+        for rep in self.reps.values():
+            out.setdefault(rep.team, []).append(rep)
+        return {team: tuple(reps) for team, reps in out.items()}
+
+    @cached_property
+    def _routes_for(self) -> dict[str, tuple[Route, ...]]:
+        return {}
 
 
 def why_not(rep: Rep, load: Load, now: datetime, team: TeamInfo | None) -> str | None:
@@ -133,18 +159,19 @@ def choose_rep(team: TeamInfo, members: Sequence[Rep], loads: Mapping[str, Load]
                exclude: Exclusions | frozenset[str] = frozenset()) -> tuple[str | None, list[Candidate]]:
     """The rep the team's strategy picks among those eligible, with every candidate's verdict."""
     exclude = _excluded(exclude)
+    least_loaded = team.strategy == "least_loaded"
     candidates: list[Candidate] = []
-    eligible: list[tuple[tuple[float, float, int], str]] = []  # (the strategy's order, rep)
+    chosen, best = None, None  # the eligible rep first in the strategy's order, and that order
     for position, rep in enumerate(members):
-        load = loads.get(rep.id) or Load()
+        load = loads.get(rep.id) or NO_LOAD
         reason = exclude[rep.id] if rep.id in exclude else why_not(rep, load, now, team)
         candidates.append(Candidate(rep.id, reason))
         if reason is None:
-            if team.strategy == "least_loaded":
-                eligible.append(((load.open, load.total / rep.weight, position), rep.id))
-            else:
-                eligible.append(((load.total / rep.weight, load.open, position), rep.id))
-    return (min(eligible)[1] if eligible else None), candidates
+            share = load.total / rep.weight
+            order = (load.open, share, position) if least_loaded else (share, load.open, position)
+            if best is None or order < best:
+                chosen, best = rep.id, order
+    return chosen, candidates
 
 
 SALES_FUNCTIONS = frozenset({"sdr", "ae"})
@@ -169,29 +196,99 @@ def route(
     exclude: Exclusions | frozenset[str] = frozenset(),
 ) -> Decision:
     """Decide who gets a lead handed to `function` (sdr, ae, ...); reps in `exclude` never do."""
-    exclude = _excluded(exclude)
+    return _route(fields, function, directory, loads, now, account_owner, _excluded(exclude), choose_rep)
+
+
+Chooser = Callable[[TeamInfo, Sequence[Rep], Mapping[str, Load], datetime, Exclusions],
+                   tuple[str | None, list[Candidate]]]
+
+
+def _route(fields: Mapping[str, Any], function: str, directory: Directory, loads: Mapping[str, Load], now: datetime,
+           account_owner: str | None, exclude: Exclusions, choose: Chooser) -> Decision:
     if directory.account_owner_first and account_owner and account_owner not in exclude:
         rep = directory.reps.get(account_owner)
         if rep is not None and _serves(directory.teams.get(rep.team), function):
-            reason = why_not(rep, loads.get(rep.id) or Load(), now, directory.teams.get(rep.team))
+            reason = why_not(rep, loads.get(rep.id) or NO_LOAD, now, directory.teams.get(rep.team))
             if reason is None:
                 return Decision("account_owner", rep.team, rep.id, "the company's account owner",
                                 [Candidate(rep.id)])
-    for rule in directory.routes:
-        if directory.function_of(rule) != function or (rule.when is not None and not rule.when(fields)):
+    for rule in directory.routes_for(function):
+        if rule.when is not None and not rule.when(fields):
             continue
         if rule.rep is not None:
             rep = directory.reps[rule.rep]
             skip = exclude[rep.id] if rep.id in exclude else why_not(
-                rep, loads.get(rep.id) or Load(), now, directory.teams.get(rep.team))
+                rep, loads.get(rep.id) or NO_LOAD, now, directory.teams.get(rep.team))
             owner = None if skip else rep.id
             reason = f"rule '{rule.id}' names {rep.id}" + (f", who is unavailable ({skip}): queued" if skip else "")
             return Decision(rule.id, rep.team, owner, reason, [Candidate(rep.id, skip)])
         assert rule.team is not None  # a rule naming no rep serves `function` through its team
         team = directory.teams[rule.team]
-        owner, candidates = choose_rep(team, directory.members(team.id), loads, now, exclude)
+        owner, candidates = choose(team, directory._members.get(team.id, ()), loads, now, exclude)
         how = "least loaded" if team.strategy == "least_loaded" else "round robin"
         reason = (f"rule '{rule.id}' → team {team.id}, {how}" if owner else
                   f"rule '{rule.id}' → team {team.id}: nobody can take it now, queued")
         return Decision(rule.id, team.id, owner, reason, candidates)
     return Decision(None, None, None, f"no routing rule for {function} leads: unassigned")
+
+
+class Router:
+    """`route` for many leads in one transaction (a queue assigned at once), deciding exactly as `route` does.
+
+    A team's verdicts are kept from one lead to the next at the same moment: a rep's is worked
+    out again only when their load changed, and the team's candidates stay one list (shared by the
+    decisions, never changed) while no verdict changes. Made per transaction: it shares nothing.
+    """
+
+    def __init__(self, directory: Directory):
+        self.directory = directory
+        self._at: datetime | None = None
+        self._teams: dict[str, _TeamVerdicts] = {}
+
+    def route(self, fields: Mapping[str, Any], function: str, loads: Mapping[str, Load], now: datetime, *,
+              account_owner: str | None = None, exclude: Exclusions | frozenset[str] = frozenset()) -> Decision:
+        return _route(fields, function, self.directory, loads, now, account_owner, _excluded(exclude), self._choose)
+
+    def _choose(self, team: TeamInfo, members: Sequence[Rep], loads: Mapping[str, Load], now: datetime,
+                exclude: Exclusions) -> tuple[str | None, list[Candidate]]:
+        if exclude:  # this lead's own exclusions: its verdicts are its own
+            return choose_rep(team, members, loads, now, exclude)
+        if now != self._at:  # away and working hours depend on the moment
+            self._at, self._teams = now, {}
+        verdicts = self._teams.get(team.id)
+        if verdicts is None:
+            verdicts = self._teams[team.id] = _TeamVerdicts(team, members)
+        return verdicts.choose(loads, now)
+
+
+class _TeamVerdicts:
+    """A team's candidates at one moment, with the (open, today) each rep's verdict was worked out from."""
+
+    def __init__(self, team: TeamInfo, members: Sequence[Rep]):
+        self.team, self.members = team, members
+        self.seen: list[tuple[int, int] | None] = [None] * len(members)
+        self.reasons: list[str | None] = [None] * len(members)
+        self.candidates: list[Candidate] | None = None
+
+    def choose(self, loads: Mapping[str, Load], now: datetime) -> tuple[str | None, list[Candidate]]:
+        """As `choose_rep` without exclusions."""
+        least_loaded = self.team.strategy == "least_loaded"
+        changed = self.candidates is None
+        chosen, best = None, None
+        for position, rep in enumerate(self.members):
+            load = loads.get(rep.id) or NO_LOAD
+            seen = (load.open, load.today)  # all that a verdict reads of the load
+            if self.seen[position] != seen:
+                self.seen[position] = seen
+                reason = why_not(rep, load, now, self.team)
+                if reason != self.reasons[position]:
+                    self.reasons[position], changed = reason, True
+            if self.reasons[position] is None:
+                share = load.total / rep.weight
+                order = (load.open, share, position) if least_loaded else (share, load.open, position)
+                if best is None or order < best:
+                    chosen, best = rep.id, order
+        if changed or self.candidates is None:
+            self.candidates = [Candidate(rep.id, reason) for rep, reason in zip(self.members, self.reasons,
+                                                                                 strict=True)]
+        return chosen, self.candidates

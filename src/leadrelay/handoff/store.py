@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Connection, Integer, Row, String, insert, literal, select, update
+from sqlalchemy import Connection, Integer, Row, String, bindparam, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.core.app import App
@@ -25,6 +25,7 @@ from leadrelay.handoff.rows import handoff_from_row, handoff_values
 from leadrelay.handoff.sla import Timer
 from leadrelay.lead.store import allocate_ids, chunks
 from leadrelay.storage import handoff_tables as h
+from leadrelay.storage.bulk import insert_rows
 from leadrelay.storage.tables import UTCDateTime
 from leadrelay.storage.unit_of_work import UnitOfWork
 
@@ -128,11 +129,12 @@ class SqlHandoffStore:
         self.conn.execute(insert(h.handoffs).values(id=handoff.id, playbook_version=version, **handoff_values(handoff)))
 
     def update_handoffs(self, ids: Sequence[int], values: dict[str, Any]) -> None:
-        for part in chunks(ids):
-            self.conn.execute(update(h.handoffs).where(h.handoffs.c.id.in_(part)).values(values))
+        statement = update(h.handoffs).where(h.handoffs.c.id.in_(bindparam("ids", expanding=True))).values(values)
+        for part in chunks(ids):  # the ids as one parameter: SQLAlchemy does not look at each
+            self.conn.execute(statement, {"ids": list(part)})
 
     def insert_decisions(self, rows: list[dict]) -> None:
-        self.conn.execute(insert(h.routing_decisions), rows)
+        insert_rows(self.conn, h.routing_decisions, rows)
 
     # --- SLA timers ----------------------------------------------------------------------
 
@@ -209,7 +211,7 @@ class SqlHandoffStore:
     # --- the log and the outbox ----------------------------------------------------------
 
     def insert_events(self, rows: list[dict]) -> None:
-        self.conn.execute(insert(h.domain_events), rows)
+        insert_rows(self.conn, h.domain_events, rows)
 
     def enqueue(self, notices: Sequence[Notice], notifications: Notifications, now: datetime) -> None:
         from leadrelay.delivery.outbox import enqueue

@@ -207,12 +207,13 @@ _TRIED: dict[int, datetime] = {}  # engine -> when a scheduled retrain last foun
 def active_scorer(app: App) -> tuple[int, Any] | None:
     """The active model version and its scorer, or None when no model was trained. Raises InvalidInput when
     the playbook no longer allows it (see `unusable`)."""
-    from leadrelay.predict.learner import Scorer
-
     with app.engine.connect() as conn:
         row = store.version_row(conn, with_model=False)
         if row is None:
             return None
+        # Only now: importing scikit-learn takes seconds, holding the GIL from the worker's other threads.
+        from leadrelay.predict.learner import Scorer
+
         problem = unusable(app, row)
         if problem:
             raise InvalidInput(problem)

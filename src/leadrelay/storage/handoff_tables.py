@@ -56,6 +56,8 @@ routing_decisions = Table(
     Column("candidates", Document, nullable=False),
     Column("actor", String(120), nullable=False),
     Column("playbook_version", String(12)),
+    # a handoff's decisions, latest last: what assigning a queue reads of each waiting lead (migration 0019)
+    Index("ix_routing_decisions_handoff_id_id", "handoff_id", "id"),
 )
 
 sla_timers = Table(

@@ -6,7 +6,8 @@ IMMEDIATE on SQLite, so the write lock is taken up front). What the decisions se
 collected by the transaction's *parts* — the handoff desk is one: domain events for the
 append-only log, routing decisions, SLA timers, suppressions, outbox notices — and
 `commit()` writes them and commits, together. Leaving the block without `commit()` (or
-with an error) rolls everything back, so a refused action changes nothing.
+with an error) rolls everything back, so a refused action changes nothing. Once committed, the
+worker is woken for what the transaction left due now (`storage.wake`: outbox messages, say).
 
 A stage move has the same consequences whoever makes it: `publish` hands the lead's
 messages (`StageMoveProposed`, `StagesMoved`) to the handlers the composition root
@@ -24,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Connection, RootTransaction
 
 from leadrelay.core.app import App
+from leadrelay.storage import wake
 
 
 class Part(Protocol):
@@ -59,6 +61,7 @@ class UnitOfWork:
                 self._transaction.rollback()
         finally:
             if self._connection is not None:
+                wake.discard(self._connection)  # no-op after a commit
                 self._connection.close()
 
     @property
@@ -83,9 +86,11 @@ class UnitOfWork:
         self.app.bus.publish(self, message)
 
     def commit(self) -> None:
-        """Write what the decisions set off (events, decisions, timers, notices), then commit."""
+        """Write what the decisions set off (events, decisions, timers, notices), commit, then wake the worker
+        for what is due now (`storage.wake`)."""
         for part in list(self._parts.values()):
             part.flush()
         assert self._transaction is not None, "commit() inside `with UnitOfWork(...)`"
         self._transaction.commit()
         self.committed = True
+        wake.committed(self.conn)

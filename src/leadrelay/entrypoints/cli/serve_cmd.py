@@ -1,4 +1,4 @@
-"""`leadrelay serve`: the HTTP API (Segment-compatible ingestion and REST) on uvicorn.
+"""`leadrelay serve`: the HTTP API (Segment-compatible ingestion and REST) on uvicorn; with `--worker`, the worker too.
 
 The server runs the playbook version activated last, and follows activations while it runs
 (`leadrelay.playbook.follow`); started with `--playbook FILE` while another version is
@@ -28,6 +28,11 @@ def serve(
     workers: int = typer.Option(None, "--workers", min=1, max=64,
                                 help="Server processes (default: the workers setting, 1)."),
     log_level: str = typer.Option("info", "--log-level", help=f"One of {', '.join(LOG_LEVELS)}."),
+    worker: bool = typer.Option(False, "--worker", help="Also run the worker in each server process, woken at once "
+                                                        "by the server's commits (no `leadrelay worker` needed)."),
+    worker_interval: float = typer.Option(1.0, "--worker-interval", min=0.05,
+                                          help="With --worker: seconds between the worker's sweeps (the fallback "
+                                               "to waking it)."),
 ) -> None:
     import uvicorn
 
@@ -49,7 +54,7 @@ def serve(
         engine.dispose()
     # Workers build their app from the environment (uvicorn imports the factory in each process).
     os.environ.update(LEADRELAY_DATABASE_URL=settings.database_url, LEADRELAY_PLAYBOOK=settings.playbook,
-                      LEADRELAY_SERVE_MIGRATED="1")
+                      LEADRELAY_SERVE_MIGRATED="1", LEADRELAY_SERVE_WORKER=str(worker_interval) if worker else "")
     uvicorn.run("leadrelay.entrypoints.server:from_environment", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=log_config(log_level.upper()), access_log=False,
                 server_header=False)
