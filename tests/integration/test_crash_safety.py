@@ -106,6 +106,17 @@ def start(args: list[str], env: dict[str, str], log: Path, **popen) -> subproces
                                 start_new_session=True, **popen)
 
 
+def feed(proc: subprocess.Popen, stream: Path, start: int, stop: int | None = None) -> None:
+    """Write lines `start` to `stop` of `stream` to the process's stdin (closed after the last line). An ingest
+    fed part of its input cannot finish before the test has caught it mid-way, however fast it is."""
+    assert proc.stdin is not None
+    lines = stream.read_text().splitlines(keepends=True)
+    proc.stdin.write("".join(lines[start:stop]).encode())
+    proc.stdin.flush()
+    if stop is None:
+        proc.stdin.close()
+
+
 def kill_9(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -191,7 +202,8 @@ def test_an_ingest_killed_part_way_keeps_whole_batches_and_running_it_again_comp
     env = cli_env(database_url, LEADRELAY_BATCH_SIZE=str(BATCH))
     log = tmp_path / "ingest.log"
     try:
-        proc = start(["ingest", str(stream)], env, log)
+        proc = start(["ingest", "-"], env, log, stdin=subprocess.PIPE)
+        feed(proc, stream, 0, 2 * BATCH + BATCH // 2)  # the rest never comes: it waits mid-batch when killed
         wait_for("two committed batches", lambda: count(engine, t.activities) >= 2 * BATCH, proc=proc, log=log)
         kill_9(proc)
         stored = assert_whole_batches(engine, MESSAGES)
@@ -590,10 +602,12 @@ def test_an_ingest_whose_database_connection_is_terminated_says_so_in_one_line_a
     env = cli_env(url, LEADRELAY_BATCH_SIZE=str(BATCH))
     log = tmp_path / "ingest.log"
     try:
-        proc = start(["ingest", str(stream)], env, log)
-        if after_batches:
+        proc = start(["ingest", "-"], env, log, stdin=subprocess.PIPE)
+        if after_batches:  # fed in two parts: it cannot finish before these batches are seen committed
+            feed(proc, stream, 0, after_batches * BATCH + BATCH // 2)
             wait_for(f"{after_batches} batches", lambda: count(engine, t.activities) >= after_batches * BATCH,
                      proc=proc, log=log)
+        feed(proc, stream, after_batches * BATCH + BATCH // 2 if after_batches else 0)
         pid = terminated_when_writing(name, lambda: proc.poll() is not None)
         assert pid is not None, "the ingest finished before its connection could be terminated"
         code = proc.wait(timeout=WAIT)

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# SQLite's page cache per connection (its default is 2 MB) and how much of the file it reads through a memory
+# map (the OS's page cache, shared by every connection) instead of a read() per page: with the defaults, a store
+# of a million leads whose indexes no longer fit made every lookup and insert slower as the store grew (issue 14).
+SQLITE_CACHE_KIB = 65_536
+SQLITE_MMAP_BYTES = 1 << 30
 
 
 def _dumps(value: object) -> str:
@@ -93,6 +98,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

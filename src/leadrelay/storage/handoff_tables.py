@@ -150,13 +150,16 @@ domain_events = Table(
     Column("type", String(40), nullable=False),  # StageChanged, LeadAssigned, SlaBreached, ...
     Column("at", UTCDateTime, nullable=False),  # when it happened (event time)
     Column("recorded_at", UTCDateTime, nullable=False),  # when the engine decided it
-    Column("lead_id", Id, index=True),
+    Column("lead_id", Id),
     Column("handoff_id", Id),
     Column("cause", Text, nullable=False),  # the rule, person or activity behind it
     Column("data", Document, nullable=False),
     Column("quiet", Boolean, nullable=False, default=False, server_default=false()),  # recorded, nobody told
     Column("playbook_version", String(12)),
     Index("ix_domain_events_type_at", "type", "at"),
+    # A lead's events, and those of one type newest first (`leads show`: its alerts, its meeting notes) without
+    # going through every event of that type (migration 0020).
+    Index("ix_domain_events_lead_id_type_at", "lead_id", "type", "at"),
 )
 
 rep_assignment_counts = Table(
