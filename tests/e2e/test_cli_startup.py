@@ -18,26 +18,15 @@ import pytest
 
 from leadrelay.storage import migrate
 from leadrelay.storage.database import connect
+from tests.test_cli_startup import modules_loaded_by as every_module_loaded_by
 
 WEB_STACK = {"fastapi", "starlette", "uvicorn", "httpx"}
 
 
 def modules_loaded_by(argv: list[str], cwd, env: dict[str, str] | None = None) -> set[str]:
     """Top-level packages imported while `leadrelay ARGV` runs in a fresh interpreter (it must exit 0)."""
-    code = (
-        "import sys\n"
-        "from leadrelay.entrypoints.cli.app import main\n"
-        f"sys.argv = ['leadrelay', *{argv!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code in (0, None), exc.code\n"
-        "sys.stderr.write('\\nMODULES ' + ' '.join(sorted({m.split('.')[0] for m in sys.modules})) + '\\n')\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", **(env or {})})
-    assert done.returncode == 0, done.stderr
-    return set(done.stderr.rpartition("MODULES ")[2].split())
+    loaded = every_module_loaded_by(argv, cwd, (env or {}).get("LEADRELAY_DATABASE_URL"))
+    return {name.split(".")[0] for name in loaded}
 
 
 def test_cli_help_does_not_import_the_web_stack_alembic_or_the_database_layer(tmp_path):

@@ -15,35 +15,18 @@ whose reads are not known, is judged rule by rule, as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from leadrelay.core.fields import Reader
+from leadrelay.core.fields import getter as read
 from leadrelay.lead.rules import EngagementRule, Rules
 
-_MISSING = object()  # a field the activity does not have: not the same as one that is null
-_PLAIN = frozenset({str, int, float, type(None), object})  # `object`: _MISSING
+_PLAIN = frozenset({str, int, float, type(None), object})  # `object`: MISSING
 _FIXED = frozenset({"type", "event"})  # the same for every activity of one (type, event)
 REMEMBERED = 4096  # value combinations kept per (type, event); values come from outside: bound them
 MATCHERS = 10_000  # (type, event) pairs kept per playbook, as `Rules.engagement_candidates` does
 
-Reader = Callable[[Mapping[str, Any]], Any]
-
-
-def read(path: str) -> Reader:
-    """A function reading a dotted field path from nested mappings; `_MISSING` where there is nothing."""
-    head, *rest = path.split(".")
-    if not rest:
-        return lambda fields: fields.get(head, _MISSING)
-
-    def get(fields: Mapping[str, Any]) -> Any:
-        value = fields.get(head, _MISSING)
-        for part in rest:
-            if not isinstance(value, Mapping):
-                return _MISSING
-            value = value.get(part, _MISSING)
-        return value
-
-    return get
 
 
 class Matcher:

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from leadrelay.core.fields import MISSING, getter
 from leadrelay.core.numbers import as_number
 from leadrelay.playbook.patterns import compile_pattern
 
@@ -43,7 +44,7 @@ OPERATORS = {
 }
 _NUMERIC = {"<", "<=", ">", ">="}
 _FIELD_NAME = re.compile(r"^[^.\s](?:[^.]*[^.\s])?(?:\.[^.\s](?:[^.]*[^.\s])?)*$")  # dotted, no empty part
-_MISSING = object()
+_MISSING = MISSING  # a field the activity or lead does not have
 
 
 class _Strict(BaseModel):
@@ -219,23 +220,6 @@ def required_values(condition: Condition, field: str) -> frozenset | None:
         known = [o for o in options if o is not None]
         return None if len(known) < len(options) else frozenset().union(*known)
     return None
-
-
-def getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
-    """A function reading a dotted path (`properties.plan`) from nested mappings."""
-    head, *rest = path.split(".")
-    if not rest:
-        return lambda fields: fields.get(head, _MISSING)
-
-    def get(fields: Mapping[str, Any]) -> Any:
-        value = fields.get(head, _MISSING)
-        for part in rest:
-            if not isinstance(value, Mapping):
-                return _MISSING
-            value = value.get(part, _MISSING)
-        return value
-
-    return get
 
 
 def _fold(value: Any) -> Any:
