@@ -164,10 +164,12 @@ def _recycled_segment(app: App) -> dict:
 def _alerts(app: App) -> dict:
     """How many alerts fired per rule, and the newest one with its lead and why."""
     e = h.domain_events.c
+    # Grouped over a subquery: PostgreSQL does not take a JSON path with a bound key in GROUP BY for the same one
+    # in the select list (each gets a parameter of its own).
+    fired = select(e.data["alert"].as_string().label("alert")).where(e.type == "AlertRaised").subquery()
     with app.engine.connect() as conn:
         counts: dict[str, int] = dict(conn.execute(
-            select(e.data["alert"].as_string(), func.count()).where(e.type == "AlertRaised")
-            .group_by(e.data["alert"].as_string())).tuples().all())
+            select(fired.c.alert, func.count()).group_by(fired.c.alert)).tuples().all())
         newest = conn.execute(select(e.lead_id, e.at, e.data).where(e.type == "AlertRaised")
                               .order_by(e.at.desc(), e.id.desc()).limit(1)).first()
     example = None if newest is None else {"lead": explain_lead(app, newest.lead_id)["email"], "at": utc_iso(newest.at),
