@@ -93,8 +93,10 @@ class MemoryHandoffStore:
     def add_counts(self, counts: Counter) -> None:
         self.db.counts.update(counts)
 
-    def account_owners(self) -> tuple[dict[int, str], dict[str, str]]:
-        return self.db.account_owners
+    def account_owners(self, account_ids, domains) -> tuple[dict[int, str], dict[str, str]]:
+        by_account, by_domain = self.db.account_owners
+        return ({k: v for k, v in by_account.items() if k in set(account_ids)},
+                {k: v for k, v in by_domain.items() if k in set(domains)})
 
     # --- handoffs
     def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]:

@@ -320,6 +320,7 @@ def _assign_queue(uow: UnitOfWork, now: datetime, report: SweepReport) -> bool:
     if not queued:
         return False
     leads = repo.load_leads_for_routing(conn, sorted({row.lead_id for row in queued}))
+    desk.find_account_owners(leads.values())  # one read for the queue, not one per lead
     since = _waiting_since(conn, [row for row in queued if row.assigned_at is not None])
     changed, waiting = [], []
     for row in queued:

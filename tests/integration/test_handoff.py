@@ -138,6 +138,33 @@ def test_a_company_with_an_account_owner_goes_to_that_owner_and_rules_pick_the_t
     assert owner_of(app, mql(app, 8, employees=5000)) == "cat"  # rule 'big' → sdr_big
 
 
+def test_routing_a_lead_reads_the_owner_of_its_own_company_only(app):
+    """Issue 14 (costs that grow with the store): every routing transaction read every account owner in the
+    store. Now only the owners of the companies of the leads it routes: each read finds at most the one."""
+    from sqlalchemy import event
+
+    for n in range(30):
+        set_account_owner(app, f"corp{n}.io", "cat", actor="user:boss")
+    set_account_owner(app, "acme.io", "cat", actor="user:boss")
+    ingest(app, numbered([identify(user="x", when=T0, email="x@acme.io")]))
+    reads: list[tuple[str, object]] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "account_owners" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append((statement, parameters))
+
+    event.listen(app.engine, "before_cursor_execute", remember)
+    try:
+        ingest(app, numbered([page("/pricing", user="x", when=T0 + timedelta(minutes=1))]))
+    finally:
+        event.remove(app.engine, "before_cursor_execute", remember)
+    assert owner_of(app, "x@acme.io") == "cat"
+    assert reads  # the owner was looked up
+    with app.engine.connect() as conn:
+        for statement, parameters in reads:
+            assert len(conn.exec_driver_sql(statement, parameters).all()) <= 1, statement
+
+
 def test_an_owner_named_for_a_company_not_seen_yet_makes_its_account_and_keeps_it_when_the_company_shows_up(app):
     """Issue 13 (new user): `accounts owner acme.io cat` failed unless a group call had made the account."""
     made = set_account_owner(app, "ACME.io", "cat", actor="user:boss")

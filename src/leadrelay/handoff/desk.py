@@ -74,7 +74,9 @@ class HandoffDesk:
         self._synced_at: datetime | None = None
         self._days: dict[tuple[str, datetime], str] = {}  # (rep, moment) -> the rep's local day then
         self._isos: dict[datetime, str] = {}
-        self._owners: tuple[dict, dict] | None = None
+        # account owners by account id and by domain, as far as looked up (`account_owner`)
+        self._owners: tuple[dict[int, str], dict[str, str]] = ({}, {})
+        self._owners_of: tuple[set[int], set[str]] = (set(), set())  # what was looked up
         self._decisions: list[dict] = []
         self._counts: Counter = Counter()  # (rep, day) -> assignments to add to the counters
         self._timers: dict[tuple, list[int]] = {}  # plan key -> handoffs getting that plan's timers
@@ -406,11 +408,24 @@ class HandoffDesk:
 
     def account_owner(self, lead: Lead) -> str | None:
         """The rep who owns the lead's company (its account, or an account with its email domain)."""
-        if self._owners is None:
-            self._owners = self.store.account_owners()
+        self.find_account_owners((lead,))
         by_account, by_domain = self._owners
         return (by_account.get(lead.account_id) if lead.account_id is not None else None) or \
-            (by_domain.get(lead.company_domain) if lead.company_domain is not None else None)
+            (by_domain.get(lead.company_domain) if lead.company_domain else None)
+
+    def find_account_owners(self, leads: Iterable[Lead]) -> None:
+        """Look up the owners of these leads' companies not looked up yet in this transaction: in one go for a
+        queue assigned at once, else lead by lead as `account_owner` asks."""
+        leads, (ids, domains) = list(leads), self._owners_of
+        new_ids = {lead.account_id for lead in leads if lead.account_id is not None} - ids
+        new_domains = {lead.company_domain for lead in leads if lead.company_domain} - domains
+        if not new_ids and not new_domains:
+            return
+        by_account, by_domain = self.store.account_owners(new_ids, new_domains)
+        self._owners[0].update(by_account)
+        self._owners[1].update(by_domain)
+        ids |= new_ids
+        domains |= new_domains
 
     def stopped_clocks(self, handoff: Handoff) -> frozenset[str]:
         """The policy's clocks this handoff has no deadline for (a restart waiting for an owner)."""

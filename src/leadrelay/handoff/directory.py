@@ -15,6 +15,7 @@ from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
 from leadrelay.handoff.model import OWNED_STATUSES
 from leadrelay.handoff.routing import Directory, Load
+from leadrelay.lead.store import chunks
 from leadrelay.storage import handoff_tables as h
 from leadrelay.storage import tables as t
 from leadrelay.storage.database import transaction
@@ -95,15 +96,19 @@ def leads_to_hand_back(engine: Engine, reps: Iterable[str]) -> dict[str, int]:
         return dict(Counter(row.owner for row in handoffs_without_rep(conn, reps)))
 
 
-def account_owners(conn: Connection) -> tuple[dict[int, str], dict[str, str]]:
-    """Account owners by account id, and by the account's domain (for leads not linked to the account)."""
+def account_owners(conn: Connection, account_ids: Iterable[int], domains: Iterable[str]) -> tuple[dict[int, str],
+                                                                                          dict[str, str]]:
+    """The owners of these accounts, by account id, and of the accounts with these domains, by domain (for leads
+    not linked to their account; the account first made, when several share one). Only those: routing a lead
+    must not read every account owner of the store."""
     a, o = t.accounts.c, h.account_owners.c
     by_account: dict[int, str] = {}
     by_domain: dict[str, str] = {}
-    for account_id, domain, rep in conn.execute(select(o.account_id, a.domain, o.rep)
-                                                .join(t.accounts, a.id == o.account_id).order_by(o.account_id)):
-        by_account[account_id] = rep
-        if domain:
+    for part in chunks(sorted(set(account_ids))):
+        by_account.update(conn.execute(select(o.account_id, o.rep).where(o.account_id.in_(part))).tuples().all())
+    for part in chunks(sorted(set(domains))):
+        for domain, rep in conn.execute(select(a.domain, o.rep).join(t.accounts, a.id == o.account_id)
+                                        .where(a.domain.in_(part)).order_by(o.account_id)):
             by_domain.setdefault(domain, rep)
     return by_account, by_domain
 
