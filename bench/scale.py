@@ -444,7 +444,9 @@ def grow(place: Place, name: str, target: int) -> list[float]:
                 cur.execute("BEGIN")
             for table, statement in statements:
                 cur.execute(statement.format(lim=lim, k=shift["L"], own=offsets.get(table.name, 0), **shift))
-            cur.execute(f"UPDATE rep_assignment_counts SET assigned = assigned + assigned * {need} / {have}")
+            # in 64 bits: a counter times a million copies overflows PostgreSQL's integer
+            cur.execute("UPDATE rep_assignment_counts SET assigned = assigned + "
+                        f"CAST(assigned AS BIGINT) * {need} / {have}")
             conn.commit()
             have += need
             steps.append(time.perf_counter() - started)

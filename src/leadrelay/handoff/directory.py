@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput, NotFound
@@ -32,7 +32,7 @@ def lock_routing(conn: Connection) -> None:
 def effective_directory(conn: Connection, app: App) -> Directory:
     """The playbook's directory with the overrides people made through the CLI applied."""
     base: Directory = app.playbook.rules.handoff.directory
-    overrides = conn.execute(select(h.rep_overrides)).all()
+    overrides = conn.execute(_OVERRIDES).all()
     if not overrides:
         return base
     reps = dict(base.reps)
@@ -51,6 +51,16 @@ def effective_directory(conn: Connection, app: App) -> Directory:
     return replace(base, reps=reps)
 
 
+_OVERRIDES = select(h.rep_overrides)
+# Built once (routing reads them in every transaction that hands a lead over; building a statement costs more than
+# running it): open handoffs per owner, and the counters of some reps on some days (parameters `reps`, `days`).
+_OPEN_PER_OWNER = select(h.handoffs.c.owner, func.count()).where(
+    h.handoffs.c.status.in_(OWNED_STATUSES), h.handoffs.c.owner.is_not(None)).group_by(h.handoffs.c.owner)
+COUNTS_OF = select(h.rep_assignment_counts.c.rep, h.rep_assignment_counts.c.day, h.rep_assignment_counts.c.assigned) \
+    .where(h.rep_assignment_counts.c.rep.in_(bindparam("reps", expanding=True)),
+           h.rep_assignment_counts.c.day.in_(bindparam("days", expanding=True)))
+
+
 def rep_loads(conn: Connection, directory: Directory, now: datetime | None = None) -> dict[str, Load]:
     """Open leads and all-time assignments per rep; with `now`, also the assignments of each rep's day.
 
@@ -58,16 +68,12 @@ def rep_loads(conn: Connection, directory: Directory, now: datetime | None = Non
     counters by their key (rep, day), not by scanning every day ever counted.
     """
     loads = {rep: Load() for rep in directory.reps}
-    c = h.handoffs.c
-    for owner, count in conn.execute(select(c.owner, func.count()).where(c.status.in_(OWNED_STATUSES),
-                                                                         c.owner.is_not(None)).group_by(c.owner)):
+    for owner, count in conn.execute(_OPEN_PER_OWNER):
         if owner in loads:
             loads[owner].open = count
-    n = h.rep_assignment_counts.c
     days = {rep.id: now.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
             for rep in directory.reps.values()} if now is not None else {}
-    for rep, day, count in conn.execute(select(n.rep, n.day, n.assigned).where(
-            n.rep.in_(sorted(loads)), n.day.in_(sorted({"", *days.values()})))):
+    for rep, day, count in conn.execute(COUNTS_OF, {"reps": sorted(loads), "days": sorted({"", *days.values()})}):
         if rep not in loads:
             continue
         if day == "":

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Connection, Integer, Row, String, bindparam, insert, literal, select, update
+from sqlalchemy import Connection, Insert, Integer, Row, String, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.core.app import App
 from leadrelay.delivery.notices import Notice
-from leadrelay.handoff.directory import account_owners, effective_directory, lock_routing, rep_loads
+from leadrelay.handoff.directory import COUNTS_OF, account_owners, effective_directory, lock_routing, rep_loads
 from leadrelay.handoff.model import OPEN_STATUSES, Handoff
 from leadrelay.handoff.routing import Directory, Load
 from leadrelay.handoff.rows import handoff_from_row, handoff_values
@@ -91,21 +92,13 @@ class SqlHandoffStore:
 
     def daily_counts(self, days: dict[str, str]) -> dict[tuple[str, str], int]:
         """Assignments per (rep, local day), for the days asked of each rep."""
-        c = h.rep_assignment_counts.c
-        wanted = set(days.values())
         return {(rep, day): n for rep, day, n in self.conn.execute(
-            select(c.rep, c.day, c.assigned).where(c.rep.in_(list(days)), c.day.in_(wanted)))
-            if days.get(rep) == day}
+            COUNTS_OF, {"reps": sorted(days), "days": sorted(set(days.values()))}) if days.get(rep) == day}
 
     def add_counts(self, counts: Counter) -> None:
         """Add to the per-rep assignment counters (an upsert on both databases)."""
-        table = h.rep_assignment_counts
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table)
-        statement = statement.on_conflict_do_update(index_elements=["rep", "day"],
-                                                    set_={"assigned": table.c.assigned + statement.excluded.assigned})
-        self.conn.execute(statement, [{"rep": rep, "day": day, "assigned": n}
-                                      for (rep, day), n in sorted(counts.items())])
+        self.conn.execute(_counts_upsert(self.conn.dialect.name), [{"rep": rep, "day": day, "assigned": n}
+                                                                   for (rep, day), n in sorted(counts.items())])
 
     def account_owners(self, account_ids: Iterable[int], domains: Iterable[str]) -> tuple[dict[int, str],
                                                                                           dict[str, str]]:
@@ -114,10 +107,8 @@ class SqlHandoffStore:
     # --- handoffs ------------------------------------------------------------------------
 
     def open_handoffs(self, lead_ids: Iterable[int]) -> dict[int, Handoff]:
-        c = h.handoffs.c
         ids = sorted(set(lead_ids))
-        rows: Iterable[Row[Any]] = self.conn.execute(
-            select(h.handoffs).where(c.lead_id.in_(ids), c.status.in_(OPEN_STATUSES))) if ids else []
+        rows: Iterable[Row[Any]] = self.conn.execute(_OPEN_HANDOFFS, {"ids": ids}) if ids else []
         return {row.lead_id: handoff_from_row(row) for row in rows}
 
     def handoffs(self, ids: Iterable[int]) -> dict[int, Handoff]:
@@ -128,7 +119,7 @@ class SqlHandoffStore:
         return allocate_ids(self.conn, h.handoffs, 1)[0]
 
     def insert_handoff(self, handoff: Handoff, version: str) -> None:
-        self.conn.execute(insert(h.handoffs).values(id=handoff.id, playbook_version=version, **handoff_values(handoff)))
+        self.conn.execute(_HANDOFF_INSERT, {"id": handoff.id, "playbook_version": version, **handoff_values(handoff)})
 
     def update_handoffs(self, ids: Sequence[int], values: dict[str, Any]) -> None:
         statement = update(h.handoffs).where(h.handoffs.c.id.in_(bindparam("ids", expanding=True))).values(values)
@@ -156,14 +147,12 @@ class SqlHandoffStore:
                       handoff_ids: Sequence[int]) -> None:
         """Each timer of one plan for every handoff sharing it: one INSERT ... SELECT per timer and chunk,
         so each handoff's timers still get ids in plan order."""
-        c = h.handoffs.c
         for timer in timers:
-            constants = (literal(policy_id, String), literal(timer.deadline, String), literal(timer.step, String),
-                         literal(timer.index, Integer), literal(timer.action, String),
-                         literal(due[timer.deadline], UTCDateTime), literal(timer.fire_at, UTCDateTime))
+            constants = {"t_policy": policy_id, "t_deadline": timer.deadline, "t_step": timer.step,
+                         "t_index": timer.index, "t_action": timer.action, "t_due": due[timer.deadline],
+                         "t_fire": timer.fire_at}
             for part in chunks(handoff_ids):
-                self.conn.execute(insert(h.sla_timers).from_select(
-                    TIMER_COLUMNS, select(c.id, c.lead_id, *constants).where(c.id.in_(part)).order_by(c.id)))
+                self.conn.execute(_timer_insert(), {**constants, "ids": list(part)})
 
     def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, now: datetime, *,
                       from_index: int | None = None) -> None:
@@ -197,8 +186,7 @@ class SqlHandoffStore:
     # --- suppressions --------------------------------------------------------------------
 
     def active_suppressions(self, lead_id: int) -> set[str]:
-        c = h.suppressions.c
-        return set(self.conn.scalars(select(c.channel).where(c.lead_id == lead_id, c.lifted_at.is_(None))))
+        return set(self.conn.scalars(_ACTIVE_SUPPRESSIONS, {"lead_id": lead_id}))
 
     def insert_suppressions(self, rows: list[dict]) -> None:
         self.conn.execute(insert(h.suppressions), rows)
@@ -233,3 +221,33 @@ def sql_handoff_store(uow: UnitOfWork) -> SqlHandoffStore:
 def handoff_store(uow: UnitOfWork) -> HandoffStore:
     """The unit of work's handoff store (its SQL one; a fake unit of work registers its own)."""
     return uow.part(sql_handoff_store)
+
+
+# Statements built once: building a Core statement costs more than SQLite takes to run it (a hand-raiser runs
+# some twenty), so the hot ones take their values as parameters.
+_HANDOFF_INSERT = insert(h.handoffs)
+_OPEN_HANDOFFS = select(h.handoffs).where(h.handoffs.c.lead_id.in_(bindparam("ids", expanding=True)),
+                                          h.handoffs.c.status.in_(OPEN_STATUSES))
+_ACTIVE_SUPPRESSIONS = select(h.suppressions.c.channel).where(h.suppressions.c.lead_id == bindparam("lead_id"),
+                                                              h.suppressions.c.lifted_at.is_(None))
+
+
+@cache
+def _timer_insert() -> Insert:
+    """One timer of a plan for many handoffs: INSERT ... SELECT over the handoffs' ids (parameter `ids`)."""
+    c = h.handoffs.c
+    constants = (bindparam("t_policy", type_=String), bindparam("t_deadline", type_=String),
+                 bindparam("t_step", type_=String), bindparam("t_index", type_=Integer),
+                 bindparam("t_action", type_=String), bindparam("t_due", type_=UTCDateTime),
+                 bindparam("t_fire", type_=UTCDateTime))
+    return insert(h.sla_timers).from_select(TIMER_COLUMNS, select(c.id, c.lead_id, *constants)
+                                            .where(c.id.in_(bindparam("ids", expanding=True))).order_by(c.id))
+
+
+@cache
+def _counts_upsert(dialect_name: str) -> Insert:
+    """Add to the (rep, day) counters: an upsert in the store's dialect."""
+    table = h.rep_assignment_counts
+    statement = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    return statement.on_conflict_do_update(index_elements=["rep", "day"],
+                                           set_={"assigned": table.c.assigned + statement.excluded.assigned})

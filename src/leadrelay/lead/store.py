@@ -7,9 +7,10 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Select, Table, bindparam, delete, func, insert, select, text, update
 
 from leadrelay.core.errors import Conflict
 from leadrelay.lead.activities import Activity, Rejection
@@ -35,12 +36,22 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i:i + size]
 
 
+# Built once, the reads every ingest runs (building a Core statement costs more than SQLite takes to run it).
+_MESSAGE_IDS = select(t.activities.c.message_id).where(t.activities.c.source == bindparam("source"),
+                                                      t.activities.c.message_id.in_(bindparam("ids", expanding=True)))
+_IDENTITY_OWNERS = select(t.identities.c.value, t.identities.c.lead_id).where(
+    t.identities.c.kind == bindparam("kind"), t.identities.c.value.in_(bindparam("values", expanding=True)))
+
+_LEADS = select(t.leads).where(t.leads.c.id.in_(bindparam("ids", expanding=True)))
+_LEADS_FOR_UPDATE = _LEADS.with_for_update()
+_LEAD_UPDATE = update(t.leads).where(t.leads.c.id == bindparam("b_id"))
+
+
 def existing_message_ids(conn: Connection, source: str, message_ids: Sequence[str]) -> set[str]:
     """Which of these message ids from `source` are already stored."""
     found: set[str] = set()
-    c = t.activities.c
     for part in chunks(message_ids):
-        found.update(conn.scalars(select(c.message_id).where(c.source == source, c.message_id.in_(part))))
+        found.update(conn.scalars(_MESSAGE_IDS, {"source": source, "ids": list(part)}))
     return found
 
 
@@ -50,10 +61,9 @@ def identity_owners(conn: Connection, keys: Iterable[IdentityKey]) -> dict[Ident
     for kind, value in keys:
         by_kind.setdefault(kind, []).append(value)
     owners: dict[IdentityKey, int] = {}
-    c = t.identities.c
     for kind, values in by_kind.items():
         for part in chunks(values):
-            for value, lead_id in conn.execute(select(c.value, c.lead_id).where(c.kind == kind, c.value.in_(part))):
+            for value, lead_id in conn.execute(_IDENTITY_OWNERS, {"kind": kind, "values": list(part)}):
                 owners[(kind, value)] = lead_id
     return owners
 
@@ -93,11 +103,9 @@ def _lock_number(kind: str, value: str) -> int:
 def load_leads(conn: Connection, lead_ids: Sequence[int], *, for_update: bool = False) -> dict[int, Lead]:
     """Leads by id, with their account's traits attached."""
     out: dict[int, Lead] = {}
+    query = _LEADS_FOR_UPDATE if for_update and conn.dialect.name == "postgresql" else _LEADS
     for part in chunks(list(lead_ids)):
-        query = select(t.leads).where(t.leads.c.id.in_(part))
-        if for_update and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        for row in conn.execute(query):
+        for row in conn.execute(query, {"ids": list(part)}):
             out[row.id] = lead_from_row(row)
     attach_accounts(conn, out.values())
     return out
@@ -171,8 +179,13 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
     if conn.dialect.name == "postgresql":
         sequence = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
         return list(conn.scalars(text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": sequence, "n": count}))
-    start = (conn.scalar(select(func.max(table.c.id))) or 0) + 1
+    start = (conn.scalar(_max_id(table)) or 0) + 1
     return list(range(start, start + count))
+
+
+@cache
+def _max_id(table: Table) -> Select:
+    return select(func.max(table.c.id))
 
 
 def insert_leads(conn: Connection, new: Sequence[Lead], now: datetime) -> None:
@@ -190,7 +203,7 @@ def update_leads(conn: Connection, changed: Iterable[Lead], now: datetime) -> No
         lead.version += 1
         rows.append(lead_values(lead, now) | {"b_id": lead.id})
     if rows:
-        conn.execute(update(t.leads).where(t.leads.c.id == bindparam("b_id")), rows)
+        conn.execute(_LEAD_UPDATE, rows)
 
 
 def insert_identities(conn: Connection, keys: dict[IdentityKey, Lead], stored: set[IdentityKey]) -> None:

@@ -77,6 +77,9 @@ def erasures_of(conn: Connection, key: bytes, keys: Iterable[IdentityKey]) -> di
     return found
 
 
+_ANYONE_ERASED = select(pt.erased_identities.c.id).where(pt.erased_identities.c.lifted_at.is_(None)).limit(1)
+
+
 def refuse_erased(conn: Connection, activities: list[Activity], positions: Mapping[int, str],
                   now: datetime) -> tuple[list[Activity], list[Rejection]]:
     """Split a batch into what may go in and what is refused because its person was erased.
@@ -86,9 +89,9 @@ def refuse_erased(conn: Connection, activities: list[Activity], positions: Mappi
     it was in the input. Costs one small query when nobody was ever erased. Call it under the
     batch's identity locks, so an erasure and an ingest of the same person do not interleave.
     """
-    e = pt.erased_identities.c
-    if not activities or conn.scalar(select(e.id).where(e.lifted_at.is_(None)).limit(1)) is None:
+    if not activities or conn.scalar(_ANYONE_ERASED) is None:
         return activities, []
+    e = pt.erased_identities.c
     key = salt(conn)
     refused_by = erasures_of(conn, key, {k for a in activities for k in message_keys(a)})
     if not refused_by:
