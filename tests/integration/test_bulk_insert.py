@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 from leadrelay.bootstrap import bootstrap
 from leadrelay.settings import Settings
 from leadrelay.storage import handoff_tables as h
-from leadrelay.storage.bulk import insert_rows
+from leadrelay.storage.bulk import FEW, insert_rows
 
 AT = datetime(2026, 10, 6, 14, 0, 0, 250_000, tzinfo=UTC)
 
@@ -17,7 +17,7 @@ AT = datetime(2026, 10, 6, 14, 0, 0, 250_000, tzinfo=UTC)
 def events(cause: str) -> list[dict]:
     """Rows as the desk writes them: most share one moment, some are in another zone, some JSON is awkward."""
     out = []
-    for n in range(12):
+    for n in range(FEW + 10):  # enough for PostgreSQL's COPY (fewer go as one INSERT)
         at = AT if n % 4 else (AT + timedelta(minutes=n)).astimezone(timezone(timedelta(hours=-5)))
         out.append({"type": "LeadAssigned", "at": at, "recorded_at": AT, "lead_id": None, "handoff_id": n,
                     "cause": cause, "data": {"owner": f"rep{n}", "previous_owner": None, "reason": "ü → ß",
@@ -44,7 +44,7 @@ def test_bulk_inserted_rows_are_stored_as_sqlalchemy_stores_them(database_url):
         with app.engine.connect() as conn:
             for raw in (True, False):
                 core, bulk = stored(conn, "core", raw), stored(conn, "bulk", raw)
-                assert len(bulk) == 12
+                assert len(bulk) == FEW + 10
                 assert [row[:5] + row[6:] for row in bulk] == [row[:5] + row[6:] for row in core]  # but the cause
     finally:
         app.close()
@@ -66,13 +66,15 @@ def test_a_bulk_insert_that_collides_raises_sqlalchemys_integrity_error(database
 
     app = bootstrap(Settings(database_url=database_url))
     try:
-        rows = events("collide")[:2]
+        rows = events("collide")
         with app.engine.begin() as conn:
             first = conn.execute(insert(h.domain_events).returning(h.domain_events.c.id), rows[:1]).scalar_one()
-        with app.engine.connect() as conn, pytest.raises(IntegrityError):
-            with conn.begin():
-                insert_rows(conn, h.domain_events, [rows[1] | {"id": first}])
-        with app.engine.connect() as conn:  # the failed transaction left nothing behind
+        many = [row | {"id": first + 100 + n} for n, row in enumerate(rows[1:])] + [rows[1] | {"id": first}]
+        for batch in ([rows[1] | {"id": first}], many):  # one INSERT, then (on PostgreSQL) a COPY
+            with app.engine.connect() as conn, pytest.raises(IntegrityError):
+                with conn.begin():
+                    insert_rows(conn, h.domain_events, batch)
+        with app.engine.connect() as conn:  # the failed transactions left nothing behind
             assert len(stored(conn, "collide", raw=False)) == 1
     finally:
         app.close()

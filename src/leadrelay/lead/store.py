@@ -9,8 +9,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Select, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, delete, func, insert, select, text, update
 
 from leadrelay.core.errors import Conflict
 from leadrelay.lead.activities import Activity, Rejection
@@ -177,10 +178,18 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
     if count == 0:
         return []
     if conn.dialect.name == "postgresql":
-        sequence = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
-        return list(conn.scalars(text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": sequence, "n": count}))
+        sequences = _sequences.setdefault(conn.engine, {})
+        sequence = sequences.get(table.name)
+        if sequence is None:  # a table's sequence never changes: asked once per store
+            sequence = sequences[table.name] = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"),
+                                                           {"t": table.name})
+        return list(conn.scalars(_NEXT_IDS, {"s": sequence, "n": count}))
     start = (conn.scalar(_max_id(table)) or 0) + 1
     return list(range(start, start + count))
+
+
+_sequences: WeakKeyDictionary[Engine, dict[str, str]] = WeakKeyDictionary()  # engine -> table -> id sequence
+_NEXT_IDS = text("SELECT nextval(:s) FROM generate_series(1, :n)")
 
 
 @cache

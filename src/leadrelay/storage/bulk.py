@@ -16,11 +16,14 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 Processor = Callable[[Any], Any]
+# Fewer rows than this go to PostgreSQL as one INSERT, not a COPY: a COPY costs more round trips (one row took
+# 370 µs by COPY, 230–290 µs by INSERT), and SQLAlchemy's work per row does not matter for a few.
+FEW = 20
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -38,6 +41,9 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
         return
     columns = tuple(columns)
     processors = _processors(table, columns, conn.dialect)
+    if conn.dialect.name == "postgresql" and len(rows) < FEW:
+        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
     converted = _converted(rows, processors)
     if conn.dialect.name == "postgresql":
         _copy(conn, table, columns, converted)
