@@ -88,6 +88,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ingest import Clock, log  # bench/ingest.py
 from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.engine import make_url
 
@@ -127,18 +128,6 @@ SHOWN = 30
 IDLE_SWEEPS = 7
 SDRS = ("alice", "ben", "chloe", "david")  # the starter playbook's SDRs
 JUDGED = ("ingest", "hand_raiser", "assign", "leads_show", "sweep_due", "sweep_idle")
-
-
-def log(*args) -> None:
-    print(*args, file=sys.stderr, flush=True)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Receiver:
