@@ -21,13 +21,11 @@ from leadrelay.lead.engine import sort_key
 from leadrelay.lead.model import Lead
 from leadrelay.lead.rows import lead_from_row, lead_values
 from leadrelay.lead.scoring import ScoreChange
-from leadrelay.lead.store import attach_accounts
+from leadrelay.lead.store import attach_accounts, chunks
 from leadrelay.storage import privacy_tables as pt
 from leadrelay.storage import tables as t
-from leadrelay.storage.bulk import insert_tuples
+from leadrelay.storage.bulk import bind_processors, insert_tuples
 from leadrelay.storage.packing import payloads
-
-CHUNK = 900  # bound parameters per IN list on SQLite (its limit was 999)
 
 # The leads a rescore judges again: not merged away, and not erased on request (their activities kept only their
 # type, name and time, so replaying them would judge what is left of a person, not the person).
@@ -131,19 +129,14 @@ def replace_score_changes(conn: Connection, lead_ids: Sequence[int], changes: Se
         for c in changes])
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i:i + CHUNK]
-
-
 def _in(conn: Connection, column: str, keys: Sequence[Any]) -> Iterable[tuple[str, Sequence[Any]]]:
-    """`column IN (...)` over `keys`: one array parameter on PostgreSQL, lists of CHUNK on SQLite."""
+    """`column IN (...)` over `keys`: one array parameter on PostgreSQL, lists of `chunks` on SQLite."""
     if not keys:
         return
     if conn.dialect.name == "postgresql":
         yield f"{column} = ANY(%s)", [list(keys)]
         return
-    for part in _chunks(keys):
+    for part in chunks(keys):
         yield f"{column} IN ({', '.join('?' for _ in part)})", list(part)
 
 
@@ -168,8 +161,7 @@ def _update_many(conn: Connection, table: Any, names: Sequence[str], rows: list[
     if not rows:
         return
     dialect = conn.dialect
-    binders = [(i, bind) for i, name in enumerate(names)
-               if (bind := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+    binders = [(i, bind) for i, bind in enumerate(bind_processors(table, tuple(names), dialect)) if bind is not None]
     for row in rows:
         for i, bind in binders:
             row[i] = bind(row[i])

@@ -102,6 +102,13 @@ def _processors(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tup
     if missing:
         raise ValueError(f"bulk insert into {table.name} without {', '.join(missing)}: give every column with a "
                          "default in Python")
+    return bind_processors(table, columns, dialect)
+
+
+@lru_cache(maxsize=256)
+def bind_processors(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[Processor | None, ...]:
+    """Each column's bind conversion in this dialect (None: the value goes as it is), for values written through
+    the driver as Core would write them."""
     return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns)
 
 
