@@ -225,6 +225,7 @@ def test_an_ingest_killed_part_way_keeps_whole_batches_and_running_it_again_comp
 CLIENTS = 3
 BATCHES_PER_CLIENT = 12
 PER_BATCH = 40
+BEFORE_THE_KILL = 4  # batches each client sends before it waits for the kill (3 × 4 ≥ the 10 acknowledged)
 
 
 @dataclass
@@ -295,9 +296,15 @@ def test_a_server_killed_while_clients_send_loses_no_acknowledged_batch(database
     def post(client: httpx.Client, sent: Sent) -> httpx.Response:
         return client.post(f"{server.base}/v1/batch", auth=(write_key, ""), json={"batch": segment_batch(sent.batch)})
 
+    # Each client sends its first batches, then waits until the kill is on its way: a server fast enough to
+    # answer every batch before it is killed would leave nothing to test.
+    gate = threading.Event()
+
     def send(mine: list[Sent]) -> None:
         with httpx.Client(timeout=WAIT) as client:
-            for sent in mine:
+            for n, sent in enumerate(mine):
+                if n == BEFORE_THE_KILL:
+                    gate.wait(WAIT)
                 try:
                     sent.status = post(client, sent).status_code
                 except httpx.TransportError:
@@ -309,6 +316,7 @@ def test_a_server_killed_while_clients_send_loses_no_acknowledged_batch(database
             thread.start()
         wait_for("10 acknowledged batches", lambda: sum(s.status == 200 for s in batches) >= 10,
                  proc=server.proc, log=server.log)
+        gate.set()  # the clients send on while the server is killed: batches in flight, others unanswered
         kill_9(server.proc)
         for thread in clients:
             thread.join(WAIT)
