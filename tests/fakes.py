@@ -77,7 +77,7 @@ class MemoryHandoffStore:
     def directory(self, app: App) -> Directory:
         return app.playbook.rules.handoff.directory
 
-    def loads(self, directory: Directory) -> dict[str, Load]:
+    def loads(self, directory: Directory, days: dict[str, str] | None = None) -> dict[str, Load]:
         loads = {rep: Load() for rep in directory.reps}
         for row in self.db.handoffs.values():
             if row["status"] in OWNED_VALUES and row["owner"] in loads:
@@ -85,6 +85,9 @@ class MemoryHandoffStore:
         for (rep, day), count in self.db.counts.items():
             if day == "" and rep in loads:
                 loads[rep].total = count
+        for (rep, day), count in self.daily_counts(days or {}).items():
+            if rep in loads:
+                loads[rep].today = count
         return loads
 
     def daily_counts(self, days: dict[str, str]) -> dict[tuple[str, str], int]:
@@ -126,11 +129,11 @@ class MemoryHandoffStore:
         return [SimpleNamespace(**t) for t in sorted(due, key=lambda t: (t["fire_at"], t["id"]))[:limit]]
 
     def insert_timers(self, policy_id: str, due: dict[str, datetime], timers: Sequence[Timer],
-                      handoff_ids: Sequence[int]) -> None:
+                      handoffs: Sequence[tuple[int, int]]) -> None:
         for timer in timers:
-            for handoff_id in sorted(handoff_ids):
+            for handoff_id, lead_id in sorted(handoffs):
                 self._insert_timer({
-                    "handoff_id": handoff_id, "lead_id": self.db.handoffs[handoff_id]["lead_id"],
+                    "handoff_id": handoff_id, "lead_id": lead_id,
                     "policy_id": policy_id, "deadline": timer.deadline, "step": timer.step, "step_index": timer.index,
                     "action": timer.action, "due_at": due[timer.deadline], "fire_at": timer.fire_at,
                     "fired_at": None, "cancelled_at": None, "outcome": None})

@@ -79,7 +79,7 @@ class HandoffDesk:
         self._owners_of: tuple[set[int], set[str]] = (set(), set())  # what was looked up
         self._decisions: list[dict] = []
         self._counts: Counter = Counter()  # (rep, day) -> assignments to add to the counters
-        self._timers: dict[tuple, list[int]] = {}  # plan key -> handoffs getting that plan's timers
+        self._timers: dict[tuple, list[tuple[int, int]]] = {}  # plan key -> (handoff, lead) getting its timers
         self._updates: list[dict] = []
         self._plans: dict[tuple, tuple] = {}  # (policy, start, owner) -> plan: a queue assigned at once shares them
         self._events: list[tuple[DomainEvent, bool]] = []
@@ -99,22 +99,28 @@ class HandoffDesk:
     def directory(self) -> Directory:
         if self._directory is None:
             self._directory = self.store.directory(self.app)
-            self._loads = self.store.loads(self._directory)
             self._router = Router(self._directory)
         return self._directory
 
     @property
     def loads(self) -> dict[str, Load]:
-        self.directory  # noqa: B018 - loads come with the directory
-        assert self._loads is not None
+        if self._loads is None:
+            self._loads = self.store.loads(self.directory)
         return self._loads
 
     def loads_at(self, at: datetime) -> dict[str, Load]:
         """Rep loads with `today` counting the assignments of each rep's local day of `at`."""
-        loads = self.loads
-        if at == self._synced_at:
-            return loads
+        if at == self._synced_at and self._loads is not None:
+            return self._loads
         days = {rep.id: _local_day(rep, at) for rep in self.directory.reps.values()}
+        if self._loads is None:  # read with the day's counters: one statement, not two
+            self._loads = self.store.loads(self.directory, days)
+            for rep, day in days.items():
+                self._loads.setdefault(rep, Load()).today += self._counts[(rep, day)]
+            self._load_day.update(days)
+            self._synced_at = at
+            return self._loads
+        loads = self._loads
         stale = {rep: day for rep, day in days.items() if self._load_day.get(rep) != day}
         if stale:
             counts = self.store.daily_counts(stale)
@@ -354,7 +360,7 @@ class HandoffDesk:
         self.cancel_timers(handoff.id, FOLLOW_UP, "restarted")
         due, timers = restart(policy, FOLLOW_UP, at, self.directory.reps[handoff.owner].calendar)
         handoff.due[FOLLOW_UP] = due
-        self.store.insert_timers(policy.id, {FOLLOW_UP: due}, timers, [handoff.id])
+        self.store.insert_timers(policy.id, {FOLLOW_UP: due}, timers, [(handoff.id, handoff.lead_id)])
         values = {DUE_COLUMNS[FOLLOW_UP]: due}
         if not defer:
             self._updates.append(values | {"b_id": handoff.id})
@@ -402,9 +408,9 @@ class HandoffDesk:
     def _insert_timers(self) -> None:
         """The planned timers: handoffs sharing a plan (a queue assigned at once: one per owner) get
         them together."""
-        for key, ids in self._timers.items():
+        for key, handoffs in self._timers.items():
             due, timers = self._plans[key]
-            self.store.insert_timers(key[0], due, timers, ids)
+            self.store.insert_timers(key[0], due, timers, handoffs)
 
     def account_owner(self, lead: Lead) -> str | None:
         """The rep who owns the lead's company (its account, or an account with its email domain)."""
@@ -452,7 +458,7 @@ class HandoffDesk:
                 timers = [timer for timer in timers if timer.deadline in only]
             self._plans[key] = (due, timers)
         due, _ = self._plans[key]
-        self._timers.setdefault(key, []).append(handoff.id)  # written by write_pending (lead id: the handoff's)
+        self._timers.setdefault(key, []).append((handoff.id, handoff.lead_id))  # written by write_pending
         handoff.policy_id, handoff.due = policy.id, handoff.due | dict(due) if only else dict(due)
         handoff.touches_required = policy.touches[0] if policy.touches else None
         return {"policy_id": policy.id, "touches_required": handoff.touches_required} | \

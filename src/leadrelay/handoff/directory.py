@@ -61,8 +61,10 @@ COUNTS_OF = select(h.rep_assignment_counts.c.rep, h.rep_assignment_counts.c.day,
            h.rep_assignment_counts.c.day.in_(bindparam("days", expanding=True)))
 
 
-def rep_loads(conn: Connection, directory: Directory, now: datetime | None = None) -> dict[str, Load]:
-    """Open leads and all-time assignments per rep; with `now`, also the assignments of each rep's day.
+def rep_loads(conn: Connection, directory: Directory, now: datetime | None = None,
+              days: dict[str, str] | None = None) -> dict[str, Load]:
+    """Open leads and all-time assignments per rep; with `now`, also the assignments of each rep's local day
+    (or, with `days`, of the day given for each rep: rep -> ISO date).
 
     Reads the per-rep counters and the open handoffs, never the whole assignment history: the
     counters by their key (rep, day), not by scanning every day ever counted.
@@ -71,8 +73,9 @@ def rep_loads(conn: Connection, directory: Directory, now: datetime | None = Non
     for owner, count in conn.execute(_OPEN_PER_OWNER):
         if owner in loads:
             loads[owner].open = count
-    days = {rep.id: now.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
-            for rep in directory.reps.values()} if now is not None else {}
+    if days is None:
+        days = {rep.id: now.astimezone(ZoneInfo(rep.calendar.timezone)).date().isoformat()
+                for rep in directory.reps.values()} if now is not None else {}
     for rep, day, count in conn.execute(COUNTS_OF, {"reps": sorted(loads), "days": sorted({"", *days.values()})}):
         if rep not in loads:
             continue

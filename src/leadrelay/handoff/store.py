@@ -33,6 +33,7 @@ from leadrelay.storage.unit_of_work import UnitOfWork
 if TYPE_CHECKING:
     from leadrelay.playbook.notifications import Notifications
 
+FEW_TIMERS = 200  # timers built as rows here, as one statement (more: an INSERT ... SELECT per timer)
 TIMER_COLUMNS = ("handoff_id", "lead_id", "policy_id", "deadline", "step", "step_index", "action", "due_at", "fire_at")
 
 
@@ -41,7 +42,7 @@ class HandoffStore(Protocol):
 
     # the reps as routing sees them
     def directory(self, app: App) -> Directory: ...
-    def loads(self, directory: Directory) -> dict[str, Load]: ...
+    def loads(self, directory: Directory, days: dict[str, str] | None = None) -> dict[str, Load]: ...
     def daily_counts(self, days: dict[str, str]) -> dict[tuple[str, str], int]: ...
     def add_counts(self, counts: Counter) -> None: ...
     def account_owners(self, account_ids: Iterable[int], domains: Iterable[str]) -> tuple[dict[int, str],
@@ -56,7 +57,7 @@ class HandoffStore(Protocol):
     # SLA timers
     def claim_due_timers(self, now: datetime, limit: int) -> Sequence[Any]: ...
     def insert_timers(self, policy_id: str, due: dict[str, datetime], timers: Sequence[Timer],
-                      handoff_ids: Sequence[int]) -> None: ...
+                      handoffs: Sequence[tuple[int, int]]) -> None: ...
     def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, now: datetime, *,
                       from_index: int | None = None) -> None: ...
     def ladder_started(self, handoff_id: int, clock: str) -> bool: ...
@@ -87,8 +88,8 @@ class SqlHandoffStore:
         lock_routing(self.conn)  # one router at a time, so caps hold across processes
         return effective_directory(self.conn, app)
 
-    def loads(self, directory: Directory) -> dict[str, Load]:
-        return rep_loads(self.conn, directory)
+    def loads(self, directory: Directory, days: dict[str, str] | None = None) -> dict[str, Load]:
+        return rep_loads(self.conn, directory, days=days)
 
     def daily_counts(self, days: dict[str, str]) -> dict[tuple[str, str], int]:
         """Assignments per (rep, local day), for the days asked of each rep."""
@@ -144,14 +145,23 @@ class SqlHandoffStore:
         return self.conn.execute(query).all()
 
     def insert_timers(self, policy_id: str, due: dict[str, datetime], timers: Sequence[Timer],
-                      handoff_ids: Sequence[int]) -> None:
-        """Each timer of one plan for every handoff sharing it: one INSERT ... SELECT per timer and chunk,
-        so each handoff's timers still get ids in plan order."""
+                      handoffs: Sequence[tuple[int, int]]) -> None:
+        """Each timer of one plan for every handoff sharing it ((handoff id, lead id) pairs), timer by timer, so
+        each handoff's timers get ids in plan order. A few handoffs' timers go as one statement; a queue's, one
+        INSERT ... SELECT per timer and chunk (no row built here per handoff and timer)."""
+        if len(handoffs) * len(timers) <= FEW_TIMERS:
+            insert_rows(self.conn, h.sla_timers, [
+                {"handoff_id": handoff_id, "lead_id": lead_id, "policy_id": policy_id, "deadline": timer.deadline,
+                 "step": timer.step, "step_index": timer.index, "action": timer.action,
+                 "due_at": due[timer.deadline], "fire_at": timer.fire_at}
+                for timer in timers for handoff_id, lead_id in sorted(handoffs)])
+            return
+        ids = sorted(handoff_id for handoff_id, _ in handoffs)
         for timer in timers:
             constants = {"t_policy": policy_id, "t_deadline": timer.deadline, "t_step": timer.step,
                          "t_index": timer.index, "t_action": timer.action, "t_due": due[timer.deadline],
                          "t_fire": timer.fire_at}
-            for part in chunks(handoff_ids):
+            for part in chunks(ids):
                 self.conn.execute(_timer_insert(), {**constants, "ids": list(part)})
 
     def cancel_timers(self, handoff_id: int, deadline: str | None, why: str, now: datetime, *,

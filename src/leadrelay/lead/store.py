@@ -87,10 +87,13 @@ def lock_identities(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
     if len(numbers) > KEY_LOCKS:
         conn.execute(text("SELECT pg_advisory_xact_lock(:space, 0)"), {"space": IDENTITY_LOCKS})
         return
-    conn.execute(text("SELECT pg_advisory_xact_lock_shared(:space, 0)"), {"space": IDENTITY_LOCKS})
-    if numbers:  # the locks are taken after the sort (PostgreSQL evaluates volatile functions after ORDER BY)
-        conn.execute(text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:numbers AS integer[])) AS k "
-                          "ORDER BY k"), {"space": IDENTITY_LOCKS, "numbers": numbers})
+    # One statement: the lock over all shared first, then each key's, sorted (PostgreSQL evaluates volatile
+    # functions in the select list after ORDER BY).
+    conn.execute(_KEY_LOCKS, {"space": IDENTITY_LOCKS, "numbers": [0, *numbers]})
+
+
+_KEY_LOCKS = text("SELECT CASE WHEN k = 0 THEN pg_advisory_xact_lock_shared(:space, 0) ELSE pg_advisory_xact_lock("
+                  ":space, k) END FROM unnest(CAST(:numbers AS integer[])) AS k ORDER BY k <> 0, k")
 
 
 def _lock_number(kind: str, value: str) -> int:
