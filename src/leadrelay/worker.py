@@ -411,15 +411,17 @@ def fire_followups(app: App, now: datetime, report: SweepReport) -> None:
             desk = desk_of(uow)
             leads = repo.load_leads(conn, sorted({row.lead_id for row in rows}))
             for row in rows:
-                rule = rules.get(row.followup)
-                conn.execute(update(t.followup_timers).where(f.id == row.id).values(
-                    status="fired" if rule else "dropped", closed_at=now))
-                if rule is None:
+                rule, lead = rules.get(row.followup), leads[row.lead_id]
+                # a lead disqualified since (by a person: the engine cancels the waits of those it disqualifies)
+                status = "dropped" if rule is None else "cancelled" if lead.stage is Stage.DISQUALIFIED else "fired"
+                conn.execute(update(t.followup_timers).where(f.id == row.id).values(status=status, closed_at=now))
+                if status != "fired":
                     continue
-                lead = leads[row.lead_id]
+                assert rule is not None
                 why = f"{rule.id}: {rule.description or 'nothing followed'} (no answer within {rule.within_text})"
                 desk.notice("followup.due", lead, row.due_at, recipients=desk.people(lead.owner), why=why,
                             channels=rule.channels, owner=lead.owner, started_by=row.data,
+                            suppressed=sorted(desk.store.active_suppressions(row.lead_id)),
                             followup={"id": rule.id, "description": rule.description, "within": rule.within_text,
                                       "started_at": utc_iso(row.started_at)},
                             trigger={"rule": f"followup.{rule.id}", "reason": why, "activity": row.activity})

@@ -131,7 +131,10 @@ def test_init_writes_the_starter_playbook_refuses_to_overwrite_it_and_force_over
         "file": "conf/playbook.yaml", "valid": True, "issues": [], "version": STARTER_VERSION,
         "name": "Acme Analytics starter playbook", "fit_rules": 6, "engagement_rules": 12,
         "disqualifiers": 5, "personas": 3, "hand_raisers": 2, "stage_entries": ["lead", "mql"],
+        "alerts": 3, "sequences": 1, "followups": 2,
     }
+    text = sqlite_cli("playbook", "check", "conf/playbook.yaml")
+    assert text.out.rstrip().endswith("2 hand-raisers, 3 alerts, 1 sequence, 2 follow-ups")
 
 
 def test_init_into_a_path_that_is_a_file_fails_with_one_error_line(sqlite_cli, tmp_path):
@@ -731,9 +734,12 @@ def test_the_full_demo_stores_and_shows_one_of_each_signal_the_crm_and_email_too
     for event_type in ("alert.fired", "followup.due", "meeting.no_show", "meeting.booked", "meeting.held"):
         assert notices["stored"].get(event_type, 0) > 0, event_type
     examples = notices["examples"]
-    assert set(examples) == {"alert.fired", "followup.due", "meeting.no_show"}
-    assert examples["followup.due"]["to"] == "email_tool" and "demo_form_abandoned" in examples["followup.due"]["why"]
-    assert examples["meeting.no_show"]["why"].startswith("no-show at the meeting of ")
+    assert [example["type"] for example in examples] == ["alert.fired", "followup.due", "followup.due",
+                                                         "meeting.no_show"]
+    followups = {example["why"].split(":")[0]: example["to"] for example in examples
+                 if example["type"] == "followup.due"}
+    assert followups == {"demo_form_abandoned": "email_tool", "trial_unused": "email_tool"}
+    assert examples[-1]["why"].startswith("no-show at the meeting of ")
     assert set(result.json()["alerts"]["fired"]) == {"key_page", "nurtured", "waking_up"}
     recycled = result.json()["segments"]
     assert recycled["leads"] == sum(recycled["by_reason"].values()) > 0

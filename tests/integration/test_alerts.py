@@ -187,3 +187,28 @@ def test_an_alert_does_not_depend_on_the_order_events_arrive_in(make_app, clock)
     fired = explain_lead(app, "fay@bigco.com")["alerts"]
     assert [(a["alert"], a["at"]) for a in fired] == [
         ("nurtured", (clock() + timedelta(minutes=70)).isoformat().replace("+00:00", "Z"))]
+
+
+def test_a_crossing_alert_fires_again_when_engagement_decayed_below_its_bar_without_an_activity_between(
+        make_app, clock):
+    """hot (engagement >= 30, rearm crossing): 40 points in four days, two weeks of silence (decayed to about 25),
+    then the comparison guide (+15) crosses 30 again. It was armed again only by an activity seen while the score
+    was low, which decay alone never gives (found by a user trial)."""
+    app = make_app()
+    ingest(app, numbered([identify(user="u9", email="hal@bigco.com", title="VP Marketing", country="US",
+                                   employees=400, when=clock())]))
+    clock.advance(days=4)
+    ingest(app, numbered([page("/pricing", user="u9", when=clock() - timedelta(days=3 - day)) for day in range(4)]))
+
+    def hot() -> int:
+        with app.engine.connect() as conn:
+            return sum(1 for row in conn.execute(select(outbox.c.payload).where(
+                outbox.c.event_type == "alert.fired", outbox.c.target == "crm"))
+                if row.payload["data"]["alert"]["id"] == "hot")
+
+    assert hot() == 1
+    clock.advance(days=14)
+    guide = track("Guide Downloaded", user="u9", when=clock(), properties={"guide": "comparison-guide"})
+    ingest(app, numbered([guide]))
+    assert hot() == 2
+    assert [a["alert"] for a in explain_lead(app, "hal@bigco.com")["alerts"]].count("hot") == 2

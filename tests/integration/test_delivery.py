@@ -37,7 +37,7 @@ from leadrelay.delivery.notices import EVENT_TYPES, Notice
 from leadrelay.delivery.outbox import enqueue
 from leadrelay.delivery.webhook import generate_secret, unix_seconds
 from leadrelay.playbook.loader import parse_playbook
-from leadrelay.playbook.notifications import Notifications
+from leadrelay.playbook.notifications import EmailChannel, Notifications
 from leadrelay.settings import Settings
 from leadrelay.storage.database import connect
 from leadrelay.storage.migrate import upgrade
@@ -267,13 +267,24 @@ def test_a_bad_notifications_section_is_reported_with_its_line(change, expected)
                                    "test.ping"],
         "url: ftp://crm.example.com/x": ["pb.yaml:5:", "is not an http:// or https:// URL"],
         "from: not-an-address": ["pb.yaml:14:", "is not an email address"],
-        "sla.breached: [owner, boss]": ["'boss' is neither a role (owner, manager) nor an email address"],
+        "sla.breached: [owner, boss]": ["sla.breached: no group 'boss' (groups: none; roles: owner, manager, team)"],
         "    - id: crm\n": ["channel id 'crm' is used twice"],
         "      url_env: X\n      url: https://hooks.slack.com/x\n": ["give exactly one of url or url_env"],
         "      secret: whsec_abc\n": ["unknown key 'secret'", "missing required key 'secret_env'"],
     }[expected]
     for check in checks:
         assert check in issues
+
+
+def test_an_email_rule_may_name_the_owners_team_and_a_group_of_the_email_section():
+    """Alerts tell owner, team or marketing (issue 11): `team` is every active rep of the owner's team, a group is a
+    named list of addresses (found missing by a user trial: only owner, manager and addresses were taken)."""
+    email = EmailChannel.model_validate({"from": "leadrelay@acme.io", "groups": {"marketing": ["mo@acme.io",
+                                                                                               "ops@acme.io"]},
+                                         "events": {"alert.fired": ["team", "marketing", "ops@acme.io"]}})
+    notice = Notice("alert.fired", T0, 7, {}, {"owner": "al@acme.io", "team": ("al@acme.io", "bea@acme.io")})
+    assert email.addresses(notice) == ["al@acme.io", "bea@acme.io", "mo@acme.io", "ops@acme.io"]
+    assert email.addresses(Notice("alert.fired", T0, 7, {}, {})) == ["mo@acme.io", "ops@acme.io"]  # nobody owns it
 
 
 # --------------------------------------------------------------------------- the outbox

@@ -90,3 +90,63 @@ def test_history_loaded_from_a_file_starts_no_follow_up(make_app, clock, databas
     assert Cli(tmp_path, database_url)("--playbook", str(playbook), "ingest", str(events)).code == 0
     assert sweep(app, clock() + timedelta(days=1), deliver=False).followups == 0
     assert explain_lead(app, "old@bigco.com")["followups"] == []
+
+
+def test_a_form_view_arriving_after_the_demo_request_it_preceded_starts_no_follow_up(make_app, clock):
+    """The browser's Form Viewed came in a later request than the server's Demo Requested, sent two minutes after
+    the view: the wait it starts is answered by the request already stored (found by a user trial)."""
+    app = make_app()
+    ingest(app, numbered([identify(user="lou", email="lou@bigco.com", when=clock()),
+                          track("Demo Requested", user="lou", when=clock() + timedelta(minutes=3))]), live=True)
+    ingest(app, [("late", track("Form Viewed", user="lou", when=clock() + timedelta(minutes=1),
+                                properties={"form": "demo"}))], live=True)
+    assert sweep(app, clock() + timedelta(hours=1), deliver=False).followups == 0
+    assert due(app) == []
+    assert [w["status"] for w in explain_lead(app, "lou@bigco.com")["followups"]] == ["cancelled"]
+
+
+def test_messages_sent_together_at_one_moment_are_judged_in_the_order_sent(make_app, clock):
+    """An SDK stamps milliseconds: a form view and the demo request right after it may share their timestamp.
+    They were judged in the order of their random message ids, and a lead who sent the form was followed up."""
+    app = make_app()
+    moment = clock() + timedelta(minutes=1)
+    ingest(app, [("1", identify(user="bob", email="bob@bigco.com", when=clock())),
+                 ("2", track("Form Viewed", user="bob", when=moment, properties={"form": "demo"}, message_id="zz")),
+                 ("3", track("Demo Requested", user="bob", when=moment, message_id="aa"))], live=True)
+    assert sweep(app, clock() + timedelta(hours=1), deliver=False).followups == 0
+    assert [w["status"] for w in explain_lead(app, "bob@bigco.com")["followups"]] == ["cancelled"]
+
+
+def test_a_lead_disqualified_while_waiting_is_not_followed_up(make_app, clock):
+    """By a rule (an identify naming an unserved country: the engine cancels the wait) or by a person (the worker
+    finds the lead disqualified when the wait comes due); before, followup.due went out with stage disqualified."""
+    from leadrelay.lead.service import load_for_update, move_lead
+    from leadrelay.lead.stages import Stage, Transition
+    from leadrelay.storage.unit_of_work import UnitOfWork
+
+    app = make_app()
+    ingest(app, visit("mia", clock), live=True)
+    ingest(app, [("dq", identify(user="mia", when=clock() + timedelta(minutes=5), country="Brazil"))], live=True)
+    ingest(app, visit("sam", clock), live=True)
+    with UnitOfWork(app, clock() + timedelta(minutes=10)) as uow:
+        lead = load_for_update(uow.conn, "sam@bigco.com")
+        move_lead(uow, lead, Transition.DISQUALIFY, Stage.DISQUALIFIED, actor="user:admin", reason="spam",
+                  now=uow.now)
+        uow.commit()
+    assert sweep(app, clock() + timedelta(hours=1), deliver=False).followups == 0
+    assert due(app) == []
+    for email in ("mia@bigco.com", "sam@bigco.com"):
+        assert [w["status"] for w in explain_lead(app, email)["followups"]] == ["cancelled"]
+
+
+def test_a_follow_up_says_which_channels_the_lead_has_suppressed(make_app, clock):
+    """An email tool told of a form left by a lead who unsubscribed must know not to email them."""
+    app = make_app()
+    ingest(app, visit("oli", clock), live=True)
+    ingest(app, [("unsub", track("Email Unsubscribed", user="oli", when=clock() + timedelta(minutes=5)))], live=True)
+    ingest(app, visit("ida", clock), live=True)
+    sweep(app, clock() + timedelta(hours=1), deliver=False)
+    suppressed = {body["data"]["lead"]["email"]: body["data"]["suppressed"] for _, body in due(app)}
+    assert suppressed == {"oli@bigco.com": ["email"], "ida@bigco.com": []}
+    for _, body in due(app):
+        validate(body)

@@ -101,13 +101,23 @@ def test_what_fired_is_kept_with_the_lead_through_storage():
     ("[{id: a, when: {path: /x}, channels: [nope]}]", "alerts[0].channels[0]: unknown channel 'nope'"),
     ("[{id: a, when: {path: /x}, email: [owner]}]", "alerts[0].email: alert 'a' emails, but the playbook has no "
                                                     "notifications.email section"),
-    ("[{id: a, when: {path: /x}, email: [someone]}]", "is neither a role (owner, manager) nor an email address"),
+    ("[{id: a, when: {path: /x}, email: [some one]}]", "is neither a role (owner, manager, team), a group of the "
+                                                       "email section nor an email address"),
 ])
 def test_a_bad_alert_is_refused_with_its_line(alerts, message):
     from leadrelay.playbook.service import validate
 
     issues = validate(f"name: bad alerts\n\nalerts: {alerts}\n", "bad.yaml")
     assert any(issue.startswith("bad.yaml:3: ") and message in issue for issue in issues), issues
+
+
+def test_an_alert_emailing_a_group_the_email_section_lacks_is_refused_with_its_line():
+    from leadrelay.playbook.service import validate
+
+    issues = validate("name: bad alerts\nnotifications:\n  email: {from: lr@acme.io, groups: {sales_ops: [so@acme.io]}}"
+                      "\nalerts:\n  - {id: a, when: {path: /x}, email: [owner, marketing]}\n", "bad.yaml")
+    assert issues == ["bad.yaml:5: alerts[0].email[1]: alert 'a': no group 'marketing' (groups: sales_ops; roles: "
+                      "owner, manager, team)"]
 
 
 SPIKES = parse_playbook("""
@@ -191,8 +201,11 @@ def test_a_sequence_counts_distinct_emails_and_an_alert_fires_when_it_is_done_an
     ("sequences: [{id: s, match: {properties.campaign_name: X}, emails: 0}]", "greater than or equal to 1"),
     ("sequences: [{id: s, match: {evnt: X}, emails: 2}]", "unknown field 'evnt' in a sequence's match"),
     ("alerts: [{id: a, when: {sequences.nope.engaged: {'>=': 1}}}]", "'sequences.nope.engaged': no sequence 'nope'"),
-    ("sequences: [{id: s, match: {event: X}, emails: 2}]\nalerts: [{id: a, when: {sequences.s.read: 1}}]",
+    ("sequences: [{id: s, match: {event: Email Opened}, emails: 2}]\nalerts: [{id: a, when: {sequences.s.read: 1}}]",
      "'sequences.s.read': a sequence has sent, opened, clicked, engaged, completed, emails"),
+    ("sequences: [{id: s, match: {event: Emial Opened}, emails: 2}]",  # a user trial's typo, accepted before
+     "sequences[0].match: a sequence counts Segment's email events only (Email Delivered, Email Sent, Email Opened, "
+     "Email Link Clicked, Email Clicked); its match names emial opened"),
 ])
 def test_a_bad_sequence_is_refused_with_its_line(text, message):
     from leadrelay.playbook.service import validate

@@ -41,6 +41,7 @@ EVENT_PROPERTIES = {
     "Trial Started": {"plan"},
     "Email Unsubscribed": {"campaign"},
     "Email Bounced": {"campaign"},
+    "Feature Used": {"feature"},
 }
 IDENTIFY_TRAITS = {"email", "first_name", "last_name", "title", "company", "employees",
                    "industry", "country", "phone"}
@@ -234,3 +235,22 @@ def test_write_jsonl_round_trips(tmp_path):
     path = tmp_path / "nested" / "demo.jsonl"
     assert write_jsonl(messages, path) == len(messages)
     assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == messages
+
+
+def test_trialists_use_the_product_some_of_them_a_key_feature_within_their_first_week():
+    """The starter's trial_unused follow-up has trials to watch: Feature Used for some trialists, never for someone
+    who started none; and the rest of the stream is the same with or without them (a second random generator)."""
+    from leadrelay.demo.stream import KEY_FEATURES, _Stream
+
+    messages = generate_demo_stream(seed=11, visitors=600)
+    trials = {m["userId"]: _ts(m["timestamp"]) for m in messages
+              if m.get("event") == "Trial Started" and m.get("userId")}
+    uses = [m for m in messages if m.get("event") == "Feature Used"]
+    assert uses and {m["userId"] for m in uses} <= set(trials)
+    early_key = {m["userId"] for m in uses if m["properties"]["feature"] in KEY_FEATURES
+                 and _ts(m["timestamp"]) - trials[m["userId"]] < timedelta(days=7)}
+    assert 0 < len(early_key) < len(trials)
+    stream = _Stream(11, 600, START, 60)
+    for _ in range(600):
+        stream.visitor()
+    assert [m for m in messages if m.get("event") != "Feature Used"] == [r[3] for r in stream.transport_noise()]

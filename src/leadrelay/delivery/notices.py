@@ -61,8 +61,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "test.ping",
 )
 
-# Roles an email rule may name instead of an address; a notice's `recipients` fills them in.
-RECIPIENT_ROLES: tuple[str, ...] = ("owner", "manager")
+# Roles an email rule may name instead of an address; a notice's `recipients` fills them in (team: every active
+# rep of the owner's team).
+RECIPIENT_ROLES: tuple[str, ...] = ("owner", "manager", "team")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Notice:
     occurred_at: datetime
     lead_id: int | None
     data: dict[str, Any] = field(default_factory=dict)
-    recipients: Mapping[str, str] = field(default_factory=dict)
+    recipients: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     channels: tuple[str, ...] | None = None  # only these webhook and Slack ids (an alert's own); None: by event type
     emails: tuple[str, ...] | None = None  # roles or addresses to email (an alert's own); None: by event type
 

@@ -191,6 +191,9 @@ class FollowupDue(Common):
                                                    "properties (the form, say).")
     trigger: Trigger
     owner: Person | None = None
+    suppressed: list[str] = Field(default_factory=list, description=(
+        "The lead's suppressed channels when the wait came due (marketing_email: unsubscribed, bounced, or sales "
+        "owns the lead): an email tool must not email a lead whose marketing email is suppressed."))
 
 
 class LeadPql(Common):

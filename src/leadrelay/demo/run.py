@@ -144,14 +144,17 @@ def _notifications(app: App) -> dict:
     with app.engine.connect() as conn:
         counts: dict[str, int] = dict(conn.execute(select(o.event_type, func.count())
                                                    .group_by(o.event_type)).tuples().all())
-        examples = {}
+        examples = []
         for event_type in EXAMPLES:
-            row = conn.execute(select(o.target, o.payload, o.created_at).where(o.event_type == event_type)
-                               .order_by(o.id.desc()).limit(1)).first()
-            if row is not None:
+            kinds: set[str] = set()  # one of each follow-up (form abandonment, an unused trial)
+            for row in conn.execute(select(o.target, o.payload).where(o.event_type == event_type)
+                                    .order_by(o.id.desc()).limit(1 if event_type != "followup.due" else 500)):
                 data = row.payload["data"]
-                examples[event_type] = {"to": row.target, "lead": data["lead"]["email"],
-                                        "at": row.payload["timestamp"], "why": data["why"]}
+                kind = data["followup"]["id"] if event_type == "followup.due" else event_type
+                if kind not in kinds:
+                    kinds.add(kind)
+                    examples.append({"type": event_type, "to": row.target, "lead": data["lead"]["email"],
+                                     "at": row.payload["timestamp"], "why": data["why"]})
     return {"stored": dict(sorted(counts.items())), "examples": examples}
 
 

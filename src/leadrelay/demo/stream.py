@@ -3,8 +3,8 @@
 `generate_demo_stream()` returns plain dicts shaped like the ones the Segment SDKs send
 (analytics.js in the browser, analytics-python for email and webinar events), so the demo
 exercises the real ingest path: identity stitching, dedup, late arrival and rejection.
-Only the standard library and one `random.Random(seed)` are used, and nothing iterates a
-set, so a seed fixes the stream exactly, whatever PYTHONHASHSEED is.
+Only the standard library and `random.Random`s seeded from `seed` are used, and nothing
+iterates a set, so a seed fixes the stream exactly, whatever PYTHONHASHSEED is.
 
 Distributions (tables in `people`; seed 7 / 3000 visitors gives ~35k messages):
 
@@ -43,6 +43,10 @@ Distributions (tables in `people`; seed 7 / 3000 visitors gives ~35k messages):
   (Meeting Booked with meetingId and startTime); 58% are held, 22% no-shows, 10%
   rescheduled by a day and then held, 10% canceled.
 * Form abandonment: 15% of other identified buyers open the demo form (Form Viewed) and leave.
+* Trials (server side, the product): 45% of trialists use a key feature (dashboards, alerts,
+  forecasts) within their first week (Feature Used); 25% only others (reports, exports) that
+  week, half of them a key one one to three weeks in; 30% never come back. Drawn from a
+  second `random.Random`, after the rest, so the rest of the stream does not depend on them.
 * Transport noise: 2% of browser messages arrive 2 hours to 4 days late (sentAt is the
   late send, as after an offline queue flush); 3% duplicates (identical, same messageId;
   90% within 5 minutes, the rest hours later); 0.5% malformed (missing messageId, unknown
@@ -88,7 +92,7 @@ TRACK_EVENTS = (
     "Newsletter Subscribed", "Guide Downloaded", "Webinar Registered", "Webinar Attended",
     "Email Opened", "Email Clicked", "Demo Requested", "Contact Sales Submitted",
     "Trial Started", "Email Unsubscribed", "Email Bounced", "Email Delivered", "Form Viewed",
-    "Meeting Booked", "Meeting Rescheduled", "Meeting Held", "Meeting No Show", "Meeting Canceled",
+    "Meeting Booked", "Meeting Rescheduled", "Meeting Held", "Meeting No Show", "Meeting Canceled", "Feature Used",
 )
 
 # section -> (path prefix or exact path, slugs or None, page name); order matches dp.PAGE_WEIGHTS
@@ -102,6 +106,8 @@ _SECTIONS = {
 }
 _SECTION_KEYS = tuple(_SECTIONS)
 assert _SECTION_KEYS == dp.PAGE_SECTIONS
+KEY_FEATURES = ("dashboards", "alerts", "forecasts")  # what the starter playbook's PQL and trial follow-up read
+OTHER_FEATURES = ("reports", "exports")
 _CONVERSIONS = ("Newsletter Subscribed", "Guide Downloaded", "Webinar Registered", "Trial Started")
 _TRIGGER_CUM = {p: list(accumulate(w)) for p, w in dp.CONVERSION_WEIGHTS.items()}
 _PERSONA_CUM = list(accumulate(dp.PERSONA_SHARES))
@@ -139,6 +145,8 @@ class _Stream:
         self.span = days * 86400.0
         self.weekday0 = self.start.weekday()
         self.records: list[list[Any]] = []  # [arrival, seq, timestamp, message]
+        self.trials: list[tuple[str, float]] = []  # (user id, when) of each Trial Started
+        self.seed = seed
         self.directory = dp.Directory(rng, max(20, visitors // 4))
         self.next_user = 10001
         self.page_cum = {p: list(accumulate(w)) for p, w in dp.PAGE_WEIGHTS.items()}
@@ -290,6 +298,9 @@ class _Stream:
                     rng, c, "trial" if event == "Trial Started" else "none")})
                 t += rng.uniform(0.1, 1)
         self._browser(v, t, {"type": "track", "event": event, "properties": props})
+        if event == "Trial Started":
+            assert v.user_id is not None  # identified just above
+            self.trials.append((v.user_id, t))
         v.done.append(event)
         if event == "Guide Downloaded":
             v.done.append(props["guide"])
@@ -396,8 +407,8 @@ class _Stream:
                 self._form_abandon(v)
             self._email_lifecycle(v)
 
-    def transport_noise(self) -> list[dict[str, Any]]:
-        """Late arrivals, SDK-retry duplicates and malformed messages, then arrival order."""
+    def transport_noise(self) -> list[list[Any]]:
+        """Late arrivals, SDK-retry duplicates and malformed messages, then the records in arrival order."""
         rng, recs = self.rng, self.records
         n = len(recs)
         browser = [r for r in recs if "anonymousId" in r[3]]
@@ -425,7 +436,31 @@ class _Stream:
             extra.append([base[0] + rng.uniform(0.5, 90), 0, base[2], msg])
         for i, r in enumerate(extra):
             r[1] = n + i
-        return [r[3] for r in sorted(recs + extra, key=lambda r: (r[0], r[1]))]
+        return sorted(recs + extra, key=lambda r: (r[0], r[1]))
+
+    def product_usage(self) -> list[list[Any]]:
+        """The product's own events for trialists (server side, arriving on time): Feature Used. With its own
+        `random.Random`, drawn after everything else, so the rest of the stream is what it was without them."""
+        rng, out = random.Random(f"product usage {self.seed}"), []
+        for user_id, started in self.trials:
+            roll = rng.random()
+            if roll < 0.45:  # a key feature within the first week (the follow-up never fires)
+                uses = [(started + rng.uniform(1800, 6.5 * 86400), rng.choice(KEY_FEATURES))]
+            elif roll < 0.7:  # other features only that week; some find a key one later
+                uses = [(started + rng.uniform(1800, 6.5 * 86400), rng.choice(OTHER_FEATURES))]
+                if rng.random() < 0.5:
+                    uses.append((started + rng.uniform(7.5 * 86400, 20 * 86400), rng.choice(KEY_FEATURES)))
+            else:  # signed up and never came back
+                uses = []
+            for at, feature in uses:
+                if at < self.span:
+                    lag = rng.uniform(0.05, 5.0)
+                    message = {"type": "track", "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                               "userId": user_id, "event": "Feature Used", "properties": {"feature": feature},
+                               "context": {"library": {"name": "analytics-python", "version": "2.3.3"}},
+                               "timestamp": self._iso(at), "sentAt": self._iso(at + lag)}
+                    out.append([at + lag, 0, at, message])
+        return out
 
 
 def generate_demo_stream(
@@ -446,7 +481,11 @@ def generate_demo_stream(
     stream = _Stream(seed, visitors, start, days)
     for _ in range(visitors):
         stream.visitor()
-    return stream.transport_noise()
+    arrived = stream.transport_noise()
+    usage = stream.product_usage()
+    for i, record in enumerate(usage):
+        record[1] = len(arrived) + i
+    return [record[3] for record in sorted(arrived + usage, key=lambda r: (r[0], r[1]))]
 
 
 def write_jsonl(messages: Iterable[dict[str, Any]], path: str | Path) -> int:

@@ -351,8 +351,8 @@ class Clockwork:
             notices = self.desk.notices
             for index in range(first_notice, len(notices)):
                 if notices[index].recipients.get("owner") in unannounced:
-                    notices[index] = replace(notices[index], recipients={
-                        role: email for role, email in notices[index].recipients.items() if role != "owner"})
+                    notices[index] = replace(notices[index], recipients={  # nor their team through them
+                        role: email for role, email in notices[index].recipients.items() if role == "manager"})
 
     def _write(self) -> None:
         outcomes: list[tuple[int, str, bool]] = []
@@ -372,7 +372,7 @@ class Clockwork:
         self.desk.store.write_timers(outcomes, rows, self.now)
 
 
-def _only(people: dict[str, str], role: str) -> dict[str, str]:
+def _only(people: dict[str, str | tuple[str, ...]], role: str) -> dict[str, str | tuple[str, ...]]:
     return {role: people[role]} if role in people else {}
 
 

@@ -610,7 +610,7 @@ class HandoffDesk:
         """The lead is no longer `rep_id`'s: their emails about it still waiting to go out ("you have a new
         lead", "your deadline is near") are withdrawn. What happened to them (breaches) stays."""
         email = self.people(rep_id).get("owner")
-        if email:
+        if isinstance(email, str) and email:
             self.store.withdraw_notices(lead_id, email, ("lead.assigned", "sla.warning"), why)
 
     def person(self, rep_id: str | None) -> dict[str, Any] | None:
@@ -651,11 +651,14 @@ class HandoffDesk:
             name = row.label or f"{'an' if row.role[0] in 'aeiou' else 'a'} {row.role}"
         return f"{name} via token {token_id}"
 
-    def people(self, rep_id: str | None) -> dict[str, str]:
+    def people(self, rep_id: str | None) -> dict[str, str | tuple[str, ...]]:
+        """Who the roles an email rule names are for a lead this rep owns: owner, manager, team (its active reps)."""
         rep = self.directory.reps.get(rep_id) if rep_id else None
         if rep is None:
             return {}
-        return {"owner": rep.email} | ({"manager": rep.manager_email} if rep.manager_email else {})
+        team = tuple(r.email for r in self.directory.reps.values() if r.team == rep.team and r.active and r.email)
+        people: dict[str, str | tuple[str, ...]] = {"owner": rep.email, "team": team}
+        return people | ({"manager": rep.manager_email} if rep.manager_email else {})
 
     def notice(self, event: str, lead: Lead, at: datetime, *, recipients: dict | None = None,
                handoff: Handoff | None = None, quiet: bool = False, channels: tuple[str, ...] | None = None,

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from leadrelay.core.app import App
 from leadrelay.core.errors import InvalidInput
+from leadrelay.core.numbers import shown
 from leadrelay.core.time import utc_iso
 from leadrelay.handoff.queries import CHANNELS, lead_contact
 from leadrelay.lead.scoring import decayed
@@ -84,7 +85,7 @@ def segment_export(app: App, *, stage: str | None = None, segment: str | None = 
             "company": contact["company"], "stage": row.stage, "segment": row.segment,
             "went_back": went.transition if went else None, "reason": went.reason if went else None,
             "went_back_at": utc_iso(went.at) if went else None, "persona": row.persona, "source": row.source,
-            "campaign": row.campaign, "fit_score": contact["fit_score"], "engagement_score": round(engagement, 2),
+            "campaign": row.campaign, "fit_score": contact["fit_score"], "engagement_score": shown(engagement, 2),
             "suppressed": row.id in held, "suppressed_because": held.get(row.id)})
     return out
 

@@ -6,8 +6,8 @@ may fire again (`rearm`):
 
 - `once`: the first time the condition holds, never again for that lead;
 - `crossing`: each time it becomes true after having been false (an engagement bar crossed
-  again after it decayed below it; for a condition on the activity alone, every matching
-  activity after one that did not match);
+  again after it decayed below it, with or without activity in between; for a condition on
+  the activity alone, every matching activity after one that did not match);
 - a duration (`7d`): whenever it holds, at most once per that long.
 
 Alerts fire only for activities being decided now (never when history is replayed, as by
@@ -39,13 +39,17 @@ class AlertFired:
 
 
 def check_alerts(lead: Lead, rules: tuple[AlertRule, ...], fields: Mapping[str, Any], at: datetime,
-                 activity: Any, out: list[AlertFired]) -> None:
-    """Fire the rules that hold now and may fire again; remember what fired (in `lead.alerts`)."""
+                 activity: Any, out: list[AlertFired], before: Mapping[str, Any] | None = None) -> None:
+    """Fire the rules that hold now and may fire again; remember what fired (in `lead.alerts`).
+
+    `before`: the fields with the lead's scores decayed to this moment, before the activity counted; a crossing
+    rule that did not hold there is armed again (its score decayed below the bar since it last held)."""
     ts = at.timestamp()
     for rule in rules:
         last, armed = lead.alerts.get(rule.id, (None, True))
         holds = rule.when(fields)
         if rule.rearm == "crossing":
+            armed = armed or (before is not None and not rule.when(before))
             fire = holds and armed
             armed = not holds
         elif rule.rearm == "once":

@@ -22,7 +22,7 @@ from leadrelay.core.time import said_at
 from leadrelay.lead.activities import Activity
 from leadrelay.lead.alerts import AlertFired, check_alerts
 from leadrelay.lead.attribution import first_touch
-from leadrelay.lead.followups import FollowupCancelled, FollowupStarted, check_followups
+from leadrelay.lead.followups import FollowupCancelled, FollowupStarted, check_followups, drop_followups
 from leadrelay.lead.lifecycle import StageChange, advance, move, qualify, raise_hand
 from leadrelay.lead.model import Lead, ScoringState
 from leadrelay.lead.qualification import match_persona
@@ -63,9 +63,14 @@ def activity_fields(activity: Activity) -> dict[str, Any]:
     }
 
 
-def sort_key(activity: Activity) -> tuple[Any, str, str]:
-    """Time order, ties broken by source and message id, so every replay sees the same order."""
-    return (activity.occurred_at, activity.source, activity.message_id)
+_NOT_STORED = 2 ** 63  # an activity of the batch being ingested: its id is given when it is stored
+
+
+def sort_key(activity: Activity) -> tuple[datetime, int]:
+    """Time order, ties in the order the activities came in: stored ones by their ids (given in arrival order, so
+    every replay sees the same order), then the batch's own (sorted stably: in the order they were sent). An SDK
+    stamps milliseconds, so an identify, a page and a track sent together often share their moment."""
+    return (activity.occurred_at, _NOT_STORED if activity.id is None else activity.id)
 
 
 def reset_derived(lead: Lead) -> None:
@@ -109,11 +114,12 @@ def process(
         ts = activity.occurred_at.timestamp()
         deciding = always if always is not None else decide(activity)  # type: ignore[operator]
         settling = not deciding and settle_from is not None and activity.occurred_at >= settle_from
+        decayed = None  # engagement decayed to this moment, before the activity counts
         if (deciding or settling) and lead.stage is not None and rules.half_life_seconds \
                 and lead.scoring.as_of is not None:
             # Decay may have pulled a score under a threshold since the last activity: re-arm first.
-            advance(lead, rules, engagement_at(lead.scoring, ts, rules.half_life_seconds),
-                    activity.occurred_at, activity, outcome.stage_changes)
+            decayed = engagement_at(lead.scoring, ts, rules.half_life_seconds)
+            advance(lead, rules, decayed, activity.occurred_at, activity, outcome.stage_changes)
         traits_changed = _says_who(lead, activity) and _merge_identity(lead, activity, ts, rules)
         if traits_changed:
             refresh_fit(lead, lead.fit_fields(), ts, rules, activity, outcome.score_changes)
@@ -129,10 +135,12 @@ def process(
             lead.first_seen_at = activity.occurred_at
         if lead.source is None:
             lead.source, lead.campaign = first_touch(activity)
-        if settling:
-            _settle(lead, rules, activity, traits_changed, decided, outcome)
-            continue
         if not deciding:
+            if settling:
+                _settle(lead, rules, activity, traits_changed, decided, outcome)
+            if decided is not None and lead.followups:  # answers a wait a late activity started
+                check_followups(lead, rules.followups, fields, activity.occurred_at, activity, outcome.followups,
+                                start=False)
             continue
         at = activity.occurred_at
         newly_known = lead.stage is None and lead.known
@@ -154,11 +162,13 @@ def process(
         advance(lead, rules, lead.scoring.engagement, at, activity, outcome.stage_changes)
         decided = activity
         if rules.alerts and lead.stage is not Stage.DISQUALIFIED:
-            _alerts(lead, rules, fields, activity, outcome)
+            _alerts(lead, rules, fields, activity, outcome, decayed)
         if rules.followups and lead.stage is not Stage.DISQUALIFIED:
             waits = tuple(rule for rule in rules.followups if rule.may_match(fields["type"], fields["event"]))
             if waits:
                 check_followups(lead, waits, fields, at, activity, outcome.followups)
+        elif lead.followups:
+            drop_followups(lead, rules.followups, at, activity, outcome.followups)
     if decided is not None and last is not None and last is not decided and rules.alerts \
             and lead.stage is not None and lead.stage is not Stage.DISQUALIFIED:
         # A late activity, replayed into its place: what it changed holds at the lead's newest activity, already
@@ -190,8 +200,13 @@ def _settle(lead: Lead, rules: Rules, activity: Activity, traits_changed: bool, 
         advance(lead, rules, lead.scoring.engagement, at, cause, outcome.stage_changes)
 
 
-def _alerts(lead: Lead, rules: Rules, fields: dict[str, Any], activity: Activity, outcome: Outcome) -> None:
-    """Check the alert rules against an activity and the lead as it stands after it (sequences, spikes too)."""
+def _alerts(lead: Lead, rules: Rules, fields: dict[str, Any], activity: Activity, outcome: Outcome,
+            decayed: float | None = None) -> None:
+    """Check the alert rules against an activity and the lead as it stands after it (sequences, spikes too).
+
+    `decayed`: the engagement the lead had decayed to when the activity came, before it counted. A crossing
+    alert whose condition no longer held at that engagement is armed again, as stage criteria are: a score
+    that decayed below its bar and rose over it again has crossed it again."""
     candidates = tuple(rule for rule in rules.alerts if rule.may_hold(fields["type"], fields["event"]))
     if not candidates:
         return
@@ -201,7 +216,8 @@ def _alerts(lead: Lead, rules: Rules, fields: dict[str, Any], activity: Activity
         now["sequences"] = progress(lead, rules.sequences)
     if rules.spike_windows:
         now[SPIKE] = rises(lead, ts, lead.scoring.engagement, rules.spike_windows, rules.half_life_seconds)
-    check_alerts(lead, candidates, now, activity.occurred_at, activity, outcome.alerts)
+    before = now | lead.lead_fields(decayed) if decayed is not None else None
+    check_alerts(lead, candidates, now, activity.occurred_at, activity, outcome.alerts, before)
 
 
 # Why a hand-raiser waited, kept with it (`Lead.pending_hand`): the reason its move gives says what was true then.

@@ -37,8 +37,12 @@ class FollowupCancelled:
 
 
 def check_followups(lead: Lead, rules: tuple[Followup, ...], fields: Mapping[str, Any], at: datetime,
-                    activity: Any, out: list[FollowupStarted | FollowupCancelled]) -> None:
-    """Cancel the running timers this activity answers; start those it sets off (one per follow-up at a time)."""
+                    activity: Any, out: list[FollowupStarted | FollowupCancelled], *, start: bool = True) -> None:
+    """Cancel the running timers this activity answers; start those it sets off (one per follow-up at a time).
+
+    `start=False`: answer only. A replayed activity that comes after a late one in time (a demo request stored
+    before the form view that arrived after it) answers the wait the late one started; it starts none itself.
+    """
     ts = at.timestamp()
     for rule in rules:
         timer = lead.followups.get(rule.id)
@@ -46,7 +50,18 @@ def check_followups(lead: Lead, rules: tuple[Followup, ...], fields: Mapping[str
         if running and rule.unless(fields):
             del lead.followups[rule.id]
             out.append(FollowupCancelled(lead, rule, at, activity))
-        elif (timer is None or ts >= timer[1]) and rule.after(fields) and not rule.unless(fields):
+        elif start and (timer is None or ts >= timer[1]) and rule.after(fields) and not rule.unless(fields):
             due = ts + rule.within_seconds
             lead.followups[rule.id] = [ts, due]
             out.append(FollowupStarted(lead, rule, at, datetime.fromtimestamp(due, UTC), activity))
+
+
+def drop_followups(lead: Lead, rules: tuple[Followup, ...], at: datetime, activity: Any,
+                   out: list[FollowupStarted | FollowupCancelled]) -> None:
+    """Cancel every running timer: the lead was disqualified (nobody follows up a competitor)."""
+    ts = at.timestamp()
+    for rule in rules:
+        timer = lead.followups.get(rule.id)
+        if timer is not None and timer[0] <= ts < timer[1]:
+            del lead.followups[rule.id]
+            out.append(FollowupCancelled(lead, rule, at, activity))

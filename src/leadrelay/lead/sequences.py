@@ -22,6 +22,8 @@ from leadrelay.lead.rules import Sequence
 SENT = frozenset({"email delivered", "email sent"})
 OPENED = frozenset({"email opened"})
 CLICKED = frozenset({"email link clicked", "email clicked"})  # Segment's name, and a common one
+EMAIL_EVENTS = SENT | OPENED | CLICKED  # case-folded
+EMAIL_EVENT_NAMES = ("Email Delivered", "Email Sent", "Email Opened", "Email Link Clicked", "Email Clicked")
 KINDS = ("sent", "opened", "clicked")
 MAX_EMAILS = 200  # per sequence and kind: a sequence is a handful of emails
 

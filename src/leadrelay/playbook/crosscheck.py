@@ -172,9 +172,15 @@ def _alert_issues(model: PlaybookModel) -> list[Issue]:
                 elif len(rest) != 1 or rest[0] not in SEQUENCE_FIELDS:
                     issues.append((("alerts", i, "when"), f"'{path}': a sequence has "
                                    f"{', '.join(SEQUENCE_FIELDS)} (e.g. sequences.{sequence}.engaged)"))
-        if alert.email and model.notifications.email is None:
+        email = model.notifications.email
+        if alert.email and email is None:
             issues.append((("alerts", i, "email"), f"alert '{alert.id}' emails, but the playbook has no "
                            "notifications.email section (its sender)"))
+        for j, who in enumerate(alert.email or ()):
+            try:
+                email.check_group(who, f"alert '{alert.id}'") if email is not None else None
+            except ValueError as exc:
+                issues.append((("alerts", i, "email", j), str(exc)))
     return issues
 
 

@@ -18,7 +18,8 @@ notifications:
       events: [lead.handoff_opened, sla.breached]
   email:
     from: leadrelay@acme.io
-    events:                                       # event type -> roles (owner, manager) or addresses
+    groups: {marketing: [marketing-ops@acme.io]}  # named lists any rule may name
+    events:                                       # event type -> roles (owner, manager, team), groups or addresses
       lead.assigned: [owner]
       sla.breached: [owner, manager]
 ```
@@ -84,15 +85,27 @@ def _from_address(value: str) -> str:
 
 def _recipient(value: str) -> str:
     value = value.strip()
-    if value in RECIPIENT_ROLES or is_email(value):
-        return value
-    raise ValueError(f"{value!r} is neither a role ({', '.join(RECIPIENT_ROLES)}) nor an email address")
+    if value in RECIPIENT_ROLES or is_email(value) or GROUP_NAME.fullmatch(value):
+        return value  # a group's name is checked against the email section's groups (`EmailChannel`, crosscheck)
+    raise ValueError(f"{value!r} is neither a role ({', '.join(RECIPIENT_ROLES)}), a group of the email section "
+                     "nor an email address")
+
+
+GROUP_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _address(value: str) -> str:
+    value = value.strip()
+    if not is_email(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
 
 
 ChannelId = RuleId
 EventType = Annotated[str, AfterValidator(_event_type)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Recipient = Annotated[str, AfterValidator(_recipient)]
+Address = Annotated[str, AfterValidator(_address)]
 EnvName = Annotated[str, Field(pattern=_ENV_NAME, max_length=200)]
 
 
@@ -165,21 +178,37 @@ class EmailChannel(Strict):
                               allow_inf_nan=False)
 
     from_: str = Field(alias="from", description="Sender address.")
+    groups: dict[RuleId, list[Address]] = Field(
+        default_factory=dict, description="Named lists of addresses any rule may name (marketing: [...]).")
     events: dict[EventType, list[Recipient]] = Field(
-        default_factory=dict, description="Event type -> roles (owner, manager) or email addresses.")
+        default_factory=dict, description="Event type -> roles (owner, manager, team), groups or email addresses.")
 
     @field_validator("from_")
     @classmethod
     def _sender(cls, value: str) -> str:
         return _from_address(value)
 
+    @model_validator(mode="after")
+    def _known_groups(self) -> EmailChannel:
+        for event, recipients in self.events.items():
+            for who in recipients:
+                self.check_group(who, f"events.{event}")
+        return self
+
+    def check_group(self, who: str, where: str) -> None:
+        if who not in RECIPIENT_ROLES and not is_email(who) and who not in self.groups:
+            raise ValueError(f"{where}: no group '{who}' (groups: {', '.join(self.groups) or 'none'}; roles: "
+                             f"{', '.join(RECIPIENT_ROLES)})")
+
     def addresses(self, notice: Notice) -> list[str]:
-        """Who gets an email about `notice`: roles resolved through its recipients, duplicates dropped."""
+        """Who gets an email about `notice`: roles resolved through its recipients, groups through `groups`,
+        duplicates dropped."""
         found: list[str] = []
         for who in self.events.get(notice.type, []) if notice.emails is None else notice.emails:
-            address = notice.recipients.get(who) if who in RECIPIENT_ROLES else who
-            if address and address.lower() not in {a.lower() for a in found}:
-                found.append(address)
+            named = notice.recipients.get(who) if who in RECIPIENT_ROLES else self.groups.get(who, who)
+            for address in (named,) if isinstance(named, str) or named is None else named:
+                if address and address.lower() not in {a.lower() for a in found}:
+                    found.append(address)
         return found
 
 

@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from leadrelay.lead.sequences import EMAIL_EVENT_NAMES, EMAIL_EVENTS
 from leadrelay.lead.stages import AUTOMATIC_STAGES, Stage, Team
-from leadrelay.playbook.conditions import Condition, fields_of
+from leadrelay.playbook.conditions import Condition, fields_of, required_values
 from leadrelay.playbook.countries import normalise_country
 from leadrelay.playbook.handoff_schema import (
     CalendarSpec,
@@ -221,6 +222,16 @@ class SequenceSpec(Strict):
 
     _reads = reads("match", ACTIVITY_FIELDS, "a sequence's match")
 
+    @field_validator("match")
+    @classmethod
+    def _email_events(cls, value: Condition) -> Condition:
+        """A match pinned to events a sequence never counts (a typo: Emial Opened) would never move."""
+        events = required_values(value, "event")
+        if events is not None and not events & EMAIL_EVENTS:
+            raise ValueError(f"a sequence counts Segment's email events only ({', '.join(EMAIL_EVENT_NAMES)}); "
+                             f"its match names {', '.join(sorted(map(str, events)))}")
+        return value
+
 
 class FollowupSpec(Strict):
     """An absence timer: "did X but not Y within N" (`leadrelay.lead.followups`)."""
@@ -250,7 +261,8 @@ class AlertSpec(Strict):
                             "7d (at most once per that long).")
     channels: list[RuleId] | None = Field(None, description="Webhook and Slack channel ids to tell; default: every "
                                           "channel that receives alert.fired.")
-    email: list[Recipient] | None = Field(None, description="Roles (owner, manager) or addresses to email; "
+    email: list[Recipient] | None = Field(None, description="Roles (owner, manager, team), groups of the email "
+                                          "section (marketing) or addresses to email; "
                                           "default: the email section's alert.fired entry.")
 
     _reads = reads("when", ACTIVITY_FIELDS | LEAD_FIELDS | {"engagement_rise.", "sequences."}, "an alert")

@@ -8,11 +8,10 @@ admin on any. A scheduler (Chili Piper, Calendly through Segment) sends tracks i
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from leadrelay.bootstrap import App
 from leadrelay.core.errors import NotFound
@@ -34,7 +33,8 @@ MeetingId = Path(..., ge=1, le=_MAX_ID, description="The meeting's id.")
 class NewMeeting(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: datetime | None = Field(default=None, description="When it starts (RFC 3339 with a zone).")
+    starts_at: AwareDatetime | None = Field(default=None, description="When it starts (RFC 3339 with a zone; "
+                                                                      "a date alone is not a meeting time).")
     host: str | None = Field(default=None, max_length=80,
                              description="The rep who meets the lead (default: the owner).")
     external_id: SafeText | None = Field(default=None, max_length=200, description="The scheduler's id for it.")
@@ -43,11 +43,11 @@ class NewMeeting(BaseModel):
 class MeetingStepBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: datetime | None = Field(None, description="When it happened (default now).")
+    at: AwareDatetime | None = Field(None, description="When it happened (RFC 3339 with a zone; default now).")
 
 
 class Reschedule(MeetingStepBody):
-    starts_at: datetime = Field(description="The new time (RFC 3339 with a zone).")
+    starts_at: AwareDatetime = Field(description="The new time (RFC 3339 with a zone).")
 
 
 def _rep(caller: Caller) -> str | None:

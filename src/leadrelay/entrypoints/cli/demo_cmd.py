@@ -80,9 +80,9 @@ def demo(
     if stored:
         console.rule("Notifications: what the CRM and the email tool get (stored in the outbox; the demo sends none)")
         console.print(", ".join(f"{n} {event_type}" for event_type, n in stored.items()), highlight=False)
-        for event_type, example in result.notifications["examples"].items():
-            console.print(f"{event_type} → {example['to']}: {example['lead']} at {example['at']}: {example['why']}",
-                          highlight=False, soft_wrap=True)
+        for example in result.notifications["examples"]:
+            console.print(f"{example['type']} → {example['to']}: {example['lead']} at {example['at']}: "
+                          f"{example['why']}", highlight=False, soft_wrap=True)
     if result.segments.get("leads"):
         reasons = ", ".join(f"{n} {reason}" for reason, n in result.segments["by_reason"].items())
         console.print(f"recycled leads the email tool may nurture again (leadrelay segment export --segment recycled "

@@ -69,12 +69,15 @@ def _counts(playbook: Playbook) -> dict[str, Any]:
     rules = playbook.rules
     return {"fit_rules": len(rules.fit_rules), "engagement_rules": len(rules.engagement_rules),
             "disqualifiers": len(rules.disqualifiers), "personas": len(rules.personas),
-            "hand_raisers": len(rules.hand_raisers), "stage_entries": [e.stage.value for e in rules.stage_entries]}
+            "hand_raisers": len(rules.hand_raisers), "stage_entries": [e.stage.value for e in rules.stage_entries],
+            "alerts": len(rules.alerts), "sequences": len(rules.sequences), "followups": len(rules.followups)}
 
 
 def _counted(summary: dict[str, Any]) -> str:
-    return (f"{summary['fit_rules']} fit rules, {summary['engagement_rules']} engagement rules, "
-            f"{summary['disqualifiers']} disqualifiers, {summary['hand_raisers']} hand-raisers")
+    words = (("fit_rules", "fit rule"), ("engagement_rules", "engagement rule"), ("disqualifiers", "disqualifier"),
+             ("hand_raisers", "hand-raiser"), ("alerts", "alert"), ("sequences", "sequence"),
+             ("followups", "follow-up"))
+    return ", ".join(f"{summary[key]} {word}{'' if summary[key] == 1 else 's'}" for key, word in words)
 
 
 def _plain(value: object) -> str:
