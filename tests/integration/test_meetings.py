@@ -344,3 +344,15 @@ def test_a_cancel_or_a_no_show_that_arrives_before_its_booking_is_not_undone_by_
     assert found["B"]["booked_at"] == (start + timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
     assert found["B"]["credit"] == 0 and found["C"]["credit"] == 0
     assert [d["event"] for _, d in events(app, lead_of(app, "u1")["id"], "MeetingCorrected")] == ["booking", "booking"]
+
+
+def test_a_scheduler_host_the_playbook_does_not_know_books_the_meeting_for_the_owner_and_says_so(make_app, clock):
+    """A user trial found this undocumented: the meeting is kept, the owner hosts it, the notice tells why."""
+    app = make_app()
+    report = ingest(app, hand_raiser("hal", clock, booked("hal", clock, 5, host="nobody@acme.io")), live=True)
+    assert report.rejected == 0
+    lead = lead_of(app, "hal")
+    [meeting] = lead["meetings"]
+    assert meeting["host"] == lead["owner"] is not None
+    [notice] = notices(app, "meeting.booked")
+    assert "host 'nobody@acme.io' is not a rep in the playbook: the lead's owner hosts it" in notice["data"]["why"]
