@@ -7,6 +7,10 @@
 # LEADRELAY: the command to run (default: leadrelay); XEDU_DATA: the dataset's folder (default:
 # ../shared/datasets/x-education-leads next to this repository); PYTHON: prints the line (default: python3).
 set -eu
+# One OpenMP thread unless told otherwise: on a machine busy with other work, a thread per core made training
+# about nine times slower (a user trial: 337 s against about 50 s); on an idle one it gains little here.
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export OMP_NUM_THREADS
 HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=${XEDU_DATA:-$HERE/../../../shared/datasets/x-education-leads}
 LEADRELAY=${LEADRELAY:-leadrelay}

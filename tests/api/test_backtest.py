@@ -123,6 +123,8 @@ def test_backtest_over_http_and_the_cli_and_a_bad_candidate_changes_nothing(app,
     shown = cli("playbook", "backtest", "candidate.yaml")
     assert shown.code == 0, shown.err
     assert "1 leads would end in another stage" in shown.out and "warm@corp.example" in shown.out
+    teams = cli("playbook", "backtest", "candidate.yaml", "--json").json()["active"]["leads_per_team"]
+    assert teams and all(f"team {team}: leads" in shown.out for team in teams)  # the table has them too
     assert cli("playbook", "backtest", "candidate.yaml", "--json").json()["candidate"]["mqls"] == 2
     (tmp_path / "broken.yaml").write_text("name: x\nsla: {policies: [{id: p, handoff: mql}]}\n")
     broken = cli("playbook", "backtest", "broken.yaml")
@@ -151,8 +153,11 @@ def test_a_routing_simulation_explains_who_would_get_each_lead(app, history, dat
     (tmp_path / "c.yaml").write_text(candidate.text)
     out = Cli(tmp_path, database_url)("route", "simulate", "c.yaml", "--last", "10")
     assert out.code == 0 and "ben: eligible" in out.out and "to someone else" in out.out
-    neither = Cli(tmp_path, database_url)("route", "simulate", "c.yaml")
-    assert neither.code == 1 and "one lead (--lead, or `lead` over HTTP) or the last N handoffs" in neither.err
+    # usage mistakes exit 2, as the README's exit codes say (a user trial found 1)
+    for wrong in ((), ("--lead", "hot@corp.example", "--last", "5"), ("--last", "0")):
+        run = Cli(tmp_path, database_url)("route", "simulate", "c.yaml", *wrong)
+        assert run.code == 2, (wrong, run.code, run.err)
+    assert "give one of --lead LEAD or --last N" in Cli(tmp_path, database_url)("route", "simulate", "c.yaml").err
 
 
 def test_a_routing_simulation_over_http(app, client, tokens, history):

@@ -67,6 +67,9 @@ def test_training_on_demand_keeps_versions_and_shows_each_lead_its_probability(a
     lead = client.get("/api/leads/m1@firm1.example", headers=bearer(tokens.admin)).json()
     assert lead["predicted"]["model_version"] == 1 and 0 < lead["predicted"]["probability"] < 1
     assert "fit_score" in lead and "engagement_score" in lead
+    listed = client.get("/api/leads", params={"limit": 500}, headers=bearer(tokens.admin)).json()["leads"]
+    [row] = [row for row in listed if row["id"] == lead["id"]]  # the list has it too (a user trial missed it)
+    assert row["predicted"] == lead["predicted"]["probability"]
 
 
 def test_the_lead_page_shows_the_probability_beside_the_scores(app, web, tokens):  # noqa: F811 - the fixture

@@ -286,11 +286,13 @@ def test_conditions_read_predicted_only_when_the_playbook_turns_it_on(cli, tmp_p
     playbook = predicted_mql(tmp_path, in_conditions=True)
     assert cli("playbook", "check", str(playbook)).code == 0
     import_leads(cli, playbook, write_leads(tmp_path / "leads.csv"))
-    assert cli("--playbook", str(playbook), "model", "train").code == 0
+    trained = cli("--playbook", str(playbook), "model", "train", "--json")
+    assert trained.code == 0
     leads = {row["id"]: row for row in cli("--playbook", str(playbook), "leads", "list", "--limit", "500",
                                            "--json").json()}
     mqls = [lead for lead in leads.values() if lead["stage"] == "mql"]
     assert mqls and len(mqls) < LEADS
+    assert trained.json()["moved"] == {"mql": len(mqls)}  # training says what it moved (a user trial missed it)
     shown = cli("--playbook", str(playbook), "leads", "show", str(mqls[0]["id"]), "--json").json()
     assert shown["predicted"]["probability"] >= 0.6
     [move] = [m for m in shown["history"] if m["to"] == "mql"]
@@ -368,3 +370,28 @@ def test_a_backtest_reads_each_leads_probability_and_counts_imported_conversions
     active, candidate = result["active"], result["candidate"]
     assert 0 < sum(active["mqls_per_month"].values()) < sum(candidate["mqls_per_month"].values())
     assert active["mql_precision"] > candidate["mql_precision"] > 0  # imported outcomes are conversions
+
+
+def test_no_stage_moves_on_a_model_that_reads_a_field_the_playbook_excludes(cli, tmp_path):
+    """A user trial: activating a playbook that excludes a field the model reads, then rescoring, moved 60 leads to
+    MQL on the model's figures ("predicted 66%"), and a backtest of that playbook counted the same moves. Activation
+    now forgets the probabilities at once, and a backtest's side whose playbook excludes them reads none."""
+    folders = [tmp_path / name for name in ("base", "strict", "reading")]
+    for folder in folders:
+        folder.mkdir()
+    base = playbook_file(folders[0])  # no `predicted` in conditions
+    import_leads(cli, base, write_leads(tmp_path / "leads.csv"))
+    assert cli("--playbook", str(base), "model", "train").code == 0
+    strict = predicted_mql(folders[1], in_conditions=True, exclude=["plan"])  # the model reads plan
+    reading = predicted_mql(folders[2], in_conditions=True)
+
+    backtest = cli("--playbook", str(base), "playbook", "backtest", str(strict), "--json").json()
+    assert backtest["changed_count"] == 0, backtest["changed"][:2]  # the same moves: the model is not read
+    allowed = cli("--playbook", str(base), "playbook", "backtest", str(reading), "--json").json()
+    assert allowed["changed_count"] > 0 and all("predicted" in c["because"] for c in allowed["changed"])
+
+    assert cli("playbook", "activate", str(strict)).code == 0
+    rescored = cli("rescore", "--json").json()
+    assert rescored["stage_changed"] == 0, rescored
+    shown = cli("leads", "show", "L0001", "--json").json()
+    assert shown["stage"] != "mql" and "now excludes" in shown["predicted"]["unusable"]

@@ -86,6 +86,7 @@ def search_leads(
                 item = summary(app, lead, now)
                 item["updated_at"] = utc_iso(row.updated_at)
                 item["version"] = row.version
+                item["predicted"] = lead.predicted
                 found.append((item, (row.updated_at, row.id)))
                 if len(found) > limit:
                     break

@@ -49,6 +49,7 @@ from leadrelay.lead.model import Lead
 from leadrelay.lead.rules import Rules
 from leadrelay.lead.stages import Stage
 from leadrelay.playbook.loader import Playbook
+from leadrelay.predict.service import probabilities_readable
 from leadrelay.storage import predict_tables as p
 from leadrelay.storage import sales_tables as s
 from leadrelay.storage import tables as t
@@ -65,6 +66,7 @@ class Side:
     rules: Rules
     directory: Any
     loads: SimulatedLoads
+    reads_predicted: bool = True  # the leads' probabilities (False: the active model reads a field it excludes)
     mqls: Counter = field(default_factory=Counter)  # month -> leads
     sals: Counter = field(default_factory=Counter)
     mql_leads: set = field(default_factory=set)  # counted (in the range)
@@ -122,12 +124,12 @@ def backtest(app: App, candidate: Playbook, *, since: date | None = None) -> dic
     """Replay the store's history through `candidate` and the active playbook; compare (see the module docstring)."""
     started = time.perf_counter()
     active_rules = app.playbook.rules
-    sides = {"active": _side(active_rules), "candidate": _side(candidate.rules)}
     start = datetime.combine(since, datetime.min.time(), UTC) if since else None
     changed: list[dict[str, Any]] = []
     changed_count, leads, activities = 0, 0, 0
     first = last = None
     with app.engine.connect() as conn:
+        sides = {"active": _side(active_rules, conn), "candidate": _side(candidate.rules, conn)}
         converted = _converters(conn)
         accepted = _accepted(conn)
         owners = account_owner_history(conn)
@@ -173,18 +175,20 @@ def backtest(app: App, candidate: Playbook, *, since: date | None = None) -> dic
     }
 
 
-def _side(rules: Rules) -> Side:
+def _side(rules: Rules, conn: Connection) -> Side:
     # Alerts, follow-ups, sequences and spikes tell people things; none moves a stage: the replay leaves them out.
     quiet = replace(rules, alerts=(), followups=(), sequences=(), spike_windows=())
     directory = rules.handoff.directory
     hold = rules.handoff.stale_after or HOLD
-    return Side(quiet, directory, SimulatedLoads(directory, hold))
+    return Side(quiet, directory, SimulatedLoads(directory, hold),
+                reads_predicted=probabilities_readable(conn, rules.predict))
 
 
 def _replay(side: Side, stored: Lead, history: list, start: datetime | None,
             accepted_at: datetime | None) -> tuple[Stage | None, StageChange | None]:
     """One lead through one playbook, activity by activity (a handoff records the lead as it is at its move)."""
-    lead = Lead(id=stored.id, account_id=stored.account_id, account=stored.account, predicted=stored.predicted)
+    lead = Lead(id=stored.id, account_id=stored.account_id, account=stored.account,
+                predicted=stored.predicted if side.reads_predicted else None)  # a model the side excludes: none
     outcome = Outcome()
     for activity in history:
         seen = len(outcome.stage_changes)

@@ -187,6 +187,7 @@ def hand_back_message(rep: str, open_leads: int) -> str:
 
 def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str | None) -> str:
     from leadrelay.activity.service import record_playbook
+    from leadrelay.predict.service import forget_if_unreadable
 
     now = app.clock()
     try:
@@ -204,6 +205,7 @@ def _make_active(app: App, playbook: Playbook, actor: str, expected_active: str 
                 conn.execute(insert(active_table).values(id=_ROW, **values))
             else:
                 conn.execute(update(active_table).where(active_table.c.id == _ROW).values(**values))
+            forget_if_unreadable(conn, playbook.rules.predict)  # a model reading a field it excludes: no figures
     except IntegrityError:
         raise Conflict("another playbook was activated at the same moment: read it again") from None
     app.playbook = playbook

@@ -11,9 +11,12 @@ changed probability move a lead, as its stage entry criteria say.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from leadrelay.core.addresses import normalise_email
 from leadrelay.core.app import App
@@ -122,8 +125,10 @@ def train(app: App, trigger: str = "manual", now: datetime | None = None) -> dic
             conn, trained_at=now, trigger=trigger, playbook_version=app.playbook.version, library=LIBRARY,
             outcomes=len(found), converted=sum(e.known_outcome.converted for e in found),
             features=[c.as_dict() for c in choice.features], report=report, estimator=scorer.dumps())
-    scored = score_leads(app, scorer, version, now)
-    return {"version": version, "trained_at": utc_iso(now), "trigger": trigger, "scored": scored, "report": report}
+    moved: Counter = Counter()
+    scored = score_leads(app, scorer, version, now, moved=moved)
+    return {"version": version, "trained_at": utc_iso(now), "trigger": trigger, "scored": scored,
+            "moved": dict(sorted(moved.items())), "report": report}
 
 
 def evaluate_examples(found: list[Example], choice: Choice, rules: PredictRules) -> dict[str, Any]:
@@ -136,8 +141,11 @@ def evaluate_examples(found: list[Example], choice: Choice, rules: PredictRules)
     return report
 
 
-def score_leads(app: App, scorer: Any, version: int, now: datetime, lead_ids: list[int] | None = None) -> int:
-    """Score these leads (every lead when None) with a model version, as they stand now; returns how many."""
+def score_leads(app: App, scorer: Any, version: int, now: datetime, lead_ids: list[int] | None = None, *,
+                moved: Counter | None = None) -> int:
+    """Score these leads (every lead when None) with a model version, as they stand now; returns how many.
+    `moved` counts the stage moves the new probabilities made, by the stage moved to (conditions reading
+    `predicted`)."""
     with app.engine.connect() as conn:
         ids = lead_ids if lead_ids is not None else store.live_leads(conn)
     for start in range(0, len(ids), SCORE_BATCH):
@@ -149,12 +157,14 @@ def score_leads(app: App, scorer: Any, version: int, now: datetime, lead_ids: li
             changed = store.write_predictions(uow.conn, version, [
                 (lead_id, float(pr), fs) for lead_id, pr, fs in zip(part, probabilities, factors, strict=True)], now)
             if rules_of(app).in_conditions and changed:
-                _advance(uow, changed)
+                for change in _advance(uow, changed):
+                    if moved is not None:
+                        moved[change.to_stage.value] += 1
             uow.commit()
     return len(ids)
 
 
-def _advance(uow: UnitOfWork, lead_ids: list[int]) -> None:
+def _advance(uow: UnitOfWork, lead_ids: list[int]) -> list:
     """Leads whose probability changed, when conditions read it: a stage entry reading `predicted` may now hold
     (or re-arm), as it would on the lead's next activity — moved now, with the handoff that follows."""
     rules, now = uow.app.playbook.rules, uow.now
@@ -168,6 +178,7 @@ def _advance(uow: UnitOfWork, lead_ids: list[int]) -> None:
         writer.insert_stage_changes(changes, uow.app.playbook.version)
         uow.publish(StagesMoved(changes))
     writer.update(leads.values(), now)
+    return changes
 
 
 def keep_up(app: App, now: datetime) -> dict[str, Any]:
@@ -227,12 +238,28 @@ def active_scorer(app: App) -> tuple[int, Any] | None:
 def unusable(app: App, row: Any) -> str | None:
     """Why a stored model may not score leads under the active playbook: it reads a field the playbook now
     excludes. None when it may."""
-    rules = rules_of(app)
-    banned = [f["name"] for f in row.features if rules.excluded(f["name"])]
+    banned = _banned(rules_of(app), row)
     if banned:
         return (f"model version {row.version} reads {', '.join(repr(b) for b in banned)}, which the playbook now "
                 "excludes: train again (`leadrelay model train`)")
     return None
+
+
+def _banned(rules: PredictRules, row: Any) -> list[str]:
+    return [f["name"] for f in row.features if rules.excluded(f["name"])]
+
+
+def probabilities_readable(conn: Connection, rules: PredictRules | None) -> bool:
+    """Whether conditions may read the leads' stored probabilities under a playbook's predict rules: no model was
+    trained, or the active one reads no field they exclude."""
+    row = store.version_row(conn, with_model=False)
+    return row is None or not _banned(rules or PredictRules(), row)
+
+
+def forget_if_unreadable(conn: Connection, rules: PredictRules | None) -> int:
+    """On activating a playbook that excludes a field the active model reads: the leads' probabilities are
+    forgotten at once (conditions read none), not at the worker's next pass. The leads it cleared."""
+    return 0 if probabilities_readable(conn, rules) else store.forget_predicted(conn)
 
 
 def show(app: App, version: int | None = None) -> dict[str, Any]:

@@ -54,6 +54,9 @@ class LeadBase(BaseModel):
 
 class LeadSummary(LeadBase):
     updated_at: str | None = None
+    predicted: float | None = Field(None, description="The predictive score's probability of converting, beside the "
+                                                      "rule scores; null until a model has scored the lead (or when "
+                                                      "the playbook excludes a field the model reads).")
 
 
 class LeadPage(BaseModel):

@@ -64,6 +64,8 @@ class Trained(BaseModel):
     trained_at: str
     trigger: str
     scored: int = Field(description="Leads scored with the new version.")
+    moved: dict[str, int] = Field(description="Stage moves the new probabilities made, by the stage moved to "
+                                              "(when conditions read `predicted`).")
     report: dict[str, Any] = Field(description=REPORT)
 
 

@@ -39,8 +39,10 @@ def train(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
         print_json(result)
         return
     _print_report(result["report"])
-    console.print(f"model version {result['version']} is active; {result['scored']} leads scored "
-                  "(`leadrelay leads show LEAD` shows a lead's probability and why)", highlight=False)
+    moves = ", ".join(f"{n} to {stage}" for stage, n in result["moved"].items())
+    console.print(f"model version {result['version']} is active; {result['scored']} leads scored"
+                  + (f"; their new probabilities moved {sum(result['moved'].values())} ({moves})" if moves else "")
+                  + " (`leadrelay leads show LEAD` shows a lead's probability and why)", highlight=False)
 
 
 @app.command("show", help="A model version (the active one by default): its report, and every version.")

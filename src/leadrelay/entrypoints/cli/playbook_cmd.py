@@ -366,6 +366,9 @@ def print_backtest(result: dict, show: int) -> None:
             ("handoffs", "handoffs", fmt), ("would have queued", "queued_share", rate))
     for label, key, shown in rows:
         table.add_row(label, shown(active[key]), shown(candidate[key]))
+    for team in sorted(set(active["leads_per_team"]) | set(candidate["leads_per_team"])):
+        table.add_row(f"team {team}: leads", str(active["leads_per_team"].get(team, 0)),
+                      str(candidate["leads_per_team"].get(team, 0)))
     for rep in sorted(set(active["load_per_rep"]) | set(candidate["load_per_rep"])):
         table.add_row(f"{rep}: leads (per day)",
                       f"{active['leads_per_rep'].get(rep, 0)} ({active['load_per_rep'].get(rep, 0)})",

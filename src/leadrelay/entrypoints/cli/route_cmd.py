@@ -19,9 +19,11 @@ def simulate(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="The candidate playbook file."),
     lead: str = typer.Option(None, "--lead", help="Lead id, email, user id or anonymous id."),
-    last: int = typer.Option(None, "--last", help="The last N handoffs to sales, oldest first."),
+    last: int = typer.Option(None, "--last", min=1, help="The last N handoffs to sales, oldest first."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
+    if (lead is None) == (last is None):  # a usage mistake: exit 2, as for every option typer checks
+        raise typer.BadParameter("give one of --lead LEAD or --last N", param_hint="--lead / --last")
     from leadrelay.playbook.loader import load_playbook
     from leadrelay.playbook.route_simulation import simulate_routes
 
