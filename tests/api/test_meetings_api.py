@@ -52,7 +52,8 @@ def test_a_rep_cannot_touch_another_reps_meetings_and_bad_bodies_are_told(client
         404, "no rep 'nobody' in the playbook (a rep's id or email)")
     extra = client.post(f"/api/leads/{mine}/meetings", json={"when": "now"}, headers=rep)
     assert extra.status_code == 422
-    for moment in ("2026-12-09", "2026-12-09T15:00:00"):  # a date alone was booked at midnight UTC (a user trial)
+    # a date alone was booked at midnight UTC, a number as seconds since 1970, a year 9999 taken (user trials)
+    for moment in ("2026-12-09", "2026-12-09T15:00:00", 1765292400, "9999-12-31T23:59:59Z"):
         vague = client.post(f"/api/leads/{mine}/meetings", json={"starts_at": moment}, headers=rep)
         assert vague.status_code == 422 and "starts_at" in vague.text, vague.text
     first = client.post(f"/api/leads/{mine}/meetings", json={"external_id": "x1"}, headers=rep)

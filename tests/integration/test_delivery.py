@@ -285,6 +285,8 @@ def test_an_email_rule_may_name_the_owners_team_and_a_group_of_the_email_section
     notice = Notice("alert.fired", T0, 7, {}, {"owner": "al@acme.io", "team": ("al@acme.io", "bea@acme.io")})
     assert email.addresses(notice) == ["al@acme.io", "bea@acme.io", "mo@acme.io", "ops@acme.io"]
     assert email.addresses(Notice("alert.fired", T0, 7, {}, {})) == ["mo@acme.io", "ops@acme.io"]  # nobody owns it
+    with pytest.raises(ValueError, match="groups.team: a group may not be named like a role"):
+        EmailChannel.model_validate({"from": "leadrelay@acme.io", "groups": {"team": ["mo@acme.io"]}})
 
 
 # --------------------------------------------------------------------------- the outbox

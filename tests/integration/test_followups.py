@@ -150,3 +150,19 @@ def test_a_follow_up_says_which_channels_the_lead_has_suppressed(make_app, clock
     assert suppressed == {"oli@bigco.com": ["email"], "ida@bigco.com": []}
     for _, body in due(app):
         validate(body)
+
+
+def test_two_leads_merged_while_each_waits_follow_the_person_up_once(make_app, clock):
+    """Each side of a merge had left the demo form: the person was sent followup.due twice (a user trial)."""
+    app = make_app()
+    form = {"form": "demo"}
+    ingest(app, numbered([identify(user="x1", email="x1@bigco.com", when=clock()),
+                          track("Form Viewed", user="x1", when=clock() + timedelta(minutes=1), properties=form),
+                          identify(anon="anon-x2", email="x1.home@bigco.com", when=clock()),
+                          track("Form Viewed", anon="anon-x2", when=clock() + timedelta(minutes=2), properties=form)]),
+           live=True)
+    ingest(app, [("merge", identify(user="x1", anon="anon-x2", when=clock() + timedelta(minutes=5)))], live=True)
+    assert sweep(app, clock() + timedelta(hours=1), deliver=False).followups == 1
+    assert len(due(app)) == 1
+    statuses = sorted(w["status"] for w in explain_lead(app, "x1@bigco.com")["followups"])
+    assert statuses == ["cancelled", "fired"]

@@ -224,14 +224,19 @@ def test_meeting_messages_for_strangers_or_with_bad_properties_are_refused_alone
                                  properties={"meetingId": "x"}),
                            booked("u1", clock, 3, startTime="next tuesday"),
                            step("Meeting Rescheduled", "u1", clock, 4),
-                           booked("u1", clock, 5, meeting="good"))
+                           booked("u1", clock, 5, meeting="good"),
+                           # found by a user trial: no zone was read as UTC; a meeting in 9999 kept its lead fresh
+                           booked("u1", clock, 6, meeting="n", startTime="2026-10-02T15:00:00"),
+                           booked("u1", clock, 7, meeting="y", startTime="9999-12-31T23:59:59Z"))
     report = ingest(app, messages, live=True)
-    assert report.accepted == 3 and report.rejected == 3
+    assert report.accepted == 3 and report.rejected == 5
     assert [r.reason for r in report.rejections] == [  # in the order of the input
         "'Meeting Booked' is about someone LeadRelay does not know (no lead has its userId, anonymousId or email): "
         "send identify or the form first",
         "properties.startTime: not an ISO-8601 date and time: 'next tuesday'",
-        "'Meeting Rescheduled' needs the new time (properties.startTime)"]
+        "'Meeting Rescheduled' needs the new time (properties.startTime)",
+        "properties.startTime: '2026-10-02T15:00:00' has no time zone (2026-12-09T15:00:00Z)",
+        "properties.startTime: 9999-12-31T23:59:59Z is more than a year from 2026-10-01T09:07:00Z"]
     assert [m["external_id"] for m in lead_of(app, "u1")["meetings"]] == ["good"]
     with app.engine.connect() as conn:
         stored = conn.scalar(select(t.rejections.c.position).where(t.rejections.c.reason.like("%does not know%")))

@@ -206,6 +206,8 @@ def test_a_sequence_counts_distinct_emails_and_an_alert_fires_when_it_is_done_an
     ("sequences: [{id: s, match: {event: Emial Opened}, emails: 2}]",  # a user trial's typo, accepted before
      "sequences[0].match: a sequence counts Segment's email events only (Email Delivered, Email Sent, Email Opened, "
      "Email Link Clicked, Email Clicked); its match names emial opened"),
+    ("sequences: [{id: s, match: {event: {in: [Email Opened, Emial Clicked]}}, emails: 2}]",
+     "its match names emial clicked"),
 ])
 def test_a_bad_sequence_is_refused_with_its_line(text, message):
     from leadrelay.playbook.service import validate
@@ -256,6 +258,8 @@ def test_an_anonymous_visitor_starts_no_follow_up():
 @pytest.mark.parametrize(("text", "message"), [
     ("followups: [{id: f, after: {event: X}, within: 30m}]", "followups[0]: missing required key 'unless'"),
     ("followups: [{id: f, after: {event: X}, unless: {event: Y}, within: 0m}]", "duration must be positive"),
+    ("followups: [{id: f, after: {event: X}, unless: {event: Y}, within: 3000000d}]",  # crashed ingest (a trial)
+     "followups[0].within: a follow-up waits at most 365d (a year)"),
     ("followups: [{id: f, after: {evnt: X}, unless: {event: Y}, within: 1h}]",
      "unknown field 'evnt' in a follow-up's after"),
     ("followups: [{id: f, after: {event: X}, unless: {event: Y}, within: 1h, channels: [nope]}]",

@@ -232,6 +232,12 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
             trigger, raised, linked = (*survivor.pending_hand, survivor.pending_hand[1])[:3]
             survivor.pending_hand = (trigger, raised, max(linked, linked_at.get(id(loser), linked)),
                                      *survivor.pending_hand[3:])
+    for loser, survivor in merges:  # one wait per follow-up for the person: the one started first
+        for rule_id, timer in loser.followups.items():
+            mine = survivor.followups.get(rule_id)
+            if mine is None or timer[0] < mine[0]:
+                survivor.followups[rule_id] = timer
+        loser.followups = {}
     replay = {id(survivor) for _, survivor in merges}
     for lead, acts in by_lead.values():
         if lead.last_activity_at is not None and min(a.occurred_at for a in acts) < lead.last_activity_at:
@@ -274,6 +280,8 @@ def _apply(uow: UnitOfWork, fresh: list[Activity], report: IngestReport) -> None
     desk.on_alerts(outcome.alerts)
     if not uow.quiet:  # history loaded from a file starts no timer: its moments are long past
         repo.write_followups(conn, outcome.followups)
+    if merges:  # both sides of a merge waiting for the same follow-up: the person hears once
+        repo.close_duplicate_waits(conn, [_stored_id(survivor) for _, survivor in merges], now)
     watch_sales_signals(desk, assigned)  # PQL marks and customers' expansion handoffs
     apply_meetings(desk, assigned)  # a scheduler's Meeting Booked, Held, No Show, ...
     desk.write_pending()

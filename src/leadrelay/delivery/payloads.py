@@ -192,8 +192,9 @@ class FollowupDue(Common):
     trigger: Trigger
     owner: Person | None = None
     suppressed: list[str] = Field(default_factory=list, description=(
-        "The lead's suppressed channels when the wait came due (marketing_email: unsubscribed, bounced, or sales "
-        "owns the lead): an email tool must not email a lead whose marketing email is suppressed."))
+        "The lead's suppressed channels when the wait came due, as the playbook's suppression section names them "
+        "(the starter's `email`: unsubscribed, bounced, or sales owns the lead): an email tool must not email a "
+        "lead whose email is suppressed."))
 
 
 class LeadPql(Common):

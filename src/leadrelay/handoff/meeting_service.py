@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from leadrelay.core.app import App
@@ -88,11 +88,33 @@ def read_track(rules: MeetingRules, activity: Activity) -> MeetingTrack | None:
             starts_at = None
         if starts_at is None:
             raise InvalidInput(f"properties.{name}: not an ISO-8601 date and time: {str(raw_start)[:60]!r}")
+        if not _zoned(raw_start):
+            raise InvalidInput(f"properties.{name}: {raw_start[:60]!r} has no time zone (2026-12-09T15:00:00Z)")
+        plausible(starts_at, activity.occurred_at, f"properties.{name}")
     if step is MeetingStep.RESCHEDULE and starts_at is None:
         raise InvalidInput(f"'{activity.name}' needs the new time (properties.startTime)")
     _, host = _first(props, HOST_PROPERTIES)
     return MeetingTrack(step, str(external).strip() if external is not None else None, starts_at,
                         host.strip() if isinstance(host, str) and host.strip() else None)
+
+
+MEETING_HORIZON = timedelta(days=366)  # a meeting more than a year from when it was booked or moved is a typo
+
+
+def plausible(starts_at: datetime, at: datetime, name: str) -> None:
+    """A meeting's time within a year of the moment it is booked or moved (a meeting "to come" in 9999 would keep
+    its lead from ever going stale); InvalidInput naming the field otherwise."""
+    if abs(starts_at - at) > MEETING_HORIZON:
+        raise InvalidInput(f"{name}: {utc_iso(starts_at)} is more than a year from {utc_iso(at)}")
+
+
+def _zoned(text: str) -> bool:
+    """Whether an ISO-8601 date and time `parse_utc` read says its zone (Z, +02:00): it takes none as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = datetime.fromisoformat(text.upper())  # as parse_utc reads a lower-case "t" and "z"
+    return moment.tzinfo is not None
 
 
 def _first(props: dict, names: Sequence[str]) -> tuple[str, Any]:
@@ -309,6 +331,8 @@ def book(app: App, ref: str | int, *, actor: str, rep: str | None = None, host: 
         handoff = _handoff(uow, lead, rep, app)
         if handoff is not None:
             not_before(handoff, at)
+        if starts_at is not None:
+            plausible(starts_at, at, "starts_at")
         if external_id is not None and meeting_of(uow.conn, lead.id, external_id) is not None:
             raise InvalidInput(f"lead {lead.id} already has meeting {external_id!r}")
         same = next((m for m in lead_meetings(uow.conn, lead.id) if m.status is MeetingStatus.BOOKED
@@ -335,6 +359,8 @@ def change(app: App, meeting_id: int, step: MeetingStep | str, *, actor: str, re
             raise NotFound(f"no meeting {meeting_id}")
         lead = load_for_update(uow.conn, meeting.lead_id)
         handoff = _handoff(uow, lead, rep, app)
+        if starts_at is not None:
+            plausible(starts_at, at, "starts_at")
         advance_meeting(desk_of(uow), lead, handoff, meeting, step, at=at, cause=actor, starts_at=starts_at)
         save_lead(uow.conn, lead, uow.now)
         uow.commit()

@@ -271,6 +271,24 @@ def write_followups(conn: Connection, changes: Sequence[Any]) -> None:
                 status="cancelled", closed_at=change.at))
 
 
+def close_duplicate_waits(conn: Connection, lead_ids: Sequence[int], now: datetime) -> None:
+    """Two pending waits of one follow-up for one lead (each side of a merge had one): the one started first stays,
+    the others are cancelled."""
+    f = t.followup_timers.c
+    rows = conn.execute(select(f.id, f.lead_id, f.followup).where(f.lead_id.in_(sorted(set(lead_ids))),
+                                                                  f.status == "pending")
+                        .order_by(f.lead_id, f.followup, f.started_at, f.id)).all()
+    seen: set[tuple[int, str]] = set()
+    extra = []
+    for row in rows:
+        key = (row.lead_id, row.followup)
+        if key in seen:
+            extra.append(row.id)
+        seen.add(key)
+    if extra:
+        conn.execute(update(t.followup_timers).where(f.id.in_(extra)).values(status="cancelled", closed_at=now))
+
+
 def _started_by(activity: Any) -> dict[str, Any]:
     """What a follow-up's notice says about the activity that started it: its event, path and properties."""
     if activity is None:

@@ -190,6 +190,9 @@ class EmailChannel(Strict):
 
     @model_validator(mode="after")
     def _known_groups(self) -> EmailChannel:
+        for name in self.groups:
+            if name in RECIPIENT_ROLES:  # the role would win: the group's addresses would never get mail
+                raise ValueError(f"groups.{name}: a group may not be named like a role ({', '.join(RECIPIENT_ROLES)})")
         for event, recipients in self.events.items():
             for who in recipients:
                 self.check_group(who, f"events.{event}")

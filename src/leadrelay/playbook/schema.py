@@ -227,10 +227,14 @@ class SequenceSpec(Strict):
     def _email_events(cls, value: Condition) -> Condition:
         """A match pinned to events a sequence never counts (a typo: Emial Opened) would never move."""
         events = required_values(value, "event")
-        if events is not None and not events & EMAIL_EVENTS:
+        unknown = events - EMAIL_EVENTS if events is not None else None
+        if unknown:
             raise ValueError(f"a sequence counts Segment's email events only ({', '.join(EMAIL_EVENT_NAMES)}); "
-                             f"its match names {', '.join(sorted(map(str, events)))}")
+                             f"its match names {', '.join(sorted(map(str, unknown)))}")
         return value
+
+
+MAX_WAIT = timedelta(days=365)
 
 
 class FollowupSpec(Strict):
@@ -247,6 +251,14 @@ class FollowupSpec(Strict):
 
     _reads_after = reads("after", ACTIVITY_FIELDS, "a follow-up's after")
     _reads_unless = reads("unless", ACTIVITY_FIELDS, "a follow-up's unless")
+
+    @field_validator("within")
+    @classmethod
+    def _a_year_at_most(cls, value: timedelta) -> timedelta:
+        """3000000d passed the check, then every activity that started the wait failed (a date past year 9999)."""
+        if value > MAX_WAIT:
+            raise ValueError(f"a follow-up waits at most {MAX_WAIT.days}d (a year): nobody follows up later")
+        return value
 
 
 class AlertSpec(Strict):

@@ -8,10 +8,10 @@ admin on any. A scheduler (Chili Piper, Calendly through Segment) sends tracks i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from leadrelay.bootstrap import App
 from leadrelay.core.errors import NotFound
@@ -30,10 +30,19 @@ _MAX_ID = 2**63 - 1
 MeetingId = Path(..., ge=1, le=_MAX_ID, description="The meeting's id.")
 
 
+def _text(value: Any) -> Any:
+    if isinstance(value, int | float):  # JSON has no dates: a number would be read as seconds since 1970
+        raise ValueError("give an RFC 3339 date and time with a zone (2026-12-09T15:00:00Z), not a number")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_text)]  # RFC 3339 text with a zone: not a date alone, no number
+
+
 class NewMeeting(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: AwareDatetime | None = Field(default=None, description="When it starts (RFC 3339 with a zone; "
+    starts_at: Moment | None = Field(default=None, description="When it starts (RFC 3339 with a zone; "
                                                                       "a date alone is not a meeting time).")
     host: str | None = Field(default=None, max_length=80,
                              description="The rep who meets the lead (default: the owner).")
@@ -43,11 +52,11 @@ class NewMeeting(BaseModel):
 class MeetingStepBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = Field(None, description="When it happened (RFC 3339 with a zone; default now).")
+    at: Moment | None = Field(None, description="When it happened (RFC 3339 with a zone; default now).")
 
 
 class Reschedule(MeetingStepBody):
-    starts_at: AwareDatetime = Field(description="The new time (RFC 3339 with a zone).")
+    starts_at: Moment = Field(description="The new time (RFC 3339 with a zone).")
 
 
 def _rep(caller: Caller) -> str | None:
