@@ -212,3 +212,28 @@ def test_a_crossing_alert_fires_again_when_engagement_decayed_below_its_bar_with
     ingest(app, numbered([guide]))
     assert hot() == 2
     assert [a["alert"] for a in explain_lead(app, "hal@bigco.com")["alerts"]].count("hot") == 2
+
+
+def test_an_alert_to_the_team_reaches_its_active_reps_who_are_not_away(database_url, clock, receiver, monkeypatch,
+                                                                        request):
+    """`team` (issue 11: owner, team, marketing) is every active rep of the owner's team; one away that day is left
+    out (a user trial found the away rep mailed)."""
+    from leadrelay.handoff.directory import set_rep
+
+    monkeypatch.setenv("LEADRELAY_TEST_HOOK", SECRET)
+    data = yaml.safe_load(playbook(receiver))
+    data["notifications"]["email"]["groups"] = {"marketing": ["mo@acme.example"]}
+    data["alerts"] = [{"id": "pricing", "when": {"path": "/pricing"}, "email": ["team", "marketing"]}]
+    apps = app_maker(database_url, clock, yaml.safe_dump(data, sort_keys=False))
+    app = next(apps)()
+    request.addfinalizer(lambda: next(apps, None))  # closes the app
+    day = clock().date()
+    set_rep(app, "alice", actor="test", away=(day, day))
+    ingest(app, numbered([identify(user="u7", email="ty@bigco.com", title="CTO", country="US", employees=400,
+                                   when=clock()),
+                          track("Demo Requested", user="u7", when=clock() + timedelta(minutes=1)),
+                          page("/pricing", user="u7", when=clock() + timedelta(minutes=2))]))
+    team = {r.email for r in app.playbook.rules.handoff.directory.reps.values() if r.team == "sdr_na"}
+    mailed = {target for _, channel, target in sent(app) if channel == "email"}
+    assert "alice.moreno@acme-analytics.example" in team
+    assert mailed == team - {"alice.moreno@acme-analytics.example"} | {"mo@acme.example"}

@@ -656,7 +656,8 @@ class HandoffDesk:
         rep = self.directory.reps.get(rep_id) if rep_id else None
         if rep is None:
             return {}
-        team = tuple(r.email for r in self.directory.reps.values() if r.team == rep.team and r.active and r.email)
+        team = tuple(r.email for r in self.directory.reps.values()
+                     if r.team == rep.team and r.active and r.email and not _away(r, self.now))
         people: dict[str, str | tuple[str, ...]] = {"owner": rep.email, "team": team}
         return people | ({"manager": rep.manager_email} if rep.manager_email else {})
 
@@ -748,6 +749,11 @@ def _value(stage: Stage | None) -> str | None:
 
 def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+def _away(rep, at: datetime) -> bool:
+    """Whether the rep is away (`reps away`) on their local day of `at`: their team's emails skip them."""
+    return bool(rep.away) and rep.away_on(at.astimezone(ZoneInfo(rep.calendar.timezone)).date()) is not None
 
 
 def _local_day(rep, at: datetime) -> str:
