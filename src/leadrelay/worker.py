@@ -415,9 +415,8 @@ def fire_followups(app: App, now: datetime, report: SweepReport) -> None:
                 # a lead disqualified since (by a person: the engine cancels the waits of those it disqualifies)
                 status = "dropped" if rule is None else "cancelled" if lead.stage is Stage.DISQUALIFIED else "fired"
                 conn.execute(update(t.followup_timers).where(f.id == row.id).values(status=status, closed_at=now))
-                if status != "fired":
+                if rule is None or status != "fired":
                     continue
-                assert rule is not None
                 why = f"{rule.id}: {rule.description or 'nothing followed'} (no answer within {rule.within_text})"
                 desk.notice("followup.due", lead, row.due_at, recipients=desk.people(lead.owner), why=why,
                             channels=rule.channels, owner=lead.owner, started_by=row.data,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import text
 
 from leadrelay.bootstrap import bootstrap
@@ -31,6 +32,7 @@ from leadrelay.settings import Settings
 from leadrelay.storage import wake
 from tests.api.conftest import free_port
 from tests.conftest import PG_URL, postgres_database_url
+from tests.integration.test_slow_receiver import PLAYBOOK as SLOW_PLAYBOOK
 from tests.integration.test_slow_receiver import Receiver, new_mql, wait_for
 
 LEADRELAY = Path(sys.executable).parent / "leadrelay"
@@ -38,25 +40,16 @@ SECRET_ENV = "WAKE_TEST_WEBHOOK_SECRET"
 POLL_SECONDS = 30.0  # the workers' interval: far longer than any wait below
 WOKEN_WITHIN = 10.0  # seconds from a commit to its webhooks' arrival, however loaded the machine
 
-PLAYBOOK = """
-name: wake
-qualification: {webmail: {disqualify: false}}
-scoring:
-  fit: {rules: [{id: known, when: {email: {exists: true}}, points: 60}]}
-  engagement: {rules: [{id: pricing, when: {path: /pricing}, points: 40}]}
-stages:
-  mql: {owner: sdr, entry: {all: [{fit: {">=": 50}}, {engagement: {">=": 30}}]}}
-calendars: {utc: {timezone: UTC}}
-teams: [{id: sdr_a, function: sdr, calendar: utc}]
-reps: [{id: ann, name: Ann, email: ann@x.io, team: sdr_a}]
-routing: {rules: [{id: rest, team: sdr_a}]}
-sla:
-  policies:
-    - {id: mql, handoff: mql, clock: wall, accept_within: 1h}
-notifications:
-  webhooks:
-    - {id: crm, url: "%(base)s/crm", secret_env: %(secret_env)s, events: [lead.mql, lead.assigned]}
-"""
+
+def playbook_text(base: str) -> str:
+    """The slow-receiver test's playbook: an MQL at the first pricing view, routed to ann at once; a CRM hears of
+    it (lead.mql, lead.assigned) and nothing else; an accept clock of an hour, so nothing else falls due."""
+    data = yaml.safe_load(SLOW_PLAYBOOK % {"base": base, "secret_env": SECRET_ENV})
+    data["name"] = "wake"
+    data["sla"]["policies"][0]["accept_within"] = "1h"
+    data["notifications"]["webhooks"] = [{"id": "crm", "url": f"{base}/crm", "secret_env": SECRET_ENV,
+                                          "events": ["lead.mql", "lead.assigned"]}]
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 @pytest.fixture
@@ -70,7 +63,7 @@ def receiver():
 def playbook_path(tmp_path, receiver, monkeypatch) -> Path:
     monkeypatch.setenv(SECRET_ENV, generate_secret())  # the worker and the server inherit it
     path = tmp_path / "playbook.yaml"
-    path.write_text(PLAYBOOK % {"base": receiver.base, "secret_env": SECRET_ENV})
+    path.write_text(playbook_text(receiver.base))
     return path
 
 

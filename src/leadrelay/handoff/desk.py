@@ -89,6 +89,7 @@ class HandoffDesk:
         self.opened = 0  # handoffs opened
         self._returns: dict[tuple[int, str], dict[str, Any]] = {}  # (lead id, actor) -> the engine's return
         self._actor_words: dict[str, str] = {}  # actor -> who they are in words (`actor_words`)
+        self._teams: dict[str, tuple[str, ...]] = {}  # team -> its reps' addresses (`_team_emails`)
 
     @property
     def conn(self) -> Connection:
@@ -113,13 +114,9 @@ class HandoffDesk:
         if at == self._synced_at and self._loads is not None:
             return self._loads
         days = {rep.id: _local_day(rep, at) for rep in self.directory.reps.values()}
-        if self._loads is None:  # read with the day's counters: one statement, not two
+        if self._loads is None:  # read with the day's counters: one statement, not two (none assigned here yet)
             self._loads = self.store.loads(self.directory, days)
-            for rep, day in days.items():
-                self._loads.setdefault(rep, Load()).today += self._counts[(rep, day)]
             self._load_day.update(days)
-            self._synced_at = at
-            return self._loads
         loads = self._loads
         stale = {rep: day for rep, day in days.items() if self._load_day.get(rep) != day}
         if stale:
@@ -656,10 +653,17 @@ class HandoffDesk:
         rep = self.directory.reps.get(rep_id) if rep_id else None
         if rep is None:
             return {}
-        team = tuple(r.email for r in self.directory.reps.values()
-                     if r.team == rep.team and r.active and r.email and not _away(r, self.now))
-        people: dict[str, str | tuple[str, ...]] = {"owner": rep.email, "team": team}
+        people: dict[str, str | tuple[str, ...]] = {"owner": rep.email, "team": self._team_emails(rep.team)}
         return people | ({"manager": rep.manager_email} if rep.manager_email else {})
+
+    def _team_emails(self, team: str) -> tuple[str, ...]:
+        """The addresses of a team's active reps not away now: worked out once per team and unit of work (every
+        notice names its people; a queue assigned at once sends thousands)."""
+        found = self._teams.get(team)
+        if found is None:
+            found = self._teams[team] = tuple(r.email for r in self.directory.reps.values()
+                                              if r.team == team and r.active and r.email and not _away(r, self.now))
+        return found
 
     def notice(self, event: str, lead: Lead, at: datetime, *, recipients: dict | None = None,
                handoff: Handoff | None = None, quiet: bool = False, channels: tuple[str, ...] | None = None,

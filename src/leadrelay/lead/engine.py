@@ -216,7 +216,9 @@ def _alerts(lead: Lead, rules: Rules, fields: dict[str, Any], activity: Activity
         now["sequences"] = progress(lead, rules.sequences)
     if rules.spike_windows:
         now[SPIKE] = rises(lead, ts, lead.scoring.engagement, rules.spike_windows, rules.half_life_seconds)
-    before = now | lead.lead_fields(decayed) if decayed is not None else None
+    disarmed = decayed is not None and any(rule.rearm == "crossing" and not lead.alerts.get(rule.id, (None, True))[1]
+                                           for rule in candidates)  # only then is the moment before judged
+    before = now | lead.lead_fields(decayed) if disarmed and decayed is not None else None
     check_alerts(lead, candidates, now, activity.occurred_at, activity, outcome.alerts, before)
 
 

@@ -46,8 +46,7 @@ def check_followups(lead: Lead, rules: tuple[Followup, ...], fields: Mapping[str
     ts = at.timestamp()
     for rule in rules:
         timer = lead.followups.get(rule.id)
-        running = timer is not None and timer[0] <= ts < timer[1]
-        if running and rule.unless(fields):
+        if _running(timer, ts) and rule.unless(fields):
             del lead.followups[rule.id]
             out.append(FollowupCancelled(lead, rule, at, activity))
         elif start and (timer is None or ts >= timer[1]) and rule.after(fields) and not rule.unless(fields):
@@ -61,7 +60,11 @@ def drop_followups(lead: Lead, rules: tuple[Followup, ...], at: datetime, activi
     """Cancel every running timer: the lead was disqualified (nobody follows up a competitor)."""
     ts = at.timestamp()
     for rule in rules:
-        timer = lead.followups.get(rule.id)
-        if timer is not None and timer[0] <= ts < timer[1]:
+        if _running(lead.followups.get(rule.id), ts):
             del lead.followups[rule.id]
             out.append(FollowupCancelled(lead, rule, at, activity))
+
+
+def _running(timer: list[float] | None, ts: float) -> bool:
+    """Whether a lead's timer ([started, due], epoch seconds) is waiting at `ts`."""
+    return timer is not None and timer[0] <= ts < timer[1]

@@ -178,7 +178,8 @@ def _alert_issues(model: PlaybookModel) -> list[Issue]:
                            "notifications.email section (its sender)"))
         for j, who in enumerate(alert.email or ()):
             try:
-                email.check_group(who, f"alert '{alert.id}'") if email is not None else None
+                if email is not None:
+                    email.check_group(who, f"alert '{alert.id}'")  # a group the email section lacks
             except ValueError as exc:
                 issues.append((("alerts", i, "email", j), str(exc)))
     return issues
